@@ -1,0 +1,104 @@
+"""The sidecar's configuration: every setting is one environment variable, named here and nowhere else.
+
+The Pulumi components build a :class:`SidecarConfig` from the actor's spec and render :meth:`SidecarConfig.to_env`
+into the Deployment; ``asya dev`` does the same for local processes; the sidecar reads it back with
+:meth:`SidecarConfig.from_env`. docs/sidecar.md lists the variables (generated from this class's fields).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
+
+from asya_runtime.naming import queue_name
+from asya_runtime.resiliency import Resiliency, queue_visibility_timeout
+
+Mode = Literal["actor", "success-sink", "error-sink"]
+
+#: AWS raised SQS's message size limit to 1 MiB in 2025; older regions/emulators may still enforce 256 KiB.
+DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024
+DEFAULT_SOCKET_PATH = "/var/run/asya/handler.sock"
+
+
+class SidecarConfig(BaseModel):
+    """Sidecar settings. Field aliases are the environment variable names."""
+
+    model_config = ConfigDict(populate_by_name=True, frozen=True, extra="forbid")
+
+    actor: str = Field(alias="ASYA_ACTOR", description="This actor's name; its queue is asya-{namespace}-{actor}.")
+    namespace: str = Field(alias="ASYA_NAMESPACE", description="The mesh namespace: prefix of every queue name.")
+    mode: Mode = Field(
+        "actor",
+        alias="ASYA_MODE",
+        description="`actor` calls the handler; `success-sink`/`error-sink` persist final envelopes to S3.",
+    )
+    region: str = Field("us-east-1", alias="ASYA_AWS_REGION", description="AWS region of the queues and bucket.")
+    sqs_endpoint: str | None = Field(
+        None, alias="ASYA_SQS_ENDPOINT", description="SQS endpoint override (local servers); unset = AWS."
+    )
+    s3_endpoint: str | None = Field(None, alias="ASYA_S3_ENDPOINT", description="S3 endpoint override; unset = AWS.")
+    result_bucket: str | None = Field(
+        None, alias="ASYA_RESULT_BUCKET", description="Bucket the sinks write `{status}/{id}.json` to."
+    )
+    socket_path: str = Field(
+        DEFAULT_SOCKET_PATH, alias="ASYA_SOCKET_PATH", description="Unix socket of the handler server."
+    )
+    concurrency: int = Field(
+        1, ge=1, le=100, alias="ASYA_CONCURRENCY", description="Messages in flight per replica (1 suits GPU models)."
+    )
+    resiliency: Resiliency = Field(
+        default_factory=Resiliency,
+        alias="ASYA_RESILIENCY",
+        description="The actor's `spec.resiliency`, as JSON: retries, backoff, rules, actorTimeout.",
+    )
+    max_message_bytes: int = Field(
+        DEFAULT_MAX_MESSAGE_BYTES,
+        ge=1024,
+        alias="ASYA_MAX_MESSAGE_BYTES",
+        description="Largest envelope the broker accepts; a bigger result ends in the error sink with a reason.",
+    )
+    wait_time_seconds: int = Field(
+        20, ge=0, le=20, alias="ASYA_WAIT_TIME_SECONDS", description="Long-poll wait: 20 keeps idle replicas cheap."
+    )
+    metrics_port: int = Field(
+        9100, ge=0, alias="ASYA_METRICS_PORT", description="Port of Prometheus `/metrics` and `/healthz`; 0 = off."
+    )
+    log_payloads: bool = Field(
+        False, alias="ASYA_LOG_PAYLOADS", description="Log payloads (may hold personal data; off by default)."
+    )
+
+    @field_validator("resiliency", mode="before")
+    @classmethod
+    def _parse_resiliency(cls, value: object) -> object:
+        return Resiliency.model_validate_json(value) if isinstance(value, str) else value
+
+    @field_serializer("resiliency")
+    def _dump_resiliency(self, value: Resiliency) -> str:
+        return value.to_json()
+
+    @property
+    def queue_name(self) -> str:
+        return queue_name(namespace=self.namespace, actor=self.actor)
+
+    @property
+    def visibility_timeout(self) -> int:
+        return queue_visibility_timeout(self.resiliency)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> SidecarConfig:
+        names = {f.alias for f in cls.model_fields.values()}
+        return cls.model_validate({k: v for k, v in environ.items() if k in names and v != ""})
+
+    def to_env(self) -> dict[str, str]:
+        """Every non-default setting as ``{ENV_NAME: text}``; what is left out takes the documented default."""
+        dumped = self.model_dump(by_alias=True, exclude_defaults=True, mode="json")
+        dumped.update(self.model_dump(by_alias=True, include={"actor", "namespace"}, mode="json"))
+        return {k: v if isinstance(v, str) else _env_text(v) for k, v in dumped.items() if v is not None}
+
+
+def _env_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -1,0 +1,163 @@
+"""The resiliency policy: how often and how soon a failed handler call is tried again, and how long it may run.
+
+This model is the single source of truth for retries. The Pulumi components derive the SQS queue's
+``VisibilityTimeout`` and ``RedrivePolicy.maxReceiveCount`` from it (:func:`queue_visibility_timeout`,
+:func:`queue_max_receive_count`) and render it, serialised, into the sidecar's environment, where the sidecar
+parses it back with the same class. Neither half types a number by hand, so they cannot drift.
+
+How retries work (and why the derivations below are safe):
+
+* A failed attempt is retried by sending a *new* SQS message carrying ``status.attempt + 1`` (delayed by the
+  backoff) and deleting the old one. The attempt count therefore lives in the envelope and survives redelivery.
+* A message that SQS delivers again (the sidecar was killed, a pod was evicted) counts its extra deliveries as
+  attempts too: ``effective attempt = status.attempt + ApproximateReceiveCount - 1``. A message that crashes its
+  pod every time is therefore error-ended after ``maxAttempts`` deliveries instead of looping forever.
+* SQS's own dead-lettering is the last resort, for messages the sidecar could not even error-end. It must never
+  fire while the sidecar still means to retry, hence ``maxReceiveCount = maxAttempts + 2``: one delivery more than
+  the worst case the sidecar needs to error-end an envelope (``attempt`` ≥ 1), plus one for a failed sink send.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
+
+from asya_runtime.durations import format_duration, parse_duration
+
+#: SQS refuses a VisibilityTimeout above 12 hours; an actor may not be allowed to run longer than that.
+SQS_MAX_VISIBILITY_S = 12 * 3600
+#: SQS refuses DelaySeconds above 15 minutes; a single backoff step may not be longer.
+SQS_MAX_DELAY_S = 900
+#: Slack added to the visibility timeout so a heartbeat that is a little late never lets a message reappear.
+VISIBILITY_MARGIN_S = 30
+#: Above this, the sidecar stops waiting out the whole actor timeout in one visibility window and extends it instead.
+VISIBILITY_WINDOW_CAP_S = 60
+
+Seconds = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+class RetryPolicy(_Model):
+    """One named retry policy. Every default is the behaviour users get when they write nothing."""
+
+    max_attempts: int = Field(
+        3, alias="maxAttempts", ge=1, description="Calls in all, the first included; 1 means never retry."
+    )
+    backoff: Literal["constant", "linear", "exponential"] = Field(
+        "exponential",
+        description="Delay growth: constant = initial; linear = initial × n; exponential = initial × 2^(n-1).",
+    )
+    initial_interval: Seconds = Field(1.0, alias="initialInterval", description="Delay before the 2nd attempt.")
+    max_interval: Seconds = Field(
+        60.0, alias="maxInterval", description="Cap on any single delay (at most 15 min, SQS's DelaySeconds limit)."
+    )
+    jitter: bool = Field(
+        True, description="Randomise each delay within [delay/2, delay] so retries of a burst do not stampede."
+    )
+
+    @model_validator(mode="after")
+    def _check_intervals(self) -> RetryPolicy:
+        if self.initial_interval > self.max_interval:
+            raise ValueError(
+                f"initialInterval ({format_duration(self.initial_interval)}) is greater than maxInterval "
+                f"({format_duration(self.max_interval)}); raise maxInterval or lower initialInterval"
+            )
+        if self.max_interval > SQS_MAX_DELAY_S:
+            raise ValueError(
+                f"maxInterval ({format_duration(self.max_interval)}) exceeds SQS's 15 min DelaySeconds limit; "
+                f"use at most 15m"
+            )
+        return self
+
+    def delay_after(self, *, attempt: int, rng: random.Random | None = None) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based) before the next one."""
+        if self.backoff == "constant":
+            delay = self.initial_interval
+        elif self.backoff == "linear":
+            delay = self.initial_interval * attempt
+        else:
+            delay = self.initial_interval * 2 ** (attempt - 1)
+        delay = min(delay, self.max_interval)
+        if self.jitter:
+            delay = (rng or random).uniform(delay / 2, delay)
+        return delay
+
+
+class RetryRule(_Model):
+    """Errors whose type name (or any base class name) is listed use ``policy`` instead of the default."""
+
+    errors: list[str] = Field(min_length=1, description="Exception class names, e.g. ['TimeoutError'].")
+    policy: str = Field(description="Name of a policy in `policies`.")
+
+
+class Resiliency(_Model):
+    """The `spec.resiliency` block of an AsyncActor manifest."""
+
+    actor_timeout: Seconds = Field(
+        300.0,
+        alias="actorTimeout",
+        gt=0,
+        description="Longest a single handler call may run; the envelope's own deadline can only shorten it.",
+    )
+    policies: dict[str, RetryPolicy] = Field(
+        default_factory=lambda: {"default": RetryPolicy()},
+        description="Named policies; `default` applies to every error no rule names (added if omitted).",
+    )
+    rules: list[RetryRule] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check(self) -> Resiliency:
+        self.policies.setdefault("default", RetryPolicy())
+        if self.actor_timeout > SQS_MAX_VISIBILITY_S:
+            raise ValueError(
+                f"actorTimeout ({format_duration(self.actor_timeout)}) exceeds SQS's 12h visibility ceiling; "
+                f"use at most 12h, or split the step into smaller actors"
+            )
+        names = self.policies
+        for i, rule in enumerate(self.rules):
+            if rule.policy not in names:
+                raise ValueError(
+                    f"rules[{i}].policy {rule.policy!r} is not defined; define it under policies "
+                    f"(known: {', '.join(sorted(names))})"
+                )
+        return self
+
+    def policy_for(self, error_types: list[str]) -> RetryPolicy:
+        """The policy of the first rule naming any of ``error_types`` (the error's class and its bases)."""
+        names = self.policies
+        for rule in self.rules:
+            if any(t in rule.errors for t in error_types):
+                return names[rule.policy]
+        return names["default"]
+
+    @property
+    def max_attempts(self) -> int:
+        return max(p.max_attempts for p in self.policies.values())
+
+    def to_json(self) -> str:
+        return self.model_dump_json(by_alias=True)
+
+
+def queue_visibility_timeout(resiliency: Resiliency) -> int:
+    """Queue VisibilityTimeout (s): a short actor's whole timeout plus a margin; long actors rely on heartbeats.
+
+    ``min(ceil(actorTimeout), 60) + 30``. The sidecar extends the visibility of every in-flight message every
+    third of this window, so a 10-minute GPU call is never delivered twice, while a killed sidecar's messages
+    reappear within about a minute and a half instead of after the full actor timeout.
+    """
+    return min(math.ceil(resiliency.actor_timeout), VISIBILITY_WINDOW_CAP_S) + VISIBILITY_MARGIN_S
+
+
+def queue_max_receive_count(resiliency: Resiliency) -> int:
+    """RedrivePolicy.maxReceiveCount: ``max(maxAttempts over all policies) + 2`` (see the module docstring)."""
+    return resiliency.max_attempts + 2
