@@ -92,9 +92,12 @@ class SidecarConfig(BaseModel):
         return cls.model_validate({k: v for k, v in environ.items() if k in names and v != ""})
 
     def to_env(self) -> dict[str, str]:
-        """Every non-default setting as ``{ENV_NAME: text}``; what is left out takes the documented default."""
+        """Every non-default setting as ``{ENV_NAME: text}``; what is left out takes the documented default.
+
+        The resiliency policy is always rendered, so what the queue was derived from is visible on the pod.
+        """
         dumped = self.model_dump(by_alias=True, exclude_defaults=True, mode="json")
-        dumped.update(self.model_dump(by_alias=True, include={"actor", "namespace"}, mode="json"))
+        dumped.update(self.model_dump(by_alias=True, include={"actor", "namespace", "resiliency"}, mode="json"))
         return {k: v if isinstance(v, str) else _env_text(v) for k, v in dumped.items() if v is not None}
 
 

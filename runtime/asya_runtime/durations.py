@@ -10,12 +10,13 @@ import re
 
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_FORMS = "write e.g. '500ms', '30s', '2m', '1h30m' or a number of seconds"
 
 
 def parse_duration(value: str | int | float) -> float:
     """Return the duration in seconds, or raise ValueError naming the accepted forms."""
     if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a duration; write e.g. '500ms', '30s', '2m', '1h30m' or a number of seconds")
+        raise ValueError(f"{value!r} is not a duration; {_FORMS}")
     if isinstance(value, (int, float)):
         seconds = float(value)
     else:
@@ -25,9 +26,7 @@ def parse_duration(value: str | int | float) -> float:
         except ValueError:
             parts = _PART.findall(text)
             if not parts or "".join(n + u for n, u in parts) != text:
-                raise ValueError(
-                    f"{value!r} is not a duration; write e.g. '500ms', '30s', '2m', '1h30m' or a number of seconds"
-                ) from None
+                raise ValueError(f"{value!r} is not a duration; {_FORMS}") from None
             seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
     if seconds < 0:
         raise ValueError(f"{value!r} is negative; a duration must be zero or more")

@@ -108,7 +108,8 @@ def new_envelope(
 
 def child_id(*, parent_id: str, actor: str, index: int) -> str:
     """Deterministic id of fan-out child ``index``: a redelivered parent yields the same children, not new ones."""
-    return str(uuid.uuid5(uuid.UUID(parent_id) if _is_uuid(parent_id) else uuid.NAMESPACE_URL, f"{parent_id}/{actor}/{index}"))
+    namespace = uuid.UUID(parent_id) if _is_uuid(parent_id) else uuid.NAMESPACE_URL
+    return str(uuid.uuid5(namespace, f"{parent_id}/{actor}/{index}"))
 
 
 def _is_uuid(value: str) -> bool:

@@ -30,9 +30,10 @@ def check_dns_label(value: str, *, what: str, max_len: int = 63) -> str:
     if len(value) > max_len:
         raise ValueError(f"{what} {value!r} is {len(value)} characters; use at most {max_len}")
     if not _DNS_LABEL.match(value):
+        suggestion = re.sub(r"[^a-z0-9-]+", "-", value.lower()).strip("-")
         raise ValueError(
             f"{what} {value!r} is not a DNS-1123 label; use lowercase letters, digits and '-', "
-            f"starting and ending with a letter or digit (e.g. {re.sub(r'[^a-z0-9-]+', '-', value.lower()).strip('-')!r})"
+            f"starting and ending with a letter or digit (e.g. {suggestion!r})"
         )
     return value
 
