@@ -1,0 +1,36 @@
+"""Typed specs (pydantic v2) for clusters, meshes and actors, and the loaders for their YAML manifests.
+
+Importing this package does not import Pulumi: ``asya dev`` uses it on a laptop without the cloud SDKs loaded.
+"""
+
+from asya_pulumi.spec.actor import AsyncActorSpec, GpuSpec, ResourcesSpec, ScalingSpec, Toleration
+from asya_pulumi.spec.base import API_VERSION
+from asya_pulumi.spec.cluster import (
+    GPU_POOL_LABEL,
+    GPU_RESOURCE,
+    ClusterSpec,
+    GpuNodePoolSpec,
+    SystemNodeGroupSpec,
+)
+from asya_pulumi.spec.errors import SpecError
+from asya_pulumi.spec.manifest import load_actor_manifest, load_pipeline_dir
+from asya_pulumi.spec.mesh import DEFAULT_RUNTIME_IMAGE, MeshSpec
+
+__all__ = [
+    "API_VERSION",
+    "DEFAULT_RUNTIME_IMAGE",
+    "GPU_POOL_LABEL",
+    "GPU_RESOURCE",
+    "AsyncActorSpec",
+    "ClusterSpec",
+    "GpuNodePoolSpec",
+    "GpuSpec",
+    "MeshSpec",
+    "ResourcesSpec",
+    "ScalingSpec",
+    "SpecError",
+    "SystemNodeGroupSpec",
+    "Toleration",
+    "load_actor_manifest",
+    "load_pipeline_dir",
+]

@@ -1,0 +1,168 @@
+"""``AsyncActorSpec``: one actor of a mesh, the single source of truth for its queue, pod, scaling and retries.
+
+The same object drives both halves (contract 4): the components derive the SQS queue's VisibilityTimeout and
+maxReceiveCount and the sidecar's environment from it, and ``asya dev`` runs the same actor locally.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+import annotated_types
+from pydantic import Field, field_validator, model_validator
+
+from asya_pulumi.spec.base import SpecModel
+from asya_runtime.config import SidecarConfig
+from asya_runtime.naming import SINKS, check_dns_label
+from asya_runtime.resiliency import Resiliency
+
+_HANDLER = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_QUANTITY = re.compile(r"^\d+(\.\d+)?(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei)?$")
+_RESOURCE_NAMES = ("cpu", "memory", "ephemeral-storage")
+#: Env vars with this prefix belong to the runtime and are rendered from the spec; users may not set them.
+RESERVED_ENV_PREFIX = "ASYA_"
+
+
+def _concurrency_ceiling() -> int:
+    """The sidecar's own upper bound on ``concurrency`` (read from SidecarConfig so it is stated once)."""
+    for item in SidecarConfig.model_fields["concurrency"].metadata:
+        if isinstance(item, annotated_types.Le):
+            return int(item.le)  # type: ignore[call-overload]
+    raise RuntimeError("SidecarConfig.concurrency has no upper bound")
+
+
+class ScalingSpec(SpecModel):
+    """KEDA scaling on queue depth. Each default is the behaviour an actor gets when the manifest says nothing."""
+
+    min_replica_count: int = Field(0, ge=0, description="0: no pod (and no GPU node) runs while the queue is empty.")
+    max_replica_count: int = Field(10, ge=1, description="Ceiling on replicas; bounds cost and GPU nodes per actor.")
+    queue_length: int = Field(
+        5, ge=1, description="Target messages per replica: replicas = ceil(visible+in-flight / queueLength)."
+    )
+    activation_queue_length: int = Field(
+        0, ge=0, description="0→1 happens once depth exceeds this (0: the first message wakes the actor)."
+    )
+    polling_interval: int = Field(
+        30, ge=1, description="Seconds between KEDA's queue checks: the worst-case wake-up delay."
+    )
+    cooldown_period: int = Field(
+        300, ge=0, description="Seconds of empty queue before 1→0; keeps a GPU pod warm across short gaps."
+    )
+
+    @model_validator(mode="after")
+    def _check_bounds(self) -> ScalingSpec:
+        if self.min_replica_count > self.max_replica_count:
+            raise ValueError(
+                f"minReplicaCount ({self.min_replica_count}) is greater than maxReplicaCount "
+                f"({self.max_replica_count}); raise maxReplicaCount or lower minReplicaCount"
+            )
+        return self
+
+
+class GpuSpec(SpecModel):
+    """GPUs per replica and the node pool they come from (``gpu: 1`` is short for ``gpu: {count: 1}``)."""
+
+    count: int = Field(1, ge=1, description="`nvidia.com/gpu` limit of the handler container.")
+    pool: str | None = Field(None, description="GPU node pool name; may be left out when the mesh has exactly one.")
+
+
+class ResourcesSpec(SpecModel):
+    """Requests/limits of the handler container (GPUs go in `gpu`, not here)."""
+
+    requests: dict[str, str] = Field(default_factory=lambda: {"cpu": "250m", "memory": "512Mi"})
+    limits: dict[str, str] = Field(default_factory=lambda: {"memory": "1Gi"})
+
+    @field_validator("requests", "limits", mode="before")
+    @classmethod
+    def _check_quantities(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        checked = {}
+        for name, quantity in value.items():
+            if name == "nvidia.com/gpu":
+                raise ValueError("set GPUs with `gpu: <count>` on the actor, not under resources")
+            if name not in _RESOURCE_NAMES:
+                raise ValueError(f"unknown resource {name!r}; use one of {', '.join(_RESOURCE_NAMES)}")
+            text = str(quantity)
+            if not _QUANTITY.match(text):
+                raise ValueError(f"{name}: {text!r} is not a Kubernetes quantity; write e.g. '500m', '2', '4Gi'")
+            checked[name] = text
+        return checked
+
+
+class Toleration(SpecModel):
+    key: str | None = None
+    operator: Literal["Equal", "Exists"] = "Equal"
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    toleration_seconds: int | None = None
+
+
+class AsyncActorSpec(SpecModel):
+    """One actor: its image and handler, pod settings, KEDA scaling and resiliency policy."""
+
+    name: str = Field(description="DNS-1123 label; names the queue asya-{namespace}-{name} and the Kubernetes objects.")
+    image: str = Field(min_length=1, description="The user's image; it needs python3 and the handler's module.")
+    handler: str = Field(description="`module.function` or `module.Class.method`, importable in the image.")
+    env: dict[str, str] = Field(default_factory=dict)
+    resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
+    gpu: GpuSpec | None = None
+    tolerations: list[Toleration] = Field(default_factory=list)
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    scaling: ScalingSpec = Field(default_factory=ScalingSpec)
+    resiliency: Resiliency = Field(default_factory=Resiliency)
+    concurrency: int = Field(1, ge=1, description="Messages in flight per replica (1 suits a GPU model).")
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        check_dns_label(value, what="actor name")
+        if value in SINKS:
+            raise ValueError(f"actor name {value!r} is reserved for the mesh's built-in sink; choose another name")
+        return value
+
+    @field_validator("handler")
+    @classmethod
+    def _check_handler(cls, value: str) -> str:
+        if not _HANDLER.match(value):
+            raise ValueError(
+                f"handler {value!r} is not `module.function` or `module.Class.method`; write e.g. handlers.score"
+            )
+        return value
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _check_env(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        checked = {}
+        for key, raw in value.items():
+            if not _ENV_NAME.match(str(key)):
+                raise ValueError(f"env name {key!r} is not a valid variable name; use letters, digits and '_'")
+            if str(key).startswith(RESERVED_ENV_PREFIX):
+                raise ValueError(f"env {key!r}: the {RESERVED_ENV_PREFIX}* names are rendered from the spec; "
+                                 f"set the matching spec field (scaling, resiliency, concurrency) instead")
+            checked[key] = ("true" if raw else "false") if isinstance(raw, bool) else str(raw)
+        return checked
+
+    @field_validator("gpu", mode="before")
+    @classmethod
+    def _gpu_shorthand(cls, value: Any) -> Any:
+        return {"count": value} if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("concurrency")
+    @classmethod
+    def _check_concurrency(cls, value: int) -> int:
+        ceiling = _concurrency_ceiling()
+        if value > ceiling:
+            raise ValueError(f"concurrency {value} is over the sidecar's limit of {ceiling}; add replicas instead")
+        return value
+
+    @classmethod
+    def from_manifest(cls, source: Any) -> AsyncActorSpec:
+        """Load an ``AsyncActor`` manifest: YAML text, a path to a ``.yaml`` file, or an already parsed dict."""
+        from asya_pulumi.spec.manifest import load_actor_manifest
+
+        return load_actor_manifest(source)

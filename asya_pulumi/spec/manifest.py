@@ -1,0 +1,128 @@
+"""Manifests on disk: ``AsyncActor`` files, the ``ActorMesh`` file, and a pipeline directory holding both.
+
+A pipeline directory (e.g. ``examples/image-scoring/``) holds one ``kind: AsyncActor`` YAML file per actor and one
+``kind: ActorMesh`` file (namespace, routes, GPU pools, region, runtime image). ``load_pipeline_dir`` turns it into a
+:class:`MeshSpec`; ``pulumi up`` (stacks/) and ``asya dev`` both start from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from asya_pulumi.spec.actor import AsyncActorSpec
+from asya_pulumi.spec.base import API_VERSION
+from asya_pulumi.spec.errors import SpecError, describe, known_field_names
+from asya_pulumi.spec.mesh import MeshSpec
+
+ACTOR_KIND = "AsyncActor"
+MESH_KIND = "ActorMesh"
+_METADATA_KEYS = {"name", "labels", "annotations"}
+
+
+def read_manifest(source: Any) -> tuple[dict[str, Any], str]:
+    """Parse ``source`` (a Path, YAML text, a ``*.yaml`` path string, or a dict) into (document, where-from)."""
+    if isinstance(source, Mapping):
+        return dict(source), "<dict>"
+    is_path_text = isinstance(source, str) and "\n" not in source and source.endswith((".yaml", ".yml"))
+    if isinstance(source, Path) or is_path_text:
+        path = Path(source)
+        text, where = path.read_text(encoding="utf-8"), str(path)
+    elif isinstance(source, str):
+        text, where = source, "<yaml>"
+    else:
+        raise TypeError(f"a manifest is YAML text, a path or a dict, not {type(source).__name__}")
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SpecError(where, [f"not valid YAML: {exc}"]) from None
+    if not isinstance(document, dict):
+        raise SpecError(where, ["a manifest is a YAML mapping with apiVersion, kind, metadata and spec"])
+    return document, where
+
+
+def _spec_body(document: dict[str, Any], *, kind: str, where: str) -> tuple[str, dict[str, Any]]:
+    """Check the envelope of a manifest (apiVersion, kind, metadata) and return (metadata.name, spec)."""
+    problems = []
+    if document.get("apiVersion") != API_VERSION:
+        problems.append(f"apiVersion: {document.get('apiVersion')!r} is not supported; write {API_VERSION!r}")
+    if document.get("kind") != kind:
+        problems.append(f"kind: {document.get('kind')!r} is not {kind!r}")
+    for key in sorted(set(document) - {"apiVersion", "kind", "metadata", "spec"}):
+        problems.append(f"{key}: unknown top-level field; a manifest has apiVersion, kind, metadata, spec")
+    metadata = document.get("metadata") or {}
+    name = metadata.get("name") if isinstance(metadata, dict) else None
+    if not isinstance(name, str) or not name:
+        problems.append("metadata.name: missing; every manifest needs a name")
+    elif isinstance(metadata, dict):
+        problems += [f"metadata.{k}: unknown field; metadata has name, labels, annotations"
+                     for k in sorted(set(metadata) - _METADATA_KEYS)]
+    spec = document.get("spec")
+    if not isinstance(spec, dict):
+        problems.append("spec: missing or not a mapping")
+    if problems:
+        raise SpecError(where, problems)
+    assert isinstance(name, str) and isinstance(spec, dict)
+    return name, spec
+
+
+def _validate(model: type[BaseModel], data: dict[str, Any], *, where: str, prefix: tuple[str, ...]) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(where, describe(exc, vocabulary=known_field_names([model]), prefix=prefix)) from None
+
+
+def actor_from_document(document: dict[str, Any], *, where: str) -> AsyncActorSpec:
+    name, spec = _spec_body(document, kind=ACTOR_KIND, where=where)
+    if "name" in spec:
+        raise SpecError(where, ["spec.name: the actor's name goes in metadata.name"])
+    result: AsyncActorSpec = _validate(AsyncActorSpec, {"name": name, **spec}, where=where, prefix=("spec",))
+    return result
+
+
+def load_actor_manifest(source: Any) -> AsyncActorSpec:
+    """``AsyncActorSpec.from_manifest``: one ``kind: AsyncActor`` document."""
+    document, where = read_manifest(source)
+    return actor_from_document(document, where=where)
+
+
+def load_pipeline_dir(path: str | Path) -> MeshSpec:
+    """Load every ``*.yaml``/``*.yml`` in ``path``: exactly one ``ActorMesh`` and one ``AsyncActor`` per actor.
+
+    The ``ActorMesh`` file's ``metadata.name`` is the mesh namespace; its ``spec`` holds ``routes``, ``gpuPools``,
+    ``region`` and ``runtimeImage``. Every error found is reported, each prefixed by its file.
+    """
+    directory = Path(path)
+    if not directory.is_dir():
+        raise SpecError(str(directory), ["not a directory; point at a pipeline directory, e.g. examples/image-scoring"])
+    files = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
+    actors: list[AsyncActorSpec] = []
+    meshes: list[tuple[str, dict[str, Any], str]] = []
+    problems: list[str] = []
+    for file in files:
+        try:
+            document, where = read_manifest(file)
+            if document.get("kind") == MESH_KIND:
+                name, spec = _spec_body(document, kind=MESH_KIND, where=where)
+                meshes.append((name, spec, where))
+            else:
+                actors.append(actor_from_document(document, where=where))
+        except SpecError as exc:
+            problems += [f"{exc.source}: {p}" for p in exc.problems]
+    if len(meshes) != 1:
+        found = ", ".join(w for _, _, w in meshes) or "none"
+        problems.append(f"{directory}: needs exactly one `kind: {MESH_KIND}` file (found: {found})")
+    if problems:
+        raise SpecError(str(directory), problems)
+    namespace, spec, where = meshes[0]
+    if "actors" in spec or "namespace" in spec:
+        raise SpecError(where, ["spec: actors come from the AsyncActor files and the namespace from metadata.name"])
+    mesh: MeshSpec = _validate(
+        MeshSpec, {"namespace": namespace, "actors": actors, **spec}, where=where, prefix=("spec",)
+    )
+    return mesh

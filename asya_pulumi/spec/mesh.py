@@ -1,0 +1,95 @@
+"""``MeshSpec``: the actors of one namespace, their entry routes, and the GPU pools they may use."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import Field, field_validator, model_validator
+
+from asya_pulumi.spec.actor import AsyncActorSpec
+from asya_pulumi.spec.base import SpecModel
+from asya_runtime.naming import check_dns_label, check_queue_fits
+
+#: The runtime image (sidecar + sinks). Pin it per stack in production.
+DEFAULT_RUNTIME_IMAGE = "ghcr.io/asya-sh/asya-runtime:0.1.0"
+_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+
+
+class MeshSpec(SpecModel):
+    """A mesh: one namespace (Kubernetes namespace and queue prefix), its actors and named entry routes."""
+
+    namespace: str = Field(description="DNS-1123 label; prefix of every queue: asya-{namespace}-{actor}.")
+    actors: list[AsyncActorSpec] = Field(min_length=1)
+    routes: dict[str, list[str]] = Field(default_factory=dict, description="Entry routes, e.g. score: [a, b, c].")
+    gpu_pools: list[str] = Field(default_factory=list, description="Names of the GPU node pools actors may use.")
+    region: str = "us-east-1"
+    runtime_image: str = DEFAULT_RUNTIME_IMAGE
+
+    @field_validator("namespace")
+    @classmethod
+    def _check_namespace(cls, value: str) -> str:
+        return check_dns_label(value, what="mesh namespace", max_len=40)
+
+    @field_validator("region")
+    @classmethod
+    def _check_region(cls, value: str) -> str:
+        if not _REGION.match(value):
+            raise ValueError(f"region {value!r} is not an AWS region name; write e.g. 'us-east-1'")
+        return value
+
+    @model_validator(mode="after")
+    def _check_mesh(self) -> MeshSpec:
+        names = [a.name for a in self.actors]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"actors: duplicate actor name(s) {duplicates}; every actor needs its own name")
+        for actor in self.actors:
+            check_queue_fits(namespace=self.namespace, actor=actor.name)
+            self._check_gpu(actor)
+        known = ", ".join(sorted(names))
+        for route, steps in self.routes.items():
+            if not steps:
+                raise ValueError(f"route {route!r} is empty; list the actors it runs, e.g. [{names[0]}]")
+            for step in steps:
+                if step not in names:
+                    raise ValueError(
+                        f"route {route!r} names actor {step!r}, which is not in the mesh; known actors: {known}"
+                    )
+        return self
+
+    def _check_gpu(self, actor: AsyncActorSpec) -> None:
+        if actor.gpu is None:
+            return
+        if not self.gpu_pools:
+            raise ValueError(
+                f"actor {actor.name!r} asks for a GPU but the mesh has no GPU node pool; add a pool to the "
+                f"cluster's gpuPools (and the mesh's gpuPools) or remove `gpu` from the actor"
+            )
+        if actor.gpu.pool is None and len(self.gpu_pools) > 1:
+            raise ValueError(
+                f"actor {actor.name!r}: the mesh has several GPU pools ({', '.join(self.gpu_pools)}); "
+                f"name one with gpu.pool"
+            )
+        if actor.gpu.pool is not None and actor.gpu.pool not in self.gpu_pools:
+            raise ValueError(
+                f"actor {actor.name!r}: gpu.pool {actor.gpu.pool!r} is not a GPU pool of the mesh; "
+                f"known pools: {', '.join(self.gpu_pools)}"
+            )
+
+    def gpu_pool_of(self, actor: AsyncActorSpec) -> str | None:
+        """The GPU pool an actor runs on (its own choice, or the mesh's only pool), or None for a CPU actor."""
+        if actor.gpu is None:
+            return None
+        return actor.gpu.pool or self.gpu_pools[0]
+
+    def actor(self, name: str) -> AsyncActorSpec:
+        for actor in self.actors:
+            if actor.name == name:
+                return actor
+        raise KeyError(f"no actor {name!r} in mesh {self.namespace!r}")
+
+    def with_overrides(self, **changes: object) -> MeshSpec:
+        """A validated copy with fields replaced (e.g. the stack's namespace and the cluster's GPU pools)."""
+        data = {name: getattr(self, name) for name in type(self).model_fields}
+        data.update(changes)
+        return MeshSpec.model_validate(data)
