@@ -1,0 +1,86 @@
+"""Run every benchmark of issue 5 and print the table and the ratios: ``.venv/bin/python -m bench``.
+
+For each contender (the sidecar mesh, then the hand-written loop) a fresh broker is started, with a counting proxy
+in front of it that only the contender talks to. In each: idle per-hop latency on the empty pipeline, then a burst.
+Afterwards the idle cost of the mesh (zero replicas, one idle replica) against one more fresh broker. Ends with the
+ratios sidecar ÷ loop against the targets and the cost per million envelopes; ``--json`` also writes all numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from dataclasses import asdict
+from typing import Any
+
+from asya_pulumi.local.broker import LocalBroker
+from bench.contenders import Contender, LoopContender, MeshContender
+from bench.counting_proxy import CountingProxyProcess
+from bench.driver import create_pipeline_queues, identity_mesh, sqs_client
+from bench.idle_cost import IdleCost, measure_idle_cost
+from bench.latency import LatencyResult, measure_latency
+from bench.report import render_report
+from bench.throughput import BurstResult, measure_burst
+
+ACTORS = ["a", "b", "c"]
+
+
+def wait_until_polling(*, proxy: CountingProxyProcess, pollers: int, timeout_s: float = 60.0) -> None:
+    """Block until the contender has made ``pollers`` receive calls: every actor is up and consuming."""
+    deadline = time.monotonic() + timeout_s
+    while proxy.counts()["by_action"].get("ReceiveMessage", 0) < pollers:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the contender did not start polling within {timeout_s:.0f} s: {proxy.counts()}")
+        time.sleep(0.1)
+
+
+def run_contender(*, contender: Contender, burst: int, samples: int, workdir: str) -> tuple[LatencyResult, BurstResult]:
+    """Latency, then the burst, for one contender against its own freshly started broker."""
+    with LocalBroker() as broker, CountingProxyProcess(upstream=broker.endpoint, workdir=workdir) as proxy:
+        sqs = sqs_client(broker.endpoint)
+        namespace = f"bench-{contender.name}"
+        urls = create_pipeline_queues(sqs=sqs, mesh=identity_mesh(namespace=namespace, actors=ACTORS))
+        contender.start(endpoint=proxy.url, namespace=namespace, actors=ACTORS)
+        try:
+            wait_until_polling(proxy=proxy, pollers=len(ACTORS))
+            latency = measure_latency(sqs=sqs, urls=urls, actors=ACTORS, samples=samples)
+            result = measure_burst(sqs=sqs, urls=urls, actors=ACTORS, contender=contender, proxy=proxy, count=burst)
+        finally:
+            contender.stop()
+    return latency, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="asya benchmarks (issue 5)")
+    parser.add_argument("--burst", type=int, default=2000, help="envelopes in the throughput burst")
+    parser.add_argument("--samples", type=int, default=100, help="single envelopes for the latency percentiles")
+    parser.add_argument("--concurrency", type=int, default=10, help="ASYA_CONCURRENCY of each sidecar")
+    parser.add_argument("--idle-window", type=float, default=60.0, help="seconds the idle cost is observed")
+    parser.add_argument("--json", help="also write every number to this file")
+    args = parser.parse_args()
+
+    started = time.monotonic()
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="asya-bench-") as workdir:
+        for contender in (MeshContender(concurrency=args.concurrency), LoopContender()):
+            print(f"==> {contender.name}: fresh broker, latency ({args.samples} samples), burst of {args.burst}")
+            latency, burst = run_contender(contender=contender, burst=args.burst, samples=args.samples, workdir=workdir)
+            results[contender.name] = {"latency": latency, "burst": burst}
+        print(f"==> idle cost: fresh broker, {args.idle_window:.0f} s windows")
+        idle: IdleCost = measure_idle_cost(window_s=args.idle_window, workdir=workdir)
+    elapsed = time.monotonic() - started
+    print(render_report(results=results, idle=idle, elapsed_s=elapsed, concurrency=args.concurrency))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(
+                {name: {"latency": asdict(r["latency"]), "burst": asdict(r["burst"])} for name, r in results.items()}
+                | {"idle": asdict(idle), "elapsed_s": elapsed},
+                f,
+                indent=2,
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""The benchmark's printed table: per-contender numbers, the ratios sidecar ÷ loop against targets, and cost."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.idle_cost import IdleCost
+from bench.latency import LatencyResult
+from bench.throughput import BurstResult
+
+#: SQS standard queues, per million requests after the free tier; every 64 KiB chunk of a payload is one request.
+USD_PER_MILLION_REQUESTS = 0.40
+#: Targets of issue 5: requests and CPU as a multiple of the loop's, latency as milliseconds over the loop's.
+MAX_REQUESTS_RATIO = 1.05
+MAX_CPU_RATIO = 1.5
+MAX_P50_EXTRA_MS = 5.0
+
+
+def usd_per_million_envelopes(billed_requests_per_envelope: float) -> float:
+    """Each envelope costs its billed requests; a million envelopes cost a million times that."""
+    return billed_requests_per_envelope * USD_PER_MILLION_REQUESTS
+
+
+def render_report(*, results: dict[str, dict[str, Any]], idle: IdleCost, elapsed_s: float, concurrency: int) -> str:
+    mesh: BurstResult = results["sidecar"]["burst"]
+    loop: BurstResult = results["loop"]["burst"]
+    mesh_lat: LatencyResult = results["sidecar"]["latency"]
+    loop_lat: LatencyResult = results["loop"]["latency"]
+    lines = [
+        "",
+        f"3-actor identity pipeline, burst of {mesh.envelopes}; sidecar ASYA_CONCURRENCY={concurrency}",
+        f"{'':34}{'sidecar':>12}{'loop':>12}",
+    ]
+    rows = [
+        ("envelopes/s (burst)", f"{mesh.envelopes_per_s:.0f}", f"{loop.envelopes_per_s:.0f}"),
+        ("burst drained in (s)", f"{mesh.seconds:.2f}", f"{loop.seconds:.2f}"),
+        ("SQS requests / envelope", f"{mesh.requests_per_envelope:.3f}", f"{loop.requests_per_envelope:.3f}"),
+        ("billed requests / envelope", f"{mesh.billed_per_envelope:.3f}", f"{loop.billed_per_envelope:.3f}"),
+        ("client CPU ms / envelope", f"{mesh.cpu_ms_per_envelope:.2f}", f"{loop.cpu_ms_per_envelope:.2f}"),
+        ("idle per-hop latency p50 (ms)", f"{mesh_lat.p50_ms:.1f}", f"{loop_lat.p50_ms:.1f}"),
+        ("idle per-hop latency p99 (ms)", f"{mesh_lat.p99_ms:.1f}", f"{loop_lat.p99_ms:.1f}"),
+        (
+            "USD per million envelopes",
+            f"{usd_per_million_envelopes(mesh.billed_per_envelope):.3f}",
+            f"{usd_per_million_envelopes(loop.billed_per_envelope):.3f}",
+        ),
+    ]
+    lines += [f"{name:34}{a:>12}{b:>12}" for name, a, b in rows]
+    lines += ["", "requests by action (burst window):"]
+    for name, result in (("sidecar", mesh), ("loop", loop)):
+        actions = ", ".join(f"{k} {v}" for k, v in sorted(result.by_action.items()))
+        lines.append(f"  {name:8} {actions}")
+    req_ratio = mesh.requests_per_envelope / loop.requests_per_envelope
+    cpu_ratio = mesh.cpu_ms_per_envelope / loop.cpu_ms_per_envelope
+    p50_extra = mesh_lat.p50_ms - loop_lat.p50_ms
+    lines += [
+        "",
+        "ratios sidecar ÷ loop (target):",
+        _verdict(
+            "SQS requests / envelope", f"{req_ratio:.3f}x", f"<= {MAX_REQUESTS_RATIO}x", req_ratio <= MAX_REQUESTS_RATIO
+        ),
+        _verdict("client CPU / envelope", f"{cpu_ratio:.2f}x", f"<= {MAX_CPU_RATIO}x", cpu_ratio <= MAX_CPU_RATIO),
+        _verdict(
+            "idle per-hop p50",
+            f"{p50_extra:+.1f} ms",
+            f"<= loop + {MAX_P50_EXTRA_MS:.0f} ms",
+            p50_extra <= MAX_P50_EXTRA_MS,
+        ),
+        _verdict("envelopes/s", f"{mesh.envelopes_per_s / loop.envelopes_per_s:.2f}x", "(no target)", None),
+        "",
+        "idle cost (SQS requests per minute made by the mesh):",
+    ]
+    for observation in idle.observations:
+        actions = ", ".join(f"{k} {v}" for k, v in sorted(observation.by_action.items())) or "none"
+        lines.append(
+            f"  {observation.label:36} {observation.requests_per_minute:6.1f}/min"
+            f"  ({actions} in {observation.window_s:.0f} s)"
+        )
+    lines += ["", f"total benchmark time {elapsed_s:.0f} s"]
+    return "\n".join(lines)
+
+
+def _verdict(name: str, value: str, target: str, ok: bool | None) -> str:
+    mark = "" if ok is None else ("MET" if ok else "MISSED")
+    return f"  {name:28}{value:>12}  {target:20}{mark}"
