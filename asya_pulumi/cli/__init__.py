@@ -1,0 +1,1 @@
+"""The ``asya`` command: ``dev``, ``send``, ``status``, ``dlq redrive`` and ``render`` (see docs/cli.md)."""

@@ -1,0 +1,83 @@
+"""Everything ``asya dev`` checks before it starts a process: the pipeline, the inputs and ``--replicas``.
+
+Each mistake is a :class:`UsageError` (one line, exit 2), so nothing is started for a run that cannot work.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from asya_pulumi.cli.errors import UsageError
+from asya_pulumi.cli.inputs import envelope_from_arguments, read_input_file
+from asya_pulumi.spec.errors import SpecError
+from asya_pulumi.spec.manifest import load_pipeline_dir
+from asya_pulumi.spec.mesh import MeshSpec
+from asya_runtime.envelope import Envelope
+from asya_runtime.naming import SINKS, check_dns_label
+
+#: Replicas above this on one machine only thrash it.
+MAX_LOCAL_REPLICAS = 16
+
+
+def load_mesh(directory: str, *, namespace: str | None) -> tuple[MeshSpec, Path]:
+    """The pipeline's :class:`MeshSpec` (namespace replaced when given) and its resolved directory."""
+    path = Path(directory)
+    if not path.exists():
+        raise UsageError(f"pipeline directory {directory!r} does not exist")
+    if not path.is_dir():
+        raise UsageError(f"{directory!r} is not a directory; pass a pipeline directory (e.g. examples/image-scoring)")
+    try:
+        mesh = load_pipeline_dir(path)
+    except SpecError as exc:
+        extra = f" (and {len(exc.problems) - 1} more)" if len(exc.problems) > 1 else ""
+        raise UsageError(f"invalid pipeline: {exc.problems[0] if exc.problems else exc}{extra}") from None
+    if namespace is not None:
+        try:
+            check_dns_label(namespace, what="--namespace", max_len=40)
+            mesh = MeshSpec.model_validate({**mesh.model_dump(), "namespace": namespace})
+        except ValidationError as exc:
+            raise UsageError(f"--namespace {namespace}: {exc.errors()[0]['msg']}") from None
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    return mesh, path.resolve()
+
+
+def read_inputs(args: argparse.Namespace, mesh: MeshSpec) -> list[Envelope]:
+    """The envelopes of ``--input`` or ``--send`` (none when neither is given)."""
+    actors = {a.name for a in mesh.actors}
+    if args.input is not None:
+        return read_input_file(args.input, actors=actors, routes=mesh.routes)
+    if args.send is not None:
+        route, payload = args.send
+        return [envelope_from_arguments(route=route, payload=payload, actors=actors, routes=mesh.routes)]
+    return []
+
+
+def parse_replicas(values: list[str], mesh: MeshSpec) -> dict[str, int]:
+    """``--replicas N`` (every actor) and ``--replicas ACTOR=N`` (one actor; wins over N) → ``{actor: count}``."""
+    names = [a.name for a in mesh.actors]
+    counts = dict.fromkeys([*names, *SINKS], 1)
+    specific: dict[str, int] = {}
+    for value in values:
+        actor, _, number = value.rpartition("=")
+        count = _count(number, value)
+        if not actor:
+            counts.update(dict.fromkeys(names, count))
+        elif actor in counts:
+            specific[actor] = count
+        else:
+            raise UsageError(f"--replicas {value}: unknown actor {actor!r}; the mesh's actors are {', '.join(names)}")
+    return counts | specific
+
+
+def _count(number: str, value: str) -> int:
+    try:
+        count = int(number)
+    except ValueError:
+        raise UsageError(f"--replicas {value}: write N or ACTOR=N with N a whole number") from None
+    if not 1 <= count <= MAX_LOCAL_REPLICAS:
+        raise UsageError(f"--replicas {value}: N must be between 1 and {MAX_LOCAL_REPLICAS}")
+    return count

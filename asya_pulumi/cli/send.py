@@ -1,0 +1,34 @@
+"""``asya send ROUTE PAYLOAD``: start one envelope on a running mesh (local or AWS) and print its id."""
+
+from __future__ import annotations
+
+import argparse
+
+from asya_pulumi.cli.aws import sqs_client
+from asya_pulumi.cli.common import add_mesh_options, endpoints_from, namespace_from
+from asya_pulumi.cli.errors import EXIT_OK
+from asya_pulumi.cli.inputs import envelope_from_arguments
+from asya_pulumi.cli.mesh_queues import MeshQueues
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "send",
+        help="send one envelope to a running mesh",
+        description="Send one envelope whose route is ROUTE (a,b,c or a JSON list) with PAYLOAD (a JSON object).",
+    )
+    parser.add_argument("route", metavar="ROUTE", help="actors to visit, e.g. preprocess,score or '[\"a\",\"b\"]'")
+    parser.add_argument("payload", metavar="PAYLOAD", help="the payload, a JSON object")
+    add_mesh_options(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    namespace = namespace_from(args)
+    envelope = envelope_from_arguments(route=args.route, payload=args.payload, actors=None, routes={})
+    queues = MeshQueues(sqs=sqs_client(endpoints_from(args)), namespace=namespace)
+    for actor in envelope.route.next:  # fail before sending when a later hop has no queue either
+        queues.actor_url(actor)
+    queues.send([envelope])
+    print(envelope.id)
+    return EXIT_OK
