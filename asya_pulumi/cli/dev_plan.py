@@ -5,31 +5,28 @@ and rendered with :meth:`SidecarConfig.to_env`, the same path the components tak
 
 Which handler server runs an actor is decided by the handler's module file in the pipeline directory:
 ``handler: chunks.countWords`` runs the Node.js server (``handler_server.js``) when the directory holds
-``chunks.js`` and no ``chunks.py``, and the Python server otherwise. The manifest stays the same for both languages;
-in the cluster the image decides (a Node.js image runs the Node server).
+``chunks.js`` and no ``chunks.py`` (it is given ``ASYA_HANDLER=chunks.js:countWords``, the Node server's file
+form), and the Python server otherwise. The manifest is the same for both languages; in the cluster the image
+decides (a Node.js image runs the Node server).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-import asya_runtime
 from asya_pulumi.cli.aws import Endpoints
 from asya_pulumi.cli.errors import UsageError
+from asya_pulumi.local.actor_process import HandlerSettings
 from asya_pulumi.local.supervisor import ProcessSpec
 from asya_pulumi.spec.actor import AsyncActorSpec
 from asya_pulumi.spec.mesh import MeshSpec
 from asya_runtime.config import SidecarConfig
 from asya_runtime.naming import SINKS
-
-_RUNTIME_DIR = Path(asya_runtime.__file__).resolve().parent
-PYTHON_HANDLER_SERVER = _RUNTIME_DIR / "handler_server.py"
-NODE_HANDLER_SERVER = _RUNTIME_DIR / "handler_server.js"
 
 
 @dataclass(frozen=True)
@@ -44,7 +41,7 @@ class DevPlan:
     socket_dir: Path
 
 
-def handler_language(*, actor: AsyncActorSpec, pipeline_dir: Path) -> str:
+def handler_language(*, actor: AsyncActorSpec, pipeline_dir: Path) -> Literal["python", "node"]:
     """``"node"`` when the handler's module is a ``.js`` file of the pipeline directory, else ``"python"``."""
     module = actor.handler.split(".", 1)[0]
     if (pipeline_dir / f"{module}.js").is_file() and not (pipeline_dir / f"{module}.py").is_file():
@@ -75,15 +72,15 @@ def _base_env() -> dict[str, str]:
 
 
 def _handler_spec(plan: DevPlan, *, actor: AsyncActorSpec, replica: int, socket_path: str) -> ProcessSpec:
-    if handler_language(actor=actor, pipeline_dir=plan.pipeline_dir) == "node":
-        node = shutil.which("node")
-        if node is None:
-            raise UsageError(f"actor {actor.name!r} has a Node.js handler but `node` is not on PATH; install Node 18+")
-        argv = [node, str(NODE_HANDLER_SERVER)]
-    else:
-        argv = [sys.executable, str(PYTHON_HANDLER_SERVER)]
+    language = handler_language(actor=actor, pipeline_dir=plan.pipeline_dir)
+    module, _, attribute = actor.handler.partition(".")
+    handler = f"{module}.js:{attribute}" if language == "node" else actor.handler
+    try:
+        argv = HandlerSettings(handler=handler, language=language).argv()
+    except RuntimeError as exc:  # no `node` on PATH
+        raise UsageError(f"actor {actor.name!r}: {exc}") from None
     env = _base_env() | dict(actor.env) | {
-        "ASYA_HANDLER": actor.handler,
+        "ASYA_HANDLER": handler,
         "ASYA_SOCKET_PATH": socket_path,
         "ASYA_HANDLER_CONCURRENCY": str(actor.concurrency),
         "ASYA_HANDLER_PATH": str(plan.pipeline_dir),
