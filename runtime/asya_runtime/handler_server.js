@@ -1,0 +1,546 @@
+#!/usr/bin/env node
+// asya handler server for Node.js (>= 18, no dependencies): the same wire protocol as handler_server.py
+// (docs/protocol.md), so a sidecar cannot tell them apart.
+//
+//   ASYA_HANDLER=handlers.js:handle node handler_server.js   # serve
+//   node handler_server.js --health                          # liveness probe: exit 0 if healthy, else 1
+//
+// Two threads. The main thread owns the socket, the concurrency limit, health and the hung-call watchdog; the
+// user's handler runs in one worker thread. A handler stuck in a synchronous loop therefore blocks only the worker:
+// health still answers `hung` and the watchdog still ends the process with status 70.
+"use strict";
+
+const fs = require("fs");
+const net = require("net");
+const path = require("path");
+const { pathToFileURL } = require("url");
+const { createRequire } = require("module");
+const { Worker, isMainThread, parentPort, workerData } = require("worker_threads");
+
+const ENV_HANDLER = "ASYA_HANDLER";
+const ENV_SOCKET_PATH = "ASYA_SOCKET_PATH";
+const ENV_HANDLER_CONCURRENCY = "ASYA_HANDLER_CONCURRENCY";
+const ENV_HANDLER_PATH = "ASYA_HANDLER_PATH";
+const ENV_HANDLER_DRAIN_S = "ASYA_HANDLER_DRAIN_S";
+const DEFAULT_SOCKET_PATH = "/var/run/asya/handler.sock";
+const DEFAULT_DRAIN_S = 25;
+const HUNG_GRACE_S = 2;
+const HEALTH_PROBE_TIMEOUT_MS = 800;
+const EXIT_OK = 0;
+const EXIT_UNHEALTHY = 1;
+const EXIT_STARTUP_ERROR = 2;
+const EXIT_HUNG = 70;
+const WATCHDOG_INTERVAL_MS = 100;
+const ROOTS = ["id", "parent_id", "route", "headers", "status", "payload"];
+const WRITABLE_HINT = "writable paths are .route.next, .headers.<key> and .payload.<key>";
+
+class ContractError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+class HandlerResultError extends ContractError {}
+class EnvelopeCommandError extends ContractError {}
+class ProtocolError extends ContractError {}
+class StartupError extends Error {}
+
+function log(level, event, fields = {}) {
+  const record = { time: new Date().toISOString(), level, logger: "asya.handler_server", event, ...fields };
+  fs.writeSync(2, JSON.stringify(record) + "\n"); // synchronous: the line is out before any exit
+}
+
+// ------------------------------------------------------------------------------------------------ error frames
+
+function errorFrame(err, retryable) {
+  if (!(err instanceof Error)) {
+    return { ok: false, error: { type: "Error", mro: ["Error"], message: String(err), traceback: "", retryable } };
+  }
+  const chain = [];
+  for (let proto = Object.getPrototypeOf(err); proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
+    const name = proto.constructor && proto.constructor.name;
+    if (name && !chain.includes(name)) chain.push(name);
+  }
+  // `class RateLimited extends Error {}` keeps name "Error" unless it sets one: prefer the class name then.
+  const type = typeof err.name === "string" && err.name && err.name !== "Error" ? err.name : chain[0] || "Error";
+  const mro = [type, ...chain.filter((name) => name !== type)];
+  return { ok: false, error: { type, mro, message: String(err.message), traceback: userStack(err), retryable } };
+}
+
+/** The stack without this server's and Node's internal frames, so it points at the user's code. */
+function userStack(err) {
+  const lines = String(err.stack || "").split("\n");
+  return lines.filter((line) => !(/^\s+at /.test(line) && (line.includes(__filename) || line.includes("node:internal")))).join("\n");
+}
+
+// -------------------------------------------------------------------------------------------- generator commands
+
+function parsePath(p) {
+  if (typeof p !== "string" || !p.startsWith(".") || p.length < 2) {
+    throw new EnvelopeCommandError(`path ${JSON.stringify(p)} must start with '.' and name a field, e.g. '.headers.x'`);
+  }
+  const segments = p.slice(1).split(".");
+  if (segments.includes("")) throw new EnvelopeCommandError(`path '${p}' has an empty segment`);
+  if (!ROOTS.includes(segments[0])) {
+    const roots = ROOTS.map((root) => "." + root).join(", ");
+    throw new EnvelopeCommandError(`path '${p}' starts with an unknown field; paths start with one of ${roots}`);
+  }
+  return segments;
+}
+
+const isObject = (v) => typeof v === "object" && v !== null && !Array.isArray(v);
+const isPlainObject = (v) => isObject(v) && [Object.prototype, null].includes(Object.getPrototypeOf(v));
+
+function lookup(envelope, segments) {
+  let value = envelope;
+  for (const segment of segments) {
+    if (!isObject(value)) return null;
+    value = Object.prototype.hasOwnProperty.call(value, segment) ? value[segment] : null;
+  }
+  return value === undefined ? null : value;
+}
+
+/** The object holding the last segment; SET creates missing intermediate objects, DEL does not. */
+function container(envelope, segments, create, p) {
+  let node = envelope;
+  for (let depth = 0; depth < segments.length - 1; depth++) {
+    let child = node[segments[depth]];
+    if ((child === undefined || child === null) && create) child = node[segments[depth]] = {};
+    if (child === undefined || child === null) return null;
+    if (!isObject(child)) {
+      const where = "." + segments.slice(0, depth + 1).join(".");
+      throw new EnvelopeCommandError(`cannot write ${p}: ${where} is a ${typeName(child)}, not an object`);
+    }
+    node = child;
+  }
+  return node;
+}
+
+function applyCommand(envelope, command) {
+  const op = command[0];
+  const arity = { SET: 3, DEL: 2, GET: 2 }[typeof op === "string" ? op : ""];
+  if (arity === undefined) {
+    const known = "['SET', path, value], ['DEL', path], ['GET', path]";
+    throw new EnvelopeCommandError(`unknown command ${JSON.stringify(op)}; commands are ${known}`);
+  }
+  if (command.length !== arity) {
+    throw new EnvelopeCommandError(`${op} takes ${arity - 1} argument(s), got ${command.length - 1}`);
+  }
+  const p = command[1];
+  const segments = parsePath(p);
+  if (op === "GET") {
+    const value = lookup(envelope, segments);
+    return segments[0] === "payload" ? value : structuredClone(value);
+  }
+  if (segments.length === 2 && segments[0] === "route" && segments[1] === "next") {
+    if (op === "DEL") {
+      throw new EnvelopeCommandError("DEL .route.next is refused; SET .route.next [] ends the route after this actor");
+    }
+    const value = command[2];
+    if (!Array.isArray(value) || !value.every((actor) => typeof actor === "string" && actor)) {
+      throw new EnvelopeCommandError(`.route.next must be a list of actor names, got ${JSON.stringify(value)}`);
+    }
+    envelope.route.next = [...value];
+    return null;
+  }
+  if (!["headers", "payload"].includes(segments[0]) || segments.length < 2) {
+    throw new EnvelopeCommandError(`${p} is read-only; ${WRITABLE_HINT}`);
+  }
+  const parent = container(envelope, segments, op === "SET", p);
+  if (parent === null) return null; // DEL under a missing object: nothing to delete
+  if (op === "SET") parent[segments[segments.length - 1]] = command[2];
+  else delete parent[segments[segments.length - 1]];
+  return null;
+}
+
+// ------------------------------------------------------------------------------------ the worker: running calls
+
+function typeName(value) {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "array";
+  if (typeof value === "object") return (value.constructor && value.constructor.name) || "object";
+  return typeof value;
+}
+
+/** One output, serialised now: that is the snapshot of route and headers the protocol promises. */
+function output(envelope, payload) {
+  try {
+    return JSON.stringify({ route: envelope.route, headers: envelope.headers, payload });
+  } catch (err) {
+    throw new HandlerResultError(`the handler's result is not JSON-serialisable: ${err.message}`);
+  }
+}
+
+/** Handle one yielded item: an object is an output, an array a command (its result is sent back). */
+function take(item, envelope, outputs) {
+  if (isPlainObject(item)) {
+    outputs.push(output(envelope, item));
+    return undefined;
+  }
+  if (Array.isArray(item)) return applyCommand(envelope, item);
+  if (item === undefined || item === null) return undefined;
+  throw new HandlerResultError(
+    `the handler yielded ${typeName(item)}; yield an object (an output) or a command array such as ['SET', '.route.next', ['actor']]`,
+  );
+}
+
+async function drive(generator, envelope) {
+  const outputs = [];
+  try {
+    let step = await generator.next();
+    while (!step.done) {
+      let reply;
+      try {
+        reply = take(step.value, envelope, outputs);
+      } catch (err) {
+        if (!(err instanceof ContractError)) throw err;
+        step = await generator.throw(err); // raised at the user's `yield`, so the stack points there
+        continue;
+      }
+      step = await generator.next(reply);
+    }
+    return outputs;
+  } finally {
+    await generator.return(undefined);
+  }
+}
+
+async function runCall(func, envelope) {
+  let result = func(envelope.payload);
+  const tag = Object.prototype.toString.call(result);
+  if (tag === "[object Generator]" || tag === "[object AsyncGenerator]") {
+    const outputs = await drive(result, envelope);
+    return [outputs.length ? "stream" : "none", outputs];
+  }
+  if (result && typeof result.then === "function") result = await result;
+  if (result === undefined || result === null) return ["none", []];
+  if (!isPlainObject(result)) {
+    throw new HandlerResultError(
+      `the handler returned ${typeName(result)}; return an object (the next payload) or null (end here)`,
+    );
+  }
+  return ["return", [output(envelope, result)]];
+}
+
+async function respond(func, envelope) {
+  try {
+    const [kind, outputs] = await runCall(func, envelope);
+    return `{"ok":true,"kind":"${kind}","outputs":[${outputs.join(",")}]}`;
+  } catch (err) {
+    return JSON.stringify(errorFrame(err, !(err instanceof ContractError)));
+  }
+}
+
+// ------------------------------------------------------------------------------------ the worker: the handler
+
+const isClass = (v) => typeof v === "function" && /^class[\s{]/.test(Function.prototype.toString.call(v));
+
+async function loadHandler(spec, searchPath) {
+  let modulePath, attrs;
+  const colon = spec.lastIndexOf(":");
+  if (colon > 0) {
+    const file = spec.slice(0, colon);
+    attrs = spec.slice(colon + 1).split(".");
+    const candidates = path.isAbsolute(file) ? [file] : searchPath.map((dir) => path.resolve(dir, file));
+    modulePath = candidates.find((candidate) => fs.existsSync(candidate));
+    if (!modulePath) {
+      throw new StartupError(`${ENV_HANDLER}='${spec}': file '${file}' not found (${ENV_HANDLER_PATH}='${searchPath.join(":")}')`);
+    }
+  } else {
+    const dot = spec.indexOf(".", spec.lastIndexOf("/") + 1);
+    if (dot <= 0) throw new StartupError(`${ENV_HANDLER}='${spec}' must be 'path/to/file.js:export' or 'module.export'`);
+    const name = spec.slice(0, dot);
+    attrs = spec.slice(dot + 1).split(".");
+    for (const dir of searchPath) {
+      try {
+        modulePath = createRequire(path.join(dir, "index.js")).resolve(name);
+        break;
+      } catch {
+        // not resolvable from this directory: try the next
+      }
+    }
+    if (!modulePath) {
+      throw new StartupError(`${ENV_HANDLER}='${spec}': module '${name}' not found (${ENV_HANDLER_PATH}='${searchPath.join(":")}')`);
+    }
+  }
+  if (!attrs.every(Boolean)) throw new StartupError(`${ENV_HANDLER}='${spec}' names an empty export`);
+  let namespace;
+  try {
+    namespace = path.isAbsolute(modulePath) ? await import(pathToFileURL(modulePath).href) : await import(modulePath);
+  } catch (err) {
+    throw new StartupError(`${ENV_HANDLER}='${spec}': loading '${modulePath}' raised ${err.name}: ${err.message}`);
+  }
+  let owner = null;
+  let target = attrs[0] in namespace ? namespace : namespace.default;
+  for (let i = 0; i < attrs.length; i++) {
+    const name = attrs[i];
+    if (target === null || target === undefined || !(name in Object(target))) {
+      const where = i === 0 ? modulePath : attrs.slice(0, i).join(".");
+      throw new StartupError(`${ENV_HANDLER}='${spec}': '${where}' has no export or attribute '${name}'`);
+    }
+    owner = i === 0 ? null : target;
+    target = target[name];
+    if (isClass(target) && i < attrs.length - 1) {
+      try {
+        target = new target();
+      } catch (err) {
+        throw new StartupError(`${ENV_HANDLER}='${spec}': creating ${name}() raised ${err.name}: ${err.message}`);
+      }
+    }
+  }
+  if (isClass(target)) throw new StartupError(`${ENV_HANDLER}='${spec}' names a class; name one of its methods: file.js:Class.method`);
+  if (typeof target !== "function") throw new StartupError(`${ENV_HANDLER}='${spec}' names a ${typeName(target)}, not a function`);
+  return owner ? target.bind(owner) : target;
+}
+
+async function workerMain() {
+  let func;
+  try {
+    func = await loadHandler(workerData.handler, workerData.searchPath);
+  } catch (err) {
+    parentPort.postMessage({ type: "startup_error", message: err instanceof StartupError ? err.message : String(err) });
+    return;
+  }
+  parentPort.on("message", async ({ id, envelope }) => {
+    parentPort.postMessage({ type: "result", id, frame: await respond(func, envelope) });
+  });
+  parentPort.postMessage({ type: "ready" });
+}
+
+// ------------------------------------------------------------------------------------- the main thread: server
+
+function settings(env) {
+  const handler = (env[ENV_HANDLER] || "").trim();
+  if (!handler) throw new StartupError(`${ENV_HANDLER} is not set; set it to 'path/to/file.js:export' or 'module.export'`);
+  const concurrencyText = env[ENV_HANDLER_CONCURRENCY] || "1";
+  const concurrency = Number(concurrencyText);
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new StartupError(`${ENV_HANDLER_CONCURRENCY}='${concurrencyText}' must be a whole number >= 1`);
+  }
+  const drainText = env[ENV_HANDLER_DRAIN_S] || String(DEFAULT_DRAIN_S);
+  const drainS = Number(drainText);
+  if (!Number.isFinite(drainS)) throw new StartupError(`${ENV_HANDLER_DRAIN_S}='${drainText}' must be a number of seconds`);
+  const searchPath = (env[ENV_HANDLER_PATH] || "").split(":").filter(Boolean);
+  return {
+    handler,
+    concurrency,
+    drainS,
+    searchPath: searchPath.length ? searchPath : [process.cwd()],
+    socketPath: env[ENV_SOCKET_PATH] || DEFAULT_SOCKET_PATH,
+  };
+}
+
+function unlink(p) {
+  try {
+    fs.unlinkSync(p);
+  } catch (err) {
+    if (err.code !== "ENOENT") throw err;
+  }
+}
+
+class HandlerServer {
+  constructor(config, worker) {
+    Object.assign(this, config);
+    this.worker = worker;
+    this.running = new Map(); // call id → {started (ms), timeoutS}
+    this.results = new Map(); // call id → resolve(frame)
+    this.nextId = 0;
+    this.active = 0;
+    this.waiting = [];
+    this.connections = new Set();
+    this.draining = false;
+    worker.on("message", ({ id, frame }) => {
+      const resolve = this.results.get(id);
+      this.results.delete(id);
+      if (resolve) resolve(frame);
+    });
+  }
+
+  listen() {
+    fs.mkdirSync(path.dirname(this.socketPath), { recursive: true });
+    unlink(this.socketPath); // a socket left by a previous process that died
+    this.server = net.createServer((socket) => this.serveConnection(socket));
+    return new Promise((resolve, reject) => {
+      this.server.once("error", reject);
+      this.server.listen(this.socketPath, resolve);
+    });
+  }
+
+  serveConnection(socket) {
+    this.connections.add(socket);
+    let pending = [];
+    let queue = Promise.resolve();
+    socket.on("data", (data) => {
+      let start = 0;
+      for (let end = data.indexOf(10); end !== -1; end = data.indexOf(10, start)) {
+        pending.push(data.subarray(start, end));
+        const line = Buffer.concat(pending).toString("utf8");
+        pending = [];
+        start = end + 1;
+        if (line.trim()) queue = queue.then(() => this.respond(line)).then((frame) => socket.write(frame + "\n"));
+      }
+      if (start < data.length) pending.push(data.subarray(start));
+    });
+    socket.on("error", () => {}); // the client went away; its call (if any) still runs
+    socket.on("close", () => this.connections.delete(socket));
+  }
+
+  async respond(line) {
+    let request;
+    try {
+      request = JSON.parse(line);
+    } catch (err) {
+      return JSON.stringify(errorFrame(new ProtocolError(`the frame is not JSON: ${err.message}`), false));
+    }
+    const op = isObject(request) ? request.op : undefined;
+    if (op === "call") {
+      const { envelope, timeout_s: timeoutS } = request;
+      if (!isObject(envelope) || !isObject(envelope.route)) {
+        return JSON.stringify(errorFrame(new ProtocolError("a call needs 'envelope': an object with a 'route' object"), false));
+      }
+      if (timeoutS !== undefined && timeoutS !== null && typeof timeoutS !== "number") {
+        const problem = new ProtocolError(`'timeout_s' must be a number of seconds or null, got ${JSON.stringify(timeoutS)}`);
+        return JSON.stringify(errorFrame(problem, false));
+      }
+      return this.call(envelope, timeoutS === undefined ? null : timeoutS);
+    }
+    if (op === "health") return JSON.stringify(this.health());
+    return JSON.stringify(errorFrame(new ProtocolError(`unknown op ${JSON.stringify(op)}; ops are 'call' and 'health'`), false));
+  }
+
+  async call(envelope, timeoutS) {
+    if (this.active < this.concurrency) this.active++;
+    else await new Promise((resolve) => this.waiting.push(resolve)); // the slot is handed over by release
+    const id = this.nextId++;
+    this.running.set(id, { started: performance.now(), timeoutS });
+    try {
+      return await new Promise((resolve) => {
+        this.results.set(id, resolve);
+        this.worker.postMessage({ id, envelope });
+      });
+    } finally {
+      this.running.delete(id);
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.active--;
+    }
+  }
+
+  health() {
+    const now = performance.now();
+    let overdue = false;
+    for (const { started, timeoutS } of this.running.values()) {
+      if (timeoutS !== null && now - started > timeoutS * 1000) overdue = true;
+    }
+    const status = overdue ? "hung" : this.draining ? "draining" : "ok";
+    return { ok: !overdue, status, handler: this.handler, pid: process.pid, in_flight: this.running.size, concurrency: this.concurrency };
+  }
+
+  watchdog() {
+    const now = performance.now();
+    for (const { started, timeoutS } of this.running.values()) {
+      if (timeoutS !== null && now - started > (timeoutS + HUNG_GRACE_S) * 1000) {
+        const runningS = Math.round(now - started) / 1000;
+        log("error", "hung", { pid: process.pid, running_s: runningS, grace_s: HUNG_GRACE_S, exit_status: EXIT_HUNG });
+        unlink(this.socketPath);
+        process.exit(EXIT_HUNG);
+      }
+    }
+  }
+
+  /** After SIGTERM: stop accepting, let in-flight calls finish and clients hang up, within the drain bound. */
+  stop() {
+    if (this.draining) return;
+    this.draining = true;
+    this.server.close();
+    unlink(this.socketPath);
+    log("info", "stopping", { pid: process.pid, in_flight: this.running.size, connections: this.connections.size });
+    const deadline = performance.now() + this.drainS * 1000;
+    const poll = setInterval(() => {
+      const drained = this.running.size === 0 && this.connections.size === 0;
+      if (!drained && performance.now() < deadline) return;
+      clearInterval(poll);
+      if (drained) log("info", "stop", { pid: process.pid });
+      else log("warning", "stop", { pid: process.pid, drain_timed_out: true, in_flight: this.running.size });
+      process.exit(EXIT_OK);
+    }, 20);
+  }
+}
+
+async function serve() {
+  let config;
+  try {
+    config = settings(process.env);
+  } catch (err) {
+    log("error", "startup_failed", { message: err.message });
+    return EXIT_STARTUP_ERROR;
+  }
+  const worker = new Worker(__filename, { workerData: { handler: config.handler, searchPath: config.searchPath } });
+  const first = await new Promise((resolve) => {
+    worker.once("message", resolve);
+    worker.once("error", (err) => resolve({ type: "startup_error", message: `${ENV_HANDLER}='${config.handler}': ${err}` }));
+  });
+  if (first.type !== "ready") {
+    log("error", "startup_failed", { message: first.message });
+    return EXIT_STARTUP_ERROR;
+  }
+  const server = new HandlerServer(config, worker);
+  const crash = (detail) => {
+    if (server.draining) return;
+    log("error", "crash", { pid: process.pid, ...detail });
+    unlink(config.socketPath);
+    process.exit(EXIT_UNHEALTHY);
+  };
+  worker.on("error", (err) => crash({ error: err.name, message: err.message }));
+  worker.on("exit", (code) => crash({ error: "WorkerExit", message: `the handler's thread exited with code ${code}` }));
+  await server.listen();
+  setInterval(() => server.watchdog(), WATCHDOG_INTERVAL_MS);
+  for (const signal of ["SIGTERM", "SIGINT"]) process.on(signal, () => server.stop());
+  log("info", "start", {
+    handler: config.handler, socket: config.socketPath, pid: process.pid,
+    concurrency: config.concurrency, runtime: `node ${process.versions.node}`,
+  });
+  return null; // keeps running
+}
+
+function probeHealth(socketPath) {
+  return new Promise((resolve) => {
+    const socket = net.connect(socketPath);
+    let reply = "";
+    const done = (healthy, seen) => {
+      socket.destroy();
+      resolve([healthy, seen]);
+    };
+    socket.setTimeout(HEALTH_PROBE_TIMEOUT_MS, () => done(false, "no answer in time"));
+    socket.on("error", (err) => done(false, `cannot reach ${socketPath}: ${err.message}`));
+    socket.on("connect", () => socket.write('{"op":"health"}\n'));
+    socket.on("data", (data) => {
+      reply += data.toString("utf8");
+      if (!reply.includes("\n")) return;
+      const answer = JSON.parse(reply);
+      done(Boolean(answer.ok), `status '${answer.status}'`);
+    });
+    socket.on("end", () => done(false, "the server closed the connection without answering"));
+  });
+}
+
+async function main(args) {
+  if (args.length === 1 && args[0] === "--health") {
+    const [healthy, seen] = await probeHealth(process.env[ENV_SOCKET_PATH] || DEFAULT_SOCKET_PATH);
+    if (!healthy) process.stderr.write(`asya handler server unhealthy: ${seen}\n`);
+    return healthy ? EXIT_OK : EXIT_UNHEALTHY;
+  }
+  if (args.length) {
+    process.stderr.write("usage: handler_server.js [--health]  (configured by ASYA_* environment variables)\n");
+    return EXIT_STARTUP_ERROR;
+  }
+  return serve();
+}
+
+if (isMainThread) {
+  main(process.argv.slice(2)).then((code) => {
+    if (code !== null) process.exit(code);
+  });
+} else {
+  workerMain();
+}

@@ -1,0 +1,631 @@
+#!/usr/bin/env python3
+"""asya handler server: runs the user's handler behind a Unix socket for the sidecar (docs/protocol.md).
+
+One stdlib-only file, Python >= 3.9, mounted into the user's container so the image needs nothing from us:
+
+    ASYA_HANDLER=module.func python3 handler_server.py     # serve
+    python3 handler_server.py --health                     # liveness probe: exit 0 if healthy, else 1
+
+Threads: the main thread accepts connections and waits for SIGTERM; each connection (the sidecar keeps them
+alive) has its own thread that reads newline-delimited JSON frames and runs sync handlers in place, so a call
+costs no thread start. A semaphore admits ``ASYA_HANDLER_CONCURRENCY`` calls at once. Coroutines and async
+generators run on one asyncio loop in a background thread. A watchdog thread ends the process with status 70 when
+a call outlives its ``timeout_s`` plus a grace, because a hung thread cannot be stopped from inside the process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import inspect
+import itertools
+import json
+import os
+import selectors
+import signal
+import socket
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+ENV_HANDLER = "ASYA_HANDLER"
+ENV_SOCKET_PATH = "ASYA_SOCKET_PATH"
+ENV_HANDLER_CONCURRENCY = "ASYA_HANDLER_CONCURRENCY"
+ENV_HANDLER_PATH = "ASYA_HANDLER_PATH"
+ENV_HANDLER_DRAIN_S = "ASYA_HANDLER_DRAIN_S"
+
+DEFAULT_SOCKET_PATH = "/var/run/asya/handler.sock"
+DEFAULT_CONCURRENCY = 1
+#: How long SIGTERM waits for in-flight calls and open connections (Kubernetes' default grace is 30 s).
+DEFAULT_DRAIN_S = 25.0
+#: A call running this long past its ``timeout_s`` is hung: the process exits with :data:`EXIT_HUNG`.
+HUNG_GRACE_S = 2.0
+#: The ``--health`` probe gives up after this long (Kubernetes' exec probe default timeout is 1 s).
+HEALTH_PROBE_TIMEOUT_S = 0.8
+
+EXIT_OK = 0
+EXIT_UNHEALTHY = 1
+EXIT_STARTUP_ERROR = 2
+#: EX_SOFTWARE from sysexits.h: the process ended itself because a handler call hung.
+EXIT_HUNG = 70
+
+_WATCHDOG_INTERVAL_S = 0.1
+_ROOTS = ("id", "parent_id", "route", "headers", "status", "payload")
+_WRITABLE_HINT = "writable paths are .route.next, .headers.<key> and .payload.<key>"
+_STDLIB_DIR = os.path.dirname(threading.__file__)
+_HIDDEN_FRAME_PREFIXES = (os.path.join(_STDLIB_DIR, "asyncio"), os.path.join(_STDLIB_DIR, "concurrent"))
+
+
+class ContractError(Exception):
+    """The handler or the client broke the protocol: not retryable, the envelope goes to the error sink."""
+
+
+class HandlerResultError(ContractError):
+    """The handler returned or yielded something other than a dict, None or a command tuple."""
+
+
+class EnvelopeCommandError(ContractError):
+    """A generator command was malformed or tried to write a read-only path."""
+
+
+class ProtocolError(ContractError):
+    """The request frame was not understood."""
+
+
+class StartupError(Exception):
+    """The server cannot start; the message is one readable line."""
+
+
+# ---------------------------------------------------------------------------------------------------- logging
+
+
+def log(level: str, event: str, **fields: Any) -> None:
+    """Write one JSON line to stderr (start, stop, crash); never a payload."""
+    now = time.time()
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+    record = {"time": stamp, "level": level, "logger": "asya.handler_server", "event": event, **fields}
+    sys.stderr.write(json.dumps(record, default=str) + "\n")
+    sys.stderr.flush()
+
+
+# ------------------------------------------------------------------------------------------ loading the handler
+
+
+def load_handler(spec: str, search_path: list[str]) -> Callable[[Any], Any]:
+    """Resolve ``module.func`` or ``module.Class.method`` (the class instantiated once, without arguments)."""
+    for directory in reversed(search_path):
+        sys.path.insert(0, directory)
+    parts = spec.split(".")
+    if len(parts) < 2 or not all(parts):
+        raise StartupError(f"{ENV_HANDLER}={spec!r} must be 'module.function' or 'module.Class.method'")
+    target, index = _import_longest_prefix(spec, parts, search_path)
+    for position in range(index, len(parts)):
+        name = parts[position]
+        try:
+            target = getattr(target, name)
+        except AttributeError:
+            where = ".".join(parts[:position])
+            raise StartupError(f"{ENV_HANDLER}={spec!r}: {where!r} has no attribute {name!r}") from None
+        if inspect.isclass(target) and position < len(parts) - 1:
+            try:
+                target = target()
+            except Exception as exc:
+                raise StartupError(
+                    f"{ENV_HANDLER}={spec!r}: creating {name}() raised {type(exc).__name__}: {exc}"
+                ) from exc
+    if inspect.isclass(target):
+        raise StartupError(f"{ENV_HANDLER}={spec!r} names a class; name one of its methods: module.Class.method")
+    if not callable(target):
+        raise StartupError(f"{ENV_HANDLER}={spec!r} names a {type(target).__name__}, not a function")
+    return target
+
+
+def _import_longest_prefix(spec: str, parts: list[str], search_path: list[str]) -> tuple[Any, int]:
+    """Import the longest dotted prefix of ``parts`` that is a module; return it and the index of the rest."""
+    for end in range(len(parts) - 1, 0, -1):
+        name = ".".join(parts[:end])
+        try:
+            return importlib.import_module(name), end
+        except ModuleNotFoundError as exc:
+            if exc.name and (name == exc.name or name.startswith(exc.name + ".")):
+                continue  # this prefix is not a module: try a shorter one
+            raise StartupError(f"{ENV_HANDLER}={spec!r}: importing {name!r} failed: {exc}") from exc
+        except Exception as exc:
+            problem = f"importing {name!r} raised {type(exc).__name__}: {exc}"
+            raise StartupError(f"{ENV_HANDLER}={spec!r}: {problem}") from exc
+    where = ":".join(search_path)
+    raise StartupError(f"{ENV_HANDLER}={spec!r}: module {parts[0]!r} not found ({ENV_HANDLER_PATH}={where!r})")
+
+
+# ------------------------------------------------------------------------------------------ generator commands
+
+
+def apply_command(envelope: dict[str, Any], command: tuple[Any, ...]) -> Any:
+    """Apply ``("SET", path, value)``, ``("DEL", path)`` or ``("GET", path)``; return what GET sends back."""
+    op = command[0] if command else None
+    arity = {"SET": 3, "DEL": 2, "GET": 2}.get(op) if isinstance(op, str) else None
+    if arity is None:
+        known = "('SET', path, value), ('DEL', path), ('GET', path)"
+        raise EnvelopeCommandError(f"unknown command {op!r}; commands are {known}")
+    if len(command) != arity:
+        raise EnvelopeCommandError(f"{op} takes {arity - 1} argument(s), got {len(command) - 1}")
+    path = command[1]
+    segments = _parse_path(path)
+    if op == "GET":
+        value = _lookup(envelope, segments)
+        return value if segments[0] == "payload" else _clone(value)
+    if segments == ["route", "next"]:
+        if op == "DEL":
+            raise EnvelopeCommandError("DEL .route.next is refused; SET .route.next [] ends the route after this actor")
+        value = command[2]
+        if not isinstance(value, list) or not all(isinstance(actor, str) and actor for actor in value):
+            raise EnvelopeCommandError(f".route.next must be a list of actor names, got {value!r}")
+        envelope["route"]["next"] = list(value)
+        return None
+    if segments[0] not in ("headers", "payload") or len(segments) < 2:
+        raise EnvelopeCommandError(f"{path} is read-only; {_WRITABLE_HINT}")
+    parent = _container(envelope, segments, create=op == "SET", path=path)
+    if parent is None:
+        return None  # DEL under a missing object: nothing to delete
+    if op == "SET":
+        parent[segments[-1]] = command[2]
+    else:
+        parent.pop(segments[-1], None)
+    return None
+
+
+def _parse_path(path: Any) -> list[str]:
+    if not isinstance(path, str) or not path.startswith(".") or len(path) < 2:
+        raise EnvelopeCommandError(f"path {path!r} must start with '.' and name a field, e.g. '.headers.x'")
+    segments = path[1:].split(".")
+    if "" in segments:
+        raise EnvelopeCommandError(f"path {path!r} has an empty segment")
+    if segments[0] not in _ROOTS:
+        roots = ", ".join("." + root for root in _ROOTS)
+        raise EnvelopeCommandError(f"path {path!r} starts with an unknown field; paths start with one of {roots}")
+    return segments
+
+
+def _lookup(envelope: dict[str, Any], segments: list[str]) -> Any:
+    value: Any = envelope
+    for segment in segments:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(segment)
+    return value
+
+
+def _container(envelope: dict[str, Any], segments: list[str], *, create: bool, path: str) -> dict[str, Any] | None:
+    """The dict that holds the last segment; SET creates missing intermediate objects, DEL does not."""
+    node: Any = envelope
+    for depth, segment in enumerate(segments[:-1]):
+        child = node.get(segment)
+        if child is None and create:
+            child = node[segment] = {}
+        if child is None:
+            return None
+        if not isinstance(child, dict):
+            where = "." + ".".join(segments[: depth + 1])
+            raise EnvelopeCommandError(f"cannot write {path}: {where} is a {type(child).__name__}, not an object")
+        node = child
+    return node
+
+
+def _clone(value: Any) -> Any:
+    """Copy JSON-shaped data (faster than copy.deepcopy) so GET results cannot alias the envelope."""
+    if isinstance(value, dict):
+        return {key: _clone(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_clone(item) for item in value]
+    return value
+
+
+# ------------------------------------------------------------------------------------------------ running a call
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _output(envelope: dict[str, Any], payload: dict[str, Any]) -> str:
+    """One output, serialised now: that is the snapshot of route and headers the protocol promises."""
+    try:
+        return _dumps({"route": envelope.get("route"), "headers": envelope.get("headers"), "payload": payload})
+    except (TypeError, ValueError) as exc:
+        raise HandlerResultError(f"the handler's result is not JSON-serialisable: {exc}") from None
+
+
+def _error_frame(exc: BaseException, *, retryable: bool) -> dict[str, Any]:
+    kind = type(exc)
+    return {
+        "ok": False,
+        "error": {
+            "type": kind.__name__,
+            "mro": [cls.__name__ for cls in kind.__mro__ if cls is not object],
+            "message": str(exc),
+            "traceback": _user_traceback(exc),
+            "retryable": retryable,
+        },
+    }
+
+
+def _user_traceback(exc: BaseException) -> str:
+    """The traceback without this server's and asyncio's frames, so it points at the user's code."""
+    details = traceback.TracebackException(type(exc), exc, exc.__traceback__)
+    kept = [
+        frame
+        for frame in details.stack
+        if frame.filename != __file__ and not frame.filename.startswith(_HIDDEN_FRAME_PREFIXES)
+    ]
+    details.stack = traceback.StackSummary.from_list(kept)
+    return "".join(details.format())
+
+
+class _AsyncRunner:
+    """One asyncio loop in a daemon thread, started on first use, shared by every async call."""
+
+    def __init__(self) -> None:
+        self._loop: Any = None
+        self._lock = threading.Lock()
+
+    def run(self, coroutine: Any) -> Any:
+        import asyncio
+
+        with self._lock:
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+                threading.Thread(target=self._loop.run_forever, name="asya-asyncio", daemon=True).start()
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+
+class CallRunner:
+    """Calls the handler with an envelope's payload and turns what happens into a response frame (bytes)."""
+
+    def __init__(self, func: Callable[[Any], Any]) -> None:
+        self._func = func
+        self._async = _AsyncRunner()
+
+    def respond(self, envelope: dict[str, Any]) -> bytes:
+        try:
+            kind, outputs = self._run(envelope)
+        except ContractError as exc:
+            return _encode(_error_frame(exc, retryable=False))
+        except Exception as exc:
+            return _encode(_error_frame(exc, retryable=True))
+        head = '{"ok":true,"kind":"' + kind + '","outputs":['
+        return _encode_text(head + ",".join(outputs) + "]}")
+
+    def _run(self, envelope: dict[str, Any]) -> tuple[str, list[str]]:
+        result = self._func(envelope.get("payload"))
+        if inspect.isgenerator(result):
+            outputs = self._drive(result, envelope)
+        elif inspect.isasyncgen(result):
+            outputs = self._async.run(self._drive_async(result, envelope))
+        else:
+            if inspect.isawaitable(result):
+                result = self._async.run(_await(result))
+            if result is None:
+                return "none", []
+            if not isinstance(result, dict):
+                raise HandlerResultError(
+                    f"the handler returned {type(result).__name__}; return a dict (the next payload) or None (end here)"
+                )
+            return "return", [_output(envelope, result)]
+        return ("stream" if outputs else "none"), outputs
+
+    def _drive(self, generator: Any, envelope: dict[str, Any]) -> list[str]:
+        outputs: list[str] = []
+        try:
+            item = next(generator)
+            while True:
+                try:
+                    reply = _take(item, envelope, outputs)
+                except ContractError as exc:
+                    item = generator.throw(exc)  # raised at the user's `yield`, so the traceback points there
+                    continue
+                item = generator.send(reply)
+        except StopIteration:
+            return outputs
+        finally:
+            generator.close()
+
+    async def _drive_async(self, generator: Any, envelope: dict[str, Any]) -> list[str]:
+        outputs: list[str] = []
+        try:
+            item = await generator.__anext__()
+            while True:
+                try:
+                    reply = _take(item, envelope, outputs)
+                except ContractError as exc:
+                    item = await generator.athrow(exc)
+                    continue
+                item = await generator.asend(reply)
+        except StopAsyncIteration:
+            return outputs
+        finally:
+            await generator.aclose()
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
+
+
+def _take(item: Any, envelope: dict[str, Any], outputs: list[str]) -> Any:
+    """Handle one yielded item: a dict is an output, a tuple a command (its result is sent back), None nothing."""
+    if isinstance(item, dict):
+        outputs.append(_output(envelope, item))
+        return None
+    if isinstance(item, tuple):
+        return apply_command(envelope, item)
+    if item is None:
+        return None
+    raise HandlerResultError(
+        f"the handler yielded {type(item).__name__}; yield a dict (an output) or a command tuple "
+        "such as ('SET', '.route.next', ['actor'])"
+    )
+
+
+def _encode(frame: dict[str, Any]) -> bytes:
+    return _encode_text(json.dumps(frame, ensure_ascii=False, separators=(",", ":"), default=str))
+
+
+def _encode_text(text: str) -> bytes:
+    try:
+        return text.encode("utf-8") + b"\n"
+    except UnicodeEncodeError:  # a lone surrogate from the input: send it \u-escaped, still valid JSON
+        return json.dumps(json.loads(text), separators=(",", ":")).encode("ascii") + b"\n"
+
+
+# ------------------------------------------------------------------------------------------------------- server
+
+
+class HandlerServer:
+    """Accepts connections, admits calls through a semaphore, answers health, watches for hung calls."""
+
+    def __init__(
+        self, *, func: Callable[[Any], Any], handler: str, socket_path: str, concurrency: int, drain_s: float
+    ) -> None:
+        self._runner = CallRunner(func)
+        self._handler = handler
+        self._socket_path = socket_path
+        self._concurrency = concurrency
+        self._drain_s = drain_s
+        self._slots = threading.Semaphore(concurrency)
+        self._lock = threading.Lock()
+        self._running: dict[int, tuple[float, float | None]] = {}  # call number → (started, timeout_s)
+        self._call_numbers = itertools.count()
+        self._connections = 0
+        self._draining = False
+
+    # -- lifecycle
+
+    def serve(self) -> int:
+        listener = self._listen()
+        wake_reader, wake_writer = socket.socketpair()
+        wake_writer.setblocking(False)
+        stop = threading.Event()
+        signal.set_wakeup_fd(wake_writer.fileno())
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        threading.Thread(target=self._watchdog, name="asya-watchdog", daemon=True).start()
+        log(
+            "info",
+            "start",
+            handler=self._handler,
+            socket=self._socket_path,
+            pid=os.getpid(),
+            concurrency=self._concurrency,
+            runtime=f"python {sys.version.split()[0]}",
+        )
+        with selectors.DefaultSelector() as selector:
+            selector.register(listener, selectors.EVENT_READ)
+            selector.register(wake_reader, selectors.EVENT_READ)
+            while not stop.is_set():
+                for key, _ in selector.select():
+                    if key.fileobj is wake_reader:
+                        wake_reader.recv(64)
+                    elif not stop.is_set():
+                        self._accept(listener)
+        listener.close()
+        _unlink(self._socket_path)
+        return self._drain()
+
+    def _listen(self) -> socket.socket:
+        directory = os.path.dirname(self._socket_path)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        _unlink(self._socket_path)  # a socket left by a previous process that died
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(self._socket_path)
+        listener.listen(128)
+        listener.setblocking(False)
+        return listener
+
+    def _accept(self, listener: socket.socket) -> None:
+        try:
+            connection, _ = listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        connection.setblocking(True)
+        with self._lock:
+            self._connections += 1
+        threading.Thread(target=self._serve_connection, args=(connection,), name="asya-conn", daemon=True).start()
+
+    def _drain(self) -> int:
+        """After SIGTERM: let in-flight calls finish and clients hang up, within the drain bound."""
+        with self._lock:
+            self._draining = True
+        log("info", "stopping", pid=os.getpid(), in_flight=len(self._running), connections=self._connections)
+        deadline = time.monotonic() + self._drain_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._running and not self._connections:
+                    log("info", "stop", pid=os.getpid())
+                    return EXIT_OK
+            time.sleep(0.02)
+        log("warning", "stop", pid=os.getpid(), drain_timed_out=True, in_flight=len(self._running))
+        os._exit(EXIT_OK)  # daemon threads may still be inside the handler
+
+    # -- connections and calls
+
+    def _serve_connection(self, connection: socket.socket) -> None:
+        try:
+            with connection, connection.makefile("rb") as frames:
+                for line in frames:
+                    if line.strip():
+                        connection.sendall(self._respond(line))
+        except OSError:
+            pass  # the client went away; its call (if any) already ran
+        finally:
+            with self._lock:
+                self._connections -= 1
+
+    def _respond(self, line: bytes) -> bytes:
+        try:
+            request = json.loads(line)
+        except ValueError as exc:
+            return _encode(_error_frame(ProtocolError(f"the frame is not JSON: {exc}"), retryable=False))
+        op = request.get("op") if isinstance(request, dict) else None
+        if op == "call":
+            envelope, timeout_s = request.get("envelope"), request.get("timeout_s")
+            if not isinstance(envelope, dict) or not isinstance(envelope.get("route"), dict):
+                problem = ProtocolError("a call needs 'envelope': an object with a 'route' object")
+                return _encode(_error_frame(problem, retryable=False))
+            if timeout_s is not None and (isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float))):
+                problem = ProtocolError(f"'timeout_s' must be a number of seconds or null, got {timeout_s!r}")
+                return _encode(_error_frame(problem, retryable=False))
+            return self._call(envelope, timeout_s)
+        if op == "health":
+            return _encode(self.health())
+        problem = ProtocolError(f"unknown op {op!r}; ops are 'call' and 'health'")
+        return _encode(_error_frame(problem, retryable=False))
+
+    def _call(self, envelope: dict[str, Any], timeout_s: float | None) -> bytes:
+        with self._slots:
+            number = next(self._call_numbers)
+            with self._lock:
+                self._running[number] = (time.monotonic(), timeout_s)
+            try:
+                return self._runner.respond(envelope)
+            except BaseException as exc:  # SystemExit, KeyboardInterrupt from a handler: a crash, not a result
+                log("error", "crash", pid=os.getpid(), error=type(exc).__name__, message=str(exc))
+                os._exit(EXIT_UNHEALTHY)
+            finally:
+                with self._lock:
+                    del self._running[number]
+
+    def health(self) -> dict[str, Any]:
+        now = time.monotonic()
+        with self._lock:
+            overdue = any(t is not None and now - started > t for started, t in self._running.values())
+            in_flight = len(self._running)
+            status = "hung" if overdue else "draining" if self._draining else "ok"
+        return {
+            "ok": not overdue,
+            "status": status,
+            "handler": self._handler,
+            "pid": os.getpid(),
+            "in_flight": in_flight,
+            "concurrency": self._concurrency,
+        }
+
+    def _watchdog(self) -> None:
+        while True:
+            time.sleep(_WATCHDOG_INTERVAL_S)
+            now = time.monotonic()
+            with self._lock:
+                hung = [
+                    now - started
+                    for started, timeout in self._running.values()
+                    if timeout is not None and now - started > timeout + HUNG_GRACE_S
+                ]
+            if hung:
+                log(
+                    "error",
+                    "hung",
+                    pid=os.getpid(),
+                    running_s=round(max(hung), 3),
+                    grace_s=HUNG_GRACE_S,
+                    exit_status=EXIT_HUNG,
+                )
+                _unlink(self._socket_path)
+                os._exit(EXIT_HUNG)
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+# --------------------------------------------------------------------------------------------------------- CLI
+
+
+def probe_health(socket_path: str, *, timeout_s: float = HEALTH_PROBE_TIMEOUT_S) -> tuple[bool, str]:
+    """Ask a running server for ``health``; (healthy, what was seen). Used by ``--health``."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.settimeout(timeout_s)
+            probe.connect(socket_path)
+            probe.sendall(b'{"op":"health"}\n')
+            reply = b""
+            while not reply.endswith(b"\n"):
+                chunk = probe.recv(65536)
+                if not chunk:
+                    return False, "the server closed the connection without answering"
+                reply += chunk
+    except OSError as exc:
+        return False, f"cannot reach {socket_path}: {exc}"
+    answer = json.loads(reply)
+    return bool(answer.get("ok")), f"status {answer.get('status')!r}"
+
+
+def _settings(environ: dict[str, str]) -> tuple[str, str, int, float, list[str]]:
+    handler = environ.get(ENV_HANDLER, "").strip()
+    if not handler:
+        raise StartupError(f"{ENV_HANDLER} is not set; set it to 'module.function' or 'module.Class.method'")
+    concurrency_text = environ.get(ENV_HANDLER_CONCURRENCY) or str(DEFAULT_CONCURRENCY)
+    drain_text = environ.get(ENV_HANDLER_DRAIN_S) or str(DEFAULT_DRAIN_S)
+    try:
+        concurrency = int(concurrency_text)
+        if concurrency < 1:
+            raise ValueError
+    except ValueError:
+        raise StartupError(f"{ENV_HANDLER_CONCURRENCY}={concurrency_text!r} must be a whole number >= 1") from None
+    try:
+        drain_s = float(drain_text)
+    except ValueError:
+        raise StartupError(f"{ENV_HANDLER_DRAIN_S}={drain_text!r} must be a number of seconds") from None
+    search_path = [d for d in environ.get(ENV_HANDLER_PATH, "").split(":") if d] or [os.getcwd()]
+    socket_path = environ.get(ENV_SOCKET_PATH) or DEFAULT_SOCKET_PATH
+    return handler, socket_path, concurrency, drain_s, search_path
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["--health"]:
+        healthy, seen = probe_health(os.environ.get(ENV_SOCKET_PATH) or DEFAULT_SOCKET_PATH)
+        if not healthy:
+            sys.stderr.write(f"asya handler server unhealthy: {seen}\n")
+        return EXIT_OK if healthy else EXIT_UNHEALTHY
+    if args:
+        sys.stderr.write("usage: handler_server.py [--health]  (configured by ASYA_* environment variables)\n")
+        return EXIT_STARTUP_ERROR
+    try:
+        handler, socket_path, concurrency, drain_s, search_path = _settings(dict(os.environ))
+        func = load_handler(handler, search_path)
+    except StartupError as exc:
+        cause = exc.__cause__
+        detail = "".join(traceback.format_exception(type(cause), cause, cause.__traceback__)) if cause else None
+        log("error", "startup_failed", message=str(exc), traceback=detail)
+        return EXIT_STARTUP_ERROR
+    server = HandlerServer(
+        func=func, handler=handler, socket_path=socket_path, concurrency=concurrency, drain_s=drain_s
+    )
+    return server.serve()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+// Node.js test handlers for the handler-server protocol tests; each mirrors the one of the same name in
+// py_handlers.py, so the same test proves both servers.
+"use strict";
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function echo(payload) {
+  return payload;
+}
+
+function end_here() {
+  return null;
+}
+
+/** Each child is routed to its own worker and carries its index in a header set just before it is yielded. */
+function* fan_out(payload) {
+  for (let index = 0; index < payload.n; index++) {
+    yield ["SET", ".route.next", [`worker-${index}`]];
+    yield ["SET", ".headers.index", index];
+    yield { i: index };
+  }
+}
+
+function* commands() {
+  const trace = yield ["GET", ".headers.traceparent"];
+  const curr = yield ["GET", ".route.curr"];
+  const prev = yield ["GET", ".route.prev"];
+  const attempt = yield ["GET", ".status.attempt"];
+  const missing = yield ["GET", ".payload.nope.deeper"];
+  yield ["SET", ".headers.seen", { trace, curr, prev, attempt, missing }];
+  yield ["SET", ".headers.nested.deep", 1];
+  yield ["DEL", ".headers.drop_me"];
+  yield ["DEL", ".headers.never_there"];
+  yield ["SET", ".payload.added", true];
+  yield ["DEL", ".payload.remove"];
+  yield ["SET", ".route.next", ["store"]];
+  const whole = yield ["GET", ".payload"];
+  yield whole;
+}
+
+/** Issues the command the test asks for, then yields an output (it never gets there when refused). */
+function* write_path(payload) {
+  yield payload.command;
+  yield { unreachable: true };
+}
+
+function returns_list() {
+  return [1, 2, 3];
+}
+
+function* yields_string() {
+  yield "not a dict";
+}
+
+class TransientError extends Error {}
+class RateLimited extends TransientError {}
+
+function fail() {
+  throw new RateLimited("slow down");
+}
+
+async function async_echo(payload) {
+  await sleep(10);
+  return { ...payload, async: true };
+}
+
+async function* async_fan_out(payload) {
+  for (let index = 0; index < payload.n; index++) {
+    await sleep(0);
+    yield ["SET", ".headers.index", index];
+    const curr = yield ["GET", ".route.curr"];
+    yield { i: index, curr };
+  }
+}
+
+let instances = 0;
+
+/** Counts its calls: state that survives across calls proves the class is instantiated once. */
+class Counter {
+  constructor() {
+    instances += 1;
+    this.calls = 0;
+  }
+
+  handle() {
+    this.calls += 1;
+    return { calls: this.calls, instances };
+  }
+}
+
+class Broken {
+  constructor() {
+    throw new Error("model weights missing");
+  }
+
+  handle(payload) {
+    return payload;
+  }
+}
+
+let active = 0;
+let maxActive = 0;
+
+/** Sleeps, reporting the most calls that were ever inside it at once. */
+async function slow_async(payload) {
+  active += 1;
+  maxActive = Math.max(maxActive, active);
+  try {
+    await sleep(payload.sleep_s * 1000);
+  } finally {
+    active -= 1;
+  }
+  return { max_active: maxActive };
+}
+
+async function slow(payload) {
+  await sleep(payload.sleep_s * 1000);
+  return { slept: payload.sleep_s };
+}
+
+/** Never returns and never yields the thread: the hardest kind of hang to detect. */
+function hang() {
+  for (;;) {
+    // spin
+  }
+}
+
+module.exports = {
+  echo, end_here, fan_out, commands, write_path, returns_list, yields_string, fail, async_echo, async_fan_out,
+  Counter, Broken, slow_async, slow, hang,
+};

@@ -1,0 +1,130 @@
+"""Python test handlers for the handler-server protocol tests; js_handlers.js mirrors every one by name."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+
+def echo(payload: dict[str, Any]) -> dict[str, Any]:
+    return payload
+
+
+def end_here(payload: dict[str, Any]) -> None:
+    return None
+
+
+def fan_out(payload: dict[str, Any]) -> Any:
+    """Each child is routed to its own worker and carries its index in a header set just before it is yielded."""
+    for index in range(payload["n"]):
+        yield ("SET", ".route.next", [f"worker-{index}"])
+        yield ("SET", ".headers.index", index)
+        yield {"i": index}
+
+
+def commands(payload: dict[str, Any]) -> Any:
+    trace = yield ("GET", ".headers.traceparent")
+    curr = yield ("GET", ".route.curr")
+    prev = yield ("GET", ".route.prev")
+    attempt = yield ("GET", ".status.attempt")
+    missing = yield ("GET", ".payload.nope.deeper")
+    yield ("SET", ".headers.seen", {"trace": trace, "curr": curr, "prev": prev, "attempt": attempt, "missing": missing})
+    yield ("SET", ".headers.nested.deep", 1)
+    yield ("DEL", ".headers.drop_me")
+    yield ("DEL", ".headers.never_there")
+    yield ("SET", ".payload.added", True)
+    yield ("DEL", ".payload.remove")
+    yield ("SET", ".route.next", ["store"])
+    whole = yield ("GET", ".payload")
+    yield whole
+
+
+def write_path(payload: dict[str, Any]) -> Any:
+    """Issues the command the test asks for, then yields an output (it never gets there when refused)."""
+    yield tuple(payload["command"])
+    yield {"unreachable": True}
+
+
+def returns_list(payload: dict[str, Any]) -> Any:
+    return [1, 2, 3]
+
+
+def yields_string(payload: dict[str, Any]) -> Any:
+    yield "not a dict"
+
+
+class TransientError(Exception):
+    pass
+
+
+class RateLimited(TransientError):
+    pass
+
+
+def fail(payload: dict[str, Any]) -> dict[str, Any]:
+    raise RateLimited("slow down")
+
+
+async def async_echo(payload: dict[str, Any]) -> dict[str, Any]:
+    await asyncio.sleep(0.01)
+    return {**payload, "async": True}
+
+
+async def async_fan_out(payload: dict[str, Any]) -> Any:
+    for index in range(payload["n"]):
+        await asyncio.sleep(0)
+        yield ("SET", ".headers.index", index)
+        curr = yield ("GET", ".route.curr")
+        yield {"i": index, "curr": curr}
+
+
+_instances = 0
+
+
+class Counter:
+    """Counts its calls: state that survives across calls proves the class is instantiated once."""
+
+    def __init__(self) -> None:
+        global _instances
+        _instances += 1
+        self.calls = 0
+
+    def handle(self, payload: dict[str, Any]) -> dict[str, Any]:
+        self.calls += 1
+        return {"calls": self.calls, "instances": _instances}
+
+
+class Broken:
+    def __init__(self) -> None:
+        raise RuntimeError("model weights missing")
+
+    def handle(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return payload
+
+
+_active = 0
+_max_active = 0
+
+
+async def slow_async(payload: dict[str, Any]) -> dict[str, Any]:
+    """Sleeps, reporting the most calls that were ever inside it at once."""
+    global _active, _max_active
+    _active += 1
+    _max_active = max(_max_active, _active)
+    try:
+        await asyncio.sleep(payload["sleep_s"])
+    finally:
+        _active -= 1
+    return {"max_active": _max_active}
+
+
+def slow(payload: dict[str, Any]) -> dict[str, Any]:
+    time.sleep(payload["sleep_s"])
+    return {"slept": payload["sleep_s"]}
+
+
+def hang(payload: dict[str, Any]) -> dict[str, Any]:
+    threading.Event().wait()  # never set: a call that never returns
+    return payload

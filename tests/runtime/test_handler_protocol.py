@@ -1,0 +1,503 @@
+"""The handler-server wire protocol (docs/protocol.md), proven against both servers.
+
+Every test starts a real server process (``handler_server.py`` or ``handler_server.js``) on a private Unix socket and
+talks to it over that socket exactly as the sidecar does. Each behaviour runs once per server; the handlers of the
+same name in ``handlers/py_handlers.py`` and ``handlers/js_handlers.js`` do the same thing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from asya_runtime import handler_server
+from asya_runtime.config import DEFAULT_SOCKET_PATH
+from asya_runtime.envelope import Envelope, Route, Status
+
+RUNTIME_DIR = Path(handler_server.__file__).parent
+HANDLERS_DIR = Path(__file__).parent / "handlers"
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+START_TIMEOUT_S = 20.0
+EXIT_TIMEOUT_S = 20.0
+
+
+@dataclass(frozen=True)
+class ServerKind:
+    """How to start one implementation of the protocol and how it names a test handler."""
+
+    name: str
+    command: list[str]
+    handler: Callable[[str], str]
+
+
+def _node() -> str:
+    node = shutil.which("node") or "/usr/bin/node"
+    if not os.access(node, os.X_OK):
+        pytest.fail("Node.js is required for the Node.js handler server tests (install nodejs >= 18)")
+    return node
+
+
+@pytest.fixture(params=["python", "node"])
+def kind(request: pytest.FixtureRequest) -> ServerKind:
+    if request.param == "python":
+        return ServerKind("python", [sys.executable, str(RUNTIME_DIR / "handler_server.py")], "py_handlers.{}".format)
+    return ServerKind("node", [_node(), str(RUNTIME_DIR / "handler_server.js")], "js_handlers.js:{}".format)
+
+
+class Connection:
+    """One client connection: newline-delimited JSON frames, one request at a time (keep-alive)."""
+
+    def __init__(self, path: str, *, timeout_s: float = 30.0) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout_s)
+        self.sock.connect(path)
+        self.frames = self.sock.makefile("rb")
+
+    def send(self, frame: dict[str, Any] | bytes) -> None:
+        data = frame if isinstance(frame, bytes) else json.dumps(frame).encode() + b"\n"
+        self.sock.sendall(data)
+
+    def receive_raw(self) -> bytes:
+        line = self.frames.readline()
+        assert line.endswith(b"\n"), f"the server closed the connection (got {line[:200]!r})"
+        return line
+
+    def receive(self) -> dict[str, Any]:
+        return json.loads(self.receive_raw())
+
+    def request(self, frame: dict[str, Any] | bytes) -> dict[str, Any]:
+        self.send(frame)
+        return self.receive()
+
+    def call(self, payload: Any, *, timeout_s: float | None = 30.0, envelope: dict[str, Any] | None = None) -> Any:
+        return self.request({"op": "call", "envelope": envelope or make_envelope(payload), "timeout_s": timeout_s})
+
+    def close(self) -> None:
+        self.frames.close()
+        self.sock.close()
+
+
+def make_envelope(payload: Any, **headers: Any) -> dict[str, Any]:
+    envelope = Envelope(
+        id="6a1f0c1e-2b1d-4c7e-9a55-0d2c1f1b9e10",
+        route=Route(prev=["ingest"], curr="score", next=["judge", "store"]),
+        headers={"traceparent": TRACEPARENT, **headers},
+        status=Status(attempt=2, max_attempts=3),
+        payload=payload,
+    )
+    return envelope.model_dump(mode="json")
+
+
+class ServerProcess:
+    """A handler server running as a subprocess on a socket in a private short directory."""
+
+    def __init__(self, kind: ServerKind, handler: str, **env: str) -> None:
+        self.kind = kind
+        self.directory = tempfile.mkdtemp(prefix="asya-hs-", dir="/tmp")  # AF_UNIX paths max out at 108 bytes
+        self.socket_path = os.path.join(self.directory, "run", "handler.sock")
+        self.stderr_path = os.path.join(self.directory, "stderr.log")
+        self.env = {
+            **os.environ,
+            handler_server.ENV_HANDLER: kind.handler(handler) if handler else "",
+            handler_server.ENV_SOCKET_PATH: self.socket_path,
+            handler_server.ENV_HANDLER_PATH: str(HANDLERS_DIR),
+            **env,
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+        self.connections: list[Connection] = []
+
+    def start(self) -> ServerProcess:
+        with open(self.stderr_path, "wb") as stderr:
+            self.process = subprocess.Popen(
+                self.kind.command, env=self.env, cwd=self.directory, stdout=subprocess.DEVNULL, stderr=stderr
+            )
+        return self
+
+    def wait_ready(self) -> ServerProcess:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"the server exited with {self.proc.returncode}: {self.stderr()}"
+            try:
+                probe = Connection(self.socket_path, timeout_s=5)
+            except OSError:
+                time.sleep(0.02)
+                continue
+            probe.close()
+            return self
+        raise AssertionError(f"the server did not listen within {START_TIMEOUT_S} s: {self.stderr()}")
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes]:
+        assert self.process is not None
+        return self.process
+
+    def connect(self, *, timeout_s: float = 30.0) -> Connection:
+        connection = Connection(self.socket_path, timeout_s=timeout_s)
+        self.connections.append(connection)
+        return connection
+
+    def call(self, payload: Any, **kwargs: Any) -> Any:
+        return self.connect().call(payload, **kwargs)
+
+    def wait_exit(self, timeout_s: float = EXIT_TIMEOUT_S) -> int:
+        return self.proc.wait(timeout=timeout_s)
+
+    def stderr(self) -> str:
+        with open(self.stderr_path, encoding="utf-8", errors="replace") as stderr:
+            return stderr.read()
+
+    def log_events(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.stderr().splitlines() if line.startswith("{")]
+
+    def health_cli(self) -> tuple[int, float]:
+        started = time.monotonic()
+        probe = subprocess.run([*self.kind.command, "--health"], env=self.env, capture_output=True, timeout=30)
+        return probe.returncode, time.monotonic() - started
+
+    def close(self) -> None:
+        for connection in self.connections:
+            connection.close()
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=EXIT_TIMEOUT_S)
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+@pytest.fixture
+def start(kind: ServerKind) -> Iterator[Callable[..., ServerProcess]]:
+    """Start a server for a handler (by its short name); every server is killed at the end of the test."""
+    servers: list[ServerProcess] = []
+
+    def _start(handler: str, **env: str) -> ServerProcess:
+        server = ServerProcess(kind, handler, **env)
+        servers.append(server)
+        return server.start().wait_ready()
+
+    yield _start
+    for server in servers:
+        server.close()
+
+
+def wait_for(condition: Callable[[], Any], *, timeout_s: float = 15.0, what: str) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def assert_contract_error(response: dict[str, Any], error_type: str, *fragments: str) -> dict[str, Any]:
+    assert response["ok"] is False, response
+    error = response["error"]
+    assert error["type"] == error_type
+    assert error["mro"][:2] == [error_type, "ContractError"]
+    assert error["retryable"] is False
+    for fragment in fragments:
+        assert fragment in error["message"]
+    return error
+
+
+# --------------------------------------------------------------------------------------------- results and routes
+
+
+def test_a_returned_dict_is_the_next_payload_with_route_and_headers_kept(start: Callable[..., ServerProcess]) -> None:
+    server = start("echo")
+    response = server.call({"text": "hi", "n": 1})
+    envelope = make_envelope({})
+    assert response == {
+        "ok": True,
+        "kind": "return",
+        "outputs": [{"route": envelope["route"], "headers": envelope["headers"], "payload": {"text": "hi", "n": 1}}],
+    }
+
+
+def test_returning_none_ends_the_envelope(start: Callable[..., ServerProcess]) -> None:
+    assert start("end_here").call({"x": 1}) == {"ok": True, "kind": "none", "outputs": []}
+
+
+def test_a_generator_fans_out_with_a_route_and_header_snapshot_per_child(start: Callable[..., ServerProcess]) -> None:
+    connection = start("fan_out").connect()
+    response = connection.call({"n": 3})
+    assert response["ok"] is True and response["kind"] == "stream"
+    assert [output["payload"] for output in response["outputs"]] == [{"i": 0}, {"i": 1}, {"i": 2}]
+    for index, output in enumerate(response["outputs"]):
+        assert output["route"] == {"prev": ["ingest"], "curr": "score", "next": [f"worker-{index}"]}
+        assert output["headers"] == {"traceparent": TRACEPARENT, "index": index}
+    single = connection.call({"n": 1})
+    assert (single["kind"], len(single["outputs"])) == ("stream", 1)
+    assert connection.call({"n": 0}) == {"ok": True, "kind": "none", "outputs": []}
+
+
+def test_set_del_and_get_commands_edit_the_envelope(start: Callable[..., ServerProcess]) -> None:
+    envelope = make_envelope({"keep": 1, "remove": 2}, drop_me="x")
+    response = start("commands").connect().call(None, envelope=envelope)
+    assert response["ok"] is True, response
+    [output] = response["outputs"]
+    assert output["route"] == {"prev": ["ingest"], "curr": "score", "next": ["store"]}
+    assert output["headers"] == {
+        "traceparent": TRACEPARENT,
+        "seen": {"trace": TRACEPARENT, "curr": "score", "prev": ["ingest"], "attempt": 2, "missing": None},
+        "nested": {"deep": 1},
+    }
+    assert output["payload"] == {"keep": 1, "added": True}
+
+
+@pytest.mark.parametrize(
+    ("command", "error_fragment"),
+    [
+        (["SET", ".id", "x"], ".id is read-only"),
+        (["SET", ".parent_id", "x"], ".parent_id is read-only"),
+        (["SET", ".route.prev", ["x"]], ".route.prev is read-only"),
+        (["SET", ".route.curr", "x"], ".route.curr is read-only"),
+        (["SET", ".status.attempt", 9], ".status.attempt is read-only"),
+        (["SET", ".headers", {}], ".headers is read-only"),
+        (["DEL", ".route.next"], "DEL .route.next is refused"),
+        (["SET", ".route.next", "store"], ".route.next must be a list of actor names"),
+        (["SET", ".headers.traceparent.x", 1], ".headers.traceparent is a"),
+        (["SET", "headers.x", 1], "must start with '.'"),
+        (["SET", ".nope", 1], "unknown field"),
+        (["PUT", ".headers.x", 1], "unknown command"),
+        (["GET", ".headers.x", 1], "GET takes 1 argument"),
+    ],
+)
+def test_bad_and_read_only_commands_are_refused(
+    start: Callable[..., ServerProcess], kind: ServerKind, command: list[Any], error_fragment: str
+) -> None:
+    response = start("write_path").call({"command": command})
+    error = assert_contract_error(response, "EnvelopeCommandError", error_fragment)
+    assert error_fragment in error["traceback"]
+    if kind.name == "python":  # Python extends a traceback as it passes a yield; a JS stack is fixed at creation
+        assert "in write_path" in error["traceback"], "the traceback points at the handler's yield"
+
+
+@pytest.mark.parametrize(
+    ("handler", "fragment"), [("returns_list", "the handler returned"), ("yields_string", "the handler yielded")]
+)
+def test_a_result_that_is_not_a_dict_is_refused(
+    start: Callable[..., ServerProcess], handler: str, fragment: str
+) -> None:
+    assert_contract_error(start(handler).call({}), "HandlerResultError", fragment)
+
+
+def test_an_exception_is_reported_with_type_mro_message_and_traceback(start: Callable[..., ServerProcess]) -> None:
+    response = start("fail").call({})
+    assert response["ok"] is False
+    error = response["error"]
+    assert error["type"] == "RateLimited"
+    assert error["mro"][:2] == ["RateLimited", "TransientError"]
+    assert {"Exception", "Error"} & set(error["mro"]), "the language's base error class is in the mro"
+    assert error["message"] == "slow down"
+    assert error["retryable"] is True
+    assert "fail" in error["traceback"] and "_handlers." in error["traceback"]
+    assert "handler_server" not in error["traceback"], "the server's own frames are left out"
+
+
+# ------------------------------------------------------------------------------------------ kinds of handler
+
+
+def test_an_async_handler_is_awaited(start: Callable[..., ServerProcess]) -> None:
+    [output] = start("async_echo").call({"x": 1})["outputs"]
+    assert output["payload"] == {"x": 1, "async": True}
+
+
+def test_an_async_generator_streams_outputs_and_runs_commands(start: Callable[..., ServerProcess]) -> None:
+    response = start("async_fan_out").call({"n": 2})
+    assert response["kind"] == "stream"
+    assert [(o["payload"], o["headers"]["index"]) for o in response["outputs"]] == [
+        ({"i": 0, "curr": "score"}, 0),
+        ({"i": 1, "curr": "score"}, 1),
+    ]
+
+
+def test_a_class_handler_is_instantiated_once(start: Callable[..., ServerProcess]) -> None:
+    server = start("Counter.handle")
+    first = server.connect()
+    results = [first.call({})["outputs"][0]["payload"] for _ in range(3)]
+    results.append(server.call({})["outputs"][0]["payload"])  # another connection, the same instance
+    assert results == [{"calls": n, "instances": 1} for n in (1, 2, 3, 4)]
+
+
+@pytest.mark.parametrize("concurrency", [1, 2])
+def test_the_concurrency_limit_is_honoured(start: Callable[..., ServerProcess], concurrency: int) -> None:
+    server = start("slow_async", **{handler_server.ENV_HANDLER_CONCURRENCY: str(concurrency)})
+    connections = [server.connect() for _ in range(4)]
+    sleep_s = 0.3
+    results: list[Any] = []
+    started = time.monotonic()
+    threads = [threading.Thread(target=lambda c=c: results.append(c.call({"sleep_s": sleep_s}))) for c in connections]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    elapsed = time.monotonic() - started
+    assert len(results) == 4 and all(r["ok"] for r in results), results
+    assert max(r["outputs"][0]["payload"]["max_active"] for r in results) == concurrency
+    rounds = 4 // concurrency
+    assert elapsed >= rounds * sleep_s * 0.9, f"{elapsed:.2f} s for {rounds} rounds of {sleep_s} s"
+
+
+# --------------------------------------------------------------------------------------------- health and life
+
+
+def test_health_op_and_the_health_flag(start: Callable[..., ServerProcess]) -> None:
+    server = start("echo")
+    connection = server.connect()
+    health = connection.request({"op": "health"})
+    connection.close()  # an open connection would hold a draining server open (see the SIGTERM test)
+    assert health["ok"] is True and health["status"] == "ok" and health["in_flight"] == 0
+    assert health["pid"] == server.proc.pid and health["handler"] == server.kind.handler("echo")
+    status, elapsed = server.health_cli()
+    assert status == 0
+    assert elapsed < 5.0, f"--health took {elapsed:.2f} s"  # ~0.1 s here; generous for a loaded CI machine
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.wait_exit() == 0
+    assert server.health_cli()[0] == 1, "no server: unhealthy"
+
+
+def test_a_hung_call_turns_health_to_hung_and_ends_the_process_with_status_70(
+    start: Callable[..., ServerProcess],
+) -> None:
+    server = start("hang")
+    stuck = server.connect()
+    stuck.send({"op": "call", "envelope": make_envelope({}), "timeout_s": 0.5})
+    watcher = server.connect()
+    started = time.monotonic()
+    health = wait_for(
+        lambda: (h := watcher.request({"op": "health"}))["status"] == "hung" and h, what="health to report hung"
+    )
+    assert health["ok"] is False and health["in_flight"] == 1
+    assert server.wait_exit() == handler_server.EXIT_HUNG
+    assert time.monotonic() - started < 0.5 + handler_server.HUNG_GRACE_S + 5
+    [hung] = [event for event in server.log_events() if event["event"] == "hung"]
+    assert hung["level"] == "error" and hung["exit_status"] == 70
+    assert stuck.frames.readline() == b"", "the stuck call's connection is closed, unanswered"
+
+
+def test_sigterm_finishes_the_call_in_flight_then_exits_0(start: Callable[..., ServerProcess]) -> None:
+    server = start("slow")
+    busy = server.connect()
+    busy.send({"op": "call", "envelope": make_envelope({"sleep_s": 1.0}), "timeout_s": 30})
+    watcher = server.connect()
+    wait_for(lambda: watcher.request({"op": "health"})["in_flight"] == 1, what="the call to start")
+    watcher.close()
+    server.proc.send_signal(signal.SIGTERM)
+    wait_for(lambda: not os.path.exists(server.socket_path), what="the socket to be removed")
+    with pytest.raises(OSError):
+        Connection(server.socket_path)
+    response = busy.receive()
+    assert response["ok"] is True and response["outputs"][0]["payload"] == {"slept": 1.0}
+    busy.close()
+    assert server.wait_exit() == 0
+    assert [e["event"] for e in server.log_events()] == ["start", "stopping", "stop"]
+
+
+@pytest.mark.parametrize(
+    ("handler", "fragment"),
+    [
+        ("", "ASYA_HANDLER is not set"),
+        ("no_such_module.handle", "not found"),
+        ("nope", "has no"),
+        ("Broken.handle", "model weights missing"),
+    ],
+)
+def test_a_startup_error_exits_2_with_one_readable_line(kind: ServerKind, handler: str, fragment: str) -> None:
+    if handler == "no_such_module.handle" and kind.name == "node":
+        handler = "no_such_file.js:handle"
+    server = ServerProcess(kind, handler)
+    if handler.startswith("no_such"):
+        server.env[handler_server.ENV_HANDLER] = handler
+    try:
+        server.start()
+        assert server.wait_exit() == handler_server.EXIT_STARTUP_ERROR
+        [line] = server.stderr().strip().splitlines()
+        record = json.loads(line)
+        assert record["event"] == "startup_failed"
+        assert "ASYA_HANDLER" in record["message"] and fragment in record["message"]
+        if handler:
+            assert server.env[handler_server.ENV_HANDLER] in record["message"]
+        assert not os.path.exists(server.socket_path)
+    finally:
+        server.close()
+
+
+def test_a_stale_socket_file_is_replaced(kind: ServerKind) -> None:
+    stale = ServerProcess(kind, "echo")
+    os.makedirs(os.path.dirname(stale.socket_path))
+    Path(stale.socket_path).write_text("left behind by a crashed process")
+    try:
+        stale.start().wait_ready()
+        assert stale.connect().call({"a": 1})["ok"] is True
+    finally:
+        stale.close()
+
+
+# ----------------------------------------------------------------------------------------------- framing
+
+
+def test_a_900_kb_payload_round_trips(start: Callable[..., ServerProcess]) -> None:
+    payload = {"blob": "x" * 900_000, "rows": [{"i": i, "v": "ü" * 10} for i in range(1000)]}
+    connection = start("echo").connect()
+    for _ in range(2):  # twice on one connection: framing survives big frames
+        assert connection.call(payload)["outputs"][0]["payload"] == payload
+
+
+def test_unicode_round_trips_as_raw_utf8(start: Callable[..., ServerProcess]) -> None:
+    payload = {"text": "héllo wörld — 世界 🚀", "🔑": "ключ", "escapes": 'line\nbreak "quoted" \\ tab\t'}
+    connection = start("echo").connect()
+    connection.send({"op": "call", "envelope": make_envelope(payload), "timeout_s": 10})
+    raw = connection.receive_raw()
+    assert "🚀".encode() in raw, "non-ASCII text is sent as UTF-8, not \\u escapes (smaller messages)"
+    assert json.loads(raw)["outputs"][0]["payload"] == payload
+
+
+@pytest.mark.parametrize(
+    ("frame", "fragment"),
+    [
+        (b"this is not json\n", "not JSON"),
+        (b'{"op": "dance"}\n', "unknown op"),
+        (b'{"op": "call", "envelope": {"payload": {}}}\n', "'route'"),
+        (b'{"op": "call", "envelope": {"route": {"curr": "a"}}, "timeout_s": "soon"}\n', "timeout_s"),
+    ],
+)
+def test_a_bad_frame_gets_a_protocol_error_and_the_connection_stays_usable(
+    start: Callable[..., ServerProcess], frame: bytes, fragment: str
+) -> None:
+    connection = start("echo").connect()
+    assert_contract_error(connection.request(frame), "ProtocolError", fragment)
+    assert connection.call({"still": "works"})["outputs"][0]["payload"] == {"still": "works"}
+
+
+def test_identity_calls_per_second_over_one_connection(start: Callable[..., ServerProcess], kind: ServerKind) -> None:
+    """A floor, not a benchmark: a regression to a thread or process per call would fall far below it."""
+    connection = start("echo").connect()
+    frame = json.dumps({"op": "call", "envelope": make_envelope({"x": 1}), "timeout_s": 10}).encode() + b"\n"
+    calls = 2000
+    started = time.perf_counter()
+    for _ in range(calls):
+        connection.send(frame)
+        connection.receive_raw()
+    rate = calls / (time.perf_counter() - started)
+    print(f"{kind.name} handler server: {rate:.0f} identity calls/s over one connection")
+    assert rate > 500
+
+
+def test_the_python_server_names_match_the_sidecar_config() -> None:
+    assert handler_server.DEFAULT_SOCKET_PATH == DEFAULT_SOCKET_PATH
+    assert handler_server.ENV_SOCKET_PATH == "ASYA_SOCKET_PATH"
+    assert (handler_server.EXIT_HUNG, handler_server.EXIT_STARTUP_ERROR) == (70, 2)
