@@ -1,0 +1,28 @@
+"""``asya-sidecar``: read SidecarConfig from the environment and run until SIGTERM (exit 0) or a fatal error."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+from pydantic import ValidationError
+
+from asya_runtime.config import SidecarConfig
+from asya_runtime.sidecar import logs
+from asya_runtime.sidecar.app import Sidecar
+
+
+def main() -> int:
+    try:
+        config = SidecarConfig.from_env(os.environ)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
+        print(f"asya-sidecar: invalid configuration: {problems} (see docs/sidecar.md)", file=sys.stderr)
+        return 2
+    logs.configure(actor=config.actor, namespace=config.namespace, mode=config.mode)
+    return asyncio.run(Sidecar(config).run())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,278 @@
+"""Actor mode: one message through the handler and on to the next queue, retried, or error-ended — never lost.
+
+Per message: parse and check the envelope, count the attempt (``status.attempt + ApproximateReceiveCount - 1``),
+bound the call by the effective deadline, call the handler, then send every resulting envelope and only after all
+of them were accepted delete the source message. A message whose outputs cannot be sent is handed back to SQS
+for a later try; deterministic ids make that harmless downstream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from datetime import UTC
+from typing import Any
+
+from asya_runtime.config import SidecarConfig
+from asya_runtime.envelope import Envelope, EnvelopeError, ErrorInfo
+from asya_runtime.naming import ERROR_SINK, queue_name
+from asya_runtime.sidecar import logs, routing
+from asya_runtime.sidecar.aws import BrokerClient
+from asya_runtime.sidecar.batching import DeleteBatcher, SendBatcher
+from asya_runtime.sidecar.handler_client import HandlerCallError, HandlerClient, HandlerTimeout
+from asya_runtime.sidecar.inflight import InFlight, Received
+from asya_runtime.sidecar.metrics import Metrics
+from asya_runtime.sidecar.retry import decide, split_delay
+from asya_runtime.sidecar.routing import Outgoing
+
+_CALL_ERROR_MRO = {"ActorTimeout": ["ActorTimeout", "TimeoutError"]}
+
+
+class Slot:
+    """A concurrency slot; released once the handler call is over (sending needs no slot)."""
+
+    def __init__(self, on_release: Callable[[], None]) -> None:
+        self._on_release: Callable[[], None] | None = on_release
+
+    def release(self) -> None:
+        callback, self._on_release = self._on_release, None
+        if callback is not None:
+            callback()
+
+
+class ActorProcessor:
+    def __init__(
+        self,
+        *,
+        config: SidecarConfig,
+        broker: BrokerClient,
+        inflight: InFlight,
+        sends: SendBatcher,
+        deletes: DeleteBatcher,
+        handler: HandlerClient,
+        metrics: Metrics,
+        stopping: asyncio.Event,
+    ) -> None:
+        self.config = config
+        self.broker = broker
+        self.inflight = inflight
+        self.sends = sends
+        self.deletes = deletes
+        self.handler = handler
+        self.metrics = metrics
+        self.stopping = stopping
+        self.calls_running = 0
+
+    async def process(self, message: Received, slot: Slot) -> None:
+        try:
+            await self._process(message, slot)
+        finally:
+            slot.release()
+
+    async def _process(self, message: Received, slot: Slot) -> None:
+        try:
+            envelope = self._parse(message)
+        except EnvelopeError as exc:
+            slot.release()
+            logs.warning("malformed envelope", message_id=message.message_id, detail=exc.detail)
+            record = routing.malformed_record(
+                raw_body=message.body, message_id=message.message_id, actor=self.config.actor, detail=str(exc)
+            )
+            await self._finish(message, [record])
+            return
+        attempt = envelope.status.attempt + message.receive_count - 1
+        resiliency = self.config.resiliency
+        if attempt > resiliency.max_attempts:
+            slot.release()
+            text = (
+                f"delivered {message.receive_count} times: attempt {attempt} is over maxAttempts "
+                f"{resiliency.max_attempts}"
+            )
+            await self._error_end(
+                message, envelope, routing.REDELIVERED_TOO_OFTEN, "RedeliveredTooOften", text, attempt
+            )
+            return
+        now = time.time()
+        deadline_at = _timestamp(envelope)
+        if deadline_at is not None and deadline_at <= now:
+            slot.release()
+            text = f"the envelope's deadline {envelope.status.deadline_at} passed before the call"
+            await self._error_end(message, envelope, routing.DEADLINE_EXCEEDED, "DeadlineExceeded", text, attempt)
+            return
+        deadline = min(now + resiliency.actor_timeout, deadline_at or float("inf"))
+        if self.stopping.is_set():
+            await self.inflight.release([message])
+            return
+        answer = await self._call(envelope, deadline=deadline, slot=slot)
+        if answer.get("ok"):
+            await self._finish(message, routing.next_hops(source=envelope, answer=answer), source=envelope)
+        else:
+            await self._failed(message, envelope, answer.get("error") or {}, attempt=attempt, deadline_at=deadline_at)
+
+    def _parse(self, message: Received) -> Envelope:
+        envelope = Envelope.parse(message.body)
+        if envelope.route.curr != self.config.actor:
+            raise EnvelopeError(
+                routing.MALFORMED, f"route.curr is {envelope.route.curr!r}, not this actor ({self.config.actor!r})"
+            )
+        return envelope
+
+    async def _call(self, envelope: Envelope, *, deadline: float, slot: Slot) -> dict[str, Any]:
+        """The handler's answer; a call that produced none becomes an ``ok: false`` answer with a retryable error."""
+        self.calls_running += 1
+        started = time.monotonic()
+        outcome = "error"
+        try:
+            answer = await self.handler.call(
+                envelope=envelope.model_dump(mode="json"),
+                timeout_s=deadline - time.time(),
+                connect_wait_s=self.config.resiliency.actor_timeout,
+            )
+            outcome = "ok" if answer.get("ok") else "error"
+        except HandlerCallError as exc:
+            outcome = "timeout" if isinstance(exc, HandlerTimeout) else "crashed"
+            logs.warning("handler call failed", id=envelope.id, error=exc.type_name, detail=str(exc))
+            mro = _CALL_ERROR_MRO.get(exc.type_name, [exc.type_name])
+            answer = {"ok": False, "error": {"type": exc.type_name, "mro": mro, "message": str(exc), "retryable": True}}
+        finally:
+            self.calls_running -= 1
+            slot.release()
+            self.metrics.handler_seconds.labels(outcome=outcome).observe(time.monotonic() - started)
+            if self.calls_running == 0:
+                self.sends.poke()
+                self.deletes.poke()
+        return answer
+
+    async def _failed(
+        self, message: Received, envelope: Envelope, error: dict[str, Any], *, attempt: int, deadline_at: float | None
+    ) -> None:
+        type_name = str(error.get("type") or "Error")
+        text = str(error.get("message") or "")
+        trace = error.get("traceback")
+        if type_name == "ActorTimeout" and deadline_at is not None and time.time() >= deadline_at:
+            await self._error_end(message, envelope, routing.DEADLINE_EXCEEDED, type_name, text, attempt, trace)
+            return
+        if error.get("retryable") is False:
+            await self._error_end(message, envelope, routing.NOT_RETRYABLE, type_name, text, attempt, trace)
+            return
+        decision = decide(
+            resiliency=self.config.resiliency, error_types=error.get("mro") or [type_name], attempt=attempt
+        )
+        if not decision.retry:
+            await self._error_end(message, envelope, routing.RETRIES_EXHAUSTED, type_name, text, attempt, trace)
+            return
+        hold_s, delay_seconds = split_delay(decision.delay_s)
+        last_error = ErrorInfo(
+            type=type_name, message=text, reason="retrying", traceback=trace, actor=self.config.actor
+        )
+        status = envelope.status.model_copy(
+            update={"attempt": attempt + 1, "max_attempts": decision.max_attempts, "error": last_error}
+        )
+        logs.event("retrying", id=envelope.id, error=type_name, attempt=attempt, delay_s=round(decision.delay_s, 3))
+        await asyncio.sleep(hold_s)
+        retry = Outgoing(to=self.config.actor, envelope=envelope.model_copy(update={"status": status}))
+        if await self._finish(message, [retry], delay_seconds=delay_seconds, source=envelope):
+            self.metrics.retried.inc()
+
+    async def _error_end(
+        self,
+        message: Received,
+        envelope: Envelope,
+        reason: str,
+        type_name: str,
+        text: str,
+        attempt: int,
+        trace: str | None = None,
+    ) -> None:
+        logs.warning("error-ending envelope", id=envelope.id, reason=reason, error=type_name, attempt=attempt)
+        record = routing.error_record(
+            envelope=envelope,
+            actor=self.config.actor,
+            reason=reason,
+            type_name=type_name,
+            message=text,
+            traceback=trace,
+            attempt=attempt,
+        )
+        await self._finish(message, [record], source=envelope)
+
+    async def _finish(
+        self, message: Received, hops: list[Outgoing], *, delay_seconds: int = 0, source: Envelope | None = None
+    ) -> bool:
+        """Send every hop, then delete ``message``; on failure hand it back to SQS. True when it was deleted."""
+        try:
+            checked = [await self._checked(hop, source) for hop in hops]
+            bodies = [(await self._url(hop), hop.envelope.to_json()) for hop in checked]
+            await asyncio.gather(
+                *(self.sends.send(queue_url=url, body=body, delay_seconds=delay_seconds) for url, body in bodies)
+            )
+        except Exception as exc:
+            logs.error(
+                "outputs not accepted; the message stays queued for another try",
+                message_id=message.message_id,
+                error=f"{type(exc).__name__}: {exc}",
+            )
+            await self.inflight.retry_later(message)
+            return False
+        for hop in checked:
+            self.metrics.outputs.labels(to=hop.to).inc()
+            if hop.is_error:
+                self.metrics.error_ended.inc()
+                error = hop.envelope.status.error
+                self.metrics.failed.labels(reason=error.reason if error else "unknown").inc()
+            elif hop.to != self.config.actor:
+                logs.event("sent", id=hop.envelope.id, to=hop.to, **self._payload_field(hop.envelope))
+        if any(not hop.is_error and hop.to != self.config.actor for hop in checked):
+            self.metrics.succeeded.inc()
+        await self.deletes.delete(queue_url=self.inflight.queue_url, receipt_handle=message.receipt_handle)
+        self.inflight.discard(message)
+        return True
+
+    async def _checked(self, hop: Outgoing, source: Envelope | None) -> Outgoing:
+        """``hop``, or the error record that replaces it when it is too large or addressed to no queue."""
+        size = len(hop.envelope.to_json().encode())
+        if size > self.config.max_message_bytes and source is not None and not hop.is_error:
+            text = (
+                f"the result envelope is {size} bytes, over the broker's limit of {self.config.max_message_bytes} "
+                f"bytes (ASYA_MAX_MESSAGE_BYTES); return a reference (e.g. an S3 key) instead of the data"
+            )
+            logs.warning("error-ending envelope", id=hop.envelope.id, reason=routing.RESULT_TOO_LARGE, size=size)
+            sized = source.model_copy(update={"id": hop.envelope.id, "parent_id": hop.envelope.parent_id})
+            return routing.error_record(
+                envelope=sized,
+                actor=self.config.actor,
+                reason=routing.RESULT_TOO_LARGE,
+                type_name="ResultTooLarge",
+                message=text,
+            )
+        if hop.to != ERROR_SINK and await self.broker.queue_url(hop.to) is None:
+            name = queue_name(namespace=self.config.namespace, actor=hop.to)
+            text = f"route names actor {hop.to!r}, but its queue {name!r} does not exist in this mesh"
+            logs.warning("error-ending envelope", id=hop.envelope.id, reason=routing.UNKNOWN_ACTOR, to=hop.to)
+            return routing.error_record(
+                envelope=hop.envelope,
+                actor=self.config.actor,
+                reason=routing.UNKNOWN_ACTOR,
+                type_name="UnknownActor",
+                message=text,
+            )
+        return hop
+
+    async def _url(self, hop: Outgoing) -> str:
+        url = await self.broker.queue_url(hop.to)
+        if url is None:
+            raise RuntimeError(f"queue of {hop.to!r} does not exist")
+        return url
+
+    def _payload_field(self, envelope: Envelope) -> dict[str, Any]:
+        return {"payload": envelope.payload} if self.config.log_payloads else {}
+
+
+def _timestamp(envelope: Envelope) -> float | None:
+    deadline = envelope.status.deadline_at
+    if deadline is None:
+        return None
+    if deadline.tzinfo is None:
+        deadline = deadline.replace(tzinfo=UTC)
+    return deadline.timestamp()

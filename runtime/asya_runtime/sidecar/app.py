@@ -1,0 +1,212 @@
+"""The sidecar process: the receive loop, bounded concurrency, and the graceful shutdown on SIGTERM.
+
+Receiving long-polls for up to ``min(10, free slots)`` messages, so a replica never holds more than it can start.
+On SIGTERM (or SIGINT) the loop stops receiving, lets what is in flight finish within :func:`shutdown_grace_s`,
+flushes pending sends and deletes, makes anything it could not finish visible again, and exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+
+from asya_runtime.config import SidecarConfig
+from asya_runtime.resiliency import Resiliency
+from asya_runtime.sidecar import logs
+from asya_runtime.sidecar.actor import ActorProcessor, Slot
+from asya_runtime.sidecar.aws import BrokerClient
+from asya_runtime.sidecar.batching import DeleteBatcher, SendBatcher
+from asya_runtime.sidecar.handler_client import HandlerClient
+from asya_runtime.sidecar.inflight import InFlight, Received
+from asya_runtime.sidecar.metrics import Metrics, MetricsServer
+from asya_runtime.sidecar.sinks import SinkProcessor
+
+#: Time allowed after in-flight work finished for the last sends and deletes to be flushed.
+SHUTDOWN_FLUSH_S = 5.0
+#: Longest a batch waits for more entries while handler calls are still running.
+BATCH_LINGER_S = 0.003
+
+
+def shutdown_grace_s(resiliency: Resiliency) -> float:
+    """How long the sidecar may take to stop: one full handler call plus the final flush.
+
+    The pod's ``terminationGracePeriodSeconds`` must be at least this, or in-flight calls are cut short (they are
+    then redelivered, not lost).
+    """
+    return resiliency.actor_timeout + SHUTDOWN_FLUSH_S
+
+
+class Sidecar:
+    def __init__(self, config: SidecarConfig) -> None:
+        self.config = config
+        self.metrics = Metrics()
+        self.stopping = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._busy = 0
+        self._slot_freed = asyncio.Event()
+
+    def stop(self) -> None:
+        if not self.stopping.is_set():
+            logs.event("stopping: no more receives, finishing in-flight work", in_flight=len(self._tasks))
+            self.stopping.set()
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop)
+        async with BrokerClient(config=self.config, metrics=self.metrics) as broker:
+            queue_url = await self._own_queue(broker)
+            if queue_url is None:
+                return 0
+            visibility = await broker.visibility_timeout(queue_url)
+            inflight = InFlight(broker=broker, queue_url=queue_url, visibility_s=visibility)
+            busy = self._calls_running
+            sends = SendBatcher(
+                broker=broker, byte_limit=self.config.max_message_bytes, linger_s=BATCH_LINGER_S, busy=busy
+            )
+            deletes = DeleteBatcher(broker=broker, byte_limit=None, linger_s=BATCH_LINGER_S, busy=busy)
+            handler = HandlerClient(socket_path=self.config.socket_path)
+            if self.config.mode == "actor":
+                self._actor: ActorProcessor | None = ActorProcessor(
+                    config=self.config,
+                    broker=broker,
+                    inflight=inflight,
+                    sends=sends,
+                    deletes=deletes,
+                    handler=handler,
+                    metrics=self.metrics,
+                    stopping=self.stopping,
+                )
+                self._sink: SinkProcessor | None = None
+            else:
+                self._actor = None
+                self._sink = SinkProcessor(
+                    config=self.config, broker=broker, inflight=inflight, deletes=deletes, metrics=self.metrics
+                )
+            server = None
+            if self.config.metrics_port:
+                server = MetricsServer(
+                    metrics=self.metrics,
+                    port=self.config.metrics_port,
+                    stale_after_s=self.config.wait_time_seconds + 60,
+                )
+                await server.start()
+            heartbeat = asyncio.create_task(inflight.heartbeat())
+            logs.event("started", queue_url=queue_url, visibility_s=visibility, concurrency=self.config.concurrency)
+            try:
+                await self._receive_loop(broker, inflight)
+                await self._drain(inflight, sends, deletes)
+            finally:
+                heartbeat.cancel()
+                handler.close()
+                if server is not None:
+                    await server.stop()
+        logs.event("stopped")
+        return 0
+
+    def _calls_running(self) -> bool:
+        return self._actor is not None and self._actor.calls_running > 0
+
+    async def _own_queue(self, broker: BrokerClient) -> str | None:
+        """The actor's queue URL; waits (and logs) while the queue does not exist yet, e.g. mid-deploy."""
+        delay = 1.0
+        while not self.stopping.is_set():
+            url = await broker.queue_url(self.config.actor)
+            if url is not None:
+                return url
+            logs.warning("own queue does not exist yet; waiting", queue=self.config.queue_name)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), timeout=delay)
+            delay = min(delay * 2, 30.0)
+        return None
+
+    async def _receive_loop(self, broker: BrokerClient, inflight: InFlight) -> None:
+        stop_wait = asyncio.create_task(self.stopping.wait())
+        try:
+            while not self.stopping.is_set():
+                free = self.config.concurrency - self._busy
+                if free <= 0:
+                    self._slot_freed.clear()
+                    await asyncio.wait(
+                        [stop_wait, asyncio.create_task(self._slot_freed.wait())], return_when="FIRST_COMPLETED"
+                    )
+                    continue
+                receive = asyncio.create_task(
+                    broker.call(
+                        "receive_message",
+                        QueueUrl=inflight.queue_url,
+                        MaxNumberOfMessages=min(10, free),
+                        WaitTimeSeconds=self.config.wait_time_seconds,
+                        MessageSystemAttributeNames=["ApproximateReceiveCount"],
+                    )
+                )
+                await asyncio.wait([receive, stop_wait], return_when="FIRST_COMPLETED")
+                self.metrics.last_receive = time.monotonic()
+                if not receive.done():
+                    # Stopping mid-poll: SQS has handed us nothing yet (or will redeliver after the visibility timeout).
+                    receive.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await receive
+                    break
+                messages = [Received.from_sqs(m) for m in receive.result().get("Messages", [])]
+                for message in messages:
+                    inflight.add(message)
+                self.metrics.received.inc(len(messages))
+                if self.stopping.is_set():
+                    await inflight.release(messages)
+                    break
+                for message in messages:
+                    self._start(message)
+        finally:
+            stop_wait.cancel()
+
+    def _start(self, message: Received) -> None:
+        self._busy += 1
+        self.metrics.in_flight.inc()
+        slot = Slot(self._free_slot)
+        if self._actor is not None:
+            coroutine = self._actor.process(message, slot)
+        else:
+            assert self._sink is not None
+            coroutine = self._sink_process(message, slot)
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    async def _sink_process(self, message: Received, slot: Slot) -> None:
+        try:
+            assert self._sink is not None
+            await self._sink.process(message)
+        finally:
+            slot.release()
+
+    def _free_slot(self) -> None:
+        self._busy -= 1
+        self._slot_freed.set()
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self.metrics.in_flight.dec()
+        if not task.cancelled() and task.exception() is not None:
+            logs.error("message task failed", error=repr(task.exception()))
+
+    async def _drain(self, inflight: InFlight, sends: SendBatcher, deletes: DeleteBatcher) -> None:
+        """Finish in-flight work within the grace period, flush, and release whatever could not be finished."""
+        grace = shutdown_grace_s(self.config.resiliency)
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=grace - SHUTDOWN_FLUSH_S)
+            for task in pending:
+                task.cancel()
+            if pending:
+                logs.warning("grace period over; releasing unfinished messages", count=len(pending))
+                await asyncio.wait(pending, timeout=1)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(sends.drain(), deletes.drain()), timeout=SHUTDOWN_FLUSH_S)
+        sends.cancel()
+        deletes.cancel()
+        leftovers = [m for m in list(inflight._held.values())]
+        if leftovers:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(inflight.release(leftovers), timeout=SHUTDOWN_FLUSH_S)

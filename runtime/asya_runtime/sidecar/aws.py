@@ -1,0 +1,139 @@
+"""The sidecar's only door to SQS and S3: counts every request, and outlasts broker outages and throttling.
+
+Every call goes through :meth:`BrokerClient.call`, which retries transport failures (connection refused, reset,
+timed out) and throttling/5xx answers with capped exponential backoff, forever or until the caller is cancelled.
+The sidecar's own state (what is in flight, what is yet to be sent) lives in memory meanwhile, so an outage delays
+work but never drops it. Botocore's own retries are off so that this is the one place retries happen and every
+request is counted in ``asya_sqs_requests{api}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+import aiohttp
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+from asya_runtime.config import SidecarConfig
+from asya_runtime.naming import queue_name
+from asya_runtime.sidecar import logs
+from asya_runtime.sidecar.metrics import Metrics
+
+_TRANSIENT_CODES = {
+    "Throttling",
+    "ThrottlingException",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "SlowDown",
+    "ServiceUnavailable",
+    "InternalError",
+    "InternalFailure",
+    "KMS.ThrottlingException",
+}
+_NO_SUCH_QUEUE = {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
+BACKOFF_FIRST_S = 0.1
+BACKOFF_MAX_S = 5.0
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth trying again unchanged: the broker could not be reached, or asked us to slow down."""
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return error_code(exc) in _TRANSIENT_CODES or status >= 500
+    return isinstance(exc, (ConnectionError, HTTPClientError, aiohttp.ClientError, asyncio.TimeoutError, OSError))
+
+
+class BrokerClient:
+    """aiobotocore SQS (and, for sinks, S3) clients with request counting and outage handling."""
+
+    def __init__(self, *, config: SidecarConfig, metrics: Metrics) -> None:
+        self.config = config
+        self.metrics = metrics
+        self._stack = contextlib.AsyncExitStack()
+        self._sqs: Any = None
+        self._s3: Any = None
+        self._queue_urls: dict[str, str] = {}
+        self._outage_since: float | None = None
+
+    async def __aenter__(self) -> BrokerClient:
+        session = get_session()
+        base = {"region_name": self.config.region}
+        aio_config = AioConfig(
+            retries={"total_max_attempts": 1, "mode": "standard"},
+            connect_timeout=3,
+            read_timeout=self.config.wait_time_seconds + 15,
+            max_pool_connections=max(10, self.config.concurrency * 2 + 4),
+            s3={"addressing_style": "path"},
+        )
+        self._sqs = await self._stack.enter_async_context(
+            session.create_client("sqs", endpoint_url=self.config.sqs_endpoint, config=aio_config, **base)
+        )
+        if self.config.mode != "actor":
+            self._s3 = await self._stack.enter_async_context(
+                session.create_client("s3", endpoint_url=self.config.s3_endpoint, config=aio_config, **base)
+            )
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._stack.aclose()
+
+    async def call(self, api: str, **kwargs: Any) -> dict[str, Any]:
+        """One SQS request (``api`` in botocore's snake_case), retried while the failure is transient."""
+        return await self._call(self._sqs, self.metrics.sqs_requests, api, kwargs)
+
+    async def call_s3_once(self, api: str, **kwargs: Any) -> dict[str, Any]:
+        """One S3 request, not retried: the sink decides what a failure means (the message stays queued)."""
+        self.metrics.s3_requests.labels(api=api).inc()
+        result: dict[str, Any] = await getattr(self._s3, api)(**kwargs)
+        return result
+
+    async def _call(self, client: Any, counter: Any, api: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+        delay = BACKOFF_FIRST_S
+        while True:
+            counter.labels(api=api).inc()
+            try:
+                result: dict[str, Any] = await getattr(client, api)(**kwargs)
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                self.metrics.broker_errors.labels(api=api).inc()
+                if self._outage_since is None:
+                    self._outage_since = time.monotonic()
+                    logs.warning("broker unreachable, backing off", api=api, error=f"{type(exc).__name__}: {exc}")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, BACKOFF_MAX_S)
+                continue
+            if self._outage_since is not None:
+                logs.event("broker reachable again", api=api, outage_s=round(time.monotonic() - self._outage_since, 2))
+                self._outage_since = None
+            return result
+
+    async def queue_url(self, actor: str) -> str | None:
+        """URL of ``actor``'s queue (cached), or None when no such queue exists."""
+        name = queue_name(namespace=self.config.namespace, actor=actor)
+        cached = self._queue_urls.get(name)
+        if cached is not None:
+            return cached
+        try:
+            result = await self.call("get_queue_url", QueueName=name)
+        except ClientError as exc:
+            if error_code(exc) in _NO_SUCH_QUEUE:
+                return None
+            raise
+        url = str(result["QueueUrl"])
+        self._queue_urls[name] = url
+        return url
+
+    async def visibility_timeout(self, queue_url: str) -> int:
+        """The queue's configured VisibilityTimeout: heartbeats must beat the queue's clock, whatever it is."""
+        result = await self.call("get_queue_attributes", QueueUrl=queue_url, AttributeNames=["VisibilityTimeout"])
+        return int(result["Attributes"]["VisibilityTimeout"])

@@ -1,0 +1,148 @@
+"""Batched sends and deletes: SQS bills per request, so entries are grouped up to 10 per request.
+
+A batch is flushed as soon as it is full (10 entries, or the byte limit for sends), when no handler call is
+running any more (nothing else could join it, so waiting would only add latency), or after ``linger_s`` at most.
+Each entry carries a future that resolves once SQS accepted it; ``Failed`` entries are retried alone (a few
+times, with backoff) and the rest of their batch is not sent twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from asya_runtime.sidecar import logs
+from asya_runtime.sidecar.aws import BrokerClient
+
+SQS_BATCH_MAX = 10
+#: Extra tries for an entry SQS answered as Failed (the request itself succeeded) before giving up on it.
+FAILED_ENTRY_RETRIES = 4
+
+
+class EntryRejected(RuntimeError):
+    """SQS refused one entry of a batch for good (its code and message are in the text)."""
+
+
+@dataclass
+class _Entry:
+    fields: dict[str, Any]
+    size: int
+    future: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    tries: int = 0
+
+
+class _Batcher:
+    api = ""
+
+    def __init__(self, *, broker: BrokerClient, byte_limit: int | None, linger_s: float, busy: Callable[[], bool]):
+        self.broker = broker
+        self.byte_limit = byte_limit
+        self.linger_s = linger_s
+        self.busy = busy
+        self._pending: dict[str, list[_Entry]] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._flushing: set[asyncio.Task[None]] = set()
+
+    async def _submit(self, queue_url: str, fields: dict[str, Any], size: int) -> None:
+        entry = _Entry(fields=fields, size=size)
+        self._add(queue_url, entry)
+        await entry.future
+
+    def _add(self, queue_url: str, entry: _Entry) -> None:
+        pending = self._pending.setdefault(queue_url, [])
+        if pending and self.byte_limit and sum(e.size for e in pending) + entry.size > self.byte_limit:
+            self._flush(queue_url)
+            pending = self._pending.setdefault(queue_url, [])
+        pending.append(entry)
+        if len(pending) >= SQS_BATCH_MAX or not self.busy():
+            self._flush(queue_url)
+        elif queue_url not in self._timers:
+            self._timers[queue_url] = asyncio.get_running_loop().call_later(self.linger_s, self._flush, queue_url)
+
+    def poke(self) -> None:
+        """Flush everything now: called when the last running handler call finished."""
+        for queue_url in list(self._pending):
+            self._flush(queue_url)
+
+    def _flush(self, queue_url: str) -> None:
+        timer = self._timers.pop(queue_url, None)
+        if timer is not None:
+            timer.cancel()
+        entries = self._pending.pop(queue_url, [])
+        if entries:
+            task = asyncio.get_running_loop().create_task(self._send(queue_url, entries))
+            self._flushing.add(task)
+            task.add_done_callback(self._flushing.discard)
+
+    async def _send(self, queue_url: str, entries: list[_Entry]) -> None:
+        try:
+            result = await self.broker.call(
+                self.api,
+                QueueUrl=queue_url,
+                Entries=[{"Id": str(i), **e.fields} for i, e in enumerate(entries)],
+            )
+        except Exception as exc:  # not transient (those are retried inside call): every entry fails
+            for entry in entries:
+                if not entry.future.done():
+                    entry.future.set_exception(exc)
+            return
+        for ok in result.get("Successful", []):
+            entry = entries[int(ok["Id"])]
+            if not entry.future.done():
+                entry.future.set_result(None)
+        for failed in result.get("Failed", []):
+            self._on_failed(queue_url, entries[int(failed["Id"])], failed)
+
+    def _on_failed(self, queue_url: str, entry: _Entry, failed: dict[str, Any]) -> None:
+        text = f"{self.api} entry failed: {failed.get('Code')}: {failed.get('Message', '')}"
+        entry.tries += 1
+        if failed.get("SenderFault") or entry.tries > FAILED_ENTRY_RETRIES:
+            if not entry.future.done():
+                entry.future.set_exception(EntryRejected(text))
+            return
+        logs.warning("batch entry failed, retrying it", api=self.api, code=failed.get("Code"), tries=entry.tries)
+        asyncio.get_running_loop().call_later(0.1 * 2**entry.tries, self._add, queue_url, entry)
+
+    async def drain(self) -> None:
+        """Flush what is pending and wait for every request in progress (shutdown)."""
+        self.poke()
+        while self._flushing:
+            await asyncio.gather(*self._flushing, return_exceptions=True)
+            self.poke()
+
+    def cancel(self) -> None:
+        for task in list(self._flushing):
+            task.cancel()
+        for timer in self._timers.values():
+            timer.cancel()
+        for entries in self._pending.values():
+            for entry in entries:
+                if not entry.future.done():
+                    entry.future.cancel()
+        self._pending.clear()
+
+
+class SendBatcher(_Batcher):
+    """SendMessageBatch per destination queue; ``send`` returns once SQS accepted the message."""
+
+    api = "send_message_batch"
+
+    async def send(self, *, queue_url: str, body: str, delay_seconds: int = 0) -> None:
+        fields: dict[str, Any] = {"MessageBody": body}
+        if delay_seconds:
+            fields["DelaySeconds"] = delay_seconds
+        await self._submit(queue_url, fields, len(body.encode()))
+
+
+class DeleteBatcher(_Batcher):
+    """DeleteMessageBatch on the actor's own queue; ``delete`` returns once the message is gone."""
+
+    api = "delete_message_batch"
+
+    async def delete(self, *, queue_url: str, receipt_handle: str) -> None:
+        try:
+            await self._submit(queue_url, {"ReceiptHandle": receipt_handle}, 0)
+        except EntryRejected as exc:  # e.g. the receipt handle expired: SQS redelivers, the next try dedupes by id
+            logs.warning("delete refused", error=str(exc))

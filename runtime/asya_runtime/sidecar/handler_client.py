@@ -1,0 +1,162 @@
+"""Client side of docs/protocol.md: calls the handler server over its Unix socket, one connection per call.
+
+Connections are pooled (a call reuses an idle one). The handler server may be absent for a while (starting,
+restarting after a crash or a hung call): :meth:`HandlerClient.call` then waits with backoff instead of failing.
+After a call timed out, the server is expected to report ``hung`` and exit; until a different process answers (or
+the same one reports healthy again after the server's grace), no new call is sent to it, so a hung process never
+swallows the next message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from asya_runtime.sidecar import logs
+
+#: The handler server's grace after ``timeout_s`` before it reports ``hung`` and exits (docs/protocol.md), plus slack.
+SERVER_HUNG_GRACE_S = 2.0 + 1.5
+#: Longest single line we accept: a result may be a few times the broker's limit before we refuse it ourselves.
+READ_LIMIT_BYTES = 64 * 1024 * 1024
+
+
+class HandlerCallError(Exception):
+    """The call produced no handler answer. ``type_name`` is what lands in ``status.error.type``."""
+
+    type_name = "HandlerCallError"
+
+
+class HandlerTimeout(HandlerCallError):
+    type_name = "ActorTimeout"
+
+
+class HandlerCrashed(HandlerCallError):
+    type_name = "HandlerCrashed"
+
+
+class HandlerUnavailable(HandlerCallError):
+    type_name = "HandlerUnavailable"
+
+
+@dataclass
+class _Connection:
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    pid: int | None
+
+    @property
+    def usable(self) -> bool:
+        return not self.reader.at_eof() and not self.writer.is_closing()
+
+    def close(self) -> None:
+        self.writer.close()
+
+    async def request(self, frame: dict[str, Any]) -> dict[str, Any]:
+        self.writer.write(json.dumps(frame, separators=(",", ":")).encode() + b"\n")
+        await self.writer.drain()
+        line = await self.reader.readline()
+        if not line.endswith(b"\n"):
+            raise ConnectionResetError("the handler server closed the connection")
+        answer = json.loads(line)
+        if not isinstance(answer, dict):
+            raise ValueError(f"handler server answered {type(answer).__name__}, not an object")
+        return answer
+
+
+@dataclass
+class _Suspect:
+    pid: int | None
+    since: float
+
+
+class HandlerClient:
+    def __init__(self, *, socket_path: str) -> None:
+        self.socket_path = socket_path
+        self._idle: list[_Connection] = []
+        self._suspect: _Suspect | None = None
+
+    async def call(self, *, envelope: dict[str, Any], timeout_s: float, connect_wait_s: float) -> dict[str, Any]:
+        """Send one ``call`` and return the server's answer (``ok`` true or false).
+
+        Raises :class:`HandlerTimeout` after ``timeout_s``, :class:`HandlerCrashed` when the connection drops
+        mid-call, :class:`HandlerUnavailable` when no healthy server answered within ``connect_wait_s``.
+        """
+        conn = await self._connection(wait_s=connect_wait_s)
+        frame = {"op": "call", "envelope": envelope, "timeout_s": round(max(timeout_s, 0.001), 3)}
+        try:
+            answer = await asyncio.wait_for(conn.request(frame), timeout=timeout_s)
+        except TimeoutError:
+            conn.close()
+            self._suspect = _Suspect(pid=conn.pid, since=time.monotonic())
+            self._drop_idle(pid=conn.pid)
+            raise HandlerTimeout(f"the handler did not answer within {timeout_s:.3f}s") from None
+        except (OSError, ValueError) as exc:
+            conn.close()
+            raise HandlerCrashed(f"the handler server dropped the call ({type(exc).__name__}: {exc})") from None
+        self._idle.append(conn)
+        return answer
+
+    async def _connection(self, *, wait_s: float) -> _Connection:
+        deadline = time.monotonic() + wait_s
+        delay = 0.02
+        logged = False
+        while True:
+            conn = await self._try_connection()
+            if conn is not None:
+                return conn
+            if time.monotonic() + delay > deadline:
+                raise HandlerUnavailable(f"no healthy handler server at {self.socket_path} within {wait_s:.1f}s")
+            if not logged:
+                logs.warning("waiting for the handler server", socket=self.socket_path)
+                logged = True
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    async def _try_connection(self) -> _Connection | None:
+        while self._idle:
+            conn = self._idle.pop()
+            if conn.usable and (self._suspect is None or await self._trusted(conn)):
+                return conn
+            conn.close()
+        try:
+            reader, writer = await asyncio.open_unix_connection(self.socket_path, limit=READ_LIMIT_BYTES)
+        except OSError:
+            return None
+        conn = _Connection(reader=reader, writer=writer, pid=None)
+        if not await self._trusted(conn):
+            conn.close()
+            return None
+        return conn
+
+    async def _trusted(self, conn: _Connection) -> bool:
+        """Ask ``health``; refuse a server that is hung, or the one that just timed out while it may still hang."""
+        try:
+            health = await asyncio.wait_for(conn.request({"op": "health"}), timeout=5)
+        except (OSError, ValueError, TimeoutError):
+            return False
+        conn.pid = health.get("pid") if isinstance(health.get("pid"), int) else None
+        if not health.get("ok"):
+            return False
+        suspect = self._suspect
+        if suspect is not None:
+            if conn.pid == suspect.pid and time.monotonic() - suspect.since < SERVER_HUNG_GRACE_S:
+                return False
+            self._suspect = None
+        return True
+
+    def _drop_idle(self, *, pid: int | None) -> None:
+        keep = []
+        for conn in self._idle:
+            if conn.pid == pid:
+                conn.close()
+            else:
+                keep.append(conn)
+        self._idle = keep
+
+    def close(self) -> None:
+        for conn in self._idle:
+            conn.close()
+        self._idle.clear()

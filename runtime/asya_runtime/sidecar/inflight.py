@@ -1,0 +1,101 @@
+"""Messages received and not yet deleted, and the visibility heartbeat that keeps them ours.
+
+Every ``visibility/3`` seconds one ChangeMessageVisibilityBatch (per 10 messages) resets their visibility to the
+queue's full VisibilityTimeout, so a handler may run far longer than the queue's window without SQS delivering
+the message a second time. A message leaves the set when it is deleted, released (visibility 0, e.g. at
+shutdown) or handed back for a later retry (visibility = a short backoff).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from asya_runtime.sidecar import logs
+from asya_runtime.sidecar.aws import BrokerClient
+from asya_runtime.sidecar.batching import SQS_BATCH_MAX
+
+#: Longest a message handed back for a later try stays invisible (the backoff grows with its receive count).
+RETRY_LATER_MAX_S = 60
+
+
+@dataclass
+class Received:
+    """One SQS message as the sidecar holds it."""
+
+    message_id: str
+    receipt_handle: str
+    body: str
+    receive_count: int
+    received_at: float = field(default_factory=time.monotonic)
+
+    @classmethod
+    def from_sqs(cls, message: dict[str, Any]) -> Received:
+        return cls(
+            message_id=message["MessageId"],
+            receipt_handle=message["ReceiptHandle"],
+            body=message.get("Body", ""),
+            receive_count=int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1")),
+        )
+
+
+class InFlight:
+    """The set of held messages of one queue, with the heartbeat over them."""
+
+    def __init__(self, *, broker: BrokerClient, queue_url: str, visibility_s: int) -> None:
+        self.broker = broker
+        self.queue_url = queue_url
+        self.visibility_s = visibility_s
+        self._held: dict[str, Received] = {}
+        self.changed = asyncio.Event()
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def add(self, message: Received) -> None:
+        self._held[message.receipt_handle] = message
+        self.changed.set()
+
+    def discard(self, message: Received) -> None:
+        self._held.pop(message.receipt_handle, None)
+        self.changed.set()
+
+    async def heartbeat(self) -> None:
+        """Run forever: extend the visibility of every held message every third of the queue's window."""
+        interval = max(self.visibility_s / 3, 0.2)
+        while True:
+            await asyncio.sleep(interval)
+            await self._set_visibility(list(self._held.values()), self.visibility_s, why="heartbeat")
+
+    async def release(self, messages: list[Received]) -> None:
+        """Make ``messages`` visible again now (they were not processed; another replica may take them)."""
+        for message in messages:
+            self.discard(message)
+        await self._set_visibility(messages, 0, why="release")
+
+    async def retry_later(self, message: Received) -> None:
+        """Stop holding ``message`` and let it reappear after a backoff that grows with its receive count."""
+        self.discard(message)
+        after = min(2 ** (message.receive_count - 1), RETRY_LATER_MAX_S)
+        await self._set_visibility([message], after, why="retry later")
+
+    async def _set_visibility(self, messages: list[Received], seconds: int, *, why: str) -> None:
+        for start in range(0, len(messages), SQS_BATCH_MAX):
+            chunk = messages[start : start + SQS_BATCH_MAX]
+            result = await self.broker.call(
+                "change_message_visibility_batch",
+                QueueUrl=self.queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": seconds}
+                    for i, m in enumerate(chunk)
+                ],
+            )
+            for failed in result.get("Failed", []):
+                # Usually a message deleted meanwhile; otherwise it may be redelivered, which ids make harmless.
+                message = chunk[int(failed["Id"])]
+                if message.receipt_handle in self._held:
+                    logs.warning(
+                        "visibility change failed", why=why, message_id=message.message_id, code=failed.get("Code")
+                    )

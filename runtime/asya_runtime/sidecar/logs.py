@@ -1,0 +1,49 @@
+"""JSON logs: one line per event on stderr, carrying the actor and (where there is one) the envelope id."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+_LOGGER = logging.getLogger("asya.sidecar")
+_CONTEXT: dict[str, Any] = {}
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "event": record.getMessage(),
+            **_CONTEXT,
+            **getattr(record, "fields", {}),
+        }
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str)
+
+
+def configure(*, actor: str, namespace: str, mode: str, level: int = logging.INFO) -> None:
+    """Send the sidecar's events to stderr as JSON; every line carries ``actor``, ``namespace`` and ``mode``."""
+    _CONTEXT.update(actor=actor, namespace=namespace, mode=mode)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_JsonFormatter())
+    _LOGGER.handlers[:] = [handler]
+    _LOGGER.setLevel(level)
+    _LOGGER.propagate = False
+
+
+def event(name: str, *, level: int = logging.INFO, exc_info: bool = False, **fields: Any) -> None:
+    """Log one event, e.g. ``event("handler failed", id=envelope.id, error="ValueError")``."""
+    _LOGGER.log(level, name, extra={"fields": fields}, exc_info=exc_info)
+
+
+def warning(name: str, **fields: Any) -> None:
+    event(name, level=logging.WARNING, **fields)
+
+
+def error(name: str, **fields: Any) -> None:
+    event(name, level=logging.ERROR, **fields)

@@ -1,0 +1,100 @@
+"""What the sidecar sends where: next-hop envelopes from a handler's answer, and error-sink records.
+
+Pure functions over :class:`~asya_runtime.envelope.Envelope`; the I/O lives in :mod:`asya_runtime.sidecar.actor`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from asya_runtime.envelope import Envelope, ErrorInfo, Route, Status, child_id
+from asya_runtime.naming import ERROR_SINK, SUCCESS_SINK
+
+#: Stable reasons: the ``reason`` label of ``asya_messages_failed`` and ``status.error.reason`` in the error sink.
+MALFORMED = "malformed envelope"
+UNKNOWN_ACTOR = "unknown actor"
+DEADLINE_EXCEEDED = "deadline exceeded"
+RESULT_TOO_LARGE = "result too large"
+RETRIES_EXHAUSTED = "retries exhausted"
+NOT_RETRYABLE = "not retryable"
+REDELIVERED_TOO_OFTEN = "redelivered too often"
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One envelope and the actor whose queue it goes to."""
+
+    to: str
+    envelope: Envelope
+    delay_s: float = 0.0
+
+    @property
+    def is_error(self) -> bool:
+        return self.to == ERROR_SINK
+
+
+def next_hops(*, source: Envelope, answer: dict[str, Any]) -> list[Outgoing]:
+    """The envelopes a successful call produces (docs/protocol.md, *Call responses*).
+
+    ``none`` (or no outputs) ends the envelope unchanged in the success sink. One output keeps the envelope's id;
+    two or more are fan-out children with deterministic ids and ``parent_id``. Each output's route advances;
+    an empty rest goes to the success sink. ``status`` starts afresh for the next actor (the deadline stays).
+    """
+    outputs = answer.get("outputs") or []
+    if not outputs:
+        return [Outgoing(to=SUCCESS_SINK, envelope=source)]
+    fresh_status = source.status.model_copy(update={"attempt": 1, "max_attempts": None, "error": None})
+    hops = []
+    for index, output in enumerate(outputs):
+        route = Route.model_validate(output.get("route") or source.route.model_dump())
+        advanced = route.advanced()
+        to = advanced.curr if advanced else SUCCESS_SINK
+        if advanced is None:
+            advanced = Route(prev=[*route.prev, route.curr], curr=SUCCESS_SINK, next=[])
+        fan_out = len(outputs) > 1
+        envelope = source.model_copy(
+            update={
+                "id": child_id(parent_id=source.id, actor=source.route.curr, index=index) if fan_out else source.id,
+                "parent_id": source.id if fan_out else source.parent_id,
+                "route": advanced,
+                "headers": output.get("headers", source.headers),
+                "status": fresh_status,
+                "payload": output.get("payload"),
+            }
+        )
+        hops.append(Outgoing(to=to, envelope=envelope))
+    return hops
+
+
+def error_record(
+    *,
+    envelope: Envelope,
+    actor: str,
+    reason: str,
+    type_name: str,
+    message: str,
+    traceback: str | None = None,
+    attempt: int | None = None,
+) -> Outgoing:
+    """``envelope`` bound for the error sink with ``status.error`` filled in; route and headers stay as they were."""
+    error = ErrorInfo(type=type_name, message=message, reason=reason, traceback=traceback, actor=actor)
+    status = envelope.status.model_copy(update={"error": error, "attempt": attempt or envelope.status.attempt})
+    return Outgoing(to=ERROR_SINK, envelope=envelope.model_copy(update={"status": status}))
+
+
+def malformed_record(*, raw_body: str, message_id: str, actor: str, detail: str) -> Outgoing:
+    """An error-sink record for a body that is not a usable envelope; the raw body is kept for inspection.
+
+    The id derives from the SQS MessageId, so a redelivered bad message overwrites its record instead of adding one.
+    """
+    envelope = Envelope(
+        id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"sqs-message/{message_id}")),
+        route=Route(prev=[], curr=actor, next=[]),
+        status=Status(
+            error=ErrorInfo(type="MalformedEnvelope", message=detail, reason=MALFORMED, actor=actor),
+        ),
+        payload={"raw_body": raw_body},
+    )
+    return Outgoing(to=ERROR_SINK, envelope=envelope)

@@ -1,0 +1,77 @@
+"""Sink mode (``ASYA_MODE=success-sink|error-sink``): persist each final envelope to the mesh's result bucket.
+
+The key is ``{status}/{id}.json`` with status ``succeeded`` or ``failed``: a redelivered envelope overwrites its
+own record instead of adding one. The message is deleted only after PutObject succeeded; a failed write hands the
+message back to SQS with a short, growing visibility backoff, so it is retried until the bucket takes it (and, if
+it never does, SQS's redrive policy moves it to the sink's DLQ) — a failure is never swallowed.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from asya_runtime.config import SidecarConfig
+from asya_runtime.naming import SUCCESS_SINK
+from asya_runtime.sidecar import logs
+from asya_runtime.sidecar.aws import BrokerClient
+from asya_runtime.sidecar.batching import DeleteBatcher
+from asya_runtime.sidecar.inflight import InFlight, Received
+from asya_runtime.sidecar.metrics import Metrics
+
+
+def record_key(*, mode: str, body: str, message_id: str) -> tuple[str, bytes]:
+    """``(key, content)`` for one sink message; a body that is no envelope is kept raw under ``failed/``."""
+    try:
+        data = json.loads(body)
+        envelope_id = data["id"]
+        if not isinstance(envelope_id, str) or not envelope_id or "/" in envelope_id:
+            raise ValueError("id")
+    except (ValueError, TypeError, KeyError):
+        key = f"failed/{uuid.uuid5(uuid.NAMESPACE_URL, f'sqs-message/{message_id}')}.json"
+        content = {"raw_body": body, "reason": "malformed envelope", "sink": mode}
+        return key, json.dumps(content).encode()
+    status = "succeeded" if mode == SUCCESS_SINK else "failed"
+    return f"{status}/{envelope_id}.json", body.encode()
+
+
+class SinkProcessor:
+    def __init__(
+        self,
+        *,
+        config: SidecarConfig,
+        broker: BrokerClient,
+        inflight: InFlight,
+        deletes: DeleteBatcher,
+        metrics: Metrics,
+    ) -> None:
+        if not config.result_bucket:
+            raise ValueError(f"ASYA_MODE={config.mode} needs ASYA_RESULT_BUCKET, the bucket final envelopes go to")
+        self.bucket = config.result_bucket
+        self.config = config
+        self.broker = broker
+        self.inflight = inflight
+        self.deletes = deletes
+        self.metrics = metrics
+
+    async def process(self, message: Received) -> None:
+        key, content = record_key(mode=self.config.mode, body=message.body, message_id=message.message_id)
+        try:
+            await self.broker.call_s3_once(
+                "put_object", Bucket=self.bucket, Key=key, Body=content, ContentType="application/json"
+            )
+        except Exception as exc:
+            self.metrics.sink_write_failures.inc()
+            logs.error(
+                "sink write failed; the message stays queued",
+                key=key,
+                bucket=self.bucket,
+                receive_count=message.receive_count,
+                error=f"{type(exc).__name__}: {exc}",
+            )
+            await self.inflight.retry_later(message)
+            return
+        self.metrics.succeeded.inc()
+        logs.event("persisted", key=key, bucket=self.bucket)
+        await self.deletes.delete(queue_url=self.inflight.queue_url, receipt_handle=message.receipt_handle)
+        self.inflight.discard(message)

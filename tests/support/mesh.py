@@ -1,0 +1,190 @@
+"""A test's own slice of the shared broker: a unique namespace, its queues and bucket, its actor processes.
+
+Queues are created exactly as the components create them: the actor's queue plus its DLQ, with VisibilityTimeout
+and RedrivePolicy.maxReceiveCount derived from the actor's Resiliency by asya_runtime.resiliency, and the sinks'
+bucket (with versioning on, so a test can tell one write from two).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from asya_pulumi.local.actor_process import ActorProcess, HandlerSettings, socket_dir
+from asya_pulumi.local.broker import LOCAL_CREDENTIALS, LocalBroker, free_port
+from asya_runtime.config import SidecarConfig
+from asya_runtime.envelope import Envelope
+from asya_runtime.naming import ERROR_SINK, SUCCESS_SINK, dlq_name, queue_name
+from asya_runtime.resiliency import Resiliency, queue_max_receive_count, queue_visibility_timeout
+
+SUPPORT_DIR = Path(__file__).resolve().parent
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS["aws_access_key_id"],
+    "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS["aws_secret_access_key"],
+    "AWS_DEFAULT_REGION": LOCAL_CREDENTIALS["region_name"],
+}
+#: Long-poll wait of test sidecars: short enough that an idle test sidecar is quick to stop.
+TEST_WAIT_TIME_S = 5
+
+
+def wait_for(condition: Callable[[], Any], *, timeout_s: float, what: str, interval_s: float = 0.1) -> Any:
+    """Poll ``condition`` until it returns something truthy; fail naming ``what`` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+        time.sleep(interval_s)
+
+
+class MeshHarness:
+    def __init__(self, *, broker: LocalBroker, sqs: Any, s3: Any, workdir: Path) -> None:
+        self.broker = broker
+        self.sqs = sqs
+        self.s3 = s3
+        self.workdir = workdir
+        self.namespace = "t" + uuid.uuid4().hex[:10]
+        self.bucket = f"asya-{self.namespace}-results"
+        self.calls_path = workdir / "calls.jsonl"
+        self.actors: list[ActorProcess] = []
+        self._sockets = socket_dir()
+
+    # -- queues and bucket ----------------------------------------------------------------------------------------
+
+    def create_queue(self, actor: str, *, resiliency: Resiliency | None = None, visibility_s: int | None = None) -> str:
+        resiliency = resiliency or Resiliency()
+        dlq_url = self.sqs.create_queue(QueueName=dlq_name(namespace=self.namespace, actor=actor))["QueueUrl"]
+        dlq_arn = self.sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(queue_max_receive_count(resiliency))}
+        attributes = {
+            "VisibilityTimeout": str(visibility_s or queue_visibility_timeout(resiliency)),
+            "RedrivePolicy": json.dumps(redrive),
+        }
+        return str(self.sqs.create_queue(QueueName=self.queue(actor), Attributes=attributes)["QueueUrl"])
+
+    def queue(self, actor: str) -> str:
+        return queue_name(namespace=self.namespace, actor=actor)
+
+    def queue_url(self, actor: str) -> str:
+        return str(self.sqs.get_queue_url(QueueName=self.queue(actor))["QueueUrl"])
+
+    def create_bucket(self) -> None:
+        self.s3.create_bucket(Bucket=self.bucket)
+        self.s3.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"})
+
+    def create_sink_queues(self) -> None:
+        for sink in (SUCCESS_SINK, ERROR_SINK):
+            self.create_queue(sink)
+
+    def depth(self, actor: str) -> int:
+        """Messages in ``actor``'s queue: visible + in flight + delayed."""
+        names = [
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ]
+        attrs = self.sqs.get_queue_attributes(QueueUrl=self.queue_url(actor), AttributeNames=names)["Attributes"]
+        return sum(int(attrs.get(n, 0)) for n in names)
+
+    # -- processes --------------------------------------------------------------------------------------------------
+
+    def config(self, actor: str, **overrides: Any) -> SidecarConfig:
+        values: dict[str, Any] = {
+            "actor": actor,
+            "namespace": self.namespace,
+            "sqs_endpoint": self.broker.endpoint,
+            "s3_endpoint": self.broker.endpoint,
+            "socket_path": str(self._sockets / f"{actor}.sock"),
+            "wait_time_seconds": TEST_WAIT_TIME_S,
+            "metrics_port": free_port(),
+            **overrides,
+        }
+        return SidecarConfig(**values)
+
+    def start_actor(
+        self, actor: str, *, handler: str | None, handler_env: dict[str, str] | None = None, **overrides: Any
+    ) -> ActorProcess:
+        """Start ``actor`` (handler = a function of tests/support/sidecar_handlers.py, or None for a sink)."""
+        settings = None
+        if handler is not None:
+            settings = HandlerSettings(
+                handler=f"sidecar_handlers.{handler}",
+                search_path=(str(SUPPORT_DIR),),
+                env={"ASYA_TEST_CALLS": str(self.calls_path), **(handler_env or {})},
+            )
+        process = ActorProcess(
+            config=self.config(actor, **overrides),
+            handler=settings,
+            workdir=self.workdir / actor,
+            aws_env=AWS_ENV,
+        )
+        self.actors.append(process)
+        return process.start()
+
+    def start_sinks(self, **overrides: Any) -> None:
+        for sink in (SUCCESS_SINK, ERROR_SINK):
+            self.start_actor(sink, handler=None, mode=sink, result_bucket=self.bucket, **overrides)
+
+    def standard(self, *actors: str, resiliency: Resiliency | None = None) -> None:
+        """Queues for ``actors`` and the sinks, the bucket, and running sinks: the usual test setup."""
+        for actor in actors:
+            self.create_queue(actor, resiliency=resiliency)
+        self.create_sink_queues()
+        self.create_bucket()
+        self.start_sinks()
+
+    def close(self) -> None:
+        for process in self.actors:
+            process.stop(timeout_s=15)
+
+    # -- traffic and outcomes -----------------------------------------------------------------------------------------
+
+    def send(self, actor: str, envelope: Envelope | str) -> None:
+        body = envelope if isinstance(envelope, str) else envelope.to_json()
+        self.sqs.send_message(QueueUrl=self.queue_url(actor), MessageBody=body)
+
+    def send_many(self, actor: str, envelopes: list[Envelope]) -> None:
+        url = self.queue_url(actor)
+        for start in range(0, len(envelopes), 10):
+            chunk = envelopes[start : start + 10]
+            entries = [{"Id": str(i), "MessageBody": e.to_json()} for i, e in enumerate(chunk)]
+            result = self.sqs.send_message_batch(QueueUrl=url, Entries=entries)
+            assert not result.get("Failed"), result["Failed"]
+
+    def records(self, status: str) -> dict[str, dict[str, Any]]:
+        """Sink records under ``{status}/``, by key stem (the envelope id)."""
+        out: dict[str, dict[str, Any]] = {}
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=f"{status}/"):
+            for item in page.get("Contents", []):
+                body = self.s3.get_object(Bucket=self.bucket, Key=item["Key"])["Body"].read()
+                out[item["Key"][len(status) + 1 : -len(".json")]] = json.loads(body)
+        return out
+
+    def wait_records(self, status: str, count: int, *, timeout_s: float = 60) -> dict[str, dict[str, Any]]:
+        """Wait until at least ``count`` records exist under ``{status}/``, and return them."""
+        found: dict[str, dict[str, Any]] = {}
+
+        def enough() -> bool:
+            found.clear()
+            found.update(self.records(status))
+            return len(found) >= count
+
+        wait_for(enough, timeout_s=timeout_s, what=f"{count} record(s) under {status}/", interval_s=0.25)
+        return found
+
+    def versions(self, key: str) -> int:
+        """How many times ``key`` was written (the bucket keeps every version)."""
+        listing = self.s3.list_object_versions(Bucket=self.bucket, Prefix=key)
+        return sum(1 for v in listing.get("Versions", []) if v["Key"] == key)
+
+    def calls(self) -> list[dict[str, Any]]:
+        """Every handler call so far (see sidecar_handlers._record)."""
+        if not self.calls_path.exists():
+            return []
+        return [json.loads(line) for line in self.calls_path.read_text().splitlines() if line.strip()]

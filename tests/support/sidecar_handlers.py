@@ -1,0 +1,66 @@
+"""Handlers the sidecar tests run behind the real handler server.
+
+Every call appends one JSON line ``{"key", "pid", "t"}`` to the file named by ``ASYA_TEST_CALLS`` (set per test),
+so a test can count how often, when and in which process its handler really ran.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+
+def _record(payload: dict[str, Any]) -> None:
+    path = os.environ.get("ASYA_TEST_CALLS")
+    if path:
+        with open(path, "a") as out:
+            out.write(json.dumps({"key": payload.get("key"), "pid": os.getpid(), "t": time.time()}) + "\n")
+
+
+def identity(payload: dict[str, Any]) -> dict[str, Any]:
+    _record(payload)
+    return payload
+
+
+def fail(payload: dict[str, Any]) -> dict[str, Any]:
+    _record(payload)
+    raise ValueError(f"refusing {payload.get('key')}")
+
+
+def slow(payload: dict[str, Any]) -> dict[str, Any]:
+    """Sleeps ``payload["sleep_s"]`` seconds, then passes the payload on."""
+    _record(payload)
+    time.sleep(float(payload.get("sleep_s", 0)))
+    return payload
+
+
+def hang_if_asked(payload: dict[str, Any]) -> dict[str, Any]:
+    _record(payload)
+    if payload.get("hang"):
+        time.sleep(3600)
+    return payload
+
+
+def non_dict(payload: dict[str, Any]) -> Any:
+    _record(payload)
+    return [payload.get("key")]
+
+
+def fan_out(payload: dict[str, Any]) -> Any:
+    """Yields ``payload["n"]`` children; child ``payload.get("big")`` carries ``payload["big_bytes"]`` of padding."""
+    _record(payload)
+    for index in range(payload["n"]):
+        child: dict[str, Any] = {"key": payload.get("key"), "i": index}
+        if index == payload.get("big"):
+            child["pad"] = "x" * int(payload["big_bytes"])
+        yield child
+
+
+def route_to(payload: dict[str, Any]) -> Any:
+    """Replaces the rest of the route with ``payload["next"]`` and adds a header."""
+    _record(payload)
+    yield ("SET", ".route.next", payload["next"])
+    yield ("SET", ".headers.x-routed-by", "route_to")
+    yield payload
