@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import inspect
 import itertools
 import json
 import os
@@ -27,7 +26,7 @@ import socket
 import sys
 import threading
 import time
-import traceback
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -109,14 +108,14 @@ def load_handler(spec: str, search_path: list[str]) -> Callable[[Any], Any]:
         except AttributeError:
             where = ".".join(parts[:position])
             raise StartupError(f"{ENV_HANDLER}={spec!r}: {where!r} has no attribute {name!r}") from None
-        if inspect.isclass(target) and position < len(parts) - 1:
+        if isinstance(target, type) and position < len(parts) - 1:
             try:
                 target = target()
             except Exception as exc:
                 raise StartupError(
                     f"{ENV_HANDLER}={spec!r}: creating {name}() raised {type(exc).__name__}: {exc}"
                 ) from exc
-    if inspect.isclass(target):
+    if isinstance(target, type):
         raise StartupError(f"{ENV_HANDLER}={spec!r} names a class; name one of its methods: module.Class.method")
     if not callable(target):
         raise StartupError(f"{ENV_HANDLER}={spec!r} names a {type(target).__name__}, not a function")
@@ -254,6 +253,8 @@ def _error_frame(exc: BaseException, *, retryable: bool) -> dict[str, Any]:
 
 def _user_traceback(exc: BaseException) -> str:
     """The traceback without this server's and asyncio's frames, so it points at the user's code."""
+    import traceback  # only on errors: keeps `--health` (a fresh process every probe) quick to start
+
     details = traceback.TracebackException(type(exc), exc, exc.__traceback__)
     kept = [
         frame
@@ -300,12 +301,14 @@ class CallRunner:
 
     def _run(self, envelope: dict[str, Any]) -> tuple[str, list[str]]:
         result = self._func(envelope.get("payload"))
-        if inspect.isgenerator(result):
+        if isinstance(result, dict):  # the common case first: this is the hot path
+            return "return", [_output(envelope, result)]
+        if isinstance(result, types.GeneratorType):
             outputs = self._drive(result, envelope)
-        elif inspect.isasyncgen(result):
+        elif isinstance(result, types.AsyncGeneratorType):
             outputs = self._async.run(self._drive_async(result, envelope))
         else:
-            if inspect.isawaitable(result):
+            if hasattr(result, "__await__"):
                 result = self._async.run(_await(result))
             if result is None:
                 return "none", []
@@ -617,6 +620,8 @@ def main(argv: list[str] | None = None) -> int:
         handler, socket_path, concurrency, drain_s, search_path = _settings(dict(os.environ))
         func = load_handler(handler, search_path)
     except StartupError as exc:
+        import traceback
+
         cause = exc.__cause__
         detail = "".join(traceback.format_exception(type(cause), cause, cause.__traceback__)) if cause else None
         log("error", "startup_failed", message=str(exc), traceback=detail)

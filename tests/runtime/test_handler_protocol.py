@@ -54,7 +54,8 @@ def _node() -> str:
 @pytest.fixture(params=["python", "node"])
 def kind(request: pytest.FixtureRequest) -> ServerKind:
     if request.param == "python":
-        return ServerKind("python", [sys.executable, str(RUNTIME_DIR / "handler_server.py")], "py_handlers.{}".format)
+        python = os.environ.get("ASYA_TEST_HANDLER_PYTHON") or sys.executable  # e.g. a python3.9 to prove the floor
+        return ServerKind("python", [python, str(RUNTIME_DIR / "handler_server.py")], "py_handlers.{}".format)
     return ServerKind("node", [_node(), str(RUNTIME_DIR / "handler_server.js")], "js_handlers.js:{}".format)
 
 
