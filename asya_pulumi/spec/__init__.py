@@ -15,6 +15,7 @@ from asya_pulumi.spec.cluster import (
 from asya_pulumi.spec.errors import SpecError
 from asya_pulumi.spec.manifest import load_actor_manifest, load_pipeline_dir
 from asya_pulumi.spec.mesh import DEFAULT_RUNTIME_IMAGE, MeshSpec
+from asya_pulumi.spec.sink import SinkSpec
 
 __all__ = [
     "API_VERSION",
@@ -28,6 +29,7 @@ __all__ = [
     "MeshSpec",
     "ResourcesSpec",
     "ScalingSpec",
+    "SinkSpec",
     "SpecError",
     "SystemNodeGroupSpec",
     "Toleration",

@@ -1,0 +1,149 @@
+"""The actor pod, as plain Kubernetes dicts: paths, containers, probes, security context, GPU scheduling.
+
+One place for every path and port the two containers share. The handler container runs the runtime's single-file
+handler server, mounted from a ConfigMap, with the user's image: the image needs python3 and the handler's module,
+nothing from us. The sidecar container runs ``asya-sidecar`` from the runtime image.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import posixpath
+from importlib import resources
+from typing import Any
+
+from asya_pulumi.spec import GPU_POOL_LABEL, GPU_RESOURCE, AsyncActorSpec
+from asya_runtime.config import DEFAULT_SOCKET_PATH, SidecarConfig
+from asya_runtime.handler_server import ENV_HANDLER, ENV_HANDLER_CONCURRENCY, ENV_SOCKET_PATH
+from asya_runtime.resiliency import Resiliency
+
+HANDLER_SERVER_FILE = "handler_server.py"
+#: Where the ConfigMap with the handler server is mounted in the handler container.
+HANDLER_SERVER_DIR = "/opt/asya"
+HANDLER_SERVER_PATH = posixpath.join(HANDLER_SERVER_DIR, HANDLER_SERVER_FILE)
+SOCKET_DIR = posixpath.dirname(DEFAULT_SOCKET_PATH)
+SIDECAR_COMMAND = ["asya-sidecar"]
+METRICS_PORT: int = SidecarConfig.model_fields["metrics_port"].default
+#: Seconds the sidecar needs after the last handler call to send its result and delete the message.
+SHUTDOWN_MARGIN_S = 30
+#: Any non-root uid works: the images need no file of their own writable (root FS is read-only; /tmp is an emptyDir).
+RUN_AS_UID = 10001
+GPU_TOLERATION = {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}
+CONTAINER_SECURITY = {
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "runAsNonRoot": True,
+    "capabilities": {"drop": ["ALL"]},
+}
+SIDECAR_RESOURCES = {"requests": {"cpu": "50m", "memory": "96Mi"}, "limits": {"memory": "256Mi"}}
+
+
+def handler_server_source() -> str:
+    """The text of the runtime's handler server, read from the installed ``asya_runtime`` package."""
+    return resources.files("asya_runtime").joinpath(HANDLER_SERVER_FILE).read_text(encoding="utf-8")
+
+
+def source_digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def termination_grace_seconds(resiliency: Resiliency) -> int:
+    """``ceil(actorTimeout) + 30``: a pod being stopped may finish its current call and forward the result."""
+    return math.ceil(resiliency.actor_timeout) + SHUTDOWN_MARGIN_S
+
+
+def _env_list(env: dict[str, str]) -> list[dict[str, str]]:
+    return [{"name": k, "value": v} for k, v in env.items()]
+
+
+def sidecar_container(*, image: str, sidecar_env: dict[str, str]) -> dict[str, Any]:
+    probe = {"httpGet": {"path": "/healthz", "port": "metrics"}, "periodSeconds": 10, "timeoutSeconds": 3}
+    return {
+        "name": "sidecar",
+        "image": image,
+        "command": SIDECAR_COMMAND,
+        "env": _env_list(sidecar_env),
+        "ports": [{"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}],
+        "livenessProbe": {**probe, "failureThreshold": 3},
+        "readinessProbe": {**probe, "failureThreshold": 1},
+        "resources": SIDECAR_RESOURCES,
+        "securityContext": CONTAINER_SECURITY,
+        "volumeMounts": [{"name": "socket", "mountPath": SOCKET_DIR}, {"name": "tmp", "mountPath": "/tmp"}],
+    }
+
+
+def handler_container(*, spec: AsyncActorSpec) -> dict[str, Any]:
+    """The user's image running the mounted handler server; liveness asks the server whether a call hangs."""
+    health = {"exec": {"command": ["python3", HANDLER_SERVER_PATH, "--health"]}, "timeoutSeconds": 5}
+    limits: dict[str, str] = dict(spec.resources.limits)
+    if spec.gpu is not None:
+        limits[GPU_RESOURCE] = str(spec.gpu.count)
+    env = {
+        "HOME": "/tmp",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        **spec.env,
+        ENV_HANDLER: spec.handler,
+        ENV_SOCKET_PATH: DEFAULT_SOCKET_PATH,
+        ENV_HANDLER_CONCURRENCY: str(spec.concurrency),
+    }
+    return {
+        "name": "handler",
+        "image": spec.image,
+        "command": ["python3", HANDLER_SERVER_PATH],
+        "env": _env_list(env),
+        # Model loading may take minutes: the startup probe allows 10 minutes before liveness takes over.
+        "startupProbe": {**health, "periodSeconds": 5, "failureThreshold": 120},
+        "livenessProbe": {**health, "periodSeconds": 10, "failureThreshold": 3},
+        "resources": {"requests": dict(spec.resources.requests), "limits": limits},
+        "securityContext": CONTAINER_SECURITY,
+        "volumeMounts": [
+            {"name": "socket", "mountPath": SOCKET_DIR},
+            {"name": "handler-server", "mountPath": HANDLER_SERVER_DIR, "readOnly": True},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ],
+    }
+
+
+def pod_spec(
+    *,
+    containers: list[dict[str, Any]],
+    service_account: str,
+    resiliency: Resiliency,
+    handler_server_config_map: str | None,
+    gpu_pool: str | None,
+    tolerations: list[dict[str, Any]],
+    node_selector: dict[str, str],
+) -> dict[str, Any]:
+    """Pod spec: non-root, RuntimeDefault seccomp, no API token, emptyDirs for socket and /tmp, GPU scheduling."""
+    volumes: list[dict[str, Any]] = [
+        {"name": "socket", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
+        {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
+    ]
+    if handler_server_config_map is not None:
+        volumes.append({"name": "handler-server", "configMap": {"name": handler_server_config_map}})
+    selector = dict(node_selector)
+    all_tolerations = list(tolerations)
+    if gpu_pool is not None:
+        selector[GPU_POOL_LABEL] = gpu_pool
+        all_tolerations.append(GPU_TOLERATION)
+    pod: dict[str, Any] = {
+        "serviceAccountName": service_account,
+        # EKS Pod Identity mounts its own projected token; nothing in the pod talks to the Kubernetes API.
+        "automountServiceAccountToken": False,
+        "terminationGracePeriodSeconds": termination_grace_seconds(resiliency),
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUN_AS_UID,
+            "runAsGroup": RUN_AS_UID,
+            "fsGroup": RUN_AS_UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": containers,
+        "volumes": volumes,
+    }
+    if selector:
+        pod["nodeSelector"] = selector
+    if all_tolerations:
+        pod["tolerations"] = all_tolerations
+    return pod

@@ -1,0 +1,216 @@
+"""AsyncActor under mocks: the queue's derived settings, IAM, the Deployment and the KEDA objects it registers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pulumi
+import pytest
+from infra_mocks import ACCOUNT, REGION, Deployment
+
+from asya_pulumi.components import AsyncActor
+from asya_pulumi.pod import handler_server_source
+from asya_pulumi.spec import AsyncActorSpec
+from asya_runtime.config import SidecarConfig
+from asya_runtime.handler_server import ENV_HANDLER, ENV_HANDLER_CONCURRENCY, ENV_SOCKET_PATH
+from asya_runtime.resiliency import Resiliency
+
+POD_IDENTITY = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
+SCORE = {
+    "name": "score-image",
+    "image": "scoring:1",
+    "handler": "handlers.score_image",
+    "gpu": 1,
+    "concurrency": 2,
+    "env": {"MODEL": "vit"},
+    "scaling": {"maxReplicaCount": 7, "queueLength": 3, "cooldownPeriod": 600},
+    "resiliency": {
+        "actorTimeout": "10m",
+        "policies": {"default": {"maxAttempts": 4}, "slow": {"maxAttempts": 6, "backoff": "constant"}},
+        "rules": [{"errors": ["TimeoutError"], "policy": "slow"}],
+    },
+}
+
+
+def build(deployment: Deployment, spec: dict[str, Any] = SCORE, **kwargs: Any) -> AsyncActor:
+    actor_spec = AsyncActorSpec.model_validate(spec)
+    kwargs.setdefault("gpu_pool", "gpu" if actor_spec.gpu else None)
+    actors: list[AsyncActor] = []
+    deployment.run(
+        lambda: actors.append(
+            AsyncActor(
+                f"dev-{actor_spec.name}", spec=actor_spec, namespace="dev", region=REGION, cluster_name="c1", **kwargs
+            )
+        )
+    )
+    return actors[0]
+
+
+def env_of(container: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in container["env"]}
+
+
+def test_queue_settings_are_derived_from_resiliency(deployment: Deployment) -> None:
+    build(deployment)
+    queue = deployment.one("aws:sqs/queue:Queue", "dev-score-image-queue")
+    dlq = deployment.one("aws:sqs/queue:Queue", "dev-score-image-queue-dlq")
+    assert queue.inputs["name"] == "asya-dev-score-image"
+    assert dlq.inputs["name"] == "asya-dev-score-image-dlq"
+    # min(ceil(600), 60) + 30 and max(4, 6) + 2: see asya_runtime.resiliency
+    assert queue.inputs["visibilityTimeoutSeconds"] == 90
+    redrive = json.loads(queue.inputs["redrivePolicy"])
+    assert redrive == {"deadLetterTargetArn": dlq.outputs["arn"], "maxReceiveCount": 8}
+    assert dlq.outputs["arn"] == f"arn:aws:sqs:{REGION}:{ACCOUNT}:asya-dev-score-image-dlq"
+    assert queue.inputs["sqsManagedSseEnabled"] is True and dlq.inputs["sqsManagedSseEnabled"] is True
+    assert dlq.inputs["messageRetentionSeconds"] > queue.inputs["messageRetentionSeconds"]
+
+
+def test_queue_policies_deny_requests_without_tls(deployment: Deployment) -> None:
+    build(deployment)
+    policies = deployment.of_type("aws:sqs/queuePolicy:QueuePolicy")
+    assert len(policies) == 2
+    for record in policies:
+        (statement,) = json.loads(record.inputs["policy"])["Statement"]
+        assert statement["Effect"] == "Deny"
+        assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        assert statement["Resource"][0].startswith(f"arn:aws:sqs:{REGION}:{ACCOUNT}:asya-dev-score-image")
+
+
+def test_role_trusts_pod_identity_and_grants_least_privilege(deployment: Deployment) -> None:
+    build(deployment)
+    role = deployment.one("aws:iam/role:Role", "dev-score-image-role")
+    trust = json.loads(role.inputs["assumeRolePolicy"])
+    assert trust["Statement"] == [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "pods.eks.amazonaws.com"},
+            "Action": ["sts:AssumeRole", "sts:TagSession"],
+        }
+    ]
+    policy = json.loads(deployment.one("aws:iam/rolePolicy:RolePolicy", "dev-score-image-policy").inputs["policy"])
+    statements = {s["Sid"]: s for s in policy["Statement"]}
+    assert set(statements) == {"ConsumeOwnQueue", "SendToMeshQueues"}
+    own = f"arn:aws:sqs:{REGION}:{ACCOUNT}:asya-dev-score-image"
+    assert statements["ConsumeOwnQueue"]["Resource"] == own
+    assert sorted(statements["ConsumeOwnQueue"]["Action"]) == [
+        "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl",
+        "sqs:ReceiveMessage",
+    ]
+    assert statements["SendToMeshQueues"]["Action"] == ["sqs:SendMessage", "sqs:GetQueueUrl"]
+    assert statements["SendToMeshQueues"]["Resource"] == f"arn:aws:sqs:{REGION}:{ACCOUNT}:asya-dev-*"
+    assert all("*" not in action for s in policy["Statement"] for action in s["Action"])
+    association = deployment.one(POD_IDENTITY, "dev-score-image-pod-identity")
+    assert association.inputs["roleArn"] == role.outputs["arn"]
+    assert (association.inputs["namespace"], association.inputs["serviceAccount"]) == ("dev", "score-image")
+
+
+def deployment_spec(deployment: Deployment) -> dict[str, Any]:
+    return deployment.one("kubernetes:apps/v1:Deployment", "dev-score-image-deployment").inputs
+
+
+def test_deployment_has_no_replicas_and_skips_await(deployment: Deployment) -> None:
+    build(deployment)
+    obj = deployment_spec(deployment)
+    assert "replicas" not in obj["spec"]
+    assert obj["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true"
+
+
+def test_pod_is_locked_down(deployment: Deployment) -> None:
+    build(deployment)
+    pod = deployment_spec(deployment)["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["terminationGracePeriodSeconds"] > 600  # actorTimeout: 10m
+    assert [c["name"] for c in pod["containers"]] == ["handler", "sidecar"]
+    for container in pod["containers"]:
+        security = container["securityContext"]
+        assert security["readOnlyRootFilesystem"] is True
+        assert security["allowPrivilegeEscalation"] is False
+        assert security["capabilities"] == {"drop": ["ALL"]}
+        assert container["livenessProbe"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert "emptyDir" in volumes["socket"] and "emptyDir" in volumes["tmp"]
+    assert volumes["handler-server"]["configMap"]["name"] == "score-image-handler-server"
+
+
+def test_gpu_actor_is_scheduled_on_its_pool(deployment: Deployment) -> None:
+    build(deployment)
+    pod = deployment_spec(deployment)["spec"]["template"]["spec"]
+    handler = pod["containers"][0]
+    assert handler["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
+    assert pod["nodeSelector"] == {"asya.sh/gpu-pool": "gpu"}
+
+
+def test_cpu_actor_has_no_gpu_scheduling(deployment: Deployment) -> None:
+    build(deployment, {"name": "judge", "image": "j:1", "handler": "handlers.judge"})
+    pod = deployment.one("kubernetes:apps/v1:Deployment", "dev-judge-deployment").inputs["spec"]["template"]["spec"]
+    assert "nodeSelector" not in pod and "tolerations" not in pod
+    assert "nvidia.com/gpu" not in pod["containers"][0]["resources"]["limits"]
+
+
+def test_gpu_actor_without_a_pool_is_refused(deployment: Deployment) -> None:
+    with pytest.raises(ValueError, match="asks for a GPU; pass gpu_pool="):
+        AsyncActor("x", spec=AsyncActorSpec.model_validate(SCORE), namespace="dev", region=REGION, cluster_name="c")
+
+
+def test_sidecar_env_is_rendered_from_sidecar_config(deployment: Deployment) -> None:
+    build(deployment)
+    sidecar = deployment_spec(deployment)["spec"]["template"]["spec"]["containers"][1]
+    config = SidecarConfig.from_env(env_of(sidecar))
+    assert config.actor == "score-image" and config.namespace == "dev" and config.mode == "actor"
+    assert config.concurrency == 2 and config.region == REGION
+    assert config.resiliency == Resiliency.model_validate(SCORE["resiliency"])
+    assert sidecar["command"] == ["asya-sidecar"]
+
+
+def test_handler_container_runs_the_mounted_handler_server(deployment: Deployment) -> None:
+    build(deployment)
+    handler = deployment_spec(deployment)["spec"]["template"]["spec"]["containers"][0]
+    assert handler["command"] == ["python3", "/opt/asya/handler_server.py"]
+    assert handler["livenessProbe"]["exec"]["command"] == ["python3", "/opt/asya/handler_server.py", "--health"]
+    env = env_of(handler)
+    assert env[ENV_HANDLER] == "handlers.score_image"
+    assert env[ENV_HANDLER_CONCURRENCY] == "2"
+    assert env[ENV_SOCKET_PATH] == SidecarConfig(actor="a", namespace="n").socket_path
+    assert env["MODEL"] == "vit"
+    config_map = deployment.one("kubernetes:core/v1:ConfigMap", "dev-score-image-handler-server")
+    assert config_map.inputs["data"] == {"handler_server.py": handler_server_source()}
+
+
+def test_scaled_object_fields_and_ordering(deployment: Deployment) -> None:
+    keda: list[pulumi.Resource] = []
+
+    def program() -> None:
+        keda.append(pulumi.CustomResource("test:index:KedaStandIn", "keda-release", {}))
+        spec = AsyncActorSpec.model_validate(SCORE)
+        AsyncActor("dev-score-image", spec=spec, namespace="dev", region=REGION, cluster_name="c1",
+                   gpu_pool="gpu", keda=keda)
+
+    deployment.run(program)
+    scaled = deployment.one("kubernetes:keda.sh/v1alpha1:ScaledObject", "dev-score-image-scaled-object")
+    spec = scaled.inputs["spec"]
+    assert spec["scaleTargetRef"]["name"] == "score-image"
+    assert (spec["minReplicaCount"], spec["maxReplicaCount"], spec["cooldownPeriod"], spec["pollingInterval"]) == (
+        0, 7, 600, 30
+    )
+    (trigger,) = spec["triggers"]
+    assert trigger["type"] == "aws-sqs-queue"
+    assert trigger["metadata"] == {
+        "queueURL": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/asya-dev-score-image",
+        "queueLength": "3",
+        "activationQueueLength": "0",
+        "awsRegion": REGION,
+    }
+    auth = deployment.one("kubernetes:keda.sh/v1alpha1:TriggerAuthentication", "dev-score-image-trigger-auth")
+    assert auth.inputs["spec"] == {"podIdentity": {"provider": "aws", "identityOwner": "keda"}}
+    assert trigger["authenticationRef"] == {"name": auth.inputs["metadata"]["name"]}
+    release = deployment.one("test:index:KedaStandIn", "keda-release")
+    assert deployment.depends_on(scaled, release) and deployment.depends_on(auth, release)
+    assert deployment.depends_on(scaled, auth)
+    deploy = deployment.one("kubernetes:apps/v1:Deployment", "dev-score-image-deployment")
+    association = deployment.one(POD_IDENTITY, "dev-score-image-pod-identity")
+    assert deployment.depends_on(deploy, association)
+    assert not deployment.depends_on(deploy, release)
