@@ -131,13 +131,17 @@ class MeshHarness:
         for sink in (SUCCESS_SINK, ERROR_SINK):
             self.start_actor(sink, handler=None, mode=sink, result_bucket=self.bucket, **overrides)
 
-    def standard(self, *actors: str, resiliency: Resiliency | None = None) -> None:
-        """Queues for ``actors`` and the sinks, the bucket, and running sinks: the usual test setup."""
+    def standard(self, *actors: str, resiliency: Resiliency | None = None, sinks: bool = False) -> None:
+        """Queues for ``actors`` and the sinks; with ``sinks``, also the bucket and running sink processes.
+
+        Without sinks, outcomes stay in the sink queues, where :meth:`take` reads them (one process less per sink).
+        """
         for actor in actors:
             self.create_queue(actor, resiliency=resiliency)
         self.create_sink_queues()
-        self.create_bucket()
-        self.start_sinks()
+        if sinks:
+            self.create_bucket()
+            self.start_sinks()
 
     def close(self) -> None:
         for process in self.actors:
@@ -156,6 +160,30 @@ class MeshHarness:
             entries = [{"Id": str(i), "MessageBody": e.to_json()} for i, e in enumerate(chunk)]
             result = self.sqs.send_message_batch(QueueUrl=url, Entries=entries)
             assert not result.get("Failed"), result["Failed"]
+
+    def take(self, actor: str, count: int, *, timeout_s: float = 60) -> list[dict[str, Any]]:
+        """Receive (and delete) ``count`` envelopes from ``actor``'s queue, e.g. a sink's queue with no sink running."""
+        url = self.queue_url(actor)
+        taken: list[dict[str, Any]] = []
+
+        def enough() -> bool:
+            messages = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+            for message in messages.get("Messages", []):
+                taken.append(json.loads(message["Body"]))
+                self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            return len(taken) >= count
+
+        wait_for(enough, timeout_s=timeout_s, what=f"{count} message(s) in {self.queue(actor)}", interval_s=0)
+        return taken
+
+    def assert_quiet(self, *actors: str, wait_s: float = 2.0) -> None:
+        """Nothing more arrives in ``actors``' queues within ``wait_s`` (no duplicates, no stray outputs)."""
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            for actor in actors:
+                messages = self.sqs.receive_message(QueueUrl=self.queue_url(actor), WaitTimeSeconds=0)
+                assert not messages.get("Messages"), f"unexpected message in {actor}: {messages['Messages'][0]['Body']}"
+            time.sleep(0.2)
 
     def records(self, status: str) -> dict[str, dict[str, Any]]:
         """Sink records under ``{status}/``, by key stem (the envelope id)."""

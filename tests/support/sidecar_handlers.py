@@ -64,3 +64,8 @@ def route_to(payload: dict[str, Any]) -> Any:
     yield ("SET", ".route.next", payload["next"])
     yield ("SET", ".headers.x-routed-by", "route_to")
     yield payload
+
+
+def end_here(payload: dict[str, Any]) -> None:
+    _record(payload)
+    return None
