@@ -1,0 +1,119 @@
+"""Envelopes the sidecar must error-end, each with its reason, while it keeps running."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from support.mesh import MeshHarness
+
+from asya_runtime.envelope import Status, child_id, new_envelope
+
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+def test_malformed_bodies_are_error_ended_with_the_raw_body_and_the_sidecar_keeps_running(mesh: MeshHarness) -> None:
+    mesh.standard("worker")
+    mesh.start_actor("worker", handler="identity")
+    elsewhere = new_envelope(route=["other"], payload={"key": "x"}).to_json()
+    bad = {
+        "not json {": "not JSON",
+        "[1, 2]": "not an object",
+        json.dumps({"id": "e1", "payload": {}}): "no 'route'",
+        elsewhere: "not this actor",
+    }
+    for body in bad:
+        mesh.send("worker", body)
+    good = new_envelope(route=["worker"], payload={"key": "good"})
+    mesh.send("worker", good)
+
+    records = mesh.take("error-sink", len(bad))
+    [success] = mesh.take("success-sink", 1)
+
+    by_body = {r["payload"]["raw_body"]: r for r in records}
+    assert set(by_body) == set(bad)
+    for body, detail in bad.items():
+        error = by_body[body]["status"]["error"]
+        assert error["reason"] == "malformed envelope" and error["actor"] == "worker"
+        assert detail in error["message"], (detail, error["message"])
+    assert success["id"] == good.id
+    assert [c["key"] for c in mesh.calls()] == ["good"]
+
+
+def test_a_non_dict_result_is_error_ended_without_retry(mesh: MeshHarness) -> None:
+    mesh.standard("worker")
+    mesh.start_actor("worker", handler="non_dict")
+    envelope = new_envelope(route=["worker"], payload={"key": "nd"}, headers={"traceparent": TRACEPARENT})
+    mesh.send("worker", envelope)
+
+    [record] = mesh.take("error-sink", 1)
+
+    error = record["status"]["error"]
+    assert error["type"] == "HandlerResultError" and error["reason"] == "not retryable"
+    assert record["headers"] == {"traceparent": TRACEPARENT} and record["payload"] == {"key": "nd"}
+    assert len(mesh.calls()) == 1
+    mesh.assert_quiet("worker", "success-sink", "error-sink", wait_s=1)
+
+
+def test_an_envelope_past_its_deadline_is_error_ended_without_calling_the_handler(mesh: MeshHarness) -> None:
+    mesh.standard("worker")
+    mesh.start_actor("worker", handler="identity")
+    envelope = new_envelope(route=["worker"], payload={"key": "late"}, headers={"traceparent": TRACEPARENT})
+    envelope.status = Status(deadline_at=datetime.now(UTC) - timedelta(seconds=1))
+    mesh.send("worker", envelope)
+
+    [record] = mesh.take("error-sink", 1)
+
+    assert record["status"]["error"]["reason"] == "deadline exceeded"
+    assert record["headers"] == {"traceparent": TRACEPARENT}
+    assert mesh.calls() == []
+
+
+def test_an_envelope_delivered_more_often_than_max_attempts_is_error_ended_unhandled(mesh: MeshHarness) -> None:
+    mesh.standard("worker")
+    mesh.start_actor("worker", handler="identity")
+    envelope = new_envelope(route=["worker"], payload={"key": "again"})
+    envelope.status = Status(attempt=4)  # as if attempts 1-3 had run; the default policy allows 3
+    mesh.send("worker", envelope)
+
+    [record] = mesh.take("error-sink", 1)
+
+    assert record["status"]["error"]["reason"] == "redelivered too often"
+    assert record["status"]["attempt"] == 4
+    assert mesh.calls() == []
+
+
+def test_a_result_over_the_message_size_limit_is_error_ended_with_sizes_in_the_reason(mesh: MeshHarness) -> None:
+    mesh.standard("split")
+    mesh.start_actor("split", handler="fan_out", max_message_bytes=8192)
+    big = new_envelope(route=["split"], payload={"key": "big", "n": 1, "big": 0, "big_bytes": 20000})
+    mesh.send("split", big)
+
+    [record] = mesh.take("error-sink", 1)
+
+    error = record["status"]["error"]
+    assert error["reason"] == "result too large" and error["type"] == "ResultTooLarge"
+    assert "8192" in error["message"] and "bytes" in error["message"]
+    assert record["id"] == big.id and record["payload"] == big.payload  # the input is kept, not the huge output
+
+
+def test_one_oversized_fan_out_child_is_error_ended_and_its_siblings_still_go_on(mesh: MeshHarness) -> None:
+    mesh.standard("split", "next")
+    mesh.start_actor("split", handler="fan_out", max_message_bytes=8192)
+    parent = new_envelope(
+        route=["split", "next"],
+        payload={"key": "fan", "n": 4, "big": 2, "big_bytes": 20000},
+        headers={"traceparent": TRACEPARENT},
+    )
+    mesh.send("split", parent)
+
+    forwarded = {c["id"]: c for c in mesh.take("next", 3)}
+    [failed] = mesh.take("error-sink", 1)
+
+    ids = [child_id(parent_id=parent.id, actor="split", index=i) for i in range(4)]
+    assert set(forwarded) == {ids[0], ids[1], ids[3]}
+    assert all(c["headers"] == {"traceparent": TRACEPARENT} for c in forwarded.values())
+    assert failed["id"] == ids[2] and failed["parent_id"] == parent.id
+    assert failed["status"]["error"]["reason"] == "result too large"
+    mesh.assert_quiet("split", "next", "error-sink", wait_s=1)
+    assert mesh.depth("split") == 0  # the parent was deleted once every output was accepted
