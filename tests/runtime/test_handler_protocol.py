@@ -408,6 +408,15 @@ def test_sigterm_finishes_the_call_in_flight_then_exits_0(start: Callable[..., S
     assert [e["event"] for e in server.log_events()] == ["start", "stopping", "stop"]
 
 
+def test_a_handler_that_exits_the_process_is_a_crash_with_status_1(start: Callable[..., ServerProcess]) -> None:
+    server = start("exits")
+    connection = server.connect()
+    connection.send({"op": "call", "envelope": make_envelope({}), "timeout_s": 10})
+    assert connection.frames.readline() == b"", "the call's connection is closed, unanswered"
+    assert server.wait_exit() == 1
+    assert [e["event"] for e in server.log_events()] == ["start", "crash"]
+
+
 @pytest.mark.parametrize(
     ("handler", "fragment"),
     [

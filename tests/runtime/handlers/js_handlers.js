@@ -125,7 +125,11 @@ function hang() {
   }
 }
 
+function exits() {
+  process.exit(3);
+}
+
 module.exports = {
   echo, end_here, fan_out, commands, write_path, returns_list, yields_string, fail, async_echo, async_fan_out,
-  Counter, Broken, slow_async, slow, hang,
+  Counter, Broken, slow_async, slow, hang, exits,
 };

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 import time
 from typing import Any
@@ -128,3 +129,7 @@ def slow(payload: dict[str, Any]) -> dict[str, Any]:
 def hang(payload: dict[str, Any]) -> dict[str, Any]:
     threading.Event().wait()  # never set: a call that never returns
     return payload
+
+
+def exits(payload: dict[str, Any]) -> dict[str, Any]:
+    sys.exit(3)
