@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
+from asya_runtime.handler_server import DEFAULT_SOCKET_PATH, ENV_SOCKET_PATH
 from asya_runtime.naming import queue_name
 from asya_runtime.resiliency import Resiliency, queue_visibility_timeout
 
@@ -19,7 +20,6 @@ Mode = Literal["actor", "success-sink", "error-sink"]
 
 #: AWS raised SQS's message size limit to 1 MiB in 2025; older regions/emulators may still enforce 256 KiB.
 DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024
-DEFAULT_SOCKET_PATH = "/var/run/asya/handler.sock"
 
 
 class SidecarConfig(BaseModel):
@@ -43,7 +43,7 @@ class SidecarConfig(BaseModel):
         None, alias="ASYA_RESULT_BUCKET", description="Bucket the sinks write `{status}/{id}.json` to."
     )
     socket_path: str = Field(
-        DEFAULT_SOCKET_PATH, alias="ASYA_SOCKET_PATH", description="Unix socket of the handler server."
+        DEFAULT_SOCKET_PATH, alias=ENV_SOCKET_PATH, description="Unix socket of the handler server."
     )
     concurrency: int = Field(
         1, ge=1, le=100, alias="ASYA_CONCURRENCY", description="Messages in flight per replica (1 suits GPU models)."

@@ -25,7 +25,6 @@ from typing import Any
 import pytest
 
 from asya_runtime import handler_server
-from asya_runtime.config import DEFAULT_SOCKET_PATH
 from asya_runtime.envelope import Envelope, Route, Status
 
 RUNTIME_DIR = Path(handler_server.__file__).parent
@@ -507,7 +506,9 @@ def test_identity_calls_per_second_over_one_connection(start: Callable[..., Serv
     assert rate > 500
 
 
-def test_the_python_server_names_match_the_sidecar_config() -> None:
-    assert handler_server.DEFAULT_SOCKET_PATH == DEFAULT_SOCKET_PATH
-    assert handler_server.ENV_SOCKET_PATH == "ASYA_SOCKET_PATH"
+def test_the_node_server_uses_the_python_servers_names() -> None:
+    js = (Path(handler_server.__file__).with_suffix(".js")).read_text()
+    assert f'const DEFAULT_SOCKET_PATH = "{handler_server.DEFAULT_SOCKET_PATH}";' in js
+    for name in ("ENV_HANDLER", "ENV_SOCKET_PATH", "ENV_HANDLER_CONCURRENCY"):
+        assert f'const {name} = "{getattr(handler_server, name)}";' in js
     assert (handler_server.EXIT_HUNG, handler_server.EXIT_STARTUP_ERROR) == (70, 2)
