@@ -76,14 +76,14 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self.registered.append(Registered(type=typ, name=args.name, inputs=inputs, outputs=outputs))
         return resource_id, outputs
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
             identity = {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/ci", "userId": "AIDA"}
-            return {**identity, "id": ACCOUNT}, None
+            return {**identity, "id": ACCOUNT}
         if args.token == "aws:index/getRegion:getRegion":
-            return {"name": REGION, "region": REGION, "id": REGION, "description": "US East"}, None
+            return {"name": REGION, "region": REGION, "id": REGION, "description": "US East"}
         if args.token == "aws:index/getPartition:getPartition":
-            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, None
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
         raise NotImplementedError(f"no mock for call {args.token}")
 
 

@@ -1,0 +1,96 @@
+"""``Keda``: the KEDA operator (Helm v3 release, pinned chart) in its own namespace, with an EKS Pod Identity
+that may read the depth of the asya queues (``sqs:GetQueueAttributes``) and nothing else.
+
+ScaledObjects authenticate as this operator identity (``podIdentity: {provider: aws, identityOwner: keda}``), so no
+actor role is ever lent to KEDA. Pass ``keda.release`` as the dependency of every ScaledObject (ActorMesh does).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from asya_pulumi import iam
+from asya_pulumi.components.common import TYPE_PREFIX, child
+from asya_runtime.naming import queue_name
+
+#: The KEDA Helm chart version this package is tested against (KEDA 2.18).
+KEDA_CHART_VERSION = "2.18.1"
+KEDA_CHART_REPO = "https://kedacore.github.io/charts"
+KEDA_OPERATOR_SERVICE_ACCOUNT = "keda-operator"
+
+
+def scaler_queue_patterns(*, region: str, account_id: str, namespaces: Sequence[str] | None) -> list[str]:
+    """Queue ARNs KEDA may read: ``asya-{ns}-*`` per mesh namespace, or every ``asya-*`` queue when None."""
+    names = [queue_name(namespace=ns, actor="*") for ns in namespaces] if namespaces else ["asya-*"]
+    return [f"arn:aws:sqs:{region}:{account_id}:{name}" for name in names]
+
+
+class Keda(pulumi.ComponentResource):
+    """KEDA in ``namespace``; ``mesh_namespaces`` narrows its SQS read access to those meshes' queues."""
+
+    release: k8s.helm.v3.Release
+    role_arn: pulumi.Output[str]
+
+    def __init__(
+        self,
+        resource_name: str,
+        *,
+        cluster_name: pulumi.Input[str],
+        region: str,
+        mesh_namespaces: Sequence[str] | None = None,
+        namespace: str = "keda",
+        chart_version: str = KEDA_CHART_VERSION,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(f"{TYPE_PREFIX}Keda", resource_name, None, opts)
+        ns = k8s.core.v1.Namespace(
+            f"{resource_name}-namespace",
+            metadata={"name": namespace, "labels": {"app.kubernetes.io/part-of": "asya"}},
+            opts=child(self),
+        )
+        self.role = aws.iam.Role(
+            f"{resource_name}-operator-role",
+            assume_role_policy=json.dumps(iam.pod_identity_trust_policy()),
+            opts=child(self),
+        )
+        account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+        aws.iam.RolePolicy(
+            f"{resource_name}-operator-policy",
+            role=self.role.id,
+            policy=account_id.apply(
+                lambda account: json.dumps(
+                    iam.scaler_policy(
+                        queue_arn_patterns=scaler_queue_patterns(
+                            region=region, account_id=account, namespaces=mesh_namespaces
+                        )
+                    )
+                )
+            ),
+            opts=child(self),
+        )
+        association = aws.eks.PodIdentityAssociation(
+            f"{resource_name}-operator-pod-identity",
+            cluster_name=cluster_name,
+            namespace=ns.metadata.name,
+            service_account=KEDA_OPERATOR_SERVICE_ACCOUNT,
+            role_arn=self.role.arn,
+            opts=child(self),
+        )
+        self.release = k8s.helm.v3.Release(
+            f"{resource_name}-release",
+            name="keda",
+            chart="keda",
+            version=chart_version,
+            namespace=ns.metadata.name,
+            repository_opts={"repo": KEDA_CHART_REPO},
+            values={"serviceAccount": {"operator": {"create": True, "name": KEDA_OPERATOR_SERVICE_ACCOUNT}}},
+            # The operator must start with Pod Identity credentials: associate before its pods exist.
+            opts=child(self, depends_on=[association]),
+        )
+        self.role_arn = self.role.arn
+        self.register_outputs({"roleArn": self.role_arn, "namespace": ns.metadata.name})

@@ -1,0 +1,85 @@
+"""``ActorMesh``: a namespace, its result bucket, the two sinks and every actor of a ``MeshSpec``.
+
+Routes were checked when the ``MeshSpec`` was built (an unknown actor fails before anything is registered).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from asya_pulumi.components.actor import AsyncActor
+from asya_pulumi.components.bucket import ResultBucket
+from asya_pulumi.components.common import PART_OF, TYPE_PREFIX, child, tags
+from asya_pulumi.components.keda import Keda
+from asya_pulumi.spec import MeshSpec, SinkSpec
+from asya_runtime.naming import SINKS
+
+
+class ActorMesh(pulumi.ComponentResource):
+    """Outputs: ``queue_urls`` (actor → URL, sinks included), ``bucket_name``, ``namespace``.
+
+    Bring-your-own cluster: pass ``opts=ResourceOptions(providers=[k8s_provider])`` and your cluster's name.
+    ``keda`` is the :class:`Keda` component (or the resources ScaledObjects must wait for, if KEDA is yours).
+    """
+
+    actors: dict[str, AsyncActor]
+    queue_urls: pulumi.Output[dict[str, str]]
+    bucket_name: pulumi.Output[str]
+    namespace: pulumi.Output[str]
+
+    def __init__(
+        self,
+        resource_name: str,
+        *,
+        spec: MeshSpec,
+        cluster_name: pulumi.Input[str],
+        keda: Keda | Sequence[pulumi.Resource] = (),
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(f"{TYPE_PREFIX}ActorMesh", resource_name, None, opts)
+        keda_dependencies = [keda.release] if isinstance(keda, Keda) else list(keda)
+        ns = k8s.core.v1.Namespace(
+            f"{resource_name}-namespace",
+            metadata={"name": spec.namespace, "labels": {"app.kubernetes.io/part-of": PART_OF}},
+            opts=child(self),
+        )
+        results = ResultBucket(
+            f"{resource_name}-results", namespace=spec.namespace, tags=tags(namespace=spec.namespace), opts=child(self)
+        )
+        common = {
+            "namespace": spec.namespace,
+            "region": spec.region,
+            "cluster_name": cluster_name,
+            "k8s_namespace": ns.metadata.name,
+            "runtime_image": spec.runtime_image,
+            "keda": keda_dependencies,
+        }
+        self.actors = {}
+        for sink in SINKS:
+            self.actors[sink] = AsyncActor(
+                f"{resource_name}-{sink}",
+                spec=SinkSpec(name=sink),
+                result_bucket=results.bucket,
+                opts=child(self),
+                **common,
+            )
+        for actor in spec.actors:
+            self.actors[actor.name] = AsyncActor(
+                f"{resource_name}-{actor.name}",
+                spec=actor,
+                gpu_pool=spec.gpu_pool_of(actor),
+                opts=child(self),
+                **common,
+            )
+        names = list(self.actors)
+        self.queue_urls = pulumi.Output.all(*(a.queue_url for a in self.actors.values())).apply(
+            lambda urls: dict(zip(names, urls, strict=True))
+        )
+        self.bucket_name = results.bucket.bucket
+        self.namespace = ns.metadata.name
+        self.register_outputs(
+            {"queueUrls": self.queue_urls, "bucketName": self.bucket_name, "namespace": self.namespace}
+        )

@@ -1,0 +1,151 @@
+"""ActorMesh and Keda under mocks: the whole image-scoring example, its sinks, bucket, outputs and ordering."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from infra_mocks import ACCOUNT, REGION, Deployment
+
+from asya_pulumi.components import ActorMesh, Keda
+from asya_pulumi.spec import load_pipeline_dir
+from asya_pulumi.validate import InvalidObject, validate_object, validate_objects
+from asya_runtime.config import SidecarConfig
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "image-scoring"
+ACTORS = ["success-sink", "error-sink", "human-review", "judge", "preprocess", "score-image", "store"]
+
+
+def build_mesh(deployment: Deployment) -> dict[str, Any]:
+    outputs: dict[str, Any] = {}
+
+    def program() -> Any:
+        keda = Keda("keda", cluster_name="c1", region=REGION, mesh_namespaces=["image-scoring"])
+        mesh = ActorMesh("scoring", spec=load_pipeline_dir(EXAMPLE), cluster_name="c1", keda=keda)
+        return mesh.queue_urls.apply(lambda urls: outputs.update(queue_urls=urls)).apply(
+            lambda _: mesh.bucket_name.apply(lambda b: outputs.update(bucket=b))
+        )
+
+    deployment.run(program)
+    return outputs
+
+
+def test_mesh_outputs_name_every_queue_and_the_bucket(deployment: Deployment) -> None:
+    outputs = build_mesh(deployment)
+    assert sorted(outputs["queue_urls"]) == sorted(ACTORS)
+    assert outputs["queue_urls"]["judge"] == f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/asya-image-scoring-judge"
+    bucket = deployment.one("aws:s3/bucket:Bucket", "scoring-results")
+    assert outputs["bucket"] == bucket.outputs["bucket"] and outputs["bucket"].startswith("asya-image-scoring-results-")
+    queues = sorted(q.inputs["name"] for q in deployment.of_type("aws:sqs/queue:Queue"))
+    expected = [f"asya-image-scoring-{a}{suffix}" for a in ACTORS for suffix in ("", "-dlq")]
+    assert queues == sorted(expected)
+
+
+def test_sinks_run_the_runtime_image_and_may_only_put_results(deployment: Deployment) -> None:
+    build_mesh(deployment)
+    bucket = deployment.one("aws:s3/bucket:Bucket", "scoring-results").outputs
+    for sink in ("success-sink", "error-sink"):
+        pod = deployment.one("kubernetes:apps/v1:Deployment", f"scoring-{sink}-deployment").inputs["spec"]["template"]
+        (sidecar,) = pod["spec"]["containers"]
+        config = SidecarConfig.from_env({e["name"]: e["value"] for e in sidecar["env"]})
+        assert (config.mode, config.result_bucket) == (sink, bucket["bucket"])
+        assert sidecar["image"].startswith("ghcr.io/asya-sh/asya-runtime:")
+        policy = json.loads(deployment.one("aws:iam/rolePolicy:RolePolicy", f"scoring-{sink}-policy").inputs["policy"])
+        write = [s for s in policy["Statement"] if s["Sid"] == "WriteResults"]
+        assert write == [{"Sid": "WriteResults", "Effect": "Allow", "Action": ["s3:PutObject"],
+                          "Resource": f"{bucket['arn']}/*"}]
+    judge = json.loads(deployment.one("aws:iam/rolePolicy:RolePolicy", "scoring-judge-policy").inputs["policy"])
+    assert not any(a.startswith("s3:") for s in judge["Statement"] for a in s["Action"])
+
+
+def test_bucket_is_encrypted_private_and_tls_only(deployment: Deployment) -> None:
+    build_mesh(deployment)
+    sse_type = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+    (sse,) = deployment.of_type(sse_type)
+    assert sse.inputs["rules"][0]["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "AES256"
+    (block,) = deployment.of_type("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+    flags = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+    assert all(block.inputs[f] is True for f in flags)
+    (policy,) = deployment.of_type("aws:s3/bucketPolicy:BucketPolicy")
+    (statement,) = json.loads(policy.inputs["policy"])["Statement"]
+    assert statement["Effect"] == "Deny" and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_keda_operator_may_only_read_queue_attributes_of_the_mesh(deployment: Deployment) -> None:
+    build_mesh(deployment)
+    release = deployment.one("kubernetes:helm.sh/v3:Release", "keda-release")
+    assert release.inputs["chart"] == "keda" and release.inputs["version"] == "2.18.1"
+    assert release.inputs["namespace"] == "keda"
+    policy = json.loads(deployment.one("aws:iam/rolePolicy:RolePolicy", "keda-operator-policy").inputs["policy"])
+    assert policy["Statement"] == [
+        {
+            "Sid": "ReadQueueDepth",
+            "Effect": "Allow",
+            "Action": ["sqs:GetQueueAttributes"],
+            "Resource": [f"arn:aws:sqs:{REGION}:{ACCOUNT}:asya-image-scoring-*"],
+        }
+    ]
+    association = deployment.one("aws:eks/podIdentityAssociation:PodIdentityAssociation", "keda-operator-pod-identity")
+    assert (association.inputs["namespace"], association.inputs["serviceAccount"]) == ("keda", "keda-operator")
+    assert deployment.depends_on(release, association)
+
+
+def test_every_scaled_object_waits_for_keda_and_only_they_do(deployment: Deployment) -> None:
+    build_mesh(deployment)
+    release = deployment.one("kubernetes:helm.sh/v3:Release", "keda-release")
+    scaled = deployment.of_type("kubernetes:keda.sh/v1alpha1:ScaledObject")
+    assert len(scaled) == len(ACTORS)
+    assert all(deployment.depends_on(s, release) for s in scaled)
+    assert not any(deployment.depends_on(d, release) for d in deployment.of_type("kubernetes:apps/v1:Deployment"))
+
+
+def test_gpu_actor_lands_on_the_gpu_pool_and_cpu_actors_do_not(deployment: Deployment) -> None:
+    build_mesh(deployment)
+    for record in deployment.of_type("kubernetes:apps/v1:Deployment"):
+        pod = record.inputs["spec"]["template"]["spec"]
+        if record.name == "scoring-score-image-deployment":
+            assert pod["nodeSelector"] == {"asya.sh/gpu-pool": "gpu"}
+        else:
+            assert "nodeSelector" not in pod, record.name
+
+
+def test_every_kubernetes_object_validates(deployment: Deployment) -> None:
+    build_mesh(deployment)
+    objects = deployment.kubernetes_objects()
+    kinds = sorted({o["kind"] for o in objects})
+    assert kinds == ["ConfigMap", "Deployment", "Namespace", "ScaledObject", "ServiceAccount", "TriggerAuthentication"]
+    assert validate_objects(objects) == []
+
+
+def test_the_keda_schema_rejects_a_broken_scaled_object(deployment: Deployment) -> None:
+    build_mesh(deployment)
+    scaled = next(o for o in deployment.kubernetes_objects() if o["kind"] == "ScaledObject")
+    validate_object(scaled)
+    broken = copy.deepcopy(scaled)
+    broken["spec"]["triggers"][0]["metadata"]["queueLength"] = 5  # KEDA wants strings in trigger metadata
+    with pytest.raises(InvalidObject, match=r"ScaledObject .*: spec.triggers.0.metadata.queueLength: 5 is not of type"):
+        validate_object(broken)
+    typo = copy.deepcopy(scaled)
+    typo["spec"]["maxReplicas"] = typo["spec"].pop("maxReplicaCount")
+    with pytest.raises(InvalidObject, match="'maxReplicas' was unexpected"):
+        validate_object(typo)
+    no_region = copy.deepcopy(scaled)
+    del no_region["spec"]["triggers"][0]["metadata"]["awsRegion"]
+    with pytest.raises(InvalidObject, match="'awsRegion' is a required property"):
+        validate_object(no_region)
+
+
+def test_strict_kubernetes_validation_rejects_a_misspelt_field(deployment: Deployment) -> None:
+    build_mesh(deployment)
+    deploy = next(o for o in deployment.kubernetes_objects() if o["kind"] == "Deployment")
+    broken = copy.deepcopy(deploy)
+    broken["spec"]["template"]["spec"]["containers"][0]["imagePullPolcy"] = "Always"
+    with pytest.raises(InvalidObject, match="imagePullPolcy"):
+        validate_object(broken)
+    bad_auth = {"apiVersion": "keda.sh/v1alpha1", "kind": "TriggerAuthentication", "metadata": {"name": "a"},
+                "spec": {"podIdentity": {"provider": "aws-iam"}}}
+    with pytest.raises(InvalidObject, match=r"spec\.podIdentity\.provider"):
+        validate_object(bad_auth)
