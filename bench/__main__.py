@@ -64,12 +64,15 @@ def main() -> None:
     started = time.monotonic()
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="asya-bench-") as workdir:
-        for contender in (MeshContender(concurrency=args.concurrency), LoopContender()):
+        for contender in (
+            MeshContender(log_dir=workdir, concurrency=args.concurrency),
+            LoopContender(log_dir=workdir),
+        ):
             print(f"==> {contender.name}: fresh broker, latency ({args.samples} samples), burst of {args.burst}")
             latency, burst = run_contender(contender=contender, burst=args.burst, samples=args.samples, workdir=workdir)
             results[contender.name] = {"latency": latency, "burst": burst}
         print(f"==> idle cost: fresh broker, {args.idle_window:.0f} s windows")
-        idle: IdleCost = measure_idle_cost(window_s=args.idle_window, workdir=workdir)
+        idle: IdleCost = measure_idle_cost(window_s=args.idle_window, workdir=workdir, concurrency=args.concurrency)
     elapsed = time.monotonic() - started
     print(render_report(results=results, idle=idle, elapsed_s=elapsed, concurrency=args.concurrency))
     if args.json:

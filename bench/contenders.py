@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Protocol
+from typing import IO, Protocol
 
 import psutil
 
@@ -47,6 +47,10 @@ def cpu_seconds(processes: list[psutil.Process]) -> float:
     return total
 
 
+def _log_file(log_dir: str, name: str) -> IO[bytes]:
+    return open(os.path.join(log_dir, f"{name}.log"), "ab")
+
+
 def _terminate(popens: list[subprocess.Popen[bytes]]) -> None:
     for popen in popens:
         if popen.poll() is None:
@@ -64,7 +68,8 @@ class LoopContender:
 
     name = "loop"
 
-    def __init__(self) -> None:
+    def __init__(self, *, log_dir: str) -> None:
+        self.log_dir = log_dir
         self._popens: list[subprocess.Popen[bytes]] = []
 
     def start(self, *, endpoint: str, namespace: str, actors: list[str]) -> None:
@@ -72,7 +77,9 @@ class LoopContender:
         for actor in actors:
             command = [sys.executable, "-m", "bench.baseline_loop", "--endpoint", endpoint]
             command += ["--namespace", namespace, "--actor", actor]
-            self._popens.append(subprocess.Popen(command, env=env, cwd=REPO_ROOT))
+            with _log_file(self.log_dir, f"loop-{namespace}-{actor}") as log:
+                popen = subprocess.Popen(command, env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
+            self._popens.append(popen)
 
     def processes(self) -> list[psutil.Process]:
         return [psutil.Process(p.pid) for p in self._popens]
@@ -86,7 +93,8 @@ class MeshContender:
 
     name = "sidecar"
 
-    def __init__(self, *, concurrency: int = 1) -> None:
+    def __init__(self, *, log_dir: str, concurrency: int = 1) -> None:
+        self.log_dir = log_dir
         self.concurrency = concurrency
         self._popens: list[subprocess.Popen[bytes]] = []
         self._sockets = tempfile.TemporaryDirectory(prefix="asya-bench-sock-")
@@ -105,7 +113,7 @@ class MeshContender:
                 "ASYA_HANDLER_CONCURRENCY": str(self.concurrency),
             }
             server = REPO_ROOT / "runtime" / "asya_runtime" / "handler_server.py"
-            self._popens.append(subprocess.Popen([sys.executable, str(server)], env=handler_env, cwd=REPO_ROOT))
+            self._spawn([sys.executable, str(server)], env=handler_env, log=f"handler-{namespace}-{actor}")
             config = SidecarConfig(
                 actor=actor,
                 namespace=namespace,
@@ -117,7 +125,12 @@ class MeshContender:
             )
             sidecar_env = {**base, **config.to_env()}
             command = [sys.executable, "-m", "asya_runtime.sidecar"]
-            self._popens.append(subprocess.Popen(command, env=sidecar_env, cwd=REPO_ROOT))
+            self._spawn(command, env=sidecar_env, log=f"sidecar-{namespace}-{actor}")
+
+    def _spawn(self, command: list[str], *, env: dict[str, str], log: str) -> None:
+        with _log_file(self.log_dir, log) as log_file:
+            popen = subprocess.Popen(command, env=env, cwd=REPO_ROOT, stdout=log_file, stderr=subprocess.STDOUT)
+        self._popens.append(popen)
 
     def processes(self) -> list[psutil.Process]:
         return [psutil.Process(p.pid) for p in self._popens]

@@ -210,11 +210,13 @@ class CountingProxyProcess:
             [sys.executable, "-m", "bench.counting_proxy", "--upstream", upstream, "--port-file", port_file],
             cwd=_REPO_ROOT,
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while not os.path.exists(port_file):
-            if self.process.poll() is not None or time.monotonic() > deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"counting proxy exited with {self.process.returncode} before listening")
+            if time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"counting proxy did not start (exit {self.process.returncode})")
+                raise RuntimeError("counting proxy did not listen within 60 s")
             time.sleep(0.02)
         with open(port_file) as f:
             self.port = int(f.read())

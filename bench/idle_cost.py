@@ -58,7 +58,7 @@ def measure_idle_cost(*, window_s: float, workdir: str, concurrency: int = 10) -
                 proxy = CountingProxyProcess(upstream=broker.endpoint, workdir=workdir)
                 proxies.append(proxy)
                 if replica_concurrency is not None:
-                    replica = MeshContender(concurrency=replica_concurrency)
+                    replica = MeshContender(log_dir=workdir, concurrency=replica_concurrency)
                     replicas.append(replica)
                     replica.start(endpoint=proxy.url, namespace=namespace, actors=["a"])
                     _wait_for_first_poll(proxy)
