@@ -89,6 +89,8 @@ class TcpProxy:
             listener, self._listener = self._listener, None
             sockets = list(self._sockets)
         if listener is not None:
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept(); close() alone leaves it listening
             listener.close()
         for sock in sockets:
             self._drop(sock)
