@@ -1,0 +1,70 @@
+"""asya-pulumi: an actor mesh for AI/ML pipelines on AWS, as typed Pulumi components.
+
+    from asya_pulumi import AsyaCluster, Keda, ActorMesh, AsyncActor, AsyncActorSpec, MeshSpec, load_pipeline_dir
+
+The specs are imported eagerly (cheap); the components load Pulumi's AWS and Kubernetes SDKs, which take seconds
+to import, so they are imported on first use (``asya dev`` and ``asya send`` never pay for them).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from asya_pulumi.spec import (
+    AsyncActorSpec,
+    ClusterSpec,
+    GpuNodePoolSpec,
+    GpuSpec,
+    MeshSpec,
+    ScalingSpec,
+    SinkSpec,
+    SpecError,
+    load_pipeline_dir,
+)
+
+if TYPE_CHECKING:
+    from asya_pulumi.components import (
+        KEDA_CHART_VERSION,
+        ActorMesh,
+        ActorQueue,
+        AsyaCluster,
+        AsyncActor,
+        Keda,
+        Network,
+        ResultBucket,
+    )
+
+_LAZY = {
+    name: "asya_pulumi.components"
+    for name in (
+        "KEDA_CHART_VERSION", "ActorMesh", "ActorQueue", "AsyaCluster", "AsyncActor", "Keda", "Network", "ResultBucket"
+    )
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'asya_pulumi' has no attribute {name!r}")
+
+
+__all__ = [
+    "KEDA_CHART_VERSION",
+    "ActorMesh",
+    "ActorQueue",
+    "AsyaCluster",
+    "AsyncActor",
+    "AsyncActorSpec",
+    "ClusterSpec",
+    "GpuNodePoolSpec",
+    "GpuSpec",
+    "Keda",
+    "MeshSpec",
+    "Network",
+    "ResultBucket",
+    "ScalingSpec",
+    "SinkSpec",
+    "SpecError",
+    "load_pipeline_dir",
+]

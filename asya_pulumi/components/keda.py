@@ -31,7 +31,11 @@ def scaler_queue_patterns(*, region: str, account_id: str, namespaces: Sequence[
 
 
 class Keda(pulumi.ComponentResource):
-    """KEDA in ``namespace``; ``mesh_namespaces`` narrows its SQS read access to those meshes' queues."""
+    """KEDA in ``namespace``; ``mesh_namespaces`` narrows its SQS read access to those meshes' queues.
+
+    ``wait_for``: what must exist before the chart installs (e.g. ``cluster.system_node_group``: Helm waits for
+    the operator's pods, which need nodes).
+    """
 
     release: k8s.helm.v3.Release
     role_arn: pulumi.Output[str]
@@ -45,6 +49,7 @@ class Keda(pulumi.ComponentResource):
         mesh_namespaces: Sequence[str] | None = None,
         namespace: str = "keda",
         chart_version: str = KEDA_CHART_VERSION,
+        wait_for: Sequence[pulumi.Resource] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(f"{TYPE_PREFIX}Keda", resource_name, None, opts)
@@ -90,7 +95,7 @@ class Keda(pulumi.ComponentResource):
             repository_opts={"repo": KEDA_CHART_REPO},
             values={"serviceAccount": {"operator": {"create": True, "name": KEDA_OPERATOR_SERVICE_ACCOUNT}}},
             # The operator must start with Pod Identity credentials: associate before its pods exist.
-            opts=child(self, depends_on=[association]),
+            opts=child(self, depends_on=[association, *wait_for]),
         )
         self.role_arn = self.role.arn
         self.register_outputs({"roleArn": self.role_arn, "namespace": ns.metadata.name})

@@ -31,6 +31,8 @@ class Registered:
     urn: str = ""
     parent: str = ""
     dependencies: list[str] = field(default_factory=list)
+    ignore_changes: list[str] = field(default_factory=list)
+    provider: str = ""
 
 
 def _suffix(name: str) -> str:
@@ -99,6 +101,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             if record.type == request.type and record.name == request.name and not record.urn:
                 record.urn, record.parent = response.urn, request.parent
                 record.dependencies = list(request.dependencies)
+                record.ignore_changes = list(request.ignoreChanges)
+                record.provider = request.provider
                 break
         return response
 

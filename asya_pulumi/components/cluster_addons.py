@@ -1,0 +1,91 @@
+"""In-cluster add-ons AsyaCluster installs: the NVIDIA device plugin and the Cluster Autoscaler (Helm, pinned)."""
+
+from __future__ import annotations
+
+import json
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from asya_pulumi import iam
+from asya_pulumi.components.common import child
+from asya_pulumi.spec import GPU_POOL_LABEL, GPU_RESOURCE
+
+NVIDIA_DEVICE_PLUGIN_CHART = ("https://nvidia.github.io/k8s-device-plugin", "nvidia-device-plugin", "0.17.1")
+CLUSTER_AUTOSCALER_CHART = ("https://kubernetes.github.io/autoscaler", "cluster-autoscaler", "9.46.6")
+CLUSTER_AUTOSCALER_SERVICE_ACCOUNT = "cluster-autoscaler"
+
+
+def nvidia_device_plugin(
+    parent: pulumi.Resource, *, resource_name: str, provider: k8s.Provider, depends_on: list[pulumi.Resource]
+) -> k8s.helm.v3.Release:
+    """The device plugin DaemonSet, only on GPU pool nodes, tolerating their taint; it advertises nvidia.com/gpu."""
+    repo, chart, version = NVIDIA_DEVICE_PLUGIN_CHART
+    on_gpu_nodes = {"key": GPU_POOL_LABEL, "operator": "Exists"}
+    return k8s.helm.v3.Release(
+        resource_name,
+        name="nvidia-device-plugin",
+        chart=chart,
+        version=version,
+        namespace="kube-system",
+        repository_opts={"repo": repo},
+        values={
+            "tolerations": [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}],
+            "affinity": {
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [{"matchExpressions": [on_gpu_nodes]}]
+                    }
+                }
+            },
+        },
+        opts=child(parent, provider=provider, depends_on=depends_on),
+    )
+
+
+def cluster_autoscaler(
+    parent: pulumi.Resource,
+    *,
+    resource_name: str,
+    cluster_name: str,
+    eks_cluster_name: pulumi.Input[str],
+    region: str,
+    provider: k8s.Provider,
+    depends_on: list[pulumi.Resource],
+) -> k8s.helm.v3.Release:
+    """Cluster Autoscaler with a Pod Identity role that may resize only this cluster's node groups."""
+    role = aws.iam.Role(
+        f"{resource_name}-role", assume_role_policy=json.dumps(iam.pod_identity_trust_policy()), opts=child(parent)
+    )
+    aws.iam.RolePolicy(
+        f"{resource_name}-policy",
+        role=role.id,
+        policy=json.dumps(iam.cluster_autoscaler_policy(cluster_name=cluster_name)),
+        opts=child(parent),
+    )
+    association = aws.eks.PodIdentityAssociation(
+        f"{resource_name}-pod-identity",
+        cluster_name=eks_cluster_name,
+        namespace="kube-system",
+        service_account=CLUSTER_AUTOSCALER_SERVICE_ACCOUNT,
+        role_arn=role.arn,
+        opts=child(parent),
+    )
+    repo, chart, version = CLUSTER_AUTOSCALER_CHART
+    return k8s.helm.v3.Release(
+        resource_name,
+        name="cluster-autoscaler",
+        chart=chart,
+        version=version,
+        namespace="kube-system",
+        repository_opts={"repo": repo},
+        values={
+            "autoDiscovery": {"clusterName": cluster_name},
+            "awsRegion": region,
+            "rbac": {"serviceAccount": {"create": True, "name": CLUSTER_AUTOSCALER_SERVICE_ACCOUNT}},
+            "extraArgs": {"balance-similar-node-groups": True, "expander": "least-waste",
+                          "skip-nodes-with-system-pods": False},
+        },
+        opts=child(parent, provider=provider, depends_on=[*depends_on, association]),
+    )

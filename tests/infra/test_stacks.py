@@ -1,0 +1,108 @@
+"""The stacks/ program under mocks, with the dev and prod stack config exactly as committed."""
+
+from __future__ import annotations
+
+import json
+import runpy
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+import yaml
+from infra_mocks import Deployment, Registered
+
+from asya_pulumi.validate import validate_objects
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_stack(deployment: Deployment, stack: str) -> dict[str, Any]:
+    config = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())["config"]
+    pulumi.runtime.set_all_config(
+        {key: value if isinstance(value, str) else json.dumps(value) for key, value in config.items()}
+    )
+    deployment.run(lambda: runpy.run_path(str(ROOT / "stacks" / "__main__.py"), run_name="__main__"))
+    return config
+
+
+@pytest.fixture(params=["dev", "prod"])
+def stack(request: pytest.FixtureRequest, deployment: Deployment) -> tuple[Deployment, dict[str, Any]]:
+    return deployment, run_stack(deployment, request.param)
+
+
+def test_every_kubernetes_object_of_the_stack_validates(stack: tuple[Deployment, dict[str, Any]]) -> None:
+    deployment, _ = stack
+    objects = deployment.kubernetes_objects()
+    assert len(objects) >= 30
+    assert validate_objects(objects) == []
+
+
+def test_stack_config_reaches_the_cluster_and_the_mesh(stack: tuple[Deployment, dict[str, Any]]) -> None:
+    deployment, config = stack
+    cluster_config = config["asya:cluster"]
+    cluster = deployment.one("aws:eks/cluster:Cluster", "asya")
+    assert cluster.inputs["name"] == cluster_config["name"]
+    assert cluster.inputs["accessConfig"]["authenticationMode"] == "API"
+    subnets = deployment.of_type("aws:ec2/subnet:Subnet")
+    assert sorted({s.inputs["availabilityZone"] for s in subnets}) == cluster_config["availabilityZones"]
+    namespace = config["asya:namespace"]
+    scaled = deployment.one("kubernetes:keda.sh/v1alpha1:ScaledObject", f"{namespace}-score-image-scaled-object")
+    assert scaled.inputs["spec"]["maxReplicaCount"] == config["asya:scaling"]["score-image"]["maxReplicaCount"]
+    assert scaled.inputs["metadata"]["namespace"] == namespace
+
+
+def gpu_group(deployment: Deployment) -> Registered:
+    return deployment.one("aws:eks/nodeGroup:NodeGroup", "asya-gpu-gpu")
+
+
+def test_gpu_pool_scales_from_zero_and_is_tainted(stack: tuple[Deployment, dict[str, Any]]) -> None:
+    deployment, config = stack
+    group = gpu_group(deployment)
+    pool = config["asya:cluster"]["gpuPools"][0]
+    assert group.inputs["amiType"] == "AL2023_x86_64_NVIDIA"
+    assert group.inputs["scalingConfig"] == {"minSize": 0, "maxSize": pool["maxSize"], "desiredSize": 0}
+    assert group.inputs["taints"] == [{"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}]
+    assert group.inputs["labels"]["asya.sh/gpu-pool"] == "gpu"
+    assert group.ignore_changes == ["scalingConfig.desiredSize"]
+    asg = group.outputs["resources"][0]["autoscalingGroups"][0]["name"]
+    tags = {t.inputs["tag"]["key"]: t.inputs["tag"]["value"] for t in deployment.of_type("aws:autoscaling/tag:Tag")}
+    assert all(t.inputs["autoscalingGroupName"] == asg for t in deployment.of_type("aws:autoscaling/tag:Tag"))
+    assert tags == {
+        "k8s.io/cluster-autoscaler/node-template/label/asya.sh/gpu-pool": "gpu",
+        "k8s.io/cluster-autoscaler/node-template/label/nvidia.com/gpu.present": "true",
+        "k8s.io/cluster-autoscaler/node-template/taint/nvidia.com/gpu": "true:NoSchedule",
+        "k8s.io/cluster-autoscaler/node-template/resources/nvidia.com/gpu": "1",
+    }
+
+
+def test_cluster_addons_are_installed(stack: tuple[Deployment, dict[str, Any]]) -> None:
+    deployment, _ = stack
+    addon = deployment.one("aws:eks/addon:Addon", "asya-pod-identity-agent")
+    assert addon.inputs["addonName"] == "eks-pod-identity-agent"
+    plugin = deployment.one("kubernetes:helm.sh/v3:Release", "asya-nvidia-device-plugin")
+    toleration = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+    assert toleration in plugin.inputs["values"]["tolerations"]
+    autoscaler = deployment.one("kubernetes:helm.sh/v3:Release", "asya-cluster-autoscaler")
+    assert deployment.depends_on(autoscaler, gpu_group(deployment))
+    policy_record = deployment.one("aws:iam/rolePolicy:RolePolicy", "asya-cluster-autoscaler-policy")
+    policy = json.loads(policy_record.inputs["policy"])
+    assert all("*" not in action for s in policy["Statement"] for action in s["Action"])
+
+
+def test_everything_in_the_cluster_uses_the_clusters_provider(stack: tuple[Deployment, dict[str, Any]]) -> None:
+    deployment, _ = stack
+    (provider,) = deployment.of_type("pulumi:providers:kubernetes")
+    in_cluster = [r for r in deployment.registered if r.type.startswith("kubernetes:")]
+    assert len(in_cluster) > 30
+    assert all(r.provider.startswith(provider.urn + "::") for r in in_cluster), {r.name: r.provider for r in in_cluster}
+    keda = deployment.one("kubernetes:helm.sh/v3:Release", "keda-release")
+    assert deployment.depends_on(keda, deployment.one("aws:eks/nodeGroup:NodeGroup", "asya-system"))
+
+
+def test_an_unknown_actor_in_the_scaling_overrides_fails(deployment: Deployment) -> None:
+    config = yaml.safe_load((ROOT / "stacks" / "Pulumi.dev.yaml").read_text())["config"]
+    config["asya:scaling"] = {"score-imgae": {"maxReplicaCount": 2}}
+    pulumi.runtime.set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()})
+    with pytest.raises(Exception, match=r"asya:scaling names unknown actor\(s\) \['score-imgae'\]"):
+        deployment.run(lambda: runpy.run_path(str(ROOT / "stacks" / "__main__.py"), run_name="__main__"))
