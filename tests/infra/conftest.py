@@ -1,19 +1,16 @@
-"""Fixtures for the infrastructure tests: a fresh recording Pulumi mock per test (see infra_mocks.py)."""
+"""Fixtures for the infrastructure tests: a fresh recording Pulumi mock per test (see asya_pulumi/mocked.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-import pulumi
 import pytest
-from infra_mocks import Deployment, RecordingMocks, RecordingMonitor
 from pulumi.runtime import settings
+
+from asya_pulumi.mocked import MockedDeployment
 
 
 @pytest.fixture
-def deployment() -> Iterator[Deployment]:
-    mocks = RecordingMocks()
-    settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(mocks, project="asya", stack="test", preview=False, monitor=RecordingMonitor(mocks))
-    yield Deployment(mocks)
+def deployment() -> Iterator[MockedDeployment]:
+    yield MockedDeployment.start(stack="test")
     settings.ROOT.set(None)
