@@ -45,6 +45,8 @@ def _suffix(name: str) -> str:
 class RecordingMocks(pulumi.runtime.Mocks):
     def __init__(self) -> None:
         self.registered: list[Registered] = []
+        #: Records the monitor has not yet completed with URN and dependencies, by (type, name).
+        self.pending: dict[tuple[str, str], Registered] = {}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         inputs = dict(args.inputs)
@@ -78,7 +80,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 outputs.setdefault("name", name)
                 outputs["status"] = {"status": "deployed", "namespace": inputs.get("namespace")}
             resource_id = f"{metadata.get('namespace', '')}/{metadata['name']}"
-        self.registered.append(Registered(type=typ, name=args.name, inputs=inputs, outputs=outputs))
+        record = Registered(type=typ, name=args.name, inputs=inputs, outputs=outputs)
+        self.registered.append(record)
+        self.pending[(typ, args.name)] = record
         return resource_id, outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
@@ -100,13 +104,12 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
         # Registrations run on several threads: find this one's record by type and name, not by position.
-        for record in self.mocks.registered:
-            if record.type == request.type and record.name == request.name and not record.urn:
-                record.urn, record.parent = response.urn, request.parent
-                record.dependencies = list(request.dependencies)
-                record.ignore_changes = list(request.ignoreChanges)
-                record.provider = request.provider
-                break
+        record = self.mocks.pending.pop((request.type, request.name), None)
+        if record is not None:
+            record.urn, record.parent = response.urn, request.parent
+            record.dependencies = list(request.dependencies)
+            record.ignore_changes = list(request.ignoreChanges)
+            record.provider = request.provider
         return response
 
 
