@@ -1,4 +1,4 @@
-"""A TCP proxy on loopback that a test can cut (every connection dropped, new ones refused) and restore.
+"""A TCP proxy on loopback that a test can cut (every connection dropped, new ones closed at once) and restore.
 
 The sidecar is pointed at the proxy instead of the broker; ``cut()`` is a broker outage as the sidecar sees it.
 """
@@ -45,16 +45,15 @@ class TcpProxy:
                 client, _ = listener.accept()
             except OSError:
                 return
+            if self._cut:
+                client.close()
+                continue
             try:
                 server = socket.create_connection(self.upstream, timeout=5)
             except OSError:
                 client.close()
                 continue
             with self._lock:
-                if self._cut:
-                    client.close()
-                    server.close()
-                    continue
                 self._sockets.update((client, server))
                 self.connections += 1
             threading.Thread(target=self._pump, args=(client, server), daemon=True).start()

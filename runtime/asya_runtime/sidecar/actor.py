@@ -26,6 +26,8 @@ from asya_runtime.sidecar.metrics import Metrics
 from asya_runtime.sidecar.retry import decide, split_delay
 from asya_runtime.sidecar.routing import Outgoing
 
+#: Least time a message waits for a (re)starting handler server before the attempt fails as HandlerUnavailable.
+HANDLER_WAIT_MIN_S = 60.0
 _CALL_ERROR_MRO = {"ActorTimeout": ["ActorTimeout", "TimeoutError"]}
 
 
@@ -100,11 +102,10 @@ class ActorProcessor:
             text = f"the envelope's deadline {envelope.status.deadline_at} passed before the call"
             await self._error_end(message, envelope, routing.DEADLINE_EXCEEDED, "DeadlineExceeded", text, attempt)
             return
-        deadline = min(now + resiliency.actor_timeout, deadline_at or float("inf"))
         if self.stopping.is_set():
             await self.inflight.release([message])
             return
-        answer = await self._call(envelope, deadline=deadline, slot=slot)
+        answer = await self._call(envelope, deadline_at=deadline_at, slot=slot)
         if answer.get("ok"):
             await self._finish(message, routing.next_hops(source=envelope, answer=answer), source=envelope)
         else:
@@ -118,16 +119,26 @@ class ActorProcessor:
             )
         return envelope
 
-    async def _call(self, envelope: Envelope, *, deadline: float, slot: Slot) -> dict[str, Any]:
-        """The handler's answer; a call that produced none becomes an ``ok: false`` answer with a retryable error."""
+    async def _call(self, envelope: Envelope, *, deadline_at: float | None, slot: Slot) -> dict[str, Any]:
+        """The handler's answer; a call that produced none becomes an ``ok: false`` answer with a retryable error.
+
+        The call may run for the effective deadline, ``min(actorTimeout, the envelope's deadline_at)``, counted
+        from the moment a healthy handler server is connected.
+        """
         self.calls_running += 1
         started = time.monotonic()
         outcome = "error"
+        actor_timeout = self.config.resiliency.actor_timeout
+        connect_wait_s = max(actor_timeout, HANDLER_WAIT_MIN_S)
+        if deadline_at is not None:
+            connect_wait_s = min(connect_wait_s, deadline_at - time.time())
+
+        def budget() -> float:
+            return min(actor_timeout, (deadline_at or float("inf")) - time.time())
+
         try:
             answer = await self.handler.call(
-                envelope=envelope.model_dump(mode="json"),
-                timeout_s=deadline - time.time(),
-                connect_wait_s=self.config.resiliency.actor_timeout,
+                envelope=envelope.model_dump(mode="json"), budget=budget, connect_wait_s=connect_wait_s
             )
             outcome = "ok" if answer.get("ok") else "error"
         except HandlerCallError as exc:

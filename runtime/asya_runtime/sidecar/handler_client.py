@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,13 +79,18 @@ class HandlerClient:
         self._idle: list[_Connection] = []
         self._suspect: _Suspect | None = None
 
-    async def call(self, *, envelope: dict[str, Any], timeout_s: float, connect_wait_s: float) -> dict[str, Any]:
+    async def call(
+        self, *, envelope: dict[str, Any], budget: Callable[[], float], connect_wait_s: float
+    ) -> dict[str, Any]:
         """Send one ``call`` and return the server's answer (``ok`` true or false).
 
-        Raises :class:`HandlerTimeout` after ``timeout_s``, :class:`HandlerCrashed` when the connection drops
-        mid-call, :class:`HandlerUnavailable` when no healthy server answered within ``connect_wait_s``.
+        ``budget()`` is the time the call may take, asked once a healthy server is connected (waiting for a
+        restarting server does not eat into the handler's time). Raises :class:`HandlerTimeout` when the budget
+        runs out, :class:`HandlerCrashed` when the connection drops mid-call, :class:`HandlerUnavailable` when
+        no healthy server answered within ``connect_wait_s``.
         """
         conn = await self._connection(wait_s=connect_wait_s)
+        timeout_s = budget()
         frame = {"op": "call", "envelope": envelope, "timeout_s": round(max(timeout_s, 0.001), 3)}
         try:
             answer = await asyncio.wait_for(conn.request(frame), timeout=timeout_s)

@@ -1,0 +1,125 @@
+"""Faults: a handler killed or hung mid-message, a broker outage, a long handler on a short visibility, SIGTERM.
+
+Each test asserts the outcome is recorded once, and that no handler call ran more often than the fault requires.
+"""
+
+from __future__ import annotations
+
+import collections
+import signal
+
+from support.mesh import MeshHarness, wait_for
+from support.tcp_proxy import TcpProxy
+
+from asya_runtime.envelope import new_envelope
+from asya_runtime.resiliency import Resiliency
+
+TRACEPARENT = "00-33333333333333333333333333333333-4444444444444444-01"
+QUICK_RETRY = {"maxAttempts": 3, "initialInterval": "200ms", "jitter": False}
+
+
+def test_a_handler_killed_mid_message_is_restarted_and_the_message_completes_once(mesh: MeshHarness) -> None:
+    resiliency = Resiliency.model_validate({"actorTimeout": "30s", "policies": {"default": QUICK_RETRY}})
+    mesh.standard("worker", resiliency=resiliency)
+    actor = mesh.start_actor("worker", handler="slow", resiliency=resiliency)
+    envelope = new_envelope(
+        route=["worker"], payload={"key": "k", "sleep_s": 1.5}, headers={"traceparent": TRACEPARENT}
+    )
+    mesh.send("worker", envelope)
+    wait_for(lambda: len(mesh.calls()) == 1, timeout_s=30, what="the first handler call")
+
+    actor.kill_handler(signal.SIGKILL)
+    [record] = mesh.take("success-sink", 1)
+
+    assert record["id"] == envelope.id and record["headers"] == {"traceparent": TRACEPARENT}
+    calls = mesh.calls()
+    assert len(calls) == 2 and calls[0]["pid"] != calls[1]["pid"]  # once killed, once in the restarted server
+    assert actor.handler_exit_codes == [-signal.SIGKILL]
+    mesh.assert_quiet("success-sink", "error-sink", "worker")
+
+
+def test_a_hung_handler_times_out_is_retried_then_error_ended_and_the_next_message_runs(mesh: MeshHarness) -> None:
+    resiliency = Resiliency.model_validate(
+        {"actorTimeout": "1s", "policies": {"default": {**QUICK_RETRY, "maxAttempts": 2}}}
+    )
+    mesh.standard("worker", resiliency=resiliency)
+    actor = mesh.start_actor("worker", handler="hang_if_asked", resiliency=resiliency)
+    hung = new_envelope(route=["worker"], payload={"key": "hang", "hang": True}, headers={"traceparent": TRACEPARENT})
+    mesh.send("worker", hung)
+    wait_for(lambda: len(mesh.calls()) == 1, timeout_s=30, what="the first handler call")
+    fine = new_envelope(route=["worker"], payload={"key": "fine"})
+    mesh.send("worker", fine)
+
+    [failed] = mesh.take("error-sink", 1, timeout_s=90)
+    [succeeded] = mesh.take("success-sink", 1, timeout_s=60)
+
+    error = failed["status"]["error"]
+    assert failed["id"] == hung.id and failed["headers"] == {"traceparent": TRACEPARENT}
+    assert error["type"] == "ActorTimeout" and error["reason"] == "retries exhausted"
+    assert failed["status"]["attempt"] == 2
+    assert succeeded["id"] == fine.id
+    counts = collections.Counter(c["key"] for c in mesh.calls())
+    assert counts == {"hang": 2, "fine": 1}
+    wait_for(lambda: actor.handler_exit_codes.count(70) == 2, timeout_s=30, what="two hung exits (status 70)")
+
+
+def test_heartbeats_keep_a_long_call_invisible_on_a_short_visibility_queue(mesh: MeshHarness) -> None:
+    resiliency = Resiliency.model_validate({"actorTimeout": "60s"})
+    mesh.standard(resiliency=resiliency)
+    mesh.create_queue("gpu", resiliency=resiliency, visibility_s=2)
+    mesh.start_actor("gpu", handler="slow", resiliency=resiliency)
+    envelope = new_envelope(route=["gpu"], payload={"key": "long", "sleep_s": 7})
+    mesh.send("gpu", envelope)
+
+    [record] = mesh.take("success-sink", 1)
+
+    assert record["id"] == envelope.id
+    mesh.assert_quiet("success-sink", "error-sink", "gpu", wait_s=3)
+    assert len(mesh.calls()) == 1  # never delivered twice, though the call outlived the visibility 3 times over
+
+
+def test_a_broker_outage_mid_stream_loses_nothing_and_records_each_envelope_once(mesh: MeshHarness) -> None:
+    resiliency = Resiliency.model_validate({"actorTimeout": "10s"})
+    mesh.standard(resiliency=resiliency, sinks=True)
+    # A short visibility so that a receive cut mid-response (messages taken, answer lost) comes back quickly.
+    mesh.create_queue("worker", resiliency=resiliency, visibility_s=5)
+    host, port = mesh.broker.endpoint.removeprefix("http://").split(":")
+    with TcpProxy(upstream_host=host, upstream_port=int(port)) as proxy:
+        actor = mesh.start_actor(
+            "worker", handler="slow", resiliency=resiliency, concurrency=2, sqs_endpoint=proxy.endpoint
+        )
+        envelopes = [new_envelope(route=["worker"], payload={"key": f"m{i}", "sleep_s": 0.05}) for i in range(60)]
+        mesh.send_many("worker", envelopes)
+        wait_for(lambda: len(mesh.calls()) >= 10, timeout_s=60, what="10 handler calls before the outage")
+        proxy.cut()
+        wait_for(lambda: "broker unreachable" in actor.logs(), timeout_s=30, what="the sidecar noticing the outage")
+        proxy.restore()
+
+        records = mesh.wait_records("succeeded", len(envelopes), timeout_s=120)
+
+        assert set(records) == {e.id for e in envelopes}
+        wait_for(lambda: "broker reachable again" in actor.logs(), timeout_s=10, what="the recovery log line")
+        assert "asya_broker_errors_total" in actor.read_metrics()
+    mesh.assert_quiet("error-sink", wait_s=1)
+
+
+def test_sigterm_mid_batch_finishes_in_flight_work_releases_nothing_twice_and_exits_0(mesh: MeshHarness) -> None:
+    resiliency = Resiliency.model_validate({"actorTimeout": "20s"})
+    mesh.standard("worker", resiliency=resiliency)
+    actor = mesh.start_actor("worker", handler="slow", resiliency=resiliency, concurrency=4)
+    envelopes = [new_envelope(route=["worker"], payload={"key": f"s{i}", "sleep_s": 1.5}) for i in range(10)]
+    mesh.send_many("worker", envelopes)
+    wait_for(lambda: len(mesh.calls()) >= 2, timeout_s=30, what="calls in flight")
+
+    actor.signal_sidecar(signal.SIGTERM)
+    assert actor.wait_sidecar(timeout_s=40) == 0
+    finished = mesh.take("success-sink", len(mesh.calls()), timeout_s=10)
+    assert 2 <= len(finished) < len(envelopes)
+
+    actor.start_sidecar()  # a new replica picks up the rest
+    rest = mesh.take("success-sink", len(envelopes) - len(finished), timeout_s=90)
+
+    ids = [r["id"] for r in finished + rest]
+    assert sorted(ids) == sorted(e.id for e in envelopes)
+    assert collections.Counter(c["key"] for c in mesh.calls()) == {f"s{i}": 1 for i in range(10)}
+    mesh.assert_quiet("success-sink", "error-sink", "worker")
