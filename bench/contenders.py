@@ -1,7 +1,7 @@
 """The two contenders of the throughput benchmark, started as real processes against a given SQS endpoint.
 
-* :class:`MeshContender` — per actor, the handler server (running :mod:`bench.identity`) and the sidecar, exactly
-  as ``asya dev`` runs them.
+* :class:`MeshContender` — per actor, the handler server (running :mod:`bench.identity`) and the sidecar: the
+  process plan of ``asya dev``, run by its supervisor.
 * :class:`LoopContender` — per actor, one :mod:`bench.baseline_loop` process.
 
 Both expose their processes so the benchmark can add up the CPU they spend (user + system).
@@ -18,7 +18,11 @@ from typing import IO, Protocol
 
 import psutil
 
-from bench.driver import IDENTITY_HANDLER
+from asya_pulumi.cli.aws import Endpoints
+from asya_pulumi.cli.dev_plan import DevPlan, process_specs
+from asya_pulumi.local.supervisor import Supervisor
+from asya_runtime.naming import SINKS
+from bench.driver import identity_mesh
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 _CREDENTIALS_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
@@ -89,52 +93,37 @@ class LoopContender:
 
 
 class MeshContender:
-    """The real runtime: per actor, a handler server and a sidecar joined by a Unix socket."""
+    """The real runtime, started exactly as ``asya dev`` starts it: its process plan under its supervisor.
+
+    ``replicas`` maps actor (and sink) names to replica counts; anything not named runs one replica, except the
+    sinks, which run none unless named (the driver itself watches the success sink's queue).
+    """
 
     name = "sidecar"
 
-    def __init__(self, *, log_dir: str, concurrency: int = 1) -> None:
+    def __init__(self, *, log_dir: str, concurrency: int = 1, replicas: dict[str, int] | None = None) -> None:
         self.log_dir = log_dir
         self.concurrency = concurrency
-        self._popens: list[subprocess.Popen[bytes]] = []
+        self.replicas = dict(replicas or {})
+        self._supervisor: Supervisor | None = None
         self._sockets = tempfile.TemporaryDirectory(prefix="asya-bench-sock-")
 
     def start(self, *, endpoint: str, namespace: str, actors: list[str]) -> None:
-        from asya_runtime.config import SidecarConfig
-
-        base = {**os.environ, **_CREDENTIALS_ENV}
-        for actor in actors:
-            socket_path = os.path.join(self._sockets.name, f"{actor}.sock")
-            handler_env = {
-                **base,
-                "ASYA_HANDLER": IDENTITY_HANDLER,
-                "ASYA_SOCKET_PATH": socket_path,
-                "ASYA_HANDLER_PATH": str(REPO_ROOT),
-                "ASYA_HANDLER_CONCURRENCY": str(self.concurrency),
-            }
-            server = REPO_ROOT / "runtime" / "asya_runtime" / "handler_server.py"
-            self._spawn([sys.executable, str(server)], env=handler_env, log=f"handler-{namespace}-{actor}")
-            config = SidecarConfig(
-                actor=actor,
-                namespace=namespace,
-                sqs_endpoint=endpoint,
-                s3_endpoint=endpoint,
-                socket_path=socket_path,
-                concurrency=self.concurrency,
-                metrics_port=0,
-            )
-            sidecar_env = {**base, **config.to_env()}
-            command = [sys.executable, "-m", "asya_runtime.sidecar"]
-            self._spawn(command, env=sidecar_env, log=f"sidecar-{namespace}-{actor}")
-
-    def _spawn(self, command: list[str], *, env: dict[str, str], log: str) -> None:
-        with _log_file(self.log_dir, log) as log_file:
-            popen = subprocess.Popen(command, env=env, cwd=REPO_ROOT, stdout=log_file, stderr=subprocess.STDOUT)
-        self._popens.append(popen)
+        plan = DevPlan(
+            mesh=identity_mesh(namespace=namespace, actors=actors, concurrency=self.concurrency),
+            pipeline_dir=REPO_ROOT,
+            endpoints=Endpoints(region="us-east-1", sqs_endpoint=endpoint, s3_endpoint=endpoint),
+            bucket=f"asya-{namespace}-results",
+            replicas={**dict.fromkeys(SINKS, 0), **self.replicas},
+            socket_dir=Path(self._sockets.name),
+        )
+        self._supervisor = Supervisor(specs=process_specs(plan), log_dir=Path(self.log_dir) / namespace).start()
 
     def processes(self) -> list[psutil.Process]:
-        return [psutil.Process(p.pid) for p in self._popens]
+        assert self._supervisor is not None, "start() first"
+        return [psutil.Process(pid) for pid in self._supervisor.pids()]
 
     def stop(self) -> None:
-        _terminate(self._popens)
+        if self._supervisor is not None:
+            self._supervisor.stop()
         self._sockets.cleanup()

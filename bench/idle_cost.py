@@ -1,10 +1,11 @@
 """Idle cost: SQS requests per minute that a mesh makes when there is nothing to do.
 
-Two meshes share one fresh broker, each behind its own counting proxy, observed over the same window:
+Several one-actor meshes share one fresh broker, each behind its own counting proxy, observed over the same window,
+each started from ``asya dev``'s process plan with the given replica counts (see :func:`idle_setups`):
 
-* **zero replicas** — the mesh's queues exist, no actor process runs (what KEDA leaves at ``minReplicaCount: 0``
-  on an empty queue). Target: 0 requests from actors.
-* **one idle replica** — one actor's sidecar and handler server, once with ``ASYA_CONCURRENCY=1`` and once with the
+* **zero replicas** — the queues exist, no process runs (what KEDA leaves at ``minReplicaCount: 0`` on an empty
+  queue). Target: 0 requests from actors. Also with the two sinks that ``asya dev`` keeps at one replica each.
+* **one idle replica** — one actor's sidecar and handler server, with ``ASYA_CONCURRENCY=1`` and with the
   benchmark's concurrency. Target: about 3 requests a minute (one 20 s long poll after another).
 
 A request is counted when its answer comes back, so long polls still open when the window closes are not counted;
@@ -17,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 
 from asya_pulumi.local.broker import LocalBroker
+from asya_runtime.naming import ERROR_SINK, SUCCESS_SINK
 from bench.contenders import MeshContender
 from bench.counting_proxy import CountingProxyProcess
 from bench.driver import create_pipeline_queues, identity_mesh, sqs_client
@@ -38,42 +40,59 @@ class IdleObservation:
 
 
 @dataclass(frozen=True)
+class IdleSetup:
+    label: str
+    replicas: dict[str, int]  # actor "a" and the sinks; the mesh has the one actor "a"
+    concurrency: int = 1
+
+
+def idle_setups(*, concurrency: int) -> list[IdleSetup]:
+    """Zero replicas of everything; zero actors with the sinks ``asya dev`` runs; one idle actor replica."""
+    setups = [
+        IdleSetup("zero replicas (actor and sinks)", {"a": 0, SUCCESS_SINK: 0, ERROR_SINK: 0}),
+        IdleSetup("zero actor replicas, both sinks at 1", {"a": 0, SUCCESS_SINK: 1, ERROR_SINK: 1}),
+        IdleSetup("one idle actor replica, concurrency 1", {"a": 1}),
+    ]
+    if concurrency != 1:
+        setups.append(IdleSetup(f"one idle actor replica, concurrency {concurrency}", {"a": 1}, concurrency))
+    return setups
+
+
+@dataclass(frozen=True)
 class IdleCost:
     observations: list[IdleObservation] = field(default_factory=list)
 
 
 def measure_idle_cost(*, window_s: float, workdir: str, concurrency: int = 10) -> IdleCost:
-    """Observe a zero-replica mesh and one idle replica (concurrency 1 and ``concurrency``) for ``window_s``."""
-    setups = [("zero replicas", None), ("one idle replica, concurrency 1", 1)]
-    if concurrency != 1:
-        setups.append((f"one idle replica, concurrency {concurrency}", concurrency))
+    """Observe each setup of :func:`idle_setups` side by side for ``window_s`` on one fresh broker."""
+    setups = idle_setups(concurrency=concurrency)
     with LocalBroker() as broker:
         sqs = sqs_client(broker.endpoint)
         proxies: list[CountingProxyProcess] = []
-        replicas: list[MeshContender] = []
+        meshes: list[MeshContender] = []
         try:
-            for i, (_, replica_concurrency) in enumerate(setups):
+            for i, setup in enumerate(setups):
                 namespace = f"idle-{i}"
                 create_pipeline_queues(sqs=sqs, mesh=identity_mesh(namespace=namespace, actors=["a"]))
                 proxy = CountingProxyProcess(upstream=broker.endpoint, workdir=workdir)
                 proxies.append(proxy)
-                if replica_concurrency is not None:
-                    replica = MeshContender(log_dir=workdir, concurrency=replica_concurrency)
-                    replicas.append(replica)
-                    replica.start(endpoint=proxy.url, namespace=namespace, actors=["a"])
+                mesh = MeshContender(log_dir=workdir, concurrency=setup.concurrency, replicas=setup.replicas)
+                meshes.append(mesh)
+                mesh.start(endpoint=proxy.url, namespace=namespace, actors=["a"])
+                if any(setup.replicas.values()):
                     _wait_for_first_poll(proxy)
             for proxy in proxies:
                 proxy.reset()
             time.sleep(window_s)
             return IdleCost(
                 observations=[
-                    IdleObservation(label=label, window_s=window_s, by_action=dict(proxy.counts()["by_action"]))
-                    for (label, _), proxy in zip(setups, proxies, strict=True)
+                    IdleObservation(label=setup.label, window_s=window_s, by_action=dict(proxy.counts()["by_action"]))
+                    for setup, proxy in zip(setups, proxies, strict=True)
                 ]
             )
         finally:
-            for replica in replicas:
-                replica.stop()
+            for mesh in meshes:
+                mesh.stop()
             for proxy in proxies:
                 proxy.stop()
 

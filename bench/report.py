@@ -73,7 +73,7 @@ def render_report(*, results: dict[str, dict[str, Any]], idle: IdleCost, elapsed
     for observation in idle.observations:
         actions = ", ".join(f"{k} {v}" for k, v in sorted(observation.by_action.items())) or "none"
         lines.append(
-            f"  {observation.label:36} {observation.requests_per_minute:6.1f}/min"
+            f"  {observation.label:44} {observation.requests_per_minute:6.1f}/min"
             f"  ({actions} in {observation.window_s:.0f} s)"
         )
     lines += ["", f"total benchmark time {elapsed_s:.0f} s"]
