@@ -110,12 +110,15 @@ def pod_spec(
     containers: list[dict[str, Any]],
     service_account: str,
     resiliency: Resiliency,
-    handler_server_config_map: str | None,
+    handler_server_config_map: Any,
     gpu_pool: str | None,
     tolerations: list[dict[str, Any]],
     node_selector: dict[str, str],
 ) -> dict[str, Any]:
-    """Pod spec: non-root, RuntimeDefault seccomp, no API token, emptyDirs for socket and /tmp, GPU scheduling."""
+    """Pod spec: non-root, RuntimeDefault seccomp, no API token, emptyDirs for socket and /tmp, GPU scheduling.
+
+    ``handler_server_config_map``: the ConfigMap's name (a str or a Pulumi output), None for a sink.
+    """
     volumes: list[dict[str, Any]] = [
         {"name": "socket", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
         {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},

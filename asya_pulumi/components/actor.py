@@ -17,6 +17,7 @@ import pulumi_kubernetes as k8s
 from asya_pulumi import iam, pod, scaling
 from asya_pulumi.components.common import TYPE_PREFIX, child, labels, tags
 from asya_pulumi.components.queue import ActorQueue
+from asya_pulumi.components.shared import SharedObjects, shared_objects
 from asya_pulumi.spec import DEFAULT_RUNTIME_IMAGE, AsyncActorSpec, SinkSpec
 from asya_runtime.config import SidecarConfig
 
@@ -28,7 +29,8 @@ class AsyncActor(pulumi.ComponentResource):
     """An actor (``AsyncActorSpec``) or a sink (``SinkSpec``) of mesh ``namespace``.
 
     Bring-your-own cluster: pass ``opts=ResourceOptions(providers=[k8s_provider])``; the Kubernetes children inherit
-    it. ``keda`` is what the ScaledObject must wait for (the KEDA release that installs the CRDs).
+    it. ``keda`` is what the ScaledObject must wait for (the KEDA release that installs the CRDs). ``shared``: the
+    mesh's handler-server ConfigMap and TriggerAuthentication; without it the actor creates its own.
     """
 
     queue: ActorQueue
@@ -48,6 +50,7 @@ class AsyncActor(pulumi.ComponentResource):
         runtime_image: str = DEFAULT_RUNTIME_IMAGE,
         result_bucket: aws.s3.Bucket | None = None,
         keda: Sequence[pulumi.Resource] = (),
+        shared: SharedObjects | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(f"{TYPE_PREFIX}AsyncActor", resource_name, None, opts)
@@ -111,19 +114,15 @@ class AsyncActor(pulumi.ComponentResource):
                 ).to_env(),
             )
         )
-        template_annotations = {"prometheus.io/scrape": "true", "prometheus.io/port": str(pod.METRICS_PORT)}
-        config_map_name: str | None = None
-        if isinstance(spec, AsyncActorSpec):
-            source = pod.handler_server_source()
-            config_map_name = f"{actor}-handler-server"
-            k8s.core.v1.ConfigMap(
-                f"{resource_name}-handler-server",
-                metadata={**meta, "name": config_map_name},
-                data={pod.HANDLER_SERVER_FILE: source},
-                opts=child(self),
+        if shared is None:
+            shared = shared_objects(
+                self, resource_name=resource_name, prefix=actor, k8s_namespace=kube_ns, labels=actor_labels, keda=keda
             )
-            # A new handler server rolls the pods (the ConfigMap keeps its name, so nothing else would).
-            template_annotations["asya.sh/handler-server-sha256"] = pod.source_digest(source)
+        template_annotations = {"prometheus.io/scrape": "true", "prometheus.io/port": str(pod.METRICS_PORT)}
+        config_map_name: pulumi.Output[str] | None = None
+        if isinstance(spec, AsyncActorSpec):
+            config_map_name = shared.handler_server.metadata.name
+            template_annotations["asya.sh/handler-server-sha256"] = shared.handler_server_digest
             containers: list[object] = [pod.handler_container(spec=spec), sidecar]
         else:
             containers = [sidecar]
@@ -151,16 +150,7 @@ class AsyncActor(pulumi.ComponentResource):
             # Pod Identity credentials are injected at pod creation: the association must exist first.
             opts=child(self, depends_on=[association, service_account]),
         )
-        auth_name = f"{actor}-sqs"
-        auth = scaling.trigger_authentication(name=auth_name, namespace="")
-        trigger_auth = k8s.apiextensions.CustomResource(
-            f"{resource_name}-trigger-auth",
-            api_version=auth["apiVersion"],
-            kind=auth["kind"],
-            metadata={**meta, "name": auth_name},
-            spec=auth["spec"],
-            opts=child(self, depends_on=list(keda)),
-        )
+        trigger_auth = shared.trigger_authentication
         scaled = scaling.scaled_object(
             name=actor,
             namespace="",
@@ -168,7 +158,7 @@ class AsyncActor(pulumi.ComponentResource):
             scaling=spec.scaling,
             queue_url=self.queue.url,
             region=region,
-            trigger_authentication_name=auth_name,
+            trigger_authentication_name=shared.trigger_authentication_name,
             labels=actor_labels,
         )
         self.scaled_object = k8s.apiextensions.CustomResource(

@@ -14,6 +14,7 @@ from asya_pulumi.components.actor import AsyncActor
 from asya_pulumi.components.bucket import ResultBucket
 from asya_pulumi.components.common import PART_OF, TYPE_PREFIX, child, tags
 from asya_pulumi.components.keda import Keda
+from asya_pulumi.components.shared import shared_objects
 from asya_pulumi.spec import MeshSpec, SinkSpec
 from asya_runtime.naming import SINKS
 
@@ -49,6 +50,10 @@ class ActorMesh(pulumi.ComponentResource):
         results = ResultBucket(
             f"{resource_name}-results", namespace=spec.namespace, tags=tags(namespace=spec.namespace), opts=child(self)
         )
+        shared = shared_objects(
+            self, resource_name=resource_name, prefix="asya", k8s_namespace=ns.metadata.name,
+            labels={"app.kubernetes.io/part-of": PART_OF, "asya.sh/mesh": spec.namespace}, keda=keda_dependencies,
+        )
         common = {
             "namespace": spec.namespace,
             "region": spec.region,
@@ -56,6 +61,7 @@ class ActorMesh(pulumi.ComponentResource):
             "k8s_namespace": ns.metadata.name,
             "runtime_image": spec.runtime_image,
             "keda": keda_dependencies,
+            "shared": shared,
         }
         self.actors = {}
         for sink in SINKS:

@@ -149,3 +149,21 @@ def test_strict_kubernetes_validation_rejects_a_misspelt_field(deployment: Deplo
                 "spec": {"podIdentity": {"provider": "aws-iam"}}}
     with pytest.raises(InvalidObject, match=r"spec\.podIdentity\.provider"):
         validate_object(bad_auth)
+
+
+def test_actors_share_one_handler_server_and_one_trigger_authentication(deployment: Deployment) -> None:
+    build_mesh(deployment)
+    (config_map,) = deployment.of_type("kubernetes:core/v1:ConfigMap")
+    (auth,) = deployment.of_type("kubernetes:keda.sh/v1alpha1:TriggerAuthentication")
+    assert config_map.inputs["metadata"]["name"] == "asya-handler-server"
+    assert auth.inputs["metadata"]["name"] == "asya-sqs"
+    for record in deployment.of_type("kubernetes:apps/v1:Deployment"):
+        volumes = {v["name"]: v for v in record.inputs["spec"]["template"]["spec"]["volumes"]}
+        is_sink = record.name.endswith("sink-deployment")
+        assert ("handler-server" in volumes) is not is_sink, record.name
+        if not is_sink:
+            assert volumes["handler-server"]["configMap"]["name"] == "asya-handler-server"
+            assert deployment.depends_on(record, config_map)
+    for scaled in deployment.of_type("kubernetes:keda.sh/v1alpha1:ScaledObject"):
+        assert scaled.inputs["spec"]["triggers"][0]["authenticationRef"] == {"name": "asya-sqs"}
+        assert deployment.depends_on(scaled, auth)
