@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import collections
 import signal
+import time
 
 from support.mesh import MeshHarness, wait_for
 from support.tcp_proxy import TcpProxy
@@ -93,6 +94,7 @@ def test_a_broker_outage_mid_stream_loses_nothing_and_records_each_envelope_once
         wait_for(lambda: len(mesh.calls()) >= 10, timeout_s=60, what="10 handler calls before the outage")
         proxy.cut()
         wait_for(lambda: "broker unreachable" in actor.logs(), timeout_s=30, what="the sidecar noticing the outage")
+        time.sleep(2)  # an outage of a few seconds, not a blip
         proxy.restore()
 
         records = mesh.wait_records("succeeded", len(envelopes), timeout_s=120)
@@ -100,6 +102,7 @@ def test_a_broker_outage_mid_stream_loses_nothing_and_records_each_envelope_once
         assert set(records) == {e.id for e in envelopes}
         wait_for(lambda: "broker reachable again" in actor.logs(), timeout_s=10, what="the recovery log line")
         assert "asya_broker_errors_total" in actor.read_metrics()
+        assert actor.stop() == 0
     mesh.assert_quiet("error-sink", wait_s=1)
 
 

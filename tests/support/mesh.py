@@ -28,7 +28,7 @@ AWS_ENV = {
     "AWS_DEFAULT_REGION": LOCAL_CREDENTIALS["region_name"],
 }
 #: Long-poll wait of test sidecars: short enough that an idle test sidecar is quick to stop.
-TEST_WAIT_TIME_S = 5
+TEST_WAIT_TIME_S = 2
 
 
 def wait_for(condition: Callable[[], Any], *, timeout_s: float, what: str, interval_s: float = 0.1) -> Any:
@@ -194,17 +194,19 @@ class MeshHarness:
                 out[item["Key"][len(status) + 1 : -len(".json")]] = json.loads(body)
         return out
 
+    def keys(self, status: str) -> list[str]:
+        listing = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=f"{status}/")
+        return [item["Key"] for page in listing for item in page.get("Contents", [])]
+
     def wait_records(self, status: str, count: int, *, timeout_s: float = 60) -> dict[str, dict[str, Any]]:
         """Wait until at least ``count`` records exist under ``{status}/``, and return them."""
-        found: dict[str, dict[str, Any]] = {}
-
-        def enough() -> bool:
-            found.clear()
-            found.update(self.records(status))
-            return len(found) >= count
-
-        wait_for(enough, timeout_s=timeout_s, what=f"{count} record(s) under {status}/", interval_s=0.25)
-        return found
+        wait_for(
+            lambda: len(self.keys(status)) >= count,
+            timeout_s=timeout_s,
+            what=f"{count} record(s) under {status}/",
+            interval_s=0.25,
+        )
+        return self.records(status)
 
     def versions(self, key: str) -> int:
         """How many times ``key`` was written (the bucket keeps every version)."""

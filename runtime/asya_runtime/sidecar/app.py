@@ -13,7 +13,6 @@ import signal
 import time
 
 from asya_runtime.config import SidecarConfig
-from asya_runtime.resiliency import Resiliency
 from asya_runtime.sidecar import logs
 from asya_runtime.sidecar.actor import ActorProcessor, Slot
 from asya_runtime.sidecar.aws import BrokerClient
@@ -25,17 +24,19 @@ from asya_runtime.sidecar.sinks import SinkProcessor
 
 #: Time allowed after in-flight work finished for the last sends and deletes to be flushed.
 SHUTDOWN_FLUSH_S = 5.0
+#: How long past its WaitTimeSeconds a long poll may take before a stopping sidecar gives up on it.
+RECEIVE_SLACK_S = 10.0
 #: Longest a batch waits for more entries while handler calls are still running.
 BATCH_LINGER_S = 0.003
 
 
-def shutdown_grace_s(resiliency: Resiliency) -> float:
-    """How long the sidecar may take to stop: one full handler call plus the final flush.
+def shutdown_grace_s(config: SidecarConfig) -> float:
+    """How long the sidecar may take to stop: the last long poll, one full handler call, and the final flush.
 
-    The pod's ``terminationGracePeriodSeconds`` must be at least this, or in-flight calls are cut short (they are
-    then redelivered, not lost).
+    The pod's ``terminationGracePeriodSeconds`` should be at least this, or in-flight calls are cut short (their
+    messages are then redelivered after the visibility timeout, not lost).
     """
-    return resiliency.actor_timeout + SHUTDOWN_FLUSH_S
+    return config.wait_time_seconds + config.resiliency.actor_timeout + SHUTDOWN_FLUSH_S
 
 
 class Sidecar:
@@ -129,9 +130,9 @@ class Sidecar:
                 free = self.config.concurrency - self._busy
                 if free <= 0:
                     self._slot_freed.clear()
-                    await asyncio.wait(
-                        [stop_wait, asyncio.create_task(self._slot_freed.wait())], return_when="FIRST_COMPLETED"
-                    )
+                    slot_wait = asyncio.create_task(self._slot_freed.wait())
+                    await asyncio.wait([stop_wait, slot_wait], return_when="FIRST_COMPLETED")
+                    slot_wait.cancel()
                     continue
                 receive = asyncio.create_task(
                     broker.call(
@@ -145,11 +146,19 @@ class Sidecar:
                 await asyncio.wait([receive, stop_wait], return_when="FIRST_COMPLETED")
                 self.metrics.last_receive = time.monotonic()
                 if not receive.done():
-                    # Stopping mid-poll: SQS has handed us nothing yet (or will redeliver after the visibility timeout).
-                    receive.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await receive
-                    break
+                    # Stopping mid-poll. Aborting the request would not stop the broker's side of the long poll:
+                    # a message arriving meanwhile would be handed to a dead connection and stay invisible for a
+                    # whole visibility timeout. So let the poll end and release what it brings.
+                    await asyncio.wait([receive], timeout=self.config.wait_time_seconds + RECEIVE_SLACK_S)
+                    if not receive.done():
+                        receive.cancel()
+                        with contextlib.suppress(asyncio.CancelledError, Exception):
+                            await receive
+                        break
+                if receive.exception() is not None:
+                    logs.error("receive failed; retrying", error=repr(receive.exception()))
+                    await asyncio.sleep(1)
+                    continue
                 messages = [Received.from_sqs(m) for m in receive.result().get("Messages", [])]
                 for message in messages:
                     inflight.add(message)
@@ -194,9 +203,8 @@ class Sidecar:
 
     async def _drain(self, inflight: InFlight, sends: SendBatcher, deletes: DeleteBatcher) -> None:
         """Finish in-flight work within the grace period, flush, and release whatever could not be finished."""
-        grace = shutdown_grace_s(self.config.resiliency)
         if self._tasks:
-            _, pending = await asyncio.wait(set(self._tasks), timeout=grace - SHUTDOWN_FLUSH_S)
+            _, pending = await asyncio.wait(set(self._tasks), timeout=self.config.resiliency.actor_timeout)
             for task in pending:
                 task.cancel()
             if pending:
@@ -206,7 +214,7 @@ class Sidecar:
             await asyncio.wait_for(asyncio.gather(sends.drain(), deletes.drain()), timeout=SHUTDOWN_FLUSH_S)
         sends.cancel()
         deletes.cancel()
-        leftovers = [m for m in list(inflight._held.values())]
+        leftovers = inflight.held()
         if leftovers:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(inflight.release(leftovers), timeout=SHUTDOWN_FLUSH_S)

@@ -54,6 +54,9 @@ class InFlight:
     def __len__(self) -> int:
         return len(self._held)
 
+    def held(self) -> list[Received]:
+        return list(self._held.values())
+
     def add(self, message: Received) -> None:
         self._held[message.receipt_handle] = message
         self.changed.set()
