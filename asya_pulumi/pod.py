@@ -15,7 +15,7 @@ from typing import Any
 
 from asya_pulumi.spec import GPU_POOL_LABEL, GPU_RESOURCE, AsyncActorSpec
 from asya_runtime.config import DEFAULT_SOCKET_PATH, SidecarConfig
-from asya_runtime.handler_server import ENV_HANDLER, ENV_HANDLER_CONCURRENCY, ENV_SOCKET_PATH
+from asya_runtime.handler_server import ENV_HANDLER, ENV_HANDLER_CONCURRENCY, ENV_HANDLER_DRAIN_S, ENV_SOCKET_PATH
 from asya_runtime.resiliency import Resiliency
 
 HANDLER_SERVER_FILE = "handler_server.py"
@@ -27,6 +27,8 @@ SIDECAR_COMMAND = ["asya-sidecar"]
 METRICS_PORT: int = SidecarConfig.model_fields["metrics_port"].default
 #: Seconds the sidecar needs after the last handler call to send its result and delete the message.
 SHUTDOWN_MARGIN_S = 30
+#: After SIGTERM the handler server waits for in-flight calls this long past the actor timeout (clients hang up).
+HANDLER_DRAIN_MARGIN_S = 10
 #: Any non-root uid works: the images need no file of their own writable (root FS is read-only; /tmp is an emptyDir).
 RUN_AS_UID = 10001
 GPU_TOLERATION = {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}
@@ -51,6 +53,11 @@ def source_digest(text: str) -> str:
 def termination_grace_seconds(resiliency: Resiliency) -> int:
     """``ceil(actorTimeout) + 30``: a pod being stopped may finish its current call and forward the result."""
     return math.ceil(resiliency.actor_timeout) + SHUTDOWN_MARGIN_S
+
+
+def handler_drain_seconds(resiliency: Resiliency) -> int:
+    """``ceil(actorTimeout) + 10``: a call running at SIGTERM may finish; still inside the pod's grace period."""
+    return math.ceil(resiliency.actor_timeout) + HANDLER_DRAIN_MARGIN_S
 
 
 def _env_list(env: dict[str, str]) -> list[dict[str, str]]:
@@ -86,6 +93,7 @@ def handler_container(*, spec: AsyncActorSpec) -> dict[str, Any]:
         ENV_HANDLER: spec.handler,
         ENV_SOCKET_PATH: DEFAULT_SOCKET_PATH,
         ENV_HANDLER_CONCURRENCY: str(spec.concurrency),
+        ENV_HANDLER_DRAIN_S: str(handler_drain_seconds(spec.resiliency)),
     }
     return {
         "name": "handler",

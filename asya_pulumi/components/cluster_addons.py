@@ -15,6 +15,7 @@ from asya_pulumi.spec import GPU_POOL_LABEL, GPU_RESOURCE
 NVIDIA_DEVICE_PLUGIN_CHART = ("https://nvidia.github.io/k8s-device-plugin", "nvidia-device-plugin", "0.17.1")
 CLUSTER_AUTOSCALER_CHART = ("https://kubernetes.github.io/autoscaler", "cluster-autoscaler", "9.46.6")
 CLUSTER_AUTOSCALER_SERVICE_ACCOUNT = "cluster-autoscaler"
+NEW_POD_SCALE_UP_DELAY = "45s"
 
 
 def nvidia_device_plugin(
@@ -84,8 +85,14 @@ def cluster_autoscaler(
             "autoDiscovery": {"clusterName": cluster_name},
             "awsRegion": region,
             "rbac": {"serviceAccount": {"create": True, "name": CLUSTER_AUTOSCALER_SERVICE_ACCOUNT}},
-            "extraArgs": {"balance-similar-node-groups": True, "expander": "least-waste",
-                          "skip-nodes-with-system-pods": False},
+            "extraArgs": {
+                "balance-similar-node-groups": True,
+                "expander": "least-waste",
+                "skip-nodes-with-system-pods": False,
+                # A new Deployment starts with 1 replica until KEDA's first check scales it to 0 (seconds later);
+                # without this delay that transient pod would start a GPU node on every deploy.
+                "new-pod-scale-up-delay": NEW_POD_SCALE_UP_DELAY,
+            },
         },
         opts=child(parent, provider=provider, depends_on=[*depends_on, association]),
     )

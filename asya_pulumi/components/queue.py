@@ -18,7 +18,7 @@ import pulumi_aws as aws
 
 from asya_pulumi.components.common import TYPE_PREFIX, child
 from asya_pulumi.iam import deny_insecure_transport
-from asya_runtime.naming import dlq_name, queue_name
+from asya_runtime.naming import check_dns_label, check_queue_fits, dlq_name, queue_name
 from asya_runtime.resiliency import Resiliency, queue_max_receive_count, queue_visibility_timeout
 
 QUEUE_RETENTION_S = 4 * 24 * 3600
@@ -45,6 +45,9 @@ class ActorQueue(pulumi.ComponentResource):
         tags: Mapping[str, str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        check_dns_label(namespace, what="mesh namespace")
+        check_dns_label(actor, what="actor name")
+        check_queue_fits(namespace=namespace, actor=actor)
         super().__init__(f"{TYPE_PREFIX}ActorQueue", resource_name, None, opts)
         self.name = queue_name(namespace=namespace, actor=actor)
         max_receive_count = queue_max_receive_count(resiliency)

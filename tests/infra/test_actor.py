@@ -13,7 +13,7 @@ from asya_pulumi.components import AsyncActor
 from asya_pulumi.pod import handler_server_source
 from asya_pulumi.spec import AsyncActorSpec
 from asya_runtime.config import SidecarConfig
-from asya_runtime.handler_server import ENV_HANDLER, ENV_HANDLER_CONCURRENCY, ENV_SOCKET_PATH
+from asya_runtime.handler_server import ENV_HANDLER, ENV_HANDLER_CONCURRENCY, ENV_HANDLER_DRAIN_S, ENV_SOCKET_PATH
 from asya_runtime.resiliency import Resiliency
 
 POD_IDENTITY = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
@@ -174,6 +174,9 @@ def test_handler_container_runs_the_mounted_handler_server(deployment: Deploymen
     env = env_of(handler)
     assert env[ENV_HANDLER] == "handlers.score_image"
     assert env[ENV_HANDLER_CONCURRENCY] == "2"
+    # actorTimeout 10m: the handler server drains a running call for 610 s, inside the pod's 630 s grace period
+    grace = deployment_spec(deployment)["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    assert 600 < float(env[ENV_HANDLER_DRAIN_S]) < grace == 630
     assert env[ENV_SOCKET_PATH] == SidecarConfig(actor="a", namespace="n").socket_path
     assert env["MODEL"] == "vit"
     config_map = deployment.one("kubernetes:core/v1:ConfigMap", "dev-score-image-handler-server")
@@ -214,3 +217,17 @@ def test_scaled_object_fields_and_ordering(deployment: Deployment) -> None:
     association = deployment.one(POD_IDENTITY, "dev-score-image-pod-identity")
     assert deployment.depends_on(deploy, association)
     assert not deployment.depends_on(deploy, release)
+
+
+def test_standalone_actor_checks_the_queue_name_length(deployment: Deployment) -> None:
+    spec = AsyncActorSpec.model_validate({"name": "a" * 60, "image": "x", "handler": "h.f"})
+    with pytest.raises(ValueError, match="over SQS's 80-character limit; shorten the actor name to at most 20"):
+        AsyncActor("long", spec=spec, namespace="n" * 50, region=REGION, cluster_name="c")
+
+
+def test_manifest_loads_from_a_path(tmp_path: Any) -> None:
+    path = tmp_path / "judge.yaml"
+    path.write_text("apiVersion: asya.sh/v1alpha1\nkind: AsyncActor\nmetadata: {name: judge}\n"
+                    "spec: {image: 'j:1', handler: handlers.judge, concurrency: 8}\n")
+    assert AsyncActorSpec.from_manifest(path).concurrency == 8
+    assert AsyncActorSpec.from_manifest(str(path)).name == "judge"

@@ -88,6 +88,8 @@ def test_cluster_addons_are_installed(stack: tuple[Deployment, dict[str, Any]]) 
     assert toleration in plugin.inputs["values"]["tolerations"]
     autoscaler = deployment.one("kubernetes:helm.sh/v3:Release", "asya-cluster-autoscaler")
     assert deployment.depends_on(autoscaler, gpu_group(deployment))
+    # The transient first replica of a new Deployment must not start a GPU node before KEDA scales it to 0.
+    assert autoscaler.inputs["values"]["extraArgs"]["new-pod-scale-up-delay"] == "45s"
     policy_record = deployment.one("aws:iam/rolePolicy:RolePolicy", "asya-cluster-autoscaler-policy")
     policy = json.loads(policy_record.inputs["policy"])
     assert all("*" not in action for s in policy["Statement"] for action in s["Action"])
