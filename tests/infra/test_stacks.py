@@ -26,8 +26,10 @@ def run_stack(deployment: Deployment, stack: str) -> dict[str, Any]:
     return config
 
 
-@pytest.fixture(params=["dev", "prod"])
-def stack(request: pytest.FixtureRequest, deployment: Deployment) -> tuple[Deployment, dict[str, Any]]:
+@pytest.fixture(scope="module", params=["dev", "prod"])
+def stack(request: pytest.FixtureRequest) -> tuple[Deployment, dict[str, Any]]:
+    """Each stack runs once per module: the tests below only read what it registered."""
+    deployment = Deployment.start(stack=request.param)
     return deployment, run_stack(deployment, request.param)
 
 
