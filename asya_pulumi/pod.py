@@ -115,7 +115,7 @@ def handler_container(*, spec: AsyncActorSpec) -> dict[str, Any]:
 
 def pod_spec(
     *,
-    containers: list[dict[str, Any]],
+    containers: list[Any],
     service_account: str,
     resiliency: Resiliency,
     handler_server_config_map: Any,
@@ -125,7 +125,8 @@ def pod_spec(
 ) -> dict[str, Any]:
     """Pod spec: non-root, RuntimeDefault seccomp, no API token, emptyDirs for socket and /tmp, GPU scheduling.
 
-    ``handler_server_config_map``: the ConfigMap's name (a str or a Pulumi output), None for a sink.
+    ``containers`` are dicts or Pulumi outputs of dicts; ``handler_server_config_map`` is the ConfigMap's name
+    (a str or an output), None for a sink.
     """
     volumes: list[dict[str, Any]] = [
         {"name": "socket", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},

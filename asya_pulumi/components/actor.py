@@ -1,5 +1,5 @@
-"""``AsyncActor``: one actor on EKS — queue, Pod Identity role, ServiceAccount, handler-server ConfigMap,
-Deployment (sidecar + handler, no ``spec.replicas``), and the KEDA ScaledObject that owns its replica count.
+"""``AsyncActor``: one actor on EKS — queue, Pod Identity role, ServiceAccount, Deployment (sidecar + handler,
+no ``spec.replicas``), and the KEDA ScaledObject that owns its replica count.
 
 Every sidecar setting comes from ``SidecarConfig(...).to_env()`` built from the spec, so the pod's environment and
 the queue's derived settings cannot drift apart.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -53,34 +54,69 @@ class AsyncActor(pulumi.ComponentResource):
         shared: SharedObjects | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__(f"{TYPE_PREFIX}AsyncActor", resource_name, None, opts)
-        is_sink = isinstance(spec, SinkSpec)
         if isinstance(spec, AsyncActorSpec) and spec.gpu is not None and gpu_pool is None:
             raise ValueError(f"actor {spec.name!r} asks for a GPU; pass gpu_pool= (the GPU node pool's name)")
-        if is_sink and result_bucket is None:
+        if isinstance(spec, SinkSpec) and result_bucket is None:
             raise ValueError(f"sink {spec.name!r} needs result_bucket= to write final envelopes to")
-        actor = spec.name
+        super().__init__(f"{TYPE_PREFIX}AsyncActor", resource_name, None, opts)
+        self._name, self._spec, self._namespace = resource_name, spec, namespace
+        self._labels = labels(namespace=namespace, actor=spec.name)
         kube_ns = k8s_namespace if k8s_namespace is not None else namespace
-        actor_labels = labels(namespace=namespace, actor=actor)
-        meta = {"name": actor, "namespace": kube_ns, "labels": actor_labels}
+        self._meta = {"name": spec.name, "namespace": kube_ns, "labels": self._labels}
 
         self.queue = ActorQueue(
             f"{resource_name}-queue",
             namespace=namespace,
-            actor=actor,
+            actor=spec.name,
             resiliency=spec.resiliency,
-            tags=tags(namespace=namespace, actor=actor),
+            tags=tags(namespace=namespace, actor=spec.name),
             opts=child(self),
         )
+        service_account, association = self._identity(cluster_name=cluster_name, result_bucket=result_bucket)
+        if shared is None:
+            shared = shared_objects(
+                self, resource_name=resource_name, prefix=spec.name, k8s_namespace=kube_ns, labels=self._labels,
+                keda=keda,
+            )
+        self.deployment = k8s.apps.v1.Deployment(
+            f"{resource_name}-deployment",
+            metadata={**self._meta, "annotations": SKIP_AWAIT},
+            spec=self._deployment_spec(
+                region=region, runtime_image=runtime_image, gpu_pool=gpu_pool, shared=shared,
+                bucket_name=result_bucket.bucket if result_bucket is not None else None,
+            ),
+            # Pod Identity credentials are injected at pod creation: the association must exist first.
+            opts=child(self, depends_on=[association, service_account]),
+        )
+        self.scaled_object = k8s.apiextensions.CustomResource(
+            f"{resource_name}-scaled-object",
+            api_version=scaling.KEDA_API_VERSION,
+            kind="ScaledObject",
+            metadata=self._meta,
+            spec=scaling.scaled_object_spec(
+                deployment=spec.name, scaling=spec.scaling, queue_url=self.queue.url, region=region,
+                trigger_authentication=shared.trigger_authentication_name,
+            ),
+            opts=child(self, depends_on=[*keda, shared.trigger_authentication, self.deployment]),
+        )
+        self.queue_url = self.queue.url
+        self.role_arn = self.role.arn
+        self.register_outputs({"queueUrl": self.queue_url, "roleArn": self.role_arn})
+
+    def _identity(
+        self, *, cluster_name: pulumi.Input[str], result_bucket: aws.s3.Bucket | None
+    ) -> tuple[k8s.core.v1.ServiceAccount, aws.eks.PodIdentityAssociation]:
+        """IAM role (own queue, mesh queues, sinks: result objects), ServiceAccount, Pod Identity association."""
+        name, namespace = self._name, self._namespace
         self.role = aws.iam.Role(
-            f"{resource_name}-role",
+            f"{name}-role",
             assume_role_policy=json.dumps(iam.pod_identity_trust_policy()),
-            tags=tags(namespace=namespace, actor=actor),
+            tags=tags(namespace=namespace, actor=self._spec.name),
             opts=child(self),
         )
         bucket_arn = result_bucket.arn if result_bucket is not None else None
         aws.iam.RolePolicy(
-            f"{resource_name}-policy",
+            f"{name}-policy",
             role=self.role.id,
             policy=pulumi.Output.all(self.queue.arn, bucket_arn).apply(
                 lambda arns: json.dumps(iam.actor_policy(queue_arn=arns[0], namespace=namespace, bucket_arn=arns[1]))
@@ -88,24 +124,35 @@ class AsyncActor(pulumi.ComponentResource):
             opts=child(self),
         )
         service_account = k8s.core.v1.ServiceAccount(
-            f"{resource_name}-sa", metadata=meta, automount_service_account_token=False, opts=child(self)
+            f"{name}-sa", metadata=self._meta, automount_service_account_token=False, opts=child(self)
         )
         association = aws.eks.PodIdentityAssociation(
-            f"{resource_name}-pod-identity",
+            f"{name}-pod-identity",
             cluster_name=cluster_name,
-            namespace=kube_ns,
+            namespace=self._meta["namespace"],
             service_account=service_account.metadata.name,
             role_arn=self.role.arn,
             opts=child(self),
         )
+        return service_account, association
 
-        bucket_name = result_bucket.bucket if result_bucket is not None else None
+    def _deployment_spec(
+        self,
+        *,
+        region: str,
+        runtime_image: str,
+        gpu_pool: str | None,
+        shared: SharedObjects,
+        bucket_name: pulumi.Input[str] | None,
+    ) -> dict[str, Any]:
+        """Selector, rollout and pod template. No ``replicas``: KEDA's HPA owns it (SSA would fight over it)."""
+        spec = self._spec
         sidecar = pulumi.Output.from_input(bucket_name).apply(
             lambda bucket: pod.sidecar_container(
                 image=runtime_image,
                 sidecar_env=SidecarConfig(
-                    actor=actor,
-                    namespace=namespace,
+                    actor=spec.name,
+                    namespace=self._namespace,
                     mode=spec.name if isinstance(spec, SinkSpec) else "actor",
                     region=region,
                     concurrency=spec.concurrency,
@@ -114,61 +161,26 @@ class AsyncActor(pulumi.ComponentResource):
                 ).to_env(),
             )
         )
-        if shared is None:
-            shared = shared_objects(
-                self, resource_name=resource_name, prefix=actor, k8s_namespace=kube_ns, labels=actor_labels, keda=keda
-            )
-        template_annotations = {"prometheus.io/scrape": "true", "prometheus.io/port": str(pod.METRICS_PORT)}
-        config_map_name: pulumi.Output[str] | None = None
+        annotations = {"prometheus.io/scrape": "true", "prometheus.io/port": str(pod.METRICS_PORT)}
         if isinstance(spec, AsyncActorSpec):
-            config_map_name = shared.handler_server.metadata.name
-            template_annotations["asya.sh/handler-server-sha256"] = shared.handler_server_digest
-            containers: list[object] = [pod.handler_container(spec=spec), sidecar]
+            annotations["asya.sh/handler-server-sha256"] = shared.handler_server_digest
+            pod_spec = pod.pod_spec(
+                containers=[pod.handler_container(spec=spec), sidecar],
+                service_account=spec.name,
+                resiliency=spec.resiliency,
+                handler_server_config_map=shared.handler_server.metadata.name,
+                gpu_pool=gpu_pool if spec.gpu is not None else None,
+                tolerations=[t.model_dump(by_alias=True, exclude_none=True) for t in spec.tolerations],
+                node_selector=dict(spec.node_selector),
+            )
         else:
-            containers = [sidecar]
-        pod_spec = pod.pod_spec(
-            containers=containers,  # type: ignore[arg-type]
-            service_account=actor,
-            resiliency=spec.resiliency,
-            handler_server_config_map=config_map_name,
-            gpu_pool=gpu_pool if isinstance(spec, AsyncActorSpec) and spec.gpu is not None else None,
-            tolerations=[t.model_dump(by_alias=True, exclude_none=True) for t in getattr(spec, "tolerations", [])],
-            node_selector=dict(getattr(spec, "node_selector", {})),
-        )
-        selector = {"app.kubernetes.io/name": actor, "asya.sh/mesh": namespace}
-        self.deployment = k8s.apps.v1.Deployment(
-            f"{resource_name}-deployment",
-            metadata={**meta, "annotations": SKIP_AWAIT},
-            spec={
-                # No `replicas`: KEDA's HPA owns it (server-side apply would fight over the field otherwise).
-                "selector": {"matchLabels": selector},
-                "revisionHistoryLimit": 3,
-                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
-                "template": {"metadata": {"labels": actor_labels, "annotations": template_annotations},
-                             "spec": pod_spec},
-            },
-            # Pod Identity credentials are injected at pod creation: the association must exist first.
-            opts=child(self, depends_on=[association, service_account]),
-        )
-        trigger_auth = shared.trigger_authentication
-        scaled = scaling.scaled_object(
-            name=actor,
-            namespace="",
-            deployment=actor,
-            scaling=spec.scaling,
-            queue_url=self.queue.url,
-            region=region,
-            trigger_authentication_name=shared.trigger_authentication_name,
-            labels=actor_labels,
-        )
-        self.scaled_object = k8s.apiextensions.CustomResource(
-            f"{resource_name}-scaled-object",
-            api_version=scaled["apiVersion"],
-            kind=scaled["kind"],
-            metadata=meta,
-            spec=scaled["spec"],
-            opts=child(self, depends_on=[*keda, trigger_auth, self.deployment]),
-        )
-        self.queue_url = self.queue.url
-        self.role_arn = self.role.arn
-        self.register_outputs({"queueUrl": self.queue_url, "roleArn": self.role_arn})
+            pod_spec = pod.pod_spec(
+                containers=[sidecar], service_account=spec.name, resiliency=spec.resiliency,
+                handler_server_config_map=None, gpu_pool=None, tolerations=[], node_selector={},
+            )
+        return {
+            "selector": {"matchLabels": {"app.kubernetes.io/name": spec.name, "asya.sh/mesh": self._namespace}},
+            "revisionHistoryLimit": 3,
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+            "template": {"metadata": {"labels": self._labels, "annotations": annotations}, "spec": pod_spec},
+        }

@@ -42,13 +42,13 @@ def shared_objects(
         data={pod.HANDLER_SERVER_FILE: source},
         opts=child(parent),
     )
-    auth = scaling.trigger_authentication(name=f"{prefix}-sqs", namespace="")
+    auth_name = f"{prefix}-sqs"
     trigger_auth = k8s.apiextensions.CustomResource(
         f"{resource_name}-trigger-auth",
-        api_version=auth["apiVersion"],
-        kind=auth["kind"],
-        metadata={"name": auth["metadata"]["name"], "namespace": k8s_namespace, "labels": labels},
-        spec=auth["spec"],
+        api_version=scaling.KEDA_API_VERSION,
+        kind="TriggerAuthentication",
+        metadata={"name": auth_name, "namespace": k8s_namespace, "labels": labels},
+        spec=scaling.TRIGGER_AUTHENTICATION_SPEC,
         opts=child(parent, depends_on=list(keda)),
     )
-    return SharedObjects(config_map, pod.source_digest(source), trigger_auth, auth["metadata"]["name"])
+    return SharedObjects(config_map, pod.source_digest(source), trigger_auth, auth_name)
