@@ -22,11 +22,11 @@ from typing import Literal
 from asya_pulumi.cli.aws import Endpoints
 from asya_pulumi.cli.errors import UsageError
 from asya_pulumi.local.actor_process import HandlerSettings
+from asya_pulumi.local.queues import mesh_sinks
 from asya_pulumi.local.supervisor import ProcessSpec
 from asya_pulumi.spec.actor import AsyncActorSpec
 from asya_pulumi.spec.mesh import MeshSpec
 from asya_runtime.config import SidecarConfig
-from asya_runtime.naming import SINKS
 
 
 @dataclass(frozen=True)
@@ -59,10 +59,11 @@ def process_specs(plan: DevPlan) -> list[ProcessSpec]:
             config = _sidecar_config(plan, actor=actor.name, mode="actor", socket_path=socket_path)
             config = config.model_copy(update={"concurrency": actor.concurrency, "resiliency": actor.resiliency})
             specs.append(_sidecar_spec(plan, name=f"{actor.name}-{replica}-sidecar", group=actor.name, config=config))
-    for sink in SINKS:
-        config = _sidecar_config(plan, actor=sink, mode=sink, socket_path=str(plan.socket_dir / f"{sink}.sock"))
-        for replica in range(plan.replicas.get(sink, 1)):
-            specs.append(_sidecar_spec(plan, name=f"{sink}-{replica}", group=sink, config=config))
+    for sink in mesh_sinks():
+        config = _sidecar_config(plan, actor=sink.name, mode=sink.name, socket_path=str(plan.socket_dir / "unused"))
+        config = config.model_copy(update={"concurrency": sink.concurrency, "resiliency": sink.resiliency})
+        for replica in range(plan.replicas.get(sink.name, 1)):
+            specs.append(_sidecar_spec(plan, name=f"{sink.name}-{replica}", group=sink.name, config=config))
     return specs
 
 

@@ -7,6 +7,7 @@ process crash-loops (a handler that cannot even import would otherwise leave the
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -14,11 +15,19 @@ from dataclasses import dataclass
 from asya_pulumi.cli.mesh_queues import MeshQueues, QueueDepth
 from asya_pulumi.cli.progress import ActorRow, ProgressView, Snapshot
 from asya_pulumi.local.queues import QueueSettings
-from asya_pulumi.local.results import FinalRecord, ResultCollector, RunTracker
+from asya_pulumi.local.results import SUCCESS_PREFIX, FinalRecord, ResultCollector, RunTracker
 from asya_pulumi.local.supervisor import Supervisor
 from asya_runtime.envelope import Envelope
 
-POLL_INTERVAL_S = 0.3
+POLL_INTERVAL_S = 0.5
+#: While work is queued, read at most this many new records per poll: reading bodies competes with the sinks for
+#: the broker's CPU. Counts come from the (cheap) listing; the rest of the bodies are read once the mesh is idle.
+READS_PER_BUSY_POLL = 25
+#: DLQ depths change rarely; read them every this many polls.
+DLQ_EVERY = 4
+#: While work is queued, list the bucket at most this often: a listing of thousands of keys costs the broker and
+#: this process real CPU, which a burst needs more. Once the queues are empty, every poll lists.
+LIST_WHILE_BUSY_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -29,6 +38,8 @@ class RunOutcome:
     records: list[FinalRecord]
     missing: list[Envelope]
     problems: list[str]
+    elapsed_s: float = 0.0  # from the first send until the run was known to be over (all records read)
+    mesh_s: float = 0.0  # from the first send until the mesh was idle: every final record stored
 
     @property
     def failed_records(self) -> list[FinalRecord]:
@@ -49,23 +60,37 @@ def watch_run(
     inputs: Sequence[Envelope],
     replicas: Mapping[str, int],
     timeout_s: float,
+    sent_at: float | None = None,
 ) -> RunOutcome:
     """Poll until the run is complete, the mesh is quiet with inputs unaccounted for, a crash loop, or timeout."""
     tracker = RunTracker(inputs=inputs)
     actors = [s.actor for s in settings]
     queue_urls = [urls[a] for a in actors]
     dlq_urls = [queues.url(s.dlq_name) for s in settings]
-    started = time.monotonic()
+    started = time.monotonic() if sent_at is None else sent_at
     problems: list[str] = []
+    unread: list[str] = []
+    keys = KeyCounts()
+    dead = queues.depths(dlq_urls)
+    listed_at = 0.0
     with ProgressView() as view:
-        while True:
+        for poll in itertools.count(1):
             depths = queues.depths(queue_urls)
-            dead = queues.depths(dlq_urls)
-            taken = tracker.add(collector.poll())  # after the depths: a record written meanwhile is still counted
-            tracker.observe_queues(all_empty=all(d.total == 0 for d in depths), new_records=taken)
+            if poll % DLQ_EVERY == 0:
+                dead = queues.depths(dlq_urls)
+            busy = any(d.total for d in depths)
+            new_keys: list[str] = []
+            if not busy or time.monotonic() - listed_at >= LIST_WHILE_BUSY_S:
+                new_keys = collector.new_keys()  # after the depths: a record stored meanwhile is still seen
+                listed_at = time.monotonic()
+            keys.add(new_keys)
+            unread += new_keys
+            batch, unread = (unread[:READS_PER_BUSY_POLL], unread[READS_PER_BUSY_POLL:]) if busy else (unread, [])
+            tracker.add(collector.read(batch))
+            tracker.observe_queues(all_empty=not busy, new_records=len(new_keys), now=time.monotonic())
             elapsed = time.monotonic() - started
-            view.update(_snapshot(tracker, actors, depths, dead, replicas, supervisor.restarts(), elapsed))
-            if tracker.complete or tracker.quiescent:
+            view.update(_snapshot(tracker, keys, actors, depths, dead, replicas, supervisor.restarts(), elapsed))
+            if tracker.quiescent and not unread:
                 break
             problems = supervisor.crash_loops()
             if problems:
@@ -74,16 +99,40 @@ def watch_run(
                 problems = [f"timed out after {timeout_s:g} s with work still queued (see `asya status`)"]
                 break
             time.sleep(POLL_INTERVAL_S)
+    dead = queues.depths(dlq_urls)
     dead_lettered = {a: d.visible for a, d in zip(actors, dead, strict=True) if d.visible}
     if dead_lettered and tracker.missing_inputs():
         problems.append("dead-lettered: " + ", ".join(f"{a}: {n}" for a, n in dead_lettered.items()))
     return RunOutcome(
-        inputs=inputs, records=tracker.ordered_records(), missing=tracker.missing_inputs(), problems=problems
+        inputs=inputs,
+        records=tracker.ordered_records(),
+        missing=tracker.missing_inputs(),
+        problems=problems,
+        elapsed_s=time.monotonic() - started,
+        mesh_s=(tracker.quiet_since or time.monotonic()) - started,
     )
+
+
+class KeyCounts:
+    """Final records counted from the bucket listing alone (no reads): live totals for the progress view."""
+
+    def __init__(self) -> None:
+        self.ok = 0
+        self.failed = 0
+        self.ids: set[str] = set()  # `{status}/{id}.json` names its envelope: inputs without fan-out show here
+
+    def add(self, keys: list[str]) -> None:
+        for key in keys:
+            self.ids.add(key.rsplit("/", 1)[-1].removesuffix(".json"))
+            if key.startswith(SUCCESS_PREFIX + "/"):
+                self.ok += 1
+            else:
+                self.failed += 1
 
 
 def _snapshot(
     tracker: RunTracker,
+    keys: KeyCounts,
     actors: list[str],
     depths: list[QueueDepth],
     dead: list[QueueDepth],
@@ -111,8 +160,9 @@ def _snapshot(
         )
         for actor, d, q in zip(actors, depths, dead, strict=True)
     ]
-    ok = sum(1 for r in tracker.records.values() if r.succeeded)
     return Snapshot(
-        rows=rows, inputs_total=len(tracker.inputs), inputs_finished=len(tracker.finished_inputs),
-        records_ok=ok, records_failed=len(tracker.records) - ok, elapsed_s=elapsed_s,
+        rows=rows,
+        inputs_total=len(tracker.inputs),
+        inputs_finished=len(tracker.finished_inputs | (keys.ids & {e.id for e in tracker.inputs})),
+        records_ok=keys.ok, records_failed=keys.failed, elapsed_s=elapsed_s,
     )

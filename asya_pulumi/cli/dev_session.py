@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import signal
 import tempfile
+import time
 from pathlib import Path
 
 from asya_pulumi.cli.aws import Endpoints, s3_client, sqs_client
@@ -60,6 +61,7 @@ def run_mesh(
     supervisor = stack.enter_context(Supervisor(specs=process_specs(plan), log_dir=log_dir))
     queues = MeshQueues(sqs=sqs, namespace=mesh.namespace)
     sent = [with_trace(e) for e in envelopes]
+    sent_at = time.monotonic()
     queues.send(sent)
     print(f"sent {len(sent)} envelope(s) to mesh {mesh.namespace!r} at {endpoints.sqs_endpoint or 'AWS'}", flush=True)
 
@@ -67,7 +69,7 @@ def run_mesh(
     if sent:
         outcome = watch_run(
             queues=queues, collector=collector, supervisor=supervisor, settings=settings, urls=urls,
-            inputs=sent, replicas=replicas, timeout_s=args.timeout,
+            inputs=sent, replicas=replicas, timeout_s=args.timeout, sent_at=sent_at,
         )
         if args.results:
             write_results(path=args.results, records=outcome.records)

@@ -27,6 +27,10 @@ def print_summary(*, outcome: RunOutcome, results_path: Path | None, log_dir: Pa
     failed = outcome.failed_records
     print(f"\n{len(outcome.inputs)} input(s) → {len(outcome.records)} final record(s): "
           f"{len(ok)} succeeded, {len(failed)} failed")
+    if outcome.mesh_s > 0:
+        rate = len(outcome.records) / outcome.mesh_s
+        print(f"mesh idle {outcome.mesh_s:.2f} s after the first send ({rate:.0f} final records/s); "
+              f"records read back by {outcome.elapsed_s:.2f} s")
     if len(outcome.records) <= MAX_PRINTED_RESULTS:
         for record in ok:
             print(f"  ok   {record.id}  {_route(record)}  {json.dumps(record.envelope.get('payload'))[:160]}")

@@ -1,10 +1,11 @@
 """Create a mesh's queues, dead-letter queues and result bucket on a local (or any) SQS/S3 endpoint.
 
-Every value comes from the functions the Pulumi components use: names from :mod:`asya_runtime.naming`, the
+Every value comes from where the Pulumi components take it: names from :mod:`asya_runtime.naming`, the
 VisibilityTimeout and RedrivePolicy.maxReceiveCount from :mod:`asya_runtime.resiliency` applied to the actor's own
-``spec.resiliency``. So ``asya dev`` exercises exactly the queue settings ``pulumi up`` would create, and a change to
-a formula reaches both at once. The sinks are actors too: their queues use the sidecar's default resiliency, the
-same :class:`SidecarConfig` default the components render for them.
+``spec.resiliency``, retention and long-poll settings from :mod:`asya_pulumi.components.queue`. So ``asya dev``
+exercises exactly the queue settings ``pulumi up`` would create, and a change to a formula reaches both at once.
+The sinks are actors too: their settings come from :class:`SinkSpec`, as in the ``ActorMesh`` component.
+(Not reproduced locally: SSE and the TLS-only queue policy, which a local server does not enforce.)
 """
 
 from __future__ import annotations
@@ -16,13 +17,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from asya_pulumi.components.queue import DLQ_RETENTION_S, QUEUE_RETENTION_S, RECEIVE_WAIT_S
+from asya_pulumi.spec.actor import AsyncActorSpec
 from asya_pulumi.spec.mesh import MeshSpec
-from asya_runtime.config import SidecarConfig
+from asya_pulumi.spec.sink import SinkSpec
 from asya_runtime.naming import SINKS, dlq_name, queue_name
 from asya_runtime.resiliency import Resiliency, queue_max_receive_count, queue_visibility_timeout
-
-#: SQS's maximum retention (14 days): a DLQ must keep what it holds until someone looks.
-DLQ_RETENTION_S = 14 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -36,17 +36,19 @@ class QueueSettings:
     max_receive_count: int
 
 
-def sink_resiliency() -> Resiliency:
-    """The resiliency a sink runs with: the sidecar's default (sinks have no manifest)."""
-    default = SidecarConfig.model_fields["resiliency"].get_default(call_default_factory=True)
-    assert isinstance(default, Resiliency)
-    return default
+def mesh_sinks() -> list[SinkSpec]:
+    """The two sinks every mesh has, with the settings the ``ActorMesh`` component gives them."""
+    return [SinkSpec(name=sink) for sink in SINKS]
+
+
+def mesh_members(mesh: MeshSpec) -> list[AsyncActorSpec | SinkSpec]:
+    """Every actor of ``mesh`` and then its two sinks: everything that has a queue and runs a sidecar."""
+    return [*mesh.actors, *mesh_sinks()]
 
 
 def mesh_queue_settings(mesh: MeshSpec) -> list[QueueSettings]:
     """The queue pair of every actor of ``mesh`` and of its two sinks, in that order."""
-    policies: list[tuple[str, Resiliency]] = [(a.name, a.resiliency) for a in mesh.actors]
-    policies += [(sink, sink_resiliency()) for sink in SINKS]
+    policies: list[tuple[str, Resiliency]] = [(m.name, m.resiliency) for m in mesh_members(mesh)]
     return [
         QueueSettings(
             actor=actor,
@@ -71,7 +73,14 @@ def create_queues(*, sqs: Any, settings: Sequence[QueueSettings]) -> dict[str, s
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": queue.max_receive_count})
         urls[queue.actor] = _create_or_update(
-            sqs, queue.name, {"VisibilityTimeout": str(queue.visibility_timeout), "RedrivePolicy": redrive}
+            sqs,
+            queue.name,
+            {
+                "VisibilityTimeout": str(queue.visibility_timeout),
+                "RedrivePolicy": redrive,
+                "MessageRetentionPeriod": str(QUEUE_RETENTION_S),
+                "ReceiveMessageWaitTimeSeconds": str(RECEIVE_WAIT_S),
+            },
         )
     return urls
 

@@ -109,13 +109,23 @@ class ResultCollector:
                 found.update({obj["Key"]: obj["ETag"] for obj in page.get("Contents", [])})
         return found
 
-    def poll(self) -> list[FinalRecord]:
-        """Records written (or rewritten) since the last poll."""
+    def new_keys(self) -> list[str]:
+        """Keys written (or rewritten) since the last call: one listing, no object reads (cheap to poll)."""
         listed = self._list()
         changed = [key for key, etag in listed.items() if self._seen.get(key) != etag]
         self._seen.update({key: listed[key] for key in changed})
+        return changed
+
+    def read(self, keys: Sequence[str]) -> list[FinalRecord]:
+        """The records stored under ``keys``, read concurrently."""
+        if not keys:
+            return []
         with ThreadPoolExecutor(max_workers=8) as pool:
-            return list(pool.map(self._read, changed))
+            return list(pool.map(self._read, keys))
+
+    def poll(self) -> list[FinalRecord]:
+        """Every record written (or rewritten) since the last call."""
+        return self.read(self.new_keys())
 
     def _read(self, key: str) -> FinalRecord:
         body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
@@ -130,6 +140,7 @@ class RunTracker:
     records: dict[str, FinalRecord] = field(default_factory=dict)  # by envelope id; a rewrite replaces
     owner: dict[str, str] = field(default_factory=dict)  # record id -> input id
     quiet_polls: int = 0
+    quiet_since: float | None = None  # when the current run of quiet polls began (the mesh was idle by then)
 
     def __post_init__(self) -> None:
         self._input_ids = {e.id for e in self.inputs}
@@ -148,8 +159,6 @@ class RunTracker:
                 self.records[record.id] = record
                 self.owner[record.id] = root
                 taken += 1
-        if taken:
-            self.quiet_polls = 0
         return taken
 
     def _root_of(self, record: FinalRecord) -> str | None:
@@ -159,9 +168,13 @@ class RunTracker:
             return record.parent_id
         return self._by_trace.get(record.trace_id or "")
 
-    def observe_queues(self, *, all_empty: bool, new_records: int) -> None:
+    def observe_queues(self, *, all_empty: bool, new_records: int, now: float) -> None:
         """Count consecutive polls on which every queue was empty and no record arrived."""
-        self.quiet_polls = self.quiet_polls + 1 if all_empty and new_records == 0 else 0
+        if all_empty and new_records == 0:
+            self.quiet_polls += 1
+            self.quiet_since = now if self.quiet_since is None else self.quiet_since
+        else:
+            self.quiet_polls, self.quiet_since = 0, None
 
     @property
     def finished_inputs(self) -> set[str]:
