@@ -1,0 +1,66 @@
+"""The actor and sink policies grant exactly the AWS operations the runtime's sidecar calls: no more, no less.
+
+The operations are read from the sidecar's source (every string literal that is an SQS or S3 operation name in
+botocore's service model), so a runtime change that needs a new permission fails here, not in production.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import boto3
+
+from asya_pulumi import iam
+
+SIDECAR = Path(__file__).resolve().parents[2] / "runtime" / "asya_runtime" / "sidecar"
+#: SQS authorises its batch APIs with the single-message action.
+BATCH_ACTIONS = {"SendMessageBatch": "SendMessage", "DeleteMessageBatch": "DeleteMessage",
+                 "ChangeMessageVisibilityBatch": "ChangeMessageVisibility"}
+QUEUE = "arn:aws:sqs:us-east-1:123456789012:asya-dev-judge"
+
+
+def operations_called(service: str) -> set[str]:
+    mapping = boto3.session.Session().client(service, region_name="us-east-1").meta.method_to_api_mapping
+    literals = {
+        node.value
+        for path in SIDECAR.glob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    }
+    return {f"{service}:{BATCH_ACTIONS.get(mapping[name], mapping[name])}" for name in literals if name in mapping}
+
+
+def granted(policy: iam.PolicyDocument) -> set[str]:
+    return {action for s in policy["Statement"] if s["Effect"] == "Allow" for action in s["Action"]}
+
+
+def test_actor_policy_grants_exactly_the_sqs_operations_the_sidecar_calls() -> None:
+    needed = operations_called("sqs")
+    assert {"sqs:ReceiveMessage", "sqs:SendMessage", "sqs:DeleteMessage"} <= needed  # the scan finds real calls
+    assert granted(iam.actor_policy(queue_arn=QUEUE, namespace="dev")) == needed
+
+
+def test_sink_policy_adds_exactly_the_s3_operations_the_sink_calls() -> None:
+    bucket = "arn:aws:s3:::asya-dev-results-x"
+    sink = iam.actor_policy(queue_arn=QUEUE, namespace="dev", bucket_arn=bucket)
+    assert granted(sink) == operations_called("sqs") | operations_called("s3")
+    (write,) = [s for s in sink["Statement"] if s["Sid"] == "WriteResults"]
+    assert write["Resource"] == f"{bucket}/*"
+
+
+def test_only_the_own_queue_is_consumed_and_sends_stay_in_the_mesh() -> None:
+    statements = {s["Sid"]: s for s in iam.actor_policy(queue_arn=QUEUE, namespace="dev")["Statement"]}
+    assert statements["ConsumeOwnQueue"]["Resource"] == QUEUE
+    assert statements["SendToMeshQueues"]["Resource"] == "arn:aws:sqs:us-east-1:123456789012:asya-dev-*"
+    assert "sqs:ReceiveMessage" not in statements["SendToMeshQueues"]["Action"]
+
+
+def test_no_allowed_action_is_a_wildcard() -> None:
+    policies = [
+        iam.actor_policy(queue_arn=QUEUE, namespace="dev", bucket_arn="arn:aws:s3:::b"),
+        iam.scaler_policy(queue_arn_patterns=["arn:aws:sqs:us-east-1:1:asya-*"]),
+        iam.cluster_autoscaler_policy(cluster_name="c"),
+        iam.pod_identity_trust_policy(),
+    ]
+    assert all("*" not in action for policy in policies for action in granted(policy))
