@@ -27,7 +27,10 @@ NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2
 ADMIN_ACCESS_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 
 
-def _service_role(parent: pulumi.Resource, name: str, service: str, policies: tuple[str, ...]) -> aws.iam.Role:
+def _service_role(
+    parent: pulumi.Resource, name: str, service: str, policies: tuple[str, ...]
+) -> tuple[aws.iam.Role, list[pulumi.Resource]]:
+    """A role ``service`` may assume, with AWS managed ``policies``; returns (role, [role + its attachments])."""
     role = aws.iam.Role(
         name,
         assume_role_policy=json.dumps(
@@ -36,11 +39,13 @@ def _service_role(parent: pulumi.Resource, name: str, service: str, policies: tu
         ),
         opts=child(parent),
     )
-    for policy in policies:
+    attachments: list[pulumi.Resource] = [
         aws.iam.RolePolicyAttachment(
             f"{name}-{policy}", role=role.name, policy_arn=MANAGED_POLICY + policy, opts=child(parent)
         )
-    return role
+        for policy in policies
+    ]
+    return role, [role, *attachments]
 
 
 class AsyaCluster(pulumi.ComponentResource):
@@ -63,8 +68,13 @@ class AsyaCluster(pulumi.ComponentResource):
                 availability_zones=spec.availability_zones, opts=child(self),
             )
             subnet_ids = list(network.private_subnet_ids)
-        cluster_role = _service_role(self, f"{resource_name}-cluster-role", "eks.amazonaws.com", CLUSTER_POLICIES)
-        node_role = _service_role(self, f"{resource_name}-node-role", "ec2.amazonaws.com", NODE_POLICIES)
+        # EKS refuses to create a cluster, and nodes cannot join, before their roles' policies are attached.
+        cluster_role, cluster_role_ready = _service_role(
+            self, f"{resource_name}-cluster-role", "eks.amazonaws.com", CLUSTER_POLICIES
+        )
+        node_role, node_role_ready = _service_role(
+            self, f"{resource_name}-node-role", "ec2.amazonaws.com", NODE_POLICIES
+        )
         cluster = aws.eks.Cluster(
             resource_name,
             name=spec.name,
@@ -72,7 +82,7 @@ class AsyaCluster(pulumi.ComponentResource):
             role_arn=cluster_role.arn,
             vpc_config={"subnet_ids": subnet_ids, "endpoint_private_access": True, "endpoint_public_access": True},
             access_config={"authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": True},
-            opts=child(self),
+            opts=child(self, depends_on=cluster_role_ready),
         )
         for index, principal in enumerate(spec.admin_role_arns):
             entry = aws.eks.AccessEntry(
@@ -84,11 +94,12 @@ class AsyaCluster(pulumi.ComponentResource):
             )
         node_args = {"cluster_name": cluster.name, "node_role_arn": node_role.arn, "subnet_ids": subnet_ids}
         system = system_node_group(
-            self, resource_name=f"{resource_name}-system", spec=spec.system_nodes, depends_on=[node_role], **node_args
+            self, resource_name=f"{resource_name}-system", spec=spec.system_nodes, depends_on=node_role_ready,
+            **node_args,
         )
         gpu_groups = [
             gpu_node_group(self, resource_name=f"{resource_name}-gpu-{pool.name}", pool=pool,
-                           depends_on=[node_role], **node_args)
+                           depends_on=node_role_ready, **node_args)
             for pool in spec.gpu_pools
         ]
         aws.eks.Addon(

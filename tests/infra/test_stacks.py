@@ -113,3 +113,13 @@ def test_an_unknown_actor_in_the_scaling_overrides_fails(deployment: Deployment)
     pulumi.runtime.set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()})
     with pytest.raises(Exception, match=r"asya:scaling names unknown actor\(s\) \['score-imgae'\]"):
         deployment.run(lambda: runpy.run_path(str(ROOT / "stacks" / "__main__.py"), run_name="__main__"))
+
+
+def test_cluster_and_nodes_wait_for_their_role_policies(stack: tuple[Deployment, dict[str, Any]]) -> None:
+    deployment, _ = stack
+    attachments = {r.name: r for r in deployment.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")}
+    cluster = deployment.one("aws:eks/cluster:Cluster", "asya")
+    assert deployment.depends_on(cluster, attachments["asya-cluster-role-AmazonEKSClusterPolicy"])
+    for group in deployment.of_type("aws:eks/nodeGroup:NodeGroup"):
+        for policy in ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly"):
+            assert deployment.depends_on(group, attachments[f"asya-node-role-{policy}"]), (group.name, policy)
