@@ -1,11 +1,19 @@
-"""``asya render [PROGRAM_DIR] [--stack dev] [--out DIR]``: the offline plan of a Pulumi program (under mocks)."""
+"""``asya render [PROGRAM_DIR] [--stack dev] [--out DIR]``: the offline plan of a Pulumi program (under mocks).
+
+Runs ``PROGRAM_DIR/__main__.py`` with the stack's config (``PROGRAM_DIR/Pulumi.<stack>.yaml``) under Pulumi's mocks
+(:mod:`asya_pulumi.mocked`): no cloud credentials, no Pulumi CLI, no engine. Prints the resource tree that
+``pulumi up`` would create, writes every Kubernetes object as YAML (``DIR/<namespace>/<kind>-<name>.yaml``, for
+GitOps), and validates each against the Kubernetes schemas and the project's KEDA schemas
+(:mod:`asya_pulumi.validate`). Exit 0 when everything is valid, 1 naming each invalid object and field.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
-from asya_pulumi.cli.errors import UsageError
+from asya_pulumi.cli.errors import EXIT_FAILED, EXIT_OK, UsageError
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -22,4 +30,47 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    raise UsageError("render is not available yet")
+    program_dir = Path(args.program_dir)
+    entry = program_dir / "__main__.py"
+    if not program_dir.is_dir():
+        raise UsageError(f"program directory {str(program_dir)!r} does not exist")
+    if not entry.is_file():
+        raise UsageError(f"{str(program_dir)!r} has no __main__.py; point at a Pulumi Python program (e.g. stacks)")
+    config = _stack_config(program_dir, args.stack)
+
+    from asya_pulumi.cli.render_plan import ProgramFailed, render_plan  # pulumi: heavy, only past the checks
+
+    try:
+        plan = render_plan(entry=entry, stack=args.stack, config=config)
+    except ProgramFailed as exc:
+        print(f"asya render: the program failed under mocks: {exc}")
+        return EXIT_FAILED
+    plan.print_tree()
+    if args.out is not None:
+        written = plan.write_objects(args.out)
+        print(f"wrote {len(written)} Kubernetes object(s) under {args.out}")
+    problems = plan.validate()
+    if problems:
+        for problem in problems:
+            print(f"invalid: {problem}")
+        print(f"{len(problems)} of {len(plan.kubernetes_objects)} Kubernetes object(s) are invalid")
+        return EXIT_FAILED
+    print(f"{len(plan.registered)} resources; all {len(plan.kubernetes_objects)} Kubernetes objects are valid")
+    return EXIT_OK
+
+
+def _stack_config(program_dir: Path, stack: str) -> dict[str, Any]:
+    import yaml
+
+    path = program_dir / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        stacks = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in program_dir.glob("Pulumi.*.yaml"))
+        raise UsageError(f"no stack config {str(path)!r}; stacks here: {', '.join(stacks) or 'none'}")
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
+    config = document.get("config") if isinstance(document, dict) else None
+    if not isinstance(config, dict):
+        raise UsageError(f"{path}: needs a top-level 'config:' mapping of namespaced keys (e.g. aws:region)")
+    return config

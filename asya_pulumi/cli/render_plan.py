@@ -1,0 +1,115 @@
+"""What ``asya render`` does with a program once its config is read: run it under mocks, then show, write, check.
+
+Runs in-process with :class:`~asya_pulumi.mocked.MockedDeployment` (the same recorder the infra tests use), so the
+plan shows exactly what the tests assert on: every registered resource, its inputs and its parent.
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from rich.console import Console
+from rich.tree import Tree
+
+from asya_pulumi.mocked import MockedDeployment, Registered, integers_restored
+from asya_pulumi.validate import validate_objects
+
+#: Inputs worth showing next to a resource in the tree (when present), in this order.
+KEY_INPUTS = (
+    "name", "bucket", "bucketPrefix", "instanceTypes", "amiType", "capacityType", "scalingConfig", "taints",
+    "visibilityTimeoutSeconds", "messageRetentionSeconds", "chart", "version", "addonName", "cidrBlock",
+    "availabilityZone",
+)
+_HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+class ProgramFailed(Exception):
+    """The Pulumi program raised while it ran under mocks (a bad config value, a spec error, a bug)."""
+
+
+def render_plan(*, entry: Path, stack: str, config: dict[str, Any]) -> RenderPlan:
+    """Run ``entry`` (a Pulumi program's ``__main__.py``) under mocks with ``config`` as the stack's config."""
+    deployment = MockedDeployment.start(project=_project_name(entry.parent), stack=stack)
+    pulumi.runtime.set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()})
+    sys.path.insert(0, str(entry.parent.resolve()))
+    try:
+        deployment.run(lambda: runpy.run_path(str(entry), run_name="__main__"))
+    except Exception as exc:  # the program's own error: report it as one line, it is the user's to fix
+        raise ProgramFailed(f"{type(exc).__name__}: {' '.join(str(exc).split())}") from exc
+    finally:
+        sys.path.remove(str(entry.parent.resolve()))
+    return RenderPlan(registered=list(deployment.registered), kubernetes_objects=deployment.kubernetes_objects())
+
+
+def _project_name(program_dir: Path) -> str:
+    project_file = program_dir / "Pulumi.yaml"
+    if project_file.is_file():
+        document = yaml.safe_load(project_file.read_text(encoding="utf-8")) or {}
+        if isinstance(document, dict) and isinstance(document.get("name"), str):
+            return str(document["name"])
+    return "asya"
+
+
+@dataclass(frozen=True)
+class RenderPlan:
+    registered: list[Registered]
+    kubernetes_objects: list[dict[str, Any]]
+
+    def print_tree(self, console: Console | None = None) -> None:
+        """Every resource under its parent component: type, name and its key inputs."""
+        console = console or Console(width=None if sys.stdout.isatty() else 160)
+        by_parent: dict[str, list[Registered]] = {}
+        known = {r.urn for r in self.registered}
+        for record in self.registered:
+            by_parent.setdefault(record.parent if record.parent in known else "", []).append(record)
+        root = Tree(f"[bold]{len(self.registered)} resources[/bold] (what `pulumi up` would create)")
+        _add_children(root, by_parent, "")
+        console.print(root)
+
+    def write_objects(self, out: Path) -> list[Path]:
+        """Each Kubernetes object as ``out/<namespace or _cluster>/<kind>-<name>.yaml``; returns the paths."""
+        written: list[Path] = []
+        for obj in self.kubernetes_objects:
+            metadata = obj.get("metadata") or {}
+            folder = out / str(metadata.get("namespace") or "_cluster")
+            folder.mkdir(parents=True, exist_ok=True)
+            stem = f"{str(obj.get('kind', 'object')).lower()}-{metadata.get('name', 'unnamed')}"
+            path = folder / f"{stem}.yaml"
+            if path in written:  # two objects with one kind and name: keep both, the validator will say which
+                path = folder / f"{stem}-{sum(p.name.startswith(stem) for p in written) + 1}.yaml"
+            path.write_text(yaml.safe_dump(obj, sort_keys=False), encoding="utf-8")
+            written.append(path)
+        return written
+
+    def validate(self) -> list[str]:
+        """One line per invalid object, naming the object, the field and the rule (empty: all valid)."""
+        return validate_objects(self.kubernetes_objects)
+
+
+def _add_children(node: Tree, by_parent: dict[str, list[Registered]], parent: str) -> None:
+    for record in by_parent.get(parent, []):
+        child = node.add(_label(record))
+        _add_children(child, by_parent, record.urn)
+
+
+def _label(record: Registered) -> str:
+    if record.type.startswith("kubernetes:") and record.type != _HELM_RELEASE and "metadata" in record.inputs:
+        metadata = record.inputs.get("metadata") or {}
+        where = "/".join(str(p) for p in (metadata.get("namespace"), metadata.get("name")) if p)
+        return f"{record.type} [cyan]{record.name}[/cyan]  {where}"
+    shown = [
+        f"{key}={_short(integers_restored(record.inputs[key]))}" for key in KEY_INPUTS if key in record.inputs
+    ]
+    return f"{record.type} [cyan]{record.name}[/cyan]  {' '.join(shown)}".rstrip()
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+    return text if len(text) <= limit else text[: limit - 1] + "…"

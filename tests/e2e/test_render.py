@@ -1,0 +1,76 @@
+"""``asya render``: the committed dev stack renders, writes valid YAML and exits 0; a broken program exits 1 naming
+the object and the field; a missing stack config is a usage error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from asya_pulumi.validate import validate_objects
+from e2e.conftest import REPO, run_asya
+
+_BROKEN_PROGRAM = '''
+import pulumi
+import pulumi_kubernetes as k8s
+
+name = pulumi.Config("app").require("name")
+k8s.apps.v1.Deployment(
+    "web",
+    metadata={"name": name, "namespace": "shop"},
+    spec={
+        "selector": {"matchLabels": {"app": name}},
+        "template": {
+            "metadata": {"labels": {"app": name}},
+            "spec": {"containers": [{"name": "web", "image": "nginx", "ports": [{"containerPort": "http"}]}]},
+        },
+    },
+)
+'''
+
+
+def test_dev_stack_renders_valid_yaml(tmp_path: Path):
+    out = tmp_path / "render"
+    run = run_asya("render", "stacks", "--stack", "dev", "--out", str(out))
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    files = sorted(out.rglob("*.yaml"))
+    objects = [yaml.safe_load(f.read_text()) for f in files]
+    kinds = {o["kind"] for o in objects}
+    assert {"Deployment", "ScaledObject", "TriggerAuthentication", "ServiceAccount", "ConfigMap"} <= kinds
+    assert validate_objects(objects) == []  # what was written is what was validated: re-check from disk
+    config = yaml.safe_load((REPO / "stacks" / "Pulumi.dev.yaml").read_text())["config"]
+    deployments = {o["metadata"]["name"] for o in objects if o["kind"] == "Deployment"}
+    assert {"preprocess", "score-image", "judge", "store", "human-review", "success-sink", "error-sink"} <= deployments
+    assert all(o["metadata"]["namespace"] == config["asya:namespace"] for o in objects if o["kind"] == "Deployment")
+    assert "aws:sqs/queue:Queue" in run.stdout and "asya:index:ActorMesh" in run.stdout  # the resource tree
+    assert "are valid" in run.stdout
+
+
+def test_invalid_object_names_object_and_field(tmp_path: Path):
+    (tmp_path / "__main__.py").write_text(_BROKEN_PROGRAM)
+    (tmp_path / "Pulumi.dev.yaml").write_text("config:\n  app:name: web\n")
+
+    run = run_asya("render", str(tmp_path), "--out", str(tmp_path / "out"))
+
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "Deployment shop/web: spec.template.spec.containers.0.ports.0.containerPort" in run.stdout
+    assert (tmp_path / "out" / "shop" / "deployment-web.yaml").is_file()  # written, so it can be inspected
+
+
+def test_program_error_is_reported_in_one_line(tmp_path: Path):
+    (tmp_path / "__main__.py").write_text("import pulumi\npulumi.Config('app').require('name')\n")
+    (tmp_path / "Pulumi.dev.yaml").write_text("config:\n  app:other: x\n")
+
+    run = run_asya("render", str(tmp_path))
+
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "the program failed under mocks" in run.stdout and "app:name" in run.stdout
+    assert "Traceback" not in run.stdout + run.stderr
+
+
+def test_missing_stack_config_is_a_usage_error(tmp_path: Path):
+    (tmp_path / "__main__.py").write_text("")
+    run = run_asya("render", str(tmp_path), "--stack", "prod")
+    assert run.returncode == 2
+    assert run.stderr.strip() == f"asya: error: no stack config '{tmp_path}/Pulumi.prod.yaml'; stacks here: none"
