@@ -53,6 +53,7 @@ class Keda(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(f"{TYPE_PREFIX}Keda", resource_name, None, opts)
+        self.mesh_namespaces = list(mesh_namespaces) if mesh_namespaces else None
         ns = k8s.core.v1.Namespace(
             f"{resource_name}-namespace",
             metadata={"name": namespace, "labels": {"app.kubernetes.io/part-of": "asya"}},

@@ -40,6 +40,11 @@ class ActorMesh(pulumi.ComponentResource):
         keda: Keda | Sequence[pulumi.Resource] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        if isinstance(keda, Keda) and keda.mesh_namespaces is not None and spec.namespace not in keda.mesh_namespaces:
+            raise ValueError(
+                f"KEDA may read only the queues of meshes {keda.mesh_namespaces}, so mesh {spec.namespace!r} would "
+                f"never scale; add {spec.namespace!r} to Keda(mesh_namespaces=...)"
+            )
         super().__init__(f"{TYPE_PREFIX}ActorMesh", resource_name, None, opts)
         keda_dependencies = [keda.release] if isinstance(keda, Keda) else list(keda)
         ns = k8s.core.v1.Namespace(

@@ -167,3 +167,12 @@ def test_actors_share_one_handler_server_and_one_trigger_authentication(deployme
     for scaled in deployment.of_type("kubernetes:keda.sh/v1alpha1:ScaledObject"):
         assert scaled.inputs["spec"]["triggers"][0]["authenticationRef"] == {"name": "asya-sqs"}
         assert deployment.depends_on(scaled, auth)
+
+
+def test_a_mesh_keda_may_not_read_is_refused(deployment: Deployment) -> None:
+    def program() -> None:
+        keda = Keda("keda", cluster_name="c1", region=REGION, mesh_namespaces=["other"])
+        ActorMesh("scoring", spec=load_pipeline_dir(EXAMPLE), cluster_name="c1", keda=keda)
+
+    with pytest.raises(ValueError, match=r"mesh 'image-scoring' would never scale; add 'image-scoring' to Keda"):
+        deployment.run(program)
