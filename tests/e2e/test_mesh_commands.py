@@ -1,0 +1,68 @@
+"""``asya send``, ``asya status`` and ``asya dlq redrive`` against a namespace on the real (local) broker.
+
+The queues are created with :func:`asya_pulumi.local.queues.create_queues`, the code ``asya dev`` uses, from the
+image-scoring pipeline; no actor runs, so every message stays where the commands put it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from asya_pulumi.local.broker import LocalBroker
+from asya_pulumi.local.queues import create_queues, mesh_queue_settings
+from asya_pulumi.spec import load_pipeline_dir
+from asya_runtime.naming import dlq_name, queue_name
+from e2e.conftest import EXAMPLES, run_asya
+
+
+def _depth(sqs: Any, name: str) -> int:
+    url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+    return int(attrs["ApproximateNumberOfMessages"])
+
+
+def test_send_status_and_redrive(broker: LocalBroker, sqs: Any, namespace: str):
+    mesh = load_pipeline_dir(EXAMPLES / "image-scoring").model_copy(update={"namespace": namespace})
+    create_queues(sqs=sqs, settings=mesh_queue_settings(mesh))
+    where = ["--sqs-endpoint", broker.endpoint, "--namespace", namespace]
+
+    sent = run_asya("send", "preprocess,score-image", '{"image_id": "x", "pixels": [1]}', *where, timeout=60)
+    assert sent.returncode == 0, sent.stderr
+    envelope_id = sent.stdout.strip()
+    url = sqs.get_queue_url(QueueName=queue_name(namespace=namespace, actor="preprocess"))["QueueUrl"]
+    [message] = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=5, VisibilityTimeout=0)["Messages"]
+    body = json.loads(message["Body"])
+    assert body["id"] == envelope_id
+    assert body["route"] == {"prev": [], "curr": "preprocess", "next": ["score-image"]}
+    assert body["payload"] == {"image_id": "x", "pixels": [1]}
+
+    dlq_url = sqs.get_queue_url(QueueName=dlq_name(namespace=namespace, actor="judge"))["QueueUrl"]
+    for i in range(3):
+        sqs.send_message(QueueUrl=dlq_url, MessageBody=json.dumps({"poison": i}))
+    status = run_asya("status", *where, timeout=60)
+    assert status.returncode == 0, status.stderr
+    cells = [line.replace("│", " ").split() for line in status.stdout.splitlines()]
+    rows = {row[0]: row[1:] for row in cells if row}
+    assert rows["preprocess"][0] == "1"  # waiting
+    assert rows["judge"][3] == "3"  # DLQ
+    assert set(rows) >= {"preprocess", "score-image", "judge", "store", "human-review", "success-sink", "error-sink"}
+
+    redrive = run_asya("dlq", "redrive", "judge", *where, timeout=120)
+    assert redrive.returncode == 0, redrive.stdout + redrive.stderr
+    assert "moved 3" in redrive.stdout
+    deadline = time.monotonic() + 30
+    while _depth(sqs, queue_name(namespace=namespace, actor="judge")) < 3 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _depth(sqs, queue_name(namespace=namespace, actor="judge")) == 3
+    assert _depth(sqs, dlq_name(namespace=namespace, actor="judge")) == 0
+
+
+def test_send_to_an_unknown_actor_is_a_usage_error(broker: LocalBroker, namespace: str):
+    run = run_asya("send", "ghost", "{}", "--sqs-endpoint", broker.endpoint, "--namespace", namespace, timeout=60)
+    assert run.returncode == 2
+    assert run.stderr.strip() == (
+        f"asya: error: queue 'asya-{namespace}-ghost' does not exist; "
+        f"check the actor name and --namespace '{namespace}'"
+    )
