@@ -28,6 +28,9 @@ from asya_pulumi.spec.actor import AsyncActorSpec
 from asya_pulumi.spec.mesh import MeshSpec
 from asya_runtime.config import SidecarConfig
 
+#: The sidecar logs this (JSON) event right before its first receive: from then on it consumes its queue.
+SIDECAR_READY_MARKER = '"event": "started"'
+
 
 @dataclass(frozen=True)
 class DevPlan:
@@ -114,5 +117,10 @@ def _sidecar_spec(plan: DevPlan, *, name: str, group: str, config: SidecarConfig
     else:
         env |= {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
     return ProcessSpec(
-        name=name, argv=[sys.executable, "-m", "asya_runtime.sidecar"], env=env, cwd=plan.pipeline_dir, group=group
+        name=name,
+        argv=[sys.executable, "-m", "asya_runtime.sidecar"],
+        env=env,
+        cwd=plan.pipeline_dir,
+        group=group,
+        ready_marker=SIDECAR_READY_MARKER,
     )

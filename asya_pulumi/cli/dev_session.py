@@ -26,6 +26,9 @@ from asya_pulumi.local.supervisor import Supervisor
 from asya_pulumi.spec.mesh import MeshSpec
 from asya_runtime.envelope import Envelope
 
+#: How long the actors may take to start (imports of the handler and the AWS SDK, on a busy 2-core machine).
+STARTUP_TIMEOUT_S = 120.0
+
 
 def run_mesh(
     args: argparse.Namespace,
@@ -59,6 +62,15 @@ def run_mesh(
     plan = DevPlan(mesh=mesh, pipeline_dir=pipeline_dir, endpoints=endpoints, bucket=bucket,
                    replicas=replicas, socket_dir=work_dir)
     supervisor = stack.enter_context(Supervisor(specs=process_specs(plan), log_dir=log_dir))
+    print(f"starting {len(supervisor.pids())} processes (logs: {log_dir}) ...", flush=True)
+    not_ready = supervisor.wait_ready(timeout_s=STARTUP_TIMEOUT_S)
+    broken = supervisor.crash_loops()
+    if broken:
+        for problem in broken:
+            print(f"asya dev: {problem}")
+        return EXIT_FAILED
+    if not_ready:
+        print(f"asya dev: still starting after {STARTUP_TIMEOUT_S:g} s: {', '.join(not_ready)}; sending anyway")
     queues = MeshQueues(sqs=sqs, namespace=mesh.namespace)
     sent = [with_trace(e) for e in envelopes]
     sent_at = time.monotonic()

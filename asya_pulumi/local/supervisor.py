@@ -43,6 +43,7 @@ class ProcessSpec:
     env: Mapping[str, str]
     cwd: Path
     group: str = ""  # what the process belongs to (an actor name), for reports
+    ready_marker: str | None = None  # text the process logs once it is ready (None: ready when started)
 
 
 @dataclass
@@ -144,6 +145,19 @@ class Supervisor:
                 if c.quick_exits >= CRASH_LOOP_EXITS
             ]
 
+    def wait_ready(self, *, timeout_s: float) -> list[str]:
+        """Wait until every process logged its ready marker; the names still not ready (empty: all ready).
+
+        Returns early when a process crash-loops: it will never be ready, and :meth:`crash_loops` says why.
+        """
+        deadline = time.monotonic() + timeout_s
+        pending = [c.spec for c in self._children if c.spec.ready_marker]
+        while pending and time.monotonic() < deadline and not self.crash_loops():
+            pending = [s for s in pending if not _logged(self.log_path(s.name), s.ready_marker or "")]
+            if pending:
+                time.sleep(_POLL_S)
+        return [s.name for s in pending]
+
     def pids(self) -> list[int]:
         """Process ids of the children running now (tests use them to prove nothing outlives ``stop``)."""
         with self._lock:
@@ -178,6 +192,13 @@ class Supervisor:
 def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signum)
+
+
+def _logged(path: Path, marker: str) -> bool:
+    try:
+        return marker in path.read_text(errors="replace")
+    except OSError:
+        return False
 
 
 def _last_line(path: Path) -> str:

@@ -101,3 +101,20 @@ def test_text_chunking_fans_out_through_node_on_the_embedded_broker(tmp_path: Pa
     assert failed["status"]["error"]["actor"] == "chunk" and "text" in failed["status"]["error"]["message"]
     assert failed["payload"] == empty["payload"]
     assert len(records) == len(ok) + 1
+
+
+def test_a_handler_that_cannot_start_fails_the_run_with_its_error(broker: LocalBroker, namespace: str, tmp_path: Path):
+    pipeline = tmp_path / "pipeline"
+    pipeline.mkdir()
+    for source in (EXAMPLES / "text-chunking").iterdir():
+        text = source.read_text()
+        (pipeline / source.name).write_text(text.replace("handlers.summarize", "handlers.summarise"))
+
+    run = run_asya(
+        "dev", str(pipeline), "--send", "count", '{"text": "a b"}', "--timeout", "120",
+        "--sqs-endpoint", broker.endpoint, "--namespace", namespace,
+    )
+
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "summarize-0-handler keeps exiting" in run.stdout
+    assert "summarise" in run.stdout  # the handler server's own last log line says what is wrong
