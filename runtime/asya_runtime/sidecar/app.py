@@ -26,8 +26,6 @@ from asya_runtime.sidecar.sinks import SinkProcessor
 SHUTDOWN_FLUSH_S = 5.0
 #: How long past its WaitTimeSeconds a long poll may take before a stopping sidecar gives up on it.
 RECEIVE_SLACK_S = 10.0
-#: Longest a batch waits for more entries while handler calls are still running.
-BATCH_LINGER_S = 0.003
 
 
 def shutdown_grace_s(config: SidecarConfig) -> float:
@@ -47,6 +45,7 @@ class Sidecar:
         self._tasks: set[asyncio.Task[None]] = set()
         self._busy = 0
         self._slot_freed = asyncio.Event()
+        self._receive_batch = min(10, config.concurrency)
 
     def stop(self) -> None:
         if not self.stopping.is_set():
@@ -64,10 +63,8 @@ class Sidecar:
             visibility = await broker.visibility_timeout(queue_url)
             inflight = InFlight(broker=broker, queue_url=queue_url, visibility_s=visibility)
             busy = self._calls_running
-            sends = SendBatcher(
-                broker=broker, byte_limit=self.config.max_message_bytes, linger_s=BATCH_LINGER_S, busy=busy
-            )
-            deletes = DeleteBatcher(broker=broker, byte_limit=None, linger_s=BATCH_LINGER_S, busy=busy)
+            sends = SendBatcher(broker=broker, byte_limit=self.config.max_message_bytes, busy=busy)
+            deletes = DeleteBatcher(broker=broker, byte_limit=None, busy=busy)
             handler = HandlerClient(socket_path=self.config.socket_path)
             if self.config.mode == "actor":
                 self._actor: ActorProcessor | None = ActorProcessor(
@@ -128,7 +125,9 @@ class Sidecar:
         try:
             while not self.stopping.is_set():
                 free = self.config.concurrency - self._busy
-                if free <= 0:
+                # With calls still running, wait until half the batch size is free: fewer, fuller receives,
+                # while the handler still has queued work.
+                if free <= 0 or (self._busy and free < self._receive_batch // 2):
                     self._slot_freed.clear()
                     slot_wait = asyncio.create_task(self._slot_freed.wait())
                     await asyncio.wait([stop_wait, slot_wait], return_when="FIRST_COMPLETED")

@@ -63,6 +63,7 @@ class BrokerClient:
         self._s3: Any = None
         self._queue_urls: dict[str, str] = {}
         self._outage_since: float | None = None
+        self._lookup_lock = asyncio.Lock()
 
     async def __aenter__(self) -> BrokerClient:
         session = get_session()
@@ -123,15 +124,18 @@ class BrokerClient:
         cached = self._queue_urls.get(name)
         if cached is not None:
             return cached
-        try:
-            result = await self.call("get_queue_url", QueueName=name)
-        except ClientError as exc:
-            if error_code(exc) in _NO_SUCH_QUEUE:
-                return None
-            raise
-        url = str(result["QueueUrl"])
-        self._queue_urls[name] = url
-        return url
+        async with self._lookup_lock:  # a burst of messages to a new actor asks once, not once per message
+            if name in self._queue_urls:
+                return self._queue_urls[name]
+            try:
+                result = await self.call("get_queue_url", QueueName=name)
+            except ClientError as exc:
+                if error_code(exc) in _NO_SUCH_QUEUE:
+                    return None
+                raise
+            url = str(result["QueueUrl"])
+            self._queue_urls[name] = url
+            return url
 
     async def visibility_timeout(self, queue_url: str) -> int:
         """The queue's configured VisibilityTimeout: heartbeats must beat the queue's clock, whatever it is."""

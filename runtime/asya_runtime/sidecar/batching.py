@@ -1,7 +1,9 @@
 """Batched sends and deletes: SQS bills per request, so entries are grouped up to 10 per request.
 
-A batch is flushed as soon as it is full (10 entries, or the byte limit for sends), when no handler call is
-running any more (nothing else could join it, so waiting would only add latency), or after ``linger_s`` at most.
+A batch is flushed as soon as it is full (10 entries, or the byte limit for sends); otherwise after
+``idle_linger_s`` (about a millisecond: enough for the entries that the same burst of finished work produces to
+join) when no handler call is running, so nothing else could join and waiting would only add latency; and after
+``busy_linger_s`` at most while handler calls are still running and will add entries soon.
 Each entry carries a future that resolves once SQS accepted it; ``Failed`` entries are retried alone (a few
 times, with backoff) and the rest of their batch is not sent twice.
 """
@@ -17,6 +19,10 @@ from asya_runtime.sidecar import logs
 from asya_runtime.sidecar.aws import BrokerClient
 
 SQS_BATCH_MAX = 10
+#: Longest a batch waits for more entries while handler calls are running (they will add some soon).
+BUSY_LINGER_S = 0.010
+#: How long a batch waits when no handler call is running: only for the rest of the current burst of work.
+IDLE_LINGER_S = 0.001
 #: Extra tries for an entry SQS answered as Failed (the request itself succeeded) before giving up on it.
 FAILED_ENTRY_RETRIES = 4
 
@@ -36,11 +42,20 @@ class _Entry:
 class _Batcher:
     api = ""
 
-    def __init__(self, *, broker: BrokerClient, byte_limit: int | None, linger_s: float, busy: Callable[[], bool]):
+    def __init__(
+        self,
+        *,
+        broker: BrokerClient,
+        byte_limit: int | None,
+        busy: Callable[[], bool],
+        busy_linger_s: float = BUSY_LINGER_S,
+        idle_linger_s: float = IDLE_LINGER_S,
+    ):
         self.broker = broker
         self.byte_limit = byte_limit
-        self.linger_s = linger_s
         self.busy = busy
+        self.busy_linger_s = busy_linger_s
+        self.idle_linger_s = idle_linger_s
         self._pending: dict[str, list[_Entry]] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._flushing: set[asyncio.Task[None]] = set()
@@ -56,13 +71,26 @@ class _Batcher:
             self._flush(queue_url)
             pending = self._pending.setdefault(queue_url, [])
         pending.append(entry)
-        if len(pending) >= SQS_BATCH_MAX or not self.busy():
+        if len(pending) >= SQS_BATCH_MAX:
             self._flush(queue_url)
-        elif queue_url not in self._timers:
-            self._timers[queue_url] = asyncio.get_running_loop().call_later(self.linger_s, self._flush, queue_url)
+        else:
+            self._schedule(queue_url, self.busy_linger_s if self.busy() else self.idle_linger_s)
+
+    def _schedule(self, queue_url: str, delay_s: float) -> None:
+        timer = self._timers.get(queue_url)
+        loop = asyncio.get_running_loop()
+        if timer is not None and timer.when() <= loop.time() + delay_s:
+            return
+        if timer is not None:
+            timer.cancel()
+        self._timers[queue_url] = loop.call_later(delay_s, self._flush, queue_url)
 
     def poke(self) -> None:
-        """Flush everything now: called when the last running handler call finished."""
+        """The last running handler call finished: what is pending goes out after the short idle linger."""
+        for queue_url in list(self._pending):
+            self._schedule(queue_url, self.idle_linger_s)
+
+    def flush_all(self) -> None:
         for queue_url in list(self._pending):
             self._flush(queue_url)
 
@@ -107,10 +135,10 @@ class _Batcher:
 
     async def drain(self) -> None:
         """Flush what is pending and wait for every request in progress (shutdown)."""
-        self.poke()
+        self.flush_all()
         while self._flushing:
             await asyncio.gather(*self._flushing, return_exceptions=True)
-            self.poke()
+            self.flush_all()
 
     def cancel(self) -> None:
         for task in list(self._flushing):
