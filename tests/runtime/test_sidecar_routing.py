@@ -86,3 +86,21 @@ def test_routing_to_an_actor_without_a_queue_error_ends_with_reason_unknown_acto
     assert record["id"] == envelope.id and record["headers"] == {"traceparent": TRACEPARENT}
     assert record["route"]["curr"] == "ghost" and record["payload"] == {"key": "u"}
     mesh.assert_quiet("success-sink", "first")
+
+
+def test_the_sidecar_drives_the_nodejs_handler_server_the_same_way(mesh: MeshHarness) -> None:
+    mesh.standard("split", "sum")
+    mesh.start_actor("split", handler="fan_out", node=True)
+    parent = new_envelope(
+        route=["split"], payload={"key": "js", "n": 2, "next": ["sum"]}, headers={"traceparent": TRACEPARENT}
+    )
+    mesh.send("split", parent)
+
+    children = {c["id"]: c for c in mesh.take("sum", 2)}
+
+    for index in range(2):
+        child = children[child_id(parent_id=parent.id, actor="split", index=index)]
+        assert child["parent_id"] == parent.id and child["payload"] == {"key": "js", "i": index}
+        assert child["headers"] == {"traceparent": TRACEPARENT, "x-index": index}
+        assert child["route"] == {"prev": ["split"], "curr": "sum", "next": []}
+    mesh.assert_quiet("success-sink", "error-sink", "split", wait_s=1)

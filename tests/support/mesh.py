@@ -108,13 +108,21 @@ class MeshHarness:
         return SidecarConfig(**values)
 
     def start_actor(
-        self, actor: str, *, handler: str | None, handler_env: dict[str, str] | None = None, **overrides: Any
+        self,
+        actor: str,
+        *,
+        handler: str | None,
+        node: bool = False,
+        handler_env: dict[str, str] | None = None,
+        **overrides: Any,
     ) -> ActorProcess:
-        """Start ``actor`` (handler = a function of tests/support/sidecar_handlers.py, or None for a sink)."""
+        """Start ``actor``: ``handler`` names a function of tests/support/sidecar_handlers.py (or, with ``node``,
+        of sidecar_handlers.js, served by handler_server.js); None starts a sink."""
         settings = None
         if handler is not None:
             settings = HandlerSettings(
-                handler=f"sidecar_handlers.{handler}",
+                handler=f"{SUPPORT_DIR}/sidecar_handlers.js:{handler}" if node else f"sidecar_handlers.{handler}",
+                language="node" if node else "python",
                 search_path=(str(SUPPORT_DIR),),
                 env={"ASYA_TEST_CALLS": str(self.calls_path), **(handler_env or {})},
             )
