@@ -21,7 +21,7 @@ from bench.counting_proxy import CountingProxyProcess
 from bench.driver import create_pipeline_queues, identity_mesh, sqs_client
 from bench.idle_cost import IdleCost, measure_idle_cost
 from bench.latency import LatencyResult, measure_latency
-from bench.report import render_report
+from bench.report import machine_summary, render_report
 from bench.throughput import BurstResult, measure_burst
 
 ACTORS = ["a", "b", "c"]
@@ -62,6 +62,8 @@ def main() -> None:
     args = parser.parse_args()
 
     started = time.monotonic()
+    machine_before = machine_summary()
+    print(f"==> machine: {machine_before}")
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="asya-bench-") as workdir:
         for contender in (
@@ -75,14 +77,27 @@ def main() -> None:
         idle: IdleCost = measure_idle_cost(window_s=args.idle_window, workdir=workdir, concurrency=args.concurrency)
     elapsed = time.monotonic() - started
     print(render_report(results=results, idle=idle, elapsed_s=elapsed, concurrency=args.concurrency))
+    print(f"machine at the start: {machine_before}\nmachine at the end:   {machine_summary()}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(
-                {name: {"latency": asdict(r["latency"]), "burst": asdict(r["burst"])} for name, r in results.items()}
-                | {"idle": asdict(idle), "elapsed_s": elapsed},
-                f,
-                indent=2,
-            )
+            json.dump({"results": _as_json(results), "idle": asdict(idle), "elapsed_s": elapsed}, f, indent=2)
+
+
+def _as_json(results: dict[str, Any]) -> dict[str, Any]:
+    """Raw samples and counters plus the derived figures the table prints."""
+    out = {}
+    for name, r in results.items():
+        latency, burst = r["latency"], r["burst"]
+        derived = {
+            "envelopes_per_s": burst.envelopes_per_s,
+            "requests_per_envelope": burst.requests_per_envelope,
+            "billed_per_envelope": burst.billed_per_envelope,
+            "cpu_ms_per_envelope": burst.cpu_ms_per_envelope,
+            "per_hop_p50_ms": latency.p50_ms,
+            "per_hop_p99_ms": latency.p99_ms,
+        }
+        out[name] = {"derived": derived, "latency": asdict(latency), "burst": asdict(burst)}
+    return out
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from bench.idle_cost import IdleCost
@@ -14,6 +15,21 @@ USD_PER_MILLION_REQUESTS = 0.40
 MAX_REQUESTS_RATIO = 1.05
 MAX_CPU_RATIO = 1.5
 MAX_P50_EXTRA_MS = 5.0
+
+
+def machine_summary() -> str:
+    """CPU count and model, memory, and the 1/5/15-minute load averages (how busy the machine was)."""
+    model = "unknown CPU"
+    memory_gib = 0.0
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+        with open("/proc/meminfo") as f:
+            memory_gib = int(next(line.split()[1] for line in f if line.startswith("MemTotal"))) / 2**20
+    except OSError:
+        pass
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return f"{os.cpu_count()} CPUs ({model}), {memory_gib:.1f} GiB memory, load average {load}"
 
 
 def usd_per_million_envelopes(billed_requests_per_envelope: float) -> float:
