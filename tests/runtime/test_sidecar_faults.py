@@ -69,7 +69,7 @@ def test_heartbeats_keep_a_long_call_invisible_on_a_short_visibility_queue(mesh:
     mesh.standard(resiliency=resiliency)
     mesh.create_queue("gpu", resiliency=resiliency, visibility_s=2)
     mesh.start_actor("gpu", handler="slow", resiliency=resiliency)
-    envelope = new_envelope(route=["gpu"], payload={"key": "long", "sleep_s": 7})
+    envelope = new_envelope(route=["gpu"], payload={"key": "long", "sleep_s": 6})
     mesh.send("gpu", envelope)
 
     [record] = mesh.take("success-sink", 1)
@@ -110,7 +110,7 @@ def test_sigterm_mid_batch_finishes_in_flight_work_releases_nothing_twice_and_ex
     resiliency = Resiliency.model_validate({"actorTimeout": "20s"})
     mesh.standard("worker", resiliency=resiliency)
     actor = mesh.start_actor("worker", handler="slow", resiliency=resiliency, concurrency=4)
-    envelopes = [new_envelope(route=["worker"], payload={"key": f"s{i}", "sleep_s": 1.5}) for i in range(10)]
+    envelopes = [new_envelope(route=["worker"], payload={"key": f"s{i}", "sleep_s": 0.6}) for i in range(10)]
     mesh.send_many("worker", envelopes)
     wait_for(lambda: len(mesh.calls()) >= 2, timeout_s=30, what="calls in flight")
 

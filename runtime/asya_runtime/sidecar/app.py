@@ -166,27 +166,35 @@ class Sidecar:
                     await inflight.release(messages)
                     break
                 for message in messages:
-                    self._start(message)
+                    self._start(message, inflight)
         finally:
             stop_wait.cancel()
 
-    def _start(self, message: Received) -> None:
+    def _start(self, message: Received, inflight: InFlight) -> None:
         self._busy += 1
         self.metrics.in_flight.inc()
-        slot = Slot(self._free_slot)
-        if self._actor is not None:
-            coroutine = self._actor.process(message, slot)
-        else:
-            assert self._sink is not None
-            coroutine = self._sink_process(message, slot)
-        task = asyncio.create_task(coroutine)
+        task = asyncio.create_task(self._guarded(message, inflight, Slot(self._free_slot)))
         self._tasks.add(task)
         task.add_done_callback(self._done)
 
-    async def _sink_process(self, message: Received, slot: Slot) -> None:
+    async def _guarded(self, message: Received, inflight: InFlight, slot: Slot) -> None:
+        """Process one message; a bug or an unforeseen error hands it back to SQS instead of holding it forever.
+
+        Handed back, it is received again after a backoff and, if it keeps failing, error-ended once its receive
+        count exceeds maxAttempts (``redelivered too often``) — never silently stuck or lost.
+        """
         try:
-            assert self._sink is not None
-            await self._sink.process(message)
+            if self._actor is not None:
+                await self._actor.process(message, slot)
+            else:
+                assert self._sink is not None
+                await self._sink.process(message)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logs.error("processing failed; handing the message back", message_id=message.message_id, error=repr(exc))
+            with contextlib.suppress(Exception):
+                await inflight.retry_later(message)
         finally:
             slot.release()
 
@@ -197,8 +205,6 @@ class Sidecar:
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         self.metrics.in_flight.dec()
-        if not task.cancelled() and task.exception() is not None:
-            logs.error("message task failed", error=repr(task.exception()))
 
     async def _drain(self, inflight: InFlight, sends: SendBatcher, deletes: DeleteBatcher) -> None:
         """Finish in-flight work within the grace period, flush, and release whatever could not be finished."""
