@@ -69,3 +69,22 @@ def test_a_rule_gives_matching_errors_their_own_policy(mesh: MeshHarness) -> Non
     assert record["status"]["error"]["reason"] == "retries exhausted"
     assert record["status"]["attempt"] == 1
     assert len(mesh.calls()) == 1
+
+
+def test_a_delay_over_a_second_is_honoured_through_delay_seconds_plus_an_in_process_hold(mesh: MeshHarness) -> None:
+    resiliency = Resiliency.model_validate(
+        {
+            "policies": {
+                "default": {"maxAttempts": 2, "backoff": "constant", "initialInterval": "1500ms", "jitter": False}
+            }
+        }
+    )
+    mesh.standard("slowretry", resiliency=resiliency)
+    mesh.start_actor("slowretry", handler="fail", resiliency=resiliency)
+    mesh.send("slowretry", new_envelope(route=["slowretry"], payload={"key": "d"}))
+
+    [record] = mesh.take("error-sink", 1)
+
+    first, second = (c["t"] for c in mesh.calls())
+    assert 1.5 - EARLY_TOLERANCE_S <= second - first <= 1.5 + LATE_TOLERANCE_S, second - first
+    assert record["status"]["attempt"] == 2 and record["status"]["error"]["reason"] == "retries exhausted"
