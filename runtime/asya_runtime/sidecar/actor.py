@@ -16,13 +16,13 @@ from typing import Any
 
 from asya_runtime.config import SidecarConfig
 from asya_runtime.envelope import Envelope, EnvelopeError, ErrorInfo
-from asya_runtime.naming import ERROR_SINK, queue_name
 from asya_runtime.sidecar import logs, routing
 from asya_runtime.sidecar.aws import BrokerClient
 from asya_runtime.sidecar.batching import DeleteBatcher, SendBatcher
 from asya_runtime.sidecar.handler_client import HandlerCallError, HandlerClient, HandlerTimeout
 from asya_runtime.sidecar.inflight import InFlight, Received
 from asya_runtime.sidecar.metrics import Metrics
+from asya_runtime.sidecar.outputs import Outputs
 from asya_runtime.sidecar.retry import decide, split_delay
 from asya_runtime.sidecar.routing import Outgoing
 
@@ -65,6 +65,9 @@ class ActorProcessor:
         self.metrics = metrics
         self.stopping = stopping
         self.calls_running = 0
+        self.outputs = Outputs(
+            config=config, broker=broker, inflight=inflight, sends=sends, deletes=deletes, metrics=metrics
+        )
 
     async def process(self, message: Received, slot: Slot) -> None:
         try:
@@ -81,7 +84,7 @@ class ActorProcessor:
             record = routing.malformed_record(
                 raw_body=message.body, message_id=message.message_id, actor=self.config.actor, detail=str(exc)
             )
-            await self._finish(message, [record])
+            await self.outputs.finish(message, [record])
             return
         attempt = envelope.status.attempt + message.receive_count - 1
         resiliency = self.config.resiliency
@@ -107,7 +110,7 @@ class ActorProcessor:
             return
         answer = await self._call(envelope, deadline_at=deadline_at, slot=slot)
         if answer.get("ok"):
-            await self._finish(message, routing.next_hops(source=envelope, answer=answer), source=envelope)
+            await self.outputs.finish(message, routing.next_hops(source=envelope, answer=answer), source=envelope)
         else:
             await self._failed(message, envelope, answer.get("error") or {}, attempt=attempt, deadline_at=deadline_at)
 
@@ -183,7 +186,7 @@ class ActorProcessor:
         logs.event("retrying", id=envelope.id, error=type_name, attempt=attempt, delay_s=round(decision.delay_s, 3))
         await asyncio.sleep(hold_s)
         retry = Outgoing(to=self.config.actor, envelope=envelope.model_copy(update={"status": status}))
-        if await self._finish(message, [retry], delay_seconds=delay_seconds, source=envelope):
+        if await self.outputs.finish(message, [retry], delay_seconds=delay_seconds, source=envelope):
             self.metrics.retried.inc()
 
     async def _error_end(
@@ -206,78 +209,7 @@ class ActorProcessor:
             traceback=trace,
             attempt=attempt,
         )
-        await self._finish(message, [record], source=envelope)
-
-    async def _finish(
-        self, message: Received, hops: list[Outgoing], *, delay_seconds: int = 0, source: Envelope | None = None
-    ) -> bool:
-        """Send every hop, then delete ``message``; on failure hand it back to SQS. True when it was deleted."""
-        try:
-            checked = [await self._checked(hop, source) for hop in hops]
-            bodies = [(await self._url(hop), hop.envelope.to_json()) for hop in checked]
-            await asyncio.gather(
-                *(self.sends.send(queue_url=url, body=body, delay_seconds=delay_seconds) for url, body in bodies)
-            )
-        except Exception as exc:
-            logs.error(
-                "outputs not accepted; the message stays queued for another try",
-                message_id=message.message_id,
-                error=f"{type(exc).__name__}: {exc}",
-            )
-            await self.inflight.retry_later(message)
-            return False
-        for hop in checked:
-            self.metrics.outputs.labels(to=hop.to).inc()
-            if hop.is_error:
-                self.metrics.error_ended.inc()
-                error = hop.envelope.status.error
-                self.metrics.failed.labels(reason=error.reason if error else "unknown").inc()
-            elif hop.to != self.config.actor:
-                logs.event("sent", id=hop.envelope.id, to=hop.to, **self._payload_field(hop.envelope))
-        if any(not hop.is_error and hop.to != self.config.actor for hop in checked):
-            self.metrics.succeeded.inc()
-        await self.deletes.delete(queue_url=self.inflight.queue_url, receipt_handle=message.receipt_handle)
-        self.inflight.discard(message)
-        return True
-
-    async def _checked(self, hop: Outgoing, source: Envelope | None) -> Outgoing:
-        """``hop``, or the error record that replaces it when it is too large or addressed to no queue."""
-        size = len(hop.envelope.to_json().encode())
-        if size > self.config.max_message_bytes and source is not None and not hop.is_error:
-            text = (
-                f"the result envelope is {size} bytes, over the broker's limit of {self.config.max_message_bytes} "
-                f"bytes (ASYA_MAX_MESSAGE_BYTES); return a reference (e.g. an S3 key) instead of the data"
-            )
-            logs.warning("error-ending envelope", id=hop.envelope.id, reason=routing.RESULT_TOO_LARGE, size=size)
-            sized = source.model_copy(update={"id": hop.envelope.id, "parent_id": hop.envelope.parent_id})
-            return routing.error_record(
-                envelope=sized,
-                actor=self.config.actor,
-                reason=routing.RESULT_TOO_LARGE,
-                type_name="ResultTooLarge",
-                message=text,
-            )
-        if hop.to != ERROR_SINK and await self.broker.queue_url(hop.to) is None:
-            name = queue_name(namespace=self.config.namespace, actor=hop.to)
-            text = f"route names actor {hop.to!r}, but its queue {name!r} does not exist in this mesh"
-            logs.warning("error-ending envelope", id=hop.envelope.id, reason=routing.UNKNOWN_ACTOR, to=hop.to)
-            return routing.error_record(
-                envelope=hop.envelope,
-                actor=self.config.actor,
-                reason=routing.UNKNOWN_ACTOR,
-                type_name="UnknownActor",
-                message=text,
-            )
-        return hop
-
-    async def _url(self, hop: Outgoing) -> str:
-        url = await self.broker.queue_url(hop.to)
-        if url is None:
-            raise RuntimeError(f"queue of {hop.to!r} does not exist")
-        return url
-
-    def _payload_field(self, envelope: Envelope) -> dict[str, Any]:
-        return {"payload": envelope.payload} if self.config.log_payloads else {}
+        await self.outputs.finish(message, [record], source=envelope)
 
 
 def _timestamp(envelope: Envelope) -> float | None:

@@ -1,0 +1,112 @@
+"""A message's outputs: check each, send them all, and only then delete the message — or hand it back.
+
+Every output is checked first: one over the broker's size limit, or addressed to an actor without a queue,
+becomes an error-sink record instead (its siblings still go on). Then all are sent through the batcher; only when
+every one was accepted is the source deleted. If any cannot be sent, the source is not deleted but handed back to
+SQS with a backoff, so it is processed again later; deterministic ids make the repeat harmless downstream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from asya_runtime.config import SidecarConfig
+from asya_runtime.envelope import Envelope
+from asya_runtime.naming import ERROR_SINK, queue_name
+from asya_runtime.sidecar import logs, routing
+from asya_runtime.sidecar.aws import BrokerClient
+from asya_runtime.sidecar.batching import DeleteBatcher, SendBatcher
+from asya_runtime.sidecar.inflight import InFlight, Received
+from asya_runtime.sidecar.metrics import Metrics
+from asya_runtime.sidecar.routing import Outgoing
+
+
+class Outputs:
+    def __init__(
+        self,
+        *,
+        config: SidecarConfig,
+        broker: BrokerClient,
+        inflight: InFlight,
+        sends: SendBatcher,
+        deletes: DeleteBatcher,
+        metrics: Metrics,
+    ) -> None:
+        self.config = config
+        self.broker = broker
+        self.inflight = inflight
+        self.sends = sends
+        self.deletes = deletes
+        self.metrics = metrics
+
+    async def finish(
+        self, message: Received, hops: list[Outgoing], *, delay_seconds: int = 0, source: Envelope | None = None
+    ) -> bool:
+        """Send every hop, then delete ``message``; on failure hand it back to SQS. True when it was deleted."""
+        try:
+            checked = [await self._checked(hop, source) for hop in hops]
+            bodies = [(await self._url(hop), hop.envelope.to_json()) for hop in checked]
+            await asyncio.gather(
+                *(self.sends.send(queue_url=url, body=body, delay_seconds=delay_seconds) for url, body in bodies)
+            )
+        except Exception as exc:
+            logs.error(
+                "outputs not accepted; the message stays queued for another try",
+                message_id=message.message_id,
+                error=f"{type(exc).__name__}: {exc}",
+            )
+            await self.inflight.retry_later(message)
+            return False
+        for hop in checked:
+            self.metrics.outputs.labels(to=hop.to).inc()
+            if hop.is_error:
+                self.metrics.error_ended.inc()
+                error = hop.envelope.status.error
+                self.metrics.failed.labels(reason=error.reason if error else "unknown").inc()
+            elif hop.to != self.config.actor:
+                logs.event("sent", id=hop.envelope.id, to=hop.to, **self._payload_field(hop.envelope))
+        if any(not hop.is_error and hop.to != self.config.actor for hop in checked):
+            self.metrics.succeeded.inc()
+        await self.deletes.delete(queue_url=self.inflight.queue_url, receipt_handle=message.receipt_handle)
+        self.inflight.discard(message)
+        return True
+
+    async def _checked(self, hop: Outgoing, source: Envelope | None) -> Outgoing:
+        """``hop``, or the error record that replaces it when it is too large or addressed to no queue."""
+        size = len(hop.envelope.to_json().encode())
+        if size > self.config.max_message_bytes and source is not None and not hop.is_error:
+            text = (
+                f"the result envelope is {size} bytes, over the broker's limit of {self.config.max_message_bytes} "
+                f"bytes (ASYA_MAX_MESSAGE_BYTES); return a reference (e.g. an S3 key) instead of the data"
+            )
+            logs.warning("error-ending envelope", id=hop.envelope.id, reason=routing.RESULT_TOO_LARGE, size=size)
+            sized = source.model_copy(update={"id": hop.envelope.id, "parent_id": hop.envelope.parent_id})
+            return routing.error_record(
+                envelope=sized,
+                actor=self.config.actor,
+                reason=routing.RESULT_TOO_LARGE,
+                type_name="ResultTooLarge",
+                message=text,
+            )
+        if hop.to != ERROR_SINK and await self.broker.queue_url(hop.to) is None:
+            name = queue_name(namespace=self.config.namespace, actor=hop.to)
+            text = f"route names actor {hop.to!r}, but its queue {name!r} does not exist in this mesh"
+            logs.warning("error-ending envelope", id=hop.envelope.id, reason=routing.UNKNOWN_ACTOR, to=hop.to)
+            return routing.error_record(
+                envelope=hop.envelope,
+                actor=self.config.actor,
+                reason=routing.UNKNOWN_ACTOR,
+                type_name="UnknownActor",
+                message=text,
+            )
+        return hop
+
+    async def _url(self, hop: Outgoing) -> str:
+        url = await self.broker.queue_url(hop.to)
+        if url is None:
+            raise RuntimeError(f"queue of {hop.to!r} does not exist")
+        return url
+
+    def _payload_field(self, envelope: Envelope) -> dict[str, Any]:
+        return {"payload": envelope.payload} if self.config.log_payloads else {}
