@@ -93,6 +93,7 @@ class ActorProcess:
         self._sidecar_proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
         self._supervising = False
+        self._restarting = False
         self._supervisor: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
@@ -170,15 +171,19 @@ class ActorProcess:
         return _terminate(proc, timeout_s=timeout_s) if proc is not None else None
 
     def restart_handler(self) -> None:
-        self._supervising, supervising = False, self._supervising
-        self.stop_handler()
-        self.start_handler()
-        self._supervising = supervising
+        """Stop the handler server (SIGTERM, it drains) and start a new one; the supervisor stays on."""
+        self._restarting = True
+        try:
+            self.stop_handler()
+            self.start_handler()
+        finally:
+            self._restarting = False
 
     def _supervise(self) -> None:
         while self._supervising:
             proc = self._handler_proc
-            if proc is not None and proc.poll() is not None and self._supervising:
+            exited = proc is not None and proc.poll() is not None and proc is self._handler_proc
+            if exited and proc is not None and self._supervising and not self._restarting:
                 self.handler_exit_codes.append(proc.returncode)
                 if not self.auto_restart:
                     return
