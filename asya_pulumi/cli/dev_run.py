@@ -22,12 +22,12 @@ from asya_runtime.envelope import Envelope
 POLL_INTERVAL_S = 0.5
 #: While work is queued, read at most this many new records per poll: reading bodies competes with the sinks for
 #: the broker's CPU. Counts come from the (cheap) listing; the rest of the bodies are read once the mesh is idle.
-READS_PER_BUSY_POLL = 25
+READS_PER_BUSY_POLL = 10
 #: DLQ depths change rarely; read them every this many polls.
 DLQ_EVERY = 4
 #: While work is queued, list the bucket at most this often: a listing of thousands of keys costs the broker and
 #: this process real CPU, which a burst needs more. Once the queues are empty, every poll lists.
-LIST_WHILE_BUSY_S = 2.0
+LIST_WHILE_BUSY_S = 3.0
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ class MeshQueues:
         self.sqs = sqs
         self.namespace = namespace
         self._urls: dict[str, str] = {}
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="asya-queues")  # reused by every poll
 
     def url(self, name: str) -> str:
         """The URL of queue ``name``; a missing queue is a :class:`UsageError` (wrong namespace or actor)."""
@@ -83,8 +84,7 @@ class MeshQueues:
 
     def depths(self, urls: Sequence[str]) -> list[QueueDepth]:
         """Depths of several queues, read concurrently (one status tick of a local mesh reads ~10 queues)."""
-        with ThreadPoolExecutor(max_workers=min(8, max(1, len(urls)))) as pool:
-            return list(pool.map(self.depth, urls))
+        return list(self._pool.map(self.depth, urls))
 
     def send(self, envelopes: Iterable[Envelope]) -> int:
         """Send every envelope to its ``route.curr`` queue in batches of 10; returns how many were sent.
@@ -98,8 +98,7 @@ class MeshQueues:
             by_queue.setdefault(self.actor_url(envelope.route.curr), []).append(envelope)
         for url, group in by_queue.items():
             batches += [(url, group[i : i + _BATCH]) for i in range(0, len(group), _BATCH)]
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            return sum(pool.map(lambda batch: self._send_batch(*batch), batches))
+        return sum(self._pool.map(lambda batch: self._send_batch(*batch), batches))
 
     def _send_batch(self, url: str, group: list[Envelope]) -> int:
         entries = [{"Id": str(i), "MessageBody": e.to_json()} for i, e in enumerate(group)]

@@ -99,6 +99,7 @@ class ResultCollector:
     def __init__(self, *, s3: Any, bucket: str) -> None:
         self.s3 = s3
         self.bucket = bucket
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="asya-results")
         self._seen: dict[str, str] = self._list()  # key -> ETag; what was there before the run is not ours
 
     def _list(self) -> dict[str, str]:
@@ -120,8 +121,7 @@ class ResultCollector:
         """The records stored under ``keys``, read concurrently."""
         if not keys:
             return []
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            return list(pool.map(self._read, keys))
+        return list(self._pool.map(self._read, keys))
 
     def poll(self) -> list[FinalRecord]:
         """Every record written (or rewritten) since the last call."""
