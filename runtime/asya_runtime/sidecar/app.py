@@ -24,6 +24,8 @@ from asya_runtime.sidecar.sinks import SinkProcessor
 
 #: Time allowed after in-flight work finished for the last sends and deletes to be flushed.
 SHUTDOWN_FLUSH_S = 5.0
+#: Longest the receive loop sleeps while every slot is busy before it marks itself alive again.
+LOOP_TICK_S = 5.0
 #: How long past its WaitTimeSeconds a long poll may take before a stopping sidecar gives up on it.
 RECEIVE_SLACK_S = 10.0
 
@@ -124,13 +126,15 @@ class Sidecar:
         stop_wait = asyncio.create_task(self.stopping.wait())
         try:
             while not self.stopping.is_set():
+                self.metrics.last_receive = time.monotonic()  # /healthz: the loop is turning
                 free = self.config.concurrency - self._busy
                 # With calls still running, wait until half the batch size is free: fewer, fuller receives,
                 # while the handler still has queued work.
                 if free <= 0 or (self._busy and free < self._receive_batch // 2):
                     self._slot_freed.clear()
                     slot_wait = asyncio.create_task(self._slot_freed.wait())
-                    await asyncio.wait([stop_wait, slot_wait], return_when="FIRST_COMPLETED")
+                    # Wake up now and then even while a long call holds every slot, so /healthz stays green.
+                    await asyncio.wait([stop_wait, slot_wait], timeout=LOOP_TICK_S, return_when="FIRST_COMPLETED")
                     slot_wait.cancel()
                     continue
                 receive = asyncio.create_task(

@@ -107,6 +107,8 @@ class BrokerClient:
                 if not is_transient(exc):
                     raise
                 self.metrics.broker_errors.labels(api=api).inc()
+                if api == "receive_message":  # backing off is the receive loop alive, not stuck
+                    self.metrics.last_receive = time.monotonic()
                 if self._outage_since is None:
                     self._outage_since = time.monotonic()
                     logs.warning("broker unreachable, backing off", api=api, error=f"{type(exc).__name__}: {exc}")
