@@ -9,8 +9,7 @@ shutdown) or handed back for a later retry (visibility = a short backoff).
 from __future__ import annotations
 
 import asyncio
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from asya_runtime.sidecar import logs
@@ -29,7 +28,6 @@ class Received:
     receipt_handle: str
     body: str
     receive_count: int
-    received_at: float = field(default_factory=time.monotonic)
 
     @classmethod
     def from_sqs(cls, message: dict[str, Any]) -> Received:
@@ -49,7 +47,6 @@ class InFlight:
         self.queue_url = queue_url
         self.visibility_s = visibility_s
         self._held: dict[str, Received] = {}
-        self.changed = asyncio.Event()
 
     def __len__(self) -> int:
         return len(self._held)
@@ -59,11 +56,9 @@ class InFlight:
 
     def add(self, message: Received) -> None:
         self._held[message.receipt_handle] = message
-        self.changed.set()
 
     def discard(self, message: Received) -> None:
         self._held.pop(message.receipt_handle, None)
-        self.changed.set()
 
     async def heartbeat(self) -> None:
         """Run forever: extend the visibility of every held message every third of the queue's window."""
