@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from support.mesh import MeshHarness
 
 from asya_runtime.envelope import Status, child_id, new_envelope
+from asya_runtime.resiliency import Resiliency
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
@@ -117,3 +118,23 @@ def test_one_oversized_fan_out_child_is_error_ended_and_its_siblings_still_go_on
     assert failed["status"]["error"]["reason"] == "result too large"
     mesh.assert_quiet("split", "next", "error-sink", wait_s=1)
     assert mesh.depth("split") == 0  # the parent was deleted once every output was accepted
+
+
+def test_a_fan_out_child_the_broker_refuses_keeps_the_parent_until_it_is_error_ended(mesh: MeshHarness) -> None:
+    resiliency = Resiliency.model_validate({"policies": {"default": {"maxAttempts": 2}}})
+    mesh.standard("split", "next", resiliency=resiliency)
+    actor = mesh.start_actor("split", handler="fan_out", resiliency=resiliency)
+    parent = new_envelope(route=["split", "next"], payload={"key": "u", "n": 3, "unsendable": 1})
+    mesh.send("split", parent)
+
+    [failed] = mesh.take("error-sink", 1, timeout_s=90)
+
+    # The refused entry was retried alone; the parent was not deleted while a child was unsent, so it came back
+    # until its deliveries ran out. Its accepted siblings were re-sent with the same ids: duplicates overwrite.
+    assert failed["id"] == parent.id and failed["status"]["error"]["reason"] == "redelivered too often"
+    siblings = {c["id"] for c in mesh.take("next", 2)}
+    while batch := mesh.sqs.receive_message(QueueUrl=mesh.queue_url("next"), MaxNumberOfMessages=10).get("Messages"):
+        siblings |= {json.loads(m["Body"])["id"] for m in batch}
+    assert siblings == {child_id(parent_id=parent.id, actor="split", index=i) for i in (0, 2)}
+    assert "batch entry failed, retrying it" in actor.logs() and "outputs not accepted" in actor.logs()
+    assert mesh.depth("split") == 0

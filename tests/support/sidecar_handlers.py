@@ -49,12 +49,15 @@ def non_dict(payload: dict[str, Any]) -> Any:
 
 
 def fan_out(payload: dict[str, Any]) -> Any:
-    """Yields ``payload["n"]`` children; child ``payload.get("big")`` carries ``payload["big_bytes"]`` of padding."""
+    """Yields ``payload["n"]`` children; child ``payload.get("big")`` carries ``payload["big_bytes"]`` of padding,
+    child ``payload.get("unsendable")`` a character SQS refuses."""
     _record(payload)
     for index in range(payload["n"]):
         child: dict[str, Any] = {"key": payload.get("key"), "i": index}
         if index == payload.get("big"):
             child["pad"] = "x" * int(payload["big_bytes"])
+        if index == payload.get("unsendable"):
+            child["text"] = "\uffff"  # a character SQS refuses: this entry of the batch fails, its siblings do not
         yield child
 
 
