@@ -60,6 +60,7 @@ class SoakOutcome:
     faults: Counter[str]
     dlq_depth: int
     seconds: float
+    rewritten_records: int = 0  # sink writes beyond one per final-record key (the bucket keeps versions)
 
     @property
     def missing(self) -> list[str]:
@@ -96,7 +97,8 @@ class SoakOutcome:
             f"error-ended {len(self.failed)} {dict(reasons)}, missing {len(self.missing)}, "
             f"two final records {len(self.both)}; faults {dict(self.faults)}; "
             f"handler calls {len(self.calls)} ({self.transient_failures} injected transient failures), "
-            f"duplicate side effects {self.duplicate_side_effects}; messages left in DLQs {self.dlq_depth}"
+            f"duplicate side effects {self.duplicate_side_effects}; final records rewritten {self.rewritten_records}; "
+            f"messages left in DLQs {self.dlq_depth}"
         )
 
 
@@ -206,6 +208,7 @@ def run_soak(mesh: MeshHarness, settings: SoakSettings) -> SoakOutcome:
         faults=chaos.faults,
         dlq_depth=dlq_depth,
         seconds=seconds,
+        rewritten_records=_extra_versions(mesh),
     )
 
 
@@ -244,6 +247,14 @@ def _listed_ids(mesh: MeshHarness, prefix: str) -> set[str]:
 def _error_of(mesh: MeshHarness, key: str) -> dict[str, Any]:
     record = json.loads(mesh.s3.get_object(Bucket=mesh.bucket, Key=key)["Body"].read())
     return dict((record.get("status") or {}).get("error") or {})
+
+
+def _extra_versions(mesh: MeshHarness) -> int:
+    """Writes beyond the first of every key: a redelivered final envelope overwrites its record (same key)."""
+    versions: Counter[str] = Counter()
+    for page in mesh.s3.get_paginator("list_object_versions").paginate(Bucket=mesh.bucket):
+        versions.update(v["Key"] for v in page.get("Versions", []))
+    return sum(n - 1 for n in versions.values())
 
 
 def _dlq_depth(mesh: MeshHarness, actor: str) -> int:
