@@ -25,8 +25,8 @@ HANDLER_SERVER_PATH = posixpath.join(HANDLER_SERVER_DIR, HANDLER_SERVER_FILE)
 SOCKET_DIR = posixpath.dirname(DEFAULT_SOCKET_PATH)
 SIDECAR_COMMAND = ["asya-sidecar"]
 METRICS_PORT: int = SidecarConfig.model_fields["metrics_port"].default
-#: Seconds the sidecar needs after the last handler call to send its result and delete the message.
-SHUTDOWN_MARGIN_S = 30
+#: Slack between the sidecar's own shutdown budget and the kubelet's SIGKILL.
+SHUTDOWN_MARGIN_S = 5
 #: After SIGTERM the handler server waits for in-flight calls this long past the actor timeout (clients hang up).
 HANDLER_DRAIN_MARGIN_S = 10
 #: Any non-root uid works: the images need no file of their own writable (root FS is read-only; /tmp is an emptyDir).
@@ -50,9 +50,12 @@ def source_digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def termination_grace_seconds(resiliency: Resiliency) -> int:
-    """``ceil(actorTimeout) + 30``: a pod being stopped may finish its current call and forward the result."""
-    return math.ceil(resiliency.actor_timeout) + SHUTDOWN_MARGIN_S
+def termination_grace_seconds(sidecar: SidecarConfig) -> int:
+    """The sidecar's shutdown budget + 5 s (``ceil(actorTimeout) + 30`` with the default 20 s long poll).
+
+    A pod being stopped may finish its current call, forward the result and release what its last poll brought.
+    """
+    return math.ceil(sidecar.shutdown_grace_s) + SHUTDOWN_MARGIN_S
 
 
 def handler_drain_seconds(resiliency: Resiliency) -> int:
@@ -117,7 +120,7 @@ def pod_spec(
     *,
     containers: list[Any],
     service_account: str,
-    resiliency: Resiliency,
+    sidecar: SidecarConfig,
     handler_server_config_map: Any,
     gpu_pool: str | None,
     tolerations: list[dict[str, Any]],
@@ -143,7 +146,7 @@ def pod_spec(
         "serviceAccountName": service_account,
         # EKS Pod Identity mounts its own projected token; nothing in the pod talks to the Kubernetes API.
         "automountServiceAccountToken": False,
-        "terminationGracePeriodSeconds": termination_grace_seconds(resiliency),
+        "terminationGracePeriodSeconds": termination_grace_seconds(sidecar),
         "securityContext": {
             "runAsNonRoot": True,
             "runAsUser": RUN_AS_UID,

@@ -147,18 +147,18 @@ class AsyncActor(pulumi.ComponentResource):
     ) -> dict[str, Any]:
         """Selector, rollout and pod template. No ``replicas``: KEDA's HPA owns it (SSA would fight over it)."""
         spec = self._spec
+        config = SidecarConfig(
+            actor=spec.name,
+            namespace=self._namespace,
+            mode=spec.name if isinstance(spec, SinkSpec) else "actor",
+            region=region,
+            concurrency=spec.concurrency,
+            resiliency=spec.resiliency,
+        )
         sidecar = pulumi.Output.from_input(bucket_name).apply(
             lambda bucket: pod.sidecar_container(
                 image=runtime_image,
-                sidecar_env=SidecarConfig(
-                    actor=spec.name,
-                    namespace=self._namespace,
-                    mode=spec.name if isinstance(spec, SinkSpec) else "actor",
-                    region=region,
-                    concurrency=spec.concurrency,
-                    resiliency=spec.resiliency,
-                    result_bucket=bucket,
-                ).to_env(),
+                sidecar_env=config.model_copy(update={"result_bucket": bucket}).to_env(),
             )
         )
         annotations = {"prometheus.io/scrape": "true", "prometheus.io/port": str(pod.METRICS_PORT)}
@@ -167,7 +167,7 @@ class AsyncActor(pulumi.ComponentResource):
             pod_spec = pod.pod_spec(
                 containers=[pod.handler_container(spec=spec), sidecar],
                 service_account=spec.name,
-                resiliency=spec.resiliency,
+                sidecar=config,
                 handler_server_config_map=shared.handler_server.metadata.name,
                 gpu_pool=gpu_pool if spec.gpu is not None else None,
                 tolerations=[t.model_dump(by_alias=True, exclude_none=True) for t in spec.tolerations],
@@ -175,7 +175,7 @@ class AsyncActor(pulumi.ComponentResource):
             )
         else:
             pod_spec = pod.pod_spec(
-                containers=[sidecar], service_account=spec.name, resiliency=spec.resiliency,
+                containers=[sidecar], service_account=spec.name, sidecar=config,
                 handler_server_config_map=None, gpu_pool=None, tolerations=[], node_selector={},
             )
         return {

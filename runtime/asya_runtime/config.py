@@ -20,6 +20,8 @@ Mode = Literal["actor", "success-sink", "error-sink"]
 
 #: AWS raised SQS's message size limit to 1 MiB in 2025; older regions/emulators may still enforce 256 KiB.
 DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024
+#: Time a stopping sidecar allows, after in-flight work finished, for the last sends and deletes to be flushed.
+SHUTDOWN_FLUSH_S = 5.0
 
 
 class SidecarConfig(BaseModel):
@@ -85,6 +87,14 @@ class SidecarConfig(BaseModel):
     @property
     def visibility_timeout(self) -> int:
         return queue_visibility_timeout(self.resiliency)
+
+    @property
+    def shutdown_grace_s(self) -> float:
+        """How long the sidecar may take to stop: its last long poll, one full handler call, and the final flush.
+
+        The pod's ``terminationGracePeriodSeconds`` is derived from this, so in-flight calls are never cut short.
+        """
+        return self.wait_time_seconds + self.resiliency.actor_timeout + SHUTDOWN_FLUSH_S
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> SidecarConfig:

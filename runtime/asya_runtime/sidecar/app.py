@@ -1,8 +1,9 @@
 """The sidecar process: the receive loop, bounded concurrency, and the graceful shutdown on SIGTERM.
 
 Receiving long-polls for up to ``min(10, free slots)`` messages, so a replica never holds more than it can start.
-On SIGTERM (or SIGINT) the loop stops receiving, lets what is in flight finish within :func:`shutdown_grace_s`,
-flushes pending sends and deletes, makes anything it could not finish visible again, and exits 0.
+On SIGTERM (or SIGINT) the loop stops receiving, lets what is in flight finish within
+:attr:`SidecarConfig.shutdown_grace_s`, flushes pending sends and deletes, makes anything it could not finish
+visible again, and exits 0.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import contextlib
 import signal
 import time
 
-from asya_runtime.config import SidecarConfig
+from asya_runtime.config import SHUTDOWN_FLUSH_S, SidecarConfig
 from asya_runtime.sidecar import logs
 from asya_runtime.sidecar.actor import ActorProcessor, Slot
 from asya_runtime.sidecar.aws import BrokerClient
@@ -22,21 +23,10 @@ from asya_runtime.sidecar.inflight import InFlight, Received
 from asya_runtime.sidecar.metrics import Metrics, MetricsServer
 from asya_runtime.sidecar.sinks import SinkProcessor
 
-#: Time allowed after in-flight work finished for the last sends and deletes to be flushed.
-SHUTDOWN_FLUSH_S = 5.0
 #: Longest the receive loop sleeps while every slot is busy before it marks itself alive again.
 LOOP_TICK_S = 5.0
 #: How long past its WaitTimeSeconds a long poll may take before a stopping sidecar gives up on it.
 RECEIVE_SLACK_S = 10.0
-
-
-def shutdown_grace_s(config: SidecarConfig) -> float:
-    """How long the sidecar may take to stop: the last long poll, one full handler call, and the final flush.
-
-    The pod's ``terminationGracePeriodSeconds`` should be at least this, or in-flight calls are cut short (their
-    messages are then redelivered after the visibility timeout, not lost).
-    """
-    return config.wait_time_seconds + config.resiliency.actor_timeout + SHUTDOWN_FLUSH_S
 
 
 class Sidecar:
