@@ -75,6 +75,7 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--replicas", type=int, default=1, help="replicas per actor (and per sink)")
     parser.add_argument("--concurrency", type=int, default=10, help="spec.concurrency of each actor")
+    parser.add_argument("--sink-replicas", type=int, default=None, help="success-sink replicas (default: --replicas)")
     parser.add_argument("--sqs-endpoint", help="use a running broker instead of the embedded one")
     args = parser.parse_args()
 
@@ -94,7 +95,7 @@ def main() -> int:
             "--replicas",
             str(args.replicas),
             "--replicas",
-            f"success-sink={args.replicas}",
+            f"success-sink={args.sink_replicas or args.replicas}",
             "--logs",
             str(work / "logs"),
         ]
@@ -120,7 +121,8 @@ def main() -> int:
     load = os.getloadavg()[0]
     print(
         f"dev burst: {args.messages} envelopes through a→b→c, replicas={args.replicas}, "
-        f"concurrency={args.concurrency}, cpus={os.cpu_count()}, load(1m)={load:.1f}"
+        f"concurrency={args.concurrency}, sink replicas={args.sink_replicas or args.replicas}, "
+        f"cpus={os.cpu_count()}, load(1m)={load:.1f}"
     )
     print(
         f"  send→all final records: {seconds:.2f} s = {rate:.0f} envelopes/s "

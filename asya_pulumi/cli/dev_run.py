@@ -75,6 +75,7 @@ def watch_run(
     listed_at = 0.0
     with ProgressView() as view:
         for poll in itertools.count(1):
+            polled_at = time.monotonic()  # the moment the depths describe (reads below may take a while)
             depths = queues.depths(queue_urls)
             if poll % DLQ_EVERY == 0:
                 dead = queues.depths(dlq_urls)
@@ -87,7 +88,7 @@ def watch_run(
             unread += new_keys
             batch, unread = (unread[:READS_PER_BUSY_POLL], unread[READS_PER_BUSY_POLL:]) if busy else (unread, [])
             tracker.add(collector.read(batch))
-            tracker.observe_queues(all_empty=not busy, new_records=len(new_keys), now=time.monotonic())
+            tracker.observe_queues(all_empty=not busy, new_records=len(new_keys), now=polled_at)
             elapsed = time.monotonic() - started
             view.update(_snapshot(tracker, keys, actors, depths, dead, replicas, supervisor.restarts(), elapsed))
             if tracker.quiescent and not unread:

@@ -107,8 +107,9 @@ class ProgressView:
 def render(snapshot: Snapshot) -> Group:
     """The live frame: a progress bar with the headline, then one row per actor."""
     table = Table(expand=False, box=None, padding=(0, 1))
-    for column in ("actor", "replicas", "waiting", "in flight", "delayed", "DLQ", "done", "failed", "restarts"):
-        table.add_column(column, justify="left" if column == "actor" else "right")
+    table.add_column("actor", no_wrap=True, min_width=max((len(r.actor) for r in snapshot.rows), default=5))
+    for column in ("replicas", "waiting", "in flight", "delayed", "DLQ", "done", "failed", "restarts"):
+        table.add_column(column, justify="right")
     for row in snapshot.rows:
         table.add_row(
             row.actor,
