@@ -138,3 +138,72 @@ def test_a_fan_out_child_the_broker_refuses_keeps_the_parent_until_it_is_error_e
     assert siblings == {child_id(parent_id=parent.id, actor="split", index=i) for i in (0, 2)}
     assert "batch entry failed, retrying it" in actor.logs() and "outputs not accepted" in actor.logs()
     assert mesh.depth("split") == 0
+
+
+def test_an_output_the_handler_routes_to_the_error_sink_is_an_error_record_with_a_reason(mesh: MeshHarness) -> None:
+    mesh.standard("router")
+    mesh.start_actor("router", handler="route_to")
+    envelope = new_envelope(route=["router", "later"], payload={"key": "bad", "next": ["error-sink"]})
+    mesh.send("router", envelope)
+
+    [record] = mesh.take("error-sink", 1)
+
+    error = record["status"]["error"]
+    assert error["type"] == "RoutedToErrorSink" and error["reason"] == "routed to error sink"
+    assert error["actor"] == "router" and record["id"] == envelope.id
+    assert record["payload"]["key"] == "bad"
+    mesh.assert_quiet("success-sink", "error-sink", wait_s=1)
+
+
+def test_a_huge_error_is_capped_retried_and_error_ended_within_the_size_limit(mesh: MeshHarness) -> None:
+    limit = 8192
+    resiliency = Resiliency.model_validate(
+        {"policies": {"default": {"maxAttempts": 2, "initialInterval": "100ms", "jitter": False}}}
+    )
+    mesh.standard("worker", resiliency=resiliency)
+    mesh.start_actor("worker", handler="fail_loudly", resiliency=resiliency, max_message_bytes=limit)
+    envelope = new_envelope(route=["worker"], payload={"key": "loud", "message_bytes": 100_000})
+    mesh.send("worker", envelope)
+
+    [record] = mesh.take("error-sink", 1)
+
+    # The retry was sent (the handler ran twice) instead of being turned into "result too large".
+    assert [c["key"] for c in mesh.calls()] == ["loud", "loud"]
+    error = record["status"]["error"]
+    assert error["type"] == "ValueError" and error["reason"] == "retries exhausted"
+    assert error["message"].startswith("mmmm") and "truncated" in error["message"]
+    assert record["payload"] == envelope.payload and record["status"]["attempt"] == 2
+    assert len(json.dumps(record, separators=(",", ":")).encode()) <= limit
+
+
+def test_a_huge_error_with_a_huge_payload_keeps_the_error_and_drops_the_payload(mesh: MeshHarness) -> None:
+    limit = 8192
+    resiliency = Resiliency.model_validate({"policies": {"default": {"maxAttempts": 1}}})
+    mesh.standard("worker", resiliency=resiliency)
+    mesh.start_actor("worker", handler="fail_loudly", resiliency=resiliency, max_message_bytes=limit)
+    envelope = new_envelope(route=["worker"], payload={"key": "pad", "message_bytes": 2000, "pad": "p" * 20_000})
+    mesh.send("worker", envelope)
+
+    [record] = mesh.take("error-sink", 1)
+
+    error = record["status"]["error"]
+    assert error["type"] == "ValueError" and error["reason"] == "retries exhausted"
+    assert error["message"] == "m" * 2000  # the error is kept whole; the payload gave way
+    assert record["payload"]["truncated"] is True and record["payload"]["bytes"] > 20_000
+    assert len(json.dumps(record, separators=(",", ":")).encode()) <= limit
+    mesh.assert_quiet("worker", "error-sink", wait_s=1)
+
+
+def test_an_answer_over_the_read_limit_is_error_ended_as_too_large_without_a_retry(mesh: MeshHarness) -> None:
+    mesh.standard("split")
+    mesh.start_actor("split", handler="fan_out", max_message_bytes=8192)  # read limit: 4 x 8 KiB + 1 MiB
+    envelope = new_envelope(route=["split"], payload={"key": "huge", "n": 1, "big": 0, "big_bytes": 3_000_000})
+    mesh.send("split", envelope)
+
+    [record] = mesh.take("error-sink", 1)
+
+    error = record["status"]["error"]
+    assert error["type"] == "ResultTooLarge" and error["reason"] == "result too large"
+    assert record["id"] == envelope.id and record["payload"] == envelope.payload
+    assert len(mesh.calls()) == 1  # not retried
+    mesh.assert_quiet("split", "error-sink", wait_s=1)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+import time
+
 from support.mesh import MeshHarness, wait_for
+from support.tcp_proxy import TcpProxy
 
 from asya_runtime.envelope import new_envelope
 
@@ -53,3 +57,29 @@ def test_a_body_that_is_no_envelope_is_kept_raw_under_failed(mesh: MeshHarness) 
     [record] = mesh.wait_records("failed", 1).values()
 
     assert record["raw_body"] == "definitely { not json" and record["reason"] == "malformed envelope"
+
+
+def test_a_short_s3_outage_is_retried_in_process_and_the_message_is_never_handed_back(mesh: MeshHarness) -> None:
+    mesh.create_sink_queues()  # visibility 90 s: the sink may retry S3 for up to 45 s holding the message
+    mesh.create_bucket()
+    host, port = mesh.broker.endpoint.removeprefix("http://").split(":")
+    with TcpProxy(upstream_host=host, upstream_port=int(port)) as proxy:
+        sink = mesh.start_actor(
+            "success-sink", handler=None, mode="success-sink", result_bucket=mesh.bucket, s3_endpoint=proxy.endpoint
+        )
+        proxy.cut()
+        envelope = new_envelope(route=["x"], payload={"key": "hiccup"})
+        mesh.send("success-sink", envelope)
+        wait_for(lambda: "broker unreachable" in sink.logs(), timeout_s=30, what="the sink noticing the S3 outage")
+        time.sleep(2)  # an outage of a few seconds, not a blip
+        proxy.restore()
+
+        records = mesh.wait_records("succeeded", 1, timeout_s=60)
+
+    assert records == {envelope.id: envelope.model_dump(mode="json")}
+    assert mesh.versions(f"succeeded/{envelope.id}.json") == 1
+    assert "sink write failed" not in sink.logs()  # retried in-process, never handed back to SQS
+    wait_for(lambda: mesh.depth("success-sink") == 0, timeout_s=30, what="the message to be deleted after the write")
+    metrics = sink.read_metrics()
+    assert re.search(r'asya_broker_errors_total\{api="put_object"\} [1-9]', metrics), metrics
+    assert re.search(r"asya_sink_write_failures_total 0\.0", metrics)

@@ -72,3 +72,9 @@ def route_to(payload: dict[str, Any]) -> Any:
 def end_here(payload: dict[str, Any]) -> None:
     _record(payload)
     return None
+
+
+def fail_loudly(payload: dict[str, Any]) -> dict[str, Any]:
+    """Raises with a message of ``payload["message_bytes"]`` characters (and a traceback of its own)."""
+    _record(payload)
+    raise ValueError("m" * int(payload["message_bytes"]))

@@ -15,11 +15,16 @@ from datetime import UTC
 from typing import Any
 
 from asya_runtime.config import SidecarConfig
-from asya_runtime.envelope import Envelope, EnvelopeError, ErrorInfo
+from asya_runtime.envelope import Envelope, EnvelopeError
 from asya_runtime.sidecar import logs, routing
 from asya_runtime.sidecar.aws import BrokerClient
 from asya_runtime.sidecar.batching import DeleteBatcher, SendBatcher
-from asya_runtime.sidecar.handler_client import HandlerCallError, HandlerClient, HandlerTimeout
+from asya_runtime.sidecar.handler_client import (
+    HandlerAnswerTooLarge,
+    HandlerCallError,
+    HandlerClient,
+    HandlerTimeout,
+)
 from asya_runtime.sidecar.inflight import InFlight, Received
 from asya_runtime.sidecar.metrics import Metrics
 from asya_runtime.sidecar.outputs import Outputs
@@ -29,6 +34,8 @@ from asya_runtime.sidecar.routing import Outgoing
 #: Least time a message waits for a (re)starting handler server before the attempt fails as HandlerUnavailable.
 HANDLER_WAIT_MIN_S = 60.0
 _CALL_ERROR_MRO = {"ActorTimeout": ["ActorTimeout", "TimeoutError"]}
+#: Key of a sidecar-made answer naming the error-sink reason (absent from handler answers: they cannot set it).
+_SIDECAR_REASON = "sidecar_reason"
 
 
 class Slot:
@@ -112,7 +119,14 @@ class ActorProcessor:
         if answer.get("ok"):
             await self.outputs.finish(message, routing.next_hops(source=envelope, answer=answer), source=envelope)
         else:
-            await self._failed(message, envelope, answer.get("error") or {}, attempt=attempt, deadline_at=deadline_at)
+            await self._failed(
+                message,
+                envelope,
+                answer.get("error") or {},
+                attempt=attempt,
+                deadline_at=deadline_at,
+                reason=answer.get(_SIDECAR_REASON),
+            )
 
     def _parse(self, message: Received) -> Envelope:
         envelope = Envelope.parse(message.body)
@@ -148,7 +162,9 @@ class ActorProcessor:
             outcome = "timeout" if isinstance(exc, HandlerTimeout) else "crashed"
             logs.warning("handler call failed", id=envelope.id, error=exc.type_name, detail=str(exc))
             mro = _CALL_ERROR_MRO.get(exc.type_name, [exc.type_name])
-            answer = {"ok": False, "error": {"type": exc.type_name, "mro": mro, "message": str(exc), "retryable": True}}
+            too_large = isinstance(exc, HandlerAnswerTooLarge)
+            error = {"type": exc.type_name, "mro": mro, "message": str(exc), "retryable": not too_large}
+            answer = {"ok": False, "error": error, _SIDECAR_REASON: routing.RESULT_TOO_LARGE if too_large else None}
         finally:
             self.calls_running -= 1
             slot.release()
@@ -159,7 +175,14 @@ class ActorProcessor:
         return answer
 
     async def _failed(
-        self, message: Received, envelope: Envelope, error: dict[str, Any], *, attempt: int, deadline_at: float | None
+        self,
+        message: Received,
+        envelope: Envelope,
+        error: dict[str, Any],
+        *,
+        attempt: int,
+        deadline_at: float | None,
+        reason: str | None = None,
     ) -> None:
         type_name = str(error.get("type") or "Error")
         text = str(error.get("message") or "")
@@ -168,7 +191,8 @@ class ActorProcessor:
             await self._error_end(message, envelope, routing.DEADLINE_EXCEEDED, type_name, text, attempt, trace)
             return
         if error.get("retryable") is False:
-            await self._error_end(message, envelope, routing.NOT_RETRYABLE, type_name, text, attempt, trace)
+            reason = reason or routing.NOT_RETRYABLE
+            await self._error_end(message, envelope, reason, type_name, text, attempt, trace)
             return
         decision = decide(
             resiliency=self.config.resiliency, error_types=error.get("mro") or [type_name], attempt=attempt
@@ -177,15 +201,15 @@ class ActorProcessor:
             await self._error_end(message, envelope, routing.RETRIES_EXHAUSTED, type_name, text, attempt, trace)
             return
         hold_s, delay_seconds = split_delay(decision.delay_s)
-        last_error = ErrorInfo(
-            type=type_name, message=text, reason="retrying", traceback=trace, actor=self.config.actor
+        last_error = routing.error_info(
+            type_name=type_name, message=text, reason="retrying", traceback=trace, actor=self.config.actor
         )
         status = envelope.status.model_copy(
             update={"attempt": attempt + 1, "max_attempts": decision.max_attempts, "error": last_error}
         )
         logs.event("retrying", id=envelope.id, error=type_name, attempt=attempt, delay_s=round(decision.delay_s, 3))
         await asyncio.sleep(hold_s)
-        retry = Outgoing(to=self.config.actor, envelope=envelope.model_copy(update={"status": status}))
+        retry = Outgoing(to=self.config.actor, envelope=envelope.model_copy(update={"status": status}), retry=True)
         if await self.outputs.finish(message, [retry], delay_seconds=delay_seconds, source=envelope):
             self.metrics.retried.inc()
 

@@ -1,6 +1,7 @@
 """The sidecar process: the receive loop, bounded concurrency, and the graceful shutdown on SIGTERM.
 
-Receiving long-polls for up to ``min(10, free slots)`` messages, so a replica never holds more than it can start.
+Receiving long-polls for up to ``min(10, free slots)`` messages, so a replica never holds more than it can start,
+and only while it holds fewer than ``2 x concurrency`` messages, so stalled sends cannot pile up work in memory.
 On SIGTERM (or SIGINT) the loop stops receiving, lets what is in flight finish within
 :attr:`SidecarConfig.shutdown_grace_s`, flushes pending sends and deletes, makes anything it could not finish
 visible again, and exits 0.
@@ -18,7 +19,7 @@ from asya_runtime.sidecar import logs
 from asya_runtime.sidecar.actor import ActorProcessor, Slot
 from asya_runtime.sidecar.aws import BrokerClient
 from asya_runtime.sidecar.batching import DeleteBatcher, SendBatcher
-from asya_runtime.sidecar.handler_client import HandlerClient
+from asya_runtime.sidecar.handler_client import HandlerClient, read_limit_bytes
 from asya_runtime.sidecar.inflight import InFlight, Received
 from asya_runtime.sidecar.metrics import Metrics, MetricsServer
 from asya_runtime.sidecar.sinks import SinkProcessor
@@ -27,6 +28,20 @@ from asya_runtime.sidecar.sinks import SinkProcessor
 LOOP_TICK_S = 5.0
 #: How long past its WaitTimeSeconds a long poll may take before a stopping sidecar gives up on it.
 RECEIVE_SLACK_S = 10.0
+
+
+#: Most messages a replica holds (received, not yet deleted), per unit of concurrency.
+HELD_PER_SLOT = 2
+
+
+def receive_room(*, concurrency: int, busy: int, held: int) -> int:
+    """How many messages the receive loop may take now: free handler slots, capped by the room left to hold.
+
+    A handler slot is released as soon as the handler answered, so calls can go on while outputs are still
+    being sent; but if sends stall, messages that were called and not yet deleted pile up. Holding at most
+    ``HELD_PER_SLOT x concurrency`` bounds that pile (and the memory and heartbeats it costs).
+    """
+    return min(concurrency - busy, HELD_PER_SLOT * concurrency - held)
 
 
 class Sidecar:
@@ -57,7 +72,10 @@ class Sidecar:
             busy = self._calls_running
             sends = SendBatcher(broker=broker, byte_limit=self.config.max_message_bytes, busy=busy)
             deletes = DeleteBatcher(broker=broker, byte_limit=None, busy=busy)
-            handler = HandlerClient(socket_path=self.config.socket_path)
+            handler = HandlerClient(
+                socket_path=self.config.socket_path,
+                read_limit=read_limit_bytes(max_message_bytes=self.config.max_message_bytes),
+            )
             if self.config.mode == "actor":
                 self._actor: ActorProcessor | None = ActorProcessor(
                     config=self.config,
@@ -117,15 +135,17 @@ class Sidecar:
         try:
             while not self.stopping.is_set():
                 self.metrics.last_receive = time.monotonic()  # /healthz: the loop is turning
-                free = self.config.concurrency - self._busy
+                free = receive_room(concurrency=self.config.concurrency, busy=self._busy, held=len(inflight))
                 # With calls still running, wait until half the batch size is free: fewer, fuller receives,
                 # while the handler still has queued work.
                 if free <= 0 or (self._busy and free < self._receive_batch // 2):
                     self._slot_freed.clear()
-                    slot_wait = asyncio.create_task(self._slot_freed.wait())
+                    inflight.left.clear()
+                    waits = [asyncio.create_task(self._slot_freed.wait()), asyncio.create_task(inflight.left.wait())]
                     # Wake up now and then even while a long call holds every slot, so /healthz stays green.
-                    await asyncio.wait([stop_wait, slot_wait], timeout=LOOP_TICK_S, return_when="FIRST_COMPLETED")
-                    slot_wait.cancel()
+                    await asyncio.wait([stop_wait, *waits], timeout=LOOP_TICK_S, return_when="FIRST_COMPLETED")
+                    for wait in waits:
+                        wait.cancel()
                     continue
                 receive = asyncio.create_task(
                     broker.call(

@@ -1,7 +1,8 @@
 """The sidecar's only door to SQS and S3: counts every request, and outlasts broker outages and throttling.
 
 Every call goes through :meth:`BrokerClient.call`, which retries transport failures (connection refused, reset,
-timed out) and throttling/5xx answers with capped exponential backoff, forever or until the caller is cancelled.
+timed out) and throttling/5xx answers with capped exponential backoff, forever or until the caller is cancelled
+(S3 calls from the sinks: for a bounded time, see :meth:`BrokerClient.call_s3`).
 The sidecar's own state (what is in flight, what is yet to be sent) lives in memory meanwhile, so an outage delays
 work but never drops it. Botocore's own retries are off so that this is the one place retries happen and every
 request is counted in ``asya_sqs_requests{api}``.
@@ -91,20 +92,24 @@ class BrokerClient:
         """One SQS request (``api`` in botocore's snake_case), retried while the failure is transient."""
         return await self._call(self._sqs, self.metrics.sqs_requests, api, kwargs)
 
-    async def call_s3_once(self, api: str, **kwargs: Any) -> dict[str, Any]:
-        """One S3 request, not retried: the sink decides what a failure means (the message stays queued)."""
-        self.metrics.s3_requests.labels(api=api).inc()
-        result: dict[str, Any] = await getattr(self._s3, api)(**kwargs)
-        return result
+    async def call_s3(self, api: str, *, within_s: float, **kwargs: Any) -> dict[str, Any]:
+        """One S3 request, retried like SQS calls while the failure is transient, for at most ``within_s`` seconds.
 
-    async def _call(self, client: Any, counter: Any, api: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+        The bound exists because the caller holds an SQS message meanwhile (its heartbeat keeps it invisible);
+        after that the last error is raised and the caller decides what it means (the sink hands the message back).
+        """
+        return await self._call(self._s3, self.metrics.s3_requests, api, kwargs, give_up_at=time.monotonic() + within_s)
+
+    async def _call(
+        self, client: Any, counter: Any, api: str, kwargs: dict[str, Any], *, give_up_at: float | None = None
+    ) -> dict[str, Any]:
         delay = BACKOFF_FIRST_S
         while True:
             counter.labels(api=api).inc()
             try:
                 result: dict[str, Any] = await getattr(client, api)(**kwargs)
             except Exception as exc:
-                if not is_transient(exc):
+                if not is_transient(exc) or (give_up_at is not None and time.monotonic() + delay > give_up_at):
                     raise
                 self.metrics.broker_errors.labels(api=api).inc()
                 if api == "receive_message":  # backing off is the receive loop alive, not stuck

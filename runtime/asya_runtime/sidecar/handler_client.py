@@ -20,8 +20,16 @@ from asya_runtime.sidecar import logs
 
 #: The handler server's grace after ``timeout_s`` before it reports ``hung`` and exits (docs/protocol.md), plus slack.
 SERVER_HUNG_GRACE_S = 2.0 + 1.5
-#: Longest single line we accept: a result may be a few times the broker's limit before we refuse it ourselves.
-READ_LIMIT_BYTES = 64 * 1024 * 1024
+#: Slack on top of ``4 × max_message_bytes`` for one answer line (the envelope's JSON framing, a fan-out's spread).
+READ_LIMIT_SLACK_BYTES = 1024 * 1024
+
+
+def read_limit_bytes(*, max_message_bytes: int) -> int:
+    """Longest answer line read from the handler server: a few times what one message may carry, plus slack.
+
+    An answer over it could never be sent on anyway (and would only cost memory): it ends as ``result too large``.
+    """
+    return 4 * max_message_bytes + READ_LIMIT_SLACK_BYTES
 
 
 class HandlerCallError(Exception):
@@ -42,6 +50,12 @@ class HandlerUnavailable(HandlerCallError):
     type_name = "HandlerUnavailable"
 
 
+class HandlerAnswerTooLarge(HandlerCallError):
+    """The answer line was longer than the read limit: not retryable, the handler would answer the same again."""
+
+    type_name = "ResultTooLarge"
+
+
 @dataclass
 class _Connection:
     reader: asyncio.StreamReader
@@ -58,13 +72,20 @@ class _Connection:
     async def request(self, frame: dict[str, Any]) -> dict[str, Any]:
         self.writer.write(json.dumps(frame, separators=(",", ":")).encode() + b"\n")
         await self.writer.drain()
-        line = await self.reader.readline()
+        try:
+            line = await self.reader.readline()
+        except ValueError as exc:  # StreamReader's limit overrun: the rest of the line is unread, the stream unusable
+            raise _LineTooLong(str(exc)) from None
         if not line.endswith(b"\n"):
             raise ConnectionResetError("the handler server closed the connection")
         answer = json.loads(line)
         if not isinstance(answer, dict):
             raise ValueError(f"handler server answered {type(answer).__name__}, not an object")
         return answer
+
+
+class _LineTooLong(ValueError):
+    """An answer line over the read limit."""
 
 
 @dataclass
@@ -74,8 +95,9 @@ class _Suspect:
 
 
 class HandlerClient:
-    def __init__(self, *, socket_path: str) -> None:
+    def __init__(self, *, socket_path: str, read_limit: int) -> None:
         self.socket_path = socket_path
+        self.read_limit = read_limit
         self._idle: list[_Connection] = []
         self._suspect: _Suspect | None = None
 
@@ -99,6 +121,12 @@ class HandlerClient:
             self._suspect = _Suspect(pid=conn.pid, since=time.monotonic())
             self._drop_idle(pid=conn.pid)
             raise HandlerTimeout(f"the handler did not answer within {timeout_s:.3f}s") from None
+        except _LineTooLong:
+            conn.close()
+            raise HandlerAnswerTooLarge(
+                f"the handler's answer is over {self.read_limit} bytes (4 x ASYA_MAX_MESSAGE_BYTES + slack); "
+                f"return a reference (e.g. an S3 key) instead of the data"
+            ) from None
         except (OSError, ValueError) as exc:
             conn.close()
             raise HandlerCrashed(f"the handler server dropped the call ({type(exc).__name__}: {exc})") from None
@@ -128,7 +156,7 @@ class HandlerClient:
                 return conn
             conn.close()
         try:
-            reader, writer = await asyncio.open_unix_connection(self.socket_path, limit=READ_LIMIT_BYTES)
+            reader, writer = await asyncio.open_unix_connection(self.socket_path, limit=self.read_limit)
         except OSError:
             return None
         conn = _Connection(reader=reader, writer=writer, pid=None)

@@ -47,6 +47,8 @@ class InFlight:
         self.queue_url = queue_url
         self.visibility_s = visibility_s
         self._held: dict[str, Received] = {}
+        #: Set whenever a message stops being held: the receive loop waits on it while it holds too many.
+        self.left = asyncio.Event()
 
     def __len__(self) -> int:
         return len(self._held)
@@ -59,13 +61,23 @@ class InFlight:
 
     def discard(self, message: Received) -> None:
         self._held.pop(message.receipt_handle, None)
+        self.left.set()
 
     async def heartbeat(self) -> None:
-        """Run forever: extend the visibility of every held message every third of the queue's window."""
+        """Run forever: extend the visibility of every held message every third of the queue's window.
+
+        A tick that fails (transient errors are already retried by the broker client; this is anything else) is
+        logged and counted in ``asya_heartbeat_failures``, and the next tick tries again: a heartbeat that died
+        silently would let every long call be redelivered to another replica while it still runs.
+        """
         interval = max(self.visibility_s / 3, 0.2)
         while True:
             await asyncio.sleep(interval)
-            await self._set_visibility(list(self._held.values()), self.visibility_s, why="heartbeat")
+            try:
+                await self._set_visibility(list(self._held.values()), self.visibility_s, why="heartbeat")
+            except Exception as exc:
+                self.broker.metrics.heartbeat_failures.inc()
+                logs.error("visibility heartbeat failed; trying again next tick", error=f"{type(exc).__name__}: {exc}")
 
     async def release(self, messages: list[Received]) -> None:
         """Make ``messages`` visible again now (they were not processed; another replica may take them)."""

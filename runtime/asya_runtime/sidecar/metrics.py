@@ -46,6 +46,9 @@ class Metrics:
         self.sink_write_failures = Counter(
             "asya_sink_write_failures", "Sink PutObject failures (the message stays queued).", registry=r
         )
+        self.heartbeat_failures = Counter(
+            "asya_heartbeat_failures", "Visibility heartbeat ticks that failed (the next tick tries again).", registry=r
+        )
         self.last_receive = time.monotonic()
 
     def render(self) -> bytes:

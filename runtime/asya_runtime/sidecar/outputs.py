@@ -14,7 +14,7 @@ from typing import Any
 from asya_runtime.config import SidecarConfig
 from asya_runtime.envelope import Envelope
 from asya_runtime.naming import ERROR_SINK, queue_name
-from asya_runtime.sidecar import logs, routing
+from asya_runtime.sidecar import fitting, logs, routing
 from asya_runtime.sidecar.aws import BrokerClient
 from asya_runtime.sidecar.batching import DeleteBatcher, SendBatcher
 from asya_runtime.sidecar.inflight import InFlight, Received
@@ -73,9 +73,18 @@ class Outputs:
         return True
 
     async def _checked(self, hop: Outgoing, source: Envelope | None) -> Outgoing:
-        """``hop``, or the error record that replaces it when it is too large or addressed to no queue."""
+        """``hop``, or the error record that replaces it when it is too large or addressed to no queue.
+
+        Error records and retries are never turned into "result too large" (that would lose the error they carry):
+        they are shrunk to fit instead (:func:`asya_runtime.sidecar.fitting.fit_error_record`).
+        """
+        limit = self.config.max_message_bytes
+        if hop.is_error:
+            return fitting.fit_error_record(hop, limit=limit)
+        if hop.retry:
+            return fitting.fit_retry(hop, limit=limit, actor=self.config.actor)
         size = len(hop.envelope.to_json().encode())
-        if size > self.config.max_message_bytes and source is not None and not hop.is_error:
+        if size > limit and source is not None:
             text = (
                 f"the result envelope is {size} bytes, over the broker's limit of {self.config.max_message_bytes} "
                 f"bytes (ASYA_MAX_MESSAGE_BYTES); return a reference (e.g. an S3 key) instead of the data"

@@ -20,6 +20,10 @@ RESULT_TOO_LARGE = "result too large"
 RETRIES_EXHAUSTED = "retries exhausted"
 NOT_RETRYABLE = "not retryable"
 REDELIVERED_TOO_OFTEN = "redelivered too often"
+ROUTED_TO_ERROR_SINK = "routed to error sink"
+
+#: Longest ``status.error.message`` / ``traceback`` kept (characters); longer ones are cut with a note saying so.
+ERROR_TEXT_MAX = 16 * 1024
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,8 @@ class Outgoing:
     to: str
     envelope: Envelope
     delay_s: float = 0.0
+    #: The envelope sent back to this actor's own queue for another attempt (its payload must stay whole).
+    retry: bool = False
 
     @property
     def is_error(self) -> bool:
@@ -64,7 +70,19 @@ def next_hops(*, source: Envelope, answer: dict[str, Any]) -> list[Outgoing]:
                 "payload": output.get("payload"),
             }
         )
-        hops.append(Outgoing(to=to, envelope=envelope))
+        if to == ERROR_SINK:
+            # The handler routed this output to the error sink itself: it is an error record like any other.
+            hops.append(
+                error_record(
+                    envelope=envelope,
+                    actor=source.route.curr,
+                    reason=ROUTED_TO_ERROR_SINK,
+                    type_name="RoutedToErrorSink",
+                    message=f"the handler of {source.route.curr!r} routed this envelope to the error sink",
+                )
+            )
+        else:
+            hops.append(Outgoing(to=to, envelope=envelope))
     return hops
 
 
@@ -79,9 +97,28 @@ def error_record(
     attempt: int | None = None,
 ) -> Outgoing:
     """``envelope`` bound for the error sink with ``status.error`` filled in; route and headers stay as they were."""
-    error = ErrorInfo(type=type_name, message=message, reason=reason, traceback=traceback, actor=actor)
+    error = error_info(type_name=type_name, message=message, reason=reason, traceback=traceback, actor=actor)
     status = envelope.status.model_copy(update={"error": error, "attempt": attempt or envelope.status.attempt})
     return Outgoing(to=ERROR_SINK, envelope=envelope.model_copy(update={"status": status}))
+
+
+def error_info(*, type_name: str, message: str, reason: str, traceback: str | None, actor: str) -> ErrorInfo:
+    """An :class:`ErrorInfo` whose message and traceback are capped at :data:`ERROR_TEXT_MAX` characters each."""
+    return ErrorInfo(
+        type=type_name,
+        message=capped(message, limit=ERROR_TEXT_MAX),
+        reason=reason,
+        traceback=None if traceback is None else capped(traceback, limit=ERROR_TEXT_MAX),
+        actor=actor,
+    )
+
+
+def capped(text: str, *, limit: int) -> str:
+    """``text``, or its first part plus a note saying how much was cut, in at most ``limit`` characters."""
+    if len(text) <= limit:
+        return text
+    note = f"... [truncated: {len(text)} characters, {limit} kept]"
+    return text[: max(limit - len(note), 0)] + note
 
 
 def malformed_record(*, raw_body: str, message_id: str, actor: str, detail: str) -> Outgoing:

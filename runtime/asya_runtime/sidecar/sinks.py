@@ -1,9 +1,12 @@
 """Sink mode (``ASYA_MODE=success-sink|error-sink``): persist each final envelope to the mesh's result bucket.
 
 The key is ``{status}/{id}.json`` with status ``succeeded`` or ``failed``: a redelivered envelope overwrites its
-own record instead of adding one. The message is deleted only after PutObject succeeded; a failed write hands the
-message back to SQS with a short, growing visibility backoff, so it is retried until the bucket takes it (and, if
-it never does, SQS's redrive policy moves it to the sink's DLQ) — a failure is never swallowed.
+own record instead of adding one. The message is deleted only after PutObject succeeded. A transient S3 failure
+(5xx, throttling, a reset connection) is retried in-process with the broker client's backoff for up to half the
+queue's visibility timeout (the heartbeat keeps the message meanwhile), so a short S3 hiccup costs no receive and
+never walks a final record towards the sink's DLQ. A write that still failed hands the message back to SQS with a
+short, growing visibility backoff, so it is retried until the bucket takes it (and, if it never does, SQS's redrive
+policy moves it to the sink's DLQ) — a failure is never swallowed.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from asya_runtime.sidecar.aws import BrokerClient
 from asya_runtime.sidecar.batching import DeleteBatcher
 from asya_runtime.sidecar.inflight import InFlight, Received
 from asya_runtime.sidecar.metrics import Metrics
+
+#: Share of the queue's visibility timeout a write may spend retrying transient S3 errors before handing back.
+S3_RETRY_SHARE_OF_VISIBILITY = 0.5
 
 
 def record_key(*, mode: str, body: str, message_id: str) -> tuple[str, bytes]:
@@ -57,8 +63,13 @@ class SinkProcessor:
     async def process(self, message: Received) -> None:
         key, content = record_key(mode=self.config.mode, body=message.body, message_id=message.message_id)
         try:
-            await self.broker.call_s3_once(
-                "put_object", Bucket=self.bucket, Key=key, Body=content, ContentType="application/json"
+            await self.broker.call_s3(
+                "put_object",
+                within_s=self.inflight.visibility_s * S3_RETRY_SHARE_OF_VISIBILITY,
+                Bucket=self.bucket,
+                Key=key,
+                Body=content,
+                ContentType="application/json",
             )
         except Exception as exc:
             self.metrics.sink_write_failures.inc()
