@@ -228,6 +228,8 @@ def _wait_until_quiet(
         chaos_over = not chaos.is_alive()
         if chaos_over and succeeded | failed_ids >= wanted:
             break
+        if chaos_over:
+            _check_sidecars_alive(mesh)
         empty = chaos_over and all(mesh.depth(a) == 0 for a in [*ACTORS, *SINKS])
         quiet = quiet + 1 if empty else 0
         if quiet >= 3 or time.monotonic() > deadline:
@@ -235,6 +237,17 @@ def _wait_until_quiet(
         time.sleep(1.0)
     failed = {i: _error_of(mesh, f"{error_prefix}/{i}.json") for i in failed_ids}
     return succeeded, failed
+
+
+def _check_sidecars_alive(mesh: MeshHarness) -> None:
+    """Once chaos is over every sidecar must be running; one that exited by itself fails the soak at once."""
+    for process in mesh.actors:
+        code = process.sidecar_returncode()
+        if code is not None:
+            tail = process.logs("sidecar").strip().splitlines()[-5:]
+            raise AssertionError(
+                f"the sidecar of {process.config.actor!r} exited with {code} on its own:\n" + "\n".join(tail)
+            )
 
 
 def _listed_ids(mesh: MeshHarness, prefix: str) -> set[str]:
