@@ -126,3 +126,22 @@ def test_sigterm_mid_batch_finishes_in_flight_work_releases_nothing_twice_and_ex
     assert sorted(ids) == sorted(e.id for e in envelopes)
     assert collections.Counter(c["key"] for c in mesh.calls()) == {f"s{i}": 1 for i in range(10)}
     mesh.assert_quiet("success-sink", "error-sink", "worker")
+
+
+def test_a_message_the_final_poll_brings_is_requeued_without_losing_its_only_attempt(mesh: MeshHarness) -> None:
+    resiliency = Resiliency.model_validate({"policies": {"default": {"maxAttempts": 1}}})
+    mesh.standard("worker", resiliency=resiliency)
+    # A long poll, so that the SIGTERM below lands mid-poll and the message sent next arrives in that final poll.
+    actor = mesh.start_actor("worker", handler="identity", resiliency=resiliency, wait_time_seconds=10)
+    wait_for(lambda: "started" in actor.logs(), timeout_s=30, what="the sidecar polling")
+    envelope = new_envelope(route=["worker"], payload={"key": "late"})
+
+    actor.signal_sidecar(signal.SIGTERM)
+    mesh.send("worker", envelope)
+    assert actor.wait_sidecar(timeout_s=40) == 0
+    assert "requeued unstarted messages" in actor.logs() and mesh.calls() == []
+
+    actor.start_sidecar()  # the next replica runs it: a release would have made this its second delivery
+    [done] = mesh.take("success-sink", 1, timeout_s=60)
+    assert done["id"] == envelope.id and [c["key"] for c in mesh.calls()] == ["late"]
+    mesh.assert_quiet("error-sink", "worker", wait_s=1)

@@ -33,9 +33,11 @@ def test_metrics_count_what_happened_and_logs_are_json_lines_with_envelope_ids(m
 
     def settled() -> dict[tuple[str, tuple[tuple[str, str], ...]], float] | None:
         samples = _samples(actor.read_metrics())
-        return samples if samples.get(("asya_messages_succeeded_total", ())) == 3 else None
+        # A success is counted once its outputs were accepted; the message leaves in-flight after its delete.
+        done = samples.get(("asya_messages_succeeded_total", ())) == 3 and samples[("asya_messages_in_flight", ())] == 0
+        return samples if done else None
 
-    samples = wait_for(settled, timeout_s=30, what="3 successes in /metrics")
+    samples = wait_for(settled, timeout_s=30, what="3 successes and nothing in flight in /metrics")
     assert samples[("asya_messages_received_total", ())] == 3
     assert samples[("asya_envelopes_sent_total", (("to", "next"),))] == 3
     assert samples[("asya_handler_duration_seconds_count", (("outcome", "ok"),))] == 3

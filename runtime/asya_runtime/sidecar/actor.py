@@ -113,7 +113,7 @@ class ActorProcessor:
             await self._error_end(message, envelope, routing.DEADLINE_EXCEEDED, "DeadlineExceeded", text, attempt)
             return
         if self.stopping.is_set():
-            await self.inflight.release([message])
+            await self.inflight.requeue([message])
             return
         answer = await self._call(envelope, deadline_at=deadline_at, slot=slot)
         if answer.get("ok"):

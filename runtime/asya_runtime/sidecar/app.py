@@ -161,7 +161,7 @@ class Sidecar:
                 if not receive.done():
                     # Stopping mid-poll. Aborting the request would not stop the broker's side of the long poll:
                     # a message arriving meanwhile would be handed to a dead connection and stay invisible for a
-                    # whole visibility timeout. So let the poll end and release what it brings.
+                    # whole visibility timeout. So let the poll end and requeue what it brings.
                     await asyncio.wait([receive], timeout=self.config.wait_time_seconds + RECEIVE_SLACK_S)
                     if not receive.done():
                         receive.cancel()
@@ -177,7 +177,7 @@ class Sidecar:
                     inflight.add(message)
                 self.metrics.received.inc(len(messages))
                 if self.stopping.is_set():
-                    await inflight.release(messages)
+                    await inflight.requeue(messages)
                     break
                 for message in messages:
                     self._start(message, inflight)

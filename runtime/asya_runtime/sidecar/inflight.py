@@ -3,7 +3,8 @@
 Every ``visibility/3`` seconds one ChangeMessageVisibilityBatch (per 10 messages) resets their visibility to the
 queue's full VisibilityTimeout, so a handler may run far longer than the queue's window without SQS delivering
 the message a second time. A message leaves the set when it is deleted, released (visibility 0, e.g. at
-shutdown) or handed back for a later retry (visibility = a short backoff).
+shutdown) or handed back for a later retry (visibility = a short backoff); one the handler never saw is requeued
+at shutdown as a fresh copy instead, so that it does not lose an attempt.
 """
 
 from __future__ import annotations
@@ -84,6 +85,39 @@ class InFlight:
         for message in messages:
             self.discard(message)
         await self._set_visibility(messages, 0, why="release")
+
+    async def requeue(self, messages: list[Received]) -> None:
+        """Hand back messages the handler never saw as fresh copies, so that handing them back costs no attempt.
+
+        A release (visibility 0) raises the next delivery's ApproximateReceiveCount, which counts as an attempt:
+        with maxAttempts 1, a message released at scale-in would be error-ended without ever running. A copy sent
+        anew (same body, so the same ``status.attempt``) starts at receive count 1; the original is deleted only
+        after its copy was accepted. One that cannot be copied is released instead (an attempt, never a loss).
+        """
+        for message in messages:
+            self.discard(message)
+        sent = await asyncio.gather(
+            *(self.broker.call("send_message", QueueUrl=self.queue_url, MessageBody=m.body) for m in messages),
+            return_exceptions=True,
+        )
+        copied = [m for m, result in zip(messages, sent, strict=True) if not isinstance(result, BaseException)]
+        not_copied = [m for m in messages if m not in copied]
+        if not_copied:
+            logs.warning("requeue failed; releasing instead", count=len(not_copied))
+            await self._set_visibility(not_copied, 0, why="release")
+        for start in range(0, len(copied), SQS_BATCH_MAX):
+            chunk = copied[start : start + SQS_BATCH_MAX]
+            result = await self.broker.call(
+                "delete_message_batch",
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m.receipt_handle} for i, m in enumerate(chunk)],
+            )
+            for failed in result.get("Failed", []):
+                # The copy is queued and the original will reappear: one extra run, made harmless by the ids.
+                message = chunk[int(failed["Id"])]
+                logs.warning("requeued original not deleted", message_id=message.message_id, code=failed.get("Code"))
+        if copied:
+            logs.event("requeued unstarted messages", count=len(copied))
 
     async def retry_later(self, message: Received) -> None:
         """Stop holding ``message`` and let it reappear after a backoff that grows with its receive count."""
