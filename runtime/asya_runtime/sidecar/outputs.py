@@ -45,8 +45,8 @@ class Outputs:
     ) -> bool:
         """Send every hop, then delete ``message``; on failure hand it back to SQS. True when it was deleted."""
         try:
-            checked = [await self._checked(hop, source) for hop in hops]
-            bodies = [(await self._url(hop), hop.envelope.to_json()) for hop in checked]
+            checked_bodies = [await self._checked(hop, source) for hop in hops]
+            bodies = [(await self._url(hop), body) for hop, body in checked_bodies]
             await asyncio.gather(
                 *(self.sends.send(queue_url=url, body=body, delay_seconds=delay_seconds) for url, body in bodies)
             )
@@ -58,6 +58,7 @@ class Outputs:
             )
             await self.inflight.retry_later(message)
             return False
+        checked = [hop for hop, _ in checked_bodies]
         for hop in checked:
             self.metrics.outputs.labels(to=hop.to).inc()
             if hop.is_error:
@@ -72,18 +73,21 @@ class Outputs:
         self.inflight.discard(message)
         return True
 
-    async def _checked(self, hop: Outgoing, source: Envelope | None) -> Outgoing:
-        """``hop``, or the error record that replaces it when it is too large or addressed to no queue.
+    async def _checked(self, hop: Outgoing, source: Envelope | None) -> tuple[Outgoing, str]:
+        """``hop``, or the error record that replaces it when it is too large or addressed to no queue, with its body.
+
+        Each envelope is serialised once: the body measured against the size limit is the body that is sent.
 
         Error records and retries are never turned into "result too large" (that would lose the error they carry):
         they are shrunk to fit instead (:func:`asya_runtime.sidecar.fitting.fit_error_record`).
         """
         limit = self.config.max_message_bytes
         if hop.is_error:
-            return fitting.fit_error_record(hop, limit=limit)
+            return _with_body(fitting.fit_error_record(hop, limit=limit))
         if hop.retry:
-            return fitting.fit_retry(hop, limit=limit, actor=self.config.actor)
-        size = len(hop.envelope.to_json().encode())
+            return _with_body(fitting.fit_retry(hop, limit=limit, actor=self.config.actor))
+        body = hop.envelope.to_json()
+        size = len(body.encode())
         if size > limit and source is not None:
             text = (
                 f"the result envelope is {size} bytes, over the broker's limit of {self.config.max_message_bytes} "
@@ -91,25 +95,27 @@ class Outputs:
             )
             logs.warning("error-ending envelope", id=hop.envelope.id, reason=routing.RESULT_TOO_LARGE, size=size)
             sized = source.model_copy(update={"id": hop.envelope.id, "parent_id": hop.envelope.parent_id})
-            return routing.error_record(
+            record = routing.error_record(
                 envelope=sized,
                 actor=self.config.actor,
                 reason=routing.RESULT_TOO_LARGE,
                 type_name="ResultTooLarge",
                 message=text,
             )
+            return _with_body(fitting.fit_error_record(record, limit=limit))
         if hop.to != ERROR_SINK and await self.broker.queue_url(hop.to) is None:
             name = queue_name(namespace=self.config.namespace, actor=hop.to)
             text = f"route names actor {hop.to!r}, but its queue {name!r} does not exist in this mesh"
             logs.warning("error-ending envelope", id=hop.envelope.id, reason=routing.UNKNOWN_ACTOR, to=hop.to)
-            return routing.error_record(
+            record = routing.error_record(
                 envelope=hop.envelope,
                 actor=self.config.actor,
                 reason=routing.UNKNOWN_ACTOR,
                 type_name="UnknownActor",
                 message=text,
             )
-        return hop
+            return _with_body(fitting.fit_error_record(record, limit=limit))
+        return hop, body
 
     async def _url(self, hop: Outgoing) -> str:
         url = await self.broker.queue_url(hop.to)
@@ -119,3 +125,7 @@ class Outputs:
 
     def _payload_field(self, envelope: Envelope) -> dict[str, Any]:
         return {"payload": envelope.payload} if self.config.log_payloads else {}
+
+
+def _with_body(hop: Outgoing) -> tuple[Outgoing, str]:
+    return hop, hop.envelope.to_json()
