@@ -1,4 +1,4 @@
-"""Session-wide fixtures: one embedded broker (LocalStack: SQS + S3) for the whole run, and per-test meshes."""
+"""Session-wide fixtures: one embedded SQS + S3 broker (`ASYA_BROKER` picks which) for the run, and per-test meshes."""
 
 from __future__ import annotations
 

@@ -17,6 +17,7 @@ from types import FrameType
 
 from asya_pulumi.cli.dev_setup import load_mesh, parse_replicas, read_inputs
 from asya_pulumi.cli.errors import UsageError
+from asya_pulumi.local.broker import BROKER_KINDS
 
 #: Exit statuses after a signal, as a shell reports them (128 + signal number).
 EXIT_SIGINT = 130
@@ -47,6 +48,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="replicas of every actor (N) or of one actor (ACTOR=N, repeatable); default 1",
     )
     parser.add_argument("--sqs-endpoint", metavar="URL", help="use this SQS/S3 server instead of starting one")
+    parser.add_argument(
+        "--broker",
+        choices=BROKER_KINDS,
+        default=None,
+        help="which embedded SQS/S3 server to start when there is no --sqs-endpoint "
+        "(default: $ASYA_BROKER, else fauxqs; localstack needs `scripts/setup --localstack`)",
+    )
     parser.add_argument("--s3-endpoint", metavar="URL", help="S3 endpoint (default: --sqs-endpoint)")
     parser.add_argument("--region", default=None, help="region (default: the mesh's)")
     parser.add_argument("--namespace", help="run under this namespace instead of the mesh's (isolates parallel runs)")

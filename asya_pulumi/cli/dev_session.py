@@ -47,8 +47,9 @@ def run_mesh(
     else:
         from asya_pulumi.local.broker import LocalBroker
 
-        print("starting the embedded broker (LocalStack: SQS + S3) ...", flush=True)
-        broker = stack.enter_context(LocalBroker())
+        broker = LocalBroker(kind=args.broker)
+        print(f"starting the embedded broker, {broker.label} ...", flush=True)
+        stack.enter_context(broker)
         endpoints = Endpoints(region=region, sqs_endpoint=broker.endpoint, s3_endpoint=broker.endpoint)
     sqs, s3 = sqs_client(endpoints), s3_client(endpoints)
     settings = mesh_queue_settings(mesh)

@@ -2,12 +2,20 @@
 
 The DLQ holds only what the sidecar could not process at all (poison messages, crash loops). After the cause is
 fixed, a redrive gives those envelopes another run; SQS moves them server-side, so nothing is lost if the CLI exits.
+
+A server without move tasks (the embedded fauxqs broker, older emulators) answers ``InvalidAction``; then the CLI
+moves the messages itself: receive a batch from the DLQ, send it to the actor's queue, and only then delete it from
+the DLQ. An interruption between the send and the delete leaves a message in both queues (delivered twice, never
+lost), the same at-least-once promise the rest of the mesh makes.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
+
+from botocore.exceptions import ClientError
 
 from asya_pulumi.cli.aws import sqs_client
 from asya_pulumi.cli.common import add_mesh_options, endpoints_from, namespace_from
@@ -15,6 +23,10 @@ from asya_pulumi.cli.errors import EXIT_FAILED, EXIT_OK
 from asya_pulumi.cli.mesh_queues import MeshQueues
 
 _POLL_S = 0.5
+#: Error codes of a server that has no StartMessageMoveTask (fauxqs says InvalidAction).
+_NO_MOVE_TASKS = {"InvalidAction", "UnsupportedOperation", "UnknownOperationException", "NotImplemented"}
+#: How long a message received for a hand move stays hidden: ample time to send and delete a batch of 10.
+_HAND_MOVE_VISIBILITY_S = 60
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -40,7 +52,18 @@ def run_redrive(args: argparse.Namespace) -> int:
     if waiting == 0:
         print(f"DLQ of {args.actor} is empty; nothing to redrive")
         return EXIT_OK
-    handle = queues.sqs.start_message_move_task(SourceArn=source_arn, DestinationArn=destination_arn)["TaskHandle"]
+    try:
+        handle = queues.sqs.start_message_move_task(SourceArn=source_arn, DestinationArn=destination_arn)["TaskHandle"]
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in _NO_MOVE_TASKS:
+            raise
+        print(f"this SQS server has no move tasks; moving {waiting} message(s) from the DLQ of {args.actor} by hand")
+        moved = _move_by_hand(
+            queues.sqs, source=queues.dlq_url(args.actor), destination=queues.actor_url(args.actor),
+            deadline=time.monotonic() + args.timeout,
+        )
+        print(f"moved {moved} message(s) back to {args.actor}")
+        return EXIT_OK
     print(f"redriving {waiting} message(s) from the DLQ of {args.actor} (task {handle})")
     if args.no_wait:
         return EXIT_OK
@@ -58,6 +81,35 @@ def run_redrive(args: argparse.Namespace) -> int:
         time.sleep(_POLL_S)
     print(f"redrive still running after {args.timeout:g} s; check `asya status`")
     return EXIT_FAILED
+
+
+def _move_by_hand(sqs: Any, *, source: str, destination: str, deadline: float) -> int:
+    """Receive → send → delete, 10 at a time, until the DLQ reads empty or the deadline passes; returns moved count.
+
+    A message whose send fails stays in the DLQ (it becomes visible again after the short visibility timeout).
+    """
+    moved = 0
+    while time.monotonic() < deadline:
+        messages = sqs.receive_message(
+            QueueUrl=source, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=_HAND_MOVE_VISIBILITY_S,
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        if not messages:
+            return moved
+        entries = [
+            {"Id": str(i), "MessageBody": m["Body"], **({"MessageAttributes": m["MessageAttributes"]}
+                                                        if m.get("MessageAttributes") else {})}
+            for i, m in enumerate(messages)
+        ]
+        sent = sqs.send_message_batch(QueueUrl=destination, Entries=entries).get("Successful", [])
+        done = [messages[int(entry["Id"])] for entry in sent]
+        if done:
+            sqs.delete_message_batch(
+                QueueUrl=source,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+            )
+        moved += len(done)
+    return moved
 
 
 def _arn(queues: MeshQueues, url: str) -> str:

@@ -9,6 +9,7 @@ from typing import NoReturn
 
 from asya_pulumi.cli import dev, dlq, render, send, status
 from asya_pulumi.cli.errors import UsageError, report_usage_error
+from asya_pulumi.local.broker import BrokerError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -31,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.run(args)
-    except UsageError as exc:
+    except (UsageError, BrokerError) as exc:  # a broker that cannot start is a setup problem with a stated fix
         return report_usage_error(str(exc))
     except KeyboardInterrupt:
         return 130

@@ -1,4 +1,4 @@
-"""asya_pulumi.local.broker: the embedded LocalStack that `asya dev`, the benchmarks and the tests start."""
+"""asya_pulumi.local.broker: the embedded SQS + S3 server that `asya dev`, the benchmarks and the tests start."""
 
 from __future__ import annotations
 
@@ -6,13 +6,21 @@ import uuid
 
 import pytest
 
-from asya_pulumi.local.broker import BrokerError, LocalBroker, broker_python
+from asya_pulumi.local.broker import BrokerError, LocalBroker, broker_python, default_broker_kind
 
 
 def test_a_missing_broker_interpreter_is_reported_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ASYA_BROKER_PYTHON", "/nonexistent/python")
     with pytest.raises(BrokerError, match=r"scripts/setup.*ASYA_BROKER_PYTHON"):
         broker_python()
+
+
+def test_an_unknown_broker_kind_is_refused_with_the_choices(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ASYA_BROKER", "elasticmq")
+    with pytest.raises(BrokerError, match=r"ASYA_BROKER='elasticmq'.*fauxqs, localstack"):
+        default_broker_kind()
+    monkeypatch.delenv("ASYA_BROKER")
+    assert default_broker_kind() == "fauxqs"
 
 
 def test_the_running_broker_serves_sqs_and_s3_on_loopback(broker: LocalBroker, sqs, s3) -> None:  # type: ignore[no-untyped-def]
