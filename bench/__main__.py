@@ -15,7 +15,7 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from asya_pulumi.local.broker import LocalBroker
+from asya_pulumi.local.broker import LocalBroker, default_broker_kind
 from bench.contenders import Contender, LoopContender, MeshContender
 from bench.counting_proxy import CountingProxyProcess
 from bench.driver import create_pipeline_queues, identity_mesh, sqs_client
@@ -64,23 +64,25 @@ def main() -> None:
     started = time.monotonic()
     machine_before = machine_summary()
     print(f"==> machine: {machine_before}")
+    broker = default_broker_kind()  # every fresh broker below is of this kind (ASYA_BROKER picks it)
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="asya-bench-") as workdir:
         for contender in (
             MeshContender(log_dir=workdir, concurrency=args.concurrency),
             LoopContender(log_dir=workdir),
         ):
-            print(f"==> {contender.name}: fresh broker, latency ({args.samples} samples), burst of {args.burst}")
+            print(f"==> {contender.name}: fresh {broker}, latency ({args.samples} samples), burst of {args.burst}")
             latency, burst = run_contender(contender=contender, burst=args.burst, samples=args.samples, workdir=workdir)
             results[contender.name] = {"latency": latency, "burst": burst}
-        print(f"==> idle cost: fresh broker, {args.idle_window:.0f} s windows")
+        print(f"==> idle cost: fresh {broker}, {args.idle_window:.0f} s windows")
         idle: IdleCost = measure_idle_cost(window_s=args.idle_window, workdir=workdir, concurrency=args.concurrency)
     elapsed = time.monotonic() - started
     print(render_report(results=results, idle=idle, elapsed_s=elapsed, concurrency=args.concurrency))
     print(f"machine at the start: {machine_before}\nmachine at the end:   {machine_summary()}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"results": _as_json(results), "idle": asdict(idle), "elapsed_s": elapsed}, f, indent=2)
+            everything = {"broker": broker, "results": _as_json(results), "idle": asdict(idle), "elapsed_s": elapsed}
+            json.dump(everything, f, indent=2)
 
 
 def _as_json(results: dict[str, Any]) -> dict[str, Any]:
