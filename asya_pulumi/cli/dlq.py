@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections import Counter
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -58,11 +59,15 @@ def run_redrive(args: argparse.Namespace) -> int:
         if exc.response.get("Error", {}).get("Code") not in _NO_MOVE_TASKS:
             raise
         print(f"this SQS server has no move tasks; moving {waiting} message(s) from the DLQ of {args.actor} by hand")
-        moved = _move_by_hand(
+        moved, refused = _move_by_hand(
             queues.sqs, source=queues.dlq_url(args.actor), destination=queues.actor_url(args.actor),
             deadline=time.monotonic() + args.timeout,
         )
         print(f"moved {moved} message(s) back to {args.actor}")
+        if refused:
+            codes = ", ".join(f"{code} × {n}" for code, n in sorted(refused.items()))
+            print(f"{refused.total()} message(s) stay in the DLQ: {args.actor}'s queue refused them ({codes})")
+            return EXIT_FAILED
         return EXIT_OK
     print(f"redriving {waiting} message(s) from the DLQ of {args.actor} (task {handle})")
     if args.no_wait:
@@ -83,33 +88,35 @@ def run_redrive(args: argparse.Namespace) -> int:
     return EXIT_FAILED
 
 
-def _move_by_hand(sqs: Any, *, source: str, destination: str, deadline: float) -> int:
-    """Receive → send → delete, 10 at a time, until the DLQ reads empty or the deadline passes; returns moved count.
+def _move_by_hand(sqs: Any, *, source: str, destination: str, deadline: float) -> tuple[int, Counter[str]]:
+    """Receive → send → delete, 10 at a time, until the DLQ reads empty or the deadline passes.
 
-    A message whose send fails stays in the DLQ (it becomes visible again after the short visibility timeout).
+    Returns how many were moved and, by error code, how many the destination refused: those stay in the DLQ
+    (hidden for the move's visibility timeout, so the loop does not take them again) and the command fails.
     """
-    moved = 0
+    moved, refused = 0, Counter[str]()
     while time.monotonic() < deadline:
         messages = sqs.receive_message(
             QueueUrl=source, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=_HAND_MOVE_VISIBILITY_S,
             MessageAttributeNames=["All"],
         ).get("Messages", [])
         if not messages:
-            return moved
+            break
         entries = [
             {"Id": str(i), "MessageBody": m["Body"], **({"MessageAttributes": m["MessageAttributes"]}
                                                         if m.get("MessageAttributes") else {})}
             for i, m in enumerate(messages)
         ]
-        sent = sqs.send_message_batch(QueueUrl=destination, Entries=entries).get("Successful", [])
-        done = [messages[int(entry["Id"])] for entry in sent]
+        result = sqs.send_message_batch(QueueUrl=destination, Entries=entries)
+        refused.update(str(entry.get("Code")) for entry in result.get("Failed", []))
+        done = [messages[int(entry["Id"])] for entry in result.get("Successful", [])]
         if done:
             sqs.delete_message_batch(
                 QueueUrl=source,
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
             )
         moved += len(done)
-    return moved
+    return moved, refused
 
 
 def _arn(queues: MeshQueues, url: str) -> str:

@@ -10,6 +10,8 @@ import json
 import time
 from typing import Any
 
+import pytest
+
 from asya_pulumi.local.broker import LocalBroker
 from asya_pulumi.local.queues import create_queues, mesh_queue_settings
 from asya_pulumi.spec import load_pipeline_dir
@@ -57,6 +59,28 @@ def test_send_status_and_redrive(broker: LocalBroker, sqs: Any, namespace: str):
         time.sleep(0.2)
     assert _depth(sqs, queue_name(namespace=namespace, actor="judge")) == 3
     assert _depth(sqs, dlq_name(namespace=namespace, actor="judge")) == 0
+
+
+def test_a_hand_redrive_that_the_queue_refuses_leaves_the_message_in_the_dlq_and_fails(
+    broker: LocalBroker, sqs: Any, namespace: str
+):
+    if broker.kind != "fauxqs":
+        pytest.skip("the hand move runs only on a server without move tasks (fauxqs)")
+    mesh = load_pipeline_dir(EXAMPLES / "image-scoring").model_copy(update={"namespace": namespace})
+    create_queues(sqs=sqs, settings=mesh_queue_settings(mesh))
+    queue_url = sqs.get_queue_url(QueueName=queue_name(namespace=namespace, actor="store"))["QueueUrl"]
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"MaximumMessageSize": "1024"})
+    dlq_url = sqs.get_queue_url(QueueName=dlq_name(namespace=namespace, actor="store"))["QueueUrl"]
+    sqs.send_message(QueueUrl=dlq_url, MessageBody=json.dumps({"big": "x" * 2000}))
+    sqs.send_message(QueueUrl=dlq_url, MessageBody=json.dumps({"small": 1}))
+
+    redrive = run_asya("dlq", "redrive", "store", "--sqs-endpoint", broker.endpoint, "--namespace", namespace,
+                       timeout=120)
+
+    assert redrive.returncode == 1, redrive.stdout + redrive.stderr
+    assert "by hand" in redrive.stdout and "moved 1 message(s)" in redrive.stdout
+    assert "1 message(s) stay in the DLQ: store's queue refused them (InvalidParameterValue × 1)" in redrive.stdout
+    assert _depth(sqs, queue_name(namespace=namespace, actor="store")) == 1
 
 
 def test_send_to_an_unknown_actor_is_a_usage_error(broker: LocalBroker, namespace: str):
