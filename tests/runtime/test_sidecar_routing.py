@@ -22,7 +22,7 @@ def test_envelope_passes_through_two_actors_to_the_success_sink(mesh: MeshHarnes
     assert record["route"] == {"prev": ["first", "second"], "curr": "success-sink", "next": []}
     assert record["headers"] == {"traceparent": TRACEPARENT}
     assert record["status"]["attempt"] == 1 and record["status"]["error"] is None
-    assert mesh.writes(f"succeeded/{envelope.id}.json") == 1
+    assert mesh.writes()[f"succeeded/{envelope.id}.json"] == 1
     assert [c["key"] for c in mesh.calls()] == ["a", "a"]
 
 

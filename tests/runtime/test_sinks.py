@@ -22,7 +22,7 @@ def test_sinks_write_each_final_envelope_at_its_status_and_id_and_a_redelivery_o
     mesh.send("error-sink", failed)
 
     succeeded = mesh.wait_records("succeeded", 1)
-    wait_for(lambda: mesh.writes(f"succeeded/{done.id}.json") == 2, timeout_s=30, what="the second write")
+    wait_for(lambda: mesh.writes()[f"succeeded/{done.id}.json"] == 2, timeout_s=30, what="the second write")
     failures = mesh.wait_records("failed", 1)
 
     assert succeeded == {done.id: done.model_dump(mode="json")}
@@ -45,7 +45,7 @@ def test_a_failed_write_keeps_the_message_queued_until_the_bucket_takes_it(mesh:
 
     records = mesh.wait_records("succeeded", 1, timeout_s=60)
     assert records == {envelope.id: envelope.model_dump(mode="json")}
-    assert mesh.writes(f"succeeded/{envelope.id}.json") == 1
+    assert mesh.writes()[f"succeeded/{envelope.id}.json"] == 1
     wait_for(lambda: mesh.depth("success-sink") == 0, timeout_s=30, what="the message to be deleted after the write")
     assert "asya_sink_write_failures_total" in sink.read_metrics()
 
@@ -77,7 +77,7 @@ def test_a_short_s3_outage_is_retried_in_process_and_the_message_is_never_handed
         records = mesh.wait_records("succeeded", 1, timeout_s=60)
 
     assert records == {envelope.id: envelope.model_dump(mode="json")}
-    assert mesh.writes(f"succeeded/{envelope.id}.json") == 1
+    assert mesh.writes()[f"succeeded/{envelope.id}.json"] == 1
     assert "sink write failed" not in sink.logs()  # retried in-process, never handed back to SQS
     wait_for(lambda: mesh.depth("success-sink") == 0, timeout_s=30, what="the message to be deleted after the write")
     metrics = sink.read_metrics()

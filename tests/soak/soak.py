@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from support.mesh import AWS_ENV, MeshHarness, persisted_keys
+from support.mesh import AWS_ENV, MeshHarness
 from support.tcp_proxy import TcpProxy
 
 from asya_pulumi.local.actor_process import ActorProcess, HandlerSettings
@@ -208,7 +208,7 @@ def run_soak(mesh: MeshHarness, settings: SoakSettings) -> SoakOutcome:
         faults=chaos.faults,
         dlq_depth=dlq_depth,
         seconds=seconds,
-        rewritten_records=_extra_writes(mesh),
+        rewritten_records=sum(n - 1 for n in mesh.writes().values()),  # same key: overwritten
     )
 
 
@@ -260,14 +260,6 @@ def _listed_ids(mesh: MeshHarness, prefix: str) -> set[str]:
 def _error_of(mesh: MeshHarness, key: str) -> dict[str, Any]:
     record = json.loads(mesh.s3.get_object(Bucket=mesh.bucket, Key=key)["Body"].read())
     return dict((record.get("status") or {}).get("error") or {})
-
-
-def _extra_writes(mesh: MeshHarness) -> int:
-    """Writes beyond the first of every key: a redelivered final envelope overwrites its record (same key)."""
-    writes: Counter[str] = Counter()
-    for process in mesh.actors:
-        writes.update(persisted_keys(process.logs()))
-    return sum(n - 1 for n in writes.values())
 
 
 def _dlq_depth(mesh: MeshHarness, actor: str) -> int:

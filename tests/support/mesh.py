@@ -225,11 +225,14 @@ class MeshHarness:
         )
         return self.records(status)
 
-    def writes(self, key: str) -> int:
-        """How many times a sink of this mesh stored ``key``: its ``persisted`` events, one per PutObject that
+    def writes(self) -> Counter[str]:
+        """How many times a sink of this mesh stored each key: its ``persisted`` events, one per PutObject that
         succeeded (the sink logs it right after S3 answered, line-flushed). Counted from the logs because the
         embedded fauxqs broker has no bucket versioning to count with."""
-        return sum(persisted_keys(process.logs())[key] for process in self.actors)
+        counts: Counter[str] = Counter()
+        for process in self.actors:
+            counts.update(persisted_keys(process.logs()))
+        return counts
 
     def calls(self) -> list[dict[str, Any]]:
         """Every handler call so far (see sidecar_handlers._record)."""
