@@ -73,3 +73,7 @@ def test_bad_payload_json_and_bad_replicas():
 def test_unknown_command_and_option():
     _assert_usage_error(["deploy"], "invalid choice")
     _assert_usage_error(["dev", IMAGE, "--fast"], "unrecognized arguments: --fast")
+
+
+def test_an_unknown_broker_names_the_choices():
+    _assert_usage_error(["dev", IMAGE, "--broker", "elasticmq", "--send", "judge", "{}"], "elasticmq", "fauxqs")

@@ -13,7 +13,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from asya_pulumi.local.broker import LocalBroker
+import pytest
+
+from asya_pulumi.local.broker import BROKER_KINDS, BrokerError, LocalBroker, broker_python
 from e2e.conftest import EXAMPLES, read_jsonl, run_asya
 
 
@@ -64,17 +66,25 @@ def test_image_scoring_routes_each_image_and_records_failures(broker: LocalBroke
     assert "succeeded, 1 failed" in run.stdout and "FAIL" in run.stdout and "pixels" in run.stdout
 
 
-def test_text_chunking_fans_out_through_node_on_the_embedded_broker(tmp_path: Path):
+@pytest.mark.parametrize("kind", BROKER_KINDS)
+def test_text_chunking_fans_out_through_node_on_each_embedded_broker(tmp_path: Path, kind: str):
+    if kind == "localstack":
+        try:
+            broker_python()
+        except BrokerError as exc:
+            pytest.skip(str(exc))
     handlers = _load_handlers("text-chunking")
     empty = {"route": "count", "payload": {"doc_id": "empty", "text": "   "}}  # fails on purpose
     inputs = _write_inputs(tmp_path / "in.jsonl", "text-chunking", [empty])
     results = tmp_path / "results.jsonl"
 
     run = run_asya(  # no --sqs-endpoint: asya dev starts (and stops) its own broker
-        "dev", str(EXAMPLES / "text-chunking"), "--input", str(tmp_path / "in.jsonl"), "--results", str(results)
+        "dev", str(EXAMPLES / "text-chunking"), "--input", str(tmp_path / "in.jsonl"), "--results", str(results),
+        "--broker", kind,
     )
 
     assert run.returncode == 1, run.stdout + run.stderr
+    assert f"starting the embedded broker, {kind} (SQS + S3)" in run.stdout
     records = read_jsonl(results)
     ok = [r for r in records if r["status"]["error"] is None]
     for line in inputs[:-1]:
