@@ -19,6 +19,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from asya_pulumi.cli.mesh_queues import MeshQueues
 from asya_pulumi.local.broker import BROKER_KINDS, BrokerError, LocalBroker
 
 
@@ -65,13 +66,9 @@ def _queue(sqs: Any, *, visibility_s: int = 30, max_receives: int | None = None)
 
 
 def _depth(sqs: Any, url: str) -> tuple[int, int, int]:
-    names = [
-        "ApproximateNumberOfMessages",
-        "ApproximateNumberOfMessagesNotVisible",
-        "ApproximateNumberOfMessagesDelayed",
-    ]
-    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
-    return (int(attributes[names[0]]), int(attributes[names[1]]), int(attributes[names[2]]))
+    """(visible, in flight, delayed), read the way `asya status` and `asya dev` read it."""
+    depth = MeshQueues(sqs=sqs, namespace="semantics").depth(url)
+    return (depth.visible, depth.in_flight, depth.delayed)
 
 
 def _receive(sqs: Any, url: str, *, wait_s: int = 0, **kwargs: Any) -> list[dict[str, Any]]:
