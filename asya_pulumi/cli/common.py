@@ -35,7 +35,7 @@ def add_mesh_options(parser: argparse.ArgumentParser, *, namespace_required: boo
         group.add_argument(
             "--namespace",
             default=os.environ.get("ASYA_NAMESPACE") or None,
-            help="the mesh namespace: queues are asya-{namespace}-{actor} (env ASYA_NAMESPACE)",
+            help="the mesh namespace: queues are asya-{namespace}_{actor} (env ASYA_NAMESPACE)",
         )
 
 

@@ -36,7 +36,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     redrive = dlq_commands.add_parser(
         "redrive",
         help="move ACTOR's dead-lettered messages back to its queue",
-        description="Move messages from asya-{namespace}-{ACTOR}-dlq back to asya-{namespace}-{ACTOR} (SQS move task).",
+        description="Move messages from asya-{namespace}_{ACTOR}_dlq back to asya-{namespace}_{ACTOR} (SQS move task).",
     )
     redrive.add_argument("actor", metavar="ACTOR")
     redrive.add_argument("--no-wait", action="store_true", help="return once the task started, without waiting")

@@ -1,6 +1,6 @@
 """The mesh's queues as the CLI sees them: resolve names to URLs, send envelopes, read depths.
 
-Names come from :mod:`asya_runtime.naming` (``asya-{namespace}-{actor}`` and ``...-dlq``), the same functions the
+Names come from :mod:`asya_runtime.naming` (``asya-{namespace}_{actor}`` and ``..._dlq``), the same functions the
 components and the sidecar use, so the CLI always addresses the queues the mesh actually has.
 """
 
@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from asya_pulumi.cli.errors import UsageError
 from asya_runtime.envelope import Envelope
-from asya_runtime.naming import DLQ_SUFFIX, dlq_name, queue_name
+from asya_runtime.naming import actor_of_queue, dlq_name, mesh_prefix, queue_name
 
 _BATCH = 10  # SendMessageBatch's limit
 _DEPTH_ATTRIBUTES = [
@@ -68,11 +68,12 @@ class MeshQueues:
 
     def actors(self) -> list[str]:
         """Every actor (sinks included) that has a queue in this namespace, found by listing the queue prefix."""
-        prefix = queue_name(namespace=self.namespace, actor="")
+        prefix = mesh_prefix(namespace=self.namespace)
         names: list[str] = []
         for page in self.sqs.get_paginator("list_queues").paginate(QueueNamePrefix=prefix):
             names += [url.rsplit("/", 1)[-1] for url in page.get("QueueUrls", [])]
-        return sorted(n[len(prefix) :] for n in names if not n.endswith(DLQ_SUFFIX))
+        actors = (actor_of_queue(namespace=self.namespace, name=n) for n in names)
+        return sorted(a for a in actors if a is not None)
 
     def depth(self, url: str) -> QueueDepth:
         attrs = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=_DEPTH_ATTRIBUTES)["Attributes"]

@@ -21,6 +21,7 @@ from asya_pulumi.components.queue import ActorQueue
 from asya_pulumi.components.shared import SharedObjects, shared_objects
 from asya_pulumi.spec import DEFAULT_RUNTIME_IMAGE, AsyncActorSpec, SinkSpec
 from asya_runtime.config import SidecarConfig
+from asya_runtime.naming import check_names_fit, role_name
 
 #: Pulumi must not wait for an actor's pods: with scale-to-zero (and GPU nodes that take minutes) none may start.
 SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
@@ -58,8 +59,9 @@ class AsyncActor(pulumi.ComponentResource):
             raise ValueError(f"actor {spec.name!r} asks for a GPU; pass gpu_pool= (the GPU node pool's name)")
         if isinstance(spec, SinkSpec) and result_bucket is None:
             raise ValueError(f"sink {spec.name!r} needs result_bucket= to write final envelopes to")
+        check_names_fit(namespace=namespace, actor=spec.name, region=region)
         super().__init__(f"{TYPE_PREFIX}AsyncActor", resource_name, None, opts)
-        self._name, self._spec, self._namespace = resource_name, spec, namespace
+        self._name, self._spec, self._namespace, self._region = resource_name, spec, namespace, region
         self._labels = labels(namespace=namespace, actor=spec.name)
         kube_ns = k8s_namespace if k8s_namespace is not None else namespace
         self._meta = {"name": spec.name, "namespace": kube_ns, "labels": self._labels}
@@ -110,6 +112,7 @@ class AsyncActor(pulumi.ComponentResource):
         name, namespace = self._name, self._namespace
         self.role = aws.iam.Role(
             f"{name}-role",
+            name=role_name(namespace=namespace, actor=self._spec.name, region=self._region),
             assume_role_policy=json.dumps(iam.pod_identity_trust_policy()),
             tags=tags(namespace=namespace, actor=self._spec.name),
             opts=child(self),

@@ -18,7 +18,7 @@ import pulumi_aws as aws
 
 from asya_pulumi.components.common import TYPE_PREFIX, child
 from asya_pulumi.iam import deny_insecure_transport
-from asya_runtime.naming import check_dns_label, check_queue_fits, dlq_name, queue_name
+from asya_runtime.naming import check_dns_label, check_names_fit, dlq_name, queue_name
 from asya_runtime.resiliency import Resiliency, queue_max_receive_count, queue_visibility_timeout
 
 QUEUE_RETENTION_S = 4 * 24 * 3600
@@ -28,7 +28,7 @@ RECEIVE_WAIT_S = 20
 
 
 class ActorQueue(pulumi.ComponentResource):
-    """Queue ``asya-{namespace}-{actor}`` and DLQ ``asya-{namespace}-{actor}-dlq``."""
+    """Queue ``asya-{namespace}_{actor}`` and DLQ ``asya-{namespace}_{actor}_dlq`` (:mod:`asya_runtime.naming`)."""
 
     url: pulumi.Output[str]
     arn: pulumi.Output[str]
@@ -47,7 +47,7 @@ class ActorQueue(pulumi.ComponentResource):
     ) -> None:
         check_dns_label(namespace, what="mesh namespace")
         check_dns_label(actor, what="actor name")
-        check_queue_fits(namespace=namespace, actor=actor)
+        check_names_fit(namespace=namespace, actor=actor)
         super().__init__(f"{TYPE_PREFIX}ActorQueue", resource_name, None, opts)
         self.name = queue_name(namespace=namespace, actor=actor)
         max_receive_count = queue_max_receive_count(resiliency)

@@ -14,7 +14,7 @@ from pydantic import Field, field_validator, model_validator
 
 from asya_pulumi.spec.base import SpecModel
 from asya_runtime.config import SidecarConfig
-from asya_runtime.naming import SINKS, check_dns_label
+from asya_runtime.naming import check_actor_name
 from asya_runtime.resiliency import Resiliency
 
 _HANDLER = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$")
@@ -103,7 +103,7 @@ class Toleration(SpecModel):
 class AsyncActorSpec(SpecModel):
     """One actor: its image and handler, pod settings, KEDA scaling and resiliency policy."""
 
-    name: str = Field(description="DNS-1123 label; names the queue asya-{namespace}-{name} and the Kubernetes objects.")
+    name: str = Field(description="DNS-1123 label; names the queue asya-{namespace}_{name} and the Kubernetes objects.")
     image: str = Field(min_length=1, description="The user's image; it needs python3 and the handler's module.")
     handler: str = Field(description="`module.function` or `module.Class.method`, importable in the image.")
     env: dict[str, str] = Field(default_factory=dict)
@@ -118,10 +118,7 @@ class AsyncActorSpec(SpecModel):
     @field_validator("name")
     @classmethod
     def _check_name(cls, value: str) -> str:
-        check_dns_label(value, what="actor name")
-        if value in SINKS:
-            raise ValueError(f"actor name {value!r} is reserved for the mesh's built-in sink; choose another name")
-        return value
+        return check_actor_name(value)
 
     @field_validator("handler")
     @classmethod

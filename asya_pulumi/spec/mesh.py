@@ -8,7 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from asya_pulumi.spec.actor import AsyncActorSpec
 from asya_pulumi.spec.base import SpecModel
-from asya_runtime.naming import check_dns_label, check_queue_fits
+from asya_runtime.naming import check_dns_label, check_names_fit
 
 #: The runtime image (sidecar + sinks). Pin it per stack in production.
 DEFAULT_RUNTIME_IMAGE = "ghcr.io/asya-sh/asya-runtime:0.1.0"
@@ -18,7 +18,7 @@ _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 class MeshSpec(SpecModel):
     """A mesh: one namespace (Kubernetes namespace and queue prefix), its actors and named entry routes."""
 
-    namespace: str = Field(description="DNS-1123 label; prefix of every queue: asya-{namespace}-{actor}.")
+    namespace: str = Field(description="DNS-1123 label; prefix of every queue: asya-{namespace}_{actor}.")
     actors: list[AsyncActorSpec] = Field(min_length=1)
     routes: dict[str, list[str]] = Field(default_factory=dict, description="Entry routes, e.g. score: [a, b, c].")
     gpu_pools: list[str] = Field(default_factory=list, description="Names of the GPU node pools actors may use.")
@@ -44,7 +44,7 @@ class MeshSpec(SpecModel):
         if duplicates:
             raise ValueError(f"actors: duplicate actor name(s) {duplicates}; every actor needs its own name")
         for actor in self.actors:
-            check_queue_fits(namespace=self.namespace, actor=actor.name)
+            check_names_fit(namespace=self.namespace, actor=actor.name, region=self.region)
             self._check_gpu(actor)
         known = ", ".join(sorted(names))
         for route, steps in self.routes.items():

@@ -29,7 +29,7 @@ class SidecarConfig(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True, frozen=True, extra="forbid")
 
-    actor: str = Field(alias="ASYA_ACTOR", description="This actor's name; its queue is asya-{namespace}-{actor}.")
+    actor: str = Field(alias="ASYA_ACTOR", description="This actor's name; its queue is asya-{namespace}_{actor}.")
     namespace: str = Field(alias="ASYA_NAMESPACE", description="The mesh namespace: prefix of every queue name.")
     mode: Mode = Field(
         "actor",

@@ -1,28 +1,70 @@
-"""Names shared by the sidecar (which routes by them) and the components (which create what they name)."""
+"""Every name derived from a (namespace, actor) pair — one module, so the scheme can be audited in one place.
+
+The scheme: ``asya-{namespace}_{actor}``, with ``_`` between the two parts. Namespaces and actors are DNS-1123
+labels, which never contain ``_``, so the first ``_`` of a name says exactly where the namespace ends:
+
+* no two (namespace, actor) pairs give the same name (``a`` + ``b-x`` is ``asya-a_b-x``; ``a-b`` + ``x`` is
+  ``asya-a-b_x``), and
+* the IAM wildcard ``asya-{namespace}_*`` matches the queues of that mesh and of no other, whatever the two
+  namespaces are (``asya-a_*`` cannot match ``asya-a-b_x``: the character after ``asya-a`` differs).
+
+Dead-letter queues end in ``_dlq`` (``asya-{namespace}_{actor}_dlq``), which no actor's queue can (actors have no
+``_``), so a route can never name a DLQ; ``asya-{namespace}_*_dlq`` matches exactly one mesh's DLQs.
+"""
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
 
 #: The two sink actors every mesh has. Users may not name an actor like this.
 SUCCESS_SINK = "success-sink"
 ERROR_SINK = "error-sink"
 SINKS = (SUCCESS_SINK, ERROR_SINK)
 
-#: SQS queue names are at most 80 characters.
+#: SQS queue names are at most 80 characters (letters, digits, ``-`` and ``_``).
 SQS_QUEUE_NAME_MAX = 80
-DLQ_SUFFIX = "-dlq"
+#: IAM role and policy names are at most 64 characters.
+IAM_ROLE_NAME_MAX = 64
+#: Separates namespace from actor, and actor from a derived suffix; never part of a DNS-1123 label.
+SEPARATOR = "_"
+DLQ_SUFFIX = f"{SEPARATOR}dlq"
+#: Actor names may not end like this: ``store-dlq`` beside ``store`` reads as a dead-letter queue in every listing.
+RESERVED_ACTOR_SUFFIX = "-dlq"
+PREFIX = "asya-"
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
+def mesh_prefix(*, namespace: str) -> str:
+    """``asya-{namespace}_``: the start of every queue name of the mesh, and of no other mesh's."""
+    return f"{PREFIX}{namespace}{SEPARATOR}"
+
+
 def queue_name(*, namespace: str, actor: str) -> str:
-    """``asya-{namespace}-{actor}``: two namespaces of one account never share a queue."""
-    return f"asya-{namespace}-{actor}"
+    """``asya-{namespace}_{actor}``: the actor's queue (``actor="*"`` gives the mesh's IAM wildcard)."""
+    return f"{mesh_prefix(namespace=namespace)}{actor}"
 
 
 def dlq_name(*, namespace: str, actor: str) -> str:
+    """``asya-{namespace}_{actor}_dlq``: the actor's dead-letter queue."""
     return queue_name(namespace=namespace, actor=actor) + DLQ_SUFFIX
+
+
+def actor_of_queue(*, namespace: str, name: str) -> str | None:
+    """The actor whose (non-DLQ) queue ``name`` is in mesh ``namespace``, or None when it is not one."""
+    prefix = mesh_prefix(namespace=namespace)
+    if not name.startswith(prefix) or name.endswith(DLQ_SUFFIX):
+        return None
+    actor = name[len(prefix) :]
+    return actor if _DNS_LABEL.match(actor) else None
+
+
+def role_name(*, namespace: str, actor: str, region: str) -> str:
+    """``asya-{namespace}_{actor}_{region}``: the actor's IAM role (IAM names are global to the account, so the
+    region is part of it: one namespace may run in two regions of one account)."""
+    return f"{queue_name(namespace=namespace, actor=actor)}{SEPARATOR}{region}"
 
 
 def check_dns_label(value: str, *, what: str, max_len: int = 63) -> str:
@@ -38,13 +80,40 @@ def check_dns_label(value: str, *, what: str, max_len: int = 63) -> str:
     return value
 
 
-def check_queue_fits(*, namespace: str, actor: str) -> None:
-    """Raise if the actor's DLQ name would exceed SQS's 80-character limit."""
-    name = dlq_name(namespace=namespace, actor=actor)
-    if len(name) > SQS_QUEUE_NAME_MAX:
-        spare = SQS_QUEUE_NAME_MAX - len(dlq_name(namespace=namespace, actor=""))
+def check_actor_name(value: str) -> str:
+    """A DNS-1123 label that is neither a sink's name nor ends in the reserved ``-dlq``."""
+    check_dns_label(value, what="actor name")
+    if value in SINKS:
+        raise ValueError(f"actor name {value!r} is reserved for the mesh's built-in sink; choose another name")
+    if value.endswith(RESERVED_ACTOR_SUFFIX):
         raise ValueError(
-            f"actor {actor!r} in namespace {namespace!r} gives the queue name {name!r} ({len(name)} characters), "
-            f"over SQS's {SQS_QUEUE_NAME_MAX}-character limit; shorten the actor name to at most {spare} characters "
-            f"or the namespace"
+            f"actor name {value!r} ends in {RESERVED_ACTOR_SUFFIX!r}, which is reserved (it reads as a dead-letter "
+            f"queue in every listing); choose another name, e.g. {value[: -len(RESERVED_ACTOR_SUFFIX)] + '-retry'!r}"
         )
+    return value
+
+
+def check_names_fit(*, namespace: str, actor: str, region: str | None = None) -> None:
+    """Raise if a name derived from (``namespace``, ``actor``) would pass an AWS limit; the message says how many
+    characters are left for the actor name.
+
+    Checked: the DLQ name (the longer queue name) against SQS's 80 characters, and — when ``region`` is known —
+    the IAM role name against IAM's 64.
+    """
+    limits: list[tuple[str, Callable[..., str], int, str]] = [("queue name", dlq_name, SQS_QUEUE_NAME_MAX, "SQS")]
+    if region is not None:
+        limits.append(("IAM role name", functools.partial(role_name, region=region), IAM_ROLE_NAME_MAX, "IAM"))
+    for what, derive, limit, service in limits:
+        name = derive(namespace=namespace, actor=actor)
+        if len(name) > limit:
+            spare = limit - len(derive(namespace=namespace, actor=""))
+            fix = (
+                f"shorten the actor name to at most {spare} characters or the namespace"
+                if spare > 0
+                else f"shorten the namespace (it leaves no room for an actor name within {limit} characters)"
+            )
+            raise ValueError(
+                f"actor {actor!r} in namespace {namespace!r} gives the {what} {name!r} ({len(name)} characters), "
+                f"over {service}'s {limit}-character limit; {fix}"
+            )
+

@@ -55,13 +55,13 @@ def test_queue_settings_are_derived_from_resiliency(deployment: Deployment) -> N
     build(deployment)
     queue = deployment.one("aws:sqs/queue:Queue", "dev-score-image-queue")
     dlq = deployment.one("aws:sqs/queue:Queue", "dev-score-image-queue-dlq")
-    assert queue.inputs["name"] == "asya-dev-score-image"
-    assert dlq.inputs["name"] == "asya-dev-score-image-dlq"
+    assert queue.inputs["name"] == "asya-dev_score-image"
+    assert dlq.inputs["name"] == "asya-dev_score-image_dlq"
     # min(ceil(600), 60) + 30 and max(4, 6) + 2: see asya_runtime.resiliency
     assert queue.inputs["visibilityTimeoutSeconds"] == 90
     redrive = json.loads(queue.inputs["redrivePolicy"])
     assert redrive == {"deadLetterTargetArn": dlq.outputs["arn"], "maxReceiveCount": 8}
-    assert dlq.outputs["arn"] == f"arn:aws:sqs:{REGION}:{ACCOUNT}:asya-dev-score-image-dlq"
+    assert dlq.outputs["arn"] == f"arn:aws:sqs:{REGION}:{ACCOUNT}:asya-dev_score-image_dlq"
     assert queue.inputs["sqsManagedSseEnabled"] is True and dlq.inputs["sqsManagedSseEnabled"] is True
     assert dlq.inputs["messageRetentionSeconds"] > queue.inputs["messageRetentionSeconds"]
 
@@ -74,7 +74,7 @@ def test_queue_policies_deny_requests_without_tls(deployment: Deployment) -> Non
         (statement,) = json.loads(record.inputs["policy"])["Statement"]
         assert statement["Effect"] == "Deny"
         assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-        assert statement["Resource"][0].startswith(f"arn:aws:sqs:{REGION}:{ACCOUNT}:asya-dev-score-image")
+        assert statement["Resource"][0].startswith(f"arn:aws:sqs:{REGION}:{ACCOUNT}:asya-dev_score-image")
 
 
 def test_role_trusts_pod_identity_and_grants_least_privilege(deployment: Deployment) -> None:
@@ -91,14 +91,14 @@ def test_role_trusts_pod_identity_and_grants_least_privilege(deployment: Deploym
     policy = json.loads(deployment.one("aws:iam/rolePolicy:RolePolicy", "dev-score-image-policy").inputs["policy"])
     statements = {s["Sid"]: s for s in policy["Statement"]}
     assert set(statements) == {"ConsumeOwnQueue", "SendToMeshQueues"}
-    own = f"arn:aws:sqs:{REGION}:{ACCOUNT}:asya-dev-score-image"
+    own = f"arn:aws:sqs:{REGION}:{ACCOUNT}:asya-dev_score-image"
     assert statements["ConsumeOwnQueue"]["Resource"] == own
     assert sorted(statements["ConsumeOwnQueue"]["Action"]) == [
         "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl",
         "sqs:ReceiveMessage",
     ]
     assert statements["SendToMeshQueues"]["Action"] == ["sqs:SendMessage", "sqs:GetQueueUrl"]
-    assert statements["SendToMeshQueues"]["Resource"] == f"arn:aws:sqs:{REGION}:{ACCOUNT}:asya-dev-*"
+    assert statements["SendToMeshQueues"]["Resource"] == f"arn:aws:sqs:{REGION}:{ACCOUNT}:asya-dev_*"
     assert all("*" not in action for s in policy["Statement"] for action in s["Action"])
     association = deployment.one(POD_IDENTITY, "dev-score-image-pod-identity")
     assert association.inputs["roleArn"] == role.outputs["arn"]
@@ -202,7 +202,7 @@ def test_scaled_object_fields_and_ordering(deployment: Deployment) -> None:
     (trigger,) = spec["triggers"]
     assert trigger["type"] == "aws-sqs-queue"
     assert trigger["metadata"] == {
-        "queueURL": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/asya-dev-score-image",
+        "queueURL": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/asya-dev_score-image",
         "queueLength": "3",
         "activationQueueLength": "0",
         "awsRegion": REGION,

@@ -17,7 +17,7 @@ SIDECAR = Path(__file__).resolve().parents[2] / "runtime" / "asya_runtime" / "si
 #: SQS authorises its batch APIs with the single-message action.
 BATCH_ACTIONS = {"SendMessageBatch": "SendMessage", "DeleteMessageBatch": "DeleteMessage",
                  "ChangeMessageVisibilityBatch": "ChangeMessageVisibility"}
-QUEUE = "arn:aws:sqs:us-east-1:123456789012:asya-dev-judge"
+QUEUE = "arn:aws:sqs:us-east-1:123456789012:asya-dev_judge"
 
 
 def operations_called(service: str) -> set[str]:
@@ -52,7 +52,7 @@ def test_sink_policy_adds_exactly_the_s3_operations_the_sink_calls() -> None:
 def test_only_the_own_queue_is_consumed_and_sends_stay_in_the_mesh() -> None:
     statements = {s["Sid"]: s for s in iam.actor_policy(queue_arn=QUEUE, namespace="dev")["Statement"]}
     assert statements["ConsumeOwnQueue"]["Resource"] == QUEUE
-    assert statements["SendToMeshQueues"]["Resource"] == "arn:aws:sqs:us-east-1:123456789012:asya-dev-*"
+    assert statements["SendToMeshQueues"]["Resource"] == "arn:aws:sqs:us-east-1:123456789012:asya-dev_*"
     assert "sqs:ReceiveMessage" not in statements["SendToMeshQueues"]["Action"]
 
 

@@ -36,11 +36,11 @@ def build_mesh(deployment: Deployment) -> dict[str, Any]:
 def test_mesh_outputs_name_every_queue_and_the_bucket(deployment: Deployment) -> None:
     outputs = build_mesh(deployment)
     assert sorted(outputs["queue_urls"]) == sorted(ACTORS)
-    assert outputs["queue_urls"]["judge"] == f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/asya-image-scoring-judge"
+    assert outputs["queue_urls"]["judge"] == f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/asya-image-scoring_judge"
     bucket = deployment.one("aws:s3/bucket:Bucket", "scoring-results")
     assert outputs["bucket"] == bucket.outputs["bucket"] and outputs["bucket"].startswith("asya-image-scoring-results-")
     queues = sorted(q.inputs["name"] for q in deployment.of_type("aws:sqs/queue:Queue"))
-    expected = [f"asya-image-scoring-{a}{suffix}" for a in ACTORS for suffix in ("", "-dlq")]
+    expected = [f"asya-image-scoring_{a}{suffix}" for a in ACTORS for suffix in ("", "_dlq")]
     assert queues == sorted(expected)
 
 
@@ -85,7 +85,7 @@ def test_keda_operator_may_only_read_queue_attributes_of_the_mesh(deployment: De
             "Sid": "ReadQueueDepth",
             "Effect": "Allow",
             "Action": ["sqs:GetQueueAttributes"],
-            "Resource": [f"arn:aws:sqs:{REGION}:{ACCOUNT}:asya-image-scoring-*"],
+            "Resource": [f"arn:aws:sqs:{REGION}:{ACCOUNT}:asya-image-scoring_*"],
         }
     ]
     association = deployment.one("aws:eks/podIdentityAssociation:PodIdentityAssociation", "keda-operator-pod-identity")

@@ -31,7 +31,7 @@ def test_defaults_are_left_out_of_the_environment_but_resiliency_is_explicit() -
 
 def test_queue_and_visibility_are_derived_not_configured() -> None:
     cfg = SidecarConfig(actor="judge", namespace="prod", resiliency=Resiliency.model_validate({"actorTimeout": "10s"}))
-    assert cfg.queue_name == "asya-prod-judge"
+    assert cfg.queue_name == "asya-prod_judge"
     assert cfg.visibility_timeout == 40
 
 
