@@ -22,6 +22,10 @@ from collections.abc import Callable
 SUCCESS_SINK = "success-sink"
 ERROR_SINK = "error-sink"
 SINKS = (SUCCESS_SINK, ERROR_SINK)
+#: Key prefix of each sink's records in the mesh's bucket (``{prefix}/{id}.json``).
+SINK_RECORD_PREFIXES = {SUCCESS_SINK: "succeeded", ERROR_SINK: "failed"}
+#: Where either sink keeps a body that is no envelope at all (it is a failure whichever sink received it).
+MALFORMED_RECORD_PREFIX = SINK_RECORD_PREFIXES[ERROR_SINK]
 
 #: SQS queue names are at most 80 characters (letters, digits, ``-`` and ``_``).
 SQS_QUEUE_NAME_MAX = 80
