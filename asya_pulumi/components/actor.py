@@ -59,7 +59,7 @@ class AsyncActor(pulumi.ComponentResource):
             raise ValueError(f"actor {spec.name!r} asks for a GPU; pass gpu_pool= (the GPU node pool's name)")
         if isinstance(spec, SinkSpec) and result_bucket is None:
             raise ValueError(f"sink {spec.name!r} needs result_bucket= to write final envelopes to")
-        check_names_fit(namespace=namespace, actor=spec.name, region=region)
+        check_names_fit(namespace=namespace, actor=spec.name)
         super().__init__(f"{TYPE_PREFIX}AsyncActor", resource_name, None, opts)
         self._name, self._spec, self._namespace, self._region = resource_name, spec, namespace, region
         self._labels = labels(namespace=namespace, actor=spec.name)
