@@ -11,6 +11,7 @@ import pulumi_kubernetes as k8s
 from asya_pulumi import iam
 from asya_pulumi.components.common import child
 from asya_pulumi.spec import GPU_POOL_LABEL, GPU_RESOURCE
+from asya_pulumi.spec.limits import SYSTEM_NAMESPACE
 
 NVIDIA_DEVICE_PLUGIN_CHART = ("https://nvidia.github.io/k8s-device-plugin", "nvidia-device-plugin", "0.17.1")
 CLUSTER_AUTOSCALER_CHART = ("https://kubernetes.github.io/autoscaler", "cluster-autoscaler", "9.46.6")
@@ -29,7 +30,7 @@ def nvidia_device_plugin(
         name="nvidia-device-plugin",
         chart=chart,
         version=version,
-        namespace="kube-system",
+        namespace=SYSTEM_NAMESPACE,
         repository_opts={"repo": repo},
         values={
             "tolerations": [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}],
@@ -68,7 +69,7 @@ def cluster_autoscaler(
     association = aws.eks.PodIdentityAssociation(
         f"{resource_name}-pod-identity",
         cluster_name=eks_cluster_name,
-        namespace="kube-system",
+        namespace=SYSTEM_NAMESPACE,
         service_account=CLUSTER_AUTOSCALER_SERVICE_ACCOUNT,
         role_arn=role.arn,
         opts=child(parent),
@@ -79,7 +80,7 @@ def cluster_autoscaler(
         name="cluster-autoscaler",
         chart=chart,
         version=version,
-        namespace="kube-system",
+        namespace=SYSTEM_NAMESPACE,
         repository_opts={"repo": repo},
         values={
             "autoDiscovery": {"clusterName": cluster_name},

@@ -16,6 +16,7 @@ import pulumi_kubernetes as k8s
 
 from asya_pulumi import iam
 from asya_pulumi.components.common import TYPE_PREFIX, child
+from asya_pulumi.spec.limits import KEDA_NAMESPACE
 from asya_runtime.naming import queue_name
 
 #: The KEDA Helm chart version this package is tested against (KEDA 2.18).
@@ -47,7 +48,7 @@ class Keda(pulumi.ComponentResource):
         cluster_name: pulumi.Input[str],
         region: str,
         mesh_namespaces: Sequence[str] | None = None,
-        namespace: str = "keda",
+        namespace: str = KEDA_NAMESPACE,
         chart_version: str = KEDA_CHART_VERSION,
         wait_for: Sequence[pulumi.Resource] = (),
         opts: pulumi.ResourceOptions | None = None,
