@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 from pydantic import ValidationError
-from test_stacks import run_stack
+from test_stacks import ROOT, run_stack
 
 from asya_pulumi.mocked import MockedDeployment
 from asya_pulumi.spec import AsyncActorSpec, MeshSpec, SpecError, load_pipeline_dir
@@ -406,3 +406,21 @@ def test_validate_objects_reports_duplicates_with_the_schema_problems() -> None:
     config_map = {**_object("ConfigMap", "a"), "data": {"k": "v"}}
     assert validate_objects([config_map]) == []
     assert validate_objects([config_map, config_map]) == [duplicate_objects([config_map, config_map])[0]]
+
+
+def test_render_reports_a_stack_override_past_a_limit_in_one_line(tmp_path: Path) -> None:
+    """``asya render``'s runner: a MeshSpec refused inside the program (a stack's namespace override) is one line
+    naming the field, the rule and the fix, not pydantic's multi-line report."""
+    from asya_pulumi.cli.render_plan import ProgramFailed, render_plan
+
+    entry = tmp_path / "__main__.py"
+    entry.write_text((ROOT / "stacks" / "__main__.py").read_text())
+    config = {"aws:region": "us-east-1", "asya:pipeline": str(write_pipeline(tmp_path / "pipeline")),
+              "asya:namespace": "kube-system", "asya:cluster": {"name": "c"}}
+    with pytest.raises(ProgramFailed) as info:
+        render_plan(entry=entry, stack="dev", config=config)
+    assert str(info.value) == (
+        "invalid MeshSpec: namespace: mesh namespace 'kube-system' is reserved for Kubernetes and the cluster "
+        "add-ons (reserved: default, kube-system, keda and kube-*); a mesh needs a namespace of its own, "
+        "e.g. 'asya-kube-system'"
+    )
