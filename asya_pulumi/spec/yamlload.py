@@ -61,8 +61,8 @@ class _BoundedLoader(yaml.SafeLoader):
             self._sizes[id(node)] = self._expanded - before
         if self._expanded > MAX_EXPANDED_NODES:
             raise YamlRefused(
-                f"expands to more than {MAX_EXPANDED_NODES} values (aliases count as full copies); "
-                f"write the values out instead of nesting aliases"
+                f"the YAML expands to more than {MAX_EXPANDED_NODES} values once its aliases (*name) are expanded, "
+                f"over the limit for a manifest; write the values out instead of nesting aliases"
             )
         return node
 
@@ -89,6 +89,6 @@ def read_yaml_text(path: Path) -> str:
 
 def _too_large(size: int) -> str:
     return (
-        f"{size} bytes, over the {MAX_FILE_BYTES // 1024} KiB limit for a manifest; keep data out of manifests "
-        f"(mount it or fetch it in the handler) or split the file"
+        f"the file is {size} bytes, over the {MAX_FILE_BYTES} bytes ({MAX_FILE_BYTES / 2**20:g} MiB) limit for a "
+        f"manifest; keep data out of manifests (mount it or fetch it in the handler) or split the file"
     )
