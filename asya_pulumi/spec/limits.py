@@ -23,8 +23,10 @@ from asya_runtime.naming import (
 )
 
 # ---------------------------------------------------------------- namespaces
-#: Kubernetes' own namespace, and the one AsyaCluster installs its add-ons into (device plugin, autoscaler).
+#: Kubernetes' own namespace.
 SYSTEM_NAMESPACE = "kube-system"
+#: Where AsyaCluster installs its add-ons (NVIDIA device plugin, Cluster Autoscaler).
+ADDON_NAMESPACE = SYSTEM_NAMESPACE
 #: The namespace the ``Keda`` component installs KEDA into unless told otherwise.
 KEDA_NAMESPACE = "keda"
 #: Where Kubernetes puts objects that name no namespace.
@@ -32,7 +34,7 @@ DEFAULT_NAMESPACE = "default"
 #: Kubernetes reserves every namespace starting with this (``kube-public``, ``kube-node-lease``, ...).
 RESERVED_NAMESPACE_PREFIX = "kube-"
 #: Namespaces a mesh may not take: its NetworkPolicy, labels and deletion would reach what else runs there.
-RESERVED_NAMESPACES = (DEFAULT_NAMESPACE, SYSTEM_NAMESPACE, KEDA_NAMESPACE)
+RESERVED_NAMESPACES = tuple(dict.fromkeys((DEFAULT_NAMESPACE, SYSTEM_NAMESPACE, ADDON_NAMESPACE, KEDA_NAMESPACE)))
 
 
 def check_mesh_namespace(value: str) -> str:
@@ -56,13 +58,24 @@ def _sink_limits(*, namespace: str, region: str) -> list[tuple[str, str, str, in
     return found
 
 
+def _sink_names_fit(*, namespace: str, region: str) -> bool:
+    return all(len(name) <= limit for _, _, name, limit, _ in _sink_limits(namespace=namespace, region=region))
+
+
 def max_namespace_length(*, region: str) -> int:
-    """The longest namespace whose built-in sinks' queue and role names fit SQS's and IAM's limits in ``region``."""
-    return min(limit - len(name) for _, _, name, limit, _ in _sink_limits(namespace="", region=region))
+    """The longest namespace whose built-in sinks' queue and role names fit SQS's and IAM's limits in ``region``.
+
+    Measured, not computed from a formula: ``role_name`` shortens long role names to fit (a hashed tail), so only
+    the queue names grow with the namespace today, and the measurement stays right if the scheme changes again.
+    """
+    longest = 0
+    while longest < LABEL_NAME_MAX and _sink_names_fit(namespace="n" * (longest + 1), region=region):
+        longest += 1
+    return longest
 
 
 def check_namespace_fits(*, namespace: str, region: str) -> None:
-    """Every mesh has the two sinks, so the namespace alone can push their names past SQS's 80 / IAM's 64."""
+    """Every mesh has the two sinks, so the namespace alone decides whether their names fit SQS's 80 / IAM's 64."""
     for sink, what, name, limit, service in _sink_limits(namespace=namespace, region=region):
         if len(name) > limit:
             raise ValueError(

@@ -60,7 +60,7 @@ class MeshSpec(SpecModel):
             raise ValueError(f"actors: duplicate actor name(s) {duplicates}; every actor needs its own name")
         check_namespace_fits(namespace=self.namespace, region=self.region)
         for actor in self.actors:
-            check_names_fit(namespace=self.namespace, actor=actor.name, region=self.region)
+            check_names_fit(namespace=self.namespace, actor=actor.name)
             self._check_gpu(actor)
         known = ", ".join(sorted(names))
         for route, steps in self.routes.items():

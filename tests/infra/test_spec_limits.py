@@ -19,19 +19,21 @@ from test_stacks import ROOT, run_stack
 from asya_pulumi.mocked import MockedDeployment
 from asya_pulumi.spec import AsyncActorSpec, MeshSpec, SpecError, load_pipeline_dir
 from asya_pulumi.spec.limits import (
+    ADDON_NAMESPACE,
     BUCKET_UNIQUE_SUFFIX_LENGTH,
     KEDA_NAMESPACE,
     RESERVED_NAMESPACES,
     SYSTEM_NAMESPACE,
     check_bucket_name,
     check_mesh_namespace,
+    check_namespace_fits,
     max_namespace_length,
     parse_quantity,
     result_bucket_prefix,
 )
 from asya_pulumi.spec.yamlload import MAX_FILE_BYTES
 from asya_pulumi.validate import duplicate_objects, validate_objects
-from asya_runtime.naming import IAM_ROLE_NAME_MAX, SINKS, role_name
+from asya_runtime.naming import IAM_ROLE_NAME_MAX, SINKS, SQS_QUEUE_NAME_MAX, dlq_name, role_name
 from asya_runtime.resiliency import MAX_ATTEMPTS, Resiliency, queue_max_receive_count
 
 ACTOR = """
@@ -93,21 +95,30 @@ def test_the_most_attempts_allowed_derive_exactly_sqs_limit() -> None:
         Resiliency.model_validate({"policies": {"slow": {"maxAttempts": MAX_ATTEMPTS + 1}}})
 
 
-def test_a_40_character_namespace_is_refused_by_its_sinks_iam_role_names() -> None:
+def test_a_40_character_namespace_fits_every_derived_name_and_41_is_refused() -> None:
+    """The issue's 40-character namespace gave role names over IAM's 64; role names are now cut to fit with a
+    hashed tail (asya_runtime.naming.role_name), so it is accepted with every derived name in its limit."""
     namespace = "n" * 40
-    message = mesh_error(namespace=namespace, region="us-east-1")
-    assert f"namespace {namespace!r} (40 characters)" in message
-    assert "over IAM's 64-character limit" in message and "success-sink" in message
-    assert "use a namespace of at most 36 characters in us-east-1" in message
-
-
-def test_the_longest_namespace_allowed_fits_every_sink_role_name() -> None:
     for region in ("us-east-1", "ap-southeast-2"):
-        longest = max_namespace_length(region=region)
-        namespace = "n" * longest
-        MeshSpec(namespace=namespace, actors=[AsyncActorSpec.from_manifest(ACTOR)], region=region)
-        assert max(len(role_name(namespace=namespace, actor=s, region=region)) for s in SINKS) == IAM_ROLE_NAME_MAX
-    assert max_namespace_length(region="ap-southeast-2") == 31  # a longer region leaves less room
+        mesh = MeshSpec(namespace=namespace, actors=[AsyncActorSpec.from_manifest(ACTOR)], region=region)
+        for actor in [*SINKS, *(a.name for a in mesh.actors)]:
+            assert len(role_name(namespace=namespace, actor=actor, region=region)) <= IAM_ROLE_NAME_MAX
+            assert len(dlq_name(namespace=namespace, actor=actor)) <= SQS_QUEUE_NAME_MAX
+    message = mesh_error(namespace="n" * 41)
+    assert "mesh namespace 'nnnn" in message and "is 41 characters; use at most 40" in message
+
+
+def test_the_sinks_names_are_checked_against_sqs_limit_too() -> None:
+    """MeshSpec caps namespaces at 40 first; the sink check is the guard if that cap or the scheme changes."""
+    longest = max_namespace_length(region="us-east-1")
+    assert longest == SQS_QUEUE_NAME_MAX - len(dlq_name(namespace="", actor="success-sink"))
+    check_namespace_fits(namespace="n" * longest, region="us-east-1")
+    with pytest.raises(ValueError) as info:
+        check_namespace_fits(namespace="n" * (longest + 1), region="us-east-1")
+    assert f"gives the built-in success-sink the queue name 'asya-{'n' * (longest + 1)}_success-sink_dlq'" in str(
+        info.value
+    )
+    assert f"over SQS's 80-character limit; use a namespace of at most {longest} characters" in str(info.value)
 
 
 def test_memory_requests_above_limits_are_refused() -> None:
@@ -155,7 +166,7 @@ def test_every_namespace_the_components_install_into_is_reserved() -> None:
     for typ in ("kubernetes:helm.sh/v3:Release", "aws:eks/podIdentityAssociation:PodIdentityAssociation"):
         used |= {r.inputs.get("namespace") for r in deployment.of_type(typ)}
     others = {ns for ns in used if ns} - {config["asya:namespace"]}
-    assert {KEDA_NAMESPACE, SYSTEM_NAMESPACE} <= others
+    assert {KEDA_NAMESPACE, ADDON_NAMESPACE, SYSTEM_NAMESPACE} <= others
     for namespace in others:
         with pytest.raises(ValueError, match="is reserved"):
             check_mesh_namespace(namespace)
@@ -283,11 +294,11 @@ def test_retry_delay_over_sqs_delay_limit_is_refused() -> None:
     assert "exceeds SQS's 15 min DelaySeconds limit; use at most 15m" in message
 
 
-def test_long_region_pushes_the_actor_role_name_over_iam_limit() -> None:
+def test_long_actor_name_in_a_long_namespace_passes_sqs_limit() -> None:
     actor = AsyncActorSpec.from_manifest(actor_document()).model_copy(update={"name": "a" * 40})
-    message = mesh_error(namespace="scoring", actors=[actor], region="ap-southeast-2")
-    assert "IAM role name" in message and "over IAM's 64-character limit" in message
-    assert "shorten the actor name to at most" in message
+    message = mesh_error(namespace="n" * 36, actors=[actor])
+    assert "gives the queue name" in message and "over SQS's 80-character limit" in message
+    assert "shorten the actor name to at most 34 characters" in message
 
 
 @pytest.mark.parametrize("length", range(1, 41))
