@@ -1,7 +1,9 @@
 """Validate rendered Kubernetes objects: built-in kinds with kubernetes-validate (strict, Kubernetes
 ``KUBERNETES_VERSION``), KEDA's ScaledObject/TriggerAuthentication against the JSON Schemas in ``schemas/``
-(written from KEDA's documented fields, since kubernetes-validate has no KEDA schema). Used by the infra tests
-and by ``asya render``. Needs the ``render`` extra (kubernetes-validate, which brings jsonschema).
+(written from KEDA's documented fields, since kubernetes-validate has no KEDA schema), and the set as a whole:
+no two objects may be the same Kubernetes object (API group, kind, namespace, name), which ``pulumi up`` would
+otherwise apply twice, the second overwriting the first. Used by the infra tests and by ``asya render``. Needs
+the ``render`` extra (kubernetes-validate, which brings jsonschema).
 """
 
 from __future__ import annotations
@@ -57,12 +59,41 @@ def validate_object(obj: dict[str, Any], *, kubernetes_version: str = KUBERNETES
         raise InvalidObject(f"{_describe(obj)}: no schema for {key[0]} {key[1]} ({exc})") from None
 
 
+def object_identity(obj: dict[str, Any]) -> tuple[str, str, str, str]:
+    """(API group, kind, namespace, name): what the API server stores one object under.
+
+    The group, not the whole apiVersion: ``autoscaling/v1`` and ``autoscaling/v2`` HorizontalPodAutoscalers of one
+    name are one object served in two versions.
+    """
+    api_version = str(obj.get("apiVersion", ""))
+    group = api_version.rpartition("/")[0]
+    metadata = obj.get("metadata") or {}
+    return group, str(obj.get("kind", "")), str(metadata.get("namespace") or ""), str(metadata.get("name") or "")
+
+
+def duplicate_objects(objects: Iterable[dict[str, Any]]) -> list[str]:
+    """One problem line per Kubernetes object rendered more than once (same group, kind, namespace and name)."""
+    counts: dict[tuple[str, str, str, str], int] = {}
+    first: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    for obj in objects:
+        key = object_identity(obj)
+        counts[key] = counts.get(key, 0) + 1
+        first.setdefault(key, obj)
+    return [
+        f"{_describe(first[key])}: rendered {count} times (same API group, kind, namespace and name); the "
+        f"last would overwrite the others: give each object its own name or namespace"
+        for key, count in counts.items()
+        if count > 1
+    ]
+
+
 def validate_objects(objects: Iterable[dict[str, Any]], *, kubernetes_version: str = KUBERNETES_VERSION) -> list[str]:
-    """Validate every object; return one problem line per invalid object (empty: all valid)."""
+    """Validate every object, then the set; one problem line per invalid or duplicated object (empty: all valid)."""
+    objects = list(objects)
     problems = []
     for obj in objects:
         try:
             validate_object(obj, kubernetes_version=kubernetes_version)
         except InvalidObject as exc:
             problems.append(str(exc))
-    return problems
+    return problems + duplicate_objects(objects)

@@ -4,7 +4,9 @@ Runs ``PROGRAM_DIR/__main__.py`` with the stack's config (``PROGRAM_DIR/Pulumi.<
 (:mod:`asya_pulumi.mocked`): no cloud credentials, no Pulumi CLI, no engine. Prints the resource tree that
 ``pulumi up`` would create, writes every Kubernetes object as YAML (``DIR/<namespace>/<kind>-<name>.yaml``, for
 GitOps), and validates each against the Kubernetes schemas and the project's KEDA schemas
-(:mod:`asya_pulumi.validate`). Exit 0 when everything is valid, 1 naming each invalid object and field.
+(:mod:`asya_pulumi.validate`), and refuses two objects that are one Kubernetes object. Exit 0 when everything is
+valid; 1 naming each invalid or duplicated object and field; 1 with one line (no traceback) when the program fails,
+e.g. a spec past an AWS or Kubernetes limit (:mod:`asya_pulumi.spec.limits`) or a manifest over the YAML budgets.
 """
 
 from __future__ import annotations
@@ -60,15 +62,20 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _stack_config(program_dir: Path, stack: str) -> dict[str, Any]:
+    """The stack's ``config:`` mapping, read within the manifest budgets (size, aliases, expansion)."""
     import yaml
+
+    from asya_pulumi.spec.yamlload import YamlRefused, load_yaml, read_yaml_text
 
     path = program_dir / f"Pulumi.{stack}.yaml"
     if not path.is_file():
         stacks = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in program_dir.glob("Pulumi.*.yaml"))
         raise UsageError(f"no stack config {str(path)!r}; stacks here: {', '.join(stacks) or 'none'}")
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
+        document = load_yaml(read_yaml_text(path)) or {}
+    except YamlRefused as exc:
+        raise UsageError(f"{path}: {exc}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
     config = document.get("config") if isinstance(document, dict) else None
     if not isinstance(config, dict):

@@ -15,10 +15,13 @@ from typing import Any
 
 import pulumi
 import yaml
+from pydantic import ValidationError
 from rich.console import Console
 from rich.tree import Tree
 
 from asya_pulumi.mocked import MockedDeployment, Registered, integers_restored
+from asya_pulumi.spec import ClusterSpec, MeshSpec
+from asya_pulumi.spec.errors import describe, known_field_names
 from asya_pulumi.validate import validate_objects
 
 #: Inputs worth showing next to a resource in the tree (when present), in this order.
@@ -42,10 +45,20 @@ def render_plan(*, entry: Path, stack: str, config: dict[str, Any]) -> RenderPla
     try:
         deployment.run(lambda: runpy.run_path(str(entry), run_name="__main__"))
     except Exception as exc:  # the program's own error: report it as one line, it is the user's to fix
-        raise ProgramFailed(f"{type(exc).__name__}: {' '.join(str(exc).split())}") from exc
+        raise ProgramFailed(_one_line(exc)) from exc
     finally:
         sys.path.remove(str(entry.parent.resolve()))
     return RenderPlan(registered=list(deployment.registered), kubernetes_objects=deployment.kubernetes_objects())
+
+
+def _one_line(exc: Exception) -> str:
+    """The error as one line; a spec model's validation error as its ``field: problem and fix`` lines joined."""
+    if isinstance(exc, ValidationError):
+        problems = describe(exc, vocabulary=known_field_names([MeshSpec, ClusterSpec]))
+        text = f"invalid {exc.title}: " + "; ".join(problems)
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return " ".join(text.split())
 
 
 def _project_name(program_dir: Path) -> str:

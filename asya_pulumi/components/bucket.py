@@ -9,6 +9,7 @@ import pulumi_aws as aws
 
 from asya_pulumi.components.common import TYPE_PREFIX, child
 from asya_pulumi.iam import deny_insecure_transport
+from asya_pulumi.spec.limits import result_bucket_prefix
 
 
 class ResultBucket(pulumi.ComponentResource):
@@ -21,7 +22,7 @@ class ResultBucket(pulumi.ComponentResource):
     ) -> None:
         super().__init__(f"{TYPE_PREFIX}ResultBucket", resource_name, None, opts)
         self.bucket = aws.s3.Bucket(
-            resource_name, bucket_prefix=f"asya-{namespace}-results-"[:37], tags=tags, opts=child(self)
+            resource_name, bucket_prefix=result_bucket_prefix(namespace=namespace), tags=tags, opts=child(self)
         )
         aws.s3.BucketServerSideEncryptionConfiguration(
             f"{resource_name}-sse",

@@ -11,12 +11,11 @@ import pulumi_kubernetes as k8s
 from asya_pulumi import iam
 from asya_pulumi.components.common import child
 from asya_pulumi.spec import GPU_POOL_LABEL, GPU_RESOURCE
+from asya_pulumi.spec.limits import ADDON_NAMESPACE
 
 NVIDIA_DEVICE_PLUGIN_CHART = ("https://nvidia.github.io/k8s-device-plugin", "nvidia-device-plugin", "0.17.1")
 CLUSTER_AUTOSCALER_CHART = ("https://kubernetes.github.io/autoscaler", "cluster-autoscaler", "9.46.6")
 CLUSTER_AUTOSCALER_SERVICE_ACCOUNT = "cluster-autoscaler"
-#: Where the add-ons (device plugin, autoscaler) run; a mesh may not use it.
-ADDON_NAMESPACE = "kube-system"
 NEW_POD_SCALE_UP_DELAY = "45s"
 
 

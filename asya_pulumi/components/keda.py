@@ -16,14 +16,13 @@ import pulumi_kubernetes as k8s
 
 from asya_pulumi import iam
 from asya_pulumi.components.common import TYPE_PREFIX, child
+from asya_pulumi.spec.limits import KEDA_NAMESPACE
 from asya_runtime.naming import queue_name
 
 #: The KEDA Helm chart version this package is tested against (KEDA 2.18).
 KEDA_CHART_VERSION = "2.18.1"
 KEDA_CHART_REPO = "https://kedacore.github.io/charts"
 KEDA_OPERATOR_SERVICE_ACCOUNT = "keda-operator"
-#: KEDA's default namespace; a mesh may not use it.
-KEDA_NAMESPACE = "keda"
 
 
 def scaler_queue_patterns(*, region: str, account_id: str, namespaces: Sequence[str] | None) -> list[str]:

@@ -7,19 +7,21 @@ maxReceiveCount and the sidecar's environment from it, and ``asya dev`` runs the
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import annotated_types
 from pydantic import Field, field_validator, model_validator
 
 from asya_pulumi.spec.base import SpecModel
+from asya_pulumi.spec.cluster import GPU_POOL_LABEL, check_gpu_pool_name
+from asya_pulumi.spec.limits import check_image, check_label_key, check_label_value, parse_quantity
 from asya_runtime.config import SidecarConfig
 from asya_runtime.naming import check_actor_name
 from asya_runtime.resiliency import Resiliency
 
 _HANDLER = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_QUANTITY = re.compile(r"^\d+(\.\d+)?(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei)?$")
 _RESOURCE_NAMES = ("cpu", "memory", "ephemeral-storage")
 #: Env vars with this prefix belong to the runtime and are rendered from the spec; users may not set them.
 RESERVED_ENV_PREFIX = "ASYA_"
@@ -67,9 +69,15 @@ class GpuSpec(SpecModel):
     count: int = Field(1, ge=1, description="`nvidia.com/gpu` limit of the handler container.")
     pool: str | None = Field(None, description="GPU node pool name; may be left out when the mesh has exactly one.")
 
+    @field_validator("pool")
+    @classmethod
+    def _check_pool(cls, value: str | None) -> str | None:
+        return value if value is None else check_gpu_pool_name(value)
+
 
 class ResourcesSpec(SpecModel):
-    """Requests/limits of the handler container (GPUs go in `gpu`, not here)."""
+    """Requests/limits of the handler container (GPUs go in `gpu`, not here). Kubernetes refuses a request above
+    its limit, so that is checked here, against the default requests too when only limits are given."""
 
     requests: dict[str, str] = Field(default_factory=lambda: {"cpu": "250m", "memory": "512Mi"})
     limits: dict[str, str] = Field(default_factory=lambda: {"memory": "1Gi"})
@@ -85,26 +93,58 @@ class ResourcesSpec(SpecModel):
                 raise ValueError("set GPUs with `gpu: <count>` on the actor, not under resources")
             if name not in _RESOURCE_NAMES:
                 raise ValueError(f"unknown resource {name!r}; use one of {', '.join(_RESOURCE_NAMES)}")
+            if isinstance(quantity, bool) or not isinstance(quantity, (str, int, float)):
+                raise ValueError(f"{name}: {quantity!r} is not a Kubernetes quantity; write e.g. '500m', '2', '4Gi'")
             text = str(quantity)
-            if not _QUANTITY.match(text):
-                raise ValueError(f"{name}: {text!r} is not a Kubernetes quantity; write e.g. '500m', '2', '4Gi'")
+            parse_quantity(text, what=name)
             checked[name] = text
         return checked
 
+    @model_validator(mode="after")
+    def _check_requests_within_limits(self) -> ResourcesSpec:
+        for name, limit in self.limits.items():
+            request = self.requests.get(name)
+            if request is None:
+                continue
+            if parse_quantity(request, what=name) > parse_quantity(limit, what=name):
+                default = "" if "requests" in self.model_fields_set else " (the default request)"
+                raise ValueError(
+                    f"requests.{name} {request}{default} is above limits.{name} {limit}; Kubernetes refuses a "
+                    f"request above its limit: lower requests.{name} or raise limits.{name}"
+                )
+        return self
+
 
 class Toleration(SpecModel):
+    """A pod toleration, checked by the rules the API server applies (so a bad one fails here, not at deploy)."""
+
     key: str | None = None
     operator: Literal["Equal", "Exists"] = "Equal"
     value: str | None = None
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
     toleration_seconds: int | None = None
 
+    @model_validator(mode="after")
+    def _check_rules(self) -> Toleration:
+        if self.key:
+            check_label_key(self.key, what="toleration key")
+        elif self.operator != "Exists":
+            raise ValueError("a toleration without key must have operator: Exists (it tolerates every taint); "
+                             "add a key or set operator: Exists")
+        if self.operator == "Exists" and self.value:
+            raise ValueError(f"toleration value {self.value!r} with operator: Exists; remove the value or use Equal")
+        if self.value:
+            check_label_value(self.value, what="toleration value")
+        if self.toleration_seconds is not None and self.effect != "NoExecute":
+            raise ValueError("tolerationSeconds applies only to effect: NoExecute; set that effect or remove it")
+        return self
+
 
 class AsyncActorSpec(SpecModel):
     """One actor: its image and handler, pod settings, KEDA scaling and resiliency policy."""
 
     name: str = Field(description="DNS-1123 label; names the queue asya-{namespace}_{name} and the Kubernetes objects.")
-    image: str = Field(min_length=1, description="The user's image; it needs python3 and the handler's module.")
+    image: str = Field(description="The user's image; it needs python3 and the handler's module.")
     handler: str = Field(description="`module.function` or `module.Class.method`, importable in the image.")
     env: dict[str, str] = Field(default_factory=dict)
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
@@ -119,6 +159,21 @@ class AsyncActorSpec(SpecModel):
     @classmethod
     def _check_name(cls, value: str) -> str:
         return check_actor_name(value)
+
+    @field_validator("image")
+    @classmethod
+    def _check_image(cls, value: str) -> str:
+        return check_image(value, what="image")
+
+    @field_validator("node_selector")
+    @classmethod
+    def _check_node_selector(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, label in value.items():
+            if key == GPU_POOL_LABEL:
+                raise ValueError(f"nodeSelector {key!r} is set from the actor's GPU pool; use gpu.pool instead")
+            check_label_key(key, what="nodeSelector key")
+            check_label_value(label, what=f"nodeSelector[{key!r}] value")
+        return value
 
     @field_validator("handler")
     @classmethod
@@ -141,6 +196,14 @@ class AsyncActorSpec(SpecModel):
             if str(key).startswith(RESERVED_ENV_PREFIX):
                 raise ValueError(f"env {key!r}: the {RESERVED_ENV_PREFIX}* names are rendered from the spec; "
                                  f"set the matching spec field (scaling, resiliency, concurrency) instead")
+            if raw is None:
+                raise ValueError(f"env {key!r} has no value; write {key}: \"\" for an empty string")
+            if not isinstance(raw, (str, int, float, bool)):
+                kind = "a map" if isinstance(raw, Mapping) else "a list" if isinstance(raw, list) else "not text"
+                raise ValueError(
+                    f"env {key!r} is {kind}; an environment variable holds one string: quote the value "
+                    f"(e.g. JSON text) or split it into several variables"
+                )
             checked[key] = ("true" if raw else "false") if isinstance(raw, bool) else str(raw)
         return checked
 

@@ -13,6 +13,13 @@ from asya_runtime.naming import check_dns_label
 GPU_POOL_LABEL = "asya.sh/gpu-pool"
 #: The taint key every GPU node carries (and the extended resource GPU pods request).
 GPU_RESOURCE = "nvidia.com/gpu"
+#: GPU pool names name node groups and are the value of ``GPU_POOL_LABEL``: a DNS label this long at most.
+GPU_POOL_NAME_MAX = 40
+
+
+def check_gpu_pool_name(value: str) -> str:
+    """A GPU pool name: a DNS-1123 label of at most 40 characters (so also a valid Kubernetes label value)."""
+    return check_dns_label(value, what="GPU pool name", max_len=GPU_POOL_NAME_MAX)
 
 
 class NodeGroupSize(SpecModel):
@@ -52,7 +59,7 @@ class GpuNodePoolSpec(NodeGroupSize):
     @field_validator("name")
     @classmethod
     def _check_name(cls, value: str) -> str:
-        return check_dns_label(value, what="GPU pool name", max_len=40)
+        return check_gpu_pool_name(value)
 
 
 class ClusterSpec(SpecModel):

@@ -1,5 +1,8 @@
 """Manifests on disk: ``AsyncActor`` files, the ``ActorMesh`` file, and a pipeline directory holding both.
 
+Every file is read within :mod:`asya_pulumi.spec.yamlload`'s budgets (size cap checked before reading, aliases,
+expansion, depth), so a huge file or an alias bomb is refused in milliseconds with the file named.
+
 A pipeline directory (e.g. ``examples/image-scoring/``) holds one ``kind: AsyncActor`` YAML file per actor and one
 ``kind: ActorMesh`` file (namespace, routes, GPU pools, region, runtime image). ``load_pipeline_dir`` turns it into a
 :class:`MeshSpec`; ``pulumi up`` (stacks/) and ``asya dev`` both start from it.
@@ -18,6 +21,7 @@ from asya_pulumi.spec.actor import AsyncActorSpec
 from asya_pulumi.spec.base import API_VERSION
 from asya_pulumi.spec.errors import SpecError, describe, known_field_names
 from asya_pulumi.spec.mesh import MeshSpec
+from asya_pulumi.spec.yamlload import YamlRefused, load_yaml, read_yaml_text
 
 ACTOR_KIND = "AsyncActor"
 MESH_KIND = "ActorMesh"
@@ -31,15 +35,25 @@ def read_manifest(source: Any) -> tuple[dict[str, Any], str]:
     is_path_text = isinstance(source, str) and "\n" not in source and source.endswith((".yaml", ".yml"))
     if isinstance(source, Path) or is_path_text:
         path = Path(source)
-        text, where = path.read_text(encoding="utf-8"), str(path)
+        where = str(path)
+        try:
+            text = read_yaml_text(path)
+        except YamlRefused as exc:
+            raise SpecError(where, [str(exc)]) from None
+        except OSError as exc:
+            raise SpecError(where, [f"cannot read it ({exc.strerror or exc}); check the path"]) from None
+        except UnicodeDecodeError as exc:
+            raise SpecError(where, [f"not UTF-8 text ({exc.reason}); save the manifest as UTF-8"]) from None
     elif isinstance(source, str):
         text, where = source, "<yaml>"
     else:
         raise TypeError(f"a manifest is YAML text, a path or a dict, not {type(source).__name__}")
     try:
-        document = yaml.safe_load(text)
+        document = load_yaml(text)
+    except YamlRefused as exc:
+        raise SpecError(where, [str(exc)]) from None
     except yaml.YAMLError as exc:
-        raise SpecError(where, [f"not valid YAML: {exc}"]) from None
+        raise SpecError(where, [f"not valid YAML: {' '.join(str(exc).split())}"]) from None
     if not isinstance(document, dict):
         raise SpecError(where, ["a manifest is a YAML mapping with apiVersion, kind, metadata and spec"])
     return document, where

@@ -8,6 +8,8 @@ from pydantic import Field, field_validator, model_validator
 
 from asya_pulumi.spec.actor import AsyncActorSpec
 from asya_pulumi.spec.base import SpecModel
+from asya_pulumi.spec.cluster import check_gpu_pool_name
+from asya_pulumi.spec.limits import check_image, check_mesh_namespace, check_namespace_fits, check_result_bucket
 from asya_runtime.naming import check_dns_label, check_names_fit
 
 #: The runtime image (sidecar + sinks). Pin it per stack in production.
@@ -28,7 +30,20 @@ class MeshSpec(SpecModel):
     @field_validator("namespace")
     @classmethod
     def _check_namespace(cls, value: str) -> str:
-        return check_dns_label(value, what="mesh namespace", max_len=40)
+        check_dns_label(value, what="mesh namespace", max_len=40)
+        check_mesh_namespace(value)
+        check_result_bucket(namespace=value)
+        return value
+
+    @field_validator("gpu_pools")
+    @classmethod
+    def _check_gpu_pools(cls, value: list[str]) -> list[str]:
+        return [check_gpu_pool_name(pool) for pool in value]
+
+    @field_validator("runtime_image")
+    @classmethod
+    def _check_runtime_image(cls, value: str) -> str:
+        return check_image(value, what="runtimeImage")
 
     @field_validator("region")
     @classmethod
@@ -43,6 +58,7 @@ class MeshSpec(SpecModel):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"actors: duplicate actor name(s) {duplicates}; every actor needs its own name")
+        check_namespace_fits(namespace=self.namespace, region=self.region)
         for actor in self.actors:
             check_names_fit(namespace=self.namespace, actor=actor.name)
             self._check_gpu(actor)

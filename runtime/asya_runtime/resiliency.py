@@ -23,14 +23,20 @@ import math
 import random
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator, model_validator
 
-from asya_runtime.durations import format_duration, parse_duration
+from asya_runtime.durations import format_duration, parse_duration, readable_duration
 
 #: SQS refuses a VisibilityTimeout above 12 hours; an actor may not be allowed to run longer than that.
 SQS_MAX_VISIBILITY_S = 12 * 3600
 #: SQS refuses DelaySeconds above 15 minutes; a single backoff step may not be longer.
 SQS_MAX_DELAY_S = 900
+#: SQS refuses a RedrivePolicy whose maxReceiveCount is above 1000.
+SQS_MAX_RECEIVE_COUNT = 1000
+#: Deliveries SQS allows beyond ``maxAttempts`` before it dead-letters (see the module docstring).
+RECEIVE_COUNT_MARGIN = 2
+#: The most attempts a policy may ask for: more would derive a maxReceiveCount SQS refuses.
+MAX_ATTEMPTS = SQS_MAX_RECEIVE_COUNT - RECEIVE_COUNT_MARGIN
 #: Slack added to the visibility timeout so a heartbeat that is a little late never lets a message reappear.
 VISIBILITY_MARGIN_S = 30
 #: Above this, the sidecar stops waiting out the whole actor timeout in one visibility window and extends it instead.
@@ -64,6 +70,17 @@ class RetryPolicy(_Model):
     jitter: bool = Field(
         True, description="Randomise each delay within [delay/2, delay] so retries of a burst do not stampede."
     )
+
+    @field_validator("max_attempts")
+    @classmethod
+    def _check_max_attempts(cls, value: int) -> int:
+        if value > MAX_ATTEMPTS:
+            raise ValueError(
+                f"maxAttempts {value} derives the queue's RedrivePolicy maxReceiveCount {value + RECEIVE_COUNT_MARGIN} "
+                f"(maxAttempts + {RECEIVE_COUNT_MARGIN}), over SQS's limit of {SQS_MAX_RECEIVE_COUNT}; "
+                f"use at most {MAX_ATTEMPTS} attempts"
+            )
+        return value
 
     @model_validator(mode="after")
     def _check_intervals(self) -> RetryPolicy:
@@ -118,10 +135,13 @@ class Resiliency(_Model):
     @model_validator(mode="after")
     def _check(self) -> Resiliency:
         self.policies.setdefault("default", RetryPolicy())
-        if self.actor_timeout > SQS_MAX_VISIBILITY_S:
+        longest = max_actor_timeout()
+        if self.actor_timeout > longest:
             raise ValueError(
-                f"actorTimeout ({format_duration(self.actor_timeout)}) exceeds SQS's 12h visibility ceiling; "
-                f"use at most 12h, or split the step into smaller actors"
+                f"actorTimeout ({readable_duration(self.actor_timeout)}) exceeds SQS's 12h visibility ceiling "
+                f"(a message may stay hidden at most 12h after it is received, and the heartbeat keeps it hidden "
+                f"{queue_visibility_timeout(self)}s past the call); use at most {readable_duration(longest)}, "
+                f"or split the step into smaller actors"
             )
         names = self.policies
         for i, rule in enumerate(self.rules):
@@ -158,6 +178,16 @@ def queue_visibility_timeout(resiliency: Resiliency) -> int:
     return min(math.ceil(resiliency.actor_timeout), VISIBILITY_WINDOW_CAP_S) + VISIBILITY_MARGIN_S
 
 
+def max_actor_timeout() -> int:
+    """The longest ``actorTimeout`` SQS lets the sidecar keep a message hidden for: 12 h less the visibility window.
+
+    SQS counts its 12 h visibility ceiling from the receive, and refuses a ChangeMessageVisibility that would pass
+    it; the heartbeat asks for one more window (``queue_visibility_timeout``) while a call runs, so a call may use
+    at most ``12h - window``.
+    """
+    return SQS_MAX_VISIBILITY_S - VISIBILITY_WINDOW_CAP_S - VISIBILITY_MARGIN_S
+
+
 def queue_max_receive_count(resiliency: Resiliency) -> int:
     """RedrivePolicy.maxReceiveCount: ``max(maxAttempts over all policies) + 2`` (see the module docstring)."""
-    return resiliency.max_attempts + 2
+    return resiliency.max_attempts + RECEIVE_COUNT_MARGIN

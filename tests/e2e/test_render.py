@@ -74,3 +74,51 @@ def test_missing_stack_config_is_a_usage_error(tmp_path: Path):
     run = run_asya("render", str(tmp_path), "--stack", "prod")
     assert run.returncode == 2
     assert run.stderr.strip() == f"asya: error: no stack config '{tmp_path}/Pulumi.prod.yaml'; stacks here: none"
+
+
+_BAD_ACTOR = """apiVersion: asya.sh/v1alpha1
+kind: AsyncActor
+metadata: {name: bad}
+spec:
+  image: "  "
+  handler: handlers.bad
+  env: {OPTIONS: {depth: 3}}
+  resources:
+    requests: {memory: 2Gi}
+    limits: {memory: 1Gi}
+  resiliency:
+    policies:
+      default: {maxAttempts: 5000, initialInterval: .nan}
+"""
+
+
+def test_spec_past_aws_and_kubernetes_limits_exits_1_in_one_line(tmp_path: Path):
+    """The real stacks program, pointed at one bad pipeline directory: every problem named, in one line."""
+    pipeline = tmp_path / "pipeline"
+    pipeline.mkdir()
+    (pipeline / "mesh.yaml").write_text(
+        "apiVersion: asya.sh/v1alpha1\nkind: ActorMesh\nmetadata: {name: scoring}\nspec: {region: us-east-1}\n"
+    )
+    (pipeline / "bad.yaml").write_text(_BAD_ACTOR)
+    program = tmp_path / "program"
+    program.mkdir()
+    (program / "__main__.py").write_text((REPO / "stacks" / "__main__.py").read_text())
+    config = {"config": {"aws:region": "us-east-1", "asya:pipeline": str(pipeline), "asya:cluster": {"name": "c"}}}
+    (program / "Pulumi.dev.yaml").write_text(yaml.safe_dump(config))
+
+    run = run_asya("render", str(program))
+
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "Traceback" not in run.stdout + run.stderr
+    lines = run.stdout.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("asya render: the program failed under mocks:")
+    bad = f"{pipeline / 'bad.yaml'}: spec."
+    for expected in (
+        f"{bad}image: image is blank; name the container image",
+        f"{bad}env: env 'OPTIONS' is a map",
+        f"{bad}resources: requests.memory 2Gi is above limits.memory 1Gi",
+        f"{bad}resiliency.policies.default.maxAttempts: maxAttempts 5000 derives the queue's RedrivePolicy "
+        "maxReceiveCount 5002 (maxAttempts + 2), over SQS's limit of 1000; use at most 998 attempts",
+        f"{bad}resiliency.policies.default.initialInterval: nan is not a finite duration",
+    ):
+        assert expected in lines[0]

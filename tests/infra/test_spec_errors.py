@@ -83,7 +83,7 @@ def test_initial_interval_above_max_interval() -> None:
 def test_actor_timeout_over_the_sqs_visibility_ceiling() -> None:
     message = error_of(manifest(resiliency={"actorTimeout": "13h"}))
     assert "spec.resiliency" in message
-    assert "exceeds SQS's 12h visibility ceiling; use at most 12h" in message
+    assert "exceeds SQS's 12h visibility ceiling" in message and "use at most 11h58m30s" in message
 
 
 def test_gpu_actor_in_a_mesh_without_gpu_pool() -> None:

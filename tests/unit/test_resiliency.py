@@ -77,7 +77,7 @@ def test_bad_blocks_fail_naming_the_field_and_fix(block: dict, message: str) -> 
         Resiliency.model_validate(block)
 
 
-@pytest.mark.parametrize(("timeout", "visibility"), [("5s", 35), ("60s", 90), ("10m", 90), ("12h", 90)])
+@pytest.mark.parametrize(("timeout", "visibility"), [("5s", 35), ("60s", 90), ("10m", 90), ("11h58m30s", 90)])
 def test_visibility_timeout_derivation(timeout: str, visibility: int) -> None:
     assert queue_visibility_timeout(Resiliency.model_validate({"actorTimeout": timeout})) == visibility
 
