@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -227,3 +228,31 @@ def test_result_retention_is_configurable_and_expiry_can_be_off(deployment: Depl
     assert rules["expire-records"]["noncurrentVersionExpiration"] == {"noncurrentDays": 30}
     with pytest.raises(ValidationError, match="expireAfterDays"):
         ResultRetentionSpec.model_validate({"expireAfterDays": 0})
+
+
+# --- docs -----------------------------------------------------------------------------------------------------------
+
+
+def test_every_hardening_default_is_documented_with_its_value() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "infrastructure.md").read_text()
+
+    def shown(value: object) -> str:
+        if isinstance(value, bool):
+            return f"`{str(value).lower()}`"
+        if isinstance(value, list):
+            return f"`[{', '.join(map(str, value))}]`"
+        return str(value)
+
+    spec = ClusterSpec(name=CLUSTER)
+    for group in ("api_endpoint", "control_plane_logs", "node_security", "secrets_encryption"):
+        settings = getattr(spec, group)
+        prefix = ClusterSpec.model_fields[group].alias
+        for name, field in type(settings).model_fields.items():
+            if name == "deletion_window_days":
+                continue  # stated in the secretsEncryption row
+            row = f"| `{prefix}.{field.alias}` | {shown(getattr(settings, name))} |"
+            assert row in doc, f"docs/infrastructure.md lacks the row {row!r}"
+    retention = ResultRetentionSpec()
+    for name, field in ResultRetentionSpec.model_fields.items():
+        row = f"| `{field.alias}` | {getattr(retention, name)} |"
+        assert row in doc, f"docs/infrastructure.md lacks the row {row!r}"
