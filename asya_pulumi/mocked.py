@@ -3,7 +3,8 @@
 Used by the infra tests, ``bench/mesh_build.py`` and ``asya render`` (no cloud credentials, no Pulumi CLI).
 
 * ``new_resource`` fills the computed fields (``arn``, ``url``, ``id``, ``name``, a bucket's ``bucket``, a node
-  group's ASG name, ...) so no assertion can pass on a None that a real deploy would never produce.
+  group's ASG name, a launch template's ``latestVersion``, ...) so no assertion can pass on a None that a real
+  deploy would never produce.
 * Dependencies: ``MockResourceArgs`` carries none, so ``RecordingMonitor`` wraps ``MockMonitor.RegisterResource``
   and keeps ``request.dependencies`` — the URNs the SDK sends to the engine for ``depends_on`` and for inputs that
   are outputs of other resources. Ordering assertions check exactly what would order a real ``pulumi up``.
@@ -71,6 +72,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 outputs["arn"] = f"arn:aws:eks:{REGION}:{ACCOUNT}:cluster/{name}"
                 outputs["endpoint"] = f"https://{_suffix(name)}.gr7.{REGION}.eks.amazonaws.com"
                 outputs["certificateAuthority"] = {"data": "LS0tLS1CRUdJTi1DRVJU"}
+            elif typ == "aws:ec2/launchTemplate:LaunchTemplate":
+                outputs["latestVersion"] = 1
             elif typ == "aws:eks/nodeGroup:NodeGroup":
                 outputs["resources"] = [{"autoscalingGroups": [{"name": f"eks-{args.name}-{_suffix(name)}"}]}]
         elif typ.startswith("kubernetes:") and typ != "pulumi:providers:kubernetes":

@@ -1,4 +1,10 @@
-"""``ResultBucket``: the mesh's S3 bucket for final envelopes — encrypted, private, TLS-only, versioned."""
+"""``ResultBucket``: the mesh's S3 bucket for final envelopes — encrypted, private, TLS-only, versioned, expiring.
+
+Lifecycle (``ResultRetentionSpec``): a record expires ``expireAfterDays`` after it was written (versioning turns
+that into a delete marker over a noncurrent version), noncurrent versions go ``noncurrentExpireAfterDays`` later,
+the delete markers left with no version behind them are removed, and unfinished multipart uploads are aborted. So
+nothing in the bucket outlives ``expireAfterDays + noncurrentExpireAfterDays`` days unless expiry is switched off.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +15,48 @@ import pulumi_aws as aws
 
 from asya_pulumi.components.common import TYPE_PREFIX, child
 from asya_pulumi.iam import deny_insecure_transport
+from asya_pulumi.spec import ResultRetentionSpec
 from asya_pulumi.spec.limits import result_bucket_prefix
 
 
+def lifecycle_rules(retention: ResultRetentionSpec) -> list[dict[str, object]]:
+    """The bucket's lifecycle rules, whole bucket each (empty prefix filter)."""
+    whole_bucket = {"prefix": ""}
+    versions: dict[str, object] = {
+        "id": "expire-records",
+        "status": "Enabled",
+        "filter": whole_bucket,
+        "noncurrent_version_expiration": {"noncurrent_days": retention.noncurrent_expire_after_days},
+        "abort_incomplete_multipart_upload": {"days_after_initiation": retention.abort_multipart_after_days},
+    }
+    if retention.expire_after_days is not None:
+        versions["expiration"] = {"days": retention.expire_after_days}
+    # S3 refuses `days` and `expired_object_delete_marker` in one expiration: the markers get their own rule.
+    markers: dict[str, object] = {
+        "id": "remove-expired-delete-markers",
+        "status": "Enabled",
+        "filter": whole_bucket,
+        "expiration": {"expired_object_delete_marker": True},
+    }
+    return [versions, markers]
+
+
 class ResultBucket(pulumi.ComponentResource):
-    """Versioning keeps an overwritten ``{status}/{id}.json`` (a redelivery) recoverable."""
+    """Versioning keeps an overwritten ``{status}/{id}.json`` (a redelivery) recoverable for a while.
+
+    ``retention`` defaults to ``ResultRetentionSpec()``: records expire after 90 days, old versions 7 days later.
+    """
 
     bucket: aws.s3.Bucket
 
     def __init__(
-        self, resource_name: str, *, namespace: str, tags: dict[str, str], opts: pulumi.ResourceOptions | None = None
+        self,
+        resource_name: str,
+        *,
+        namespace: str,
+        tags: dict[str, str],
+        retention: ResultRetentionSpec | None = None,
+        opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(f"{TYPE_PREFIX}ResultBucket", resource_name, None, opts)
         self.bucket = aws.s3.Bucket(
@@ -47,11 +85,18 @@ class ResultBucket(pulumi.ComponentResource):
             rule={"object_ownership": "BucketOwnerEnforced"},
             opts=child(self),
         )
-        aws.s3.BucketVersioning(
+        versioning = aws.s3.BucketVersioning(
             f"{resource_name}-versioning",
             bucket=self.bucket.id,
             versioning_configuration={"status": "Enabled"},
             opts=child(self),
+        )
+        aws.s3.BucketLifecycleConfiguration(
+            f"{resource_name}-lifecycle",
+            bucket=self.bucket.id,
+            rules=lifecycle_rules(retention or ResultRetentionSpec()),
+            # Noncurrent-version rules need versioning on first (the AWS provider's documented order).
+            opts=child(self, depends_on=[versioning]),
         )
         aws.s3.BucketPolicy(
             f"{resource_name}-tls-only",

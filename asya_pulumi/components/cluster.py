@@ -4,6 +4,11 @@ Creates: VPC (or uses ``subnetIds``), cluster and node IAM roles, the EKS cluste
 entries for ``adminRoleArns``), the system node group, one scale-to-zero managed node group per GPU pool, the
 ``eks-pod-identity-agent`` addon, the NVIDIA device plugin, the Cluster Autoscaler, and a Kubernetes provider
 (``k8s_provider``) built from the cluster's kubeconfig for everything deployed into it.
+
+Hardened by default (``asya_pulumi.spec.hardening``, each switchable): the API endpoint is private unless
+``apiEndpoint.publicAccessCidrs`` names who may reach it; control-plane logs (api, audit, authenticator) go to a log
+group created here with a retention, before the cluster, so EKS never creates its own never-expiring one; Secrets
+are wrapped by a customer-managed KMS key; every node group's launch template requires IMDSv2 with hop limit 1.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from asya_pulumi.components.common import TYPE_PREFIX, child
 from asya_pulumi.components.network import Network
 from asya_pulumi.components.node_groups import gpu_node_group, system_node_group
 from asya_pulumi.kubeconfig import eks_kubeconfig
-from asya_pulumi.spec import ClusterSpec
+from asya_pulumi.spec import ClusterSpec, ControlPlaneLogsSpec, SecretsEncryptionSpec
 
 MANAGED_POLICY = "arn:aws:iam::aws:policy/"
 CLUSTER_POLICIES = ("AmazonEKSClusterPolicy",)
@@ -46,6 +51,56 @@ def _service_role(
         for policy in policies
     ]
     return role, [role, *attachments]
+
+
+def control_plane_log_group(
+    parent: pulumi.Resource, *, resource_name: str, cluster_name: str, logs: ControlPlaneLogsSpec
+) -> aws.cloudwatch.LogGroup | None:
+    """The group EKS writes control-plane logs to, with ``logs.retention_days``; None when no log type is on.
+
+    EKS writes to ``/aws/eks/<cluster>/cluster`` and creates it, with no expiry, if it does not exist; creating it
+    first (the cluster depends on it) is how the retention applies from the first log line.
+    """
+    if not logs.types:
+        return None
+    return aws.cloudwatch.LogGroup(
+        f"{resource_name}-control-plane-logs",
+        name=f"/aws/eks/{cluster_name}/cluster",
+        retention_in_days=logs.retention_days,
+        opts=child(parent),
+    )
+
+
+def secrets_key(
+    parent: pulumi.Resource, *, resource_name: str, cluster_role: aws.iam.Role, encryption: SecretsEncryptionSpec
+) -> tuple[aws.kms.Key, aws.iam.RolePolicy] | None:
+    """A KMS key (rotated yearly) that wraps the cluster's Secrets, and the cluster role's right to use it.
+
+    The key policy is KMS's default (the account's IAM decides); the cluster role may use only this key, only for
+    the calls envelope encryption makes.
+    """
+    if not encryption.enabled:
+        return None
+    key = aws.kms.Key(
+        f"{resource_name}-secrets",
+        description=f"{resource_name}: envelope encryption of Kubernetes Secrets",
+        enable_key_rotation=True,
+        deletion_window_in_days=encryption.deletion_window_days,
+        opts=child(parent),
+    )
+    grant = aws.iam.RolePolicy(
+        f"{resource_name}-cluster-role-secrets-key",
+        role=cluster_role.id,
+        policy=key.arn.apply(
+            lambda arn: json.dumps(
+                {"Version": "2012-10-17", "Statement": [{
+                    "Effect": "Allow", "Action": ["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey", "kms:ListGrants"],
+                    "Resource": arn}]}
+            )
+        ),
+        opts=child(parent),
+    )
+    return key, grant
 
 
 class AsyaCluster(pulumi.ComponentResource):
@@ -75,14 +130,43 @@ class AsyaCluster(pulumi.ComponentResource):
         node_role, node_role_ready = _service_role(
             self, f"{resource_name}-node-role", "ec2.amazonaws.com", NODE_POLICIES
         )
+        cluster_ready = list(cluster_role_ready)
+        log_group = control_plane_log_group(
+            self, resource_name=resource_name, cluster_name=spec.name, logs=spec.control_plane_logs
+        )
+        if log_group is not None:
+            cluster_ready.append(log_group)
+        encryption = secrets_key(
+            self, resource_name=resource_name, cluster_role=cluster_role, encryption=spec.secrets_encryption
+        )
+        if encryption is not None:
+            cluster_ready.append(encryption[1])
+        endpoint = spec.api_endpoint
+        if not endpoint.public_access and not spec.subnet_ids:
+            pulumi.log.warn(
+                f"cluster {spec.name!r}: the API endpoint is private and its VPC is created by this stack, so only "
+                "a machine inside that VPC can reach it; `pulumi up` from anywhere else stops at the first "
+                "Kubernetes object. Set asya:cluster.apiEndpoint.publicAccessCidrs to your egress CIDR.",
+                resource=self,
+            )
         cluster = aws.eks.Cluster(
             resource_name,
             name=spec.name,
             version=spec.kubernetes_version,
             role_arn=cluster_role.arn,
-            vpc_config={"subnet_ids": subnet_ids, "endpoint_private_access": True, "endpoint_public_access": True},
+            vpc_config={
+                "subnet_ids": subnet_ids,
+                "endpoint_private_access": True,
+                "endpoint_public_access": endpoint.public_access,
+                # Only with public access: EKS reads an absent list as 0.0.0.0/0, but then there is no public endpoint.
+                "public_access_cidrs": endpoint.public_access_cidrs or None,
+            },
             access_config={"authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": True},
-            opts=child(self, depends_on=cluster_role_ready),
+            enabled_cluster_log_types=list(spec.control_plane_logs.types),
+            encryption_config=(
+                {"resources": ["secrets"], "provider": {"key_arn": encryption[0].arn}} if encryption else None
+            ),
+            opts=child(self, depends_on=cluster_ready),
         )
         for index, principal in enumerate(spec.admin_role_arns):
             entry = aws.eks.AccessEntry(
@@ -92,7 +176,10 @@ class AsyaCluster(pulumi.ComponentResource):
                 f"{resource_name}-admin-{index}", cluster_name=cluster.name, principal_arn=entry.principal_arn,
                 policy_arn=ADMIN_ACCESS_POLICY, access_scope={"type": "cluster"}, opts=child(self),
             )
-        node_args = {"cluster_name": cluster.name, "node_role_arn": node_role.arn, "subnet_ids": subnet_ids}
+        node_args = {
+            "cluster_name": cluster.name, "node_role_arn": node_role.arn, "subnet_ids": subnet_ids,
+            "security": spec.node_security,
+        }
         system = system_node_group(
             self, resource_name=f"{resource_name}-system", spec=spec.system_nodes, depends_on=node_role_ready,
             **node_args,

@@ -13,6 +13,13 @@ from asya_pulumi.spec.cluster import (
     SystemNodeGroupSpec,
 )
 from asya_pulumi.spec.errors import SpecError
+from asya_pulumi.spec.hardening import (
+    ApiEndpointSpec,
+    ControlPlaneLogsSpec,
+    NodeSecuritySpec,
+    ResultRetentionSpec,
+    SecretsEncryptionSpec,
+)
 from asya_pulumi.spec.manifest import load_actor_manifest, load_pipeline_dir
 from asya_pulumi.spec.mesh import DEFAULT_RUNTIME_IMAGE, MeshSpec
 from asya_pulumi.spec.sink import SinkSpec
@@ -22,13 +29,18 @@ __all__ = [
     "DEFAULT_RUNTIME_IMAGE",
     "GPU_POOL_LABEL",
     "GPU_RESOURCE",
+    "ApiEndpointSpec",
     "AsyncActorSpec",
     "ClusterSpec",
+    "ControlPlaneLogsSpec",
     "GpuNodePoolSpec",
     "GpuSpec",
     "MeshSpec",
+    "NodeSecuritySpec",
     "ResourcesSpec",
+    "ResultRetentionSpec",
     "ScalingSpec",
+    "SecretsEncryptionSpec",
     "SinkSpec",
     "SpecError",
     "SystemNodeGroupSpec",

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from asya_pulumi.spec.base import SpecModel
+from asya_pulumi.spec.hardening import ApiEndpointSpec, ControlPlaneLogsSpec, NodeSecuritySpec, SecretsEncryptionSpec
 from asya_runtime.naming import check_dns_label
 
 #: Node label that names a GPU pool; GPU actors select their pool by it.
@@ -39,7 +40,7 @@ class SystemNodeGroupSpec(NodeGroupSize):
     instance_types: list[str] = Field(default_factory=lambda: ["t3.large"], min_length=1)
     min_size: int = Field(2, ge=1, description="2: CoreDNS and KEDA survive one node going away.")
     max_size: int = Field(4, ge=1)
-    disk_size: int = Field(40, ge=20, description="GiB of root volume.")
+    disk_size: int = Field(40, ge=20, description="GiB of root volume (gp3, encrypted; see NodeSecuritySpec).")
 
 
 class GpuNodePoolSpec(NodeGroupSize):
@@ -53,7 +54,9 @@ class GpuNodePoolSpec(NodeGroupSize):
     capacity_type: Literal["ON_DEMAND", "SPOT"] = "ON_DEMAND"
     min_size: int = Field(0, ge=0, description="0: GPU nodes exist only while GPU actors have replicas.")
     max_size: int = Field(2, ge=1)
-    disk_size: int = Field(100, ge=20, description="GiB; model images are large.")
+    disk_size: int = Field(
+        100, ge=20, description="GiB of the volume images live on (gp3, encrypted); model images are large."
+    )
     gpus_per_node: int = Field(1, ge=1, description="For the autoscaler's node template (g5.xlarge has 1).")
 
     @field_validator("name")
@@ -77,6 +80,19 @@ class ClusterSpec(SpecModel):
     system_nodes: SystemNodeGroupSpec = Field(default_factory=SystemNodeGroupSpec)
     gpu_pools: list[GpuNodePoolSpec] = Field(default_factory=list)
     admin_role_arns: list[str] = Field(default_factory=list, description="IAM roles granted cluster admin.")
+    api_endpoint: ApiEndpointSpec = Field(
+        default_factory=ApiEndpointSpec,
+        description="Default: private endpoint only; set publicAccessCidrs to reach the API from outside the VPC.",
+    )
+    control_plane_logs: ControlPlaneLogsSpec = Field(
+        default_factory=ControlPlaneLogsSpec, description="Default: api, audit, authenticator, kept 90 days."
+    )
+    node_security: NodeSecuritySpec = Field(
+        default_factory=NodeSecuritySpec, description="Default: IMDSv2 only, hop limit 1 on every node group."
+    )
+    secrets_encryption: SecretsEncryptionSpec = Field(
+        default_factory=SecretsEncryptionSpec, description="Default: Secrets wrapped by a customer-managed KMS key."
+    )
 
     @field_validator("name")
     @classmethod

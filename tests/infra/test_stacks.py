@@ -123,3 +123,31 @@ def test_cluster_and_nodes_wait_for_their_role_policies(stack: tuple[Deployment,
     for group in deployment.of_type("aws:eks/nodeGroup:NodeGroup"):
         for policy in ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly"):
             assert deployment.depends_on(group, attachments[f"asya-node-role-{policy}"]), (group.name, policy)
+
+
+def test_both_stacks_are_hardened_as_their_config_says(stack: tuple[Deployment, dict[str, Any]]) -> None:
+    deployment, config = stack
+    cluster_config = config["asya:cluster"]
+    cluster = deployment.one("aws:eks/cluster:Cluster", "asya")
+    vpc = cluster.inputs["vpcConfig"]
+    cidrs = cluster_config["apiEndpoint"]["publicAccessCidrs"]
+    assert (vpc["endpointPrivateAccess"], vpc["endpointPublicAccess"], vpc.get("publicAccessCidrs")) == (
+        True, bool(cidrs), cidrs or None
+    )
+    logs = cluster_config["controlPlaneLogs"]
+    assert cluster.inputs["enabledClusterLogTypes"] == logs["types"]
+    group = deployment.one("aws:cloudwatch/logGroup:LogGroup", "asya-control-plane-logs")
+    assert (group.inputs["name"], group.inputs["retentionInDays"]) == (
+        f"/aws/eks/{cluster_config['name']}/cluster", logs["retentionDays"]
+    )
+    assert cluster.inputs["encryptionConfig"]["resources"] == ["secrets"]
+    templates = {t.outputs["name"]: t for t in deployment.of_type("aws:ec2/launchTemplate:LaunchTemplate")}
+    groups = deployment.of_type("aws:eks/nodeGroup:NodeGroup")
+    assert len(groups) == 2
+    for node_group in groups:
+        template = templates[node_group.inputs["launchTemplate"]["id"]]
+        assert template.inputs["metadataOptions"]["httpTokens"] == "required"
+        assert template.inputs["metadataOptions"]["httpPutResponseHopLimit"] == 1
+        assert all(m["ebs"]["encrypted"] == "true" for m in template.inputs["blockDeviceMappings"])
+    (lifecycle,) = deployment.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+    assert {"days": 90} in [rule.get("expiration") for rule in lifecycle.inputs["rules"]]
