@@ -1,5 +1,9 @@
 """``AsyncActor``: one actor on EKS — queue, Pod Identity role, ServiceAccount, Deployment (sidecar + handler,
-no ``spec.replicas``), and the KEDA ScaledObject that owns its replica count.
+no ``spec.replicas``), the KEDA ScaledObject that owns its replica count, and a PodDisruptionBudget.
+
+The budget is ``maxUnavailable: 1``: a node drain evicts the actor's pods one at a time, each with its full grace
+period to finish its call. ``minAvailable`` would block every drain of an actor scaled to one replica (and means
+nothing at zero), so it is not used.
 
 Every sidecar setting comes from ``SidecarConfig(...).to_env()`` built from the spec, so the pod's environment and
 the queue's derived settings cannot drift apart.
@@ -25,6 +29,8 @@ from asya_runtime.naming import check_names_fit, role_name
 
 #: Pulumi must not wait for an actor's pods: with scale-to-zero (and GPU nodes that take minutes) none may start.
 SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
+#: A voluntary disruption (drain, node upgrade, autoscaler scale-down) takes at most one of an actor's pods at a time.
+MAX_UNAVAILABLE = 1
 
 
 class AsyncActor(pulumi.ComponentResource):
@@ -65,6 +71,7 @@ class AsyncActor(pulumi.ComponentResource):
         self._labels = labels(namespace=namespace, actor=spec.name)
         kube_ns = k8s_namespace if k8s_namespace is not None else namespace
         self._meta = {"name": spec.name, "namespace": kube_ns, "labels": self._labels}
+        self._selector = {"app.kubernetes.io/name": spec.name, "asya.sh/mesh": namespace}
 
         self.queue = ActorQueue(
             f"{resource_name}-queue",
@@ -89,6 +96,12 @@ class AsyncActor(pulumi.ComponentResource):
             ),
             # Pod Identity credentials are injected at pod creation: the association must exist first.
             opts=child(self, depends_on=[association, service_account]),
+        )
+        self.disruption_budget = k8s.policy.v1.PodDisruptionBudget(
+            f"{resource_name}-pdb",
+            metadata=self._meta,
+            spec={"maxUnavailable": MAX_UNAVAILABLE, "selector": {"matchLabels": self._selector}},
+            opts=child(self),
         )
         self.scaled_object = k8s.apiextensions.CustomResource(
             f"{resource_name}-scaled-object",
@@ -172,7 +185,7 @@ class AsyncActor(pulumi.ComponentResource):
                 sidecar_env=config.model_copy(update={"result_bucket": bucket}).to_env(),
             )
         )
-        annotations = {"prometheus.io/scrape": "true", "prometheus.io/port": str(pod.METRICS_PORT)}
+        annotations = pod.pod_annotations(sidecar=config, has_handler=isinstance(spec, AsyncActorSpec))
         if isinstance(spec, AsyncActorSpec):
             annotations["asya.sh/handler-server-sha256"] = shared.handler_server_digest
             pod_spec = pod.pod_spec(
@@ -190,7 +203,7 @@ class AsyncActor(pulumi.ComponentResource):
                 handler_server_config_map=None, gpu_pool=None, tolerations=[], node_selector={},
             )
         return {
-            "selector": {"matchLabels": {"app.kubernetes.io/name": spec.name, "asya.sh/mesh": self._namespace}},
+            "selector": {"matchLabels": self._selector},
             "revisionHistoryLimit": 3,
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
             "template": {"metadata": {"labels": self._labels, "annotations": annotations}, "spec": pod_spec},

@@ -23,6 +23,7 @@ from asya_pulumi.components.cluster_addons import cluster_autoscaler, nvidia_dev
 from asya_pulumi.components.common import TYPE_PREFIX, child
 from asya_pulumi.components.network import Network
 from asya_pulumi.components.node_groups import gpu_node_group, system_node_group
+from asya_pulumi.components.vpc_cni import vpc_cni_addon
 from asya_pulumi.kubeconfig import eks_kubeconfig
 from asya_pulumi.spec import ClusterSpec, ControlPlaneLogsSpec, SecretsEncryptionSpec
 
@@ -176,6 +177,7 @@ class AsyaCluster(pulumi.ComponentResource):
                 f"{resource_name}-admin-{index}", cluster_name=cluster.name, principal_arn=entry.principal_arn,
                 policy_arn=ADMIN_ACCESS_POLICY, access_scope={"type": "cluster"}, opts=child(self),
             )
+        vpc_cni_addon(self, resource_name=f"{resource_name}-vpc-cni", cluster_name=cluster.name)
         node_args = {
             "cluster_name": cluster.name, "node_role_arn": node_role.arn, "subnet_ids": subnet_ids,
             "security": spec.node_security,

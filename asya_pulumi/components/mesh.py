@@ -1,6 +1,8 @@
 """``ActorMesh``: a namespace, its result bucket, the two sinks and every actor of a ``MeshSpec``.
 
 Routes were checked when the ``MeshSpec`` was built (an unknown actor fails before anything is registered).
+The namespace is hardened by default: Pod Security ``restricted`` labels (``pod_security``) and a default-deny
+NetworkPolicy (``network_policy``); each can be switched off with None.
 """
 
 from __future__ import annotations
@@ -14,9 +16,13 @@ from asya_pulumi.components.actor import AsyncActor
 from asya_pulumi.components.bucket import ResultBucket
 from asya_pulumi.components.common import PART_OF, TYPE_PREFIX, child, tags
 from asya_pulumi.components.keda import Keda
+from asya_pulumi.components.network_policy import MeshNetworkPolicy, mesh_network_policy
+from asya_pulumi.components.pod_security import PodSecurityLevel, pod_security_labels
 from asya_pulumi.components.shared import shared_objects
 from asya_pulumi.spec import MeshSpec, SinkSpec
 from asya_runtime.naming import SINKS
+
+DEFAULT_NETWORK_POLICY = MeshNetworkPolicy()
 
 
 class ActorMesh(pulumi.ComponentResource):
@@ -24,6 +30,9 @@ class ActorMesh(pulumi.ComponentResource):
 
     Bring-your-own cluster: pass ``opts=ResourceOptions(providers=[k8s_provider])`` and your cluster's name.
     ``keda`` is the :class:`Keda` component (or the resources ScaledObjects must wait for, if KEDA is yours).
+    ``network_policy``: the namespace's default-deny policy (:class:`MeshNetworkPolicy`: metrics scrapers, egress
+    CIDRs); None creates none. ``pod_security``: the Pod Security Admission level enforced, audited and warned on
+    the namespace (default ``restricted``); None sets no labels.
     """
 
     actors: dict[str, AsyncActor]
@@ -38,6 +47,8 @@ class ActorMesh(pulumi.ComponentResource):
         spec: MeshSpec,
         cluster_name: pulumi.Input[str],
         keda: Keda | Sequence[pulumi.Resource] = (),
+        network_policy: MeshNetworkPolicy | None = DEFAULT_NETWORK_POLICY,
+        pod_security: PodSecurityLevel | None = "restricted",
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         if isinstance(keda, Keda) and keda.mesh_namespaces is not None and spec.namespace not in keda.mesh_namespaces:
@@ -47,17 +58,24 @@ class ActorMesh(pulumi.ComponentResource):
             )
         super().__init__(f"{TYPE_PREFIX}ActorMesh", resource_name, None, opts)
         keda_dependencies = [keda.release] if isinstance(keda, Keda) else list(keda)
+        mesh_labels = {"app.kubernetes.io/part-of": PART_OF, "asya.sh/mesh": spec.namespace}
+        security = pod_security_labels(pod_security) if pod_security is not None else {}
         ns = k8s.core.v1.Namespace(
             f"{resource_name}-namespace",
-            metadata={"name": spec.namespace, "labels": {"app.kubernetes.io/part-of": PART_OF}},
+            metadata={"name": spec.namespace, "labels": {"app.kubernetes.io/part-of": PART_OF, **security}},
             opts=child(self),
         )
+        if network_policy is not None:
+            mesh_network_policy(
+                self, resource_name=resource_name, k8s_namespace=ns.metadata.name, labels=mesh_labels,
+                settings=network_policy,
+            )
         results = ResultBucket(
             f"{resource_name}-results", namespace=spec.namespace, tags=tags(namespace=spec.namespace), opts=child(self)
         )
         shared = shared_objects(
             self, resource_name=resource_name, prefix="asya", k8s_namespace=ns.metadata.name,
-            labels={"app.kubernetes.io/part-of": PART_OF, "asya.sh/mesh": spec.namespace}, keda=keda_dependencies,
+            labels=mesh_labels, keda=keda_dependencies,
         )
         common = {
             "namespace": spec.namespace,

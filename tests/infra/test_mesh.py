@@ -119,7 +119,10 @@ def test_every_kubernetes_object_validates(deployment: Deployment) -> None:
     build_mesh(deployment)
     objects = deployment.kubernetes_objects()
     kinds = sorted({o["kind"] for o in objects})
-    assert kinds == ["ConfigMap", "Deployment", "Namespace", "ScaledObject", "ServiceAccount", "TriggerAuthentication"]
+    assert kinds == [
+        "ConfigMap", "Deployment", "Namespace", "NetworkPolicy", "PodDisruptionBudget", "ScaledObject",
+        "ServiceAccount", "TriggerAuthentication",
+    ]
     assert validate_objects(objects) == []
 
 
