@@ -28,7 +28,7 @@ from typing import Any
 
 from asya_pulumi.spec import GPU_POOL_LABEL, GPU_RESOURCE, AsyncActorSpec
 from asya_runtime.config import DEFAULT_SOCKET_PATH, SidecarConfig
-from asya_runtime.handler_server import ENV_HANDLER, ENV_HANDLER_CONCURRENCY, ENV_HANDLER_DRAIN_S, ENV_SOCKET_PATH
+from asya_runtime.handler_server import HandlerServerConfig
 from asya_runtime.resiliency import Resiliency
 
 HANDLER_SERVER_FILE = "handler_server.py"
@@ -126,6 +126,27 @@ def handler_cpu_limit(*, request: str | None) -> str:
     return f"{max(burst, HANDLER_MIN_CPU_LIMIT_M)}m"
 
 
+def handler_server_config(
+    *,
+    spec: AsyncActorSpec,
+    socket_path: str = DEFAULT_SOCKET_PATH,
+    handler: str | None = None,
+    search_path: tuple[str, ...] = (),
+) -> HandlerServerConfig:
+    """The handler server's configuration for ``spec``: the pod's, and ``asya dev``'s with its local socket path.
+
+    ``handler`` replaces ``spec.handler`` where the server needs another form of it (the local Node.js server's
+    ``file.js:export``); ``search_path`` is where the handler's module is looked for (the working directory if empty).
+    """
+    return HandlerServerConfig(
+        handler=handler or spec.handler,
+        socket_path=socket_path,
+        concurrency=spec.concurrency,
+        drain_s=handler_drain_seconds(spec.resiliency),
+        search_path=search_path,
+    )
+
+
 def _env_list(env: dict[str, str]) -> list[dict[str, str]]:
     return [{"name": k, "value": v} for k, v in env.items()]
 
@@ -169,10 +190,7 @@ def handler_container(*, spec: AsyncActorSpec) -> dict[str, Any]:
         "PYTHONDONTWRITEBYTECODE": "1",
         **spec.env,
         **HANDLER_CREDENTIAL_BLOCKERS,
-        ENV_HANDLER: spec.handler,
-        ENV_SOCKET_PATH: DEFAULT_SOCKET_PATH,
-        ENV_HANDLER_CONCURRENCY: str(spec.concurrency),
-        ENV_HANDLER_DRAIN_S: str(handler_drain_seconds(spec.resiliency)),
+        **handler_server_config(spec=spec).to_env(),
     }
     return {
         "name": HANDLER_CONTAINER,

@@ -14,13 +14,13 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import IO, Protocol
+from typing import Protocol
 
 import psutil
 
-from asya_pulumi.cli.aws import Endpoints
-from asya_pulumi.cli.dev_plan import DevPlan, process_specs
-from asya_pulumi.local.supervisor import Supervisor
+from asya_pulumi.local import process_group
+from asya_pulumi.local.plan import MeshPlan, process_specs
+from asya_pulumi.local.processes import Supervisor
 from asya_runtime.naming import SINKS
 from bench.driver import identity_mesh
 
@@ -51,22 +51,6 @@ def cpu_seconds(processes: list[psutil.Process]) -> float:
     return total
 
 
-def _log_file(log_dir: str, name: str) -> IO[bytes]:
-    return open(os.path.join(log_dir, f"{name}.log"), "ab")
-
-
-def _terminate(popens: list[subprocess.Popen[bytes]]) -> None:
-    for popen in popens:
-        if popen.poll() is None:
-            popen.terminate()
-    for popen in popens:
-        try:
-            popen.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            popen.kill()
-            popen.wait()
-
-
 class LoopContender:
     """The hand-written aiobotocore loop, one process per actor."""
 
@@ -81,15 +65,14 @@ class LoopContender:
         for actor in actors:
             command = [sys.executable, "-m", "bench.baseline_loop", "--endpoint", endpoint]
             command += ["--namespace", namespace, "--actor", actor]
-            with _log_file(self.log_dir, f"loop-{namespace}-{actor}") as log:
-                popen = subprocess.Popen(command, env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
-            self._popens.append(popen)
+            log = Path(self.log_dir) / f"loop-{namespace}-{actor}.log"
+            self._popens.append(process_group.spawn(command, env=env, cwd=REPO_ROOT, log=log))
 
     def processes(self) -> list[psutil.Process]:
         return [psutil.Process(p.pid) for p in self._popens]
 
     def stop(self) -> None:
-        _terminate(self._popens)
+        process_group.stop_all(self._popens, timeout_s=10)
 
 
 class MeshContender:
@@ -109,10 +92,12 @@ class MeshContender:
         self._sockets = tempfile.TemporaryDirectory(prefix="asya-bench-sock-")
 
     def start(self, *, endpoint: str, namespace: str, actors: list[str]) -> None:
-        plan = DevPlan(
+        plan = MeshPlan(
             mesh=identity_mesh(namespace=namespace, actors=actors, concurrency=self.concurrency),
             pipeline_dir=REPO_ROOT,
-            endpoints=Endpoints(region="us-east-1", sqs_endpoint=endpoint, s3_endpoint=endpoint),
+            region="us-east-1",
+            sqs_endpoint=endpoint,
+            s3_endpoint=endpoint,
             bucket=f"asya-{namespace}-results",
             replicas={**dict.fromkeys(SINKS, 0), **self.replicas},
             socket_dir=Path(self._sockets.name),

@@ -26,7 +26,6 @@ import json
 import math
 import os
 import signal
-import subprocess
 import sys
 import time
 import urllib.request
@@ -34,6 +33,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from asya_pulumi.local import process_group
 
 CONTROL_PREFIX = b"/_counting_proxy/"
 CHUNK_BYTES = 64 * 1024
@@ -206,8 +207,9 @@ class CountingProxyProcess:
 
     def __init__(self, *, upstream: str, workdir: str) -> None:
         port_file = os.path.join(workdir, f"counting-proxy-{os.getpid()}-{id(self)}.port")
-        self.process = subprocess.Popen(
+        self.process = process_group.spawn(
             [sys.executable, "-m", "bench.counting_proxy", "--upstream", upstream, "--port-file", port_file],
+            env=os.environ,
             cwd=_REPO_ROOT,
         )
         deadline = time.monotonic() + 60
@@ -233,13 +235,7 @@ class CountingProxyProcess:
             return dict(json.load(response))
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        process_group.stop(self.process, timeout_s=10)
 
     def __enter__(self) -> CountingProxyProcess:
         return self

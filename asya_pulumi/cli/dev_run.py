@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from asya_pulumi.cli.mesh_queues import MeshQueues, QueueDepth
 from asya_pulumi.cli.progress import ActorRow, ProgressView, Snapshot
-from asya_pulumi.local.queues import QueueSettings
+from asya_pulumi.local.processes import Supervisor
+from asya_pulumi.local.queues import MeshQueue
 from asya_pulumi.local.results import SUCCESS_PREFIX, FinalRecord, ResultCollector, RunTracker
-from asya_pulumi.local.supervisor import Supervisor
 from asya_runtime.envelope import Envelope
 
 POLL_INTERVAL_S = 0.5
@@ -55,7 +55,7 @@ def watch_run(
     queues: MeshQueues,
     collector: ResultCollector,
     supervisor: Supervisor,
-    settings: Sequence[QueueSettings],
+    settings: Sequence[MeshQueue],
     urls: Mapping[str, str],
     inputs: Sequence[Envelope],
     replicas: Mapping[str, int],

@@ -15,14 +15,14 @@ from pathlib import Path
 
 from asya_pulumi.cli.aws import Endpoints, s3_client, sqs_client
 from asya_pulumi.cli.common import DEFAULT_REGION
-from asya_pulumi.cli.dev_plan import DevPlan, process_specs
 from asya_pulumi.cli.dev_run import RunOutcome, watch_run
-from asya_pulumi.cli.errors import EXIT_FAILED, EXIT_OK
+from asya_pulumi.cli.errors import EXIT_FAILED, EXIT_OK, UsageError
 from asya_pulumi.cli.mesh_queues import MeshQueues
 from asya_pulumi.cli.summary import print_summary, write_results
+from asya_pulumi.local.plan import MeshPlan, process_specs
+from asya_pulumi.local.processes import Supervisor
 from asya_pulumi.local.queues import create_bucket, create_queues, mesh_queue_settings, result_bucket_name
 from asya_pulumi.local.results import ResultCollector, with_trace
-from asya_pulumi.local.supervisor import Supervisor
 from asya_pulumi.spec.mesh import MeshSpec
 from asya_runtime.envelope import Envelope
 
@@ -60,9 +60,13 @@ def run_mesh(
 
     work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="asya-dev-")))
     log_dir = args.logs or work_dir / "logs"
-    plan = DevPlan(mesh=mesh, pipeline_dir=pipeline_dir, endpoints=endpoints, bucket=bucket,
-                   replicas=replicas, socket_dir=work_dir)
-    supervisor = stack.enter_context(Supervisor(specs=process_specs(plan), log_dir=log_dir))
+    plan = MeshPlan(mesh=mesh, pipeline_dir=pipeline_dir, region=region, sqs_endpoint=endpoints.sqs_endpoint,
+                    s3_endpoint=endpoints.s3_endpoint, bucket=bucket, replicas=replicas, socket_dir=work_dir)
+    try:
+        specs = process_specs(plan)
+    except RuntimeError as exc:  # a handler server that cannot run on this machine (no `node`)
+        raise UsageError(str(exc)) from None
+    supervisor = stack.enter_context(Supervisor(specs=specs, log_dir=log_dir))
     print(f"starting {len(supervisor.pids())} processes (logs: {log_dir}) ...", flush=True)
     not_ready = supervisor.wait_ready(timeout_s=STARTUP_TIMEOUT_S)
     broken = supervisor.crash_loops()

@@ -1,11 +1,8 @@
 """``ActorQueue``: an actor's SQS queue and its dead-letter queue, with settings derived from its resiliency.
 
-* VisibilityTimeout = ``queue_visibility_timeout(resiliency)`` = min(ceil(actorTimeout), 60) + 30 s; the sidecar
-  extends visibility while a call runs, so long calls are never delivered twice.
-* RedrivePolicy.maxReceiveCount = ``queue_max_receive_count(resiliency)`` = max(maxAttempts) + 2: SQS dead-letters
-  only what the sidecar could not error-end itself.
-* SSE-SQS encryption, a policy denying non-TLS requests, 4-day retention (14 days on the DLQ: on a standard queue a
-  message keeps its original enqueue time, so the DLQ must keep messages longer than the source queue).
+Every attribute comes from :func:`asya_pulumi.queue_settings.queue_settings` (visibility, redrive count, retention,
+long polling; see there why), the function ``asya dev`` and the tests create their queues with. Added here:
+SSE-SQS encryption and a policy denying non-TLS requests.
 """
 
 from __future__ import annotations
@@ -18,13 +15,9 @@ import pulumi_aws as aws
 
 from asya_pulumi.components.common import TYPE_PREFIX, child
 from asya_pulumi.iam import deny_insecure_transport
+from asya_pulumi.queue_settings import queue_settings
 from asya_runtime.naming import check_dns_label, check_names_fit, dlq_name, queue_name
-from asya_runtime.resiliency import Resiliency, queue_max_receive_count, queue_visibility_timeout
-
-QUEUE_RETENTION_S = 4 * 24 * 3600
-DLQ_RETENTION_S = 14 * 24 * 3600
-#: Long polling: an idle replica makes one ReceiveMessage call per 20 s instead of a busy loop.
-RECEIVE_WAIT_S = 20
+from asya_runtime.resiliency import Resiliency
 
 
 class ActorQueue(pulumi.ComponentResource):
@@ -50,11 +43,11 @@ class ActorQueue(pulumi.ComponentResource):
         check_names_fit(namespace=namespace, actor=actor)
         super().__init__(f"{TYPE_PREFIX}ActorQueue", resource_name, None, opts)
         self.name = queue_name(namespace=namespace, actor=actor)
-        max_receive_count = queue_max_receive_count(resiliency)
+        settings = queue_settings(resiliency)
         self.dlq = aws.sqs.Queue(
             f"{resource_name}-dlq",
             name=dlq_name(namespace=namespace, actor=actor),
-            message_retention_seconds=DLQ_RETENTION_S,
+            message_retention_seconds=settings.dlq_retention_s,
             sqs_managed_sse_enabled=True,
             tags=dict(tags or {}),
             opts=child(self),
@@ -62,13 +55,11 @@ class ActorQueue(pulumi.ComponentResource):
         self.queue = aws.sqs.Queue(
             resource_name,
             name=self.name,
-            visibility_timeout_seconds=queue_visibility_timeout(resiliency),
-            message_retention_seconds=QUEUE_RETENTION_S,
-            receive_wait_time_seconds=RECEIVE_WAIT_S,
+            visibility_timeout_seconds=settings.visibility_timeout,
+            message_retention_seconds=settings.retention_s,
+            receive_wait_time_seconds=settings.receive_wait_s,
             sqs_managed_sse_enabled=True,
-            redrive_policy=self.dlq.arn.apply(
-                lambda arn: json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": max_receive_count})
-            ),
+            redrive_policy=self.dlq.arn.apply(lambda arn: settings.redrive_policy(dlq_arn=arn)),
             tags=dict(tags or {}),
             opts=child(self),
         )

@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -35,6 +34,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
+
+from asya_pulumi.local import process_group
 
 __all__ = ["BROKER_KINDS", "BrokerError", "LocalBroker", "broker_python", "default_broker_kind", "free_port"]
 
@@ -149,11 +150,7 @@ class LocalBroker:
         else:
             command = [str(broker_python()), "-m", "localstack.runtime.main"]
             env.update(_localstack_env(self.port, self._state_dir))
-        log = open(self._state_dir / f"{self.kind}.log", "wb")  # noqa: SIM115 - handed to the child process
-        self._process = subprocess.Popen(
-            command, env=env, cwd=self._state_dir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        log.close()
+        self._process = process_group.spawn(command, env=env, cwd=self._state_dir, log=self.log_path)
         try:
             self._wait_healthy()
         except BaseException:
@@ -191,15 +188,8 @@ class LocalBroker:
     def stop(self, *, timeout_s: float = 10.0) -> None:
         """Stop the process (SIGTERM, then SIGKILL) and remove its state directory."""
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            try:
-                os.killpg(process.pid, signal.SIGTERM)
-                process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=timeout_s)
-            except ProcessLookupError:
-                pass
+        if process is not None:
+            process_group.stop(process, timeout_s=timeout_s)
         if self._state_dir is not None:
             shutil.rmtree(self._state_dir, ignore_errors=True)
             self._state_dir = None

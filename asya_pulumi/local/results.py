@@ -24,6 +24,7 @@ no sink; it shows up as an input with no record once the mesh is quiet, and the 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -74,6 +75,24 @@ class FinalRecord:
     @property
     def trace_id(self) -> str | None:
         return trace_id_of(self.envelope.get("headers") or {})
+
+
+def sink_writes(logs: Iterable[str]) -> Counter[str]:
+    """How many times the sinks stored each key, counted from their logs' ``persisted`` events.
+
+    A sink logs one such event right after S3 accepted a PutObject (line-flushed), so this counts writes exactly,
+    duplicates included, also on a broker without bucket versioning (fauxqs). ``logs`` are the texts of sink logs;
+    lines of other processes are ignored.
+    """
+    keys: Counter[str] = Counter()
+    for text in logs:
+        for line in text.splitlines():
+            if '"persisted"' in line:
+                try:
+                    keys[str(json.loads(line).get("key", ""))] += 1
+                except ValueError:
+                    continue  # the last line of a sink killed mid-write
+    return keys
 
 
 def traceparent_for(envelope_id: str) -> str:

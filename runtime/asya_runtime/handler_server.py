@@ -16,6 +16,7 @@ a call outlives its ``timeout_s`` plus a grace, because a hung thread cannot be 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import itertools
 import json
@@ -27,7 +28,7 @@ import sys
 import threading
 import time
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 ENV_HANDLER = "ASYA_HANDLER"
@@ -76,6 +77,67 @@ class ProtocolError(ContractError):
 
 class StartupError(Exception):
     """The server cannot start; the message is one readable line."""
+
+
+# --------------------------------------------------------------------------------------------- configuration
+
+
+@dataclasses.dataclass(frozen=True)
+class HandlerServerConfig:
+    """Everything the server is configured with, typed; it travels as ``ASYA_*`` environment variables.
+
+    One type for both ends: the pod (``asya_pulumi.pod``) and the local runner (``asya_pulumi.local``) build it and
+    render it with :meth:`to_env`; the server reads it back with :meth:`from_env`. So no environment variable name
+    or default is typed out anywhere else.
+    """
+
+    #: ``module.function`` or ``module.Class.method`` (the Node.js server also takes ``path/file.js:export``).
+    handler: str
+    socket_path: str = DEFAULT_SOCKET_PATH
+    #: Calls run at once (the actor's ``spec.concurrency``).
+    concurrency: int = DEFAULT_CONCURRENCY
+    #: After SIGTERM, how long in-flight calls and open connections may take to finish.
+    drain_s: float = DEFAULT_DRAIN_S
+    #: Directories searched for the handler's module first; empty means the working directory.
+    search_path: tuple[str, ...] = ()
+
+    def to_env(self) -> dict[str, str]:
+        """The environment variables that configure a server this way (``ASYA_HANDLER_PATH`` only when set)."""
+        env = {
+            ENV_HANDLER: self.handler,
+            ENV_SOCKET_PATH: self.socket_path,
+            ENV_HANDLER_CONCURRENCY: str(self.concurrency),
+            ENV_HANDLER_DRAIN_S: f"{self.drain_s:g}",
+        }
+        if self.search_path:
+            env[ENV_HANDLER_PATH] = ":".join(self.search_path)
+        return env
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> HandlerServerConfig:
+        """Read the configuration; a missing handler or a malformed number is a :class:`StartupError` naming it."""
+        handler = environ.get(ENV_HANDLER, "").strip()
+        if not handler:
+            raise StartupError(f"{ENV_HANDLER} is not set; set it to 'module.function' or 'module.Class.method'")
+        concurrency_text = environ.get(ENV_HANDLER_CONCURRENCY) or str(DEFAULT_CONCURRENCY)
+        drain_text = environ.get(ENV_HANDLER_DRAIN_S) or str(DEFAULT_DRAIN_S)
+        try:
+            concurrency = int(concurrency_text)
+            if concurrency < 1:
+                raise ValueError
+        except ValueError:
+            raise StartupError(f"{ENV_HANDLER_CONCURRENCY}={concurrency_text!r} must be a whole number >= 1") from None
+        try:
+            drain_s = float(drain_text)
+        except ValueError:
+            raise StartupError(f"{ENV_HANDLER_DRAIN_S}={drain_text!r} must be a number of seconds") from None
+        return cls(
+            handler=handler,
+            socket_path=environ.get(ENV_SOCKET_PATH) or DEFAULT_SOCKET_PATH,
+            concurrency=concurrency,
+            drain_s=drain_s,
+            search_path=tuple(d for d in environ.get(ENV_HANDLER_PATH, "").split(":") if d),
+        )
 
 
 # ---------------------------------------------------------------------------------------------------- logging
@@ -585,27 +647,6 @@ def probe_health(socket_path: str, *, timeout_s: float = HEALTH_PROBE_TIMEOUT_S)
     return bool(answer.get("ok")), f"status {answer.get('status')!r}"
 
 
-def _settings(environ: dict[str, str]) -> tuple[str, str, int, float, list[str]]:
-    handler = environ.get(ENV_HANDLER, "").strip()
-    if not handler:
-        raise StartupError(f"{ENV_HANDLER} is not set; set it to 'module.function' or 'module.Class.method'")
-    concurrency_text = environ.get(ENV_HANDLER_CONCURRENCY) or str(DEFAULT_CONCURRENCY)
-    drain_text = environ.get(ENV_HANDLER_DRAIN_S) or str(DEFAULT_DRAIN_S)
-    try:
-        concurrency = int(concurrency_text)
-        if concurrency < 1:
-            raise ValueError
-    except ValueError:
-        raise StartupError(f"{ENV_HANDLER_CONCURRENCY}={concurrency_text!r} must be a whole number >= 1") from None
-    try:
-        drain_s = float(drain_text)
-    except ValueError:
-        raise StartupError(f"{ENV_HANDLER_DRAIN_S}={drain_text!r} must be a number of seconds") from None
-    search_path = [d for d in environ.get(ENV_HANDLER_PATH, "").split(":") if d] or [os.getcwd()]
-    socket_path = environ.get(ENV_SOCKET_PATH) or DEFAULT_SOCKET_PATH
-    return handler, socket_path, concurrency, drain_s, search_path
-
-
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args == ["--health"]:
@@ -617,8 +658,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write("usage: handler_server.py [--health]  (configured by ASYA_* environment variables)\n")
         return EXIT_STARTUP_ERROR
     try:
-        handler, socket_path, concurrency, drain_s, search_path = _settings(dict(os.environ))
-        func = load_handler(handler, search_path)
+        config = HandlerServerConfig.from_env(os.environ)
+        func = load_handler(config.handler, list(config.search_path) or [os.getcwd()])
     except StartupError as exc:
         import traceback
 
@@ -627,7 +668,11 @@ def main(argv: list[str] | None = None) -> int:
         log("error", "startup_failed", message=str(exc), traceback=detail)
         return EXIT_STARTUP_ERROR
     server = HandlerServer(
-        func=func, handler=handler, socket_path=socket_path, concurrency=concurrency, drain_s=drain_s
+        func=func,
+        handler=config.handler,
+        socket_path=config.socket_path,
+        concurrency=config.concurrency,
+        drain_s=config.drain_s,
     )
     return server.serve()
 

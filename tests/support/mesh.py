@@ -7,6 +7,7 @@ bucket.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import uuid
@@ -17,10 +18,13 @@ from typing import Any
 
 from asya_pulumi.local.actor_process import ActorProcess, HandlerSettings, socket_dir
 from asya_pulumi.local.broker import LOCAL_CREDENTIALS, LocalBroker, free_port
+from asya_pulumi.local.queues import create_queue_pair
+from asya_pulumi.local.results import sink_writes
+from asya_pulumi.queue_settings import queue_settings
 from asya_runtime.config import SidecarConfig
 from asya_runtime.envelope import Envelope
 from asya_runtime.naming import ERROR_SINK, SUCCESS_SINK, dlq_name, queue_name
-from asya_runtime.resiliency import Resiliency, queue_max_receive_count, queue_visibility_timeout
+from asya_runtime.resiliency import Resiliency
 
 SUPPORT_DIR = Path(__file__).resolve().parent
 AWS_ENV = {
@@ -34,11 +38,7 @@ TEST_WAIT_TIME_S = 2
 
 def persisted_keys(sidecar_log: str) -> Counter[str]:
     """Keys a sink's log says it stored, with how often (see :meth:`MeshHarness.writes`)."""
-    keys: Counter[str] = Counter()
-    for line in sidecar_log.splitlines():
-        if '"persisted"' in line:
-            keys[json.loads(line).get("key", "")] += 1
-    return keys
+    return sink_writes([sidecar_log])
 
 
 def wait_for(condition: Callable[[], Any], *, timeout_s: float, what: str, interval_s: float = 0.1) -> Any:
@@ -68,15 +68,18 @@ class MeshHarness:
     # -- queues and bucket ----------------------------------------------------------------------------------------
 
     def create_queue(self, actor: str, *, resiliency: Resiliency | None = None, visibility_s: int | None = None) -> str:
-        resiliency = resiliency or Resiliency()
-        dlq_url = self.sqs.create_queue(QueueName=dlq_name(namespace=self.namespace, actor=actor))["QueueUrl"]
-        dlq_arn = self.sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(queue_max_receive_count(resiliency))}
-        attributes = {
-            "VisibilityTimeout": str(visibility_s or queue_visibility_timeout(resiliency)),
-            "RedrivePolicy": json.dumps(redrive),
-        }
-        return str(self.sqs.create_queue(QueueName=self.queue(actor), Attributes=attributes)["QueueUrl"])
+        """``actor``'s queue and DLQ with the settings ``pulumi up`` would give them (``visibility_s`` replaces the
+        derived visibility timeout, for tests that need a killed consumer's messages back within seconds).
+
+        One difference: no default long poll on the queue, so a test's own receive without ``WaitTimeSeconds``
+        answers at once (the sidecars always pass their own wait)."""
+        settings = queue_settings(resiliency or Resiliency(), visibility_timeout=visibility_s)
+        return create_queue_pair(
+            sqs=self.sqs,
+            name=self.queue(actor),
+            dlq_name=dlq_name(namespace=self.namespace, actor=actor),
+            settings=dataclasses.replace(settings, receive_wait_s=0),
+        )
 
     def queue(self, actor: str) -> str:
         return queue_name(namespace=self.namespace, actor=actor)
@@ -229,10 +232,7 @@ class MeshHarness:
         """How many times a sink of this mesh stored each key: its ``persisted`` events, one per PutObject that
         succeeded (the sink logs it right after S3 answered, line-flushed). Counted from the logs because the
         embedded fauxqs broker has no bucket versioning to count with."""
-        counts: Counter[str] = Counter()
-        for process in self.actors:
-            counts.update(persisted_keys(process.logs()))
-        return counts
+        return sink_writes(process.logs() for process in self.actors)
 
     def calls(self) -> list[dict[str, Any]]:
         """Every handler call so far (see sidecar_handlers._record)."""

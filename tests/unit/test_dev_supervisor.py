@@ -1,4 +1,4 @@
-"""The local supervisor with real processes: restarts, crash-loop reports, readiness, and no orphans on stop."""
+"""The local supervisor with real processes: restarts forever once ready, crash loops only before, no orphans."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psutil
 
-from asya_pulumi.local.supervisor import CRASH_LOOP_EXITS, ProcessSpec, Supervisor
+from asya_pulumi.local.processes import CRASH_LOOP_EXITS, ProcessSpec, Supervisor
 
 
 def _python(name: str, code: str, tmp_path: Path, *, ready: str | None = None) -> ProcessSpec:
@@ -36,6 +36,42 @@ def test_a_killed_process_is_restarted(tmp_path: Path):
         assert _until(lambda: supervisor.pids() not in ([], [first]))
         assert supervisor.restarts() == {"sleeper": 1}
         assert supervisor.crash_loops() == []
+
+
+def test_a_process_that_was_ready_is_restarted_however_often_it_is_killed(tmp_path: Path):
+    """Never abandon work: kills in quick succession (more than a crash loop's count) are no crash loop."""
+    spec = _python("worker", "print('up', flush=True); import time; time.sleep(60)", tmp_path, ready="up")
+    with Supervisor(specs=[spec], log_dir=tmp_path / "logs") as supervisor:
+        for kill in range(CRASH_LOOP_EXITS + 2):
+            assert supervisor.wait_ready(timeout_s=30) == [], f"not ready again after kill {kill}"
+            [pid] = supervisor.pids()
+            psutil.Process(pid).kill()
+            assert _until(lambda: supervisor.pids() != [pid] and not supervisor.is_ready("worker"))  # noqa: B023
+        assert supervisor.wait_ready(timeout_s=30) == []
+        assert supervisor.crash_loops() == []
+        assert supervisor.restarts() == {"worker": CRASH_LOOP_EXITS + 2}
+        assert supervisor.exit_statuses("worker") == [-9] * (CRASH_LOOP_EXITS + 2)
+
+
+def test_readiness_is_judged_per_start_not_from_an_earlier_start_s_log_lines(tmp_path: Path):
+    """The log is appended across restarts: a restart that never logs its marker is not ready."""
+    code = (
+        "import os, sys, time\n"
+        "flag = sys.argv[1]\n"
+        "if not os.path.exists(flag):\n"
+        "    open(flag, 'w').close(); print('up', flush=True); time.sleep(60)\n"
+        "time.sleep(60)\n"
+    )
+    flag = tmp_path / "started-once"
+    spec = ProcessSpec(
+        name="once", argv=[sys.executable, "-c", code, str(flag)], env=dict(os.environ), cwd=tmp_path, ready_marker="up"
+    )
+    with Supervisor(specs=[spec], log_dir=tmp_path / "logs") as supervisor:
+        assert supervisor.wait_ready(timeout_s=30) == []
+        [pid] = supervisor.pids()
+        psutil.Process(pid).kill()
+        assert _until(lambda: supervisor.pids() not in ([], [pid]))
+        assert supervisor.wait_ready(timeout_s=1.5) == ["once"]
 
 
 def test_a_process_that_keeps_exiting_is_reported_with_its_last_log_line(tmp_path: Path):

@@ -1,0 +1,203 @@
+"""What a local mesh runs: for each replica of each actor a handler server and a sidecar, plus the two sinks.
+
+``asya dev`` and the benchmarks turn a :class:`MeshPlan` into :class:`ProcessSpec` s with :func:`process_specs`;
+the tests' :class:`~asya_pulumi.local.actor_process.ActorProcess` builds one actor's pair with the same two
+functions, :func:`handler_process` and :func:`sidecar_process`. The environments are rendered, never typed out:
+the sidecar's from a :class:`SidecarConfig` (as the components do for the Deployment), the handler server's from a
+:class:`HandlerServerConfig` built by :func:`asya_pulumi.pod.handler_server_config` (as the pod's is), so a local
+handler server gets the same concurrency and drain time as in the cluster.
+
+Which handler server runs an actor is decided by the handler's module file in the pipeline directory:
+``handler: chunks.countWords`` runs the Node.js server (``handler_server.js``) when the directory holds
+``chunks.js`` and no ``chunks.py`` (it is given ``ASYA_HANDLER=chunks.js:countWords``, the Node server's file
+form), and the Python server otherwise. The manifest is the same for both languages; in the cluster the image
+decides (a Node.js image runs the Node server).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import asya_runtime
+from asya_pulumi.local.processes import ProcessSpec
+from asya_pulumi.local.queues import mesh_sinks
+from asya_pulumi.pod import handler_server_config
+from asya_pulumi.spec.actor import AsyncActorSpec
+from asya_pulumi.spec.mesh import MeshSpec
+from asya_runtime.config import SidecarConfig
+from asya_runtime.handler_server import HandlerServerConfig
+
+__all__ = [
+    "SIDECAR_READY_MARKER",
+    "HandlerLanguage",
+    "MeshPlan",
+    "handler_argv",
+    "handler_language",
+    "handler_process",
+    "process_specs",
+    "sidecar_process",
+]
+
+RUNTIME_DIR = Path(asya_runtime.__file__).resolve().parent
+#: The sidecar logs this (JSON) event right before its first receive: from then on it consumes its queue.
+SIDECAR_READY_MARKER = '"event": "started"'
+#: Credentials a local broker accepts (it checks none); real AWS gets the caller's own ``AWS_*`` environment.
+LOCAL_AWS_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+
+HandlerLanguage = Literal["python", "node"]
+
+
+@dataclass(frozen=True)
+class MeshPlan:
+    """Everything needed to start a mesh's processes. ``sqs_endpoint`` None means real AWS in ``region``."""
+
+    mesh: MeshSpec
+    pipeline_dir: Path
+    region: str
+    sqs_endpoint: str | None
+    s3_endpoint: str | None
+    bucket: str
+    replicas: Mapping[str, int]
+    socket_dir: Path
+
+
+def handler_language(*, actor: AsyncActorSpec, pipeline_dir: Path) -> HandlerLanguage:
+    """``"node"`` when the handler's module is a ``.js`` file of the pipeline directory, else ``"python"``."""
+    module = actor.handler.split(".", 1)[0]
+    if (pipeline_dir / f"{module}.js").is_file() and not (pipeline_dir / f"{module}.py").is_file():
+        return "node"
+    return "python"
+
+
+def handler_argv(language: HandlerLanguage, *, python: str = sys.executable) -> list[str]:
+    """The command that starts the runtime's handler server for ``language``; RuntimeError without ``node``."""
+    if language == "node":
+        node = shutil.which("node")
+        if node is None:
+            raise RuntimeError("a Node.js handler needs `node` (>= 18) on PATH")
+        return [node, str(RUNTIME_DIR / "handler_server.js")]
+    return [python, str(RUNTIME_DIR / "handler_server.py")]
+
+
+def base_env() -> dict[str, str]:
+    """The parent's environment minus anything that would point a child at another mesh or account."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("ASYA_", "AWS_"))} | {"PYTHONUNBUFFERED": "1"}
+
+
+def handler_process(
+    *,
+    name: str,
+    group: str,
+    config: HandlerServerConfig,
+    argv: list[str],
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+) -> ProcessSpec:
+    """A handler server: ``env`` (the user's variables) under ``config``'s; ready once it answers ``health``."""
+    return ProcessSpec(
+        name=name,
+        argv=argv,
+        env=base_env() | dict(env or {}) | config.to_env(),
+        cwd=cwd,
+        group=group,
+        health_socket=config.socket_path,
+    )
+
+
+def sidecar_process(
+    *,
+    name: str,
+    group: str,
+    config: SidecarConfig,
+    cwd: Path,
+    aws_env: Mapping[str, str] | None = None,
+    restart: bool = True,
+) -> ProcessSpec:
+    """A sidecar run as ``asya-sidecar`` would run in its container; ready once it logs its first receive."""
+    return ProcessSpec(
+        name=name,
+        argv=[sys.executable, "-m", "asya_runtime.sidecar"],
+        env=base_env() | dict(aws_env or {}) | config.to_env(),
+        cwd=cwd,
+        group=group,
+        ready_marker=SIDECAR_READY_MARKER,
+        restart=restart,
+    )
+
+
+def process_specs(plan: MeshPlan) -> list[ProcessSpec]:
+    """Every process of the local mesh, named ``{actor}-{replica}-{handler|sidecar}`` (also their log names).
+
+    Raises RuntimeError when an actor's handler server cannot be started here (no ``node`` for a Node.js handler).
+    """
+    specs: list[ProcessSpec] = []
+    for actor in plan.mesh.actors:
+        for replica in range(plan.replicas.get(actor.name, 1)):
+            socket_path = str(plan.socket_dir / f"{actor.name}-{replica}.sock")
+            specs.append(_handler_spec(plan, actor=actor, replica=replica, socket_path=socket_path))
+            config = _sidecar_config(plan, actor=actor.name, mode="actor", socket_path=socket_path)
+            config = config.model_copy(update={"concurrency": actor.concurrency, "resiliency": actor.resiliency})
+            specs.append(
+                sidecar_process(
+                    name=f"{actor.name}-{replica}-sidecar", group=actor.name, config=config,
+                    cwd=plan.pipeline_dir, aws_env=_aws_env(plan),
+                )
+            )
+    for sink in mesh_sinks():
+        config = _sidecar_config(plan, actor=sink.name, mode=sink.name, socket_path=str(plan.socket_dir / "unused"))
+        config = config.model_copy(update={"concurrency": sink.concurrency, "resiliency": sink.resiliency})
+        for replica in range(plan.replicas.get(sink.name, 1)):
+            specs.append(
+                sidecar_process(
+                    name=f"{sink.name}-{replica}", group=sink.name, config=config,
+                    cwd=plan.pipeline_dir, aws_env=_aws_env(plan),
+                )
+            )
+    return specs
+
+
+def _handler_spec(plan: MeshPlan, *, actor: AsyncActorSpec, replica: int, socket_path: str) -> ProcessSpec:
+    language = handler_language(actor=actor, pipeline_dir=plan.pipeline_dir)
+    module, _, attribute = actor.handler.partition(".")
+    try:
+        argv = handler_argv(language)
+    except RuntimeError as exc:  # no `node` on PATH
+        raise RuntimeError(f"actor {actor.name!r}: {exc}") from None
+    config = handler_server_config(
+        spec=actor,
+        socket_path=socket_path,
+        handler=f"{module}.js:{attribute}" if language == "node" else None,
+        search_path=(str(plan.pipeline_dir),),
+    )
+    return handler_process(
+        name=f"{actor.name}-{replica}-handler", group=actor.name, config=config, argv=argv,
+        cwd=plan.pipeline_dir, env=actor.env,
+    )
+
+
+def _sidecar_config(plan: MeshPlan, *, actor: str, mode: str, socket_path: str) -> SidecarConfig:
+    return SidecarConfig.model_validate(
+        {
+            "actor": actor,
+            "namespace": plan.mesh.namespace,
+            "mode": mode,
+            "region": plan.region,
+            "sqs_endpoint": plan.sqs_endpoint,
+            "s3_endpoint": plan.s3_endpoint,
+            "result_bucket": plan.bucket,
+            "socket_path": socket_path,
+            "metrics_port": 0,  # many replicas on one host cannot share a port; progress reads the queues instead
+        }
+    )
+
+
+def _aws_env(plan: MeshPlan) -> dict[str, str]:
+    if plan.sqs_endpoint is not None:
+        return dict(LOCAL_AWS_ENV)
+    return {k: v for k, v in os.environ.items() if k.startswith("AWS_")}

@@ -1,0 +1,189 @@
+"""``asya dev`` never abandons work: actor processes SIGKILLed every second during a burst, and every envelope still
+completes exactly once; only a handler that can never start ends the run, within seconds, naming its error.
+
+The chaos test runs the local mesh the way ``asya dev`` does — :func:`process_specs` under the :class:`Supervisor`,
+waited on by ``asya dev``'s own :func:`watch_run` (which ends the run on a crash loop) — with one change: the queues'
+visibility timeout is 6 s instead of the derived 31+ s, so the messages a killed sidecar held come back within the
+test's time. (The sidecars read the visibility back from the queue and heartbeat every third of it.)
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from asya_pulumi.cli.aws import Endpoints, s3_client, sqs_client
+from asya_pulumi.cli.dev_run import watch_run
+from asya_pulumi.cli.mesh_queues import MeshQueues
+from asya_pulumi.local.broker import LocalBroker
+from asya_pulumi.local.plan import MeshPlan, process_specs
+from asya_pulumi.local.processes import Supervisor
+from asya_pulumi.local.queues import create_bucket, create_queues, mesh_queue_settings, result_bucket_name
+from asya_pulumi.local.results import SUCCESS_PREFIX, ResultCollector, sink_writes, with_trace
+from asya_pulumi.spec.actor import AsyncActorSpec
+from asya_pulumi.spec.mesh import MeshSpec
+from asya_runtime.envelope import new_envelope
+from asya_runtime.naming import SINKS
+from e2e.conftest import ASYA, REPO
+
+ACTORS = ["a", "b", "c"]
+ENVELOPES = 800
+CONCURRENCY = 10
+VISIBILITY_S = 6
+#: Kills happen from the first send until the burst is over, at most this long.
+CHAOS_WINDOW_S = 20.0
+#: Pause between two kills, drawn uniformly: at least one kill per second.
+KILL_EVERY_S = (0.3, 0.9)
+STEPS = '''
+def step_a(payload):
+    return {**payload, "a": True}
+
+
+def step_b(payload):
+    return {**payload, "b": True}
+
+
+def step_c(payload):
+    return {**payload, "c": True}
+'''
+RESILIENCY = {
+    "actorTimeout": "10s",
+    # Redeliveries after a kill count as attempts: room for several kills of the same envelope.
+    "policies": {"default": {"maxAttempts": 10, "initialInterval": "100ms", "maxInterval": "1s"}},
+}
+
+
+class Chaos(threading.Thread):
+    """SIGKILLs one random live actor process (handler server or sidecar, sinks included) per KILL_EVERY_S."""
+
+    def __init__(self, *, supervisor: Supervisor, seed: int) -> None:
+        super().__init__(name="chaos", daemon=True)
+        self.supervisor = supervisor
+        self.rng = random.Random(seed)
+        self.kills: list[str] = []
+        self.active_s = 0.0
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        started = time.monotonic()
+        while not self._done.wait(self.rng.uniform(*KILL_EVERY_S)):
+            if time.monotonic() - started > CHAOS_WINDOW_S:
+                break
+            alive = [n for n in self.supervisor.names() if self.supervisor.pid(n) is not None]
+            victim = self.rng.choice(alive)
+            self.supervisor.signal_process(victim, signal.SIGKILL)
+            self.kills.append(victim)
+        self.active_s = time.monotonic() - started
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join(timeout=30)
+
+
+def _mesh(namespace: str) -> MeshSpec:
+    actors = [
+        AsyncActorSpec.model_validate(
+            {"name": a, "image": "local", "handler": f"steps.step_{a}", "concurrency": CONCURRENCY,
+             "resiliency": RESILIENCY}
+        )
+        for a in ACTORS
+    ]
+    return MeshSpec(namespace=namespace, actors=actors, routes={"burst": ACTORS})
+
+
+def test_killing_an_actor_process_every_second_loses_nothing_and_ends_each_envelope_once(
+    broker: LocalBroker, tmp_path: Path
+) -> None:
+    pipeline = tmp_path / "pipeline"
+    pipeline.mkdir()
+    (pipeline / "steps.py").write_text(STEPS)
+    mesh = _mesh(f"chaos-{uuid.uuid4().hex[:8]}")
+    endpoints = Endpoints(region="us-east-1", sqs_endpoint=broker.endpoint, s3_endpoint=broker.endpoint)
+    sqs, s3 = sqs_client(endpoints), s3_client(endpoints)
+    settings = mesh_queue_settings(mesh, visibility_timeout=VISIBILITY_S)
+    urls = create_queues(sqs=sqs, settings=settings)
+    bucket = result_bucket_name(namespace=mesh.namespace)
+    create_bucket(s3=s3, bucket=bucket, region="us-east-1")
+    collector = ResultCollector(s3=s3, bucket=bucket)
+    replicas = dict.fromkeys([*ACTORS, *SINKS], 1)
+    plan = MeshPlan(
+        mesh=mesh, pipeline_dir=pipeline, region="us-east-1", sqs_endpoint=broker.endpoint,
+        s3_endpoint=broker.endpoint, bucket=bucket, replicas=replicas, socket_dir=tmp_path,
+    )
+    log_dir = tmp_path / "logs"
+    inputs = [with_trace(new_envelope(route=ACTORS, payload={"n": n})) for n in range(ENVELOPES)]
+
+    with Supervisor(specs=process_specs(plan), log_dir=log_dir) as supervisor:
+        assert supervisor.wait_ready(timeout_s=120) == [], supervisor.crash_loops()
+        queues = MeshQueues(sqs=sqs, namespace=mesh.namespace)
+        chaos = Chaos(supervisor=supervisor, seed=12)
+        sent_at = time.monotonic()
+        queues.send(inputs)
+        chaos.start()
+        try:
+            outcome = watch_run(
+                queues=queues, collector=collector, supervisor=supervisor, settings=settings, urls=urls,
+                inputs=inputs, replicas=replicas, timeout_s=150, sent_at=sent_at,
+            )
+        finally:
+            chaos.stop()
+        assert supervisor.wait_ready(timeout_s=60) == []  # every killed process is back
+        restarts = sum(supervisor.restarts().values())
+
+    writes = sink_writes(p.read_text(errors="replace") for p in log_dir.glob("*sink*.log"))
+    sidecar_kills = sum(1 for k in chaos.kills if not k.endswith("-handler"))
+    rewrites = sum(n - 1 for n in writes.values())
+    print(
+        f"chaos: {ENVELOPES} envelopes × {len(ACTORS)} actors in {outcome.mesh_s:.1f} s; {len(chaos.kills)} kills in "
+        f"{chaos.active_s:.1f} s ({sidecar_kills} sidecars), {restarts} restarts; sink rewrites {rewrites}"
+    )
+    assert outcome.problems == []  # no "keeps exiting": a killed process that worked is no crash loop
+    assert not outcome.missing, f"{len(outcome.missing)} envelopes lost"
+    assert len(chaos.kills) >= chaos.active_s - 1 and len(chaos.kills) >= 5  # at least one kill a second
+    assert restarts == len(chaos.kills)  # each kill, one restart
+    records = outcome.records
+    assert sorted(r.id for r in records) == sorted(e.id for e in inputs)  # each envelope ends exactly once ...
+    assert all(r.succeeded and r.envelope["route"]["prev"] == ACTORS for r in records)  # ... successfully
+    assert set(writes) == {f"{SUCCESS_PREFIX}/{e.id}.json" for e in inputs}  # no error record was ever written
+    # A write twice is a redelivery after a sidecar kill (same key: an overwrite); at most what the killed held.
+    assert rewrites <= sidecar_kills * 2 * CONCURRENCY
+
+
+def test_a_handler_with_an_import_error_ends_the_run_within_seconds_naming_the_error(
+    broker: LocalBroker, tmp_path: Path
+) -> None:
+    pipeline = tmp_path / "pipeline"
+    pipeline.mkdir()
+    (pipeline / "mesh.yaml").write_text(
+        "apiVersion: asya.sh/v1alpha1\nkind: ActorMesh\nmetadata: {name: broken}\nspec:\n  routes: {go: [a]}\n"
+    )
+    (pipeline / "a.yaml").write_text(
+        "apiVersion: asya.sh/v1alpha1\nkind: AsyncActor\nmetadata: {name: a}\n"
+        "spec: {image: x, handler: steps.step_a}\n"
+    )
+    (pipeline / "steps.py").write_text("import numpyy_not_installed\n" + STEPS)
+    command = [
+        ASYA, "dev", str(pipeline), "--send", "go", "{}", "--timeout", "300",
+        "--sqs-endpoint", broker.endpoint, "--namespace", f"broken-{uuid.uuid4().hex[:8]}",
+    ]
+
+    lines: list[tuple[float, str]] = []
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO)
+    assert process.stdout is not None
+    for line in process.stdout:
+        lines.append((time.monotonic(), line))
+    code = process.wait(timeout=120)
+    output = "".join(text for _, text in lines)
+
+    started = next(at for at, text in lines if text.startswith("starting ") and "processes" in text)
+    ended = lines[-1][0]
+    assert code == 1, output
+    assert "a-0-handler keeps exiting" in output
+    assert "No module named 'numpyy_not_installed'" in output  # the handler server's last log line says why
+    assert ended - started < 20, output  # seconds after the processes started, not the 300 s timeout
+    assert "sent" not in output  # nothing was sent into a mesh that cannot run
