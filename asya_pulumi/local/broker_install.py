@@ -40,7 +40,10 @@ __all__ = ["FAUXQS_FLAVORS", "FauxqsFlavor", "FauxqsInstall", "cache_root", "ens
 _SOURCE_DIR = Path(__file__).resolve().parent / "fauxqs"
 _LAUNCHER = "server.mjs"
 _COMPLETE_MARKER = ".asya-complete"
-_ALTERNATIVES = "or run without Node.js: `--broker localstack` (scripts/setup --localstack) or `--sqs-endpoint URL`"
+_ALTERNATIVES = (
+    "or run without Node.js: `--broker localstack` (LocalStack; scripts/setup --localstack) or "
+    "`--sqs-endpoint URL` (an SQS server already running)"
+)
 
 
 @dataclass(frozen=True)
@@ -165,7 +168,7 @@ def _install(*, flavor: FauxqsFlavor, node: Path, target: Path, notice: TextIO) 
         if result.returncode != 0:
             raise BrokerError(
                 f"`npm ci` of the embedded broker failed with exit status {result.returncode} (npm's output is above); "
-                f"{_ALTERNATIVES}"
+                f"retry, {_ALTERNATIVES}"
             )
         (staging / _COMPLETE_MARKER).write_text(f"fauxqs {flavor.fauxqs_version} for node {flavor.directory}\n")
         if target.exists() and not (target / _COMPLETE_MARKER).is_file():

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from asya_pulumi.local import broker_install
-from asya_pulumi.local.broker import BrokerError, LocalBroker
+from asya_pulumi.local.broker import BrokerError
 from asya_pulumi.local.broker_install import FAUXQS_FLAVORS, ensure_fauxqs, select_flavor
 
 
@@ -85,9 +85,18 @@ def test_a_failed_npm_ci_leaves_nothing_in_the_cache(tmp_path: Path, monkeypatch
     assert list((tmp_path / "cache" / "asya").iterdir()) == []  # no half-installed directory to trip over later
 
 
-def test_first_use_installs_once_into_the_cache_and_the_broker_runs_from_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-):
+def test_first_use_installs_once_into_the_cache_atomically(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The install logic around npm (a stand-in that records its calls); the real `npm ci` runs in the e2e tests
+    (test_wheel_install, test_setup_os_python) and on every machine's first broker."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "npm-calls"
+    _fake_program(bin_dir, "node", "echo v20.20.2")
+    _fake_program(
+        bin_dir, "npm",
+        f'echo "$PWD $*" >> {calls}; test -f package-lock.json && mkdir -p node_modules/fauxqs && echo added 1 package',
+    )
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")  # the stand-ins first; mkdir and test from the system
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     cache = tmp_path / "cache" / "asya"
     cache.mkdir(parents=True)
@@ -97,17 +106,22 @@ def test_first_use_installs_once_into_the_cache_and_the_broker_runs_from_it(
     installed = ensure_fauxqs(notice=notice)
 
     lines = notice.getvalue().splitlines()
-    assert len(lines) == 1 and "installing the embedded broker (fauxqs " in lines[0]
+    assert len(lines) == 1 and "installing the embedded broker (fauxqs 1.9.2" in lines[0]
     assert str(installed.directory) in lines[0]
+    [call] = calls.read_text().splitlines()
+    staging, arguments = call.split(" ", 1)
+    assert Path(staging).parent == cache and Path(staging).name.startswith(f".{installed.directory.name}.partial-")
+    assert arguments.startswith("ci ") and "--ignore-scripts" in arguments  # the lock, as pinned, no install scripts
+    assert not Path(staging).exists()  # renamed into place
     assert installed.directory.parent == cache and installed.directory.name.startswith("fauxqs-")
-    assert (installed.directory / "node_modules" / "fauxqs" / "package.json").is_file()
-    assert not [p for p in cache.iterdir() if p.name.startswith(f".{installed.directory.name}.partial-")]
+    assert sorted(p.name for p in installed.directory.iterdir()) == [
+        ".asya-complete", "node_modules", "package-lock.json", "package.json", "server.mjs"
+    ]
+    assert installed.command(port=4566) == [str(bin_dir / "node"), str(installed.directory / "server.mjs"), "4566"]
+
     again = io.StringIO()
     assert ensure_fauxqs(notice=again) == installed and again.getvalue() == ""  # second use: no install, no notice
-
-    with LocalBroker(kind="fauxqs") as broker:  # the launcher in the cache directory serves SQS
-        assert broker.is_healthy()
-        assert installed.command(port=broker.port)[1] == str(installed.directory / "server.mjs")
+    assert len(calls.read_text().splitlines()) == 1
 
 
 def test_the_cache_directory_changes_with_the_pin_or_the_launcher(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
