@@ -135,3 +135,19 @@ def test_the_cache_directory_changes_with_the_pin_or_the_launcher(monkeypatch: p
     (source / "node20").symlink_to(flavor.source)
     monkeypatch.setattr(broker_install, "_SOURCE_DIR", source)
     assert broker_install._content_hash(flavor) != before
+
+
+def test_asya_dev_without_node_says_so_in_one_line_and_exits_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    from asya_pulumi.cli.errors import EXIT_USAGE
+    from asya_pulumi.cli.main import main
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    example = Path(__file__).resolve().parents[2] / "examples" / "text-chunking"
+
+    assert main(["dev", str(example), "--send", "count", '{"text": "a b"}']) == EXIT_USAGE
+
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("asya: error: the embedded broker (fauxqs) needs Node.js >= 20")
+    _one_line_naming_the_alternatives(err.strip())
