@@ -1,7 +1,14 @@
 """IAM policy documents, as plain dicts (pure functions: easy to test, rendered to JSON by the components).
 
-Least privilege, stated once: an actor may consume only its own queue and send only to its mesh's queues; a sink
-may also write objects (never read or list) in the mesh's bucket; KEDA's operator may only read queue attributes.
+Least privilege, stated once:
+
+* an actor consumes only its own queue and sends only to its own mesh's queues (``asya-{namespace}_*``, a wildcard
+  that matches no other mesh's queue: see :mod:`asya_runtime.naming`), never to a dead-letter queue;
+* a sink consumes its own queue, sends only to it (the shutdown requeue) and writes objects (never reads or lists)
+  under its own prefix of the mesh's bucket (``succeeded/`` or ``failed/``);
+* KEDA's operator may only read queue attributes;
+* every role trusts EKS Pod Identity for one service account of one namespace of one cluster of one account.
+
 No statement has a wildcard action.
 """
 
@@ -9,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from asya_runtime.naming import queue_name
+from asya_runtime.naming import MALFORMED_RECORD_PREFIX, SINK_RECORD_PREFIXES, dlq_name, queue_name
 
 PolicyDocument = dict[str, Any]
 
@@ -31,44 +38,104 @@ def _document(*statements: dict[str, Any]) -> PolicyDocument:
     return {"Version": "2012-10-17", "Statement": list(statements)}
 
 
-def pod_identity_trust_policy() -> PolicyDocument:
-    """Trust policy that lets EKS Pod Identity (and only it) assume the role for a pod's service account."""
+def pod_identity_trust_policy(*, cluster_arn: str, namespace: str, service_account: str) -> PolicyDocument:
+    """Trust policy that lets EKS Pod Identity (and only it) assume the role, for one service account.
+
+    EKS Pod Identity tags every session it starts with the cluster's ARN, the pod's namespace and service account
+    (session tags, hence ``sts:TagSession``). Requiring them — and the cluster's account as ``aws:SourceAccount``
+    — means no other cluster, namespace or service account can be associated with this role and use it, even by
+    someone allowed to create Pod Identity associations.
+    """
+    account_id = _arn_part(cluster_arn, index=4, what="EKS cluster ARN")
     return _document(
         {
+            "Sid": "PodIdentityForOneServiceAccount",
             "Effect": "Allow",
             "Principal": {"Service": POD_IDENTITY_PRINCIPAL},
             "Action": ["sts:AssumeRole", "sts:TagSession"],
+            "Condition": {
+                "StringEquals": {
+                    "aws:SourceAccount": account_id,
+                    "aws:RequestTag/eks-cluster-arn": cluster_arn,
+                    "aws:RequestTag/kubernetes-namespace": namespace,
+                    "aws:RequestTag/kubernetes-service-account": service_account,
+                }
+            },
         }
     )
 
 
-def mesh_queue_arn_pattern(*, queue_arn: str, namespace: str) -> str:
-    """``arn:aws:sqs:REGION:ACCOUNT:asya-{namespace}-*``, built from any queue ARN of the same account and region.
+def eks_cluster_arn(*, same_account_arn: str, region: str, cluster_name: str) -> str:
+    """``arn:PARTITION:eks:REGION:ACCOUNT:cluster/NAME``, taking partition and account from any ARN of the account."""
+    parts = same_account_arn.split(":")
+    if len(parts) < 6 or not parts[4].isdigit():
+        raise ValueError(f"{same_account_arn!r} is not an ARN with an account id")
+    return f"arn:{parts[1]}:eks:{region}:{parts[4]}:cluster/{cluster_name}"
 
-    A resource wildcard (not an action wildcard): the mesh's queues are all named ``asya-{namespace}-...``.
-    Listing every queue ARN instead would outgrow IAM's 10 KiB inline-policy limit at about 150 actors.
+
+def _arn_part(arn: str, *, index: int, what: str) -> str:
+    parts = arn.split(":")
+    if len(parts) < 6 or not parts[index]:
+        raise ValueError(f"{arn!r} is not an {what}")
+    return parts[index]
+
+
+def mesh_queue_arn_pattern(*, queue_arn: str, namespace: str, dlq: bool = False) -> str:
+    """``arn:aws:sqs:REGION:ACCOUNT:asya-{namespace}_*`` (``..._*_dlq`` with ``dlq``), from any queue ARN of the
+    same account and region.
+
+    A resource wildcard (not an action wildcard) that matches this mesh's queues and no other mesh's
+    (:mod:`asya_runtime.naming`). Listing every queue ARN instead would outgrow IAM's 10 KiB inline-policy limit at
+    about 150 actors, and would shut out actors that a team stack adds to the mesh later.
     """
     partition_to_account = queue_arn.split(":")[:5]
     if len(partition_to_account) != 5 or partition_to_account[2] != "sqs":
         raise ValueError(f"{queue_arn!r} is not an SQS queue ARN")
-    return ":".join([*partition_to_account, queue_name(namespace=namespace, actor="*")])
+    name = dlq_name if dlq else queue_name
+    return ":".join([*partition_to_account, name(namespace=namespace, actor="*")])
 
 
-def actor_policy(*, queue_arn: str, namespace: str, bucket_arn: str | None = None) -> PolicyDocument:
-    """Consume the actor's own queue; send to the mesh's queues; sinks (``bucket_arn`` set) put result objects."""
-    statements: list[dict[str, Any]] = [
-        {"Sid": "ConsumeOwnQueue", "Effect": "Allow", "Action": list(CONSUME_ACTIONS), "Resource": queue_arn},
+def actor_policy(*, queue_arn: str, namespace: str) -> PolicyDocument:
+    """Consume the actor's own queue; send to the mesh's queues (its own included: retries), never to a DLQ.
+
+    The explicit deny keeps dead-letter queues for what SQS itself moves there: a handler that routes to a DLQ's
+    name cannot slip an envelope into it (the sidecar refuses such routes too; this is the second lock).
+    """
+    return _document(
+        _consume(queue_arn),
         {
             "Sid": "SendToMeshQueues",
             "Effect": "Allow",
             "Action": list(SEND_ACTIONS),
             "Resource": mesh_queue_arn_pattern(queue_arn=queue_arn, namespace=namespace),
         },
-    ]
-    if bucket_arn is not None:
-        write = {"Sid": "WriteResults", "Effect": "Allow", "Action": list(SINK_WRITE_ACTIONS)}
-        statements.append({**write, "Resource": f"{bucket_arn}/*"})
-    return _document(*statements)
+        {
+            "Sid": "NeverSendToDeadLetterQueues",
+            "Effect": "Deny",
+            "Action": ["sqs:SendMessage"],
+            "Resource": mesh_queue_arn_pattern(queue_arn=queue_arn, namespace=namespace, dlq=True),
+        },
+    )
+
+
+def sink_policy(*, queue_arn: str, sink: str, bucket_arn: str) -> PolicyDocument:
+    """Consume the sink's own queue and send only to it (the shutdown requeue); put objects under its own prefix
+    (and, for a body that is no envelope, the malformed-record prefix)."""
+    prefixes = sorted({SINK_RECORD_PREFIXES[sink], MALFORMED_RECORD_PREFIX})
+    return _document(
+        _consume(queue_arn),
+        {"Sid": "RequeueToOwnQueue", "Effect": "Allow", "Action": list(SEND_ACTIONS), "Resource": queue_arn},
+        {
+            "Sid": "WriteResults",
+            "Effect": "Allow",
+            "Action": list(SINK_WRITE_ACTIONS),
+            "Resource": [f"{bucket_arn}/{prefix}/*" for prefix in prefixes],
+        },
+    )
+
+
+def _consume(queue_arn: str) -> dict[str, Any]:
+    return {"Sid": "ConsumeOwnQueue", "Effect": "Allow", "Action": list(CONSUME_ACTIONS), "Resource": queue_arn}
 
 
 def scaler_policy(*, queue_arn_patterns: list[str]) -> PolicyDocument:

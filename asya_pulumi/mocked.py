@@ -68,6 +68,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 outputs["arn"] = f"arn:aws:s3:::{outputs['bucket']}"
                 resource_id = outputs["bucket"]
             elif typ == "aws:eks/cluster:Cluster":
+                outputs["arn"] = f"arn:aws:eks:{REGION}:{ACCOUNT}:cluster/{name}"
                 outputs["endpoint"] = f"https://{_suffix(name)}.gr7.{REGION}.eks.amazonaws.com"
                 outputs["certificateAuthority"] = {"data": "LS0tLS1CRUdJTi1DRVJU"}
             elif typ == "aws:eks/nodeGroup:NodeGroup":

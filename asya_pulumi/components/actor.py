@@ -59,7 +59,7 @@ class AsyncActor(pulumi.ComponentResource):
             raise ValueError(f"actor {spec.name!r} asks for a GPU; pass gpu_pool= (the GPU node pool's name)")
         if isinstance(spec, SinkSpec) and result_bucket is None:
             raise ValueError(f"sink {spec.name!r} needs result_bucket= to write final envelopes to")
-        check_names_fit(namespace=namespace, actor=spec.name, region=region)
+        check_names_fit(namespace=namespace, actor=spec.name)
         super().__init__(f"{TYPE_PREFIX}AsyncActor", resource_name, None, opts)
         self._name, self._spec, self._namespace, self._region = resource_name, spec, namespace, region
         self._labels = labels(namespace=namespace, actor=spec.name)
@@ -109,23 +109,31 @@ class AsyncActor(pulumi.ComponentResource):
         self, *, cluster_name: pulumi.Input[str], result_bucket: aws.s3.Bucket | None
     ) -> tuple[k8s.core.v1.ServiceAccount, aws.eks.PodIdentityAssociation]:
         """IAM role (own queue, mesh queues, sinks: result objects), ServiceAccount, Pod Identity association."""
-        name, namespace = self._name, self._namespace
+        name, namespace, actor, region = self._name, self._namespace, self._spec.name, self._region
+        kube_namespace = self._meta["namespace"]
+        trust = pulumi.Output.all(self.queue.arn, cluster_name, kube_namespace).apply(
+            lambda args: json.dumps(
+                iam.pod_identity_trust_policy(
+                    cluster_arn=iam.eks_cluster_arn(same_account_arn=args[0], region=region, cluster_name=args[1]),
+                    namespace=args[2],
+                    service_account=actor,
+                )
+            )
+        )
         self.role = aws.iam.Role(
             f"{name}-role",
-            name=role_name(namespace=namespace, actor=self._spec.name, region=self._region),
-            assume_role_policy=json.dumps(iam.pod_identity_trust_policy()),
-            tags=tags(namespace=namespace, actor=self._spec.name),
+            name=role_name(namespace=namespace, actor=actor, region=region),
+            assume_role_policy=trust,
+            tags=tags(namespace=namespace, actor=actor),
             opts=child(self),
         )
-        bucket_arn = result_bucket.arn if result_bucket is not None else None
-        aws.iam.RolePolicy(
-            f"{name}-policy",
-            role=self.role.id,
-            policy=pulumi.Output.all(self.queue.arn, bucket_arn).apply(
-                lambda arns: json.dumps(iam.actor_policy(queue_arn=arns[0], namespace=namespace, bucket_arn=arns[1]))
-            ),
-            opts=child(self),
-        )
+        if result_bucket is None:
+            policy = self.queue.arn.apply(lambda arn: json.dumps(iam.actor_policy(queue_arn=arn, namespace=namespace)))
+        else:
+            policy = pulumi.Output.all(self.queue.arn, result_bucket.arn).apply(
+                lambda arns: json.dumps(iam.sink_policy(queue_arn=arns[0], sink=actor, bucket_arn=arns[1]))
+            )
+        aws.iam.RolePolicy(f"{name}-policy", role=self.role.id, policy=policy, opts=child(self))
         service_account = k8s.core.v1.ServiceAccount(
             f"{name}-sa", metadata=self._meta, automount_service_account_token=False, opts=child(self)
         )

@@ -122,7 +122,7 @@ class AsyaCluster(pulumi.ComponentResource):
         if spec.gpu_pools:
             cluster_autoscaler(
                 self, resource_name=f"{resource_name}-cluster-autoscaler", cluster_name=spec.name,
-                eks_cluster_name=cluster.name, region=region, provider=self.k8s_provider,
+                eks_cluster_name=cluster.name, eks_cluster_arn=cluster.arn, region=region, provider=self.k8s_provider,
                 depends_on=[system, *gpu_groups],
             )
         self.cluster_name = cluster.name

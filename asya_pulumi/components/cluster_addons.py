@@ -15,6 +15,8 @@ from asya_pulumi.spec import GPU_POOL_LABEL, GPU_RESOURCE
 NVIDIA_DEVICE_PLUGIN_CHART = ("https://nvidia.github.io/k8s-device-plugin", "nvidia-device-plugin", "0.17.1")
 CLUSTER_AUTOSCALER_CHART = ("https://kubernetes.github.io/autoscaler", "cluster-autoscaler", "9.46.6")
 CLUSTER_AUTOSCALER_SERVICE_ACCOUNT = "cluster-autoscaler"
+#: Where the add-ons (device plugin, autoscaler) run; a mesh may not use it.
+ADDON_NAMESPACE = "kube-system"
 NEW_POD_SCALE_UP_DELAY = "45s"
 
 
@@ -29,7 +31,7 @@ def nvidia_device_plugin(
         name="nvidia-device-plugin",
         chart=chart,
         version=version,
-        namespace="kube-system",
+        namespace=ADDON_NAMESPACE,
         repository_opts={"repo": repo},
         values={
             "tolerations": [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}],
@@ -51,14 +53,20 @@ def cluster_autoscaler(
     resource_name: str,
     cluster_name: str,
     eks_cluster_name: pulumi.Input[str],
+    eks_cluster_arn: pulumi.Input[str],
     region: str,
     provider: k8s.Provider,
     depends_on: list[pulumi.Resource],
 ) -> k8s.helm.v3.Release:
     """Cluster Autoscaler with a Pod Identity role that may resize only this cluster's node groups."""
-    role = aws.iam.Role(
-        f"{resource_name}-role", assume_role_policy=json.dumps(iam.pod_identity_trust_policy()), opts=child(parent)
+    trust = pulumi.Output.from_input(eks_cluster_arn).apply(
+        lambda arn: json.dumps(
+            iam.pod_identity_trust_policy(
+                cluster_arn=arn, namespace=ADDON_NAMESPACE, service_account=CLUSTER_AUTOSCALER_SERVICE_ACCOUNT
+            )
+        )
     )
+    role = aws.iam.Role(f"{resource_name}-role", assume_role_policy=trust, opts=child(parent))
     aws.iam.RolePolicy(
         f"{resource_name}-policy",
         role=role.id,
@@ -68,7 +76,7 @@ def cluster_autoscaler(
     association = aws.eks.PodIdentityAssociation(
         f"{resource_name}-pod-identity",
         cluster_name=eks_cluster_name,
-        namespace="kube-system",
+        namespace=ADDON_NAMESPACE,
         service_account=CLUSTER_AUTOSCALER_SERVICE_ACCOUNT,
         role_arn=role.arn,
         opts=child(parent),
@@ -79,7 +87,7 @@ def cluster_autoscaler(
         name="cluster-autoscaler",
         chart=chart,
         version=version,
-        namespace="kube-system",
+        namespace=ADDON_NAMESPACE,
         repository_opts={"repo": repo},
         values={
             "autoDiscovery": {"clusterName": cluster_name},

@@ -22,6 +22,8 @@ from asya_runtime.naming import queue_name
 KEDA_CHART_VERSION = "2.18.1"
 KEDA_CHART_REPO = "https://kedacore.github.io/charts"
 KEDA_OPERATOR_SERVICE_ACCOUNT = "keda-operator"
+#: KEDA's default namespace; a mesh may not use it.
+KEDA_NAMESPACE = "keda"
 
 
 def scaler_queue_patterns(*, region: str, account_id: str, namespaces: Sequence[str] | None) -> list[str]:
@@ -47,7 +49,7 @@ class Keda(pulumi.ComponentResource):
         cluster_name: pulumi.Input[str],
         region: str,
         mesh_namespaces: Sequence[str] | None = None,
-        namespace: str = "keda",
+        namespace: str = KEDA_NAMESPACE,
         chart_version: str = KEDA_CHART_VERSION,
         wait_for: Sequence[pulumi.Resource] = (),
         opts: pulumi.ResourceOptions | None = None,
@@ -59,12 +61,18 @@ class Keda(pulumi.ComponentResource):
             metadata={"name": namespace, "labels": {"app.kubernetes.io/part-of": "asya"}},
             opts=child(self),
         )
-        self.role = aws.iam.Role(
-            f"{resource_name}-operator-role",
-            assume_role_policy=json.dumps(iam.pod_identity_trust_policy()),
-            opts=child(self),
+        identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        account_id = identity.account_id
+        trust = pulumi.Output.all(identity.arn, cluster_name).apply(
+            lambda args: json.dumps(
+                iam.pod_identity_trust_policy(
+                    cluster_arn=iam.eks_cluster_arn(same_account_arn=args[0], region=region, cluster_name=args[1]),
+                    namespace=namespace,
+                    service_account=KEDA_OPERATOR_SERVICE_ACCOUNT,
+                )
+            )
         )
-        account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+        self.role = aws.iam.Role(f"{resource_name}-operator-role", assume_role_policy=trust, opts=child(self))
         aws.iam.RolePolicy(
             f"{resource_name}-operator-policy",
             role=self.role.id,

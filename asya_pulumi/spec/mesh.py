@@ -44,7 +44,7 @@ class MeshSpec(SpecModel):
         if duplicates:
             raise ValueError(f"actors: duplicate actor name(s) {duplicates}; every actor needs its own name")
         for actor in self.actors:
-            check_names_fit(namespace=self.namespace, actor=actor.name, region=self.region)
+            check_names_fit(namespace=self.namespace, actor=actor.name)
             self._check_gpu(actor)
         known = ", ".join(sorted(names))
         for route, steps in self.routes.items():

@@ -14,14 +14,17 @@ Dead-letter queues end in ``_dlq`` (``asya-{namespace}_{actor}_dlq``), which no 
 
 from __future__ import annotations
 
-import functools
+import hashlib
 import re
-from collections.abc import Callable
 
 #: The two sink actors every mesh has. Users may not name an actor like this.
 SUCCESS_SINK = "success-sink"
 ERROR_SINK = "error-sink"
 SINKS = (SUCCESS_SINK, ERROR_SINK)
+#: Key prefix of each sink's records in the mesh's bucket (``{prefix}/{id}.json``).
+SINK_RECORD_PREFIXES = {SUCCESS_SINK: "succeeded", ERROR_SINK: "failed"}
+#: Where either sink keeps a body that is no envelope at all (it is a failure whichever sink received it).
+MALFORMED_RECORD_PREFIX = SINK_RECORD_PREFIXES[ERROR_SINK]
 
 #: SQS queue names are at most 80 characters (letters, digits, ``-`` and ``_``).
 SQS_QUEUE_NAME_MAX = 80
@@ -33,6 +36,7 @@ DLQ_SUFFIX = f"{SEPARATOR}dlq"
 #: Actor names may not end like this: ``store-dlq`` beside ``store`` reads as a dead-letter queue in every listing.
 RESERVED_ACTOR_SUFFIX = "-dlq"
 PREFIX = "asya-"
+_ROLE_DIGEST_LEN = 10
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
@@ -62,9 +66,18 @@ def actor_of_queue(*, namespace: str, name: str) -> str | None:
 
 
 def role_name(*, namespace: str, actor: str, region: str) -> str:
-    """``asya-{namespace}_{actor}_{region}``: the actor's IAM role (IAM names are global to the account, so the
-    region is part of it: one namespace may run in two regions of one account)."""
-    return f"{queue_name(namespace=namespace, actor=actor)}{SEPARATOR}{region}"
+    """``asya-{namespace}_{actor}_{region}``: the actor's IAM role, always within IAM's 64 characters.
+
+    IAM names are global to the account, so the region is part of it (one namespace may run in two regions of one
+    account). A name that would be longer keeps its first 53 characters and ends in ``-`` plus 10 hex digits of the
+    full name's SHA-256: still unique, still readable in CloudTrail, and the same on every run. (Role names appear in
+    no policy as a wildcard, so cutting them cannot widen anything.)
+    """
+    full = f"{queue_name(namespace=namespace, actor=actor)}{SEPARATOR}{region}"
+    if len(full) <= IAM_ROLE_NAME_MAX:
+        return full
+    digest = hashlib.sha256(full.encode()).hexdigest()[:_ROLE_DIGEST_LEN]
+    return f"{full[: IAM_ROLE_NAME_MAX - _ROLE_DIGEST_LEN - 1]}-{digest}"
 
 
 def check_dns_label(value: str, *, what: str, max_len: int = 63) -> str:
@@ -93,27 +106,14 @@ def check_actor_name(value: str) -> str:
     return value
 
 
-def check_names_fit(*, namespace: str, actor: str, region: str | None = None) -> None:
-    """Raise if a name derived from (``namespace``, ``actor``) would pass an AWS limit; the message says how many
-    characters are left for the actor name.
-
-    Checked: the DLQ name (the longer queue name) against SQS's 80 characters, and — when ``region`` is known —
-    the IAM role name against IAM's 64.
-    """
-    limits: list[tuple[str, Callable[..., str], int, str]] = [("queue name", dlq_name, SQS_QUEUE_NAME_MAX, "SQS")]
-    if region is not None:
-        limits.append(("IAM role name", functools.partial(role_name, region=region), IAM_ROLE_NAME_MAX, "IAM"))
-    for what, derive, limit, service in limits:
-        name = derive(namespace=namespace, actor=actor)
-        if len(name) > limit:
-            spare = limit - len(derive(namespace=namespace, actor=""))
-            fix = (
-                f"shorten the actor name to at most {spare} characters or the namespace"
-                if spare > 0
-                else f"shorten the namespace (it leaves no room for an actor name within {limit} characters)"
-            )
-            raise ValueError(
-                f"actor {actor!r} in namespace {namespace!r} gives the {what} {name!r} ({len(name)} characters), "
-                f"over {service}'s {limit}-character limit; {fix}"
-            )
-
+def check_names_fit(*, namespace: str, actor: str) -> None:
+    """Raise if the actor's queue names would pass SQS's 80 characters; the message says how many characters are
+    left for the actor name. (IAM role names always fit: :func:`role_name`.)"""
+    name = dlq_name(namespace=namespace, actor=actor)
+    if len(name) > SQS_QUEUE_NAME_MAX:
+        spare = SQS_QUEUE_NAME_MAX - len(dlq_name(namespace=namespace, actor=""))
+        raise ValueError(
+            f"actor {actor!r} in namespace {namespace!r} gives the queue name {name!r} ({len(name)} characters), "
+            f"over SQS's {SQS_QUEUE_NAME_MAX}-character limit; shorten the actor name to at most {spare} characters "
+            f"or the namespace"
+        )

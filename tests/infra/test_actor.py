@@ -81,16 +81,22 @@ def test_role_trusts_pod_identity_and_grants_least_privilege(deployment: Deploym
     build(deployment)
     role = deployment.one("aws:iam/role:Role", "dev-score-image-role")
     trust = json.loads(role.inputs["assumeRolePolicy"])
-    assert trust["Statement"] == [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "pods.eks.amazonaws.com"},
-            "Action": ["sts:AssumeRole", "sts:TagSession"],
+    assert role.inputs["name"] == "asya-dev_score-image_us-east-1"
+    (statement,) = trust["Statement"]
+    assert statement["Principal"] == {"Service": "pods.eks.amazonaws.com"}
+    assert statement["Action"] == ["sts:AssumeRole", "sts:TagSession"]
+    # Only this cluster's Pod Identity, for this namespace's service account of this actor, in this account.
+    assert statement["Condition"] == {
+        "StringEquals": {
+            "aws:SourceAccount": ACCOUNT,
+            "aws:RequestTag/eks-cluster-arn": f"arn:aws:eks:{REGION}:{ACCOUNT}:cluster/c1",
+            "aws:RequestTag/kubernetes-namespace": "dev",
+            "aws:RequestTag/kubernetes-service-account": "score-image",
         }
-    ]
+    }
     policy = json.loads(deployment.one("aws:iam/rolePolicy:RolePolicy", "dev-score-image-policy").inputs["policy"])
     statements = {s["Sid"]: s for s in policy["Statement"]}
-    assert set(statements) == {"ConsumeOwnQueue", "SendToMeshQueues"}
+    assert set(statements) == {"ConsumeOwnQueue", "SendToMeshQueues", "NeverSendToDeadLetterQueues"}
     own = f"arn:aws:sqs:{REGION}:{ACCOUNT}:asya-dev_score-image"
     assert statements["ConsumeOwnQueue"]["Resource"] == own
     assert sorted(statements["ConsumeOwnQueue"]["Action"]) == [
@@ -99,6 +105,10 @@ def test_role_trusts_pod_identity_and_grants_least_privilege(deployment: Deploym
     ]
     assert statements["SendToMeshQueues"]["Action"] == ["sqs:SendMessage", "sqs:GetQueueUrl"]
     assert statements["SendToMeshQueues"]["Resource"] == f"arn:aws:sqs:{REGION}:{ACCOUNT}:asya-dev_*"
+    assert statements["NeverSendToDeadLetterQueues"] == {
+        "Sid": "NeverSendToDeadLetterQueues", "Effect": "Deny", "Action": ["sqs:SendMessage"],
+        "Resource": f"arn:aws:sqs:{REGION}:{ACCOUNT}:asya-dev_*_dlq",
+    }
     assert all("*" not in action for s in policy["Statement"] for action in s["Action"])
     association = deployment.one(POD_IDENTITY, "dev-score-image-pod-identity")
     assert association.inputs["roleArn"] == role.outputs["arn"]

@@ -41,12 +41,19 @@ def test_actor_policy_grants_exactly_the_sqs_operations_the_sidecar_calls() -> N
     assert granted(iam.actor_policy(queue_arn=QUEUE, namespace="dev")) == needed
 
 
-def test_sink_policy_adds_exactly_the_s3_operations_the_sink_calls() -> None:
+def test_sink_policy_grants_exactly_the_operations_the_sink_calls_on_its_own_queue_and_prefix() -> None:
     bucket = "arn:aws:s3:::asya-dev-results-x"
-    sink = iam.actor_policy(queue_arn=QUEUE, namespace="dev", bucket_arn=bucket)
+    sink_queue = "arn:aws:sqs:us-east-1:123456789012:asya-dev_error-sink"
+    sink = iam.sink_policy(queue_arn=sink_queue, sink="error-sink", bucket_arn=bucket)
     assert granted(sink) == operations_called("sqs") | operations_called("s3")
-    (write,) = [s for s in sink["Statement"] if s["Sid"] == "WriteResults"]
-    assert write["Resource"] == f"{bucket}/*"
+    statements = {s["Sid"]: s for s in sink["Statement"]}
+    assert statements["WriteResults"]["Resource"] == [f"{bucket}/failed/*"]
+    # A sink never forwards: its only send is the shutdown requeue into its own queue.
+    assert statements["RequeueToOwnQueue"]["Resource"] == sink_queue
+    assert all(s["Resource"] == sink_queue for s in sink["Statement"] if s["Sid"] != "WriteResults")
+    success = iam.sink_policy(queue_arn=sink_queue, sink="success-sink", bucket_arn=bucket)
+    (write,) = [s for s in success["Statement"] if s["Sid"] == "WriteResults"]
+    assert write["Resource"] == [f"{bucket}/failed/*", f"{bucket}/succeeded/*"]  # failed/: bodies that are no envelope
 
 
 def test_only_the_own_queue_is_consumed_and_sends_stay_in_the_mesh() -> None:
@@ -54,13 +61,32 @@ def test_only_the_own_queue_is_consumed_and_sends_stay_in_the_mesh() -> None:
     assert statements["ConsumeOwnQueue"]["Resource"] == QUEUE
     assert statements["SendToMeshQueues"]["Resource"] == "arn:aws:sqs:us-east-1:123456789012:asya-dev_*"
     assert "sqs:ReceiveMessage" not in statements["SendToMeshQueues"]["Action"]
+    deny = statements["NeverSendToDeadLetterQueues"]
+    assert (deny["Effect"], deny["Resource"]) == ("Deny", "arn:aws:sqs:us-east-1:123456789012:asya-dev_*_dlq")
+
+
+def test_trust_policy_names_one_service_account_of_one_cluster() -> None:
+    cluster = iam.eks_cluster_arn(same_account_arn=QUEUE, region="eu-west-1", cluster_name="ml")
+    assert cluster == "arn:aws:eks:eu-west-1:123456789012:cluster/ml"
+    (statement,) = iam.pod_identity_trust_policy(cluster_arn=cluster, namespace="dev", service_account="judge")[
+        "Statement"
+    ]
+    assert statement["Condition"]["StringEquals"] == {
+        "aws:SourceAccount": "123456789012",
+        "aws:RequestTag/eks-cluster-arn": cluster,
+        "aws:RequestTag/kubernetes-namespace": "dev",
+        "aws:RequestTag/kubernetes-service-account": "judge",
+    }
 
 
 def test_no_allowed_action_is_a_wildcard() -> None:
     policies = [
-        iam.actor_policy(queue_arn=QUEUE, namespace="dev", bucket_arn="arn:aws:s3:::b"),
+        iam.actor_policy(queue_arn=QUEUE, namespace="dev"),
+        iam.sink_policy(queue_arn=QUEUE, sink="success-sink", bucket_arn="arn:aws:s3:::b"),
         iam.scaler_policy(queue_arn_patterns=["arn:aws:sqs:us-east-1:1:asya-*"]),
         iam.cluster_autoscaler_policy(cluster_name="c"),
-        iam.pod_identity_trust_policy(),
+        iam.pod_identity_trust_policy(
+            cluster_arn="arn:aws:eks:us-east-1:1:cluster/c", namespace="dev", service_account="judge"
+        ),
     ]
     assert all("*" not in action for policy in policies for action in granted(policy))

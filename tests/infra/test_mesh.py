@@ -47,6 +47,7 @@ def test_mesh_outputs_name_every_queue_and_the_bucket(deployment: Deployment) ->
 def test_sinks_run_the_runtime_image_and_may_only_put_results(deployment: Deployment) -> None:
     build_mesh(deployment)
     bucket = deployment.one("aws:s3/bucket:Bucket", "scoring-results").outputs
+    prefixes = {"success-sink": ["failed", "succeeded"], "error-sink": ["failed"]}
     for sink in ("success-sink", "error-sink"):
         pod = deployment.one("kubernetes:apps/v1:Deployment", f"scoring-{sink}-deployment").inputs["spec"]["template"]
         (sidecar,) = pod["spec"]["containers"]
@@ -56,7 +57,9 @@ def test_sinks_run_the_runtime_image_and_may_only_put_results(deployment: Deploy
         policy = json.loads(deployment.one("aws:iam/rolePolicy:RolePolicy", f"scoring-{sink}-policy").inputs["policy"])
         write = [s for s in policy["Statement"] if s["Sid"] == "WriteResults"]
         assert write == [{"Sid": "WriteResults", "Effect": "Allow", "Action": ["s3:PutObject"],
-                          "Resource": f"{bucket['arn']}/*"}]
+                          "Resource": [f"{bucket['arn']}/{prefix}/*" for prefix in prefixes[sink]]}]
+        sends = [s for s in policy["Statement"] if "sqs:SendMessage" in s["Action"] and s["Effect"] == "Allow"]
+        assert [s["Resource"] for s in sends] == [f"arn:aws:sqs:{REGION}:{ACCOUNT}:asya-image-scoring_{sink}"]
     judge = json.loads(deployment.one("aws:iam/rolePolicy:RolePolicy", "scoring-judge-policy").inputs["policy"])
     assert not any(a.startswith("s3:") for s in judge["Statement"] for a in s["Action"])
 

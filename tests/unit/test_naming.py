@@ -62,9 +62,16 @@ def test_queue_name_limit_names_the_spare_length() -> None:
         check_names_fit(namespace="dev", actor="a" * 68)
 
 
-def test_role_name_limit_counts_the_region() -> None:
-    check_names_fit(namespace="dev", actor="a" * 45, region="us-east-1")
-    with pytest.raises(ValueError, match=r"IAM's 64-character limit; shorten the actor name to at most 45"):
-        check_names_fit(namespace="dev", actor="a" * 46, region="us-east-1")
-    with pytest.raises(ValueError, match=r"shorten the namespace \(it leaves no room"):
-        check_names_fit(namespace="n" * 50, actor="x", region="ap-southeast-2")
+def test_role_names_always_fit_iam_and_stay_unique() -> None:
+    short = role_name(namespace="dev", actor="a" * 45, region="us-east-1")
+    assert short == f"asya-dev_{'a' * 45}_us-east-1" and len(short) == 64
+    long_names = {
+        role_name(namespace="n" * 40, actor=actor, region=region)
+        for actor in ("success-sink", "error-sink", "a" * 30, "a" * 29)
+        for region in ("us-east-1", "ap-southeast-2")
+    }
+    assert len(long_names) == 8 and all(len(name) == 64 for name in long_names)
+    assert all(name.startswith("asya-" + "n" * 40 + "_") for name in long_names)
+    assert role_name(namespace="n" * 40, actor="x", region="us-east-1") == role_name(
+        namespace="n" * 40, actor="x", region="us-east-1"
+    )

@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from asya_runtime.envelope import Envelope, ErrorInfo, Route, Status, child_id
-from asya_runtime.naming import ERROR_SINK, SUCCESS_SINK
+from asya_runtime.naming import ERROR_SINK, SUCCESS_SINK, check_actor_name
 
 #: Stable reasons: the ``reason`` label of ``asya_messages_failed`` and ``status.error.reason`` in the error sink.
 MALFORMED = "malformed envelope"
 UNKNOWN_ACTOR = "unknown actor"
+FOREIGN_ACTOR = "foreign actor"
 DEADLINE_EXCEEDED = "deadline exceeded"
 RESULT_TOO_LARGE = "result too large"
 RETRIES_EXHAUSTED = "retries exhausted"
@@ -55,10 +56,9 @@ def next_hops(*, source: Envelope, answer: dict[str, Any]) -> list[Outgoing]:
     hops = []
     for index, output in enumerate(outputs):
         route = Route.model_validate(output.get("route") or source.route.model_dump())
-        advanced = route.advanced()
-        to = advanced.curr if advanced else SUCCESS_SINK
-        if advanced is None:
-            advanced = Route(prev=[*route.prev, route.curr], curr=SUCCESS_SINK, next=[])
+        named = route.advanced()  # None: the route is finished
+        to = named.curr if named else SUCCESS_SINK
+        advanced = named or Route(prev=[*route.prev, route.curr], curr=SUCCESS_SINK, next=[])
         fan_out = len(outputs) > 1
         envelope = source.model_copy(
             update={
@@ -70,7 +70,18 @@ def next_hops(*, source: Envelope, answer: dict[str, Any]) -> list[Outgoing]:
                 "payload": output.get("payload"),
             }
         )
-        if to == ERROR_SINK:
+        foreign = foreign_destination(to) if named is not None else None
+        if foreign is not None:
+            hops.append(
+                error_record(
+                    envelope=envelope,
+                    actor=source.route.curr,
+                    reason=FOREIGN_ACTOR,
+                    type_name="ForeignActor",
+                    message=f"the route of {source.route.curr!r} names {to!r}, which no route may name: {foreign}",
+                )
+            )
+        elif to == ERROR_SINK:
             # The handler routed this output to the error sink itself: it is an error record like any other.
             hops.append(
                 error_record(
@@ -84,6 +95,25 @@ def next_hops(*, source: Envelope, answer: dict[str, Any]) -> list[Outgoing]:
         else:
             hops.append(Outgoing(to=to, envelope=envelope))
     return hops
+
+
+def foreign_destination(name: str) -> str | None:
+    """Why a route may not name ``name`` (None when it may: an actor name, or ``error-sink``, which gives an error
+    record of its own).
+
+    Routes reach only actors of the envelope's own mesh, by actor name: a name that is no actor name at all (say,
+    ``b_dlq``, which would address actor ``b``'s dead-letter queue, or another mesh's ``asya-…`` queue name), or that
+    names the success sink (end a route by leaving ``next`` empty), is refused here, before any queue is looked up.
+    """
+    if name == ERROR_SINK:
+        return None
+    if name == SUCCESS_SINK:
+        return "the success sink receives envelopes whose route is finished; leave .route.next empty instead"
+    try:
+        check_actor_name(name)
+    except ValueError as exc:
+        return f"{exc} — routes reach only actors of their own mesh, by actor name"
+    return None
 
 
 def error_record(

@@ -15,7 +15,7 @@ import json
 import uuid
 
 from asya_runtime.config import SidecarConfig
-from asya_runtime.naming import SUCCESS_SINK
+from asya_runtime.naming import MALFORMED_RECORD_PREFIX, SINK_RECORD_PREFIXES
 from asya_runtime.sidecar import logs
 from asya_runtime.sidecar.aws import BrokerClient
 from asya_runtime.sidecar.batching import DeleteBatcher
@@ -34,11 +34,10 @@ def record_key(*, mode: str, body: str, message_id: str) -> tuple[str, bytes]:
         if not isinstance(envelope_id, str) or not envelope_id or "/" in envelope_id:
             raise ValueError("id")
     except (ValueError, TypeError, KeyError):
-        key = f"failed/{uuid.uuid5(uuid.NAMESPACE_URL, f'sqs-message/{message_id}')}.json"
+        key = f"{MALFORMED_RECORD_PREFIX}/{uuid.uuid5(uuid.NAMESPACE_URL, f'sqs-message/{message_id}')}.json"
         content = {"raw_body": body, "reason": "malformed envelope", "sink": mode}
         return key, json.dumps(content).encode()
-    status = "succeeded" if mode == SUCCESS_SINK else "failed"
-    return f"{status}/{envelope_id}.json", body.encode()
+    return f"{SINK_RECORD_PREFIXES[mode]}/{envelope_id}.json", body.encode()
 
 
 class SinkProcessor:

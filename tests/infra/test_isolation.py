@@ -1,0 +1,141 @@
+"""No mesh can reach another, whatever their names: every IAM statement of one mesh, wildcards expanded the way IAM
+expands them, is matched against every ARN of every other mesh — and matches none.
+
+The namespaces are chosen to break prefix-based schemes: ``a`` is a prefix of ``a-b``, which is a prefix of a
+40-character namespace; ``a`` has an actor ``b-x`` and ``a-b`` an actor ``x`` (``asya-a-b-x`` under the old
+``asya-{ns}-{actor}`` scheme for both).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from functools import cache
+from typing import Any
+
+import pytest
+from infra_mocks import REGION, Deployment
+
+from asya_pulumi.components import ActorMesh, Keda
+from asya_pulumi.spec import AsyncActorSpec, MeshSpec
+from asya_runtime.naming import SINK_RECORD_PREFIXES
+
+LONG = "a-b-" + "c" * 36
+MESHES = {"a": ["b-x", "x", "store"], "a-b": ["x", "b-x", "store"], LONG: ["x", "store", "c" * 30]}
+MESH_TAG = "asya.sh/mesh"
+
+
+def spec(namespace: str, actors: list[str]) -> MeshSpec:
+    return MeshSpec(
+        namespace=namespace,
+        region=REGION,
+        actors=[AsyncActorSpec(name=a, image="img:1", handler="handlers.run") for a in actors],
+    )
+
+
+@pytest.fixture
+def meshes(deployment: Deployment) -> Deployment:
+    def program() -> None:
+        for index, (namespace, actors) in enumerate(MESHES.items()):
+            keda = Keda(f"keda-{index}", cluster_name="c1", region=REGION, namespace=f"keda-{index}",
+                        mesh_namespaces=[namespace])
+            ActorMesh(f"mesh-{index}", spec=spec(namespace, actors), cluster_name="c1", keda=keda)
+
+    deployment.run(program)
+    return deployment
+
+
+@cache
+def iam_pattern(resource: str) -> re.Pattern[str]:
+    """IAM resource matching: ``*`` is any run of characters (``/`` and ``:`` included), ``?`` any one character."""
+    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in resource) + r"\Z")
+
+
+def arns_by_mesh(deployment: Deployment) -> dict[str, set[str]]:
+    """Every ARN a mesh owns: its queues and DLQs, its bucket, and objects under every key prefix a sink writes."""
+    found: dict[str, set[str]] = defaultdict(set)
+    for typ in ("aws:sqs/queue:Queue", "aws:s3/bucket:Bucket"):
+        for record in deployment.of_type(typ):
+            arn = record.outputs["arn"]
+            found[record.inputs["tags"][MESH_TAG]].add(arn)
+            if typ == "aws:s3/bucket:Bucket":
+                found[record.inputs["tags"][MESH_TAG]] |= {f"{arn}/{p}/x.json" for p in SINK_RECORD_PREFIXES.values()}
+    return found
+
+
+def statements_by_mesh(deployment: Deployment) -> dict[str, list[dict[str, Any]]]:
+    """The Allow statements of every role of a mesh (the role's tag says which mesh it belongs to)."""
+    mesh_of_role = {r.outputs["name"]: r.inputs["tags"][MESH_TAG] for r in deployment.of_type("aws:iam/role:Role")
+                    if MESH_TAG in (r.inputs.get("tags") or {})}
+    found: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for policy in deployment.of_type("aws:iam/rolePolicy:RolePolicy"):
+        mesh = mesh_of_role.get(policy.inputs["role"])
+        if mesh is not None:
+            statements = json.loads(policy.inputs["policy"])["Statement"]
+            found[mesh] += [s for s in statements if s["Effect"] == "Allow"]
+    return found
+
+
+def resources(statement: dict[str, Any]) -> list[str]:
+    value = statement["Resource"]
+    return [value] if isinstance(value, str) else list(value)
+
+
+def test_no_statement_of_one_mesh_matches_any_resource_of_another(meshes: Deployment) -> None:
+    arns = arns_by_mesh(meshes)
+    statements = statements_by_mesh(meshes)
+    assert set(arns) == set(statements) == set(MESHES)
+    checked = 0
+    for mesh, own_statements in statements.items():
+        assert len(own_statements) >= 2 * (len(MESHES[mesh]) + 2)  # every actor and sink contributed
+        for statement in own_statements:
+            for pattern in map(iam_pattern, resources(statement)):
+                for other, other_arns in arns.items():
+                    matched = sorted(arn for arn in other_arns if pattern.match(arn))
+                    if other != mesh:
+                        assert not matched, (mesh, statement["Sid"], pattern.pattern, other, matched)
+                    checked += len(other_arns)
+    assert checked > 1000
+
+
+def test_every_statement_reaches_something_of_its_own_mesh(meshes: Deployment) -> None:
+    """The matcher is not vacuous: each statement matches at least one of its own mesh's ARNs."""
+    arns = arns_by_mesh(meshes)
+    for mesh, own_statements in statements_by_mesh(meshes).items():
+        for statement in own_statements:
+            assert any(iam_pattern(r).match(arn) for r in resources(statement) for arn in arns[mesh]), statement
+
+
+def test_the_old_prefix_scheme_would_have_failed_this_check() -> None:
+    """The shape of wildcard the old scheme used (``asya-a-*``) matches mesh ``a-b``'s queue — what we guard against."""
+    assert iam_pattern("arn:aws:sqs:us-east-1:1:asya-a-*").match("arn:aws:sqs:us-east-1:1:asya-a-b-x")
+    assert not iam_pattern("arn:aws:sqs:us-east-1:1:asya-a_*").match("arn:aws:sqs:us-east-1:1:asya-a-b_x")
+
+
+def test_keda_of_one_mesh_reads_no_queue_of_another(meshes: Deployment) -> None:
+    arns = arns_by_mesh(meshes)
+    for index, mesh in enumerate(MESHES):
+        record = meshes.one("aws:iam/rolePolicy:RolePolicy", f"keda-{index}-operator-policy")
+        policy = json.loads(record.inputs["policy"])
+        patterns = [iam_pattern(r) for s in policy["Statement"] for r in resources(s)]
+        for other, other_arns in arns.items():
+            reached = {arn for arn in other_arns if any(p.match(arn) for p in patterns)}
+            assert bool(reached) == (other == mesh), (mesh, other, reached)
+
+
+def test_every_role_trusts_only_its_own_mesh_namespace(meshes: Deployment) -> None:
+    for role in meshes.of_type("aws:iam/role:Role"):
+        mesh = (role.inputs.get("tags") or {}).get(MESH_TAG)
+        if mesh is None:
+            continue
+        (statement,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+        condition = statement["Condition"]["StringEquals"]
+        assert condition["aws:RequestTag/kubernetes-namespace"] == mesh
+        assert len(role.inputs["name"]) <= 64, role.inputs["name"]
+
+
+def test_no_two_resources_of_any_meshes_share_a_name(meshes: Deployment) -> None:
+    for typ in ("aws:sqs/queue:Queue", "aws:iam/role:Role"):
+        names = [r.inputs["name"] for r in meshes.of_type(typ) if r.inputs.get("name")]
+        assert len(names) == len(set(names)), typ
