@@ -9,6 +9,7 @@ to import, so they are imported on first use (``asya dev`` and ``asya send`` nev
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 from typing import TYPE_CHECKING, Any
 
 from asya_pulumi.spec import (
@@ -22,6 +23,18 @@ from asya_pulumi.spec import (
     SpecError,
     load_pipeline_dir,
 )
+
+
+def _version() -> str:
+    """The installed distribution's version (pyproject.toml is the one place it is written); ``0+unknown`` when the
+    package runs from a source tree that was never installed (e.g. on ``PYTHONPATH``)."""
+    try:
+        return importlib.metadata.version("asya-pulumi")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+__version__ = _version()
 
 if TYPE_CHECKING:
     from asya_pulumi.components import (
@@ -66,5 +79,6 @@ __all__ = [
     "ScalingSpec",
     "SinkSpec",
     "SpecError",
+    "__version__",
     "load_pipeline_dir",
 ]

@@ -6,7 +6,8 @@ Runs ``PROGRAM_DIR/__main__.py`` with the stack's config (``PROGRAM_DIR/Pulumi.<
 GitOps), and validates each against the Kubernetes schemas and the project's KEDA schemas
 (:mod:`asya_pulumi.validate`), and refuses two objects that are one Kubernetes object. Exit 0 when everything is
 valid; 1 naming each invalid or duplicated object and field; 1 with one line (no traceback) when the program fails,
-e.g. a spec past an AWS or Kubernetes limit (:mod:`asya_pulumi.spec.limits`) or a manifest over the YAML budgets.
+e.g. a spec past an AWS or Kubernetes limit (:mod:`asya_pulumi.spec.limits`) or a manifest over the YAML budgets;
+2 (one line) when the ``render`` extra (kubernetes-validate) is not installed.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     if not entry.is_file():
         raise UsageError(f"{str(program_dir)!r} has no __main__.py; point at a Pulumi Python program (e.g. stacks)")
     config = _stack_config(program_dir, args.stack)
+    _require_render_extra()
 
     from asya_pulumi.cli.render_plan import ProgramFailed, render_plan  # pulumi: heavy, only past the checks
 
@@ -59,6 +61,17 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     print(f"{len(plan.registered)} resources; all {len(plan.kubernetes_objects)} Kubernetes objects are valid")
     return EXIT_OK
+
+
+def _require_render_extra() -> None:
+    """Validation needs kubernetes-validate, which only the ``render`` extra installs: say so before any work."""
+    try:
+        import kubernetes_validate  # noqa: F401
+    except ImportError:
+        raise UsageError(
+            "asya render validates Kubernetes objects with kubernetes-validate, which is not installed; "
+            "install the render extra: pip install 'asya-pulumi[render]'"
+        ) from None
 
 
 def _stack_config(program_dir: Path, stack: str) -> dict[str, Any]:

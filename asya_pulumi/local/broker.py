@@ -7,9 +7,9 @@
 
 Two servers can play the part; ``ASYA_BROKER`` (or ``kind=``) picks one:
 
-- ``fauxqs`` (the default): an in-memory SQS + S3 emulator on Node.js, installed by ``scripts/setup`` into
-  ``asya_pulumi/local/fauxqs/node_modules`` from the pinned ``package-lock.json`` and started through our own
-  ``server.mjs`` so that it listens on loopback only. It costs ~1 ms of CPU per envelope of a 3-actor burst where
+- ``fauxqs`` (the default): an in-memory SQS + S3 emulator on Node.js, installed on first use into a per-user
+  cache from a pinned ``package-lock.json`` (:mod:`asya_pulumi.local.broker_install`) and started through our
+  own ``server.mjs`` so that it listens on loopback only. It costs ~1 ms of CPU per envelope of a 3-actor burst where
   LocalStack costs ~6, which is what lets ``asya dev`` drain bursts at 200+ envelopes/s on two cores
   (docs/architecture.md, "The embedded broker"). It has no ``StartMessageMoveTask``; ``asya dlq redrive``
   falls back to moving messages itself.
@@ -40,7 +40,6 @@ from asya_pulumi.local import process_group
 __all__ = ["BROKER_KINDS", "BrokerError", "LocalBroker", "broker_python", "default_broker_kind", "free_port"]
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
-_FAUXQS_DIR = Path(__file__).resolve().parent / "fauxqs"
 #: Credentials and region any local client may use; neither local server checks them.
 LOCAL_CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test", "region_name": "us-east-1"}
 BROKER_KINDS = ("fauxqs", "localstack")
@@ -72,16 +71,10 @@ def broker_python() -> Path:
 
 
 def fauxqs_command(port: int) -> list[str]:
-    """``node server.mjs PORT``, after checking that Node.js and the pinned fauxqs install are there."""
-    node = shutil.which("node")
-    if node is None:
-        raise BrokerError("the embedded broker (fauxqs) needs Node.js >= 20 on PATH; install it, run scripts/setup")
-    if not (_FAUXQS_DIR / "node_modules" / "fauxqs").is_dir():
-        raise BrokerError(
-            f"fauxqs is not installed in {_FAUXQS_DIR / 'node_modules'}; run scripts/setup "
-            f"(or `npm ci --prefix {_FAUXQS_DIR}`)"
-        )
-    return [node, str(_FAUXQS_DIR / "server.mjs"), str(port)]
+    """``node server.mjs PORT``, installing the pinned fauxqs for the Node.js on PATH first if needed."""
+    from asya_pulumi.local.broker_install import ensure_fauxqs  # it raises this module's BrokerError
+
+    return ensure_fauxqs().command(port=port)
 
 
 def _localstack_env(port: int, state_dir: Path) -> dict[str, str]:

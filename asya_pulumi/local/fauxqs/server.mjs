@@ -1,5 +1,7 @@
 // The embedded SQS + S3 server of `asya dev` and the tests: fauxqs (in-memory), on loopback only.
 // Usage: node server.mjs PORT   (started and stopped by asya_pulumi/local/broker.py)
+// Runs from the per-user install directory that asya_pulumi/local/broker_install.py fills: this file, a copy of
+// node20/ or node22/'s package.json and lock, and their node_modules. Works with fauxqs 1.9.2 and 2.x alike.
 //
 // Two things differ from fauxqs's own CLI, each for a reason:
 // - it listens on 127.0.0.1, not on every interface: a broker with no authentication must not be reachable
@@ -11,7 +13,7 @@
 import { buildApp } from "fauxqs";
 
 // The stores are not exported by the package's entry point; importing the module file directly is the only way
-// to hand buildApp a store we can also reach (pinned version: package-lock.json).
+// to hand buildApp a store we can also reach (pinned versions: node20/ and node22/package-lock.json).
 const { SqsStore } = await import(new URL("./node_modules/fauxqs/dist/sqs/sqsStore.js", import.meta.url));
 
 const port = Number.parseInt(process.argv[2] ?? "", 10);

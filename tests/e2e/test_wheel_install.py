@@ -1,0 +1,90 @@
+"""`pip install asya-pulumi` as a user gets it: the two wheels, a fresh venv outside the checkout, `asya dev` on a copy.
+
+The wheels are built from the sdists (``uv build``), so a file the sdist or the wheel leaves out (the broker's lock
+files, the Node.js handler server, the KEDA schemas) fails here. The venv gets the wheels and their dependencies
+from the package index (versions held to requirements/dev.txt, so uv's cache serves them) and nothing from the
+checkout: no editable install, no ``PYTHONPATH``, a working directory elsewhere, and an empty per-user cache, so
+``asya dev`` installs the embedded broker on first use exactly as on a new machine.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from e2e.conftest import EXAMPLES, REPO, read_jsonl
+
+
+def _run(*command: str | Path, cwd: Path, env: dict[str, str] | None = None, timeout: float = 240.0) -> str:
+    done = subprocess.run(
+        [str(part) for part in command], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert done.returncode == 0, f"{command} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+    return done.stdout + done.stderr
+
+
+def _expected_payloads(pipeline: Path, inputs: list[dict[str, Any]]) -> list[str]:
+    """Every final payload, computed by calling the example's handlers (and words.js's rule) directly."""
+    spec = importlib.util.spec_from_file_location("wheel_text_chunking_handlers", pipeline / "handlers.py")
+    assert spec is not None and spec.loader is not None
+    handlers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(handlers)
+    expected = []
+    for line in inputs:
+        for piece in handlers.chunk(line["payload"]):
+            words = piece["text"].split()
+            counted = {**piece, "words": len(words), "longest_word": max(words, key=len)}
+            expected.append(json.dumps(handlers.summarize(counted), sort_keys=True))
+    return sorted(expected)
+
+
+def test_asya_dev_runs_from_the_installed_wheels_outside_the_checkout(tmp_path: Path):
+    uv = (sys.executable, "-m", "uv")
+    dist, venv, elsewhere = tmp_path / "dist", tmp_path / "venv", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for project in (REPO / "runtime", REPO):
+        _run(*uv, "build", "-q", "--out-dir", dist, project, cwd=tmp_path)
+    wheels = sorted(dist.glob("*.whl"))
+    assert [w.name.split("-")[0] for w in wheels] == ["asya_pulumi", "asya_runtime"]
+    _run(*uv, "venv", "-q", "-p", sys.executable, venv, cwd=tmp_path)
+    _run(*uv, "pip", "install", "-q", "-p", venv / "bin" / "python", "-c", REPO / "requirements" / "dev.txt",
+         *wheels, cwd=tmp_path)
+
+    pipeline = tmp_path / "text-chunking"
+    shutil.copytree(EXAMPLES / "text-chunking", pipeline)
+    node = shutil.which("node")
+    assert node is not None, "the embedded broker and words.js need Node.js"
+    env = {
+        key: value for key, value in os.environ.items()
+        if key not in ("PYTHONPATH", "VIRTUAL_ENV", "ASYA_BROKER") and not key.startswith(("AWS_", "PYTEST"))
+    }
+    env["PATH"] = os.pathsep.join([str(venv / "bin"), str(Path(node).parent), "/usr/bin", "/bin"])
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")  # a new user's: the broker is not installed yet
+
+    where = _run("python", "-c", "import asya_pulumi; print(asya_pulumi.__file__)", cwd=elsewhere, env=env)
+    assert where.startswith(str(venv)), where  # the wheel's copy, not the checkout's
+    results = elsewhere / "results.jsonl"
+    output = _run(
+        "asya", "dev", "../text-chunking", "--input", "../text-chunking/input.jsonl", "--results", results.name,
+        cwd=elsewhere, env=env,
+    )
+
+    assert "installing the embedded broker (fauxqs" in output and str(tmp_path / "cache" / "asya") in output
+    records = read_jsonl(results)
+    assert all(r["status"]["error"] is None for r in records), records
+    assert all(r["route"]["prev"] == ["chunk", "count-words", "summarize"] for r in records)
+    inputs = read_jsonl(pipeline / "input.jsonl")
+    assert sorted(json.dumps(r["payload"], sort_keys=True) for r in records) == _expected_payloads(pipeline, inputs)
+
+    shutil.copytree(REPO / "stacks", tmp_path / "stacks")  # installed without [render]: one line names the extra
+    render = subprocess.run(
+        ["asya", "render", "../stacks"], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert render.returncode == 2, render.stdout + render.stderr
+    assert render.stderr.count("\n") == 1 and "pip install 'asya-pulumi[render]'" in render.stderr
