@@ -358,7 +358,7 @@ async def _await(awaitable: Any) -> Any:
     return await awaitable
 
 
-class _Outputs(list):  # type: ignore[type-arg]
+class _Outputs(list):
     """A generator's serialised outputs, and how many ``FLY`` events it yielded."""
 
     fly = 0

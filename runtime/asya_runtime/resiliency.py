@@ -125,7 +125,10 @@ class RetryPolicy(_Model):
         return self
 
     def out_of_time(self, *, elapsed_s: float, delay_s: float) -> bool:
-        """True when an attempt ``delay_s`` from now would start past ``maxDuration`` (``elapsed_s`` since the first)."""
+        """True when an attempt ``delay_s`` from now would start past ``maxDuration``.
+
+        ``elapsed_s`` is the time since the actor's first attempt at the envelope.
+        """
         return self.max_duration is not None and elapsed_s + delay_s >= self.max_duration
 
     def delay_after(self, *, attempt: int, rng: random.Random | None = None) -> float:

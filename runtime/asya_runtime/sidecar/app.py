@@ -154,7 +154,7 @@ class Sidecar:
                         QueueUrl=inflight.queue_url,
                         MaxNumberOfMessages=min(10, free),
                         WaitTimeSeconds=self.config.wait_time_seconds,
-                        MessageSystemAttributeNames=["ApproximateReceiveCount"],
+                        MessageSystemAttributeNames=["ApproximateReceiveCount", "ApproximateFirstReceiveTimestamp"],
                     )
                 )
                 await asyncio.wait([receive, stop_wait], return_when="FIRST_COMPLETED")
