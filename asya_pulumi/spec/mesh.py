@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from asya_pulumi.spec.actor import AsyncActorSpec
 from asya_pulumi.spec.base import SpecModel
 from asya_runtime.naming import check_dns_label, check_names_fit
+from asya_runtime.resiliency import check_recovery_actors
 
 #: The runtime image (sidecar + sinks). Pin it per stack in production.
 DEFAULT_RUNTIME_IMAGE = "ghcr.io/asya-sh/asya-runtime:0.1.0"
@@ -46,6 +47,7 @@ class MeshSpec(SpecModel):
         for actor in self.actors:
             check_names_fit(namespace=self.namespace, actor=actor.name)
             self._check_gpu(actor)
+            check_recovery_actors(actor=actor.name, resiliency=actor.resiliency, known=names)
         known = ", ".join(sorted(names))
         for route, steps in self.routes.items():
             if not steps:

@@ -248,6 +248,23 @@ class Resiliency(_Model):
         return self.model_dump_json(by_alias=True)
 
 
+def check_recovery_actors(*, actor: str, resiliency: Resiliency, known: Sequence[str]) -> None:
+    """Raise unless every ``onExhausted`` of ``actor``'s policies names another actor of its mesh (``known``).
+
+    A recovery actor outside the mesh would only turn into an ``unknown actor`` record at run time, and an actor
+    recovering into itself would start its retries over with every exhaustion.
+    """
+    for name, policy in sorted(resiliency.policies.items()):
+        for target in policy.on_exhausted:
+            where = f"actor {actor!r}: resiliency.policies.{name}.onExhausted names {target!r}"
+            if target == actor:
+                raise ValueError(f"{where}, the actor itself; name a separate recovery actor")
+            if target not in known:
+                raise ValueError(
+                    f"{where}, which is not an actor of the mesh; add it or name one of: {', '.join(sorted(known))}"
+                )
+
+
 def queue_visibility_timeout(resiliency: Resiliency) -> int:
     """Queue VisibilityTimeout (s): a short actor's whole timeout plus a margin; long actors rely on heartbeats.
 
