@@ -17,8 +17,8 @@ How retries work (and why the derivations below are safe):
   the worst case the sidecar needs to error-end an envelope (``attempt`` ≥ 1), plus one for a failed sink send.
 * ``maxDuration`` bounds a policy in time as ``maxAttempts`` bounds it in count: the time of an actor's first
   attempt at an envelope travels in ``status.first_attempt_at`` on every retry (and a redelivered first attempt
-  takes it from SQS's ``ApproximateFirstReceiveTimestamp``), and no attempt starts later than ``maxDuration``
-  after it.
+  takes it from SQS's ``ApproximateFirstReceiveTimestamp``), and no retry is scheduled to start later than
+  ``maxDuration`` after it.
 * ``onExhausted`` names recovery actors: when a policy runs out (attempts or duration), the envelope goes to them
   instead of the error sink, keeping ``status.error`` so the recovery actor can see why.
 * Rules name errors by short class name (``Timeout``) or by qualified name (``requests.exceptions.Timeout``,
@@ -87,7 +87,7 @@ class RetryPolicy(_Model):
         None,
         alias="maxDuration",
         gt=0,
-        description="No attempt starts later than this after the actor's first attempt at the envelope; "
+        description="No retry is scheduled to start later than this after the actor's first attempt; "
         "unset = only maxAttempts bounds the retries.",
     )
     on_exhausted: Annotated[list[str], BeforeValidator(_one_or_many)] = Field(

@@ -40,9 +40,9 @@ def test_max_duration_stops_retries_that_max_attempts_would_still_allow(mesh: Me
     [record] = mesh.take("error-sink", 1)
 
     times = [c["t"] for c in mesh.calls()]
-    # Attempts at ~0, 0.3, 0.6, 0.9 s; the next would start at ~1.2 s, past maxDuration: no attempt starts later.
+    # Attempts at ~0, 0.3, 0.6, 0.9 s; the next would start at ~1.2 s, past maxDuration: it is never scheduled.
     assert 2 <= len(times) <= 4, times
-    assert times[-1] - times[0] < 1.0
+    assert times[-1] - times[0] < 1.0 + LATE_TOLERANCE_S
     status = record["status"]
     assert status["error"]["reason"] == "retries exhausted" and status["error"]["type"] == "ValueError"
     assert status["attempt"] == len(times)
