@@ -21,7 +21,10 @@ def scaled_object_spec(
     """Replicas = ceil(queue depth / queueLength), within [minReplicaCount, maxReplicaCount].
 
     Depth counts in-flight messages too (KEDA's ``scaleOnInFlight`` default), so a replica busy with a long GPU
-    call is not scaled away under it. Trigger metadata values are strings, as KEDA requires.
+    call is not scaled away under it, and delayed messages (``scaleOnDelayed``, off by KEDA's default): a retry
+    waits out its backoff as a delayed message (up to ``maxInterval``, at most 15 min), and without it an actor
+    whose only work is a pending retry would scale to zero and pay a cold start (minutes on GPU) when the retry
+    becomes visible. Trigger metadata values are strings, as KEDA requires.
     """
     return {
         "scaleTargetRef": {"name": deployment},
@@ -37,6 +40,7 @@ def scaled_object_spec(
                     "queueURL": queue_url,
                     "queueLength": str(scaling.queue_length),
                     "activationQueueLength": str(scaling.activation_queue_length),
+                    "scaleOnDelayed": "true",
                     "awsRegion": region,
                 },
             }

@@ -11,6 +11,7 @@ from asya_pulumi.spec.base import SpecModel
 from asya_pulumi.spec.cluster import check_gpu_pool_name
 from asya_pulumi.spec.limits import check_image, check_mesh_namespace, check_namespace_fits, check_result_bucket
 from asya_runtime.naming import check_dns_label, check_names_fit
+from asya_runtime.resiliency import check_recovery_actors
 
 #: The runtime image (sidecar + sinks). Pin it per stack in production.
 DEFAULT_RUNTIME_IMAGE = "ghcr.io/asya-sh/asya-runtime:0.1.0"
@@ -62,6 +63,7 @@ class MeshSpec(SpecModel):
         for actor in self.actors:
             check_names_fit(namespace=self.namespace, actor=actor.name)
             self._check_gpu(actor)
+            check_recovery_actors(actor=actor.name, resiliency=actor.resiliency, known=names)
         known = ", ".join(sorted(names))
         for route, steps in self.routes.items():
             if not steps:

@@ -4,9 +4,14 @@
 { "id": "uuid", "parent_id": null | "uuid",
   "route": {"prev": ["a"], "curr": "b", "next": ["c", "d"]},
   "headers": {"traceparent": "...", ...},
-  "status": {"attempt": 1, "max_attempts": 3, "deadline_at": null | iso8601, "error": null | {...}},
+  "status": {"attempt": 1, "max_attempts": 3, "deadline_at": null | iso8601, "error": null | {...},
+             "first_attempt_at": null | iso8601},
   "payload": { ... } }
 ```
+
+``id`` is at most :data:`MAX_ID_BYTES` bytes of UTF-8, so a sink's key ``{status}/{id}.json`` always fits S3's
+1,024-byte keys. ``status.first_attempt_at`` is when this actor first tried the envelope: set on a retry, kept
+across retries and redeliveries, cleared for the next actor; ``maxDuration`` counts from it.
 """
 
 from __future__ import annotations
@@ -15,9 +20,41 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-__all__ = ["Envelope", "EnvelopeError", "ErrorInfo", "Route", "Status", "child_id", "new_envelope"]
+__all__ = ["MAX_ID_BYTES", "Envelope", "EnvelopeError", "ErrorInfo", "Route", "Status", "child_id", "new_envelope"]
+
+#: Longest envelope id, in bytes of UTF-8: ``failed/{id}.json`` stays far below S3's 1,024-byte key limit.
+MAX_ID_BYTES = 256
+#: Deepest nesting of objects and arrays in a body (the envelope itself is level 1). pydantic cannot serialise
+#: past ~255 levels and Python's JSON parser recurses out at ~1,000, so a deeper body is refused when it arrives,
+#: as a malformed envelope with an error record, instead of failing later where no record can be written.
+MAX_NESTING = 200
+
+
+def id_problem(value: object) -> str | None:
+    """Why ``value`` cannot be an envelope id (None when it can): a non-empty string of at most
+    :data:`MAX_ID_BYTES` bytes of UTF-8 without ``/`` (ids are S3 key segments)."""
+    if not isinstance(value, str) or not value:
+        return "id must be a non-empty string"
+    if "/" in value:
+        return "id must not contain '/' (it names the sink's S3 object)"
+    size = len(value.encode())
+    if size > MAX_ID_BYTES:
+        return f"id is {size} bytes of UTF-8, over {MAX_ID_BYTES} (sink keys must fit S3's 1,024 bytes)"
+    return None
+
+
+def nesting_over(data: Any, *, limit: int) -> bool:
+    """True when ``data`` nests objects/arrays deeper than ``limit`` levels (``data`` itself is level 1)."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = value.values() if isinstance(value, dict) else value
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
 
 
 class EnvelopeError(ValueError):
@@ -58,6 +95,8 @@ class Status(_Model):
     max_attempts: int | None = None
     deadline_at: datetime | None = None
     error: ErrorInfo | None = None
+    #: When this actor first tried the envelope (set on retries; ``maxDuration`` counts from it).
+    first_attempt_at: datetime | None = None
 
 
 class Envelope(_Model):
@@ -68,6 +107,14 @@ class Envelope(_Model):
     status: Status = Field(default_factory=Status)
     payload: Any = Field(default_factory=dict)
 
+    @field_validator("id")
+    @classmethod
+    def _check_id(cls, value: str) -> str:
+        problem = id_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
     @classmethod
     def parse(cls, body: str | bytes) -> Envelope:
         """Parse an SQS body, raising :class:`EnvelopeError` with a reason for every way it can be wrong."""
@@ -77,12 +124,20 @@ class Envelope(_Model):
             data = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise EnvelopeError("malformed envelope", f"body is not JSON ({exc})") from None
+        except RecursionError:
+            raise EnvelopeError("malformed envelope", "body nests too deeply for the JSON parser") from None
         if not isinstance(data, dict):
             raise EnvelopeError("malformed envelope", f"body is JSON {type(data).__name__}, not an object")
         if "route" not in data:
             raise EnvelopeError("malformed envelope", "no 'route'")
+        text = body if isinstance(body, str) else body.decode(errors="replace")
+        # Counting brackets is C-speed; only a body with enough of them can nest too deeply, and only that is walked.
+        if text.count("[") + text.count("{") > MAX_NESTING and nesting_over(data, limit=MAX_NESTING):
+            raise EnvelopeError("malformed envelope", f"body nests deeper than {MAX_NESTING} levels")
         try:
             return cls.model_validate(data)
+        except RecursionError:
+            raise EnvelopeError("malformed envelope", "body nests too deeply to validate") from None
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])

@@ -177,6 +177,12 @@ function take(item, envelope, outputs) {
     outputs.push(output(envelope, item));
     return undefined;
   }
+  if (Array.isArray(item) && item[0] === "FLY") {
+    // Asya's ephemeral partial output: accepted, counted in the answer's `fly`, dropped (docs/protocol.md).
+    if (item.length !== 2) throw new EnvelopeCommandError(`FLY takes 1 argument (the partial output), got ${item.length - 1}`);
+    outputs.fly += 1;
+    return undefined;
+  }
   if (Array.isArray(item)) return applyCommand(envelope, item);
   if (item === undefined || item === null) return undefined;
   throw new HandlerResultError(
@@ -186,6 +192,7 @@ function take(item, envelope, outputs) {
 
 async function drive(generator, envelope) {
   const outputs = [];
+  outputs.fly = 0;
   try {
     let step = await generator.next();
     while (!step.done) {
@@ -225,7 +232,8 @@ async function runCall(func, envelope) {
 async function respond(func, envelope) {
   try {
     const [kind, outputs] = await runCall(func, envelope);
-    return `{"ok":true,"kind":"${kind}","outputs":[${outputs.join(",")}]}`;
+    const fly = outputs.fly ? `,"fly":${outputs.fly}` : "";
+    return `{"ok":true,"kind":"${kind}","outputs":[${outputs.join(",")}]${fly}}`;
   } catch (err) {
     return JSON.stringify(errorFrame(err, !(err instanceof ContractError)));
   }

@@ -306,6 +306,7 @@ def _error_frame(exc: BaseException, *, retryable: bool) -> dict[str, Any]:
         "error": {
             "type": kind.__name__,
             "mro": [cls.__name__ for cls in kind.__mro__ if cls is not object],
+            "mro_qualified": [f"{cls.__module__}.{cls.__qualname__}" for cls in kind.__mro__ if cls is not object],
             "message": str(exc),
             "traceback": _user_traceback(exc),
             "retryable": retryable,
@@ -359,7 +360,8 @@ class CallRunner:
         except Exception as exc:
             return _encode(_error_frame(exc, retryable=True))
         head = '{"ok":true,"kind":"' + kind + '","outputs":['
-        return _encode_text(head + ",".join(outputs) + "]}")
+        fly = getattr(outputs, "fly", 0)
+        return _encode_text(head + ",".join(outputs) + ("]}" if not fly else '],"fly":' + str(fly) + "}"))
 
     def _run(self, envelope: dict[str, Any]) -> tuple[str, list[str]]:
         result = self._func(envelope.get("payload"))
@@ -382,7 +384,7 @@ class CallRunner:
         return ("stream" if outputs else "none"), outputs
 
     def _drive(self, generator: Any, envelope: dict[str, Any]) -> list[str]:
-        outputs: list[str] = []
+        outputs = _Outputs()
         try:
             item = next(generator)
             while True:
@@ -398,7 +400,7 @@ class CallRunner:
             generator.close()
 
     async def _drive_async(self, generator: Any, envelope: dict[str, Any]) -> list[str]:
-        outputs: list[str] = []
+        outputs = _Outputs()
         try:
             item = await generator.__anext__()
             while True:
@@ -418,12 +420,28 @@ async def _await(awaitable: Any) -> Any:
     return await awaitable
 
 
+class _Outputs(list):
+    """A generator's serialised outputs, and how many ``FLY`` events it yielded."""
+
+    fly = 0
+
+
 def _take(item: Any, envelope: dict[str, Any], outputs: list[str]) -> Any:
-    """Handle one yielded item: a dict is an output, a tuple a command (its result is sent back), None nothing."""
+    """Handle one yielded item: a dict is an output, a tuple a command (its result is sent back), None nothing.
+
+    ``("FLY", value)`` is Asya's ephemeral partial output (a token, a progress note): it is accepted, counted in
+    the answer's ``fly`` and dropped here, never serialised or sent (docs/protocol.md, *Generator commands*).
+    """
     if isinstance(item, dict):
         outputs.append(_output(envelope, item))
         return None
     if isinstance(item, tuple):
+        if item and item[0] == "FLY":
+            if len(item) != 2:
+                raise EnvelopeCommandError(f"FLY takes 1 argument (the partial output), got {len(item) - 1}")
+            if isinstance(outputs, _Outputs):
+                outputs.fly += 1
+            return None
         return apply_command(envelope, item)
     if item is None:
         return None

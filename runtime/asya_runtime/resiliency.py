@@ -15,17 +15,29 @@ How retries work (and why the derivations below are safe):
 * SQS's own dead-lettering is the last resort, for messages the sidecar could not even error-end. It must never
   fire while the sidecar still means to retry, hence ``maxReceiveCount = maxAttempts + 2``: one delivery more than
   the worst case the sidecar needs to error-end an envelope (``attempt`` ≥ 1), plus one for a failed sink send.
+* ``maxDuration`` bounds a policy in time as ``maxAttempts`` bounds it in count: the time of an actor's first
+  attempt at an envelope travels in ``status.first_attempt_at`` on every retry (and a redelivered first attempt
+  takes it from SQS's ``ApproximateFirstReceiveTimestamp``), and no retry is scheduled to start later than
+  ``maxDuration`` after it.
+* ``onExhausted`` names recovery actors: when a policy runs out (attempts or duration), the envelope goes to them
+  instead of the error sink, keeping ``status.error`` so the recovery actor can see why.
+* Rules name errors by short class name (``Timeout``) or by qualified name (``requests.exceptions.Timeout``,
+  ``builtins.ValueError``, or the package that re-exports the class, ``requests.Timeout``): see
+  :func:`error_name_matches`.
 """
 
 from __future__ import annotations
 
 import math
 import random
+import re
+from collections.abc import Sequence
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator, model_validator
 
 from asya_runtime.durations import format_duration, parse_duration, readable_duration
+from asya_runtime.naming import check_actor_name
 
 #: SQS refuses a VisibilityTimeout above 12 hours; an actor may not be allowed to run longer than that.
 SQS_MAX_VISIBILITY_S = 12 * 3600
@@ -47,6 +59,13 @@ Seconds = Annotated[
     BeforeValidator(parse_duration),
     PlainSerializer(format_duration, return_type=str),
 ]
+#: An error name in a rule: a class name (``Timeout``), or a dotted qualified one (``requests.exceptions.Timeout``).
+_ERROR_NAME = re.compile(r"^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*$")
+
+
+def _one_or_many(value: object) -> object:
+    """``onExhausted: recovery`` is shorthand for ``onExhausted: [recovery]``."""
+    return [value] if isinstance(value, str) else value
 
 
 class _Model(BaseModel):
@@ -70,6 +89,32 @@ class RetryPolicy(_Model):
     jitter: bool = Field(
         True, description="Randomise each delay within [delay/2, delay] so retries of a burst do not stampede."
     )
+    max_duration: Seconds | None = Field(
+        None,
+        alias="maxDuration",
+        gt=0,
+        description="No retry is scheduled to start later than this after the actor's first attempt; "
+        "unset = only maxAttempts bounds the retries.",
+    )
+    on_exhausted: Annotated[list[str], BeforeValidator(_one_or_many)] = Field(
+        default_factory=list,
+        alias="onExhausted",
+        description="Recovery actors the envelope is routed to (first = next hop, with status.error kept) when "
+        "this policy runs out of attempts or time; empty = the error sink.",
+    )
+
+    @field_validator("on_exhausted")
+    @classmethod
+    def _check_on_exhausted(cls, value: list[str]) -> list[str]:
+        for name in value:
+            try:
+                check_actor_name(name)
+            except ValueError as exc:
+                raise ValueError(
+                    f"onExhausted names {name!r}, which cannot be a recovery actor: {exc}; name actors of this "
+                    f"mesh, or leave onExhausted out to end in the error sink"
+                ) from None
+        return value
 
     @field_validator("max_attempts")
     @classmethod
@@ -96,6 +141,13 @@ class RetryPolicy(_Model):
             )
         return self
 
+    def out_of_time(self, *, elapsed_s: float, delay_s: float) -> bool:
+        """True when an attempt ``delay_s`` from now would start past ``maxDuration``.
+
+        ``elapsed_s`` is the time since the actor's first attempt at the envelope.
+        """
+        return self.max_duration is not None and elapsed_s + delay_s >= self.max_duration
+
     def delay_after(self, *, attempt: int, rng: random.Random | None = None) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based) before the next one."""
         if self.backoff == "constant":
@@ -111,10 +163,51 @@ class RetryPolicy(_Model):
 
 
 class RetryRule(_Model):
-    """Errors whose type name (or any base class name) is listed use ``policy`` instead of the default."""
+    """Errors whose class (or any base class) is listed use ``policy`` instead of the default."""
 
-    errors: list[str] = Field(min_length=1, description="Exception class names, e.g. ['TimeoutError'].")
+    errors: list[str] = Field(
+        min_length=1,
+        description="Exception class names, short (['Timeout']) or qualified (['requests.exceptions.Timeout', "
+        "'builtins.ValueError']).",
+    )
     policy: str = Field(description="Name of a policy in `policies`.")
+
+    @field_validator("errors")
+    @classmethod
+    def _check_errors(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not _ERROR_NAME.match(name):
+                raise ValueError(
+                    f"{name!r} is not an exception class name; write a class name ('TimeoutError') or a dotted "
+                    f"qualified one ('requests.exceptions.Timeout')"
+                )
+        return value
+
+    def matches(self, *, names: Sequence[str], qualified: Sequence[str]) -> bool:
+        """True when an entry names the error's class or a base class (see :func:`error_name_matches`)."""
+        return any(error_name_matches(entry, names=names, qualified=qualified) for entry in self.errors)
+
+
+def error_name_matches(entry: str, *, names: Sequence[str], qualified: Sequence[str]) -> bool:
+    """Does rule entry ``entry`` name one of an error's classes?
+
+    ``names`` are the short class names of the error's ``mro`` and ``qualified`` their ``module.QualName`` forms
+    (docs/protocol.md, ``mro_qualified``; absent for handler servers without modules, e.g. Node.js). A short
+    entry (no dot) matches a short name. A dotted entry matches a qualified name exactly
+    (``requests.exceptions.Timeout``, ``builtins.ValueError``), or as the package that re-exports the class:
+    a leading part of the module path followed by the class name (``requests.Timeout`` matches
+    ``requests.exceptions.Timeout``; ``openai.RateLimitError`` matches ``openai._exceptions.RateLimitError``).
+    """
+    if "." not in entry:
+        return entry in names
+    package, _, short = entry.rpartition(".")
+    for full in qualified:
+        if full == entry:
+            return True
+        module, _, name = full.rpartition(".")
+        if name == short and (module == package or module.startswith(package + ".")):
+            return True
+    return False
 
 
 class Resiliency(_Model):
@@ -152,13 +245,20 @@ class Resiliency(_Model):
                 )
         return self
 
-    def policy_for(self, error_types: list[str]) -> RetryPolicy:
-        """The policy of the first rule naming any of ``error_types`` (the error's class and its bases)."""
-        names = self.policies
+    def policy_for(self, error_types: Sequence[str], qualified: Sequence[str] = ()) -> RetryPolicy:
+        """The policy of the first rule naming the error's class or a base class, else ``default``.
+
+        ``error_types`` are the short names of the error's ``mro``, ``qualified`` their qualified names.
+        """
         for rule in self.rules:
-            if any(t in rule.errors for t in error_types):
-                return names[rule.policy]
-        return names["default"]
+            if rule.matches(names=error_types, qualified=qualified):
+                return self.policies[rule.policy]
+        return self.policies["default"]
+
+    @property
+    def recovery_actors(self) -> set[str]:
+        """Every actor some policy's ``onExhausted`` names (the mesh checks they exist)."""
+        return {name for policy in self.policies.values() for name in policy.on_exhausted}
 
     @property
     def max_attempts(self) -> int:
@@ -166,6 +266,23 @@ class Resiliency(_Model):
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True)
+
+
+def check_recovery_actors(*, actor: str, resiliency: Resiliency, known: Sequence[str]) -> None:
+    """Raise unless every ``onExhausted`` of ``actor``'s policies names another actor of its mesh (``known``).
+
+    A recovery actor outside the mesh would only turn into an ``unknown actor`` record at run time, and an actor
+    recovering into itself would start its retries over with every exhaustion.
+    """
+    for name, policy in sorted(resiliency.policies.items()):
+        for target in policy.on_exhausted:
+            where = f"actor {actor!r}: resiliency.policies.{name}.onExhausted names {target!r}"
+            if target == actor:
+                raise ValueError(f"{where}, the actor itself; name a separate recovery actor")
+            if target not in known:
+                raise ValueError(
+                    f"{where}, which is not an actor of the mesh; add it or name one of: {', '.join(sorted(known))}"
+                )
 
 
 def queue_visibility_timeout(resiliency: Resiliency) -> int:

@@ -215,6 +215,7 @@ def test_scaled_object_fields_and_ordering(deployment: Deployment) -> None:
         "queueURL": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/asya-dev_score-image",
         "queueLength": "3",
         "activationQueueLength": "0",
+        "scaleOnDelayed": "true",  # a retry waiting out its backoff is work: no scale-to-zero under it
         "awsRegion": REGION,
     }
     auth = deployment.one("kubernetes:keda.sh/v1alpha1:TriggerAuthentication", "dev-score-image-trigger-auth")

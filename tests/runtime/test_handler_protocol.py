@@ -308,6 +308,48 @@ def test_an_exception_is_reported_with_type_mro_message_and_traceback(start: Cal
     assert "handler_server" not in error["traceback"], "the server's own frames are left out"
 
 
+def test_python_reports_qualified_names_of_the_error_and_its_bases(
+    kind: ServerKind, start: Callable[..., ServerProcess]
+) -> None:
+    error = start("fail").call({})["error"]
+    if kind.name == "node":
+        assert "mro_qualified" not in error, "JavaScript errors have no module path: rules match their short names"
+        return
+    assert error["mro_qualified"][:2] == ["py_handlers.RateLimited", "py_handlers.TransientError"]
+    assert error["mro_qualified"][-2:] == ["builtins.Exception", "builtins.BaseException"]
+    assert len(error["mro_qualified"]) == len(error["mro"])
+
+
+# ------------------------------------------------------------------------------------------ FLY (partial outputs)
+
+
+def test_fly_events_are_accepted_counted_and_dropped(start: Callable[..., ServerProcess]) -> None:
+    response = start("flies").call({"n": 3})
+    assert response["ok"] is True and response["kind"] == "stream"
+    [output] = response["outputs"]
+    assert output["payload"] == {"done": True, "replies": [None, None, None]}, "FLY sends nothing back"
+    assert response["fly"] == 3
+
+
+def test_an_async_generator_may_fly_too(start: Callable[..., ServerProcess]) -> None:
+    response = start("async_flies").call({})
+    assert [o["payload"] for o in response["outputs"]] == [{"done": True}] and response["fly"] == 2
+
+
+def test_a_generator_that_only_flies_ends_the_envelope(start: Callable[..., ServerProcess]) -> None:
+    response = start("only_flies").call({})
+    assert response["kind"] == "none" and response["outputs"] == [] and response["fly"] == 1
+
+
+def test_a_call_without_fly_events_has_no_fly_field(start: Callable[..., ServerProcess]) -> None:
+    assert "fly" not in start("fan_out").call({"n": 2})
+    assert "fly" not in start("echo").call({"x": 1})
+
+
+def test_fly_without_its_argument_is_a_command_error(start: Callable[..., ServerProcess]) -> None:
+    assert_contract_error(start("bad_fly").call({}), "EnvelopeCommandError", "FLY takes 1 argument")
+
+
 # ------------------------------------------------------------------------------------------ kinds of handler
 
 

@@ -10,4 +10,10 @@ function* fan_out(payload) {
   }
 }
 
-module.exports = { fan_out };
+// Asya-style partial outputs (dropped by the sidecar) around one real output.
+function* flies(payload) {
+  for (let i = 0; i < 3; i++) yield ["FLY", { partial: true, text: `token ${i}` }];
+  yield { ...payload, flew: true };
+}
+
+module.exports = { fan_out, flies };

@@ -78,3 +78,25 @@ def fail_loudly(payload: dict[str, Any]) -> dict[str, Any]:
     """Raises with a message of ``payload["message_bytes"]`` characters (and a traceback of its own)."""
     _record(payload)
     raise ValueError("m" * int(payload["message_bytes"]))
+
+
+def bad_json(payload: dict[str, Any]) -> dict[str, Any]:
+    """Raises ``json.JSONDecodeError``: defined in ``json.decoder``, re-exported by ``json``, a ``ValueError``."""
+    _record(payload)
+    return json.loads("{not json")  # type: ignore[no-any-return]
+
+
+def recover(payload: Any) -> Any:
+    """A recovery actor: passes the payload on with the error that ended the envelope upstream."""
+    _record(payload)
+    error = yield ("GET", ".status.error")
+    prev = yield ("GET", ".route.prev")
+    yield {**payload, "recovered_from": error, "prev": prev}
+
+
+def flies(payload: dict[str, Any]) -> Any:
+    """Asya-style partial outputs (dropped by the sidecar) around one real output."""
+    _record(payload)
+    for i in range(3):
+        yield ("FLY", {"partial": True, "text": f"token {i}"})
+    yield {**payload, "flew": True}

@@ -3,7 +3,7 @@ import uuid
 
 import pytest
 
-from asya_runtime.envelope import Envelope, EnvelopeError, Route, child_id, new_envelope
+from asya_runtime.envelope import MAX_ID_BYTES, MAX_NESTING, Envelope, EnvelopeError, Route, child_id, new_envelope
 
 
 def test_route_advances_and_ends() -> None:
@@ -50,3 +50,44 @@ def test_child_ids_are_deterministic_and_distinct() -> None:
     assert ids == [child_id(parent_id=parent, actor="chunk", index=i) for i in range(3)]
     assert len(set(ids)) == 3 and parent not in ids
     assert child_id(parent_id="not-a-uuid", actor="a", index=0) != child_id(parent_id="other", actor="a", index=0)
+
+
+# -- bodies that could never be recorded: too deep, or an id too long for a sink key
+
+
+def _body(*, payload: str = "{}", envelope_id: str = "e1") -> str:
+    return '{"id": ' + json.dumps(envelope_id) + ', "route": {"curr": "a"}, "payload": ' + payload + "}"
+
+
+def test_json_nested_past_the_parser_recursion_limit_is_a_malformed_envelope() -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    with pytest.raises(EnvelopeError, match="nests too deeply") as caught:
+        Envelope.parse(_body(payload=deep))
+    assert caught.value.reason == "malformed envelope"
+
+
+def test_nesting_past_the_limit_is_refused_up_front_and_the_limit_still_serialises() -> None:
+    ok = "[" * (MAX_NESTING - 1) + "]" * (MAX_NESTING - 1)  # the envelope (level 1) + lists: exactly the limit
+    assert Envelope.parse(_body(payload=ok)).to_json(), "the sidecar can still write what it accepted"
+    too_deep = "[" * MAX_NESTING + "]" * MAX_NESTING
+    with pytest.raises(EnvelopeError, match=f"deeper than {MAX_NESTING} levels"):
+        Envelope.parse(_body(payload=too_deep))
+
+
+def test_many_brackets_side_by_side_are_not_nesting() -> None:
+    wide = json.dumps([[i] for i in range(5_000)])
+    assert len(Envelope.parse(_body(payload=wide)).payload) == 5_000
+
+
+@pytest.mark.parametrize(
+    ("envelope_id", "fits"),
+    [("x" * MAX_ID_BYTES, True), ("x" * (MAX_ID_BYTES + 1), False), ("é" * (MAX_ID_BYTES // 2), True),
+     ("é" * (MAX_ID_BYTES // 2 + 1), False), ("", False), ("a/b", False)],
+)
+def test_envelope_ids_are_bounded_in_utf8_bytes(envelope_id: str, fits: bool) -> None:
+    if fits:
+        assert Envelope.parse(_body(envelope_id=envelope_id)).id == envelope_id
+        assert len(f"failed/{envelope_id}.json".encode()) <= 1024
+    else:
+        with pytest.raises(EnvelopeError, match="malformed envelope: id"):
+            Envelope.parse(_body(envelope_id=envelope_id))

@@ -92,3 +92,107 @@ def test_max_receive_count_leaves_the_sidecar_room_to_error_end() -> None:
 def test_serialised_form_parses_back_identically() -> None:
     r = Resiliency.model_validate({"actorTimeout": "1500ms", "policies": {"default": {"backoff": "linear"}}})
     assert Resiliency.model_validate_json(r.to_json()) == r
+
+
+# -- maxDuration, onExhausted, qualified-name rules (Asya's resiliency contract)
+
+
+def test_max_duration_and_on_exhausted_parse_and_round_trip() -> None:
+    r = Resiliency.model_validate(
+        {"policies": {"default": {"maxDuration": "10m", "onExhausted": ["recover", "alert"]}, "x": {}}}
+    )
+    default = r.policies["default"]
+    assert default.max_duration == 600 and default.on_exhausted == ["recover", "alert"]
+    assert r.policies["x"].max_duration is None and r.policies["x"].on_exhausted == []
+    assert r.recovery_actors == {"recover", "alert"}
+    assert Resiliency.model_validate_json(r.to_json()) == r
+
+
+def test_on_exhausted_may_be_one_name() -> None:
+    r = Resiliency.model_validate({"policies": {"default": {"onExhausted": "recover"}}})
+    assert r.policies["default"].on_exhausted == ["recover"]
+
+
+@pytest.mark.parametrize(
+    ("policy", "message"),
+    [
+        ({"onExhausted": ["error-sink"]}, "onExhausted names 'error-sink'.*reserved for the mesh's built-in sink"),
+        ({"onExhausted": ["b-dlq"]}, "onExhausted names 'b-dlq'"),
+        ({"onExhausted": ["Not_An_Actor"]}, "onExhausted names 'Not_An_Actor'"),
+        ({"maxDuration": "0s"}, "maxDuration"),
+        ({"maxDuration": "later"}, "is not a duration"),
+    ],
+)
+def test_bad_policy_fields_fail_naming_the_field(policy: dict, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        Resiliency.model_validate({"policies": {"default": policy}})
+
+
+def test_a_rule_entry_that_is_no_class_name_is_refused() -> None:
+    with pytest.raises(ValidationError, match="'requests exceptions' is not an exception class name"):
+        Resiliency.model_validate(
+            {"policies": {"x": {}}, "rules": [{"errors": ["requests exceptions"], "policy": "x"}]}
+        )
+
+
+def test_out_of_time_means_the_next_attempt_would_start_past_max_duration() -> None:
+    p = RetryPolicy.model_validate({"maxDuration": "10s", "maxAttempts": 9})
+    assert not p.out_of_time(elapsed_s=4, delay_s=5)
+    assert p.out_of_time(elapsed_s=6, delay_s=4)
+    assert p.out_of_time(elapsed_s=11, delay_s=0)
+    assert not RetryPolicy().out_of_time(elapsed_s=1e9, delay_s=60), "no maxDuration: never out of time"
+
+
+TIMEOUT_MRO = (["Timeout", "ConnectionError", "RequestException", "OSError", "Exception", "BaseException"])
+TIMEOUT_QUALIFIED = [
+    "requests.exceptions.Timeout",
+    "requests.exceptions.ConnectionError",
+    "requests.exceptions.RequestException",
+    "builtins.OSError",
+    "builtins.Exception",
+    "builtins.BaseException",
+]
+
+
+@pytest.mark.parametrize(
+    ("entry", "matches"),
+    [
+        ("Timeout", True),  # short name
+        ("requests.exceptions.Timeout", True),  # exact qualified name
+        ("requests.Timeout", True),  # the package that re-exports it
+        ("builtins.OSError", True),  # a base class, qualified
+        ("OSError", True),  # a base class, short
+        ("requests.exceptions.RequestException", True),
+        ("urllib3.exceptions.Timeout", False),  # same short name, another package
+        ("requests.exceptions.Time", False),
+        ("requests.exceptions", False),  # a module is no class
+        ("builtins.ValueError", False),
+        ("ValueError", False),
+        ("ests.exceptions.Timeout", False),  # a module path matches by whole segments only
+    ],
+)
+def test_rules_match_short_and_qualified_names(entry: str, matches: bool) -> None:
+    r = Resiliency.model_validate(
+        {"policies": {"default": {"maxAttempts": 2}, "hit": {"maxAttempts": 7}},
+         "rules": [{"errors": [entry], "policy": "hit"}]}
+    )
+    policy = r.policy_for(TIMEOUT_MRO, TIMEOUT_QUALIFIED)
+    assert (policy.max_attempts == 7) is matches
+
+
+def test_a_qualified_rule_never_matches_an_error_reported_without_qualified_names() -> None:
+    """A Node.js handler server reports short names only: dotted entries cannot match, short ones still do."""
+    r = Resiliency.model_validate(
+        {"policies": {"x": {"maxAttempts": 5}},
+         "rules": [{"errors": ["builtins.TypeError"], "policy": "x"}, {"errors": ["RangeError"], "policy": "x"}]}
+    )
+    assert r.policy_for(["TypeError", "Error"]).max_attempts == r.policies["default"].max_attempts
+    assert r.policy_for(["RangeError", "Error"]).max_attempts == 5
+
+
+def test_builtins_value_error_matches_a_python_value_error() -> None:
+    r = Resiliency.model_validate(
+        {"policies": {"never": {"maxAttempts": 1}}, "rules": [{"errors": ["builtins.ValueError"], "policy": "never"}]}
+    )
+    assert r.policy_for(["ValueError", "Exception", "BaseException"],
+                        ["builtins.ValueError", "builtins.Exception", "builtins.BaseException"]).max_attempts == 1

@@ -9,9 +9,10 @@ for a later try; deterministic ids make that harmless downstream.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from asya_runtime.config import SidecarConfig
@@ -28,12 +29,14 @@ from asya_runtime.sidecar.handler_client import (
 from asya_runtime.sidecar.inflight import InFlight, Received
 from asya_runtime.sidecar.metrics import Metrics
 from asya_runtime.sidecar.outputs import Outputs
-from asya_runtime.sidecar.retry import decide, split_delay
+from asya_runtime.sidecar.retry import RetryDecision, decide, split_delay
 from asya_runtime.sidecar.routing import Outgoing
 
 #: Least time a message waits for a (re)starting handler server before the attempt fails as HandlerUnavailable.
 HANDLER_WAIT_MIN_S = 60.0
 _CALL_ERROR_MRO = {"ActorTimeout": ["ActorTimeout", "TimeoutError"]}
+#: Qualified names of the sidecar's own errors, so ``builtins.TimeoutError`` rules match a timeout too.
+_CALL_ERROR_QUALIFIED = {"ActorTimeout": ["asya.ActorTimeout", "builtins.TimeoutError"]}
 #: Key of a sidecar-made answer naming the error-sink reason (absent from handler answers: they cannot set it).
 _SIDECAR_REASON = "sidecar_reason"
 
@@ -116,6 +119,8 @@ class ActorProcessor:
             await self.inflight.requeue([message])
             return
         answer = await self._call(envelope, deadline_at=deadline_at, slot=slot)
+        if answer.get("fly"):
+            logs.event("fly events dropped", level=logging.DEBUG, id=envelope.id, count=answer["fly"])
         if answer.get("ok"):
             await self.outputs.finish(message, routing.next_hops(source=envelope, answer=answer), source=envelope)
         else:
@@ -126,6 +131,7 @@ class ActorProcessor:
                 attempt=attempt,
                 deadline_at=deadline_at,
                 reason=answer.get(_SIDECAR_REASON),
+                first_attempt_at=_first_attempt_at(envelope, message, now=now),
             )
 
     def _parse(self, message: Received) -> Envelope:
@@ -162,8 +168,15 @@ class ActorProcessor:
             outcome = "timeout" if isinstance(exc, HandlerTimeout) else "crashed"
             logs.warning("handler call failed", id=envelope.id, error=exc.type_name, detail=str(exc))
             mro = _CALL_ERROR_MRO.get(exc.type_name, [exc.type_name])
+            qualified = _CALL_ERROR_QUALIFIED.get(exc.type_name, [f"asya.{exc.type_name}"])
             too_large = isinstance(exc, HandlerAnswerTooLarge)
-            error = {"type": exc.type_name, "mro": mro, "message": str(exc), "retryable": not too_large}
+            error = {
+                "type": exc.type_name,
+                "mro": mro,
+                "mro_qualified": qualified,
+                "message": str(exc),
+                "retryable": not too_large,
+            }
             answer = {"ok": False, "error": error, _SIDECAR_REASON: routing.RESULT_TOO_LARGE if too_large else None}
         finally:
             self.calls_running -= 1
@@ -182,6 +195,7 @@ class ActorProcessor:
         *,
         attempt: int,
         deadline_at: float | None,
+        first_attempt_at: float,
         reason: str | None = None,
     ) -> None:
         type_name = str(error.get("type") or "Error")
@@ -195,23 +209,66 @@ class ActorProcessor:
             await self._error_end(message, envelope, reason, type_name, text, attempt, trace)
             return
         decision = decide(
-            resiliency=self.config.resiliency, error_types=error.get("mro") or [type_name], attempt=attempt
+            resiliency=self.config.resiliency,
+            error_types=error.get("mro") or [type_name],
+            qualified=error.get("mro_qualified") or (),
+            attempt=attempt,
+            elapsed_s=time.time() - first_attempt_at,
         )
+        if not decision.retry and decision.on_exhausted:
+            await self._recover(message, envelope, decision, type_name, text, attempt, trace)
+            return
         if not decision.retry:
-            await self._error_end(message, envelope, routing.RETRIES_EXHAUSTED, type_name, text, attempt, trace)
+            await self._error_end(
+                message, envelope, routing.RETRIES_EXHAUSTED, type_name, text, attempt, trace, decision.exhausted_by
+            )
             return
         hold_s, delay_seconds = split_delay(decision.delay_s)
         last_error = routing.error_info(
             type_name=type_name, message=text, reason="retrying", traceback=trace, actor=self.config.actor
         )
         status = envelope.status.model_copy(
-            update={"attempt": attempt + 1, "max_attempts": decision.max_attempts, "error": last_error}
+            update={
+                "attempt": attempt + 1,
+                "max_attempts": decision.max_attempts,
+                "error": last_error,
+                "first_attempt_at": datetime.fromtimestamp(first_attempt_at, tz=UTC),
+            }
         )
         logs.event("retrying", id=envelope.id, error=type_name, attempt=attempt, delay_s=round(decision.delay_s, 3))
         await asyncio.sleep(hold_s)
         retry = Outgoing(to=self.config.actor, envelope=envelope.model_copy(update={"status": status}), retry=True)
         if await self.outputs.finish(message, [retry], delay_seconds=delay_seconds, source=envelope):
             self.metrics.retried.inc()
+
+    async def _recover(
+        self,
+        message: Received,
+        envelope: Envelope,
+        decision: RetryDecision,
+        type_name: str,
+        text: str,
+        attempt: int,
+        trace: str | None,
+    ) -> None:
+        """Retries ran out and the policy names recovery actors (``onExhausted``): send the envelope to them."""
+        logs.warning(
+            "retries exhausted; routing to the recovery actor",
+            id=envelope.id,
+            error=type_name,
+            attempt=attempt,
+            by=decision.exhausted_by,
+            to=decision.on_exhausted[0],
+        )
+        error = routing.error_info(
+            type_name=type_name,
+            message=text,
+            reason=routing.RETRIES_EXHAUSTED,
+            traceback=trace,
+            actor=self.config.actor,
+        )
+        hop = routing.recovery_hop(envelope=envelope, actors=decision.on_exhausted, error=error)
+        await self.outputs.finish(message, [hop], source=envelope)
 
     async def _error_end(
         self,
@@ -222,8 +279,16 @@ class ActorProcessor:
         text: str,
         attempt: int,
         trace: str | None = None,
+        exhausted_by: str = "",
     ) -> None:
-        logs.warning("error-ending envelope", id=envelope.id, reason=reason, error=type_name, attempt=attempt)
+        logs.warning(
+            "error-ending envelope",
+            id=envelope.id,
+            reason=reason,
+            error=type_name,
+            attempt=attempt,
+            **({"by": exhausted_by} if exhausted_by else {}),
+        )
         record = routing.error_record(
             envelope=envelope,
             actor=self.config.actor,
@@ -234,6 +299,15 @@ class ActorProcessor:
             attempt=attempt,
         )
         await self.outputs.finish(message, [record], source=envelope)
+
+
+def _first_attempt_at(envelope: Envelope, message: Received, *, now: float) -> float:
+    """When this actor first tried the envelope: ``status.first_attempt_at`` (set on every retry), else when SQS
+    first delivered this message (a redelivered first attempt), else now."""
+    first = envelope.status.first_attempt_at
+    if first is not None:
+        return (first if first.tzinfo else first.replace(tzinfo=UTC)).timestamp()
+    return min(message.first_received_s or now, now)
 
 
 def _timestamp(envelope: Envelope) -> float | None:

@@ -200,7 +200,7 @@ class Sidecar:
             QueueUrl=queue_url,
             MaxNumberOfMessages=count,
             WaitTimeSeconds=wait_s,
-            MessageSystemAttributeNames=["ApproximateReceiveCount"],
+            MessageSystemAttributeNames=["ApproximateReceiveCount", "ApproximateFirstReceiveTimestamp"],
             MessageAttributeNames=[wakeup.ATTRIBUTE],
         )
         work, wakeups = wakeup.split(result.get("Messages", []))

@@ -29,14 +29,20 @@ class Received:
     receipt_handle: str
     body: str
     receive_count: int
+    #: When SQS first delivered this message (epoch seconds; None if the broker did not say): a redelivered first
+    #: attempt's start, which ``maxDuration`` counts from.
+    first_received_s: float | None = None
 
     @classmethod
     def from_sqs(cls, message: dict[str, Any]) -> Received:
+        attributes = message.get("Attributes", {})
+        first_ms = attributes.get("ApproximateFirstReceiveTimestamp")
         return cls(
             message_id=message["MessageId"],
             receipt_handle=message["ReceiptHandle"],
             body=message.get("Body", ""),
-            receive_count=int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1")),
+            receive_count=int(attributes.get("ApproximateReceiveCount", "1")),
+            first_received_s=int(first_ms) / 1000 if first_ms else None,
         )
 
 

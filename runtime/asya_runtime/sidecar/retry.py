@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from asya_runtime.resiliency import SQS_MAX_DELAY_S, Resiliency
 
@@ -16,14 +17,42 @@ class RetryDecision:
     retry: bool
     delay_s: float
     max_attempts: int
+    #: Why no retry ("" when retrying): the policy limit that ran out, for the logs.
+    exhausted_by: str = ""
+    #: The policy's recovery actors (``onExhausted``); empty = the error sink.
+    on_exhausted: tuple[str, ...] = field(default=())
 
 
-def decide(*, resiliency: Resiliency, error_types: list[str], attempt: int) -> RetryDecision:
-    """Retry after ``delay_s`` while ``attempt`` (the effective attempt that just failed) is below the policy's max."""
-    policy = resiliency.policy_for(error_types)
+def decide(
+    *,
+    resiliency: Resiliency,
+    error_types: Sequence[str],
+    attempt: int,
+    qualified: Sequence[str] = (),
+    elapsed_s: float = 0.0,
+) -> RetryDecision:
+    """Retry after ``delay_s`` while ``attempt`` (the effective attempt that just failed) is below the policy's
+    ``maxAttempts`` and the next attempt would start within ``maxDuration`` of the first (``elapsed_s`` ago)."""
+    policy = resiliency.policy_for(error_types, qualified)
+    recovery = tuple(policy.on_exhausted)
     if attempt >= policy.max_attempts:
-        return RetryDecision(retry=False, delay_s=0.0, max_attempts=policy.max_attempts)
-    return RetryDecision(retry=True, delay_s=policy.delay_after(attempt=attempt), max_attempts=policy.max_attempts)
+        return RetryDecision(
+            retry=False,
+            delay_s=0.0,
+            max_attempts=policy.max_attempts,
+            exhausted_by=f"maxAttempts {policy.max_attempts}",
+            on_exhausted=recovery,
+        )
+    delay_s = policy.delay_after(attempt=attempt)
+    if policy.out_of_time(elapsed_s=elapsed_s, delay_s=delay_s):
+        return RetryDecision(
+            retry=False,
+            delay_s=0.0,
+            max_attempts=policy.max_attempts,
+            exhausted_by=f"maxDuration {policy.max_duration:g}s",
+            on_exhausted=recovery,
+        )
+    return RetryDecision(retry=True, delay_s=delay_s, max_attempts=policy.max_attempts)
 
 
 def split_delay(delay_s: float) -> tuple[float, int]:

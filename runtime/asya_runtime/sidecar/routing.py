@@ -52,7 +52,9 @@ def next_hops(*, source: Envelope, answer: dict[str, Any]) -> list[Outgoing]:
     outputs = answer.get("outputs") or []
     if not outputs:
         return [Outgoing(to=SUCCESS_SINK, envelope=source)]
-    fresh_status = source.status.model_copy(update={"attempt": 1, "max_attempts": None, "error": None})
+    fresh_status = source.status.model_copy(
+        update={"attempt": 1, "max_attempts": None, "error": None, "first_attempt_at": None}
+    )
     hops = []
     for index, output in enumerate(outputs):
         route = Route.model_validate(output.get("route") or source.route.model_dump())
@@ -95,6 +97,20 @@ def next_hops(*, source: Envelope, answer: dict[str, Any]) -> list[Outgoing]:
         else:
             hops.append(Outgoing(to=to, envelope=envelope))
     return hops
+
+
+def recovery_hop(*, envelope: Envelope, actors: tuple[str, ...], error: ErrorInfo) -> Outgoing:
+    """``envelope``, its retries exhausted, routed to ``onExhausted``'s recovery actors instead of the error sink.
+
+    The route goes on from the failed actor (``prev += [curr]``, ``curr`` = the first recovery actor, ``next`` =
+    the rest); ``status.error`` keeps the last error so the recovery actor can read why (``GET .status.error``);
+    the attempt count starts afresh for the recovery actor.
+    """
+    route = Route(prev=[*envelope.route.prev, envelope.route.curr], curr=actors[0], next=list(actors[1:]))
+    status = envelope.status.model_copy(
+        update={"attempt": 1, "max_attempts": None, "error": error, "first_attempt_at": None}
+    )
+    return Outgoing(to=actors[0], envelope=envelope.model_copy(update={"route": route, "status": status}))
 
 
 def foreign_destination(name: str) -> str | None:

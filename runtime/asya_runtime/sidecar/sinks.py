@@ -15,6 +15,7 @@ import json
 import uuid
 
 from asya_runtime.config import SidecarConfig
+from asya_runtime.envelope import id_problem
 from asya_runtime.naming import MALFORMED_RECORD_PREFIX, SINK_RECORD_PREFIXES
 from asya_runtime.sidecar import logs
 from asya_runtime.sidecar.aws import BrokerClient
@@ -27,15 +28,23 @@ S3_RETRY_SHARE_OF_VISIBILITY = 0.5
 
 
 def record_key(*, mode: str, body: str, message_id: str) -> tuple[str, bytes]:
-    """``(key, content)`` for one sink message; a body that is no envelope is kept raw under ``failed/``."""
+    """``(key, content)`` for one sink message; a body that is no envelope is kept raw under ``failed/``.
+
+    No envelope: not JSON, JSON nested too deeply for the parser (``RecursionError``), not an object, or an id
+    that cannot be a key segment (:func:`asya_runtime.envelope.id_problem`: empty, with ``/``, over
+    ``MAX_ID_BYTES``). Its record's key derives from the SQS MessageId, so a redelivery overwrites it.
+    """
     try:
         data = json.loads(body)
         envelope_id = data["id"]
-        if not isinstance(envelope_id, str) or not envelope_id or "/" in envelope_id:
-            raise ValueError("id")
-    except (ValueError, TypeError, KeyError):
+        problem = id_problem(envelope_id)
+    except RecursionError:
+        problem = "body nests too deeply for the JSON parser"
+    except (ValueError, TypeError, KeyError) as exc:
+        problem = f"no envelope id ({type(exc).__name__}: {exc})"
+    if problem is not None:
         key = f"{MALFORMED_RECORD_PREFIX}/{uuid.uuid5(uuid.NAMESPACE_URL, f'sqs-message/{message_id}')}.json"
-        content = {"raw_body": body, "reason": "malformed envelope", "sink": mode}
+        content = {"raw_body": body, "reason": "malformed envelope", "detail": problem, "sink": mode}
         return key, json.dumps(content).encode()
     return f"{SINK_RECORD_PREFIXES[mode]}/{envelope_id}.json", body.encode()
 

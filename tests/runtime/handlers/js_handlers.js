@@ -59,6 +59,26 @@ function fail() {
   throw new RateLimited("slow down");
 }
 
+function* flies(payload) {
+  const replies = [];
+  for (let i = 0; i < (payload.n ?? 3); i++) replies.push((yield ["FLY", { partial: true, text: `token ${i}` }]) ?? null);
+  yield { done: true, replies };
+}
+
+function* only_flies() {
+  yield ["FLY", { progress: 50 }];
+}
+
+async function* async_flies() {
+  yield ["FLY", { partial: true, text: "a" }];
+  yield ["FLY", { partial: true, text: "b" }];
+  yield { done: true };
+}
+
+function* bad_fly() {
+  yield ["FLY"];
+}
+
 async function async_echo(payload) {
   await sleep(10);
   return { ...payload, async: true };
@@ -130,6 +150,7 @@ function exits() {
 }
 
 module.exports = {
+  flies, only_flies, async_flies, bad_fly,
   echo, end_here, fan_out, commands, write_path, returns_list, yields_string, fail, async_echo, async_fan_out,
   Counter, Broken, slow_async, slow, hang, exits,
 };

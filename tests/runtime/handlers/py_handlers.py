@@ -68,6 +68,28 @@ def fail(payload: dict[str, Any]) -> dict[str, Any]:
     raise RateLimited("slow down")
 
 
+def flies(payload: dict[str, Any]) -> Any:
+    """Asya-style partial outputs around one real output; FLY answers None into the generator."""
+    replies = []
+    for i in range(payload.get("n", 3)):
+        replies.append((yield "FLY", {"partial": True, "text": f"token {i}"}))
+    yield {"done": True, "replies": replies}
+
+
+def only_flies(payload: dict[str, Any]) -> Any:
+    yield "FLY", {"progress": 50}
+
+
+async def async_flies(payload: dict[str, Any]) -> Any:
+    yield "FLY", {"partial": True, "text": "a"}
+    yield "FLY", {"partial": True, "text": "b"}
+    yield {"done": True}
+
+
+def bad_fly(payload: dict[str, Any]) -> Any:
+    yield ("FLY",)
+
+
 async def async_echo(payload: dict[str, Any]) -> dict[str, Any]:
     await asyncio.sleep(0.01)
     return {**payload, "async": True}
