@@ -71,7 +71,11 @@ class ActorMesh(pulumi.ComponentResource):
                 settings=network_policy,
             )
         results = ResultBucket(
-            f"{resource_name}-results", namespace=spec.namespace, tags=tags(namespace=spec.namespace), opts=child(self)
+            f"{resource_name}-results",
+            namespace=spec.namespace,
+            tags=tags(namespace=spec.namespace),
+            retention=spec.result_retention,
+            opts=child(self),
         )
         shared = shared_objects(
             self, resource_name=resource_name, prefix="asya", k8s_namespace=ns.metadata.name,

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from asya_pulumi.spec.actor import AsyncActorSpec
 from asya_pulumi.spec.base import SpecModel
 from asya_pulumi.spec.cluster import check_gpu_pool_name
+from asya_pulumi.spec.hardening import ResultRetentionSpec
 from asya_pulumi.spec.limits import check_image, check_mesh_namespace, check_namespace_fits, check_result_bucket
 from asya_runtime.naming import check_dns_label, check_names_fit
 from asya_runtime.resiliency import check_recovery_actors
@@ -27,6 +28,10 @@ class MeshSpec(SpecModel):
     gpu_pools: list[str] = Field(default_factory=list, description="Names of the GPU node pools actors may use.")
     region: str = "us-east-1"
     runtime_image: str = DEFAULT_RUNTIME_IMAGE
+    result_retention: ResultRetentionSpec = Field(
+        default_factory=ResultRetentionSpec,
+        description="Lifecycle of the result bucket: records expire after 90 days, old versions 7 days later.",
+    )
 
     @field_validator("namespace")
     @classmethod

@@ -11,7 +11,7 @@ import pytest
 from infra_mocks import ACCOUNT, REGION, Deployment
 
 from asya_pulumi.components import ActorMesh, Keda
-from asya_pulumi.spec import load_pipeline_dir
+from asya_pulumi.spec import ResultRetentionSpec, load_pipeline_dir
 from asya_pulumi.validate import InvalidObject, validate_object, validate_objects
 from asya_runtime.config import SidecarConfig
 
@@ -182,3 +182,13 @@ def test_a_mesh_keda_may_not_read_is_refused(deployment: Deployment) -> None:
 
     with pytest.raises(ValueError, match=r"mesh 'image-scoring' would never scale; add 'image-scoring' to Keda"):
         deployment.run(program)
+
+
+def test_the_mesh_spec_sets_the_result_bucket_lifecycle(deployment: Deployment) -> None:
+    spec = load_pipeline_dir(EXAMPLE).model_copy(
+        update={"result_retention": ResultRetentionSpec.model_validate({"expireAfterDays": 7})}
+    )
+    deployment.run(lambda: ActorMesh("scoring", spec=spec, cluster_name="c1", keda=[]))
+    (lifecycle,) = deployment.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+    expiring = [r for r in lifecycle.inputs["rules"] if "days" in (r.get("expiration") or {})]
+    assert [r["expiration"]["days"] for r in expiring] == [7]
