@@ -38,6 +38,9 @@ def spawn(
 ) -> subprocess.Popen[bytes]:
     """Start ``argv`` in a new session (its own process group) that gets SIGTERM when this process dies.
 
+    Linux sends that SIGTERM when the *thread* that called :func:`spawn` ends, so call it from a thread that lives
+    as long as the child should (the main thread, or a supervisor's own thread).
+
     Output (stdout and stderr together) is appended to ``log``, or inherited when ``log`` is None.
     """
     out = open(log, "ab") if log is not None else None  # noqa: SIM115 - handed to the child, closed below

@@ -77,6 +77,7 @@ class _Child:
     last_status: int | None = None
     restart_at: float | None = None
     held: bool = False  # stopped on request (or restart=False and exited): not restarted until started again
+    start_requested: bool = False  # start_process() asked the watcher thread to start it
     exits: list[int] = field(default_factory=list)  # exit statuses of exits nobody asked for
 
 
@@ -91,23 +92,29 @@ class Supervisor:
         self._children = {s.name: _Child(spec=s) for s in specs}
         self._lock = threading.RLock()
         self._stopping = threading.Event()
+        self._wake = threading.Event()  # set to have the watcher look now rather than at its next tick
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
 
     def start(self) -> Supervisor:
-        """Start every process and the thread that watches them."""
+        """Start the thread that watches the processes, and through it every process; returns once all started.
+
+        Every process is started by that one thread, which lives until :meth:`stop`: a child asks the kernel for
+        SIGTERM when the *thread* that started it ends (``PR_SET_PDEATHSIG``), so a start from a short-lived thread
+        (a test's fault injector) would stop the child as soon as that thread is done.
+        """
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        with self._lock:
-            for child in self._children.values():
-                self._spawn(child)
         self._thread = threading.Thread(target=self._watch, name="asya-supervisor", daemon=True)
         self._thread.start()
+        for name in self._children:
+            self.start_process(name)
         return self
 
     def stop(self, *, timeout_s: float = 10.0) -> None:
         """Stop watching, then stop every process group in parallel (SIGTERM, ``timeout_s`` in all, SIGKILL)."""
         self._stopping.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join()
         with self._lock:
@@ -124,13 +131,20 @@ class Supervisor:
 
     # -- one process on request (tests, chaos) -------------------------------------------------------------------
 
-    def start_process(self, name: str) -> None:
-        """Start ``name`` again after :meth:`stop_process` (or after it exited with ``restart=False``)."""
+    def start_process(self, name: str, *, timeout_s: float = 30.0) -> None:
+        """Start ``name`` (again after :meth:`stop_process` or an exit with ``restart=False``); returns once started."""
         with self._lock:
             child = self._children[name]
             if child.process is not None and child.process.poll() is None:
                 raise RuntimeError(f"{name} is running (pid {child.process.pid})")
-            self._spawn(child)
+            starts = child.starts
+            child.held, child.start_requested = False, True
+        self._wake.set()
+        deadline = time.monotonic() + timeout_s
+        while self._children[name].starts == starts:
+            if time.monotonic() > deadline or self._thread is None or not self._thread.is_alive():
+                raise RuntimeError(f"{name} was not started within {timeout_s:g} s (is the supervisor running?)")
+            time.sleep(0.01)
 
     def stop_process(self, name: str, *, timeout_s: float = 10.0) -> int | None:
         """Stop ``name`` (SIGTERM its group, then SIGKILL) and keep it stopped; its exit status (None: not started).
@@ -237,7 +251,9 @@ class Supervisor:
         child.restart_at = None
 
     def _watch(self) -> None:
-        while not self._stopping.wait(_POLL_S):
+        while not self._stopping.is_set():
+            self._wake.wait(_POLL_S)
+            self._wake.clear()
             with self._lock:
                 if self._stopping.is_set():
                     return
@@ -246,6 +262,10 @@ class Supervisor:
                     self._tend(child, now)
 
     def _tend(self, child: _Child, now: float) -> None:
+        if child.start_requested:
+            child.start_requested = False
+            self._spawn(child)
+            return
         if child.held:
             return
         if child.restart_at is not None:
