@@ -94,3 +94,25 @@ def test_setup_bootstraps_on_the_externally_managed_os_python(tmp_path: Path):
     again = subprocess.run(["scripts/setup"], cwd=checkout, env=env, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and again.stdout == "", again.stdout + again.stderr  # idempotent and quiet
     print(f"scripts/setup on {OS_PYTHON}: {first_s:.0f}s from an empty per-user cache")
+
+
+@pytest.mark.skipif(not OS_PYTHON.is_file(), reason="needs /usr/bin/python3.11")
+def test_setup_without_the_venv_module_names_the_package_to_install(tmp_path: Path):
+    """Ubuntu's python3.11 without python3.11-venv: `-m venv` fails (no ensurepip); setup says what to install."""
+    fake_python = tmp_path / "python3.11"
+    fake_python.write_text(
+        f'#!/bin/sh\nif [ "$1 $2" = "-m venv" ]; then echo "Error: ensurepip is not available" >&2; exit 1; fi\n'
+        f'exec {OS_PYTHON} "$@"\n'
+    )
+    fake_python.chmod(0o755)
+    checkout = tmp_path / "checkout"
+    _copy_checkout(checkout)
+    env = {**_scrubbed_env(tmp_path / "cache"), "ASYA_PYTHON": str(fake_python)}
+
+    run = subprocess.run(["scripts/setup"], cwd=checkout, env=env, capture_output=True, text=True, timeout=60)
+
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert run.stderr.splitlines()[-1] == (
+        f"error: '{fake_python} -m venv' failed; on Debian/Ubuntu: apt install python3.11-venv (or put uv on PATH)"
+    )
+    assert not (checkout / ".venv").exists()
