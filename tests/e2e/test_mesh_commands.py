@@ -87,6 +87,6 @@ def test_send_to_an_unknown_actor_is_a_usage_error(broker: LocalBroker, namespac
     run = run_asya("send", "ghost", "{}", "--sqs-endpoint", broker.endpoint, "--namespace", namespace, timeout=60)
     assert run.returncode == 2
     assert run.stderr.strip() == (
-        f"asya: error: queue 'asya-{namespace}-ghost' does not exist; "
+        f"asya: error: queue '{queue_name(namespace=namespace, actor='ghost')}' does not exist; "
         f"check the actor name and --namespace '{namespace}'"
     )
