@@ -20,6 +20,11 @@ Mode = Literal["actor", "success-sink", "error-sink"]
 
 #: AWS raised SQS's message size limit to 1 MiB in 2025; older regions/emulators may still enforce 256 KiB.
 DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024
+#: SQS bills every 64 KiB of a request as one request. A message of c chunks costs about 2c + 1 requests inline
+#: (send c, receive c, delete 1) at $0.40 per million; offloaded it costs 3 small requests plus one S3 PUT ($5.00
+#: per million) and one GET ($0.40; DELETE is free): $6.60 against $0.40 x (2c + 1), so inline is cheaper up to 7
+#: chunks and offloading from 8. Hence 7 x 64 KiB (docs/sidecar.md, "Large payloads").
+DEFAULT_OFFLOAD_THRESHOLD_BYTES = 7 * 64 * 1024
 #: Time a stopping sidecar allows, after in-flight work finished, for the last sends and deletes to be flushed.
 SHUTDOWN_FLUSH_S = 5.0
 
@@ -42,7 +47,10 @@ class SidecarConfig(BaseModel):
     )
     s3_endpoint: str | None = Field(None, alias="ASYA_S3_ENDPOINT", description="S3 endpoint override; unset = AWS.")
     result_bucket: str | None = Field(
-        None, alias="ASYA_RESULT_BUCKET", description="Bucket the sinks write `{status}/{id}.json` to."
+        None,
+        alias="ASYA_RESULT_BUCKET",
+        description="The mesh's bucket: sinks write `{status}/{id}.json`; actors offload large envelopes to "
+        "`offload/` (unset: no offloading).",
     )
     socket_path: str = Field(
         DEFAULT_SOCKET_PATH, alias=ENV_SOCKET_PATH, description="Unix socket of the handler server."
@@ -60,6 +68,13 @@ class SidecarConfig(BaseModel):
         ge=1024,
         alias="ASYA_MAX_MESSAGE_BYTES",
         description="Largest envelope the broker accepts; a bigger result ends in the error sink with a reason.",
+    )
+    offload_threshold_bytes: int = Field(
+        DEFAULT_OFFLOAD_THRESHOLD_BYTES,
+        ge=0,
+        alias="ASYA_OFFLOAD_THRESHOLD_BYTES",
+        description="An envelope over this many bytes travels through the bucket, the queue carries a reference "
+        "(capped at ASYA_MAX_MESSAGE_BYTES; 0 = never offload).",
     )
     wait_time_seconds: int = Field(
         20, ge=0, le=20, alias="ASYA_WAIT_TIME_SECONDS", description="Long-poll wait: 20 keeps idle replicas cheap."
@@ -83,6 +98,13 @@ class SidecarConfig(BaseModel):
     @property
     def queue_name(self) -> str:
         return queue_name(namespace=self.namespace, actor=self.actor)
+
+    @property
+    def offload_threshold(self) -> int:
+        """Bytes over which an envelope is offloaded; 0 when offloading is off (no bucket, or switched off)."""
+        if not self.result_bucket or not self.offload_threshold_bytes:
+            return 0
+        return min(self.offload_threshold_bytes, self.max_message_bytes)
 
     @property
     def visibility_timeout(self) -> int:

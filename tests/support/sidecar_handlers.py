@@ -100,3 +100,17 @@ def flies(payload: dict[str, Any]) -> Any:
     for i in range(3):
         yield ("FLY", {"partial": True, "text": f"token {i}"})
     yield {**payload, "flew": True}
+
+
+def inflate(payload: dict[str, Any]) -> dict[str, Any]:
+    """Adds ``payload["inflate"]`` bytes of padding (a result too large for SQS), after ``sleep_s`` seconds."""
+    _record(payload)
+    time.sleep(float(payload.get("sleep_s", 0)))
+    return {**payload, "pad": "x" * int(payload["inflate"])}
+
+
+def copies(payload: dict[str, Any]) -> Any:
+    """Fan-out: yields ``payload["n"]`` copies of the payload, each with its index ``i``."""
+    _record(payload)
+    for index in range(payload["n"]):
+        yield {**payload, "i": index}

@@ -17,7 +17,7 @@ from typing import Any
 
 from asya_runtime.config import SidecarConfig
 from asya_runtime.envelope import Envelope, EnvelopeError
-from asya_runtime.sidecar import logs, routing
+from asya_runtime.sidecar import claimcheck, logs, routing
 from asya_runtime.sidecar.aws import BrokerClient
 from asya_runtime.sidecar.batching import DeleteBatcher, SendBatcher
 from asya_runtime.sidecar.handler_client import (
@@ -86,13 +86,21 @@ class ActorProcessor:
             slot.release()
 
     async def _process(self, message: Received, slot: Slot) -> None:
+        body = message.body
         try:
-            envelope = self._parse(message)
+            reference = claimcheck.reference_in(body)
+            if reference is not None:
+                fetched = await self._fetch(message, reference)
+                if fetched is None:
+                    slot.release()
+                    return
+                body = fetched
+            envelope = self._parse(body)
         except EnvelopeError as exc:
             slot.release()
             logs.warning("malformed envelope", message_id=message.message_id, detail=exc.detail)
             record = routing.malformed_record(
-                raw_body=message.body, message_id=message.message_id, actor=self.config.actor, detail=str(exc)
+                raw_body=body, message_id=message.message_id, actor=self.config.actor, detail=str(exc)
             )
             await self.outputs.finish(message, [record])
             return
@@ -134,8 +142,21 @@ class ActorProcessor:
                 first_attempt_at=_first_attempt_at(envelope, message, now=now),
             )
 
-    def _parse(self, message: Received) -> Envelope:
-        envelope = Envelope.parse(message.body)
+    async def _fetch(self, message: Received, reference: claimcheck.Reference) -> str | None:
+        """The offloaded envelope's text; None when its object is gone and the message was error-ended instead."""
+        claims = self.outputs.claims
+        if claims is None:  # a reference reached an actor that has no bucket: a deployment mistake, kept
+            raise RuntimeError(f"received a claim-check reference ({reference.key}) but ASYA_RESULT_BUCKET is unset")
+        try:
+            return await claims.fetch(reference)
+        except claimcheck.PayloadMissing as exc:
+            logs.warning("error-ending envelope", id=reference.id, reason=claimcheck.PAYLOAD_MISSING, key=reference.key)
+            record = claimcheck.missing_record(reference=reference, actor=self.config.actor, detail=str(exc))
+            await self.outputs.finish(message, [record])
+            return None
+
+    def _parse(self, body: str) -> Envelope:
+        envelope = Envelope.parse(body)
         if envelope.route.curr != self.config.actor:
             raise EnvelopeError(
                 routing.MALFORMED, f"route.curr is {envelope.route.curr!r}, not this actor ({self.config.actor!r})"

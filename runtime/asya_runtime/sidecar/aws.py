@@ -79,7 +79,7 @@ class BrokerClient:
         self._sqs = await self._stack.enter_async_context(
             session.create_client("sqs", endpoint_url=self.config.sqs_endpoint, config=aio_config, **base)
         )
-        if self.config.mode != "actor":
+        if self.config.mode != "actor" or self.config.offload_threshold:  # sinks; actors that offload
             self._s3 = await self._stack.enter_async_context(
                 session.create_client("s3", endpoint_url=self.config.s3_endpoint, config=aio_config, **base)
             )

@@ -17,6 +17,7 @@ from asya_runtime.naming import ERROR_SINK, queue_name
 from asya_runtime.sidecar import fitting, logs, routing
 from asya_runtime.sidecar.aws import BrokerClient
 from asya_runtime.sidecar.batching import DeleteBatcher, SendBatcher
+from asya_runtime.sidecar.claimcheck import ClaimCheck
 from asya_runtime.sidecar.inflight import InFlight, Received
 from asya_runtime.sidecar.metrics import Metrics
 from asya_runtime.sidecar.routing import Outgoing
@@ -39,13 +40,21 @@ class Outputs:
         self.sends = sends
         self.deletes = deletes
         self.metrics = metrics
+        self.claims: ClaimCheck | None = None
+        if config.offload_threshold and config.result_bucket:
+            self.claims = ClaimCheck(
+                broker=broker,
+                bucket=config.result_bucket,
+                threshold=config.offload_threshold,
+                visibility_s=inflight.visibility_s,
+            )
 
     async def finish(
         self, message: Received, hops: list[Outgoing], *, delay_seconds: int = 0, source: Envelope | None = None
     ) -> bool:
         """Send every hop, then delete ``message``; on failure hand it back to SQS. True when it was deleted."""
         try:
-            checked_bodies = [await self._checked(hop, source) for hop in hops]
+            checked_bodies = await asyncio.gather(*(self._checked(hop, source) for hop in hops))
             bodies = [(await self._url(hop), body) for hop, body in checked_bodies]
             await asyncio.gather(
                 *(self.sends.send(queue_url=url, body=body, delay_seconds=delay_seconds) for url, body in bodies)
@@ -71,17 +80,27 @@ class Outputs:
             self.metrics.succeeded.inc()
         await self.deletes.delete(queue_url=self.inflight.queue_url, receipt_handle=message.receipt_handle)
         self.inflight.discard(message)
+        if self.claims is not None:
+            await self.claims.consumed(message.body)
         return True
 
     async def _checked(self, hop: Outgoing, source: Envelope | None) -> tuple[Outgoing, str]:
         """``hop``, or the error record that replaces it when it is too large or addressed to no queue, with its body.
 
         Each envelope is serialised once: the body measured against the size limit is the body that is sent.
+        With claim-check on, any envelope over the offload threshold — error records and retries included, so
+        they keep their whole payload — is written to the bucket and the body sent is its reference.
 
         Error records and retries are never turned into "result too large" (that would lose the error they carry):
         they are shrunk to fit instead (:func:`asya_runtime.sidecar.fitting.fit_error_record`).
         """
         limit = self.config.max_message_bytes
+        if self.claims is not None:
+            hop = await self._addressable(hop)
+            data = hop.envelope.to_json().encode()
+            if self.claims.over(len(data)):
+                return hop, await self.claims.offload(hop, data)
+            return hop, data.decode()  # under the threshold, so under the limit: nothing to fit
         if hop.is_error:
             return _with_body(fitting.fit_error_record(hop, limit=limit))
         if hop.retry:
@@ -103,19 +122,26 @@ class Outputs:
                 message=text,
             )
             return _with_body(fitting.fit_error_record(record, limit=limit))
-        if hop.to != ERROR_SINK and await self.broker.queue_url(hop.to) is None:
-            name = queue_name(namespace=self.config.namespace, actor=hop.to)
-            text = f"route names actor {hop.to!r}, but its queue {name!r} does not exist in this mesh"
-            logs.warning("error-ending envelope", id=hop.envelope.id, reason=routing.UNKNOWN_ACTOR, to=hop.to)
-            record = routing.error_record(
-                envelope=hop.envelope,
-                actor=self.config.actor,
-                reason=routing.UNKNOWN_ACTOR,
-                type_name="UnknownActor",
-                message=text,
-            )
-            return _with_body(fitting.fit_error_record(record, limit=limit))
+        addressed = await self._addressable(hop)
+        if addressed is not hop:
+            return _with_body(fitting.fit_error_record(addressed, limit=limit))
         return hop, body
+
+    async def _addressable(self, hop: Outgoing) -> Outgoing:
+        """``hop``, or its "unknown actor" error record when it goes to an actor without a queue (errors and
+        retries always have one: the error sink, this actor)."""
+        if hop.is_error or hop.retry or hop.to == ERROR_SINK or await self.broker.queue_url(hop.to) is not None:
+            return hop
+        name = queue_name(namespace=self.config.namespace, actor=hop.to)
+        text = f"route names actor {hop.to!r}, but its queue {name!r} does not exist in this mesh"
+        logs.warning("error-ending envelope", id=hop.envelope.id, reason=routing.UNKNOWN_ACTOR, to=hop.to)
+        return routing.error_record(
+            envelope=hop.envelope,
+            actor=self.config.actor,
+            reason=routing.UNKNOWN_ACTOR,
+            type_name="UnknownActor",
+            message=text,
+        )
 
     async def _url(self, hop: Outgoing) -> str:
         url = await self.broker.queue_url(hop.to)

@@ -15,9 +15,9 @@ import json
 import uuid
 
 from asya_runtime.config import SidecarConfig
-from asya_runtime.envelope import id_problem
+from asya_runtime.envelope import EnvelopeError, id_problem
 from asya_runtime.naming import MALFORMED_RECORD_PREFIX, SINK_RECORD_PREFIXES
-from asya_runtime.sidecar import logs
+from asya_runtime.sidecar import claimcheck, logs
 from asya_runtime.sidecar.aws import BrokerClient
 from asya_runtime.sidecar.batching import DeleteBatcher
 from asya_runtime.sidecar.inflight import InFlight, Received
@@ -67,9 +67,18 @@ class SinkProcessor:
         self.inflight = inflight
         self.deletes = deletes
         self.metrics = metrics
+        self.claims = claimcheck.ClaimCheck(
+            broker=broker, bucket=self.bucket, threshold=0, visibility_s=inflight.visibility_s
+        )
 
     async def process(self, message: Received) -> None:
-        key, content = record_key(mode=self.config.mode, body=message.body, message_id=message.message_id)
+        try:
+            key, content = await self._record(message)
+        except Exception as exc:
+            self.metrics.sink_write_failures.inc()
+            logs.error("offloaded envelope not read; the message stays queued", error=f"{type(exc).__name__}: {exc}")
+            await self.inflight.retry_later(message)
+            return
         try:
             await self.broker.call_s3(
                 "put_object",
@@ -94,3 +103,22 @@ class SinkProcessor:
         logs.event("persisted", key=key, bucket=self.bucket)
         await self.deletes.delete(queue_url=self.inflight.queue_url, receipt_handle=message.receipt_handle)
         self.inflight.discard(message)
+        await self.claims.consumed(message.body)
+
+    async def _record(self, message: Received) -> tuple[str, bytes]:
+        """What to store for ``message``: a claim-check reference is resolved first, so the record holds the whole
+        envelope (or, if its object is gone, a record saying so under ``failed/``)."""
+        body = message.body
+        try:
+            reference = claimcheck.reference_in(body)
+        except EnvelopeError:
+            reference = None  # kept raw as a malformed body by record_key
+        if reference is not None:
+            try:
+                body = await self.claims.fetch(reference)
+            except claimcheck.PayloadMissing as exc:
+                logs.warning("offloaded envelope missing", key=reference.key, id=reference.id)
+                return claimcheck.missing_sink_record(
+                    reference=reference, message_id=message.message_id, mode=self.config.mode, detail=str(exc)
+                )
+        return record_key(mode=self.config.mode, body=body, message_id=message.message_id)
