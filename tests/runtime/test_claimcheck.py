@@ -114,7 +114,8 @@ def test_a_sidecar_killed_between_offload_and_send_loses_nothing_and_leaves_no_o
     host, port = mesh.broker.endpoint.removeprefix("http://").split(":")
     with TcpProxy(upstream_host=host, upstream_port=int(port)) as proxy:  # SQS through the proxy, S3 direct
         actor = mesh.start_actor("a", handler="inflate", result_bucket=mesh.bucket, sqs_endpoint=proxy.endpoint)
-        envelope = new_envelope(route=["a"], payload={"key": "k", "inflate": FIVE_MB, "sleep_s": 2, "in": "y" * 600_000})
+        payload = {"key": "k", "inflate": FIVE_MB, "sleep_s": 2, "in": "y" * 600_000}
+        envelope = new_envelope(route=["a"], payload=payload)
         send_offloaded(mesh, envelope)  # the input is a reference too: its redelivery must still find the object
         wait_for(lambda: mesh.calls(), timeout_s=60, what="the handler call")
         proxy.cut()
@@ -190,7 +191,8 @@ def test_a_reference_to_a_missing_object_is_error_ended_with_its_reason(mesh: Me
 
     assert record["id"] == envelope.id and record["route"]["curr"] == "a"
     error: dict[str, Any] = record["status"]["error"]
-    assert error["reason"] == PAYLOAD_MISSING and error["type"] == "PayloadMissing" and reference.key in error["message"]
+    assert error["reason"] == PAYLOAD_MISSING and error["type"] == "PayloadMissing"
+    assert reference.key in error["message"]
     assert record["payload"]["asya_claim_check"]["key"] == reference.key
     assert mesh.calls() == []  # the handler never saw it
     mesh.assert_quiet("a", wait_s=1)

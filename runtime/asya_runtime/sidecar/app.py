@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from asya_runtime.config import SHUTDOWN_FLUSH_S, SidecarConfig
-from asya_runtime.sidecar import logs, wakeup
+from asya_runtime.sidecar import claimcheck, logs, wakeup
 from asya_runtime.sidecar.actor import ActorProcessor, Slot
 from asya_runtime.sidecar.aws import BrokerClient
 from asya_runtime.sidecar.batching import DeleteBatcher, SendBatcher
@@ -75,7 +75,9 @@ class Sidecar:
             deletes = DeleteBatcher(broker=broker, byte_limit=None, busy=busy)
             handler = HandlerClient(
                 socket_path=self.config.socket_path,
-                read_limit=read_limit_bytes(max_message_bytes=self.config.max_message_bytes),
+                read_limit=claimcheck.answer_limit_bytes(
+                    self.config, default=read_limit_bytes(max_message_bytes=self.config.max_message_bytes)
+                ),
             )
             if self.config.mode == "actor":
                 self._actor: ActorProcessor | None = ActorProcessor(

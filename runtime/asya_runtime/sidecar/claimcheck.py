@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass
 
 from botocore.exceptions import ClientError
 
+from asya_runtime.config import SidecarConfig
 from asya_runtime.envelope import Envelope, EnvelopeError, ErrorInfo, Route, Status
 from asya_runtime.naming import ERROR_SINK
 from asya_runtime.sidecar import logs
@@ -52,7 +53,15 @@ PAYLOAD_MISSING = "offloaded payload missing"
 S3_RETRY_SHARE_OF_VISIBILITY = 0.5
 #: How long deleting a consumed object may retry: it is only tidying (the lifecycle rule is the backstop).
 DELETE_WITHIN_S = 5.0
+#: Longest handler answer read when offloading is on: outputs no longer have to fit a message, only memory.
+OFFLOAD_ANSWER_LIMIT_BYTES = 256 * 1024 * 1024
 _MISSING_CODES = {"NoSuchKey", "NoSuchVersion", "404", "NotFound"}
+
+
+def answer_limit_bytes(config: SidecarConfig, *, default: int) -> int:
+    """The handler client's read limit: ``default`` (a few messages' worth), or, when this sidecar offloads,
+    :data:`OFFLOAD_ANSWER_LIMIT_BYTES` — an answer over it still ends as ``result too large``."""
+    return max(default, OFFLOAD_ANSWER_LIMIT_BYTES) if config.offload_threshold else default
 
 
 class PayloadMissing(LookupError):
