@@ -114,10 +114,12 @@ def test_a_sidecar_killed_between_offload_and_send_loses_nothing_and_leaves_no_o
     host, port = mesh.broker.endpoint.removeprefix("http://").split(":")
     with TcpProxy(upstream_host=host, upstream_port=int(port)) as proxy:  # SQS through the proxy, S3 direct
         actor = mesh.start_actor("a", handler="inflate", result_bucket=mesh.bucket, sqs_endpoint=proxy.endpoint)
+        mesh.send("a", new_envelope(route=["a"], payload={"key": "warm-up", "inflate": 10}))
+        mesh.wait_records("succeeded", 1)  # the sidecar knows the success sink's queue URL now: no lookup later
         payload = {"key": "k", "inflate": FIVE_MB, "sleep_s": 2, "in": "y" * 600_000}
         envelope = new_envelope(route=["a"], payload=payload)
         send_offloaded(mesh, envelope)  # the input is a reference too: its redelivery must still find the object
-        wait_for(lambda: mesh.calls(), timeout_s=60, what="the handler call")
+        wait_for(lambda: len(mesh.calls()) == 2, timeout_s=60, what="the handler call")
         proxy.cut()
         wait_for(lambda: "offloaded" in actor.logs(), timeout_s=30, what="the output's PutObject")
         wait_for(lambda: "broker unreachable" in actor.logs(), timeout_s=30, what="the send failing")
@@ -127,10 +129,10 @@ def test_a_sidecar_killed_between_offload_and_send_loses_nothing_and_leaves_no_o
         proxy.restore()
         actor.start_sidecar()  # the redelivery after the crash
 
-        [record] = mesh.wait_records("succeeded", 1, timeout_s=120).values()
+        record = mesh.wait_records("succeeded", 2, timeout_s=120)[envelope.id]
 
     assert record["payload"]["pad"] == "x" * FIVE_MB and record["payload"]["in"] == "y" * 600_000
-    assert len(mesh.calls()) == 2  # the killed attempt and the redelivery
+    assert [c["key"] for c in mesh.calls()] == ["warm-up", "k", "k"]  # the killed attempt and the redelivery
     assert mesh.writes()[f"succeeded/{envelope.id}.json"] == 1
     assert mesh.keys("failed") == []
     # The redelivered producer overwrote its own key: once consumed, nothing is left for the lifecycle rule.
