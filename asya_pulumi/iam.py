@@ -6,6 +6,8 @@ Least privilege, stated once:
   that matches no other mesh's queue: see :mod:`asya_runtime.naming`), never to a dead-letter queue;
 * a sink consumes its own queue, sends only to it (the shutdown requeue) and writes objects (never reads or lists)
   under its own prefix of the mesh's bucket (``succeeded/`` or ``failed/``);
+* actors write, read and delete offloaded envelopes (claim-check) under ``offload/`` of their own mesh's bucket,
+  sinks read and delete them there; nobody lists;
 * KEDA's operator may only read queue attributes;
 * every role trusts EKS Pod Identity for one service account of one namespace of one cluster of one account.
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from asya_runtime.config import OFFLOAD_PREFIX
 from asya_runtime.naming import MALFORMED_RECORD_PREFIX, SINK_RECORD_PREFIXES, dlq_name, queue_name
 
 PolicyDocument = dict[str, Any]
@@ -32,6 +35,10 @@ CONSUME_ACTIONS = (
 SEND_ACTIONS = ("sqs:SendMessage", "sqs:GetQueueUrl")
 SINK_WRITE_ACTIONS = ("s3:PutObject",)
 SCALER_ACTIONS = ("sqs:GetQueueAttributes",)
+#: Claim-check: GetObjectVersion because references name the version they wrote (a duplicate delivery still reads
+#: it after the consumer's delete marker); DeleteObject without a version only adds that marker.
+OFFLOAD_READ_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject")
+OFFLOAD_ACTIONS = ("s3:PutObject", *OFFLOAD_READ_ACTIONS)
 
 
 def _document(*statements: dict[str, Any]) -> PolicyDocument:
@@ -95,12 +102,28 @@ def mesh_queue_arn_pattern(*, queue_arn: str, namespace: str, dlq: bool = False)
     return ":".join([*partition_to_account, name(namespace=namespace, actor="*")])
 
 
-def actor_policy(*, queue_arn: str, namespace: str) -> PolicyDocument:
-    """Consume the actor's own queue; send to the mesh's queues (its own included: retries), never to a DLQ.
+def offload_objects(bucket_arn: str) -> str:
+    """``{bucket_arn}/offload/*``: the offloaded envelopes of the mesh that owns the bucket."""
+    return f"{bucket_arn}/{OFFLOAD_PREFIX}/*"
+
+
+def actor_policy(*, queue_arn: str, namespace: str, bucket_arn: str | None = None) -> PolicyDocument:
+    """Consume the actor's own queue; send to the mesh's queues (its own included: retries), never to a DLQ; with
+    ``bucket_arn`` (the mesh's bucket), put, get and delete offloaded envelopes under its ``offload/`` prefix.
 
     The explicit deny keeps dead-letter queues for what SQS itself moves there: a handler that routes to a DLQ's
     name cannot slip an envelope into it (the sidecar refuses such routes too; this is the second lock).
     """
+    offload: list[dict[str, Any]] = []
+    if bucket_arn is not None:
+        offload.append(
+            {
+                "Sid": "OffloadedEnvelopes",
+                "Effect": "Allow",
+                "Action": list(OFFLOAD_ACTIONS),
+                "Resource": offload_objects(bucket_arn),
+            }
+        )
     return _document(
         _consume(queue_arn),
         {
@@ -115,12 +138,13 @@ def actor_policy(*, queue_arn: str, namespace: str) -> PolicyDocument:
             "Action": ["sqs:SendMessage"],
             "Resource": mesh_queue_arn_pattern(queue_arn=queue_arn, namespace=namespace, dlq=True),
         },
+        *offload,
     )
 
 
 def sink_policy(*, queue_arn: str, sink: str, bucket_arn: str) -> PolicyDocument:
     """Consume the sink's own queue and send only to it (the shutdown requeue); put objects under its own prefix
-    (and, for a body that is no envelope, the malformed-record prefix)."""
+    (and, for a body that is no envelope, the malformed-record prefix); read and delete offloaded envelopes."""
     prefixes = sorted({SINK_RECORD_PREFIXES[sink], MALFORMED_RECORD_PREFIX})
     return _document(
         _consume(queue_arn),
@@ -130,6 +154,12 @@ def sink_policy(*, queue_arn: str, sink: str, bucket_arn: str) -> PolicyDocument
             "Effect": "Allow",
             "Action": list(SINK_WRITE_ACTIONS),
             "Resource": [f"{bucket_arn}/{prefix}/*" for prefix in prefixes],
+        },
+        {
+            "Sid": "ReadOffloadedEnvelopes",
+            "Effect": "Allow",
+            "Action": list(OFFLOAD_READ_ACTIONS),
+            "Resource": offload_objects(bucket_arn),
         },
     )
 

@@ -142,6 +142,10 @@ class AsyncActor(pulumi.ComponentResource):
         )
         if result_bucket is None:
             policy = self.queue.arn.apply(lambda arn: json.dumps(iam.actor_policy(queue_arn=arn, namespace=namespace)))
+        elif isinstance(self._spec, AsyncActorSpec):  # the mesh's bucket: offloaded envelopes (claim-check)
+            policy = pulumi.Output.all(self.queue.arn, result_bucket.arn).apply(
+                lambda arns: json.dumps(iam.actor_policy(queue_arn=arns[0], namespace=namespace, bucket_arn=arns[1]))
+            )
         else:
             policy = pulumi.Output.all(self.queue.arn, result_bucket.arn).apply(
                 lambda arns: json.dumps(iam.sink_policy(queue_arn=arns[0], sink=actor, bucket_arn=arns[1]))
@@ -178,6 +182,7 @@ class AsyncActor(pulumi.ComponentResource):
             region=region,
             concurrency=spec.concurrency,
             resiliency=spec.resiliency,
+            **({"offload_threshold_bytes": spec.offload_threshold} if isinstance(spec, AsyncActorSpec) else {}),
         )
         sidecar = pulumi.Output.from_input(bucket_name).apply(
             lambda bucket: pod.sidecar_container(

@@ -4,6 +4,12 @@ Lifecycle (``ResultRetentionSpec``): a record expires ``expireAfterDays`` after 
 that into a delete marker over a noncurrent version), noncurrent versions go ``noncurrentExpireAfterDays`` later,
 the delete markers left with no version behind them are removed, and unfinished multipart uploads are aborted. So
 nothing in the bucket outlives ``expireAfterDays + noncurrentExpireAfterDays`` days unless expiry is switched off.
+
+Offloaded envelopes (claim-check, ``offload/``) have a rule of their own, whatever the retention: the sidecar
+deletes each once consumed, so this rule is the backstop for those never consumed (a producer killed after
+PutObject, a reference left in a DLQ). They expire a day after the DLQ's retention, so a dead-lettered reference
+can still be redriven, and a deleted one's version (kept for a late duplicate delivery) a day after the delete.
+Where rules overlap, S3 applies the shorter expiry: these win over the whole-bucket rule.
 """
 
 from __future__ import annotations
@@ -15,12 +21,19 @@ import pulumi_aws as aws
 
 from asya_pulumi.components.common import TYPE_PREFIX, child
 from asya_pulumi.iam import deny_insecure_transport
+from asya_pulumi.queue_settings import DLQ_RETENTION_S
 from asya_pulumi.spec import ResultRetentionSpec
 from asya_pulumi.spec.limits import result_bucket_prefix
+from asya_runtime.config import OFFLOAD_PREFIX
+
+#: Offloaded envelopes outlive the longest a reference can wait in a queue (the DLQ's retention) by a day.
+OFFLOAD_EXPIRE_DAYS = DLQ_RETENTION_S // 86400 + 1
+#: A consumed offloaded envelope's version stays readable this long for a late duplicate delivery.
+OFFLOAD_NONCURRENT_DAYS = 1
 
 
 def lifecycle_rules(retention: ResultRetentionSpec) -> list[dict[str, object]]:
-    """The bucket's lifecycle rules, whole bucket each (empty prefix filter)."""
+    """The bucket's lifecycle rules: two for the whole bucket (empty prefix filter), one for ``offload/``."""
     whole_bucket = {"prefix": ""}
     versions: dict[str, object] = {
         "id": "expire-records",
@@ -38,7 +51,14 @@ def lifecycle_rules(retention: ResultRetentionSpec) -> list[dict[str, object]]:
         "filter": whole_bucket,
         "expiration": {"expired_object_delete_marker": True},
     }
-    return [versions, markers]
+    offloaded: dict[str, object] = {
+        "id": "expire-offloaded-envelopes",
+        "status": "Enabled",
+        "filter": {"prefix": f"{OFFLOAD_PREFIX}/"},
+        "expiration": {"days": OFFLOAD_EXPIRE_DAYS},
+        "noncurrent_version_expiration": {"noncurrent_days": OFFLOAD_NONCURRENT_DAYS},
+    }
+    return [versions, markers, offloaded]
 
 
 class ResultBucket(pulumi.ComponentResource):

@@ -104,6 +104,7 @@ class ActorMesh(pulumi.ComponentResource):
                 f"{resource_name}-{actor.name}",
                 spec=actor,
                 gpu_pool=spec.gpu_pool_of(actor),
+                result_bucket=results.bucket,  # claim-check: large envelopes travel through the bucket
                 opts=child(self),
                 **common,
             )

@@ -16,7 +16,7 @@ from pydantic import Field, field_validator, model_validator
 from asya_pulumi.spec.base import SpecModel
 from asya_pulumi.spec.cluster import GPU_POOL_LABEL, check_gpu_pool_name
 from asya_pulumi.spec.limits import check_image, check_label_key, check_label_value, parse_quantity
-from asya_runtime.config import SidecarConfig
+from asya_runtime.config import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_OFFLOAD_THRESHOLD_BYTES, SidecarConfig
 from asya_runtime.naming import check_actor_name
 from asya_runtime.resiliency import Resiliency
 
@@ -154,6 +154,10 @@ class AsyncActorSpec(SpecModel):
     scaling: ScalingSpec = Field(default_factory=ScalingSpec)
     resiliency: Resiliency = Field(default_factory=Resiliency)
     concurrency: int = Field(1, ge=1, description="Messages in flight per replica (1 suits a GPU model).")
+    offload_threshold: int = Field(
+        DEFAULT_OFFLOAD_THRESHOLD_BYTES, ge=0, le=DEFAULT_MAX_MESSAGE_BYTES,
+        description="Bytes over which an output envelope travels through the mesh's bucket (claim-check); 0 = never.",
+    )
 
     @field_validator("name")
     @classmethod

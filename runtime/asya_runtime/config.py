@@ -25,6 +25,9 @@ DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024
 #: per million) and one GET ($0.40; DELETE is free): $6.60 against $0.40 x (2c + 1), so inline is cheaper up to 7
 #: chunks and offloading from 8. Hence 7 x 64 KiB (docs/sidecar.md, "Large payloads").
 DEFAULT_OFFLOAD_THRESHOLD_BYTES = 7 * 64 * 1024
+#: Key prefix of offloaded envelopes in the mesh's bucket: IAM grants actors this prefix only, a lifecycle rule
+#: expires it (asya_runtime.sidecar.claimcheck).
+OFFLOAD_PREFIX = "offload"
 #: Time a stopping sidecar allows, after in-flight work finished, for the last sends and deletes to be flushed.
 SHUTDOWN_FLUSH_S = 5.0
 

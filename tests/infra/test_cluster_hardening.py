@@ -209,6 +209,14 @@ def lifecycle(deployment: Deployment, retention: ResultRetentionSpec | None) -> 
     versioning = deployment.one("aws:s3/bucketVersioning:BucketVersioning", "results-versioning")
     assert deployment.depends_on(config, versioning)
     rules = {rule["id"]: rule for rule in config.inputs["rules"]}
+    offloaded = rules.pop("expire-offloaded-envelopes")
+    assert offloaded == {  # claim-check's backstop, whatever the retention
+        "id": "expire-offloaded-envelopes",
+        "status": "Enabled",
+        "filter": {"prefix": "offload/"},
+        "expiration": {"days": 15},  # the DLQ keeps a reference 14 days: it can still be redriven
+        "noncurrentVersionExpiration": {"noncurrentDays": 1},
+    }
     assert all(rule["status"] == "Enabled" and rule["filter"] == {"prefix": ""} for rule in rules.values())
     return rules
 

@@ -35,22 +35,38 @@ def granted(policy: iam.PolicyDocument) -> set[str]:
     return {action for s in policy["Statement"] if s["Effect"] == "Allow" for action in s["Action"]}
 
 
+BUCKET = "arn:aws:s3:::asya-dev-results-x"
+#: GetObject with a VersionId (claim-check references name their version) is authorised as GetObjectVersion.
+VERSIONED_READ = {"s3:GetObjectVersion"}
+
+
 def test_actor_policy_grants_exactly_the_sqs_operations_the_sidecar_calls() -> None:
     needed = operations_called("sqs")
     assert {"sqs:ReceiveMessage", "sqs:SendMessage", "sqs:DeleteMessage"} <= needed  # the scan finds real calls
     assert granted(iam.actor_policy(queue_arn=QUEUE, namespace="dev")) == needed
 
 
+def test_an_actor_with_the_mesh_bucket_may_offload_only_under_its_offload_prefix() -> None:
+    needed = operations_called("s3")
+    assert {"s3:PutObject", "s3:GetObject", "s3:DeleteObject"} <= needed
+    policy = iam.actor_policy(queue_arn=QUEUE, namespace="dev", bucket_arn=BUCKET)
+    assert granted(policy) == operations_called("sqs") | needed | VERSIONED_READ
+    (offload,) = [s for s in policy["Statement"] if any(a.startswith("s3:") for a in s["Action"])]
+    assert offload["Resource"] == f"{BUCKET}/offload/*"  # never the sinks' records, never a listing
+
+
 def test_sink_policy_grants_exactly_the_operations_the_sink_calls_on_its_own_queue_and_prefix() -> None:
     bucket = "arn:aws:s3:::asya-dev-results-x"
     sink_queue = "arn:aws:sqs:us-east-1:123456789012:asya-dev_error-sink"
     sink = iam.sink_policy(queue_arn=sink_queue, sink="error-sink", bucket_arn=bucket)
-    assert granted(sink) == operations_called("sqs") | operations_called("s3")
+    assert granted(sink) == operations_called("sqs") | operations_called("s3") | VERSIONED_READ
     statements = {s["Sid"]: s for s in sink["Statement"]}
     assert statements["WriteResults"]["Resource"] == [f"{bucket}/failed/*"]
+    offload = statements.pop("ReadOffloadedEnvelopes")
+    assert offload["Resource"] == f"{bucket}/offload/*" and "s3:PutObject" not in offload["Action"]
     # A sink never forwards: its only send is the shutdown requeue into its own queue.
     assert statements["RequeueToOwnQueue"]["Resource"] == sink_queue
-    assert all(s["Resource"] == sink_queue for s in sink["Statement"] if s["Sid"] != "WriteResults")
+    assert all(s["Resource"] == sink_queue for s in statements.values() if s["Sid"] != "WriteResults")
     success = iam.sink_policy(queue_arn=sink_queue, sink="success-sink", bucket_arn=bucket)
     (write,) = [s for s in success["Statement"] if s["Sid"] == "WriteResults"]
     assert write["Resource"] == [f"{bucket}/failed/*", f"{bucket}/succeeded/*"]  # failed/: bodies that are no envelope
@@ -81,7 +97,7 @@ def test_trust_policy_names_one_service_account_of_one_cluster() -> None:
 
 def test_no_allowed_action_is_a_wildcard() -> None:
     policies = [
-        iam.actor_policy(queue_arn=QUEUE, namespace="dev"),
+        iam.actor_policy(queue_arn=QUEUE, namespace="dev", bucket_arn=BUCKET),
         iam.sink_policy(queue_arn=QUEUE, sink="success-sink", bucket_arn="arn:aws:s3:::b"),
         iam.scaler_policy(queue_arn_patterns=["arn:aws:sqs:us-east-1:1:asya-*"]),
         iam.cluster_autoscaler_policy(cluster_name="c"),

@@ -19,6 +19,7 @@ from infra_mocks import REGION, Deployment
 
 from asya_pulumi.components import ActorMesh, Keda
 from asya_pulumi.spec import AsyncActorSpec, MeshSpec
+from asya_runtime.config import OFFLOAD_PREFIX
 from asya_runtime.naming import SINK_RECORD_PREFIXES
 
 LONG = "a-b-" + "c" * 36
@@ -53,14 +54,16 @@ def iam_pattern(resource: str) -> re.Pattern[str]:
 
 
 def arns_by_mesh(deployment: Deployment) -> dict[str, set[str]]:
-    """Every ARN a mesh owns: its queues and DLQs, its bucket, and objects under every key prefix a sink writes."""
+    """Every ARN a mesh owns: its queues and DLQs, its bucket, and objects under every key prefix a sink or an actor
+    writes (offloaded envelopes)."""
     found: dict[str, set[str]] = defaultdict(set)
     for typ in ("aws:sqs/queue:Queue", "aws:s3/bucket:Bucket"):
         for record in deployment.of_type(typ):
             arn = record.outputs["arn"]
             found[record.inputs["tags"][MESH_TAG]].add(arn)
             if typ == "aws:s3/bucket:Bucket":
-                found[record.inputs["tags"][MESH_TAG]] |= {f"{arn}/{p}/x.json" for p in SINK_RECORD_PREFIXES.values()}
+                prefixes = [*SINK_RECORD_PREFIXES.values(), OFFLOAD_PREFIX]
+                found[record.inputs["tags"][MESH_TAG]] |= {f"{arn}/{p}/x.json" for p in prefixes}
     return found
 
 

@@ -61,7 +61,8 @@ def test_sinks_run_the_runtime_image_and_may_only_put_results(deployment: Deploy
         sends = [s for s in policy["Statement"] if "sqs:SendMessage" in s["Action"] and s["Effect"] == "Allow"]
         assert [s["Resource"] for s in sends] == [f"arn:aws:sqs:{REGION}:{ACCOUNT}:asya-image-scoring_{sink}"]
     judge = json.loads(deployment.one("aws:iam/rolePolicy:RolePolicy", "scoring-judge-policy").inputs["policy"])
-    assert not any(a.startswith("s3:") for s in judge["Statement"] for a in s["Action"])
+    s3 = [s for s in judge["Statement"] if any(a.startswith("s3:") for a in s["Action"])]
+    assert [s["Resource"] for s in s3] == [f"{bucket['arn']}/offload/*"]  # claim-check only, never the records
 
 
 def test_bucket_is_encrypted_private_and_tls_only(deployment: Deployment) -> None:
@@ -191,4 +192,22 @@ def test_the_mesh_spec_sets_the_result_bucket_lifecycle(deployment: Deployment) 
     deployment.run(lambda: ActorMesh("scoring", spec=spec, cluster_name="c1", keda=[]))
     (lifecycle,) = deployment.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
     expiring = [r for r in lifecycle.inputs["rules"] if "days" in (r.get("expiration") or {})]
-    assert [r["expiration"]["days"] for r in expiring] == [7]
+    # The records' 7 days, and claim-check's backstop on offload/ (S3 applies the shorter where they overlap).
+    assert [(r["filter"]["prefix"], r["expiration"]["days"]) for r in expiring] == [("", 7), ("offload/", 15)]
+
+
+def test_actors_get_the_mesh_bucket_and_their_offload_threshold(deployment: Deployment) -> None:
+    spec = load_pipeline_dir(EXAMPLE)
+    judge = next(a for a in spec.actors if a.name == "judge")
+    actors = [a.model_copy(update={"offload_threshold": 100_000}) if a is judge else a for a in spec.actors]
+    deployment.run(lambda: ActorMesh("scoring", spec=spec.model_copy(update={"actors": actors}), cluster_name="c1",
+                                     keda=[]))
+    bucket = deployment.one("aws:s3/bucket:Bucket", "scoring-results").outputs["bucket"]
+
+    def sidecar_config(actor: str) -> SidecarConfig:
+        pod = deployment.one("kubernetes:apps/v1:Deployment", f"scoring-{actor}-deployment").inputs["spec"]["template"]
+        (sidecar,) = [c for c in pod["spec"]["containers"] if c["name"] == "sidecar"]
+        return SidecarConfig.from_env({e["name"]: e["value"] for e in sidecar["env"]})
+
+    assert (sidecar_config("judge").result_bucket, sidecar_config("judge").offload_threshold) == (bucket, 100_000)
+    assert sidecar_config("store").offload_threshold == 7 * 64 * 1024  # the default: offloading is on

@@ -34,16 +34,13 @@ from dataclasses import asdict, dataclass
 
 from botocore.exceptions import ClientError
 
-from asya_runtime.config import SidecarConfig
+from asya_runtime.config import OFFLOAD_PREFIX, SidecarConfig
 from asya_runtime.envelope import Envelope, EnvelopeError, ErrorInfo, Route, Status
 from asya_runtime.naming import ERROR_SINK
 from asya_runtime.sidecar import logs
 from asya_runtime.sidecar.aws import BrokerClient, error_code
 from asya_runtime.sidecar.routing import MALFORMED, Outgoing
 
-#: Key prefix of offloaded envelopes in the mesh's bucket (IAM grants actors this prefix only; a lifecycle rule
-#: expires it).
-OFFLOAD_PREFIX = "offload"
 #: The reference's one top-level key; a body starting with it is a reference, never an envelope (no ``route``).
 REFERENCE_FIELD = "asya_claim_check"
 _REFERENCE_START = '{"' + REFERENCE_FIELD + '":'
