@@ -142,7 +142,8 @@ def process_specs(plan: MeshPlan) -> list[ProcessSpec]:
             socket_path = str(plan.socket_dir / f"{actor.name}-{replica}.sock")
             specs.append(_handler_spec(plan, actor=actor, replica=replica, socket_path=socket_path))
             config = _sidecar_config(plan, actor=actor.name, mode="actor", socket_path=socket_path)
-            config = config.model_copy(update={"concurrency": actor.concurrency, "resiliency": actor.resiliency})
+            config = config.model_copy(update={"concurrency": actor.concurrency, "resiliency": actor.resiliency,
+                                               "offload_threshold_bytes": actor.offload_threshold})
             specs.append(
                 sidecar_process(
                     name=f"{actor.name}-{replica}-sidecar", group=actor.name, config=config,
