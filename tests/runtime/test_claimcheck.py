@@ -14,25 +14,24 @@ from support.tcp_proxy import TcpProxy
 from asya_runtime.config import DEFAULT_OFFLOAD_THRESHOLD_BYTES, SidecarConfig
 from asya_runtime.envelope import Envelope, EnvelopeError, new_envelope
 from asya_runtime.resiliency import Resiliency
-from asya_runtime.sidecar.claimcheck import OFFLOAD_PREFIX, PAYLOAD_MISSING, Reference, offload_key, reference_in
+from asya_runtime.sidecar.claimcheck import (
+    OFFLOAD_PREFIX,
+    PAYLOAD_MISSING,
+    Reference,
+    offload_key,
+    offload_with,
+    reference_in,
+)
 
 FIVE_MB = 5 * 1000 * 1000
 
 
 def send_offloaded(mesh: MeshHarness, envelope: Envelope) -> Reference:
     """What a producer does with an envelope too large for SQS: the object first, then the reference."""
-    body = envelope.to_json().encode()
-    key = offload_key(envelope, to=envelope.route.curr)
-    put = mesh.s3.put_object(Bucket=mesh.bucket, Key=key, Body=body)
-    reference = Reference(
-        bucket=mesh.bucket,
-        key=key,
-        version_id=put.get("VersionId"),
-        bytes=len(body),
-        id=envelope.id,
-        route=envelope.route.model_dump(mode="json"),
-    )
-    mesh.send(envelope.route.curr, reference.to_body())
+    body = offload_with(mesh.s3, bucket=mesh.bucket, envelope=envelope)
+    mesh.send(envelope.route.curr, body)
+    reference = reference_in(body)
+    assert reference is not None and reference.key == offload_key(envelope, to=envelope.route.curr)
     return reference
 
 

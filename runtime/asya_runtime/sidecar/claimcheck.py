@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -59,6 +60,16 @@ def answer_limit_bytes(config: SidecarConfig, *, default: int) -> int:
     """The handler client's read limit: ``default`` (a few messages' worth), or, when this sidecar offloads,
     :data:`OFFLOAD_ANSWER_LIMIT_BYTES` — an answer over it still ends as ``result too large``."""
     return max(default, OFFLOAD_ANSWER_LIMIT_BYTES) if config.offload_threshold else default
+
+
+def offload_with(s3: Any, *, bucket: str, envelope: Envelope) -> str:
+    """For a client (a boto3 S3 client): write ``envelope`` as an actor would and return the reference body to send
+    to ``envelope.route.curr``'s queue instead (the object first, then the message)."""
+    body = envelope.to_json().encode()
+    key = offload_key(envelope, to=envelope.route.curr)
+    put = s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+    route = envelope.route.model_dump(mode="json")
+    return Reference(bucket, key, put.get("VersionId"), len(body), envelope.id, route).to_body()
 
 
 class PayloadMissing(LookupError):
