@@ -41,6 +41,7 @@ CASES = [
 def run_case(
     *, broker: LocalBroker, sqs: Any, s3: Any, workdir: Path, size: int, threshold: int | None, count: int
 ) -> dict[str, Any]:
+    workdir.mkdir(parents=True, exist_ok=True)
     mesh = MeshHarness(broker=broker, sqs=sqs, s3=s3, workdir=workdir)
     try:
         with CountingProxyProcess(upstream=broker.endpoint, workdir=str(workdir)) as proxy:
