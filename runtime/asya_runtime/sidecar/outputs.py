@@ -97,10 +97,11 @@ class Outputs:
         limit = self.config.max_message_bytes
         if self.claims is not None:
             hop = await self._addressable(hop)
-            data = hop.envelope.to_json().encode()
+            body = hop.envelope.to_json()
+            data = body.encode()
             if self.claims.over(len(data)):
                 return hop, await self.claims.offload(hop, data)
-            return hop, data.decode()  # under the threshold, so under the limit: nothing to fit
+            return hop, body  # under the threshold, so under the limit: nothing to fit
         if hop.is_error:
             return _with_body(fitting.fit_error_record(hop, limit=limit))
         if hop.retry:
