@@ -16,10 +16,11 @@ decides (a Node.js image runs the Node server).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -41,12 +42,15 @@ __all__ = [
     "handler_language",
     "handler_process",
     "process_specs",
+    "sidecar_host_process",
     "sidecar_process",
 ]
 
 RUNTIME_DIR = Path(asya_runtime.__file__).resolve().parent
 #: The sidecar logs this (JSON) event right before its first receive: from then on it consumes its queue.
 SIDECAR_READY_MARKER = '"event": "started"'
+#: The ``group`` of the processes hosting several sidecars (``group`` is otherwise the actor's name).
+SIDECAR_HOST_GROUP = "sidecars"
 #: Credentials a local broker accepts (it checks none); real AWS gets the caller's own ``AWS_*`` environment.
 LOCAL_AWS_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 
@@ -65,6 +69,8 @@ class MeshPlan:
     bucket: str
     replicas: Mapping[str, int]
     socket_dir: Path
+    #: Run the sidecars of each replica index in one process (see :func:`process_specs`).
+    shared_sidecars: bool = True
 
 
 def handler_language(*, actor: AsyncActorSpec, pipeline_dir: Path) -> HandlerLanguage:
@@ -131,34 +137,63 @@ def sidecar_process(
     )
 
 
+def sidecar_host_process(
+    *, name: str, configs: Sequence[SidecarConfig], cwd: Path, aws_env: Mapping[str, str] | None = None
+) -> ProcessSpec:
+    """One process running every sidecar of ``configs`` on one event loop (:mod:`asya_runtime.sidecar.host`).
+
+    Each sidecar is the code a pod runs, with its own queue, clients and settings; only the start-up (importing
+    aiobotocore and pydantic) is paid once. Ready once every sidecar has logged that it consumes its queue; the
+    supervisor restarts the whole process when it exits, like any other.
+    """
+    return ProcessSpec(
+        name=name,
+        argv=[sys.executable, "-m", "asya_runtime.sidecar.host", *(json.dumps(c.to_env()) for c in configs)],
+        env=base_env() | dict(aws_env or {}),
+        cwd=cwd,
+        group=SIDECAR_HOST_GROUP,
+        ready_marker=SIDECAR_READY_MARKER,
+        ready_count=len(configs),
+    )
+
+
 def process_specs(plan: MeshPlan) -> list[ProcessSpec]:
-    """Every process of the local mesh, named ``{actor}-{replica}-{handler|sidecar}`` (also their log names).
+    """Every process of the local mesh: a handler server per actor replica, named ``{actor}-{replica}-handler``,
+    and the sidecars (the actors' and the two sinks').
+
+    With ``plan.shared_sidecars`` (``asya dev``'s default) the sidecars of replica *r* of every actor and sink run
+    in one process, ``sidecars-{r}``: a mesh of any size starts one sidecar process per replica rather than one
+    per actor. Otherwise each sidecar is its own process, ``{actor}-{replica}-sidecar`` (``{sink}-{replica}``),
+    exactly as pods run them. Names are also the processes' log file names.
 
     Raises RuntimeError when an actor's handler server cannot be started here (no ``node`` for a Node.js handler).
     """
     specs: list[ProcessSpec] = []
+    sidecars: list[tuple[str, int, SidecarConfig]] = []  # (process name when alone, replica, config)
     for actor in plan.mesh.actors:
         for replica in range(plan.replicas.get(actor.name, 1)):
             socket_path = str(plan.socket_dir / f"{actor.name}-{replica}.sock")
             specs.append(_handler_spec(plan, actor=actor, replica=replica, socket_path=socket_path))
             config = _sidecar_config(plan, actor=actor.name, mode="actor", socket_path=socket_path)
             config = config.model_copy(update={"concurrency": actor.concurrency, "resiliency": actor.resiliency})
-            specs.append(
-                sidecar_process(
-                    name=f"{actor.name}-{replica}-sidecar", group=actor.name, config=config,
-                    cwd=plan.pipeline_dir, aws_env=_aws_env(plan),
-                )
-            )
+            sidecars.append((f"{actor.name}-{replica}-sidecar", replica, config))
     for sink in mesh_sinks():
         config = _sidecar_config(plan, actor=sink.name, mode=sink.name, socket_path=str(plan.socket_dir / "unused"))
         config = config.model_copy(update={"concurrency": sink.concurrency, "resiliency": sink.resiliency})
         for replica in range(plan.replicas.get(sink.name, 1)):
-            specs.append(
-                sidecar_process(
-                    name=f"{sink.name}-{replica}", group=sink.name, config=config,
-                    cwd=plan.pipeline_dir, aws_env=_aws_env(plan),
-                )
+            sidecars.append((f"{sink.name}-{replica}", replica, config))
+    if not plan.shared_sidecars:
+        return specs + [
+            sidecar_process(name=name, group=config.actor, config=config, cwd=plan.pipeline_dir, aws_env=_aws_env(plan))
+            for name, _, config in sidecars
+        ]
+    for replica in sorted({r for _, r, _ in sidecars}):
+        configs = [config for _, r, config in sidecars if r == replica]
+        specs.append(
+            sidecar_host_process(
+                name=f"sidecars-{replica}", configs=configs, cwd=plan.pipeline_dir, aws_env=_aws_env(plan)
             )
+        )
     return specs
 
 

@@ -48,8 +48,9 @@ _POLL_S = 0.1
 class ProcessSpec:
     """One supervised process: a unique name (also its log file's name), argv, environment and working directory.
 
-    Readiness: ``ready_marker`` (text the process logs once ready), or ``health_socket`` (a handler server's socket
-    that answers ``health``), or neither (ready after :data:`READY_WITHOUT_CHECK_S` of running).
+    Readiness: ``ready_marker`` (text the process logs once ready; ``ready_count`` times for a process that hosts
+    several sidecars, each logging it), or ``health_socket`` (a handler server's socket that answers ``health``), or
+    neither (ready after :data:`READY_WITHOUT_CHECK_S` of running).
     ``restart=False`` records an exit instead of restarting (tests that stop and start a sidecar by hand).
     """
 
@@ -59,6 +60,7 @@ class ProcessSpec:
     cwd: Path
     group: str = ""  # what the process belongs to (an actor name), for reports
     ready_marker: str | None = None
+    ready_count: int = 1
     health_socket: str | None = None
     restart: bool = True
 
@@ -296,7 +298,8 @@ class Supervisor:
     def _check_ready(self, child: _Child, now: float) -> bool:
         spec = child.spec
         if spec.ready_marker is not None:
-            return _logged_since(self.log_path(spec.name), spec.ready_marker, offset=child.log_offset)
+            logged = _logged_since(self.log_path(spec.name), spec.ready_marker, offset=child.log_offset)
+            return logged >= spec.ready_count
         if spec.health_socket is not None:
             try:
                 return probe_health(spec.health_socket, timeout_s=0.5)[0]
@@ -305,14 +308,14 @@ class Supervisor:
         return now - child.started_at >= READY_WITHOUT_CHECK_S
 
 
-def _logged_since(path: Path, marker: str, *, offset: int) -> bool:
-    """Whether ``marker`` appears in ``path`` after byte ``offset`` (what the current incarnation wrote)."""
+def _logged_since(path: Path, marker: str, *, offset: int) -> int:
+    """How often ``marker`` appears in ``path`` after byte ``offset`` (what the current incarnation wrote)."""
     try:
         with path.open("rb") as log:
             log.seek(offset)
-            return marker.encode() in log.read()
+            return log.read().count(marker.encode())
     except OSError:
-        return False
+        return 0
 
 
 def _last_line(path: Path) -> str:
