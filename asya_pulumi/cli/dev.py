@@ -70,13 +70,15 @@ def run(args: argparse.Namespace) -> int:
     if not envelopes and not args.keep_running:
         raise UsageError("nothing to run: pass --input FILE.jsonl, --send ROUTE PAYLOAD_JSON or --keep-running")
     replicas = parse_replicas(args.replicas, mesh)
-    from asya_pulumi.cli.dev_session import run_mesh  # boto3 + runtime: only once the inputs are known good
+    from asya_pulumi.cli.dev_start import launch  # no boto3 yet: the broker and handlers start while it imports
 
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         with contextlib.ExitStack() as stack:
-            return run_mesh(args, stack=stack, mesh=mesh, pipeline_dir=pipeline_dir, envelopes=envelopes,
-                             replicas=replicas)
+            launched = launch(args, stack=stack, mesh=mesh, pipeline_dir=pipeline_dir, replicas=replicas)
+            from asya_pulumi.cli.dev_session import run_mesh  # boto3 + runtime, while the processes start
+
+            return run_mesh(args, launched=launched, envelopes=envelopes)
     except KeyboardInterrupt:
         print("asya dev: interrupted; stopped every process")
         return EXIT_SIGINT
