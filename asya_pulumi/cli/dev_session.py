@@ -11,7 +11,7 @@ import signal
 import time
 
 from asya_pulumi.cli.dev_run import RunOutcome, watch_run
-from asya_pulumi.cli.dev_start import Launch, finish_start
+from asya_pulumi.cli.dev_start import Launch, Started, finish_start
 from asya_pulumi.cli.errors import EXIT_FAILED, EXIT_OK
 from asya_pulumi.cli.mesh_queues import MeshQueues
 from asya_pulumi.cli.summary import print_summary, write_results
@@ -20,34 +20,56 @@ from asya_runtime.envelope import Envelope
 
 
 def run_mesh(args: argparse.Namespace, *, launched: Launch, envelopes: list[Envelope]) -> int:
-    """Finish starting the mesh :func:`launch` began, send ``envelopes``, wait for their final records, report."""
+    """Finish starting the mesh :func:`launch` began, send ``envelopes``, wait for their final records, report;
+    then keep the mesh up (``--watch``: reloading handlers, ``--keep-running``: as it is) until Ctrl-C."""
     started = finish_start(launched)
     if started.problems:
         for problem in started.problems:
             print(f"asya dev: {problem}")
         return EXIT_FAILED
-    mesh, supervisor, log_dir, settings = launched.mesh, launched.supervisor, launched.log_dir, launched.settings
-    sqs, urls = started.sqs, started.urls
-    replicas = dict(launched.plan.replicas)
-    collector = ResultCollector(s3=started.s3, bucket=launched.plan.bucket)
-    queues = MeshQueues(sqs=sqs, namespace=mesh.namespace)
-    sent = [with_trace(e) for e in envelopes]
-    sent_at = time.monotonic()
-    queues.send(sent)
-    print(f"sent {len(sent)} envelope(s) to mesh {mesh.namespace!r} at {launched.sqs_endpoint or 'AWS'}", flush=True)
-
-    outcome = RunOutcome(inputs=sent, records=[], missing=[], problems=[])
-    if sent:
-        outcome = watch_run(
-            queues=queues, collector=collector, supervisor=supervisor, settings=settings, urls=urls,
-            inputs=sent, replicas=replicas, timeout_s=args.timeout, sent_at=sent_at,
+    runner = MeshRunner(args=args, launched=launched, started=started)
+    outcome = RunOutcome(inputs=[], records=[], missing=[], problems=[])
+    if envelopes:
+        outcome = runner.run(envelopes)
+        print_summary(
+            outcome=outcome, results_path=args.results, log_dir=launched.log_dir if outcome.problems else None
         )
-        if args.results:
-            write_results(path=args.results, records=outcome.records)
-        print_summary(outcome=outcome, results_path=args.results, log_dir=log_dir if outcome.problems else None)
+    if args.watch:
+        from asya_pulumi.cli.dev_watch import watch
+
+        return watch(args, launched=launched, runner=runner, last=outcome if envelopes else None)
     if args.keep_running:
-        _wait_forever(mesh.namespace, launched.sqs_endpoint)
+        _wait_forever(launched.mesh.namespace, launched.sqs_endpoint)
     return EXIT_OK if outcome.succeeded else EXIT_FAILED
+
+
+class MeshRunner:
+    """Sends inputs into the started mesh and waits for their final records; once, or once per ``--watch`` resend."""
+
+    def __init__(self, *, args: argparse.Namespace, launched: Launch, started: Started) -> None:
+        self.args = args
+        self.launched = launched
+        self.queues = MeshQueues(sqs=started.sqs, namespace=launched.mesh.namespace)
+        self.urls = started.urls
+        # One collector for every run: each run reads only the records stored since the previous one.
+        self.collector = ResultCollector(s3=started.s3, bucket=launched.plan.bucket)
+
+    def run(self, envelopes: list[Envelope]) -> RunOutcome:
+        """Send ``envelopes`` (with trace headers), wait until each has its final records, write ``--results``."""
+        launched = self.launched
+        sent = [with_trace(e) for e in envelopes]
+        sent_at = time.monotonic()
+        self.queues.send(sent)
+        print(f"sent {len(sent)} envelope(s) to mesh {launched.mesh.namespace!r} at "
+              f"{launched.sqs_endpoint or 'AWS'}", flush=True)
+        outcome = watch_run(
+            queues=self.queues, collector=self.collector, supervisor=launched.supervisor, settings=launched.settings,
+            urls=self.urls, inputs=sent, replicas=dict(launched.plan.replicas), timeout_s=self.args.timeout,
+            sent_at=sent_at,
+        )
+        if self.args.results:
+            write_results(path=self.args.results, records=outcome.records)
+        return outcome
 
 
 def _wait_forever(namespace: str, endpoint: str | None) -> None:

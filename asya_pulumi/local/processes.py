@@ -205,8 +205,20 @@ class Supervisor:
     def log_path(self, name: str) -> Path:
         return self.log_dir / f"{name}.log"
 
-    def names(self) -> list[str]:
-        return list(self._children)
+    def names(self, *, group: str | None = None) -> list[str]:
+        """Every process name, or those of one ``group`` (an actor's handler servers and, alone, sidecars)."""
+        return [n for n, c in self._children.items() if group is None or c.spec.group == group]
+
+    def log_since_start(self, name: str) -> str:
+        """What ``name``'s current incarnation has logged so far (its log is appended across restarts)."""
+        with self._lock:
+            offset = self._children[name].log_offset
+        try:
+            with self.log_path(name).open("rb") as log:
+                log.seek(offset)
+                return log.read().decode(errors="replace")
+        except OSError:
+            return ""
 
     def restarts(self) -> dict[str, int]:
         """Restarts so far per group (actor)."""
