@@ -110,6 +110,7 @@ def test_saving_a_handler_reloads_it_and_resends_without_restarting_the_broker(t
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0
     finally:
+        print("".join(output.seen))
         if process.poll() is None:
             process.kill()
 

@@ -43,7 +43,10 @@ def parse_configs(arguments: Sequence[str]) -> list[SidecarConfig]:
             if not isinstance(env, dict):
                 raise ValueError("not a JSON object")
             configs.append(SidecarConfig.from_env({str(k): str(v) for k, v in env.items()}))
-        except (ValueError, ValidationError) as exc:
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
+            raise ValueError(f"sidecar {index} of {len(arguments)}: {problems}") from None
+        except ValueError as exc:
             raise ValueError(f"sidecar {index} of {len(arguments)}: {exc}") from None
     return configs
 
