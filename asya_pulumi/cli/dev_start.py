@@ -2,11 +2,12 @@
 
 Starting is what a short run mostly waits for, so it overlaps as much as it can on a small machine:
 
-1. :func:`launch` (this module imports neither boto3 nor the sidecar) spawns the embedded broker and every handler
-   server at once — neither needs the other — and returns without waiting;
-2. meanwhile the command imports boto3; :func:`finish_start` then waits for the broker, creates the queues and the
-   bucket (several at once), and only then starts the sidecars, one process per replica index hosting every
-   actor's sidecar (:func:`asya_pulumi.local.plan.process_specs`), which consume their queues at once.
+1. :func:`launch` (this module imports neither boto3 nor the sidecar) spawns the embedded broker, every handler
+   server and the sidecar processes (one per replica index, hosting every actor's sidecar:
+   :func:`asya_pulumi.local.plan.process_specs`) at once, and returns without waiting;
+2. meanwhile the command imports boto3 and the sidecar processes import aiobotocore; :func:`finish_start` then
+   waits for the broker, creates the queues and the bucket (several at once), and creates the start file the
+   sidecar processes wait for: their sidecars find their queues and consume them at once.
 
 The broker is registered on the exit stack first, so it stops last: every sidecar has drained and returned what it
 held before the queues go away.
@@ -23,7 +24,7 @@ from typing import Any
 
 from asya_pulumi.cli.errors import UsageError
 from asya_pulumi.local.broker import LocalBroker
-from asya_pulumi.local.plan import SIDECAR_HOST_GROUP, MeshPlan, process_specs
+from asya_pulumi.local.plan import MeshPlan, process_specs
 from asya_pulumi.local.processes import Supervisor
 from asya_pulumi.local.queues import MeshQueue, mesh_queue_settings, result_bucket_name
 from asya_pulumi.spec.mesh import MeshSpec
@@ -43,7 +44,6 @@ class Launch:
     broker: LocalBroker | None
     plan: MeshPlan
     supervisor: Supervisor
-    sidecar_hosts: list[str]
     log_dir: Path
     settings: list[MeshQueue]
 
@@ -72,19 +72,19 @@ def launch(
     plan = MeshPlan(
         mesh=mesh, pipeline_dir=pipeline_dir, region=region, sqs_endpoint=sqs_endpoint, s3_endpoint=s3_endpoint,
         bucket=result_bucket_name(namespace=mesh.namespace), replicas=replicas, socket_dir=work_dir,
+        sidecar_start_file=work_dir / "queues-created",
     )
     try:
         specs = process_specs(plan)
     except RuntimeError as exc:  # a handler server that cannot run on this machine (no `node`)
         raise UsageError(str(exc)) from None
-    hosts = [s.name for s in specs if s.group == SIDECAR_HOST_GROUP]
     supervisor = Supervisor(specs=specs, log_dir=log_dir)
     stack.callback(supervisor.stop)
-    supervisor.start(hold=hosts)
+    supervisor.start()
     print(f"starting {len(specs)} processes (logs: {log_dir}) ...", flush=True)
     return Launch(
         mesh=mesh, region=region, sqs_endpoint=sqs_endpoint, s3_endpoint=s3_endpoint, broker=broker, plan=plan,
-        supervisor=supervisor, sidecar_hosts=hosts, log_dir=log_dir, settings=mesh_queue_settings(mesh),
+        supervisor=supervisor, log_dir=log_dir, settings=mesh_queue_settings(mesh),
     )
 
 
@@ -114,9 +114,10 @@ def finish_start(launched: Launch) -> Started:
         launched.broker.wait_healthy()
     urls = create_queues(sqs=sqs, settings=launched.settings)
     create_bucket(s3=s3, bucket=launched.plan.bucket, region=launched.region)
+    print(f"created {2 * len(urls)} queues and the result bucket; starting the sidecars ...", flush=True)
+    assert launched.plan.sidecar_start_file is not None
+    launched.plan.sidecar_start_file.touch()
     supervisor = launched.supervisor
-    for host in launched.sidecar_hosts:
-        supervisor.start_process(host)
     not_ready = supervisor.wait_ready(timeout_s=STARTUP_TIMEOUT_S)
     problems = supervisor.crash_loops()
     if not problems and not_ready:

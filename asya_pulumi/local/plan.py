@@ -33,6 +33,7 @@ from asya_pulumi.spec.actor import AsyncActorSpec
 from asya_pulumi.spec.mesh import MeshSpec
 from asya_runtime.config import SidecarConfig
 from asya_runtime.handler_server import HandlerServerConfig
+from asya_runtime.sidecar.host import ENV_START_FILE
 
 __all__ = [
     "SIDECAR_READY_MARKER",
@@ -71,6 +72,8 @@ class MeshPlan:
     socket_dir: Path
     #: Run the sidecars of each replica index in one process (see :func:`process_specs`).
     shared_sidecars: bool = True
+    #: With shared sidecars: the file whose appearance starts them (None: they start at once).
+    sidecar_start_file: Path | None = None
 
 
 def handler_language(*, actor: AsyncActorSpec, pipeline_dir: Path) -> HandlerLanguage:
@@ -138,18 +141,25 @@ def sidecar_process(
 
 
 def sidecar_host_process(
-    *, name: str, configs: Sequence[SidecarConfig], cwd: Path, aws_env: Mapping[str, str] | None = None
+    *,
+    name: str,
+    configs: Sequence[SidecarConfig],
+    cwd: Path,
+    aws_env: Mapping[str, str] | None = None,
+    start_file: Path | None = None,
 ) -> ProcessSpec:
     """One process running every sidecar of ``configs`` on one event loop (:mod:`asya_runtime.sidecar.host`).
 
     Each sidecar is the code a pod runs, with its own queue, clients and settings; only the start-up (importing
-    aiobotocore and pydantic) is paid once. Ready once every sidecar has logged that it consumes its queue; the
-    supervisor restarts the whole process when it exits, like any other.
+    aiobotocore and pydantic) is paid once. With ``start_file`` the process imports at once and starts the sidecars
+    when that file exists. Ready once every sidecar has logged that it consumes its queue; the supervisor restarts
+    the whole process when it exits, like any other.
     """
+    start = {ENV_START_FILE: str(start_file)} if start_file is not None else {}
     return ProcessSpec(
         name=name,
         argv=[sys.executable, "-m", "asya_runtime.sidecar.host", *(json.dumps(c.to_env()) for c in configs)],
-        env=base_env() | dict(aws_env or {}),
+        env=base_env() | dict(aws_env or {}) | start,
         cwd=cwd,
         group=SIDECAR_HOST_GROUP,
         ready_marker=SIDECAR_READY_MARKER,
@@ -191,7 +201,8 @@ def process_specs(plan: MeshPlan) -> list[ProcessSpec]:
         configs = [config for _, r, config in sidecars if r == replica]
         specs.append(
             sidecar_host_process(
-                name=f"sidecars-{replica}", configs=configs, cwd=plan.pipeline_dir, aws_env=_aws_env(plan)
+                name=f"sidecars-{replica}", configs=configs, cwd=plan.pipeline_dir, aws_env=_aws_env(plan),
+                start_file=plan.sidecar_start_file,
             )
         )
     return specs

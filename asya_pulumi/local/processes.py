@@ -99,9 +99,8 @@ class Supervisor:
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
 
-    def start(self, *, hold: Collection[str] = ()) -> Supervisor:
-        """Start the thread that watches the processes, and through it every process but those in ``hold`` (start
-        them later with :meth:`start_process`, e.g. sidecars once their queues exist); returns once all started.
+    def start(self) -> Supervisor:
+        """Start the thread that watches the processes, and through it every process; returns once all started.
 
         Every process is started by that one thread, which lives until :meth:`stop`: a child asks the kernel for
         SIGTERM when the *thread* that started it ends (``PR_SET_PDEATHSIG``), so a start from a short-lived thread
@@ -110,14 +109,8 @@ class Supervisor:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._thread = threading.Thread(target=self._watch, name="asya-supervisor", daemon=True)
         self._thread.start()
-        unknown = set(hold) - set(self._children)
-        if unknown:
-            raise ValueError(f"cannot hold {sorted(unknown)}: no such process")
-        for name, child in self._children.items():
-            if name in hold:
-                child.held = True
-            else:
-                self.start_process(name)
+        for name in self._children:
+            self.start_process(name)
         return self
 
     def stop(self, *, timeout_s: float = 10.0) -> None:

@@ -16,9 +16,10 @@ import psutil
 
 from e2e.conftest import ASYA, REPO
 
-MESH = "apiVersion: asya.sh/v1alpha1\nkind: ActorMesh\nmetadata: {name: watched}\nspec:\n  routes: {go: [shout, tag]}\n"
-SHOUT = "apiVersion: asya.sh/v1alpha1\nkind: AsyncActor\nmetadata: {name: shout}\nspec: {image: x, handler: shout.run}\n"
-TAG = "apiVersion: asya.sh/v1alpha1\nkind: AsyncActor\nmetadata: {name: tag}\nspec: {image: x, handler: tag.run}\n"
+HEAD = "apiVersion: asya.sh/v1alpha1\n"
+MESH = HEAD + "kind: ActorMesh\nmetadata: {name: watched}\nspec:\n  routes: {go: [shout, tag]}\n"
+SHOUT = HEAD + "kind: AsyncActor\nmetadata: {name: shout}\nspec: {image: x, handler: shout.run}\n"
+TAG = HEAD + "kind: AsyncActor\nmetadata: {name: tag}\nspec: {image: x, handler: tag.run}\n"
 HANDLER = "def run(payload):\n    return {**payload, 'word': %r}\n"
 
 

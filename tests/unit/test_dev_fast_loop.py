@@ -1,5 +1,5 @@
-"""The pieces of a fast ``asya dev``: lazy CLI imports, one process for every sidecar, held starts, multi-marker
-readiness, and ``--watch``'s file polling and result diff."""
+"""The pieces of a fast ``asya dev``: lazy CLI imports, one process for every sidecar (started early, waiting for
+its queues), multi-marker readiness, and ``--watch``'s file polling and result diff."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from asya_pulumi.spec.actor import AsyncActorSpec
 from asya_pulumi.spec.mesh import MeshSpec
 from asya_runtime.config import SidecarConfig
 from asya_runtime.envelope import new_envelope
-from asya_runtime.sidecar.host import parse_configs
+from asya_runtime.sidecar.host import ENV_START_FILE, parse_configs
 
 _MODULES_AFTER = """
 import sys
@@ -95,23 +95,26 @@ def _spec(name: str, code: str, tmp_path: Path, **extra: object) -> ProcessSpec:
     )
 
 
-def test_a_held_process_starts_only_when_asked_and_readiness_can_need_several_markers(tmp_path: Path) -> None:
-    twice = "import time; print('up', flush=True); time.sleep(0.5); print('up', flush=True); time.sleep(60)"
-    specs = [
-        _spec("now", "import time; time.sleep(60)", tmp_path, ready_marker="never", restart=False),
-        _spec("later", twice, tmp_path, ready_marker="up", ready_count=2),
-    ]
-    supervisor = Supervisor(specs=specs, log_dir=tmp_path / "logs").start(hold=["later"])
-    try:
-        assert supervisor.pid("now") is not None and supervisor.pid("later") is None
-        assert supervisor.wait_ready(timeout_s=0.3, names=["later"]) == ["later"]
-        supervisor.start_process("later")
-        assert supervisor.wait_ready(timeout_s=30, names=["later"]) == []
-        assert supervisor.log_since_start("later").count("up") == 2
-    finally:
-        supervisor.stop()
-    with pytest.raises(ValueError, match="cannot hold"):
-        Supervisor(specs=specs, log_dir=tmp_path / "logs2").start(hold=["nope"])
+def test_readiness_can_need_a_marker_several_times(tmp_path: Path) -> None:
+    """A process hosting several sidecars is ready once each has logged that it consumes its queue."""
+    twice = "import time; print('up', flush=True); time.sleep(1); print('up', flush=True); time.sleep(60)"
+    spec = _spec("host", twice, tmp_path, ready_marker="up", ready_count=2)
+    with Supervisor(specs=[spec], log_dir=tmp_path / "logs") as supervisor:
+        assert supervisor.wait_ready(timeout_s=30) == []
+        assert supervisor.log_since_start("host").count("up") == 2  # not ready at the first one
+
+
+def test_the_sidecar_processes_of_asya_dev_wait_for_the_start_file(tmp_path: Path) -> None:
+    plan = _plan(tmp_path, _mesh("a"), replicas={}, sidecar_start_file=tmp_path / "go")
+    [host] = [s for s in process_specs(plan) if s.group == SIDECAR_HOST_GROUP]
+    assert host.env[ENV_START_FILE] == str(tmp_path / "go")
+    code = "import sys; from pathlib import Path; from asya_runtime.sidecar.host import wait_for_file; " \
+        "wait_for_file(Path(sys.argv[1])); print('went')"
+    waiting = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "go")], stdout=subprocess.PIPE, text=True)
+    with pytest.raises(subprocess.TimeoutExpired):
+        waiting.wait(timeout=1)
+    (tmp_path / "go").touch()
+    assert waiting.communicate(timeout=30)[0] == "went\n"
 
 
 def test_watched_files_reload_their_own_actors_and_helpers_reload_every_actor(tmp_path: Path) -> None:

@@ -18,20 +18,27 @@ whole host, as Kubernetes restarts a crashed container. Log lines carry each sid
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import os
 import signal
 import sys
+import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
 from pydantic import ValidationError
 
 from asya_runtime.config import SidecarConfig
 from asya_runtime.sidecar import logs
-from asya_runtime.sidecar.app import Sidecar
 
-__all__ = ["exit_now", "main", "parse_configs", "run_all"]
+__all__ = ["ENV_START_FILE", "exit_now", "main", "parse_configs", "run_all", "wait_for_file"]
+
+#: Optional: a file whose appearance starts the sidecars. ``asya dev`` starts this process together with the broker
+#: so that its imports (the bulk of its start-up) overlap the broker's, and creates the file once the queues exist.
+ENV_START_FILE = "ASYA_SIDECAR_HOST_START_FILE"
+START_POLL_S = 0.02
 
 
 def parse_configs(arguments: Sequence[str]) -> list[SidecarConfig]:
@@ -53,6 +60,8 @@ def parse_configs(arguments: Sequence[str]) -> list[SidecarConfig]:
 
 async def run_all(configs: Sequence[SidecarConfig]) -> int:
     """Run one :class:`Sidecar` per config in this loop until SIGTERM/SIGINT (0) or until one fails (1)."""
+    from asya_runtime.sidecar.app import Sidecar  # here: the local planner reads this module's constants cheaply
+
     sidecars = [Sidecar(config) for config in configs]
     loop = asyncio.get_running_loop()
 
@@ -106,7 +115,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"asya-sidecar-host: invalid configuration: {exc} (see docs/sidecar.md)", file=sys.stderr)
         return 2
     logs.configure(actor="host", namespace=configs[0].namespace, mode="host")  # each sidecar's lines override both
+    start_file = os.environ.get(ENV_START_FILE)
+    if start_file:
+        importlib.import_module("asya_runtime.sidecar.app")  # the slow part of starting: done while waiting
+        wait_for_file(Path(start_file))
     return asyncio.run(run_all(configs))
+
+
+def wait_for_file(path: Path) -> None:
+    """Block until ``path`` exists: the imports are done, and the sidecars start once their queues exist."""
+    waited = False
+    while not path.exists():
+        if not waited:
+            logs.event("waiting for the queues", start_file=str(path))
+            waited = True
+        time.sleep(START_POLL_S)
 
 
 def exit_now(code: int) -> NoReturn:
