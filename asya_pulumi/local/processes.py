@@ -109,8 +109,7 @@ class Supervisor:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._thread = threading.Thread(target=self._watch, name="asya-supervisor", daemon=True)
         self._thread.start()
-        for name in self._children:
-            self.start_process(name)
+        self._start_all(list(self._children))
         return self
 
     def stop(self, *, timeout_s: float = 10.0) -> None:
@@ -135,18 +134,25 @@ class Supervisor:
 
     def start_process(self, name: str, *, timeout_s: float = 30.0) -> None:
         """Start ``name`` (again after :meth:`stop_process` or an exit with ``restart=False``); returns once started."""
+        self._start_all([name], timeout_s=timeout_s)
+
+    def _start_all(self, names: list[str], *, timeout_s: float = 30.0) -> None:
+        """Have the watcher thread start ``names`` in one pass; returns once each has started."""
+        starts: dict[str, int] = {}
         with self._lock:
-            child = self._children[name]
-            if child.process is not None and child.process.poll() is None:
-                raise RuntimeError(f"{name} is running (pid {child.process.pid})")
-            starts = child.starts
-            child.held, child.start_requested = False, True
+            for name in names:
+                child = self._children[name]
+                if child.process is not None and child.process.poll() is None:
+                    raise RuntimeError(f"{name} is running (pid {child.process.pid})")
+                starts[name] = child.starts
+                child.held, child.start_requested = False, True
         self._wake.set()
         deadline = time.monotonic() + timeout_s
-        while self._children[name].starts == starts:
-            if time.monotonic() > deadline or self._thread is None or not self._thread.is_alive():
-                raise RuntimeError(f"{name} was not started within {timeout_s:g} s (is the supervisor running?)")
-            time.sleep(0.01)
+        for name in names:
+            while self._children[name].starts == starts[name]:
+                if time.monotonic() > deadline or self._thread is None or not self._thread.is_alive():
+                    raise RuntimeError(f"{name} was not started within {timeout_s:g} s (is the supervisor running?)")
+                time.sleep(0.01)
 
     def stop_process(self, name: str, *, timeout_s: float = 10.0) -> int | None:
         """Stop ``name`` (SIGTERM its group, then SIGKILL) and keep it stopped; its exit status (None: not started).
