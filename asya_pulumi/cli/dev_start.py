@@ -109,14 +109,15 @@ def finish_start(launched: Launch) -> Started:
     endpoints = Endpoints(
         region=launched.region, sqs_endpoint=launched.sqs_endpoint, s3_endpoint=launched.s3_endpoint
     )
-    sqs, s3 = sqs_client(endpoints), s3_client(endpoints)
+    sqs = sqs_client(endpoints)
     if launched.broker is not None:
         launched.broker.wait_healthy()
     urls = create_queues(sqs=sqs, settings=launched.settings)
-    create_bucket(s3=s3, bucket=launched.plan.bucket, region=launched.region)
-    print(f"created {2 * len(urls)} queues and the result bucket; starting the sidecars ...", flush=True)
     assert launched.plan.sidecar_start_file is not None
-    launched.plan.sidecar_start_file.touch()
+    launched.plan.sidecar_start_file.touch()  # the sidecars start now, while the S3 side is made ready
+    s3 = s3_client(endpoints)  # the S3 model is the largest botocore parses: off the sidecars' critical path
+    create_bucket(s3=s3, bucket=launched.plan.bucket, region=launched.region)  # before any input is sent
+    print(f"created {2 * len(urls)} queues and the result bucket; starting the sidecars ...", flush=True)
     supervisor = launched.supervisor
     not_ready = supervisor.wait_ready(timeout_s=STARTUP_TIMEOUT_S)
     problems = supervisor.crash_loops()
