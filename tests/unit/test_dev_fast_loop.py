@@ -168,3 +168,13 @@ def test_the_diff_shows_only_inputs_whose_records_changed(capsys: pytest.Capture
     assert "input 1" not in out
     assert '  input 2:\n    - ok   a  {"v": 2}\n    + FAIL at a: ValueError: bad\n' in out
     assert "1 input(s) changed, 1 unchanged since the previous run" in out
+
+
+def test_resend_without_watch_is_a_usage_error() -> None:
+    examples = Path(__file__).resolve().parents[2] / "examples" / "image-scoring"
+    done = subprocess.run(
+        [sys.executable, "-m", "asya_pulumi.cli.main", "dev", str(examples), "--send", "score", "{}", "--resend"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 2
+    assert "--resend re-sends after a reload: it needs --watch" in done.stderr + done.stdout
