@@ -72,6 +72,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 outputs["arn"] = f"arn:aws:eks:{REGION}:{ACCOUNT}:cluster/{name}"
                 outputs["endpoint"] = f"https://{_suffix(name)}.gr7.{REGION}.eks.amazonaws.com"
                 outputs["certificateAuthority"] = {"data": "LS0tLS1CRUdJTi1DRVJU"}
+                outputs["vpcConfig"] = {**dict(inputs.get("vpcConfig") or {}),
+                                        "clusterSecurityGroupId": f"sg-{_suffix(name)}"}
             elif typ == "aws:kms/key:Key":
                 key_id = f"{_suffix(name)}-0000-4000-8000-000000000000"
                 outputs["arn"] = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{key_id}"

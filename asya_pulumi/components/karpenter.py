@@ -3,10 +3,10 @@ one NodePool + EC2NodeClass per GPU pool.
 
 AWS side: a node role for Karpenter's nodes (created by the caller) with an instance profile and an ``EC2_LINUX``
 access entry (nodes join with it); the controller's Pod Identity role
-(:func:`asya_pulumi.iam.karpenter_controller_policy`); an interruption queue (SSE, TLS only, 5 minutes' retention) fed by EventBridge rules for spot interruptions,
-rebalance recommendations, instance state changes and scheduled health events, so Karpenter drains a spot GPU node
-before EC2 takes it; and the ``karpenter.sh/discovery`` tag on the cluster's subnets and cluster security group,
-which the EC2NodeClass selects by.
+(:func:`asya_pulumi.iam.karpenter_controller_policy`); an interruption queue (SSE, TLS only, 5 minutes' retention) fed
+by EventBridge rules for spot interruptions, rebalance recommendations, instance state changes and scheduled health
+events, so Karpenter drains a spot GPU node before EC2 takes it; and the ``karpenter.sh/discovery`` tag on the
+cluster's subnets and cluster security group, which the EC2NodeClass selects by.
 
 Per pool: an EC2NodeClass (the NVIDIA-capable AMI family by alias — AL2023 or Bottlerocket; Karpenter picks the
 accelerated image for GPU instance types — IMDSv2 with the cluster's hop limit, encrypted gp3 volumes as the managed
