@@ -288,7 +288,7 @@ def karpenter_controller_policy(
             "Resource": interruption_queue_arn,
         },
         {"Sid": "ReadPublicAmiParameters", "Effect": "Allow", "Action": ["ssm:GetParameter"],
-         "Resource": f"arn:{partition}:ssm:{region}::parameter/aws/service/*"},
+         "Resource": f"arn:{partition}:ssm:{region}:*:parameter/aws/service/*"},  # public: no account
         {
             "Sid": "DescribeRegionalCapacity",
             "Effect": "Allow",

@@ -64,6 +64,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 resource_id = outputs["url"]
             elif typ == "aws:iam/role:Role":
                 outputs["arn"] = f"arn:aws:iam::{ACCOUNT}:role/{name}"
+            elif typ == "aws:iam/instanceProfile:InstanceProfile":
+                outputs["arn"] = f"arn:aws:iam::{ACCOUNT}:instance-profile/{name}"
             elif typ == "aws:s3/bucket:Bucket":
                 outputs["bucket"] = inputs.get("bucket") or f"{inputs.get('bucketPrefix', args.name)}{_suffix(name)}"
                 outputs["arn"] = f"arn:aws:s3:::{outputs['bucket']}"
