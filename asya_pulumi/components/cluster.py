@@ -201,7 +201,7 @@ class AsyaCluster(pulumi.ComponentResource):
                            depends_on=node_role_ready, **node_args)
             for pool in managed_pools
         ]
-        aws.eks.Addon(
+        pod_identity_agent = aws.eks.Addon(
             f"{resource_name}-pod-identity-agent", cluster_name=cluster.name, addon_name="eks-pod-identity-agent",
             opts=child(self, depends_on=[system]),
         )
@@ -233,7 +233,7 @@ class AsyaCluster(pulumi.ComponentResource):
             karpenter(
                 self, resource_name=f"{resource_name}-karpenter", spec=spec, cluster=cluster, subnet_ids=subnet_ids,
                 node_role=karpenter_node_role, node_role_ready=karpenter_node_role_ready, provider=self.k8s_provider,
-                depends_on=[system],
+                depends_on=[system, pod_identity_agent],  # its AWS credentials come through the agent
             )
         self.cluster_name = cluster.name
         self.system_node_group = system

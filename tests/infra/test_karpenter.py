@@ -101,6 +101,7 @@ def test_karpenter_replaces_the_gpu_node_groups_and_the_autoscaler(deployment: D
         ("aws:eks/podIdentityAssociation:PodIdentityAssociation", "kc-karpenter-pod-identity"),
         ("aws:eks/accessEntry:AccessEntry", "kc-karpenter-node-access"),
         ("aws:eks/nodeGroup:NodeGroup", "kc-system"),
+        ("aws:eks/addon:Addon", "kc-pod-identity-agent"),
     ):
         assert deployment.depends_on(release, deployment.one(typ, name)), name
     for custom in [*deployment.of_type(NODEPOOL), *deployment.of_type(NODECLASS)]:
