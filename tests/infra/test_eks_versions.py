@@ -4,6 +4,7 @@ Cluster Autoscaler and the validator follow the Kubernetes minor."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pulumi
 import pytest
@@ -106,6 +107,12 @@ def test_the_cluster_autoscaler_image_matches_the_kubernetes_minor(deployment: D
     release = deployment.one("kubernetes:helm.sh/v3:Release", "ca-cluster-autoscaler")
     assert release.inputs["values"]["image"]["tag"] == EKS_VERSIONS[version].cluster_autoscaler_tag
     assert release.inputs["version"] == "9.59.0"
+
+
+def test_the_docs_state_the_default_version_and_its_support_end() -> None:
+    doc = " ".join((Path(__file__).resolve().parents[2] / "docs" / "infrastructure.md").read_text().split())
+    row = EKS_VERSIONS[DEFAULT_KUBERNETES_VERSION]
+    assert f"default `kubernetesVersion` is **{row.minor}** (standard support until {row.standard_support_ends})" in doc
 
 
 def test_rendered_objects_are_validated_against_the_default_minor() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from infra_mocks import ACCOUNT, REGION, Deployment, Registered
 
 from asya_pulumi import iam
 from asya_pulumi.components import AsyaCluster
-from asya_pulumi.components.karpenter import ec2_node_class, node_pool
+from asya_pulumi.components.karpenter import CONSOLIDATE_AFTER, KARPENTER_CHART, ec2_node_class, node_pool
 from asya_pulumi.mocked import integers_restored
 from asya_pulumi.spec import ClusterSpec, GpuNodePoolSpec, NodeSecuritySpec
 from asya_pulumi.validate import InvalidObject, validate_object, validate_objects
@@ -241,3 +242,9 @@ def test_the_controller_policy_refuses_a_non_cluster_arn() -> None:
             cluster_arn=f"arn:aws:iam::{ACCOUNT}:role/x", node_role_arn="r", instance_profile_arn="p",
             interruption_queue_arn="q",
         )
+
+
+def test_the_docs_state_the_pinned_chart_and_the_consolidation_delay() -> None:
+    doc = " ".join((Path(__file__).resolve().parents[2] / "docs" / "infrastructure.md").read_text().split())
+    assert f"Karpenter (chart {KARPENTER_CHART[1]}, `{KARPENTER_CHART[0]}`" in doc
+    assert f"`consolidateAfter: {CONSOLIDATE_AFTER}`" in doc
