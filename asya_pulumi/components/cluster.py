@@ -231,7 +231,7 @@ class AsyaCluster(pulumi.ComponentResource):
                 self, f"{resource_name}-karpenter-node-role", "ec2.amazonaws.com", NODE_POLICIES
             )
             karpenter(
-                self, resource_name=f"{resource_name}-karpenter", spec=spec, cluster=cluster, subnet_ids=subnet_ids,
+                self, resource_name=f"{resource_name}-karpenter", spec=spec, cluster=cluster,
                 node_role=karpenter_node_role, node_role_ready=karpenter_node_role_ready, provider=self.k8s_provider,
                 depends_on=[system, pod_identity_agent],  # its AWS credentials come through the agent
             )

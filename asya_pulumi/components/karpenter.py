@@ -5,8 +5,9 @@ AWS side: a node role for Karpenter's nodes (created by the caller) with an inst
 access entry (nodes join with it); the controller's Pod Identity role
 (:func:`asya_pulumi.iam.karpenter_controller_policy`); an interruption queue (SSE, TLS only, 5 minutes' retention) fed
 by EventBridge rules for spot interruptions, rebalance recommendations, instance state changes and scheduled health
-events, so Karpenter drains a spot GPU node before EC2 takes it; and the ``karpenter.sh/discovery`` tag on the
-cluster's subnets and cluster security group, which the EC2NodeClass selects by.
+events, so Karpenter drains a spot GPU node before EC2 takes it; and the ``karpenter.sh/discovery`` tag, which the
+EC2NodeClass selects by, on the cluster security group and on bring-your-own subnets (subnets the stack creates are
+born with it).
 
 Per pool: an EC2NodeClass (the NVIDIA-capable AMI family by alias — AL2023 or Bottlerocket; Karpenter picks the
 accelerated image for GPU instance types — IMDSv2 with the cluster's hop limit, encrypted gp3 volumes as the managed
@@ -27,6 +28,7 @@ import pulumi_kubernetes as k8s
 from asya_pulumi import iam
 from asya_pulumi.components.cluster_addons import NEW_POD_SCALE_UP_DELAY
 from asya_pulumi.components.common import child
+from asya_pulumi.components.network import DISCOVERY_TAG
 from asya_pulumi.components.node_groups import DATA_DEVICE, ROOT_DEVICE, SYSTEM_LABEL, gpu_pool_labels
 from asya_pulumi.spec import GPU_RESOURCE, ClusterSpec, GpuNodePoolSpec, NodeSecuritySpec
 from asya_pulumi.spec.limits import ADDON_NAMESPACE
@@ -34,7 +36,6 @@ from asya_pulumi.spec.limits import ADDON_NAMESPACE
 #: Karpenter 1.14 supports Kubernetes 1.30–1.36 (its compatibility matrix); the chart installs its CRDs.
 KARPENTER_CHART = ("oci://public.ecr.aws/karpenter/karpenter", "1.14.1")
 KARPENTER_SERVICE_ACCOUNT = "karpenter"
-DISCOVERY_TAG = "karpenter.sh/discovery"
 NODEPOOL_API = "karpenter.sh/v1"
 NODECLASS_API = "karpenter.k8s.aws/v1"
 #: An empty GPU node is returned this long after its last GPU pod left (the Cluster Autoscaler's default is 10 min).
@@ -125,10 +126,14 @@ def node_pool(pool: GpuNodePoolSpec) -> dict[str, Any]:
 
 def _discovery_tags(
     parent: pulumi.Resource, *, resource_name: str, cluster: aws.eks.Cluster, cluster_name: str,
-    subnet_ids: list[pulumi.Input[str]],
+    own_subnet_ids: list[str],
 ) -> list[aws.ec2.Tag]:
-    """``karpenter.sh/discovery=<cluster>`` on each node subnet and on the cluster security group EKS created."""
-    targets: list[tuple[str, pulumi.Input[str]]] = [(f"subnet-{i}", s) for i, s in enumerate(subnet_ids)]
+    """``karpenter.sh/discovery=<cluster>`` on the cluster security group EKS created, and on bring-your-own subnets.
+
+    Subnets this stack creates carry the tag already (:class:`~asya_pulumi.components.network.Network`): an
+    ``aws.ec2.Tag`` on a resource whose ``tags`` Pulumi also manages would be removed again on every update.
+    """
+    targets: list[tuple[str, pulumi.Input[str]]] = [(f"subnet-{i}", s) for i, s in enumerate(own_subnet_ids)]
     targets.append(("cluster-sg", cluster.vpc_config.cluster_security_group_id))
     return [
         aws.ec2.Tag(f"{resource_name}-discovery-{suffix}", resource_id=target, key=DISCOVERY_TAG, value=cluster_name,
@@ -173,7 +178,6 @@ def karpenter(
     resource_name: str,
     spec: ClusterSpec,
     cluster: aws.eks.Cluster,
-    subnet_ids: list[pulumi.Input[str]],
     node_role: aws.iam.Role,
     node_role_ready: list[pulumi.Resource],
     provider: k8s.Provider,
@@ -181,7 +185,8 @@ def karpenter(
 ) -> k8s.helm.v3.Release:
     """Install Karpenter and one NodePool + EC2NodeClass per GPU pool of ``spec``; returns the Helm release."""
     discovery = _discovery_tags(
-        parent, resource_name=resource_name, cluster=cluster, cluster_name=spec.name, subnet_ids=subnet_ids
+        parent, resource_name=resource_name, cluster=cluster, cluster_name=spec.name,
+        own_subnet_ids=spec.subnet_ids or [],
     )
     profile = aws.iam.InstanceProfile(f"{resource_name}-node-profile", role=node_role.name, opts=child(parent))
     access = aws.eks.AccessEntry(

@@ -118,13 +118,25 @@ def test_nodes_join_with_their_own_role_and_the_subnets_and_security_group_are_d
     assert (entry.inputs["type"], entry.inputs["principalArn"]) == ("EC2_LINUX", role.outputs["arn"])
     (profile,) = deployment.of_type("aws:iam/instanceProfile:InstanceProfile")
     assert profile.inputs["role"] == role.outputs["name"]
+    cluster = deployment.one("aws:eks/cluster:Cluster", "kc")
     tagged = {t.inputs["resourceId"] for t in deployment.of_type("aws:ec2/tag:Tag")
               if t.inputs["key"] == "karpenter.sh/discovery" and t.inputs["value"] == "kc"}
-    # the mock's resource id is the resource's name
-    subnets = {s.outputs["name"] for s in deployment.of_type("aws:ec2/subnet:Subnet") if "private" in s.name}
-    cluster = deployment.one("aws:eks/cluster:Cluster", "kc")
-    assert len(subnets) == 2
-    assert tagged == {*subnets, cluster.outputs["vpcConfig"]["clusterSecurityGroupId"]}
+    # The stack's own private subnets are born with the tag (a separate Tag would fight the Subnet's own tags).
+    assert tagged == {cluster.outputs["vpcConfig"]["clusterSecurityGroupId"]}
+    private = [s for s in deployment.of_type("aws:ec2/subnet:Subnet") if "private" in s.name]
+    assert len(private) == 2 and all(s.inputs["tags"]["karpenter.sh/discovery"] == "kc" for s in private)
+
+
+def test_bring_your_own_subnets_are_tagged_for_discovery(deployment: Deployment) -> None:
+    spec = ClusterSpec.model_validate(
+        {"name": "byo", "gpuProvisioning": "karpenter", "subnetIds": ["subnet-a", "subnet-b"], "gpuPools": [{"name": "gpu"}]}
+    )
+    deployment.run(lambda: AsyaCluster("byo", spec=spec, region=REGION).kubeconfig)
+    tagged = {t.inputs["resourceId"] for t in deployment.of_type("aws:ec2/tag:Tag")
+              if (t.inputs["key"], t.inputs["value"]) == ("karpenter.sh/discovery", "byo")}
+    cluster = deployment.one("aws:eks/cluster:Cluster", "byo")
+    assert tagged == {"subnet-a", "subnet-b", cluster.outputs["vpcConfig"]["clusterSecurityGroupId"]}
+    assert validate_objects(by_name(deployment.of_type(NODECLASS)).values()) == []
 
 
 def test_the_controller_policy_is_scoped_to_this_cluster(deployment: Deployment) -> None:
