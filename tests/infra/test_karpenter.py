@@ -129,7 +129,8 @@ def test_nodes_join_with_their_own_role_and_the_subnets_and_security_group_are_d
 
 def test_bring_your_own_subnets_are_tagged_for_discovery(deployment: Deployment) -> None:
     spec = ClusterSpec.model_validate(
-        {"name": "byo", "gpuProvisioning": "karpenter", "subnetIds": ["subnet-a", "subnet-b"], "gpuPools": [{"name": "gpu"}]}
+        {"name": "byo", "gpuProvisioning": "karpenter", "subnetIds": ["subnet-a", "subnet-b"],
+         "gpuPools": [{"name": "gpu"}]}
     )
     deployment.run(lambda: AsyaCluster("byo", spec=spec, region=REGION).kubeconfig)
     tagged = {t.inputs["resourceId"] for t in deployment.of_type("aws:ec2/tag:Tag")
