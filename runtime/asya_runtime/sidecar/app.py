@@ -13,9 +13,10 @@ import asyncio
 import contextlib
 import signal
 import time
+from typing import Any
 
 from asya_runtime.config import SHUTDOWN_FLUSH_S, SidecarConfig
-from asya_runtime.sidecar import logs
+from asya_runtime.sidecar import logs, wakeup
 from asya_runtime.sidecar.actor import ActorProcessor, Slot
 from asya_runtime.sidecar.aws import BrokerClient
 from asya_runtime.sidecar.batching import DeleteBatcher, SendBatcher
@@ -149,20 +150,16 @@ class Sidecar:
                         wait.cancel()
                     continue
                 receive = asyncio.create_task(
-                    broker.call(
-                        "receive_message",
-                        QueueUrl=inflight.queue_url,
-                        MaxNumberOfMessages=min(10, free),
-                        WaitTimeSeconds=self.config.wait_time_seconds,
-                        MessageSystemAttributeNames=["ApproximateReceiveCount", "ApproximateFirstReceiveTimestamp"],
-                    )
+                    self._receive(broker, inflight.queue_url, count=min(10, free), wait_s=self.config.wait_time_seconds)
                 )
                 await asyncio.wait([receive, stop_wait], return_when="FIRST_COMPLETED")
                 self.metrics.last_receive = time.monotonic()
+                woken = False
                 if not receive.done():
                     # Stopping mid-poll. Aborting the request would not stop the broker's side of the long poll:
                     # a message arriving meanwhile would be handed to a dead connection and stay invisible for a
-                    # whole visibility timeout. So let the poll end and requeue what it brings.
+                    # whole visibility timeout. So wake the poll up (sidecar/wakeup.py) and requeue what it brings.
+                    woken = await self._wake(broker, inflight.queue_url)
                     await asyncio.wait([receive], timeout=self.config.wait_time_seconds + RECEIVE_SLACK_S)
                     if not receive.done():
                         receive.cancel()
@@ -173,7 +170,16 @@ class Sidecar:
                     logs.error("receive failed; retrying", error=repr(receive.exception()))
                     await asyncio.sleep(1)
                     continue
-                messages = [Received.from_sqs(m) for m in receive.result().get("Messages", [])]
+                raw, got_wakeup = receive.result()
+                if woken and not got_wakeup:
+                    # Our wake-up went to another replica's poll, or ours had just ended: collect it (and requeue
+                    # whatever else comes) rather than leave it to wake a scaled-to-zero actor later.
+                    with contextlib.suppress(Exception):
+                        collected, _ = await self._receive(
+                            broker, inflight.queue_url, count=10, wait_s=wakeup.COLLECT_WAIT_S
+                        )
+                        raw += collected
+                messages = [Received.from_sqs(m) for m in raw]
                 for message in messages:
                     inflight.add(message)
                 self.metrics.received.inc(len(messages))
@@ -184,6 +190,35 @@ class Sidecar:
                     self._start(message, inflight)
         finally:
             stop_wait.cancel()
+
+    async def _receive(
+        self, broker: BrokerClient, queue_url: str, *, count: int, wait_s: int
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """One ReceiveMessage: ``(work, whether a wake-up came)``; wake-up messages are deleted here, never held."""
+        result = await broker.call(
+            "receive_message",
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=count,
+            WaitTimeSeconds=wait_s,
+            MessageSystemAttributeNames=["ApproximateReceiveCount", "ApproximateFirstReceiveTimestamp"],
+            MessageAttributeNames=[wakeup.ATTRIBUTE],
+        )
+        work, wakeups = wakeup.split(result.get("Messages", []))
+        if wakeups:
+            try:
+                await wakeup.discard(broker, queue_url=queue_url, wakeups=wakeups)
+            except Exception as exc:  # it comes back after the visibility timeout and is discarded then
+                logs.warning("wake-up message not deleted", error=f"{type(exc).__name__}: {exc}")
+        return work, bool(wakeups)
+
+    async def _wake(self, broker: BrokerClient, queue_url: str) -> bool:
+        """Send a wake-up message so the pending long poll returns now; False if it could not be sent."""
+        try:
+            await wakeup.send(broker, queue_url=queue_url)
+        except Exception as exc:
+            logs.warning("wake-up not sent; waiting for the long poll to end", error=f"{type(exc).__name__}: {exc}")
+            return False
+        return True
 
     def _start(self, message: Received, inflight: InFlight) -> None:
         self._busy += 1
