@@ -188,8 +188,8 @@ class AsyaCluster(pulumi.ComponentResource):
             )
         vpc_cni_addon(self, resource_name=f"{resource_name}-vpc-cni", cluster_name=cluster.name)
         node_args = {
-            "cluster_name": cluster.name, "node_role_arn": node_role.arn, "subnet_ids": subnet_ids,
-            "security": spec.node_security,
+            "cluster_name": cluster.name, "kubernetes_version": spec.kubernetes_version, "node_role_arn": node_role.arn,
+            "subnet_ids": subnet_ids, "security": spec.node_security,
         }
         system = system_node_group(
             self, resource_name=f"{resource_name}-system", spec=spec.system_nodes, depends_on=node_role_ready,

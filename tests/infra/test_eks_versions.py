@@ -104,6 +104,8 @@ def test_the_cluster_autoscaler_image_matches_the_kubernetes_minor(deployment: D
          "gpuPools": [{"name": "gpu"}]}
     )
     deployment.run(lambda: AsyaCluster("ca", spec=spec, region=REGION).kubeconfig)
+    # The node groups follow the cluster's version (EKS would otherwise keep them at their creation version).
+    assert {g.inputs["version"] for g in deployment.of_type("aws:eks/nodeGroup:NodeGroup")} == {version}
     release = deployment.one("kubernetes:helm.sh/v3:Release", "ca-cluster-autoscaler")
     assert release.inputs["values"]["image"]["tag"] == EKS_VERSIONS[version].cluster_autoscaler_tag
     assert release.inputs["version"] == "9.59.0"
