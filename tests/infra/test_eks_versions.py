@@ -24,17 +24,31 @@ from asya_pulumi.spec.eks_versions import (
 from asya_pulumi.validate import KUBERNETES_VERSION
 
 
-def test_the_default_version_is_in_eks_standard_support_today() -> None:
-    """Fails on the day the default leaves standard support: add the next row and move the default."""
-    today = dt.date.today()
+def default_version_problem(today: dt.date) -> str | None:
+    """Why the default version is wrong on ``today`` (None: it is in standard support)."""
     default = EKS_VERSIONS[DEFAULT_KUBERNETES_VERSION]
-    assert today <= default.standard_support_ends, (
+    if today <= default.standard_support_ends:
+        return None
+    return (
         f"Kubernetes {DEFAULT_KUBERNETES_VERSION} left EKS standard support on {default.standard_support_ends}: "
         "every new cluster now pays extended support. Add the current EKS version to "
         "asya_pulumi/spec/eks_versions.py and make it DEFAULT_KUBERNETES_VERSION"
     )
+
+
+def test_the_default_version_is_in_eks_standard_support_today() -> None:
+    """Fails on the day the default leaves standard support: add the next row and move the default."""
+    today = dt.date.today()
+    assert default_version_problem(today) is None, default_version_problem(today)
     assert ClusterSpec.model_validate({"name": "c"}).kubernetes_version == DEFAULT_KUBERNETES_VERSION
     assert support_notice(DEFAULT_KUBERNETES_VERSION, today=today) is None
+
+
+def test_the_default_version_check_fails_the_day_after_standard_support_ends() -> None:
+    last_day = EKS_VERSIONS[DEFAULT_KUBERNETES_VERSION].standard_support_ends
+    assert default_version_problem(last_day) is None
+    assert "left EKS standard support" in (default_version_problem(last_day + dt.timedelta(days=1)) or "")
+    assert support_notice(DEFAULT_KUBERNETES_VERSION, today=last_day + dt.timedelta(days=1)) is not None
 
 
 def test_the_table_follows_the_eks_calendar_rules() -> None:
