@@ -17,7 +17,13 @@ from asya_pulumi.spec.base import SpecModel
 from asya_pulumi.spec.cluster import GPU_POOL_LABEL, check_gpu_pool_name
 from asya_pulumi.spec.inputs import InputStr, is_output
 from asya_pulumi.spec.limits import check_image, check_label_key, check_label_value, parse_quantity
-from asya_pulumi.spec.pod_options import EnvSource, ImagePullPolicy, VolumeSpec, check_object_name
+from asya_pulumi.spec.pod_options import (
+    DEFAULT_IMAGE_PULL_POLICY,
+    EnvSource,
+    ImagePullPolicy,
+    VolumeSpec,
+    check_object_name,
+)
 from asya_pulumi.spec.scaling_options import AdvancedSpec, FallbackSpec
 from asya_runtime.config import SidecarConfig
 from asya_runtime.naming import check_actor_name
@@ -195,7 +201,7 @@ class AsyncActorSpec(SpecModel):
     )
     volumes: list[VolumeSpec] = Field(default_factory=list, description="Mounted into the handler container.")
     image_pull_policy: ImagePullPolicy = Field(
-        "Always", description="Always: a moved tag is noticed at each start (cached layers stay cached)."
+        DEFAULT_IMAGE_PULL_POLICY, description="Always: a moved tag is noticed at each start (layers stay cached)."
     )
     image_pull_secrets: list[str] = Field(
         default_factory=list, description="Secrets (docker-registry) for a private registry other than ECR."

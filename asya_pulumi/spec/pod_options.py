@@ -186,3 +186,5 @@ class VolumeSpec(SpecModel):
 
 
 ImagePullPolicy = Literal["Always", "IfNotPresent", "Never"]
+#: Tags may move, so the kubelet asks the registry for the current digest at each start (cached layers stay cached).
+DEFAULT_IMAGE_PULL_POLICY: ImagePullPolicy = "Always"

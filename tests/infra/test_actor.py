@@ -10,7 +10,7 @@ import pytest
 from infra_mocks import ACCOUNT, REGION, Deployment
 
 from asya_pulumi.components import AsyncActor
-from asya_pulumi.pod import handler_server_source
+from asya_pulumi.pod import handler_server_sources
 from asya_pulumi.spec import AsyncActorSpec
 from asya_runtime.config import SidecarConfig
 from asya_runtime.handler_server import ENV_HANDLER, ENV_HANDLER_CONCURRENCY, ENV_HANDLER_DRAIN_S, ENV_SOCKET_PATH
@@ -190,7 +190,8 @@ def test_handler_container_runs_the_mounted_handler_server(deployment: Deploymen
     assert env[ENV_SOCKET_PATH] == SidecarConfig(actor="a", namespace="n").socket_path
     assert env["MODEL"] == "vit"
     config_map = deployment.one("kubernetes:core/v1:ConfigMap", "dev-score-image-handler-server")
-    assert config_map.inputs["data"] == {"handler_server.py": handler_server_source()}
+    assert config_map.inputs["data"] == handler_server_sources()
+    assert set(config_map.inputs["data"]) == {"handler_server.py", "handler_server.js"}
 
 
 def test_scaled_object_fields_and_ordering(deployment: Deployment) -> None:
