@@ -220,3 +220,15 @@ def test_local_runs_refuse_outputs_and_never_import_pulumi() -> None:
             "m = asya_pulumi.spec.load_pipeline_dir('examples/text-chunking'); "
             "assert 'pulumi' not in sys.modules, 'pulumi imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
+
+
+def test_an_output_image_passes_through_a_mesh_spec_and_its_overrides(deployment: Deployment) -> None:
+    def program() -> None:
+        image = aws.ecr.Repository("embed", name="embed").name.apply(lambda name: f"{IMAGE.rsplit('/', 1)[0]}/{name}")
+        actor = AsyncActorSpec(name="embed", image=image, handler="handlers.embed")
+        spec = MeshSpec(namespace="outs", actors=[actor], routes={"go": ["embed"]}).with_overrides(region=REGION)
+        ActorMesh("outs", spec=spec, cluster_name="c1")
+
+    deployment.run(program)
+    handler = deployment.one(DEPLOYMENT, "outs-embed-deployment").inputs["spec"]["template"]["spec"]["containers"][0]
+    assert handler["image"] == f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/embed"
