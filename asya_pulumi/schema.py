@@ -79,8 +79,11 @@ class SchemaTypes:
         for field_name, field in model.model_fields.items():
             key = manifest_name(field_name, field)
             prop = self.field(model=model, name=field_name, field=field)
-            if field.description:
-                prop = {**prop, "description": field.description}
+            described = " ".join(d for d in (field.description, prop.get("description")) if d)
+            if described:
+                prop["description"] = described
+            if _is_scalar(field.default):
+                prop["default"] = field.default
             spec["properties"][key] = prop
             if field.is_required():
                 required.append(key)
@@ -129,6 +132,11 @@ class SchemaTypes:
             raise TypeError(f"{name}: only string Literals become schema enums, not {values}")
         self.types[token(name)] = {"type": "string", "enum": [{"value": v} for v in values]}
         return ref(name)
+
+
+def _is_scalar(value: object) -> bool:
+    """A default the schema can state (``default`` takes booleans, numbers and strings only)."""
+    return isinstance(value, (bool, int, float, str))
 
 
 def _without_none(annotation: Any) -> Any:
