@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from typing import Any
 
@@ -76,3 +77,4 @@ def test_construct_refuses_a_team_route_to_an_actor_neither_side_declares(deploy
     expected = r"names actor 'missing', which is not in the mesh base .* known actors: echo, rank$"
     with pytest.raises(Exception, match=expected):
         deployment.run(lambda: AsyaProvider().construct("bad", "asya:index:TeamActors", inputs).state["routes"])
+    gc.collect()  # the other registrations' failed futures (see test_team_stacks.collect_failed_registrations)

@@ -6,6 +6,7 @@ program then runs with ``pulumi:pulumi:StackReference`` resolving to exactly tho
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 import runpy
@@ -86,7 +87,15 @@ def run_team(platform_outputs: dict[str, Any], *, changes: dict[str, Any] | None
         run_program(deployment, "team")
     finally:
         settings.ROOT.set(None)
+        collect_failed_registrations()
     return deployment
+
+
+def collect_failed_registrations() -> None:
+    """A refused team spec fails every registration waiting on the check; one error propagates, the others stay in
+    futures nobody reads. Collect them now: left to a random GC, their finalizers log tracebacks (Python 3.11's
+    traceback module calls ``ast.parse``) in the middle of an unrelated ``ast.parse`` and corrupt its state."""
+    gc.collect()
 
 
 @pytest.fixture(scope="module")
