@@ -10,6 +10,7 @@ spec fails at preview with the same messages in every language.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -194,8 +195,9 @@ def _properties(args: dict[str, Arg], types: SchemaTypes) -> dict[str, Any]:
 
 
 def _summary(resource: type[pulumi.ComponentResource]) -> str:
-    """The first paragraph of the component's docstring."""
-    return " ".join((resource.__doc__ or "").split("\n\n")[0].split())
+    """The first paragraph of the component module's docstring (what it creates, in no one language's terms)."""
+    module = sys.modules[resource.__module__]
+    return " ".join((module.__doc__ or resource.__doc__ or "").split("\n\n")[0].split())
 
 
 def schema() -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Per-team stacks: a platform stack exports its mesh (:func:`mesh_exports`), a team stack adds actors to it.
+"""``TeamActors``: actors a team adds, from its own stack, to a mesh that a platform stack deployed (``MeshRef``).
 
 The platform stack owns the cluster, KEDA and the mesh base (namespace, sinks, result bucket, shared settings, and
 any actors it runs itself). A team stack reads the exports through a ``StackReference`` into a :class:`MeshRef`
@@ -10,13 +10,14 @@ ScaledObject, exactly as an actor of the mesh base does (:class:`AsyncActor`), s
 * KEDA reads its queue: the platform's KEDA may read ``asya-{ns}_*``, which matches every queue a team adds;
 * the mesh's default-deny NetworkPolicy and Pod Security labels cover its pods (same namespace, same labels).
 
-The export keys are defined once here (:data:`EXPORTS`) and used by both sides, so they cannot drift.
+The platform stack exports its mesh with :func:`mesh_exports`. The export keys are defined once here
+(:data:`EXPORTS`) and used by both sides, so they cannot drift.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -51,7 +52,7 @@ class MeshRef:
         return cls(**{field: stack.require_output(key) for field, key in EXPORTS.items()})
 
 
-#: MeshRef field → the platform stack's output name.
+#: MeshRef field → the platform stack's output name (tests check every field has one).
 EXPORTS: dict[str, str] = {
     "namespace": "namespace",
     "region": "region",
@@ -59,7 +60,6 @@ EXPORTS: dict[str, str] = {
     "actor_names": "actorNames",
     "gpu_pools": "gpuPools",
 }
-assert set(EXPORTS) == {f.name for f in fields(MeshRef)}, "every MeshRef field needs an export name"
 
 
 def mesh_exports(mesh: ActorMesh, *, cluster_name: pulumi.Input[str]) -> dict[str, pulumi.Input[Any]]:

@@ -10,6 +10,7 @@ import gc
 import json
 import re
 import runpy
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from infra_mocks import REGION, Deployment
 from pulumi.runtime import settings
 
 from asya_pulumi import iam
-from asya_pulumi.components.mesh_ref import EXPORTS
+from asya_pulumi.components.mesh_ref import EXPORTS, MeshRef
 from asya_pulumi.mocked import RecordingMocks, RecordingMonitor
 from asya_pulumi.validate import validate_objects
 from asya_runtime.naming import queue_name, role_name
@@ -105,6 +106,7 @@ def team(platform: tuple[Deployment, dict[str, Any]]) -> Deployment:
 
 def test_platform_exports_what_a_team_stack_reads(platform: tuple[Deployment, dict[str, Any]]) -> None:
     _, outputs = platform
+    assert set(EXPORTS) == {f.name for f in fields(MeshRef)}
     assert set(EXPORTS.values()) | {"kubeconfig"} <= set(outputs)
     assert outputs["namespace"] == "scoring-dev"
     assert outputs["region"] == REGION
