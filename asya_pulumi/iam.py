@@ -175,15 +175,21 @@ def cluster_autoscaler_policy(*, cluster_name: str) -> PolicyDocument:
                 "ec2:DescribeInstanceTypes",
                 "ec2:DescribeLaunchTemplateVersions",
                 "ec2:GetInstanceTypesFromInstanceRequirements",
-                "eks:DescribeNodegroup",
             ],
             "Resource": "*",
+        },
+        {
+            "Sid": "DescribeOwnNodeGroups",
+            "Effect": "Allow",
+            "Action": ["eks:DescribeNodegroup"],
+            "Resource": f"arn:*:eks:*:*:nodegroup/{cluster_name}/*/*",
         },
         {
             "Sid": "ResizeOwnNodeGroups",
             "Effect": "Allow",
             "Action": ["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"],
-            "Resource": "*",
+            # EKS names a managed node group's ASG eks-<node group>-<uuid>; the tag condition narrows it to ours.
+            "Resource": "arn:*:autoscaling:*:*:autoScalingGroup:*:autoScalingGroupName/eks-*",
             "Condition": {"StringEquals": {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster_name}": "owned"}},
         },
     )
