@@ -23,6 +23,7 @@ from pulumi.runtime import settings
 from asya_pulumi import iam
 from asya_pulumi.components.mesh_ref import EXPORTS, MeshRef
 from asya_pulumi.mocked import RecordingMocks, RecordingMonitor
+from asya_pulumi.spec.team import TeamSpec, check_team_against_mesh
 from asya_pulumi.validate import validate_objects
 from asya_runtime.naming import queue_name, role_name
 
@@ -189,3 +190,13 @@ def test_a_team_actor_the_mesh_base_already_declares_is_refused(platform: tuple[
 def test_a_team_stack_for_another_mesh_is_refused(platform: tuple[Deployment, dict[str, Any]]) -> None:
     with pytest.raises(Exception, match="namespace 'other-mesh' is not the platform stack's mesh 'scoring-dev'"):
         run_team(platform[1], changes={"asya:namespace": "other-mesh"})
+
+
+def test_a_team_gpu_actor_must_name_its_pool_and_the_platform_must_have_it() -> None:
+    actor = {"name": "embed", "image": "img:1", "handler": "h.embed", "gpu": 1}
+    with pytest.raises(ValueError, match=r"actor 'embed' asks for a GPU: in a team stack name the pool with gpu\.pool"):
+        TeamSpec(namespace="scoring-dev", actors=[actor])
+    team = TeamSpec(namespace="scoring-dev", actors=[{**actor, "gpu": {"pool": "a100"}}])
+    message = "gpu.pool 'a100' is not a GPU pool of mesh 'scoring-dev'; the platform stack exports: gpu"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        check_team_against_mesh(team, namespace="scoring-dev", region=REGION, mesh_actors=["judge"], gpu_pools=["gpu"])
