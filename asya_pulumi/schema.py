@@ -22,7 +22,7 @@ import types
 import typing
 from typing import Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, BeforeValidator
+from pydantic import BaseModel, BeforeValidator, WithJsonSchema
 from pydantic.fields import FieldInfo
 
 from asya_runtime.durations import parse_duration
@@ -84,6 +84,8 @@ class SchemaTypes:
                 prop["description"] = described
             if _is_scalar(field.default):
                 prop["default"] = field.default
+            if isinstance(field.json_schema_extra, dict) and field.json_schema_extra.get("secret"):
+                prop["secret"] = True  # Pulumi keeps the value encrypted in state and out of logs, in every language
             spec["properties"][key] = prop
             if field.is_required():
                 required.append(key)
@@ -96,6 +98,8 @@ class SchemaTypes:
         for item in field.metadata:
             if isinstance(item, BeforeValidator) and item.func is parse_duration:
                 return dict(_DURATION)
+            if isinstance(item, WithJsonSchema) and item.json_schema is not None:
+                return dict(item.json_schema)
         annotation = _without_none(field.annotation)
         for item in _annotated_metadata(annotation):
             if isinstance(item, BeforeValidator) and item.func is parse_duration:
@@ -110,7 +114,11 @@ class SchemaTypes:
         annotation = _without_none(annotation)
         origin = get_origin(annotation)
         if origin is typing.Annotated:
-            return self.annotation(get_args(annotation)[0], enum_name=enum_name)
+            base, *metadata = get_args(annotation)
+            for item in metadata:  # a type that states its own JSON Schema (e.g. text or a Pulumi Output)
+                if isinstance(item, WithJsonSchema) and item.json_schema is not None:
+                    return dict(item.json_schema)
+            return self.annotation(base, enum_name=enum_name)
         if annotation in _SCALARS:
             return dict(_SCALARS[annotation])
         if origin is Literal:

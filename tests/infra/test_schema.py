@@ -87,6 +87,8 @@ def test_spec_fields_have_their_model_types_defaults_and_descriptions(package: d
     assert props["gpu"]["$ref"] == "#/types/asya:index:GpuSpec"
     assert props["tolerations"] == {"type": "array", "items": {"$ref": "#/types/asya:index:Toleration"}}
     assert props["env"]["additionalProperties"] == {"type": "string"}
+    assert props["image"]["type"] == "string"  # text or an Output: Pulumi inputs are Outputs in every language
+    assert props["secretEnv"]["secret"] is True and "secret" not in props["env"]
     assert props["concurrency"]["type"] == "integer" and props["concurrency"]["default"] == 1
     assert props["image"]["description"].startswith("The user's image")
     assert actor["description"].startswith("One actor: its image and handler")
