@@ -7,11 +7,12 @@ the sidecar's from a :class:`SidecarConfig` (as the components do for the Deploy
 :class:`HandlerServerConfig` built by :func:`asya_pulumi.pod.handler_server_config` (as the pod's is), so a local
 handler server gets the same concurrency and drain time as in the cluster.
 
-Which handler server runs an actor is decided by the handler's module file in the pipeline directory:
-``handler: chunks.countWords`` runs the Node.js server (``handler_server.js``) when the directory holds
-``chunks.js`` and no ``chunks.py`` (it is given ``ASYA_HANDLER=chunks.js:countWords``, the Node server's file
-form), and the Python server otherwise. The manifest is the same for both languages; in the cluster the image
-decides (a Node.js image runs the Node server).
+Which handler server runs an actor is the spec's ``runtime`` (python | node), as in the cluster. When a manifest
+leaves it out, the handler's module file in the pipeline directory decides: ``handler: chunks.countWords`` runs
+the Node.js server (``handler_server.js``) when the directory holds ``chunks.js`` and no ``chunks.py``, the
+Python server otherwise. The cluster cannot look at those files (they are in the image), so a Node.js actor's
+manifest says ``runtime: node``; the server's handler form (``chunks.js:countWords``) is derived in one place,
+:func:`asya_pulumi.pod.handler_server_config`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from asya_pulumi.local.processes import ProcessSpec
 from asya_pulumi.local.queues import mesh_sinks
 from asya_pulumi.pod import handler_server_config
 from asya_pulumi.spec.actor import AsyncActorSpec
+from asya_pulumi.spec.inputs import plain_text
 from asya_pulumi.spec.mesh import MeshSpec
 from asya_runtime.config import SidecarConfig
 from asya_runtime.handler_server import HandlerServerConfig
@@ -77,7 +79,10 @@ class MeshPlan:
 
 
 def handler_language(*, actor: AsyncActorSpec, pipeline_dir: Path) -> HandlerLanguage:
-    """``"node"`` when the handler's module is a ``.js`` file of the pipeline directory, else ``"python"``."""
+    """The spec's ``runtime``; unset: ``"node"`` when the handler's module is a ``.js`` file of the pipeline
+    directory only, else ``"python"``."""
+    if actor.runtime is not None:
+        return actor.runtime
     module = actor.handler.split(".", 1)[0]
     if (pipeline_dir / f"{module}.js").is_file() and not (pipeline_dir / f"{module}.py").is_file():
         return "node"
@@ -210,21 +215,29 @@ def process_specs(plan: MeshPlan) -> list[ProcessSpec]:
 
 def _handler_spec(plan: MeshPlan, *, actor: AsyncActorSpec, replica: int, socket_path: str) -> ProcessSpec:
     language = handler_language(actor=actor, pipeline_dir=plan.pipeline_dir)
-    module, _, attribute = actor.handler.partition(".")
     try:
         argv = handler_argv(language)
     except RuntimeError as exc:  # no `node` on PATH
         raise RuntimeError(f"actor {actor.name!r}: {exc}") from None
     config = handler_server_config(
         spec=actor,
+        runtime=language,
         socket_path=socket_path,
-        handler=f"{module}.js:{attribute}" if language == "node" else None,
         search_path=(str(plan.pipeline_dir),),
     )
     return handler_process(
         name=f"{actor.name}-{replica}-handler", group=actor.name, config=config, argv=argv,
-        cwd=plan.pipeline_dir, env=actor.env,
+        cwd=plan.pipeline_dir, env=local_env(actor),
     )
+
+
+def local_env(actor: AsyncActorSpec) -> dict[str, str]:
+    """The handler's own variables for a local run: ``env`` and ``secretEnv`` as plain text.
+
+    ``valueFrom`` / ``secretRefs`` name Kubernetes objects that do not exist locally: set those variables in the
+    shell that runs ``asya dev`` (the parent's environment reaches the handler). A Pulumi Output is refused.
+    """
+    return plain_text(actor.env, what="env") | plain_text(actor.secret_env, what="secretEnv")
 
 
 def _sidecar_config(plan: MeshPlan, *, actor: str, mode: str, socket_path: str) -> SidecarConfig:

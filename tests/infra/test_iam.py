@@ -90,3 +90,13 @@ def test_no_allowed_action_is_a_wildcard() -> None:
         ),
     ]
     assert all("*" not in action for policy in policies for action in granted(policy))
+
+
+def test_the_cluster_autoscaler_describes_and_resizes_only_this_clusters_node_groups() -> None:
+    statements = {s["Sid"]: s for s in iam.cluster_autoscaler_policy(cluster_name="ml")["Statement"]}
+    assert statements["DescribeOwnNodeGroups"]["Resource"] == "arn:*:eks:*:*:nodegroup/ml/*/*"
+    resize = statements["ResizeOwnNodeGroups"]
+    assert resize["Resource"].endswith(":autoScalingGroupName/eks-*")
+    assert resize["Condition"] == {"StringEquals": {"aws:ResourceTag/k8s.io/cluster-autoscaler/ml": "owned"}}
+    # Only actions without resource-level permissions keep Resource "*".
+    assert all(a.split(":")[1].startswith(("Describe", "Get")) for a in statements["Discover"]["Action"])
