@@ -124,7 +124,18 @@ def reload_actor(supervisor: Supervisor, actor: str, *, timeout_s: float = RELOA
 
 
 def _tail(log: str) -> str:
-    lines = [line for line in log.splitlines() if line.strip()]
+    """The last lines of a handler server's log, its JSON events shown as their message and traceback."""
+    lines: list[str] = []
+    for line in log.splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            event = None
+        if isinstance(event, dict) and ("message" in event or "traceback" in event):
+            lines += [f"  {event.get('message', event.get('event', ''))}"]
+            lines += [f"  {t}" for t in str(event.get("traceback", "")).splitlines()[-6:]]
+        elif line.strip():
+            lines.append(f"  {line}")
     return "\n".join(lines[-ERROR_LINES:])
 
 
@@ -195,7 +206,7 @@ def watch(args: argparse.Namespace, *, launched: Launch, runner: MeshRunner, las
     down: set[str] = set()  # actors whose reload failed: their handler servers are stopped
     print(
         f"watching {len(files)} file(s) in {launched.plan.pipeline_dir}; save a handler to reload it "
-        f"(its in-memory state is lost); Enter re-sends the inputs, N Enter line N"
+        f"(its in-memory state is lost); Enter re-sends the inputs, N Enter the N-th"
         f"{', and every successful reload re-sends' if args.resend else ''}; Ctrl-C stops. "
         f"Mesh {launched.mesh.namespace!r} at {launched.sqs_endpoint} (also for `asya send`/`status`)",
         flush=True,

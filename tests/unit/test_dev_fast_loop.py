@@ -178,3 +178,16 @@ def test_resend_without_watch_is_a_usage_error() -> None:
     )
     assert done.returncode == 2
     assert "--resend re-sends after a reload: it needs --watch" in done.stderr + done.stdout
+
+
+def test_a_failed_reload_shows_the_handler_server_s_message_and_traceback_not_raw_json() -> None:
+    from asya_pulumi.cli.dev_watch import _tail
+
+    event = {"event": "startup_failed", "message": "importing 'shout' raised SyntaxError",
+             "traceback": "Traceback (most recent call last):\n  File \"shout.py\", line 1\n"
+                          "SyntaxError: '(' was never closed"}
+    shown = _tail("starting\n" + json.dumps(event) + "\n")
+    assert shown.splitlines() == [
+        "  starting", "  importing 'shout' raised SyntaxError", "  Traceback (most recent call last):",
+        '    File "shout.py", line 1', "  SyntaxError: '(' was never closed",
+    ]
