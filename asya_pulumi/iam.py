@@ -223,3 +223,135 @@ def cluster_autoscaler_policy(*, cluster_name: str) -> PolicyDocument:
             "Condition": {"StringEquals": {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster_name}": "owned"}},
         },
     )
+
+
+def karpenter_controller_policy(
+    *, cluster_arn: str, node_role_arn: str, instance_profile_arn: str, interruption_queue_arn: str
+) -> PolicyDocument:
+    """Karpenter's controller, as its getting-started CloudFormation grants it, narrowed where this stack allows.
+
+    Launch and tag only with this cluster's ownership tags on the request, terminate only instances carrying them
+    (``kubernetes.io/cluster/<name>: owned`` and a ``karpenter.sh/nodepool`` tag: Karpenter's, never a managed node
+    group's). The instance profile is created by the stack (``EC2NodeClass.spec.instanceProfile``), so the
+    controller gets none of the instance-profile create/tag/delete rights Karpenter's own policy carries: it only
+    reads that one profile and passes its role to EC2. Zonal shift stays off (the chart's default), so none of its
+    rights. The read-only Describe*, ``pricing:GetProducts`` and ``iam:ListInstanceProfiles`` take ``Resource: *``
+    (those APIs have no resource-level permissions); the Describe calls are limited to the cluster's region.
+    """
+    parts = cluster_arn.split(":")
+    if len(parts) < 6 or parts[2] != "eks" or not parts[5].startswith("cluster/"):
+        raise ValueError(f"{cluster_arn!r} is not an EKS cluster ARN")
+    partition, region, cluster_name = parts[1], parts[3], parts[5].removeprefix("cluster/")
+    ec2 = f"arn:{partition}:ec2:{region}"
+    owned = {f"aws:ResourceTag/kubernetes.io/cluster/{cluster_name}": "owned"}
+    owned_request = {
+        f"aws:RequestTag/kubernetes.io/cluster/{cluster_name}": "owned",
+        "aws:RequestTag/eks:eks-cluster-name": cluster_name,
+    }
+    launched = [f"{ec2}:*:{kind}/*" for kind in (
+        "fleet", "instance", "volume", "network-interface", "launch-template", "spot-instances-request")]
+    return _document(
+        {
+            "Sid": "LaunchFromRegionalResources",
+            "Effect": "Allow",
+            "Action": ["ec2:RunInstances", "ec2:CreateFleet"],
+            "Resource": [
+                f"{ec2}::image/*", f"{ec2}::snapshot/*", f"{ec2}:*:security-group/*", f"{ec2}:*:subnet/*",
+                f"{ec2}:*:capacity-reservation/*", f"{ec2}:*:placement-group/*",
+            ],
+        },
+        {
+            "Sid": "LaunchFromOwnLaunchTemplates",
+            "Effect": "Allow",
+            "Action": ["ec2:RunInstances", "ec2:CreateFleet"],
+            "Resource": f"{ec2}:*:launch-template/*",
+            "Condition": {"StringEquals": owned, "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"}},
+        },
+        {
+            "Sid": "CreateOnlyOwnedResources",
+            "Effect": "Allow",
+            "Action": ["ec2:RunInstances", "ec2:CreateFleet", "ec2:CreateLaunchTemplate"],
+            "Resource": launched,
+            "Condition": {"StringEquals": owned_request,
+                          "StringLike": {"aws:RequestTag/karpenter.sh/nodepool": "*"}},
+        },
+        {
+            "Sid": "TagOnCreate",
+            "Effect": "Allow",
+            "Action": ["ec2:CreateTags"],
+            "Resource": launched,
+            "Condition": {
+                "StringEquals": {**owned_request,
+                                 "ec2:CreateAction": ["RunInstances", "CreateFleet", "CreateLaunchTemplate"]},
+                "StringLike": {"aws:RequestTag/karpenter.sh/nodepool": "*"},
+            },
+        },
+        {
+            "Sid": "TagOwnInstances",
+            "Effect": "Allow",
+            "Action": ["ec2:CreateTags"],
+            "Resource": f"{ec2}:*:instance/*",
+            "Condition": {
+                "StringEquals": owned,
+                "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"},
+                "StringEqualsIfExists": {"aws:RequestTag/eks:eks-cluster-name": cluster_name},
+                "ForAllValues:StringEquals": {
+                    "aws:TagKeys": ["eks:eks-cluster-name", "karpenter.sh/nodeclaim", "Name"]
+                },
+            },
+        },
+        {
+            "Sid": "DeleteOwnInstancesAndTemplates",
+            "Effect": "Allow",
+            "Action": ["ec2:TerminateInstances", "ec2:DeleteLaunchTemplate"],
+            "Resource": [f"{ec2}:*:instance/*", f"{ec2}:*:launch-template/*"],
+            "Condition": {"StringEquals": owned, "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"}},
+        },
+        {
+            "Sid": "PassNodeRoleToEc2",
+            "Effect": "Allow",
+            "Action": ["iam:PassRole"],
+            "Resource": node_role_arn,
+            "Condition": {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
+        },
+        {"Sid": "ReadNodeInstanceProfile", "Effect": "Allow", "Action": ["iam:GetInstanceProfile"],
+         "Resource": instance_profile_arn},
+        {"Sid": "FindApiServer", "Effect": "Allow", "Action": ["eks:DescribeCluster"], "Resource": cluster_arn},
+        {
+            "Sid": "ConsumeInterruptionQueue",
+            "Effect": "Allow",
+            "Action": ["sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage"],
+            "Resource": interruption_queue_arn,
+        },
+        {"Sid": "ReadPublicAmiParameters", "Effect": "Allow", "Action": ["ssm:GetParameter"],
+         "Resource": f"arn:{partition}:ssm:{region}:*:parameter/aws/service/*"},  # public: no account
+        {
+            "Sid": "DescribeRegionalCapacity",
+            "Effect": "Allow",
+            "Action": [
+                "ec2:DescribeCapacityReservations", "ec2:DescribeImages", "ec2:DescribeInstances",
+                "ec2:DescribeInstanceStatus", "ec2:DescribeInstanceTypeOfferings", "ec2:DescribeInstanceTypes",
+                "ec2:DescribeLaunchTemplates", "ec2:DescribePlacementGroups", "ec2:DescribeSecurityGroups",
+                "ec2:DescribeSpotPriceHistory", "ec2:DescribeSubnets",
+            ],
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:RequestedRegion": region}},
+        },
+        {"Sid": "ReadPrices", "Effect": "Allow", "Action": ["pricing:GetProducts"], "Resource": "*"},
+        {"Sid": "ListInstanceProfiles", "Effect": "Allow", "Action": ["iam:ListInstanceProfiles"], "Resource": "*"},
+    )
+
+
+def interruption_queue_policy(*, queue_arn: str, rule_arns: list[str]) -> PolicyDocument:
+    """Karpenter's interruption queue: only this stack's EventBridge rules may send; nothing reaches it without TLS."""
+    return _document(
+        {
+            "Sid": "EventBridgeRulesSend",
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": "sqs:SendMessage",
+            "Resource": queue_arn,
+            "Condition": {"ArnEquals": {"aws:SourceArn": rule_arns}},
+        },
+        *deny_insecure_transport(resources=[queue_arn], service="sqs")["Statement"],
+    )

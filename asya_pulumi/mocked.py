@@ -64,6 +64,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 resource_id = outputs["url"]
             elif typ == "aws:iam/role:Role":
                 outputs["arn"] = f"arn:aws:iam::{ACCOUNT}:role/{name}"
+            elif typ == "aws:iam/instanceProfile:InstanceProfile":
+                outputs["arn"] = f"arn:aws:iam::{ACCOUNT}:instance-profile/{name}"
             elif typ == "aws:s3/bucket:Bucket":
                 outputs["bucket"] = inputs.get("bucket") or f"{inputs.get('bucketPrefix', args.name)}{_suffix(name)}"
                 outputs["arn"] = f"arn:aws:s3:::{outputs['bucket']}"
@@ -72,6 +74,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 outputs["arn"] = f"arn:aws:eks:{REGION}:{ACCOUNT}:cluster/{name}"
                 outputs["endpoint"] = f"https://{_suffix(name)}.gr7.{REGION}.eks.amazonaws.com"
                 outputs["certificateAuthority"] = {"data": "LS0tLS1CRUdJTi1DRVJU"}
+                outputs["vpcConfig"] = {**dict(inputs.get("vpcConfig") or {}),
+                                        "clusterSecurityGroupId": f"sg-{_suffix(name)}"}
             elif typ == "aws:kms/key:Key":
                 key_id = f"{_suffix(name)}-0000-4000-8000-000000000000"
                 outputs["arn"] = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{key_id}"
@@ -100,6 +104,12 @@ class RecordingMocks(pulumi.runtime.Mocks):
             return {**identity, "id": ACCOUNT}, []
         if args.token == "aws:index/getRegion:getRegion":
             return {"name": REGION, "region": REGION, "id": REGION, "description": "US East"}, []
+        if args.token == "aws:secretsmanager/getSecretVersion:getSecretVersion":
+            # A stand-in value, distinct per secret, so tests can check it never reaches a rendered object.
+            secret_id = str(args.args.get("secretId"))
+            arn = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{secret_id}"
+            return {"arn": arn, "id": arn, "secretId": secret_id, "versionId": "v1",
+                    "secretString": f"mock-secret-value-of-{secret_id}", "versionStages": ["AWSCURRENT"]}, []
         if args.token == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, []
         raise NotImplementedError(f"no mock for call {args.token}")
@@ -164,13 +174,52 @@ class MockedDeployment:
         return other.urn in resource.dependencies
 
     def kubernetes_objects(self) -> list[dict[str, Any]]:
-        """Every Kubernetes object's inputs (apiVersion/kind/metadata/spec...), integers restored from floats."""
+        """Every Kubernetes object's inputs (apiVersion/kind/metadata/spec...), integers restored from floats,
+        secrets redacted (:func:`secrets_redacted`): what tests assert on and ``asya render`` writes."""
         objects = []
         for r in self.mocks.registered:
             is_object = r.type.startswith("kubernetes:") and "apiVersion" in r.inputs
             if is_object and r.type != "kubernetes:helm.sh/v3:Release":
-                objects.append(integers_restored(r.inputs))
+                objects.append(secrets_redacted(integers_restored(r.inputs)))
         return objects
+
+
+#: What a secret value is shown as in rendered objects and the plan's tree.
+REDACTED = "<redacted>"
+#: Pulumi's wire protocol (``pulumi.runtime.rpc``, private there): a secret input reaches the mock as
+#: ``{SIG_KEY: SECRET_SIG, "value": ...}``, an output value as ``{SIG_KEY: OUTPUT_VALUE_SIG, "secret": true, ...}``.
+_SIG_KEY = "4dabf18193072939515e22adb298388d"
+_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+_OUTPUT_VALUE_SIG = "d0e6a833031e9bbcd3f4e8bde6ca49a4"
+
+
+def _is_secret_marker(value: dict[str, Any]) -> bool:
+    sig = value.get(_SIG_KEY)
+    return sig == _SECRET_SIG or (sig == _OUTPUT_VALUE_SIG and value.get("secret") is True)
+
+
+def secrets_redacted(value: Any) -> Any:
+    """``value`` with every Pulumi secret replaced by ``REDACTED``, and every value of a Kubernetes Secret's
+    ``data`` / ``stringData`` too (a Secret's content is secret whether or not Pulumi was told so).
+
+    A value the program marked (``Output.secret``, a provider's secret output) becomes ``REDACTED``; a marked
+    map keeps its keys (a Secret's key names are not secret, and the object stays valid against its schema).
+    """
+    if isinstance(value, dict):
+        if _is_secret_marker(value):
+            inner = value.get("value")
+            return {k: REDACTED for k in inner} if isinstance(inner, dict) else REDACTED
+        redacted = {k: secrets_redacted(v) for k, v in value.items()}
+        if value.get("kind") == "Secret" and value.get("apiVersion") == "v1":
+            for field_name in ("data", "stringData"):
+                if isinstance(redacted.get(field_name), dict):
+                    redacted[field_name] = {k: REDACTED for k in redacted[field_name]}
+                elif field_name in redacted:
+                    redacted[field_name] = REDACTED
+        return redacted
+    if isinstance(value, list):
+        return [secrets_redacted(v) for v in value]
+    return value
 
 
 def integers_restored(value: Any) -> Any:

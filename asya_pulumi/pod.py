@@ -1,8 +1,9 @@
 """The actor pod, as plain Kubernetes dicts: paths, containers, probes, security context, GPU scheduling.
 
 One place for every path and port the two containers share. The handler container runs the runtime's single-file
-handler server, mounted from a ConfigMap, with the user's image: the image needs python3 and the handler's module,
-nothing from us. The sidecar container runs ``asya-sidecar`` from the runtime image.
+handler server for the actor's ``runtime`` (``python3 handler_server.py`` or ``node handler_server.js``), mounted
+from a ConfigMap, with the user's image: the image needs that interpreter and the handler's module, nothing from us.
+The sidecar container runs ``asya-sidecar`` from the runtime image.
 
 Credentials live only in the sidecar. EKS Pod Identity's mutating webhook adds ``AWS_CONTAINER_CREDENTIALS_FULL_URI``,
 ``AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`` and the ``eks-pod-identity-token`` mount to every container of a pod whose
@@ -15,7 +16,7 @@ mesh's NetworkPolicy also blocks 169.254.169.254). What the env cannot stop is a
 the webhook mounted anyway; the annotation is what keeps that file out.
 
 Every pod meets Pod Security ``restricted``: non-root, RuntimeDefault seccomp, no privilege escalation, every
-capability dropped, only emptyDir / configMap volumes (plus the webhook's projected token).
+capability dropped, only emptyDir / configMap / secret / PVC volumes (plus the webhook's projected token).
 """
 
 from __future__ import annotations
@@ -27,14 +28,20 @@ from importlib import resources
 from typing import Any
 
 from asya_pulumi.spec import GPU_POOL_LABEL, GPU_RESOURCE, AsyncActorSpec
+from asya_pulumi.spec.actor import HandlerRuntime
+from asya_pulumi.spec.pod_options import DEFAULT_IMAGE_PULL_POLICY, HANDLER_SERVER_DIR
 from asya_runtime.config import DEFAULT_SOCKET_PATH, SidecarConfig
 from asya_runtime.handler_server import HandlerServerConfig
 from asya_runtime.resiliency import Resiliency
 
-HANDLER_SERVER_FILE = "handler_server.py"
-#: Where the ConfigMap with the handler server is mounted in the handler container.
-HANDLER_SERVER_DIR = "/opt/asya"
-HANDLER_SERVER_PATH = posixpath.join(HANDLER_SERVER_DIR, HANDLER_SERVER_FILE)
+#: The runtime's handler server for each handler language (files of ``asya_runtime``, all in the ConfigMap).
+HANDLER_SERVER_FILES: dict[HandlerRuntime, str] = {"python": "handler_server.py", "node": "handler_server.js"}
+#: The interpreter that runs each server; the user's image must have it on PATH.
+HANDLER_INTERPRETERS: dict[HandlerRuntime, str] = {"python": "python3", "node": "node"}
+#: The language of an actor that does not name one (in the cluster; ``asya dev`` may look at the files).
+DEFAULT_RUNTIME: HandlerRuntime = "python"
+#: The Node server looks for ``file.js`` only on ASYA_HANDLER_PATH: in the pod that is the image's working directory.
+NODE_SEARCH_PATH = (".",)
 SOCKET_DIR = posixpath.dirname(DEFAULT_SOCKET_PATH)
 SIDECAR_COMMAND = ["asya-sidecar"]
 HANDLER_CONTAINER = "handler"
@@ -65,8 +72,8 @@ CONTAINER_SECURITY = {
     "runAsNonRoot": True,
     "capabilities": {"drop": ["ALL"]},
 }
-#: Tags may move, so the kubelet asks the registry for the current digest at each start (cached layers stay cached).
-IMAGE_PULL_POLICY = "Always"
+#: The sidecar's pull policy: the default an actor's handler gets too.
+IMAGE_PULL_POLICY = DEFAULT_IMAGE_PULL_POLICY
 SIDECAR_RESOURCES = {"requests": {"cpu": "50m", "memory": "96Mi"}, "limits": {"cpu": "1", "memory": "256Mi"}}
 #: A handler without a CPU limit gets this many times its CPU request (at least one CPU): it may burst, but a
 #: runaway (or hostile) handler cannot take a whole node from its neighbours.
@@ -74,13 +81,39 @@ HANDLER_CPU_BURST = 4
 HANDLER_MIN_CPU_LIMIT_M = 1000
 
 
-def handler_server_source() -> str:
-    """The text of the runtime's handler server, read from the installed ``asya_runtime`` package."""
-    return resources.files("asya_runtime").joinpath(HANDLER_SERVER_FILE).read_text(encoding="utf-8")
+def handler_server_sources() -> dict[str, str]:
+    """File name → text of every handler server, read from the installed ``asya_runtime`` package."""
+    package = resources.files("asya_runtime")
+    return {name: package.joinpath(name).read_text(encoding="utf-8") for name in HANDLER_SERVER_FILES.values()}
 
 
-def source_digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+def sources_digest(sources: dict[str, str]) -> str:
+    """sha256 prefix over every file (name and text): a pod-template annotation, so a new server rolls pods."""
+    digest = hashlib.sha256()
+    for name in sorted(sources):
+        digest.update(f"{name}\0{sources[name]}\0".encode())
+    return digest.hexdigest()[:16]
+
+
+def handler_runtime(spec: AsyncActorSpec) -> HandlerRuntime:
+    """The actor's handler language in the cluster: ``spec.runtime``, python when unset."""
+    return spec.runtime or DEFAULT_RUNTIME
+
+
+def handler_server_command(runtime: HandlerRuntime) -> list[str]:
+    """``python3 /opt/asya/handler_server.py`` or ``node /opt/asya/handler_server.js``."""
+    return [HANDLER_INTERPRETERS[runtime], posixpath.join(HANDLER_SERVER_DIR, HANDLER_SERVER_FILES[runtime])]
+
+
+def node_handler(handler: str) -> str:
+    """The Node server's ``file.js:export`` form: ``words.countWords`` → ``words.js:countWords``."""
+    module, _, attribute = handler.partition(".")
+    return f"{module}.js:{attribute}"
+
+
+def secret_env_key(name: str) -> str:
+    """The key of env variable ``name`` in the actor's Secret (env names are valid Secret keys as they are)."""
+    return name
 
 
 def termination_grace_seconds(sidecar: SidecarConfig) -> int:
@@ -129,17 +162,23 @@ def handler_cpu_limit(*, request: str | None) -> str:
 def handler_server_config(
     *,
     spec: AsyncActorSpec,
+    runtime: HandlerRuntime | None = None,
     socket_path: str = DEFAULT_SOCKET_PATH,
-    handler: str | None = None,
     search_path: tuple[str, ...] = (),
 ) -> HandlerServerConfig:
     """The handler server's configuration for ``spec``: the pod's, and ``asya dev``'s with its local socket path.
 
-    ``handler`` replaces ``spec.handler`` where the server needs another form of it (the local Node.js server's
-    ``file.js:export``); ``search_path`` is where the handler's module is looked for (the working directory if empty).
+    ``runtime`` (default: :func:`handler_runtime`) picks the handler's form: the Node server takes
+    ``file.js:export`` (:func:`node_handler`) and searches only ``search_path`` (the working directory if empty);
+    the Python server imports ``module.function`` from ``search_path`` or its working directory.
     """
+    runtime = runtime or handler_runtime(spec)
+    if runtime == "node":
+        handler, search_path = node_handler(spec.handler), search_path or NODE_SEARCH_PATH
+    else:
+        handler = spec.handler
     return HandlerServerConfig(
-        handler=handler or spec.handler,
+        handler=handler,
         socket_path=socket_path,
         concurrency=spec.concurrency,
         drain_s=handler_drain_seconds(spec.resiliency),
@@ -147,8 +186,37 @@ def handler_server_config(
     )
 
 
-def _env_list(env: dict[str, str]) -> list[dict[str, str]]:
+def _env_list(env: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"name": k, "value": v} for k, v in env.items()]
+
+
+def handler_env(*, spec: AsyncActorSpec, secret_name: Any) -> list[dict[str, Any]]:
+    """The handler's ``env``: plain values, ``secretEnv`` as ``secretKeyRef`` s into ``secret_name`` (the
+    actor's Secret: the value never enters the Deployment), ``valueFrom`` as written, then the platform's own.
+
+    Platform variables come last and are checked not to collide, so a user's value can never replace one.
+    """
+    runtime = handler_runtime(spec)
+    users = [*spec.env, *spec.secret_env, *spec.value_from]
+    reserved = sorted(set(users) & set(HANDLER_CREDENTIAL_BLOCKERS))
+    if reserved:
+        raise ValueError(
+            f"actor {spec.name!r}: env {reserved} is set by the platform to keep the actor role's credentials out "
+            f"of the handler container (only the sidecar holds them); remove it from env"
+        )
+    base = {"HOME": "/tmp", **({"PYTHONDONTWRITEBYTECODE": "1"} if runtime == "python" else {})}
+    entries = _env_list({k: v for k, v in base.items() if k not in users})
+    entries += _env_list(dict(spec.env))
+    entries += [
+        {"name": k, "valueFrom": {"secretKeyRef": {"name": secret_name, "key": secret_env_key(k)}}}
+        for k in spec.secret_env
+    ]
+    entries += [
+        {"name": k, "valueFrom": source.model_dump(by_alias=True, exclude_none=True)}
+        for k, source in spec.value_from.items()
+    ]
+    entries += _env_list({**HANDLER_CREDENTIAL_BLOCKERS, **handler_server_config(spec=spec).to_env()})
+    return entries
 
 
 def sidecar_container(*, image: str, sidecar_env: dict[str, str]) -> dict[str, Any]:
@@ -168,36 +236,26 @@ def sidecar_container(*, image: str, sidecar_env: dict[str, str]) -> dict[str, A
     }
 
 
-def handler_container(*, spec: AsyncActorSpec) -> dict[str, Any]:
-    """The user's image running the mounted handler server; liveness asks the server whether a call hangs.
+def handler_container(*, spec: AsyncActorSpec, secret_name: Any = None) -> dict[str, Any]:
+    """The user's image running the mounted handler server of its ``runtime``; liveness asks the server (the
+    same file with ``--health``, which both servers answer) whether a call hangs.
 
-    Its env blocks the AWS SDKs' credential chain (see the module docstring); an ``env`` entry of the spec that
-    names one of those variables is refused rather than silently replaced.
+    Its env blocks the AWS SDKs' credential chain (see the module docstring); an env entry of the spec that names
+    one of those variables is refused rather than silently replaced. ``secret_name``: the actor's Secret holding
+    ``secretEnv`` (a str or an output; unused when the spec has none).
     """
-    reserved = sorted(set(spec.env) & set(HANDLER_CREDENTIAL_BLOCKERS))
-    if reserved:
-        raise ValueError(
-            f"actor {spec.name!r}: env {reserved} is set by the platform to keep the actor role's credentials out "
-            f"of the handler container (only the sidecar holds them); remove it from env"
-        )
-    health = {"exec": {"command": ["python3", HANDLER_SERVER_PATH, "--health"]}, "timeoutSeconds": 5}
+    command = handler_server_command(handler_runtime(spec))
+    health = {"exec": {"command": [*command, "--health"]}, "timeoutSeconds": 5}
     limits: dict[str, str] = dict(spec.resources.limits)
     limits.setdefault("cpu", handler_cpu_limit(request=spec.resources.requests.get("cpu")))
     if spec.gpu is not None:
         limits[GPU_RESOURCE] = str(spec.gpu.count)
-    env = {
-        "HOME": "/tmp",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        **spec.env,
-        **HANDLER_CREDENTIAL_BLOCKERS,
-        **handler_server_config(spec=spec).to_env(),
-    }
-    return {
+    container: dict[str, Any] = {
         "name": HANDLER_CONTAINER,
         "image": spec.image,
-        "imagePullPolicy": IMAGE_PULL_POLICY,
-        "command": ["python3", HANDLER_SERVER_PATH],
-        "env": _env_list(env),
+        "imagePullPolicy": spec.image_pull_policy,
+        "command": command,
+        "env": handler_env(spec=spec, secret_name=secret_name),
         # Model loading may take minutes: the startup probe allows 10 minutes before liveness takes over.
         "startupProbe": {**health, "periodSeconds": 5, "failureThreshold": 120},
         "livenessProbe": {**health, "periodSeconds": 10, "failureThreshold": 3},
@@ -209,8 +267,12 @@ def handler_container(*, spec: AsyncActorSpec) -> dict[str, Any]:
             {"name": "socket", "mountPath": SOCKET_DIR},
             {"name": "handler-server", "mountPath": HANDLER_SERVER_DIR, "readOnly": True},
             {"name": "tmp", "mountPath": "/tmp"},
+            *(volume.mount() for volume in spec.volumes),
         ],
     }
+    if spec.secret_refs:
+        container["envFrom"] = [{"secretRef": {"name": name}} for name in spec.secret_refs]
+    return container
 
 
 def pod_spec(
@@ -222,11 +284,15 @@ def pod_spec(
     gpu_pool: str | None,
     tolerations: list[dict[str, Any]],
     node_selector: dict[str, str],
+    extra_volumes: list[dict[str, Any]] | None = None,
+    image_pull_secrets: list[str] | None = None,
+    priority_class_name: str | None = None,
 ) -> dict[str, Any]:
     """Pod spec: non-root, RuntimeDefault seccomp, no API token, emptyDirs for socket and /tmp, GPU scheduling.
 
     ``containers`` are dicts or Pulumi outputs of dicts; ``handler_server_config_map`` is the ConfigMap's name
-    (a str or an output), None for a sink.
+    (a str or an output), None for a sink. ``extra_volumes``: the actor's own (``volumes[]`` entries of kinds
+    Pod Security ``restricted`` allows; the spec refused the others).
     """
     volumes: list[dict[str, Any]] = [
         {"name": "socket", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
@@ -234,6 +300,7 @@ def pod_spec(
     ]
     if handler_server_config_map is not None:
         volumes.append({"name": "handler-server", "configMap": {"name": handler_server_config_map}})
+    volumes += extra_volumes or []
     selector = dict(node_selector)
     all_tolerations = list(tolerations)
     if gpu_pool is not None:
@@ -254,6 +321,10 @@ def pod_spec(
         "containers": containers,
         "volumes": volumes,
     }
+    if image_pull_secrets:
+        pod["imagePullSecrets"] = [{"name": name} for name in image_pull_secrets]
+    if priority_class_name is not None:
+        pod["priorityClassName"] = priority_class_name
     if selector:
         pod["nodeSelector"] = selector
     if all_tolerations:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from asya_pulumi.spec import ScalingSpec
+from asya_pulumi.spec.scaling_options import keda_fields
 
 KEDA_API_VERSION = "keda.sh/v1alpha1"
 SQS_TRIGGER = "aws-sqs-queue"
@@ -24,7 +25,8 @@ def scaled_object_spec(
     call is not scaled away under it, and delayed messages (``scaleOnDelayed``, off by KEDA's default): a retry
     waits out its backoff as a delayed message (up to ``maxInterval``, at most 15 min), and without it an actor
     whose only work is a pending retry would scale to zero and pay a cold start (minutes on GPU) when the retry
-    becomes visible. Trigger metadata values are strings, as KEDA requires.
+    becomes visible. Trigger metadata values are strings, as KEDA requires. ``fallback`` and ``advanced`` are
+    rendered only when the spec sets them (KEDA's defaults otherwise).
     """
     return {
         "scaleTargetRef": {"name": deployment},
@@ -32,6 +34,7 @@ def scaled_object_spec(
         "maxReplicaCount": scaling.max_replica_count,
         "pollingInterval": scaling.polling_interval,
         "cooldownPeriod": scaling.cooldown_period,
+        **keda_fields(fallback=scaling.fallback, advanced=scaling.advanced),
         "triggers": [
             {
                 "type": SQS_TRIGGER,

@@ -1,6 +1,7 @@
 """Validate rendered Kubernetes objects: built-in kinds with kubernetes-validate (strict, Kubernetes
-``KUBERNETES_VERSION``), KEDA's ScaledObject/TriggerAuthentication against the JSON Schemas in ``schemas/``
-(written from KEDA's documented fields, since kubernetes-validate has no KEDA schema), and the set as a whole:
+``KUBERNETES_VERSION``), KEDA's ScaledObject/TriggerAuthentication and Karpenter's NodePool/EC2NodeClass against
+the JSON Schemas in ``schemas/`` (written from KEDA's documented fields and Karpenter's CRDs, since
+kubernetes-validate knows neither), and the set as a whole:
 no two objects may be the same Kubernetes object (API group, kind, namespace, name), which ``pulumi up`` would
 otherwise apply twice, the second overwriting the first. Used by the infra tests and by ``asya render``. Needs
 the ``render`` extra (kubernetes-validate, which brings jsonschema).
@@ -14,12 +15,17 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-KUBERNETES_VERSION = "1.33.0"
+from asya_pulumi.spec.eks_versions import DEFAULT_KUBERNETES_VERSION
+
+#: The cluster's default minor (one source: asya_pulumi/spec/eks_versions.py); kubernetes-validate has it.
+KUBERNETES_VERSION = f"{DEFAULT_KUBERNETES_VERSION}.0"
 SCHEMA_DIR = Path(__file__).with_name("schemas")
 #: (apiVersion, kind) → the project's schema file for kinds kubernetes-validate does not know.
 PROJECT_SCHEMAS = {
     ("keda.sh/v1alpha1", "ScaledObject"): "scaledobject.keda.sh-v1alpha1.json",
     ("keda.sh/v1alpha1", "TriggerAuthentication"): "triggerauthentication.keda.sh-v1alpha1.json",
+    ("karpenter.sh/v1", "NodePool"): "nodepool.karpenter.sh-v1.json",
+    ("karpenter.k8s.aws/v1", "EC2NodeClass"): "ec2nodeclass.karpenter.k8s.aws-v1.json",
 }
 
 

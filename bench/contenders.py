@@ -101,6 +101,7 @@ class MeshContender:
             bucket=f"asya-{namespace}-results",
             replicas={**dict.fromkeys(SINKS, 0), **self.replicas},
             socket_dir=Path(self._sockets.name),
+            shared_sidecars=False,  # one process per sidecar, as pods run them: the costs measured are a pod's
         )
         self._supervisor = Supervisor(specs=process_specs(plan), log_dir=Path(self.log_dir) / namespace).start()
 

@@ -1,4 +1,8 @@
-"""Entry point of the component provider plugin (see PulumiPlugin.yaml and asya_pulumi/provider.py)."""
+"""Entry point of the component provider plugin (see PulumiPlugin.yaml and asya_pulumi/provider.py).
+
+``pulumi package get-schema ./components`` prints the typed schema (asya_pulumi.schema); ``construct`` builds the
+same components the Python API does, validating each spec with its model.
+"""
 
 import sys
 

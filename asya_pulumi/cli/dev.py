@@ -60,6 +60,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--namespace", help="run under this namespace instead of the mesh's (isolates parallel runs)")
     parser.add_argument("--timeout", type=float, default=600.0, metavar="S", help="give up after S seconds (600)")
     parser.add_argument("--keep-running", action="store_true", help="keep the mesh up after the run, until Ctrl-C")
+    parser.add_argument(
+        "--watch",
+        action="store_true",
+        help="after the run keep the mesh up and reload an actor's handler server when its file changes "
+        "(in-memory handler state is lost); Enter re-sends the inputs, N Enter the N-th; until Ctrl-C",
+    )
+    parser.add_argument("--resend", action="store_true", help="with --watch: re-send the inputs after every reload")
     parser.add_argument("--logs", type=Path, metavar="DIR", help="write process logs here (default: a temp dir)")
     parser.set_defaults(run=run)
 
@@ -67,16 +74,22 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     mesh, pipeline_dir = load_mesh(args.pipeline_dir, namespace=args.namespace)
     envelopes = read_inputs(args, mesh)
-    if not envelopes and not args.keep_running:
-        raise UsageError("nothing to run: pass --input FILE.jsonl, --send ROUTE PAYLOAD_JSON or --keep-running")
+    if not envelopes and not (args.keep_running or args.watch):
+        raise UsageError(
+            "nothing to run: pass --input FILE.jsonl, --send ROUTE PAYLOAD_JSON, --keep-running or --watch"
+        )
+    if args.resend and not args.watch:
+        raise UsageError("--resend re-sends after a reload: it needs --watch")
     replicas = parse_replicas(args.replicas, mesh)
-    from asya_pulumi.cli.dev_session import run_mesh  # boto3 + runtime: only once the inputs are known good
+    from asya_pulumi.cli.dev_start import launch  # no boto3 yet: the broker and handlers start while it imports
 
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         with contextlib.ExitStack() as stack:
-            return run_mesh(args, stack=stack, mesh=mesh, pipeline_dir=pipeline_dir, envelopes=envelopes,
-                             replicas=replicas)
+            launched = launch(args, stack=stack, mesh=mesh, pipeline_dir=pipeline_dir, replicas=replicas)
+            from asya_pulumi.cli.dev_session import run_mesh  # boto3 + runtime, while the processes start
+
+            return run_mesh(args, launched=launched, envelopes=envelopes)
     except KeyboardInterrupt:
         print("asya dev: interrupted; stopped every process")
         return EXIT_SIGINT

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from asya_pulumi.cli.mesh_queues import MeshQueues, QueueDepth
 from asya_pulumi.cli.progress import ActorRow, ProgressView, Snapshot
@@ -40,6 +40,7 @@ class RunOutcome:
     problems: list[str]
     elapsed_s: float = 0.0  # from the first send until the run was known to be over (all records read)
     mesh_s: float = 0.0  # from the first send until the mesh was idle: every final record stored
+    owners: Mapping[str, str] = field(default_factory=dict)  # record id -> id of the input it descends from
 
     @property
     def failed_records(self) -> list[FinalRecord]:
@@ -111,6 +112,7 @@ def watch_run(
         problems=problems,
         elapsed_s=time.monotonic() - started,
         mesh_s=(tracker.quiet_since or time.monotonic()) - started,
+        owners=dict(tracker.owner),
     )
 
 

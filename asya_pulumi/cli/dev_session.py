@@ -7,99 +7,75 @@ and the runtime.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import signal
-import tempfile
 import time
-from pathlib import Path
 
-from asya_pulumi.cli.aws import Endpoints, s3_client, sqs_client
-from asya_pulumi.cli.common import DEFAULT_REGION
 from asya_pulumi.cli.dev_run import RunOutcome, watch_run
-from asya_pulumi.cli.errors import EXIT_FAILED, EXIT_OK, UsageError
+from asya_pulumi.cli.dev_start import Launch, Started, finish_start
+from asya_pulumi.cli.errors import EXIT_FAILED, EXIT_OK
 from asya_pulumi.cli.mesh_queues import MeshQueues
 from asya_pulumi.cli.summary import print_summary, write_results
-from asya_pulumi.local.plan import MeshPlan, process_specs
-from asya_pulumi.local.processes import Supervisor
-from asya_pulumi.local.queues import create_bucket, create_queues, mesh_queue_settings, result_bucket_name
 from asya_pulumi.local.results import ResultCollector, with_trace
-from asya_pulumi.spec.mesh import MeshSpec
 from asya_runtime.envelope import Envelope
 
-#: How long the actors may take to start (imports of the handler and the AWS SDK, on a busy 2-core machine).
-STARTUP_TIMEOUT_S = 120.0
 
-
-def run_mesh(
-    args: argparse.Namespace,
-    *,
-    stack: contextlib.ExitStack,
-    mesh: MeshSpec,
-    pipeline_dir: Path,
-    envelopes: list[Envelope],
-    replicas: dict[str, int],
-) -> int:
-    region = args.region or mesh.region or DEFAULT_REGION
-    if args.sqs_endpoint:
-        endpoints = Endpoints(
-            region=region, sqs_endpoint=args.sqs_endpoint, s3_endpoint=args.s3_endpoint or args.sqs_endpoint
-        )
-    else:
-        from asya_pulumi.local.broker import LocalBroker
-
-        broker = LocalBroker(kind=args.broker)
-        print(f"starting the embedded broker, {broker.label} ...", flush=True)
-        stack.enter_context(broker)
-        endpoints = Endpoints(region=region, sqs_endpoint=broker.endpoint, s3_endpoint=broker.endpoint)
-    sqs, s3 = sqs_client(endpoints), s3_client(endpoints)
-    settings = mesh_queue_settings(mesh)
-    urls = create_queues(sqs=sqs, settings=settings)
-    bucket = result_bucket_name(namespace=mesh.namespace)
-    create_bucket(s3=s3, bucket=bucket, region=region)
-    collector = ResultCollector(s3=s3, bucket=bucket)
-
-    work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="asya-dev-")))
-    log_dir = args.logs or work_dir / "logs"
-    plan = MeshPlan(mesh=mesh, pipeline_dir=pipeline_dir, region=region, sqs_endpoint=endpoints.sqs_endpoint,
-                    s3_endpoint=endpoints.s3_endpoint, bucket=bucket, replicas=replicas, socket_dir=work_dir)
-    try:
-        specs = process_specs(plan)
-    except RuntimeError as exc:  # a handler server that cannot run on this machine (no `node`)
-        raise UsageError(str(exc)) from None
-    supervisor = stack.enter_context(Supervisor(specs=specs, log_dir=log_dir))
-    print(f"starting {len(supervisor.pids())} processes (logs: {log_dir}) ...", flush=True)
-    not_ready = supervisor.wait_ready(timeout_s=STARTUP_TIMEOUT_S)
-    broken = supervisor.crash_loops()
-    if broken:
-        for problem in broken:
+def run_mesh(args: argparse.Namespace, *, launched: Launch, envelopes: list[Envelope]) -> int:
+    """Finish starting the mesh :func:`launch` began, send ``envelopes``, wait for their final records, report;
+    then keep the mesh up (``--watch``: reloading handlers, ``--keep-running``: as it is) until Ctrl-C."""
+    started = finish_start(launched)
+    if started.problems:
+        for problem in started.problems:
             print(f"asya dev: {problem}")
         return EXIT_FAILED
-    if not_ready:
-        print(f"asya dev: still starting after {STARTUP_TIMEOUT_S:g} s: {', '.join(not_ready)}; sending anyway")
-    queues = MeshQueues(sqs=sqs, namespace=mesh.namespace)
-    sent = [with_trace(e) for e in envelopes]
-    sent_at = time.monotonic()
-    queues.send(sent)
-    print(f"sent {len(sent)} envelope(s) to mesh {mesh.namespace!r} at {endpoints.sqs_endpoint or 'AWS'}", flush=True)
-
-    outcome = RunOutcome(inputs=sent, records=[], missing=[], problems=[])
-    if sent:
-        outcome = watch_run(
-            queues=queues, collector=collector, supervisor=supervisor, settings=settings, urls=urls,
-            inputs=sent, replicas=replicas, timeout_s=args.timeout, sent_at=sent_at,
+    runner = MeshRunner(args=args, launched=launched, started=started)
+    outcome = RunOutcome(inputs=[], records=[], missing=[], problems=[])
+    if envelopes:
+        outcome = runner.run(envelopes)
+        print_summary(
+            outcome=outcome, results_path=args.results, log_dir=launched.log_dir if outcome.problems else None
         )
-        if args.results:
-            write_results(path=args.results, records=outcome.records)
-        print_summary(outcome=outcome, results_path=args.results, log_dir=log_dir if outcome.problems else None)
+    if args.watch:
+        from asya_pulumi.cli.dev_watch import watch
+
+        return watch(args, launched=launched, runner=runner, last=outcome if envelopes else None)
     if args.keep_running:
-        _wait_forever(mesh.namespace, endpoints)
+        _wait_forever(launched.mesh.namespace, launched.sqs_endpoint)
     return EXIT_OK if outcome.succeeded else EXIT_FAILED
 
 
-def _wait_forever(namespace: str, endpoints: Endpoints) -> None:
+class MeshRunner:
+    """Sends inputs into the started mesh and waits for their final records; once, or once per ``--watch`` resend."""
+
+    def __init__(self, *, args: argparse.Namespace, launched: Launch, started: Started) -> None:
+        self.args = args
+        self.launched = launched
+        self.queues = MeshQueues(sqs=started.sqs, namespace=launched.mesh.namespace)
+        self.urls = started.urls
+        # One collector for every run: each run reads only the records stored since the previous one.
+        self.collector = ResultCollector(s3=started.s3, bucket=launched.plan.bucket)
+
+    def run(self, envelopes: list[Envelope]) -> RunOutcome:
+        """Send ``envelopes`` (with trace headers), wait until each has its final records, write ``--results``."""
+        launched = self.launched
+        sent = [with_trace(e) for e in envelopes]
+        sent_at = time.monotonic()
+        self.queues.send(sent)
+        print(f"sent {len(sent)} envelope(s) to mesh {launched.mesh.namespace!r} at "
+              f"{launched.sqs_endpoint or 'AWS'}", flush=True)
+        outcome = watch_run(
+            queues=self.queues, collector=self.collector, supervisor=launched.supervisor, settings=launched.settings,
+            urls=self.urls, inputs=sent, replicas=dict(launched.plan.replicas), timeout_s=self.args.timeout,
+            sent_at=sent_at,
+        )
+        if self.args.results:
+            write_results(path=self.args.results, records=outcome.records)
+        return outcome
+
+
+def _wait_forever(namespace: str, endpoint: str | None) -> None:
     print(
-        f"mesh {namespace!r} keeps running; try `asya status --sqs-endpoint {endpoints.sqs_endpoint} "
-        f"--namespace {namespace}` or `asya send ... --sqs-endpoint {endpoints.sqs_endpoint} --namespace {namespace}`;"
+        f"mesh {namespace!r} keeps running; try `asya status --sqs-endpoint {endpoint} "
+        f"--namespace {namespace}` or `asya send ... --sqs-endpoint {endpoint} --namespace {namespace}`;"
         " Ctrl-C stops it",
         flush=True,
     )

@@ -1,15 +1,29 @@
-"""The ``asya`` entry point: parse the command line, run one command, turn user mistakes into exit status 2."""
+"""The ``asya`` entry point: parse the command line, run one command, turn user mistakes into exit status 2.
+
+Only the module of the command being run is imported: ``asya --help``, ``asya render`` or a usage error do not pay
+for boto3 or the sidecar runtime (about a second on a busy 2-core machine), and ``asya dev`` imports boto3 only
+while its broker and processes start (see :mod:`asya_pulumi.cli.dev_start`).
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from asya_pulumi.cli import dev, dlq, render, send, status
 from asya_pulumi.cli.errors import UsageError, report_usage_error
-from asya_pulumi.local.broker import BrokerError
+
+#: Every command: the module that defines it (``add_parser`` and ``run``) and its line in ``asya --help`` (the
+#: module's own ``help=`` is not shown: argparse prints a command's help only in the parent's listing).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "dev": ("asya_pulumi.cli.dev", "run a pipeline locally and wait for its results"),
+    "send": ("asya_pulumi.cli.send", "send one envelope to a running mesh"),
+    "status": ("asya_pulumi.cli.status", "queue depth, in flight and DLQ depth per actor"),
+    "dlq": ("asya_pulumi.cli.dlq", "dead-letter queue operations"),
+    "render": ("asya_pulumi.cli.render", "offline plan: resources, Kubernetes YAML, validation"),
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -20,19 +34,34 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(report_usage_error(f"{command}: {message}" if command else message))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser with the full options of the command ``argv`` names (every command when None); the others are
+    listed with their help line only, so their modules are not imported."""
+    chosen = _chosen_command(argv)
     parser = _Parser(prog="asya", description="Run, inspect and render asya actor meshes (see docs/cli.md).")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
-    for module in (dev, send, status, dlq, render):
-        module.add_parser(commands)
+    for name, (module, help_line) in COMMANDS.items():
+        if argv is None or name == chosen:
+            importlib.import_module(module).add_parser(commands)
+        else:
+            commands.add_parser(name, help=help_line, add_help=False)
     return parser
 
 
+def _chosen_command(argv: Sequence[str] | None) -> str | None:
+    """The first argument that is not an option, if it names a command."""
+    first = next((a for a in argv or () if not a.startswith("-")), None)
+    return first if first in COMMANDS else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(arguments).parse_args(arguments)
+    from asya_pulumi.local.broker import BrokerError  # cheap; a broker that cannot start is a setup problem
+
     try:
         code: int = args.run(args)
-    except (UsageError, BrokerError) as exc:  # a broker that cannot start is a setup problem with a stated fix
+    except (UsageError, BrokerError) as exc:
         return report_usage_error(str(exc))
     except KeyboardInterrupt:
         return 130

@@ -1,7 +1,9 @@
 """What ``asya render`` does with a program once its config is read: run it under mocks, then show, write, check.
 
 Runs in-process with :class:`~asya_pulumi.mocked.MockedDeployment` (the same recorder the infra tests use), so the
-plan shows exactly what the tests assert on: every registered resource, its inputs and its parent.
+plan shows exactly what the tests assert on: every registered resource, its inputs and its parent. Secrets are
+redacted everywhere the plan shows or writes a value (``secrets_redacted``): a Pulumi secret and every value of a
+Kubernetes Secret are written as ``<redacted>``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.tree import Tree
 
-from asya_pulumi.mocked import MockedDeployment, Registered, integers_restored
+from asya_pulumi.mocked import MockedDeployment, Registered, integers_restored, secrets_redacted
 from asya_pulumi.spec import ClusterSpec, MeshSpec
 from asya_pulumi.spec.errors import describe, known_field_names
 from asya_pulumi.validate import validate_objects
@@ -118,7 +120,9 @@ def _label(record: Registered) -> str:
         where = "/".join(str(p) for p in (metadata.get("namespace"), metadata.get("name")) if p)
         return f"{record.type} [cyan]{record.name}[/cyan]  {where}"
     shown = [
-        f"{key}={_short(integers_restored(record.inputs[key]))}" for key in KEY_INPUTS if key in record.inputs
+        f"{key}={_short(secrets_redacted(integers_restored(record.inputs[key])))}"
+        for key in KEY_INPUTS
+        if key in record.inputs
     ]
     return f"{record.type} [cyan]{record.name}[/cyan]  {' '.join(shown)}".rstrip()
 

@@ -7,6 +7,13 @@ nothing at zero), so it is not used.
 
 Every sidecar setting comes from ``SidecarConfig(...).to_env()`` built from the spec, so the pod's environment and
 the queue's derived settings cannot drift apart.
+
+Secrets: ``secretEnv`` values (Pulumi secrets, e.g. an AWS Secrets Manager value read with
+``aws.secretsmanager.get_secret_version_output``) go into a Kubernetes Secret of the actor, wrapped in
+``Output.secret`` so Pulumi encrypts them in its state; the Deployment holds only ``secretKeyRef`` s. The Secret
+is auto-named: pulumi-kubernetes replaces an auto-named Secret whose data changed, under a new name, so the
+Deployment's reference changes and the pods roll onto the new value. A Pulumi secret passed in plain ``env`` is
+refused at deploy time (it would be written into the Deployment in clear).
 """
 
 from __future__ import annotations
@@ -82,6 +89,7 @@ class AsyncActor(pulumi.ComponentResource):
             opts=child(self),
         )
         service_account, association = self._identity(cluster_name=cluster_name, result_bucket=result_bucket)
+        self.secret_env = self._secret_env() if isinstance(spec, AsyncActorSpec) else None
         if shared is None:
             shared = shared_objects(
                 self, resource_name=resource_name, prefix=spec.name, k8s_namespace=kube_ns, labels=self._labels,
@@ -95,7 +103,10 @@ class AsyncActor(pulumi.ComponentResource):
                 bucket_name=result_bucket.bucket if result_bucket is not None else None,
             ),
             # Pod Identity credentials are injected at pod creation: the association must exist first.
-            opts=child(self, depends_on=[association, service_account]),
+            opts=child(
+                self,
+                depends_on=[association, service_account, *([self.secret_env] if self.secret_env else [])],
+            ),
         )
         self.disruption_budget = k8s.policy.v1.PodDisruptionBudget(
             f"{resource_name}-pdb",
@@ -164,6 +175,26 @@ class AsyncActor(pulumi.ComponentResource):
         )
         return service_account, association
 
+    def _secret_env(self) -> k8s.core.v1.Secret | None:
+        """The actor's Secret holding ``secretEnv`` (None when there is none); every value is ``Output.secret``."""
+        spec = self._spec
+        if not isinstance(spec, AsyncActorSpec) or not spec.secret_env:
+            return None
+        return k8s.core.v1.Secret(
+            f"{self._name}-secret-env",
+            # No name: auto-named, so changed data replaces the Secret under a new name and the pods roll.
+            metadata={"namespace": self._meta["namespace"], "labels": self._labels},
+            type="Opaque",
+            immutable=True,
+            string_data={pod.secret_env_key(k): pulumi.Output.secret(v) for k, v in spec.secret_env.items()},
+            opts=child(self),
+        )
+
+    def _checked_spec(self, spec: AsyncActorSpec) -> AsyncActorSpec:
+        """``spec`` with each Output of plain ``env`` guarded: a Pulumi secret there fails the deploy, naming it."""
+        guarded = {k: _refuse_secret(actor=spec.name, name=k, value=v) for k, v in spec.env.items()}
+        return spec.model_copy(update={"env": guarded})
+
     def _deployment_spec(
         self,
         *,
@@ -193,14 +224,19 @@ class AsyncActor(pulumi.ComponentResource):
         annotations = pod.pod_annotations(sidecar=config, has_handler=isinstance(spec, AsyncActorSpec))
         if isinstance(spec, AsyncActorSpec):
             annotations["asya.sh/handler-server-sha256"] = shared.handler_server_digest
+            secret_name = self.secret_env.metadata.name if self.secret_env is not None else None
+            handler = pod.handler_container(spec=self._checked_spec(spec), secret_name=secret_name)
             pod_spec = pod.pod_spec(
-                containers=[pod.handler_container(spec=spec), sidecar],
+                containers=[handler, sidecar],
                 service_account=spec.name,
                 sidecar=config,
                 handler_server_config_map=shared.handler_server.metadata.name,
                 gpu_pool=gpu_pool if spec.gpu is not None else None,
                 tolerations=[t.model_dump(by_alias=True, exclude_none=True) for t in spec.tolerations],
                 node_selector=dict(spec.node_selector),
+                extra_volumes=[volume.source() for volume in spec.volumes],
+                image_pull_secrets=list(spec.image_pull_secrets),
+                priority_class_name=spec.priority_class_name,
             )
         else:
             pod_spec = pod.pod_spec(
@@ -213,3 +249,24 @@ class AsyncActor(pulumi.ComponentResource):
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
             "template": {"metadata": {"labels": self._labels, "annotations": annotations}, "spec": pod_spec},
         }
+
+
+def _refuse_secret(*, actor: str, name: str, value: pulumi.Input[str]) -> pulumi.Input[str]:
+    """``value`` unchanged, unless it is a secret Output: then resolving it raises, naming the variable and the fix.
+
+    Whether an Output is secret is known only asynchronously, so the check rides along with the value itself.
+    """
+    if not isinstance(value, pulumi.Output):
+        return value
+    output = value
+
+    async def not_secret() -> bool:
+        if await output.is_secret():
+            raise ValueError(
+                f"actor {actor!r}: env {name!r} is a Pulumi secret; plain env is written into the Deployment in "
+                f"clear: pass it in secret_env (a Kubernetes Secret, referenced with secretKeyRef) instead"
+            )
+        return True
+
+    check: pulumi.Input[bool] = not_secret()
+    return pulumi.Output.all(output, check).apply(lambda pair: pair[0])

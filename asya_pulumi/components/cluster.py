@@ -1,9 +1,12 @@
 """``AsyaCluster``: an EKS cluster from plain pulumi_aws resources (every child visible to tests, no Node.js plugin).
 
 Creates: VPC (or uses ``subnetIds``), cluster and node IAM roles, the EKS cluster (API authentication mode, access
-entries for ``adminRoleArns``), the system node group, one scale-to-zero managed node group per GPU pool, the
-``eks-pod-identity-agent`` addon, the NVIDIA device plugin, the Cluster Autoscaler, and a Kubernetes provider
-(``k8s_provider``) built from the cluster's kubeconfig for everything deployed into it.
+entries for ``adminRoleArns``), the system node group, the GPU pools — one scale-to-zero managed node group each and
+the Cluster Autoscaler (``gpuProvisioning: managedNodeGroups``, the default), or Karpenter with a NodePool and
+EC2NodeClass each (``karpenter``: :mod:`asya_pulumi.components.karpenter`) — the ``eks-pod-identity-agent`` addon,
+the NVIDIA device plugin, and a Kubernetes provider (``k8s_provider``) built from the cluster's kubeconfig for
+everything deployed into it. A Kubernetes version past EKS standard support warns at preview with what extended
+support costs (:mod:`asya_pulumi.spec.eks_versions`).
 
 Hardened by default (``asya_pulumi.spec.hardening``, each switchable): the API endpoint is private unless
 ``apiEndpoint.publicAccessCidrs`` names who may reach it; control-plane logs (api, audit, authenticator) go to a log
@@ -13,6 +16,7 @@ are wrapped by a customer-managed KMS key; every node group's launch template re
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pulumi
@@ -21,11 +25,13 @@ import pulumi_kubernetes as k8s
 
 from asya_pulumi.components.cluster_addons import cluster_autoscaler, nvidia_device_plugin
 from asya_pulumi.components.common import TYPE_PREFIX, child
+from asya_pulumi.components.karpenter import karpenter
 from asya_pulumi.components.network import Network
 from asya_pulumi.components.node_groups import gpu_node_group, system_node_group
 from asya_pulumi.components.vpc_cni import vpc_cni_addon
 from asya_pulumi.kubeconfig import eks_kubeconfig
 from asya_pulumi.spec import ClusterSpec, ControlPlaneLogsSpec, SecretsEncryptionSpec
+from asya_pulumi.spec.eks_versions import support_notice
 
 MANAGED_POLICY = "arn:aws:iam::aws:policy/"
 CLUSTER_POLICIES = ("AmazonEKSClusterPolicy",)
@@ -142,6 +148,9 @@ class AsyaCluster(pulumi.ComponentResource):
         )
         if encryption is not None:
             cluster_ready.append(encryption[1])
+        notice = support_notice(spec.kubernetes_version, today=dt.date.today())
+        if notice is not None:
+            pulumi.log.warn(f"cluster {spec.name!r}: {notice}", resource=self)
         endpoint = spec.api_endpoint
         if not endpoint.public_access and not spec.subnet_ids:
             pulumi.log.warn(
@@ -179,19 +188,20 @@ class AsyaCluster(pulumi.ComponentResource):
             )
         vpc_cni_addon(self, resource_name=f"{resource_name}-vpc-cni", cluster_name=cluster.name)
         node_args = {
-            "cluster_name": cluster.name, "node_role_arn": node_role.arn, "subnet_ids": subnet_ids,
-            "security": spec.node_security,
+            "cluster_name": cluster.name, "kubernetes_version": spec.kubernetes_version, "node_role_arn": node_role.arn,
+            "subnet_ids": subnet_ids, "security": spec.node_security,
         }
         system = system_node_group(
             self, resource_name=f"{resource_name}-system", spec=spec.system_nodes, depends_on=node_role_ready,
             **node_args,
         )
+        managed_pools = spec.gpu_pools if spec.gpu_provisioning == "managedNodeGroups" else []
         gpu_groups = [
             gpu_node_group(self, resource_name=f"{resource_name}-gpu-{pool.name}", pool=pool,
                            depends_on=node_role_ready, **node_args)
-            for pool in spec.gpu_pools
+            for pool in managed_pools
         ]
-        aws.eks.Addon(
+        pod_identity_agent = aws.eks.Addon(
             f"{resource_name}-pod-identity-agent", cluster_name=cluster.name, addon_name="eks-pod-identity-agent",
             opts=child(self, depends_on=[system]),
         )
@@ -208,11 +218,22 @@ class AsyaCluster(pulumi.ComponentResource):
                 self, resource_name=f"{resource_name}-nvidia-device-plugin", provider=self.k8s_provider,
                 depends_on=[system],
             )
-        if spec.gpu_pools:
+        if managed_pools:
             cluster_autoscaler(
                 self, resource_name=f"{resource_name}-cluster-autoscaler", cluster_name=spec.name,
-                eks_cluster_name=cluster.name, eks_cluster_arn=cluster.arn, region=region, provider=self.k8s_provider,
-                depends_on=[system, *gpu_groups],
+                kubernetes_version=spec.kubernetes_version, eks_cluster_name=cluster.name, eks_cluster_arn=cluster.arn,
+                region=region, provider=self.k8s_provider, depends_on=[system, *gpu_groups],
+            )
+        if spec.gpu_pools and spec.gpu_provisioning == "karpenter":
+            # Karpenter's nodes get their own role: the managed node groups' role already has the access entry EKS
+            # created for it, and a second entry for the same principal is refused.
+            karpenter_node_role, karpenter_node_role_ready = _service_role(
+                self, f"{resource_name}-karpenter-node-role", "ec2.amazonaws.com", NODE_POLICIES
+            )
+            karpenter(
+                self, resource_name=f"{resource_name}-karpenter", spec=spec, cluster=cluster,
+                node_role=karpenter_node_role, node_role_ready=karpenter_node_role_ready, provider=self.k8s_provider,
+                depends_on=[system, pod_identity_agent],  # its AWS credentials come through the agent
             )
         self.cluster_name = cluster.name
         self.system_node_group = system

@@ -11,10 +11,13 @@ import pulumi_kubernetes as k8s
 from asya_pulumi import iam
 from asya_pulumi.components.common import child
 from asya_pulumi.spec import GPU_POOL_LABEL, GPU_RESOURCE
+from asya_pulumi.spec.eks_versions import cluster_autoscaler_tag
 from asya_pulumi.spec.limits import ADDON_NAMESPACE
 
 NVIDIA_DEVICE_PLUGIN_CHART = ("https://nvidia.github.io/k8s-device-plugin", "nvidia-device-plugin", "0.17.1")
-CLUSTER_AUTOSCALER_CHART = ("https://kubernetes.github.io/autoscaler", "cluster-autoscaler", "9.46.6")
+#: Chart 9.59.0 ships autoscaler 1.35; the image tag is set per cluster from the Kubernetes minor
+#: (:func:`asya_pulumi.spec.eks_versions.cluster_autoscaler_tag`), as the autoscaler's releases follow Kubernetes'.
+CLUSTER_AUTOSCALER_CHART = ("https://kubernetes.github.io/autoscaler", "cluster-autoscaler", "9.59.0")
 CLUSTER_AUTOSCALER_SERVICE_ACCOUNT = "cluster-autoscaler"
 NEW_POD_SCALE_UP_DELAY = "45s"
 
@@ -51,13 +54,15 @@ def cluster_autoscaler(
     *,
     resource_name: str,
     cluster_name: str,
+    kubernetes_version: str,
     eks_cluster_name: pulumi.Input[str],
     eks_cluster_arn: pulumi.Input[str],
     region: str,
     provider: k8s.Provider,
     depends_on: list[pulumi.Resource],
 ) -> k8s.helm.v3.Release:
-    """Cluster Autoscaler with a Pod Identity role that may resize only this cluster's node groups."""
+    """Cluster Autoscaler (the image built for ``kubernetes_version``) with a Pod Identity role that may resize only
+    this cluster's node groups."""
     trust = pulumi.Output.from_input(eks_cluster_arn).apply(
         lambda arn: json.dumps(
             iam.pod_identity_trust_policy(
@@ -90,6 +95,7 @@ def cluster_autoscaler(
         repository_opts={"repo": repo},
         values={
             "autoDiscovery": {"clusterName": cluster_name},
+            "image": {"tag": cluster_autoscaler_tag(kubernetes_version)},
             "awsRegion": region,
             "rbac": {"serviceAccount": {"create": True, "name": CLUSTER_AUTOSCALER_SERVICE_ACCOUNT}},
             "extraArgs": {

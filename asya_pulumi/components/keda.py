@@ -26,7 +26,7 @@ KEDA_OPERATOR_SERVICE_ACCOUNT = "keda-operator"
 
 
 def scaler_queue_patterns(*, region: str, account_id: str, namespaces: Sequence[str] | None) -> list[str]:
-    """Queue ARNs KEDA may read: ``asya-{ns}-*`` per mesh namespace, or every ``asya-*`` queue when None."""
+    """Queue ARNs KEDA may read: ``asya-{ns}_*`` per mesh namespace, or every ``asya-*`` queue when None."""
     names = [queue_name(namespace=ns, actor="*") for ns in namespaces] if namespaces else ["asya-*"]
     return [f"arn:aws:sqs:{region}:{account_id}:{name}" for name in names]
 

@@ -3,6 +3,9 @@
 Routes were checked when the ``MeshSpec`` was built (an unknown actor fails before anything is registered).
 The namespace is hardened by default: Pod Security ``restricted`` labels (``pod_security``) and a default-deny
 NetworkPolicy (``network_policy``); each can be switched off with None.
+
+A mesh is also a base other stacks add actors to: the platform stack exports ``mesh_exports(mesh, ...)`` and each
+team stack deploys ``TeamActors`` into it (``components/mesh_ref.py``), with the same IAM, KEDA and network rules.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ class ActorMesh(pulumi.ComponentResource):
     the namespace (default ``restricted``); None sets no labels.
     """
 
+    #: The validated spec the mesh was built from (team stacks read its actor names and GPU pools from the exports).
+    spec: MeshSpec
     actors: dict[str, AsyncActor]
     queue_urls: pulumi.Output[dict[str, str]]
     bucket_name: pulumi.Output[str]
@@ -57,6 +62,7 @@ class ActorMesh(pulumi.ComponentResource):
                 f"never scale; add {spec.namespace!r} to Keda(mesh_namespaces=...)"
             )
         super().__init__(f"{TYPE_PREFIX}ActorMesh", resource_name, None, opts)
+        self.spec = spec
         keda_dependencies = [keda.release] if isinstance(keda, Keda) else list(keda)
         mesh_labels = {"app.kubernetes.io/part-of": PART_OF, "asya.sh/mesh": spec.namespace}
         security = pod_security_labels(pod_security) if pod_security is not None else {}

@@ -16,6 +16,8 @@ from asya_pulumi.components.common import TYPE_PREFIX, child
 #: Each subnet is a /20 (4,096 addresses): the VPC CNI gives every pod a VPC IP.
 SUBNET_PREFIX = 20
 
+#: Karpenter's EC2NodeClass finds the node subnets by this tag (``gpuProvisioning: karpenter``; harmless otherwise).
+DISCOVERY_TAG = "karpenter.sh/discovery"
 
 class Network(pulumi.ComponentResource):
     private_subnet_ids: list[pulumi.Output[str]]
@@ -71,7 +73,8 @@ class Network(pulumi.ComponentResource):
             private = aws.ec2.Subnet(
                 f"{resource_name}-private-{zone}", vpc_id=vpc.id, availability_zone=zone,
                 cidr_block=str(blocks[index]),
-                tags={**cluster_tag, "kubernetes.io/role/internal-elb": "1", "Name": f"{cluster_name}-private-{zone}"},
+                tags={**cluster_tag, "kubernetes.io/role/internal-elb": "1", "Name": f"{cluster_name}-private-{zone}",
+                      DISCOVERY_TAG: cluster_name},
                 opts=child(self),
             )
             aws.ec2.RouteTableAssociation(

@@ -10,6 +10,9 @@ response hop limit of 1, so a pod (one network hop behind the node) gets no answ
 service and cannot take the node role's credentials; and an encrypted gp3 volume where images live. With a launch
 template EKS refuses ``diskSize`` on the node group, so the size lives in the template's block device mapping. The
 template sets no AMI: EKS still picks the ``amiType``'s image and writes the bootstrap user data itself.
+
+Every group names the cluster's Kubernetes version: EKS otherwise fixes a group's version at creation, so a cluster
+upgrade would leave its nodes a minor behind. With it, ``pulumi up`` upgrades the cluster, then rolls each group.
 """
 
 from __future__ import annotations
@@ -87,6 +90,7 @@ def system_node_group(
     *,
     resource_name: str,
     cluster_name: pulumi.Input[str],
+    kubernetes_version: str,
     node_role_arn: pulumi.Input[str],
     subnet_ids: list[pulumi.Input[str]],
     spec: SystemNodeGroupSpec,
@@ -100,6 +104,7 @@ def system_node_group(
     return aws.eks.NodeGroup(
         resource_name,
         cluster_name=cluster_name,
+        version=kubernetes_version,
         node_role_arn=node_role_arn,
         subnet_ids=subnet_ids,
         ami_type=ami_type,
@@ -116,6 +121,7 @@ def gpu_node_group(
     *,
     resource_name: str,
     cluster_name: pulumi.Input[str],
+    kubernetes_version: str,
     node_role_arn: pulumi.Input[str],
     subnet_ids: list[pulumi.Input[str]],
     pool: GpuNodePoolSpec,
@@ -129,6 +135,7 @@ def gpu_node_group(
     group = aws.eks.NodeGroup(
         resource_name,
         cluster_name=cluster_name,
+        version=kubernetes_version,
         node_role_arn=node_role_arn,
         subnet_ids=subnet_ids,
         ami_type=pool.ami_type,

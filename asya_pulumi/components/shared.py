@@ -1,6 +1,6 @@
 """In-cluster objects a mesh's actors share: the handler-server ConfigMap and the KEDA TriggerAuthentication.
 
-ActorMesh creates one of each per namespace (200 actors would otherwise store 200 copies of the handler server
+ActorMesh creates one of each per namespace (200 actors would otherwise store 200 copies of the handler servers
 in etcd); a standalone AsyncActor creates its own, named after the actor.
 """
 
@@ -19,7 +19,7 @@ from asya_pulumi.components.common import child
 @dataclass(frozen=True)
 class SharedObjects:
     handler_server: k8s.core.v1.ConfigMap
-    #: sha256 prefix of the handler server: a pod-template annotation, so a new server rolls the pods.
+    #: sha256 prefix of the handler servers: a pod-template annotation, so a new server rolls the pods.
     handler_server_digest: str
     trigger_authentication: k8s.apiextensions.CustomResource
     trigger_authentication_name: str
@@ -34,12 +34,16 @@ def shared_objects(
     labels: dict[str, str],
     keda: Sequence[pulumi.Resource],
 ) -> SharedObjects:
-    """``{prefix}-handler-server`` (ConfigMap) and ``{prefix}-sqs`` (TriggerAuthentication, after ``keda``)."""
-    source = pod.handler_server_source()
+    """``{prefix}-handler-server`` (ConfigMap) and ``{prefix}-sqs`` (TriggerAuthentication, after ``keda``).
+
+    The ConfigMap holds every handler server (Python and Node.js, ~53 KB of the 1 MiB a ConfigMap may hold): each
+    actor's pod starts the one of its ``runtime``, and a mesh's actors may mix languages.
+    """
+    sources = pod.handler_server_sources()
     config_map = k8s.core.v1.ConfigMap(
         f"{resource_name}-handler-server",
         metadata={"name": f"{prefix}-handler-server", "namespace": k8s_namespace, "labels": labels},
-        data={pod.HANDLER_SERVER_FILE: source},
+        data=sources,
         opts=child(parent),
     )
     auth_name = f"{prefix}-sqs"
@@ -51,4 +55,4 @@ def shared_objects(
         spec=scaling.TRIGGER_AUTHENTICATION_SPEC,
         opts=child(parent, depends_on=list(keda)),
     )
-    return SharedObjects(config_map, pod.source_digest(source), trigger_auth, auth_name)
+    return SharedObjects(config_map, pod.sources_digest(sources), trigger_auth, auth_name)

@@ -134,6 +134,13 @@ class LocalBroker:
 
     def start(self) -> LocalBroker:
         """Start the server and wait until its health endpoint reports SQS and S3 available."""
+        self.spawn()
+        self.wait_healthy()
+        return self
+
+    def spawn(self) -> LocalBroker:
+        """Start the server without waiting for it (``asya dev`` starts the handler servers meanwhile); then
+        :meth:`wait_healthy`. The endpoint is known already: the port was chosen when this object was made."""
         if self._process is not None:
             return self
         self._state_dir = Path(tempfile.mkdtemp(prefix="asya-broker-"))
@@ -144,12 +151,15 @@ class LocalBroker:
             command = [str(broker_python()), "-m", "localstack.runtime.main"]
             env.update(_localstack_env(self.port, self._state_dir))
         self._process = process_group.spawn(command, env=env, cwd=self._state_dir, log=self.log_path)
+        return self
+
+    def wait_healthy(self) -> None:
+        """Wait until the spawned server is healthy; BrokerError (the server stopped) when it exits or times out."""
         try:
             self._wait_healthy()
         except BaseException:
             self.stop()
             raise
-        return self
 
     def _wait_healthy(self) -> None:
         deadline = time.monotonic() + self.startup_timeout_s

@@ -7,19 +7,21 @@ the sidecar's from a :class:`SidecarConfig` (as the components do for the Deploy
 :class:`HandlerServerConfig` built by :func:`asya_pulumi.pod.handler_server_config` (as the pod's is), so a local
 handler server gets the same concurrency and drain time as in the cluster.
 
-Which handler server runs an actor is decided by the handler's module file in the pipeline directory:
-``handler: chunks.countWords`` runs the Node.js server (``handler_server.js``) when the directory holds
-``chunks.js`` and no ``chunks.py`` (it is given ``ASYA_HANDLER=chunks.js:countWords``, the Node server's file
-form), and the Python server otherwise. The manifest is the same for both languages; in the cluster the image
-decides (a Node.js image runs the Node server).
+Which handler server runs an actor is the spec's ``runtime`` (python | node), as in the cluster. When a manifest
+leaves it out, the handler's module file in the pipeline directory decides: ``handler: chunks.countWords`` runs
+the Node.js server (``handler_server.js``) when the directory holds ``chunks.js`` and no ``chunks.py``, the
+Python server otherwise. The cluster cannot look at those files (they are in the image), so a Node.js actor's
+manifest says ``runtime: node``; the server's handler form (``chunks.js:countWords``) is derived in one place,
+:func:`asya_pulumi.pod.handler_server_config`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -29,9 +31,11 @@ from asya_pulumi.local.processes import ProcessSpec
 from asya_pulumi.local.queues import mesh_sinks
 from asya_pulumi.pod import handler_server_config
 from asya_pulumi.spec.actor import AsyncActorSpec
+from asya_pulumi.spec.inputs import plain_text
 from asya_pulumi.spec.mesh import MeshSpec
 from asya_runtime.config import SidecarConfig
 from asya_runtime.handler_server import HandlerServerConfig
+from asya_runtime.sidecar.host import ENV_START_FILE
 
 __all__ = [
     "SIDECAR_READY_MARKER",
@@ -41,12 +45,15 @@ __all__ = [
     "handler_language",
     "handler_process",
     "process_specs",
+    "sidecar_host_process",
     "sidecar_process",
 ]
 
 RUNTIME_DIR = Path(asya_runtime.__file__).resolve().parent
 #: The sidecar logs this (JSON) event right before its first receive: from then on it consumes its queue.
 SIDECAR_READY_MARKER = '"event": "started"'
+#: The ``group`` of the processes hosting several sidecars (``group`` is otherwise the actor's name).
+SIDECAR_HOST_GROUP = "sidecars"
 #: Credentials a local broker accepts (it checks none); real AWS gets the caller's own ``AWS_*`` environment.
 LOCAL_AWS_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 
@@ -65,10 +72,17 @@ class MeshPlan:
     bucket: str
     replicas: Mapping[str, int]
     socket_dir: Path
+    #: Run the sidecars of each replica index in one process (see :func:`process_specs`).
+    shared_sidecars: bool = True
+    #: With shared sidecars: the file whose appearance starts them (None: they start at once).
+    sidecar_start_file: Path | None = None
 
 
 def handler_language(*, actor: AsyncActorSpec, pipeline_dir: Path) -> HandlerLanguage:
-    """``"node"`` when the handler's module is a ``.js`` file of the pipeline directory, else ``"python"``."""
+    """The spec's ``runtime``; unset: ``"node"`` when the handler's module is a ``.js`` file of the pipeline
+    directory only, else ``"python"``."""
+    if actor.runtime is not None:
+        return actor.runtime
     module = actor.handler.split(".", 1)[0]
     if (pipeline_dir / f"{module}.js").is_file() and not (pipeline_dir / f"{module}.py").is_file():
         return "node"
@@ -131,12 +145,46 @@ def sidecar_process(
     )
 
 
+def sidecar_host_process(
+    *,
+    name: str,
+    configs: Sequence[SidecarConfig],
+    cwd: Path,
+    aws_env: Mapping[str, str] | None = None,
+    start_file: Path | None = None,
+) -> ProcessSpec:
+    """One process running every sidecar of ``configs`` on one event loop (:mod:`asya_runtime.sidecar.host`).
+
+    Each sidecar is the code a pod runs, with its own queue, clients and settings; only the start-up (importing
+    aiobotocore and pydantic) is paid once. With ``start_file`` the process imports at once and starts the sidecars
+    when that file exists. Ready once every sidecar has logged that it consumes its queue; the supervisor restarts
+    the whole process when it exits, like any other.
+    """
+    start = {ENV_START_FILE: str(start_file)} if start_file is not None else {}
+    return ProcessSpec(
+        name=name,
+        argv=[sys.executable, "-m", "asya_runtime.sidecar.host", *(json.dumps(c.to_env()) for c in configs)],
+        env=base_env() | dict(aws_env or {}) | start,
+        cwd=cwd,
+        group=SIDECAR_HOST_GROUP,
+        ready_marker=SIDECAR_READY_MARKER,
+        ready_count=len(configs),
+    )
+
+
 def process_specs(plan: MeshPlan) -> list[ProcessSpec]:
-    """Every process of the local mesh, named ``{actor}-{replica}-{handler|sidecar}`` (also their log names).
+    """Every process of the local mesh: a handler server per actor replica, named ``{actor}-{replica}-handler``,
+    and the sidecars (the actors' and the two sinks').
+
+    With ``plan.shared_sidecars`` (``asya dev``'s default) the sidecars of replica *r* of every actor and sink run
+    in one process, ``sidecars-{r}``: a mesh of any size starts one sidecar process per replica rather than one
+    per actor. Otherwise each sidecar is its own process, ``{actor}-{replica}-sidecar`` (``{sink}-{replica}``),
+    exactly as pods run them. Names are also the processes' log file names.
 
     Raises RuntimeError when an actor's handler server cannot be started here (no ``node`` for a Node.js handler).
     """
     specs: list[ProcessSpec] = []
+    sidecars: list[tuple[str, int, SidecarConfig]] = []  # (process name when alone, replica, config)
     for actor in plan.mesh.actors:
         for replica in range(plan.replicas.get(actor.name, 1)):
             socket_path = str(plan.socket_dir / f"{actor.name}-{replica}.sock")
@@ -144,42 +192,53 @@ def process_specs(plan: MeshPlan) -> list[ProcessSpec]:
             config = _sidecar_config(plan, actor=actor.name, mode="actor", socket_path=socket_path)
             config = config.model_copy(update={"concurrency": actor.concurrency, "resiliency": actor.resiliency,
                                                "offload_threshold_bytes": actor.offload_threshold})
-            specs.append(
-                sidecar_process(
-                    name=f"{actor.name}-{replica}-sidecar", group=actor.name, config=config,
-                    cwd=plan.pipeline_dir, aws_env=_aws_env(plan),
-                )
-            )
+            sidecars.append((f"{actor.name}-{replica}-sidecar", replica, config))
     for sink in mesh_sinks():
         config = _sidecar_config(plan, actor=sink.name, mode=sink.name, socket_path=str(plan.socket_dir / "unused"))
         config = config.model_copy(update={"concurrency": sink.concurrency, "resiliency": sink.resiliency})
         for replica in range(plan.replicas.get(sink.name, 1)):
-            specs.append(
-                sidecar_process(
-                    name=f"{sink.name}-{replica}", group=sink.name, config=config,
-                    cwd=plan.pipeline_dir, aws_env=_aws_env(plan),
-                )
+            sidecars.append((f"{sink.name}-{replica}", replica, config))
+    if not plan.shared_sidecars:
+        return specs + [
+            sidecar_process(name=name, group=config.actor, config=config, cwd=plan.pipeline_dir, aws_env=_aws_env(plan))
+            for name, _, config in sidecars
+        ]
+    for replica in sorted({r for _, r, _ in sidecars}):
+        configs = [config for _, r, config in sidecars if r == replica]
+        specs.append(
+            sidecar_host_process(
+                name=f"sidecars-{replica}", configs=configs, cwd=plan.pipeline_dir, aws_env=_aws_env(plan),
+                start_file=plan.sidecar_start_file,
             )
+        )
     return specs
 
 
 def _handler_spec(plan: MeshPlan, *, actor: AsyncActorSpec, replica: int, socket_path: str) -> ProcessSpec:
     language = handler_language(actor=actor, pipeline_dir=plan.pipeline_dir)
-    module, _, attribute = actor.handler.partition(".")
     try:
         argv = handler_argv(language)
     except RuntimeError as exc:  # no `node` on PATH
         raise RuntimeError(f"actor {actor.name!r}: {exc}") from None
     config = handler_server_config(
         spec=actor,
+        runtime=language,
         socket_path=socket_path,
-        handler=f"{module}.js:{attribute}" if language == "node" else None,
         search_path=(str(plan.pipeline_dir),),
     )
     return handler_process(
         name=f"{actor.name}-{replica}-handler", group=actor.name, config=config, argv=argv,
-        cwd=plan.pipeline_dir, env=actor.env,
+        cwd=plan.pipeline_dir, env=local_env(actor),
     )
+
+
+def local_env(actor: AsyncActorSpec) -> dict[str, str]:
+    """The handler's own variables for a local run: ``env`` and ``secretEnv`` as plain text.
+
+    ``valueFrom`` / ``secretRefs`` name Kubernetes objects that do not exist locally: set those variables in the
+    shell that runs ``asya dev`` (the parent's environment reaches the handler). A Pulumi Output is refused.
+    """
+    return plain_text(actor.env, what="env") | plain_text(actor.secret_env, what="secretEnv")
 
 
 def _sidecar_config(plan: MeshPlan, *, actor: str, mode: str, socket_path: str) -> SidecarConfig:

@@ -48,8 +48,9 @@ _POLL_S = 0.1
 class ProcessSpec:
     """One supervised process: a unique name (also its log file's name), argv, environment and working directory.
 
-    Readiness: ``ready_marker`` (text the process logs once ready), or ``health_socket`` (a handler server's socket
-    that answers ``health``), or neither (ready after :data:`READY_WITHOUT_CHECK_S` of running).
+    Readiness: ``ready_marker`` (text the process logs once ready; ``ready_count`` times for a process that hosts
+    several sidecars, each logging it), or ``health_socket`` (a handler server's socket that answers ``health``), or
+    neither (ready after :data:`READY_WITHOUT_CHECK_S` of running).
     ``restart=False`` records an exit instead of restarting (tests that stop and start a sidecar by hand).
     """
 
@@ -59,6 +60,7 @@ class ProcessSpec:
     cwd: Path
     group: str = ""  # what the process belongs to (an actor name), for reports
     ready_marker: str | None = None
+    ready_count: int = 1
     health_socket: str | None = None
     restart: bool = True
 
@@ -107,8 +109,7 @@ class Supervisor:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._thread = threading.Thread(target=self._watch, name="asya-supervisor", daemon=True)
         self._thread.start()
-        for name in self._children:
-            self.start_process(name)
+        self._start_all(list(self._children))
         return self
 
     def stop(self, *, timeout_s: float = 10.0) -> None:
@@ -133,18 +134,25 @@ class Supervisor:
 
     def start_process(self, name: str, *, timeout_s: float = 30.0) -> None:
         """Start ``name`` (again after :meth:`stop_process` or an exit with ``restart=False``); returns once started."""
+        self._start_all([name], timeout_s=timeout_s)
+
+    def _start_all(self, names: list[str], *, timeout_s: float = 30.0) -> None:
+        """Have the watcher thread start ``names`` in one pass; returns once each has started."""
+        starts: dict[str, int] = {}
         with self._lock:
-            child = self._children[name]
-            if child.process is not None and child.process.poll() is None:
-                raise RuntimeError(f"{name} is running (pid {child.process.pid})")
-            starts = child.starts
-            child.held, child.start_requested = False, True
+            for name in names:
+                child = self._children[name]
+                if child.process is not None and child.process.poll() is None:
+                    raise RuntimeError(f"{name} is running (pid {child.process.pid})")
+                starts[name] = child.starts
+                child.held, child.start_requested = False, True
         self._wake.set()
         deadline = time.monotonic() + timeout_s
-        while self._children[name].starts == starts:
-            if time.monotonic() > deadline or self._thread is None or not self._thread.is_alive():
-                raise RuntimeError(f"{name} was not started within {timeout_s:g} s (is the supervisor running?)")
-            time.sleep(0.01)
+        for name in names:
+            while self._children[name].starts == starts[name]:
+                if time.monotonic() > deadline or self._thread is None or not self._thread.is_alive():
+                    raise RuntimeError(f"{name} was not started within {timeout_s:g} s (is the supervisor running?)")
+                time.sleep(0.01)
 
     def stop_process(self, name: str, *, timeout_s: float = 10.0) -> int | None:
         """Stop ``name`` (SIGTERM its group, then SIGKILL) and keep it stopped; its exit status (None: not started).
@@ -196,8 +204,20 @@ class Supervisor:
     def log_path(self, name: str) -> Path:
         return self.log_dir / f"{name}.log"
 
-    def names(self) -> list[str]:
-        return list(self._children)
+    def names(self, *, group: str | None = None) -> list[str]:
+        """Every process name, or those of one ``group`` (an actor's handler servers and, alone, sidecars)."""
+        return [n for n, c in self._children.items() if group is None or c.spec.group == group]
+
+    def log_since_start(self, name: str) -> str:
+        """What ``name``'s current incarnation has logged so far (its log is appended across restarts)."""
+        with self._lock:
+            offset = self._children[name].log_offset
+        try:
+            with self.log_path(name).open("rb") as log:
+                log.seek(offset)
+                return log.read().decode(errors="replace")
+        except OSError:
+            return ""
 
     def restarts(self) -> dict[str, int]:
         """Restarts so far per group (actor)."""
@@ -296,7 +316,8 @@ class Supervisor:
     def _check_ready(self, child: _Child, now: float) -> bool:
         spec = child.spec
         if spec.ready_marker is not None:
-            return _logged_since(self.log_path(spec.name), spec.ready_marker, offset=child.log_offset)
+            logged = _logged_since(self.log_path(spec.name), spec.ready_marker, offset=child.log_offset)
+            return logged >= spec.ready_count
         if spec.health_socket is not None:
             try:
                 return probe_health(spec.health_socket, timeout_s=0.5)[0]
@@ -305,14 +326,14 @@ class Supervisor:
         return now - child.started_at >= READY_WITHOUT_CHECK_S
 
 
-def _logged_since(path: Path, marker: str, *, offset: int) -> bool:
-    """Whether ``marker`` appears in ``path`` after byte ``offset`` (what the current incarnation wrote)."""
+def _logged_since(path: Path, marker: str, *, offset: int) -> int:
+    """How often ``marker`` appears in ``path`` after byte ``offset`` (what the current incarnation wrote)."""
     try:
         with path.open("rb") as log:
             log.seek(offset)
-            return marker.encode() in log.read()
+            return log.read().count(marker.encode())
     except OSError:
-        return False
+        return 0
 
 
 def _last_line(path: Path) -> str:

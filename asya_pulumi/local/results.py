@@ -32,13 +32,14 @@ from typing import Any
 
 from asya_runtime.envelope import Envelope
 from asya_runtime.naming import ERROR_SINK, SUCCESS_SINK
-from asya_runtime.sidecar.sinks import record_key
 
 _TRACEPARENT = "traceparent"
 
 
 def _status_prefix(sink: str) -> str:
     """The key prefix ``sink`` writes under, asked of the sinks' own key function rather than retyped."""
+    from asya_runtime.sidecar.sinks import record_key  # the sidecar's aiobotocore: imported only when needed
+
     return record_key(mode=sink, body=json.dumps({"id": "probe"}), message_id="probe")[0].split("/", 1)[0]
 
 

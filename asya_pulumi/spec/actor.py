@@ -15,7 +15,16 @@ from pydantic import Field, field_validator, model_validator
 
 from asya_pulumi.spec.base import SpecModel
 from asya_pulumi.spec.cluster import GPU_POOL_LABEL, check_gpu_pool_name
+from asya_pulumi.spec.inputs import InputStr, is_output
 from asya_pulumi.spec.limits import check_image, check_label_key, check_label_value, parse_quantity
+from asya_pulumi.spec.pod_options import (
+    DEFAULT_IMAGE_PULL_POLICY,
+    EnvSource,
+    ImagePullPolicy,
+    VolumeSpec,
+    check_object_name,
+)
+from asya_pulumi.spec.scaling_options import AdvancedSpec, FallbackSpec
 from asya_runtime.config import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_OFFLOAD_THRESHOLD_BYTES, SidecarConfig
 from asya_runtime.naming import check_actor_name
 from asya_runtime.resiliency import Resiliency
@@ -23,8 +32,24 @@ from asya_runtime.resiliency import Resiliency
 _HANDLER = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RESOURCE_NAMES = ("cpu", "memory", "ephemeral-storage")
+#: Priority classes Kubernetes ships for its own components.
+SYSTEM_PRIORITY_PREFIX = "system-"
+HandlerRuntime = Literal["python", "node"]
 #: Env vars with this prefix belong to the runtime and are rendered from the spec; users may not set them.
 RESERVED_ENV_PREFIX = "ASYA_"
+
+
+def _camel(field: str) -> str:
+    head, *rest = field.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _check_env_name(key: Any) -> None:
+    if not _ENV_NAME.match(str(key)):
+        raise ValueError(f"env name {key!r} is not a valid variable name; use letters, digits and '_'")
+    if str(key).startswith(RESERVED_ENV_PREFIX):
+        raise ValueError(f"env {key!r}: the {RESERVED_ENV_PREFIX}* names are rendered from the spec; "
+                         f"set the matching spec field (scaling, resiliency, concurrency) instead")
 
 
 def _concurrency_ceiling() -> int:
@@ -51,6 +76,12 @@ class ScalingSpec(SpecModel):
     )
     cooldown_period: int = Field(
         300, ge=0, description="Seconds of empty queue before 1→0; keeps a GPU pod warm across short gaps."
+    )
+    fallback: FallbackSpec | None = Field(
+        None, description="Replicas held while KEDA cannot read the queue depth; None: the count stays as it is."
+    )
+    advanced: AdvancedSpec | None = Field(
+        None, description="`horizontalPodAutoscalerConfig.behavior`: how fast the HPA adds and removes replicas."
     )
 
     @model_validator(mode="after")
@@ -144,9 +175,39 @@ class AsyncActorSpec(SpecModel):
     """One actor: its image and handler, pod settings, KEDA scaling and resiliency policy."""
 
     name: str = Field(description="DNS-1123 label; names the queue asya-{namespace}_{name} and the Kubernetes objects.")
-    image: str = Field(description="The user's image; it needs python3 and the handler's module.")
+    image: InputStr = Field(
+        description="The user's image (text or a Pulumi Output); it needs the runtime's interpreter "
+        "(python3, or node >= 18 for runtime: node) and the handler's module."
+    )
     handler: str = Field(description="`module.function` or `module.Class.method`, importable in the image.")
-    env: dict[str, str] = Field(default_factory=dict)
+    runtime: HandlerRuntime | None = Field(
+        None,
+        description="Handler language: which handler server the pod mounts and starts. None: python in the cluster; "
+        "`asya dev` then picks node when the pipeline directory holds the module as a .js file only.",
+    )
+    env: dict[str, InputStr] = Field(
+        default_factory=dict, description="Plain env values (text or Pulumi Outputs); never a secret."
+    )
+    secret_env: dict[str, InputStr] = Field(
+        default_factory=dict,
+        description="Secret env values (Pulumi secrets, e.g. from AWS Secrets Manager): the component stores them "
+        "in a Kubernetes Secret of the actor and the Deployment references it with secretKeyRef.",
+        json_schema_extra={"secret": True},  # the cross-language schema marks it secret (asya_pulumi/schema.py)
+    )
+    value_from: dict[str, EnvSource] = Field(
+        default_factory=dict, description="Env from an existing Secret or ConfigMap key (Kubernetes' valueFrom)."
+    )
+    secret_refs: list[str] = Field(
+        default_factory=list, description="Existing Secrets whose every key becomes an env variable (envFrom)."
+    )
+    volumes: list[VolumeSpec] = Field(default_factory=list, description="Mounted into the handler container.")
+    image_pull_policy: ImagePullPolicy = Field(
+        DEFAULT_IMAGE_PULL_POLICY, description="Always: a moved tag is noticed at each start (layers stay cached)."
+    )
+    image_pull_secrets: list[str] = Field(
+        default_factory=list, description="Secrets (docker-registry) for a private registry other than ECR."
+    )
+    priority_class_name: str | None = Field(None, description="A PriorityClass; None: the cluster's default.")
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
     gpu: GpuSpec | None = None
     tolerations: list[Toleration] = Field(default_factory=list)
@@ -166,8 +227,23 @@ class AsyncActorSpec(SpecModel):
 
     @field_validator("image")
     @classmethod
-    def _check_image(cls, value: str) -> str:
-        return check_image(value, what="image")
+    def _check_image(cls, value: InputStr) -> InputStr:
+        return value if is_output(value) else check_image(str(value), what="image")
+
+    @field_validator("image_pull_secrets", "secret_refs")
+    @classmethod
+    def _check_secret_names(cls, value: list[str]) -> list[str]:
+        return [check_object_name(name, what="Secret name") for name in value]
+
+    @field_validator("priority_class_name")
+    @classmethod
+    def _check_priority_class(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if value.startswith(SYSTEM_PRIORITY_PREFIX):
+            raise ValueError(f"priorityClassName {value!r}: the system-* classes are for cluster components (the "
+                             f"API server limits them to kube-system); create a PriorityClass for actors")
+        return check_object_name(value, what="priorityClassName")
 
     @field_validator("node_selector")
     @classmethod
@@ -188,18 +264,25 @@ class AsyncActorSpec(SpecModel):
             )
         return value
 
-    @field_validator("env", mode="before")
+    @field_validator("value_from", mode="before")
+    @classmethod
+    def _check_value_from_names(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            for key in value:
+                _check_env_name(key)
+        return value
+
+    @field_validator("env", "secret_env", mode="before")
     @classmethod
     def _check_env(cls, value: Any) -> Any:
         if not isinstance(value, dict):
             return value
         checked = {}
         for key, raw in value.items():
-            if not _ENV_NAME.match(str(key)):
-                raise ValueError(f"env name {key!r} is not a valid variable name; use letters, digits and '_'")
-            if str(key).startswith(RESERVED_ENV_PREFIX):
-                raise ValueError(f"env {key!r}: the {RESERVED_ENV_PREFIX}* names are rendered from the spec; "
-                                 f"set the matching spec field (scaling, resiliency, concurrency) instead")
+            _check_env_name(key)
+            if is_output(raw):
+                checked[key] = raw
+                continue
             if raw is None:
                 raise ValueError(f"env {key!r} has no value; write {key}: \"\" for an empty string")
             if not isinstance(raw, (str, int, float, bool)):
@@ -210,6 +293,19 @@ class AsyncActorSpec(SpecModel):
                 )
             checked[key] = ("true" if raw else "false") if isinstance(raw, bool) else str(raw)
         return checked
+
+    @model_validator(mode="after")
+    def _check_env_sources(self) -> AsyncActorSpec:
+        for first, second in (("env", "secret_env"), ("env", "value_from"), ("secret_env", "value_from")):
+            both = sorted(set(getattr(self, first)) & set(getattr(self, second)))
+            if both:
+                raise ValueError(f"env {both} is set in both {_camel(first)} and {_camel(second)}; keep one")
+        for attribute in ("name", "mount_path"):
+            seen = [getattr(volume, attribute) for volume in self.volumes]
+            twice = sorted({item for item in seen if seen.count(item) > 1})
+            if twice:
+                raise ValueError(f"volumes: {_camel(attribute)} {twice} used more than once; each volume needs its own")
+        return self
 
     @field_validator("gpu", mode="before")
     @classmethod

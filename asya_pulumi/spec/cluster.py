@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from asya_pulumi.spec.base import SpecModel
+from asya_pulumi.spec.eks_versions import DEFAULT_KUBERNETES_VERSION, check_supported
 from asya_pulumi.spec.hardening import ApiEndpointSpec, ControlPlaneLogsSpec, NodeSecuritySpec, SecretsEncryptionSpec
 from asya_runtime.naming import check_dns_label
 
@@ -16,6 +18,8 @@ GPU_POOL_LABEL = "asya.sh/gpu-pool"
 GPU_RESOURCE = "nvidia.com/gpu"
 #: GPU pool names name node groups and are the value of ``GPU_POOL_LABEL``: a DNS label this long at most.
 GPU_POOL_NAME_MAX = 40
+#: Who starts GPU nodes: EKS managed node groups resized by the Cluster Autoscaler, or Karpenter NodePools.
+GpuProvisioning = Literal["managedNodeGroups", "karpenter"]
 
 
 def check_gpu_pool_name(value: str) -> str:
@@ -44,7 +48,8 @@ class SystemNodeGroupSpec(NodeGroupSize):
 
 
 class GpuNodePoolSpec(NodeGroupSize):
-    """A scale-to-zero GPU managed node group: no node (and no cost) until a GPU actor has work."""
+    """A scale-to-zero GPU pool (a managed node group, or a Karpenter NodePool: ``ClusterSpec.gpuProvisioning``): no
+    node (and no cost) until a GPU actor has work."""
 
     name: str
     instance_types: list[str] = Field(default_factory=lambda: ["g5.xlarge"], min_length=1)
@@ -69,7 +74,18 @@ class ClusterSpec(SpecModel):
     """An EKS cluster: new VPC over ``availabilityZones`` (or your own subnets), system nodes, GPU pools."""
 
     name: str
-    kubernetes_version: str = Field("1.33", pattern=r"^1\.\d+$")
+    kubernetes_version: str = Field(
+        DEFAULT_KUBERNETES_VERSION,
+        pattern=r"^1\.\d+$",
+        description="An EKS minor in standard support (asya_pulumi/spec/eks_versions.py); an older one warns at "
+        "preview with its extended-support cost.",
+    )
+    gpu_provisioning: GpuProvisioning = Field(
+        "managedNodeGroups",
+        description="managedNodeGroups (default): one scale-to-zero managed node group per GPU pool, resized by the "
+        "Cluster Autoscaler. karpenter: one Karpenter NodePool + EC2NodeClass per GPU pool (faster fallback across "
+        "instance types and spot capacity); docs/infrastructure.md compares them.",
+    )
     availability_zones: list[str] = Field(
         default_factory=lambda: ["us-east-1a", "us-east-1b"],
         min_length=2,
@@ -99,10 +115,23 @@ class ClusterSpec(SpecModel):
     def _check_name(cls, value: str) -> str:
         return check_dns_label(value, what="cluster name", max_len=40)
 
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _check_version(cls, value: str) -> str:
+        check_supported(value, today=dt.date.today())
+        return value
+
     @model_validator(mode="after")
     def _check_pools(self) -> ClusterSpec:
         names = [p.name for p in self.gpu_pools]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"gpuPools: duplicate pool name(s) {duplicates}; give each pool its own name")
+        if self.gpu_provisioning == "karpenter":
+            floored = [p.name for p in self.gpu_pools if p.min_size > 0]
+            if floored:
+                raise ValueError(
+                    f"gpuPools {floored}: minSize > 0, but a Karpenter NodePool has no minimum (it starts nodes only "
+                    "for pending pods); set minSize 0, or gpuProvisioning: managedNodeGroups for always-on GPU nodes"
+                )
         return self

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Mapping, Sequence
 
 from pydantic import Field, field_validator, model_validator
 
@@ -17,6 +18,33 @@ from asya_runtime.resiliency import check_recovery_actors
 #: The runtime image (sidecar + sinks). Pin it per stack in production.
 DEFAULT_RUNTIME_IMAGE = "ghcr.io/asya-sh/asya-runtime:0.1.0"
 _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+
+
+def check_region(value: str) -> str:
+    """An AWS region name such as ``us-east-1`` (it is part of every role name, so a typo must fail early)."""
+    if not _REGION.match(value):
+        raise ValueError(f"region {value!r} is not an AWS region name; write e.g. 'us-east-1'")
+    return value
+
+
+def check_routes(
+    routes: Mapping[str, Sequence[str]], *, known: Collection[str], where: str = "the mesh"
+) -> None:
+    """Every route is non-empty and names only ``known`` actors; the error lists the known ones.
+
+    ``where`` says which declarations ``known`` came from: a single mesh, or a mesh base (platform stack) plus the
+    actors a team stack adds, so the message tells the reader which stack to look in.
+    """
+    names = ", ".join(sorted(known))
+    for route, steps in routes.items():
+        if not steps:
+            example = next(iter(known), "an-actor")
+            raise ValueError(f"route {route!r} is empty; list the actors it runs, e.g. [{example}]")
+        for step in steps:
+            if step not in known:
+                raise ValueError(
+                    f"route {route!r} names actor {step!r}, which is not in {where}; known actors: {names}"
+                )
 
 
 class MeshSpec(SpecModel):
@@ -54,9 +82,7 @@ class MeshSpec(SpecModel):
     @field_validator("region")
     @classmethod
     def _check_region(cls, value: str) -> str:
-        if not _REGION.match(value):
-            raise ValueError(f"region {value!r} is not an AWS region name; write e.g. 'us-east-1'")
-        return value
+        return check_region(value)
 
     @model_validator(mode="after")
     def _check_mesh(self) -> MeshSpec:
@@ -69,15 +95,7 @@ class MeshSpec(SpecModel):
             check_names_fit(namespace=self.namespace, actor=actor.name)
             self._check_gpu(actor)
             check_recovery_actors(actor=actor.name, resiliency=actor.resiliency, known=names)
-        known = ", ".join(sorted(names))
-        for route, steps in self.routes.items():
-            if not steps:
-                raise ValueError(f"route {route!r} is empty; list the actors it runs, e.g. [{names[0]}]")
-            for step in steps:
-                if step not in names:
-                    raise ValueError(
-                        f"route {route!r} names actor {step!r}, which is not in the mesh; known actors: {known}"
-                    )
+        check_routes(self.routes, known=names)
         return self
 
     def _check_gpu(self, actor: AsyncActorSpec) -> None:

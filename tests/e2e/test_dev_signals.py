@@ -37,7 +37,8 @@ def test_signal_stops_every_process(tmp_path: Path, signum: int, status: int):
         _wait_for_line(process, "keeps running", timeout_s=180)
         children = psutil.Process(process.pid).children(recursive=True)
         commands = [" ".join(c.cmdline()) for c in children]
-        assert sum("asya_runtime.sidecar" in c for c in commands) == 5  # 3 actors + 2 sinks
+        hosts = [c for c in commands if "asya_runtime.sidecar.host" in c]
+        assert len(hosts) == 1 and hosts[0].count('"ASYA_ACTOR"') == 5  # one process: 3 actors' + 2 sinks' sidecars
         assert sum("handler_server" in c for c in commands) == 3
         assert any("fauxqs" in c or "localstack" in c for c in commands)  # the embedded broker
 

@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
 from typing import Any
 
 import pulumi
 import pytest
 from infra_mocks import ACCOUNT, REGION, Deployment
 
-from asya_pulumi.components import AsyncActor
-from asya_pulumi.pod import handler_server_source
-from asya_pulumi.spec import AsyncActorSpec
+from asya_pulumi.components import ActorMesh, AsyncActor
+from asya_pulumi.pod import handler_server_sources
+from asya_pulumi.spec import AsyncActorSpec, load_pipeline_dir
 from asya_runtime.config import SidecarConfig
-from asya_runtime.handler_server import ENV_HANDLER, ENV_HANDLER_CONCURRENCY, ENV_HANDLER_DRAIN_S, ENV_SOCKET_PATH
+from asya_runtime.handler_server import (
+    ENV_HANDLER,
+    ENV_HANDLER_CONCURRENCY,
+    ENV_HANDLER_DRAIN_S,
+    ENV_HANDLER_PATH,
+    ENV_SOCKET_PATH,
+)
 from asya_runtime.resiliency import Resiliency
 
 POD_IDENTITY = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
@@ -190,7 +201,8 @@ def test_handler_container_runs_the_mounted_handler_server(deployment: Deploymen
     assert env[ENV_SOCKET_PATH] == SidecarConfig(actor="a", namespace="n").socket_path
     assert env["MODEL"] == "vit"
     config_map = deployment.one("kubernetes:core/v1:ConfigMap", "dev-score-image-handler-server")
-    assert config_map.inputs["data"] == {"handler_server.py": handler_server_source()}
+    assert config_map.inputs["data"] == handler_server_sources()
+    assert set(config_map.inputs["data"]) == {"handler_server.py", "handler_server.js"}
 
 
 def test_scaled_object_fields_and_ordering(deployment: Deployment) -> None:
@@ -242,3 +254,60 @@ def test_manifest_loads_from_a_path(tmp_path: Any) -> None:
                     "spec: {image: 'j:1', handler: handlers.judge, concurrency: 8}\n")
     assert AsyncActorSpec.from_manifest(path).concurrency == 8
     assert AsyncActorSpec.from_manifest(str(path)).name == "judge"
+
+
+# --- the handler server of the actor's runtime ------------------------------------------------------------------
+
+TEXT_CHUNKING = Path(__file__).resolve().parents[2] / "examples" / "text-chunking"
+
+
+def _render_text_chunking(deployment: Deployment) -> dict[str, dict[str, Any]]:
+    """The text-chunking example as `pulumi up` would deploy it; actor → its handler container."""
+    mesh = load_pipeline_dir(TEXT_CHUNKING)
+    deployment.run(lambda: ActorMesh("text", spec=mesh, cluster_name="c1").namespace)
+    handlers = {}
+    for actor in ("chunk", "count-words", "summarize"):
+        template = deployment.one("kubernetes:apps/v1:Deployment", f"text-{actor}-deployment").inputs["spec"]
+        handlers[actor] = template["template"]["spec"]["containers"][0]
+    return handlers
+
+
+def test_a_node_actor_runs_the_node_handler_server(deployment: Deployment, tmp_path: Path) -> None:
+    handlers = _render_text_chunking(deployment)
+    node = handlers["count-words"]
+    assert node["command"] == ["node", "/opt/asya/handler_server.js"]
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert node[probe]["exec"]["command"] == ["node", "/opt/asya/handler_server.js", "--health"]
+    env = env_of(node)
+    assert env[ENV_HANDLER] == "words.js:countWords" and env[ENV_HANDLER_PATH] == "."
+    assert "PYTHONDONTWRITEBYTECODE" not in env
+    assert {"name": "handler-server", "mountPath": "/opt/asya", "readOnly": True} in node["volumeMounts"]
+    for python_actor in ("chunk", "summarize"):
+        assert handlers[python_actor]["command"] == ["python3", "/opt/asya/handler_server.py"]
+    # The mesh's one ConfigMap carries both servers, and the pod template's digest covers both.
+    (config_map,) = deployment.of_type("kubernetes:core/v1:ConfigMap")
+    assert config_map.inputs["data"]["handler_server.js"] == handler_server_sources()["handler_server.js"]
+
+    # What the pod would run, run here: the mounted file, the rendered env, the image's workdir holding words.js.
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed")
+    mounted = tmp_path / "opt-asya"
+    mounted.mkdir()
+    for name, text in config_map.inputs["data"].items():
+        (mounted / name).write_text(text)
+    command = [shutil.which("node"), str(mounted / "handler_server.js")]
+    env = {**env, "PATH": os.environ["PATH"], ENV_SOCKET_PATH: str(tmp_path / "handler.sock")}
+    server = subprocess.Popen(command, env=env, cwd=TEXT_CHUNKING, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            probe = subprocess.run([*command, "--health"], env=env, capture_output=True, timeout=30)
+            if probe.returncode == 0 or time.monotonic() > deadline or server.poll() is not None:
+                break
+            time.sleep(0.2)
+        assert probe.returncode == 0, probe.stderr
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    # ...and the probe is not vacuous: with the server gone it fails.
+    assert subprocess.run([*command, "--health"], env=env, capture_output=True, timeout=30).returncode != 0

@@ -28,6 +28,7 @@ from asya_pulumi.components import ActorMesh, AsyaCluster
 from asya_pulumi.components.network_policy import MeshNetworkPolicy, network_policy_spec
 from asya_pulumi.mocked import integers_restored
 from asya_pulumi.spec import AsyncActorSpec, ClusterSpec, MeshSpec
+from asya_pulumi.spec.eks_versions import DEFAULT_KUBERNETES_VERSION
 from asya_pulumi.validate import validate_objects
 from asya_runtime.config import SidecarConfig
 from asya_runtime.resiliency import Resiliency
@@ -156,7 +157,7 @@ RESTRICTED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral"
 
 
 def restricted_violations(pod_spec: dict[str, Any]) -> list[str]:
-    """Pod Security Standards ``restricted`` (v1.33), every control, on one pod spec."""
+    """Pod Security Standards ``restricted`` (as of v1.35), every control, on one pod spec."""
     problems = []
     pod_security = pod_spec.get("securityContext", {})
     for key in ("hostNetwork", "hostPID", "hostIPC"):
@@ -196,7 +197,8 @@ def test_mesh_namespace_enforces_restricted_and_every_pod_complies(deployment: D
     labels = namespace.inputs["metadata"]["labels"]
     for mode in ("enforce", "audit", "warn"):
         assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted"
-        assert labels[f"pod-security.kubernetes.io/{mode}-version"] == "v1.33"
+        # pinned to the cluster's default minor (asya_pulumi/spec/eks_versions.py), so it moves with it
+        assert labels[f"pod-security.kubernetes.io/{mode}-version"] == f"v{DEFAULT_KUBERNETES_VERSION}"
     pods = [d.inputs["spec"]["template"]["spec"] for d in deployment.of_type("kubernetes:apps/v1:Deployment")]
     assert len(pods) == 4
     for pod_spec in pods:

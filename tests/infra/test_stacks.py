@@ -61,10 +61,31 @@ def gpu_group(deployment: Deployment) -> Registered:
     return deployment.one("aws:eks/nodeGroup:NodeGroup", "asya-gpu-gpu")
 
 
+def provisioning(config: dict[str, Any]) -> str:
+    return str(config["asya:cluster"].get("gpuProvisioning", "managedNodeGroups"))
+
+
+def test_both_provisioning_options_are_exercised_by_the_stacks() -> None:
+    chosen = {
+        stack: provisioning(yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())["config"])
+        for stack in ("dev", "prod")
+    }
+    assert chosen == {"dev": "karpenter", "prod": "managedNodeGroups"}
+
+
 def test_gpu_pool_scales_from_zero_and_is_tainted(stack: tuple[Deployment, dict[str, Any]]) -> None:
     deployment, config = stack
-    group = gpu_group(deployment)
     pool = config["asya:cluster"]["gpuPools"][0]
+    if provisioning(config) == "karpenter":
+        assert [g.name for g in deployment.of_type("aws:eks/nodeGroup:NodeGroup")] == ["asya-system"]
+        (nodes,) = deployment.of_type("kubernetes:karpenter.sh/v1:NodePool")
+        template = nodes.inputs["spec"]["template"]
+        assert template["spec"]["taints"] == [{"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}]
+        assert template["metadata"]["labels"]["asya.sh/gpu-pool"] == "gpu"
+        assert nodes.inputs["spec"]["limits"] == {"nvidia.com/gpu": str(pool["maxSize"])}
+        assert deployment.of_type("aws:autoscaling/tag:Tag") == []
+        return
+    group = gpu_group(deployment)
     assert group.inputs["amiType"] == "AL2023_x86_64_NVIDIA"
     assert group.inputs["scalingConfig"] == {"minSize": 0, "maxSize": pool["maxSize"], "desiredSize": 0}
     assert group.inputs["taints"] == [{"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}]
@@ -79,17 +100,29 @@ def test_gpu_pool_scales_from_zero_and_is_tainted(stack: tuple[Deployment, dict[
         "k8s.io/cluster-autoscaler/node-template/taint/nvidia.com/gpu": "true:NoSchedule",
         "k8s.io/cluster-autoscaler/node-template/resources/nvidia.com/gpu": "1",
     }
+    assert deployment.of_type("kubernetes:karpenter.sh/v1:NodePool") == []
 
 
 def test_cluster_addons_are_installed(stack: tuple[Deployment, dict[str, Any]]) -> None:
-    deployment, _ = stack
+    deployment, config = stack
     addon = deployment.one("aws:eks/addon:Addon", "asya-pod-identity-agent")
     assert addon.inputs["addonName"] == "eks-pod-identity-agent"
     plugin = deployment.one("kubernetes:helm.sh/v3:Release", "asya-nvidia-device-plugin")
     toleration = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
     assert toleration in plugin.inputs["values"]["tolerations"]
+    releases = {r.name for r in deployment.of_type("kubernetes:helm.sh/v3:Release")}
+    if provisioning(config) == "karpenter":
+        assert "asya-cluster-autoscaler" not in releases
+        karpenter = deployment.one("kubernetes:helm.sh/v3:Release", "asya-karpenter")
+        # The transient first replica of a new Deployment must not start a GPU node before KEDA scales it to 0.
+        assert karpenter.inputs["values"]["settings"]["batchIdleDuration"] == "45s"
+        return
+    assert "asya-karpenter" not in releases
     autoscaler = deployment.one("kubernetes:helm.sh/v3:Release", "asya-cluster-autoscaler")
     assert deployment.depends_on(autoscaler, gpu_group(deployment))
+    # The autoscaler's image is the one built for the cluster's Kubernetes minor.
+    minor = config["asya:cluster"]["kubernetesVersion"]
+    assert autoscaler.inputs["values"]["image"]["tag"].startswith(f"v{minor}.")
     # The transient first replica of a new Deployment must not start a GPU node before KEDA scales it to 0.
     assert autoscaler.inputs["values"]["extraArgs"]["new-pod-scale-up-delay"] == "45s"
     policy_record = deployment.one("aws:iam/rolePolicy:RolePolicy", "asya-cluster-autoscaler-policy")
@@ -143,11 +176,16 @@ def test_both_stacks_are_hardened_as_their_config_says(stack: tuple[Deployment, 
     assert cluster.inputs["encryptionConfig"]["resources"] == ["secrets"]
     templates = {t.outputs["name"]: t for t in deployment.of_type("aws:ec2/launchTemplate:LaunchTemplate")}
     groups = deployment.of_type("aws:eks/nodeGroup:NodeGroup")
-    assert len(groups) == 2
+    assert len(groups) == (1 if provisioning(config) == "karpenter" else 2)
     for node_group in groups:
         template = templates[node_group.inputs["launchTemplate"]["id"]]
         assert template.inputs["metadataOptions"]["httpTokens"] == "required"
         assert template.inputs["metadataOptions"]["httpPutResponseHopLimit"] == 1
         assert all(m["ebs"]["encrypted"] == "true" for m in template.inputs["blockDeviceMappings"])
+    for node_class in deployment.of_type("kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"):
+        metadata = node_class.inputs["spec"]["metadataOptions"]
+        assert (metadata["httpTokens"], metadata["httpPutResponseHopLimit"]) == ("required", 1)
+        volumes = node_class.inputs["spec"]["blockDeviceMappings"]
+        assert volumes and all(v["ebs"]["encrypted"] is True and v["ebs"]["volumeType"] == "gp3" for v in volumes)
     (lifecycle,) = deployment.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
     assert {"days": 90} in [rule.get("expiration") for rule in lifecycle.inputs["rules"]]

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from asya_runtime.config import SidecarConfig
 from asya_runtime.sidecar import logs
 from asya_runtime.sidecar.app import Sidecar
+from asya_runtime.sidecar.host import exit_now
 
 
 def main() -> int:
@@ -25,4 +26,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

@@ -60,10 +60,13 @@ class Sidecar:
             logs.event("stopping: no more receives, finishing in-flight work", in_flight=len(self._tasks))
             self.stopping.set()
 
-    async def run(self) -> int:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.stop)
+    async def run(self, *, handle_signals: bool = True) -> int:
+        """Consume the queue until :meth:`stop` (SIGTERM/SIGINT unless ``handle_signals`` is False: a host of
+        several sidecars in one process installs one handler that stops them all); 0 once drained."""
+        if handle_signals:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.stop)
         async with BrokerClient(config=self.config, metrics=self.metrics) as broker:
             queue_url = await self._own_queue(broker)
             if queue_url is None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from typing import Any
 
@@ -53,6 +54,14 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, (ConnectionError, HTTPClientError, aiohttp.ClientError, asyncio.TimeoutError, OSError))
 
 
+@functools.cache
+def _shared_session() -> Any:
+    """One botocore session per process: its loaders cache the parsed service models and endpoint rules, which
+    every client would otherwise parse again (measured: ~0.5 s per sidecar on a busy 2-core machine when a local
+    host runs 20 sidecars in one process; a pod runs one, so nothing changes there)."""
+    return get_session()
+
+
 class BrokerClient:
     """aiobotocore SQS (and, for sinks, S3) clients with request counting and outage handling."""
 
@@ -67,7 +76,7 @@ class BrokerClient:
         self._lookup_lock = asyncio.Lock()
 
     async def __aenter__(self) -> BrokerClient:
-        session = get_session()
+        session = _shared_session()
         base = {"region_name": self.config.region}
         aio_config = AioConfig(
             retries={"total_max_attempts": 1, "mode": "standard"},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import sys
@@ -10,6 +11,9 @@ from typing import Any
 
 _LOGGER = logging.getLogger("asya.sidecar")
 _CONTEXT: dict[str, Any] = {}
+#: Per-task fields that override the process-wide ones: a host running several sidecars in one event loop sets
+#: each sidecar's actor here before creating its task (tasks inherit the context they were created in).
+TASK_CONTEXT: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("asya_log_context")
 
 
 class _JsonFormatter(logging.Formatter):
@@ -19,6 +23,7 @@ class _JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "event": record.getMessage(),
             **_CONTEXT,
+            **TASK_CONTEXT.get({}),
             **getattr(record, "fields", {}),
         }
         if record.exc_info:

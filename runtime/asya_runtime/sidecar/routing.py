@@ -72,31 +72,33 @@ def next_hops(*, source: Envelope, answer: dict[str, Any]) -> list[Outgoing]:
                 "payload": output.get("payload"),
             }
         )
-        foreign = foreign_destination(to) if named is not None else None
-        if foreign is not None:
-            hops.append(
-                error_record(
-                    envelope=envelope,
-                    actor=source.route.curr,
-                    reason=FOREIGN_ACTOR,
-                    type_name="ForeignActor",
-                    message=f"the route of {source.route.curr!r} names {to!r}, which no route may name: {foreign}",
-                )
-            )
-        elif to == ERROR_SINK:
-            # The handler routed this output to the error sink itself: it is an error record like any other.
-            hops.append(
-                error_record(
-                    envelope=envelope,
-                    actor=source.route.curr,
-                    reason=ROUTED_TO_ERROR_SINK,
-                    type_name="RoutedToErrorSink",
-                    message=f"the handler of {source.route.curr!r} routed this envelope to the error sink",
-                )
-            )
-        else:
+        refusal = _refused_destination(to=to, named=named is not None, actor=source.route.curr)
+        if refusal is None:
             hops.append(Outgoing(to=to, envelope=envelope))
+        else:
+            reason, type_name, message = refusal
+            hops.append(
+                error_record(envelope=envelope, actor=source.route.curr, reason=reason, type_name=type_name,
+                             message=message)
+            )
     return hops
+
+
+def _refused_destination(*, to: str, named: bool, actor: str) -> tuple[str, str, str] | None:
+    """``(reason, type, message)`` of the error record that replaces an output bound for ``to``, or None to send it.
+
+    ``named``: the route names ``to`` (rather than ending, which sends the envelope to the success sink).
+    """
+    if not named:
+        return None
+    foreign = foreign_destination(to)
+    if foreign is not None:
+        return FOREIGN_ACTOR, "ForeignActor", f"the route of {actor!r} names {to!r}, which no route may name: {foreign}"
+    if to == ERROR_SINK:
+        # The handler routed this output to the error sink itself: it is an error record like any other.
+        message = f"the handler of {actor!r} routed this envelope to the error sink"
+        return ROUTED_TO_ERROR_SINK, "RoutedToErrorSink", message
+    return None
 
 
 def recovery_hop(*, envelope: Envelope, actors: tuple[str, ...], error: ErrorInfo) -> Outgoing:

@@ -1,0 +1,126 @@
+"""The first moments of ``asya dev``: start the broker and the handler servers before anything heavy is imported.
+
+Starting is what a short run mostly waits for, so it overlaps as much as it can on a small machine:
+
+1. :func:`launch` (this module imports neither boto3 nor the sidecar) spawns the embedded broker, every handler
+   server and the sidecar processes (one per replica index, hosting every actor's sidecar:
+   :func:`asya_pulumi.local.plan.process_specs`) at once, and returns without waiting;
+2. meanwhile the command imports boto3 and the sidecar processes import aiobotocore; :func:`finish_start` then
+   waits for the broker, creates the queues and the bucket (several at once), and creates the start file the
+   sidecar processes wait for: their sidecars find their queues and consume them at once.
+
+The broker is registered on the exit stack first, so it stops last: every sidecar has drained and returned what it
+held before the queues go away.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from asya_pulumi.cli.errors import UsageError
+from asya_pulumi.local.broker import LocalBroker
+from asya_pulumi.local.plan import MeshPlan, process_specs
+from asya_pulumi.local.processes import Supervisor
+from asya_pulumi.local.queues import MeshQueue, mesh_queue_settings, result_bucket_name
+from asya_pulumi.spec.mesh import MeshSpec
+
+#: How long the actors may take to start (imports of the handler and the AWS SDK, on a busy 2-core machine).
+STARTUP_TIMEOUT_S = 120.0
+
+
+@dataclass
+class Launch:
+    """A mesh whose broker and handler servers are starting; its sidecars wait for :func:`finish_start`."""
+
+    mesh: MeshSpec
+    region: str
+    sqs_endpoint: str | None
+    s3_endpoint: str | None
+    broker: LocalBroker | None
+    plan: MeshPlan
+    supervisor: Supervisor
+    log_dir: Path
+    settings: list[MeshQueue]
+
+
+def launch(
+    args: argparse.Namespace,
+    *,
+    stack: contextlib.ExitStack,
+    mesh: MeshSpec,
+    pipeline_dir: Path,
+    replicas: dict[str, int],
+) -> Launch:
+    """Spawn the broker (unless ``--sqs-endpoint``) and the handler servers; returns at once."""
+    region = args.region or mesh.region  # the spec's region has a default
+    broker: LocalBroker | None = None
+    if args.sqs_endpoint:
+        sqs_endpoint, s3_endpoint = args.sqs_endpoint, args.s3_endpoint or args.sqs_endpoint
+    else:
+        broker = LocalBroker(kind=args.broker)
+        print(f"starting the embedded broker, {broker.label} ...", flush=True)
+        stack.callback(broker.stop)  # registered first: stopped last
+        broker.spawn()
+        sqs_endpoint = s3_endpoint = broker.endpoint
+    work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="asya-dev-")))
+    log_dir = args.logs or work_dir / "logs"
+    plan = MeshPlan(
+        mesh=mesh, pipeline_dir=pipeline_dir, region=region, sqs_endpoint=sqs_endpoint, s3_endpoint=s3_endpoint,
+        bucket=result_bucket_name(namespace=mesh.namespace), replicas=replicas, socket_dir=work_dir,
+        sidecar_start_file=work_dir / "queues-created",
+    )
+    try:
+        specs = process_specs(plan)
+    except RuntimeError as exc:  # a handler server that cannot run on this machine (no `node`)
+        raise UsageError(str(exc)) from None
+    supervisor = Supervisor(specs=specs, log_dir=log_dir)
+    stack.callback(supervisor.stop)
+    supervisor.start()
+    print(f"starting {len(specs)} processes (logs: {log_dir}) ...", flush=True)
+    return Launch(
+        mesh=mesh, region=region, sqs_endpoint=sqs_endpoint, s3_endpoint=s3_endpoint, broker=broker, plan=plan,
+        supervisor=supervisor, log_dir=log_dir, settings=mesh_queue_settings(mesh),
+    )
+
+
+@dataclass
+class Started:
+    """A running mesh: clients, queue URLs, and what kept it from starting (``problems``; empty when it runs)."""
+
+    sqs: Any
+    s3: Any
+    urls: dict[str, str]
+    problems: list[str]
+
+
+def finish_start(launched: Launch) -> Started:
+    """Wait for the broker, create the queues and the bucket, start the sidecars, wait until every process is ready.
+
+    ``problems`` names each process that keeps exiting (an import error in a handler): the run cannot work.
+    """
+    from asya_pulumi.cli.aws import Endpoints, s3_client, sqs_client
+    from asya_pulumi.local.queues import create_bucket, create_queues
+
+    endpoints = Endpoints(
+        region=launched.region, sqs_endpoint=launched.sqs_endpoint, s3_endpoint=launched.s3_endpoint
+    )
+    sqs = sqs_client(endpoints)
+    if launched.broker is not None:
+        launched.broker.wait_healthy()
+    urls = create_queues(sqs=sqs, settings=launched.settings)
+    assert launched.plan.sidecar_start_file is not None
+    launched.plan.sidecar_start_file.touch()  # the sidecars start now, while the S3 side is made ready
+    s3 = s3_client(endpoints)  # the S3 model is the largest botocore parses: off the sidecars' critical path
+    create_bucket(s3=s3, bucket=launched.plan.bucket, region=launched.region)  # before any input is sent
+    print(f"created {2 * len(urls)} queues and the result bucket; starting the sidecars ...", flush=True)
+    supervisor = launched.supervisor
+    not_ready = supervisor.wait_ready(timeout_s=STARTUP_TIMEOUT_S)
+    problems = supervisor.crash_loops()
+    if not problems and not_ready:
+        print(f"asya dev: still starting after {STARTUP_TIMEOUT_S:g} s: {', '.join(not_ready)}; sending anyway")
+    return Started(sqs=sqs, s3=s3, urls=urls, problems=problems)
