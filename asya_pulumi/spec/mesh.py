@@ -27,6 +27,18 @@ def check_region(value: str) -> str:
     return value
 
 
+def check_actor_names(*, namespace: str, region: str, actors: Sequence[AsyncActorSpec]) -> list[str]:
+    """The actors' names, after refusing duplicates and any name whose derived AWS names would pass a limit."""
+    names = [a.name for a in actors]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"actors: duplicate actor name(s) {duplicates}; every actor needs its own name")
+    check_namespace_fits(namespace=namespace, region=region)
+    for name in names:
+        check_names_fit(namespace=namespace, actor=name)
+    return names
+
+
 def check_routes(
     routes: Mapping[str, Sequence[str]], *, known: Collection[str], where: str = "the mesh"
 ) -> None:
@@ -86,13 +98,8 @@ class MeshSpec(SpecModel):
 
     @model_validator(mode="after")
     def _check_mesh(self) -> MeshSpec:
-        names = [a.name for a in self.actors]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"actors: duplicate actor name(s) {duplicates}; every actor needs its own name")
-        check_namespace_fits(namespace=self.namespace, region=self.region)
+        names = check_actor_names(namespace=self.namespace, region=self.region, actors=self.actors)
         for actor in self.actors:
-            check_names_fit(namespace=self.namespace, actor=actor.name)
             self._check_gpu(actor)
             check_recovery_actors(actor=actor.name, resiliency=actor.resiliency, known=names)
         check_routes(self.routes, known=names)

@@ -14,9 +14,9 @@ from pydantic import Field, field_validator, model_validator
 
 from asya_pulumi.spec.actor import AsyncActorSpec
 from asya_pulumi.spec.base import SpecModel
-from asya_pulumi.spec.limits import check_mesh_namespace, check_namespace_fits
-from asya_pulumi.spec.mesh import check_region, check_routes
-from asya_runtime.naming import check_dns_label, check_names_fit
+from asya_pulumi.spec.limits import check_mesh_namespace
+from asya_pulumi.spec.mesh import check_actor_names, check_region, check_routes
+from asya_runtime.naming import check_dns_label
 from asya_runtime.resiliency import check_recovery_actors
 
 #: Where a route's actors may come from in a team stack, as the error message says it.
@@ -50,13 +50,8 @@ class TeamSpec(SpecModel):
 
     @model_validator(mode="after")
     def _check_team(self) -> TeamSpec:
-        names = [a.name for a in self.actors]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"actors: duplicate actor name(s) {duplicates}; every actor needs its own name")
-        check_namespace_fits(namespace=self.namespace, region=self.region)
+        check_actor_names(namespace=self.namespace, region=self.region, actors=self.actors)
         for actor in self.actors:
-            check_names_fit(namespace=self.namespace, actor=actor.name)
             if actor.gpu is not None and actor.gpu.pool is None:
                 raise ValueError(
                     f"actor {actor.name!r} asks for a GPU: in a team stack name the pool with gpu.pool "
