@@ -32,6 +32,7 @@ from asya_pulumi.local.queues import mesh_sinks
 from asya_pulumi.pod import handler_server_config
 from asya_pulumi.spec.actor import AsyncActorSpec
 from asya_pulumi.spec.inputs import plain_text
+from asya_pulumi.spec.manifest import runtime_in_dir
 from asya_pulumi.spec.mesh import MeshSpec
 from asya_runtime.config import SidecarConfig
 from asya_runtime.handler_server import HandlerServerConfig
@@ -79,14 +80,8 @@ class MeshPlan:
 
 
 def handler_language(*, actor: AsyncActorSpec, pipeline_dir: Path) -> HandlerLanguage:
-    """The spec's ``runtime``; unset: ``"node"`` when the handler's module is a ``.js`` file of the pipeline
-    directory only, else ``"python"``."""
-    if actor.runtime is not None:
-        return actor.runtime
-    module = actor.handler.split(".", 1)[0]
-    if (pipeline_dir / f"{module}.js").is_file() and not (pipeline_dir / f"{module}.py").is_file():
-        return "node"
-    return "python"
+    """The actor's handler language, by the rule the cluster uses too (:func:`asya_pulumi.spec.runtime_in_dir`)."""
+    return runtime_in_dir(actor, pipeline_dir=pipeline_dir)
 
 
 def handler_argv(language: HandlerLanguage, *, python: str = sys.executable) -> list[str]:

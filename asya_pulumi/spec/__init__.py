@@ -20,7 +20,7 @@ from asya_pulumi.spec.hardening import (
     ResultRetentionSpec,
     SecretsEncryptionSpec,
 )
-from asya_pulumi.spec.manifest import load_actor_manifest, load_pipeline_dir
+from asya_pulumi.spec.manifest import load_actor_manifest, load_pipeline_dir, runtime_in_dir
 from asya_pulumi.spec.mesh import DEFAULT_RUNTIME_IMAGE, MeshSpec
 from asya_pulumi.spec.sink import SinkSpec
 
@@ -47,4 +47,5 @@ __all__ = [
     "Toleration",
     "load_actor_manifest",
     "load_pipeline_dir",
+    "runtime_in_dir",
 ]

@@ -182,8 +182,9 @@ class AsyncActorSpec(SpecModel):
     handler: str = Field(description="`module.function` or `module.Class.method`, importable in the image.")
     runtime: HandlerRuntime | None = Field(
         None,
-        description="Handler language: which handler server the pod mounts and starts. None: python in the cluster; "
-        "`asya dev` then picks node when the pipeline directory holds the module as a .js file only.",
+        description="Handler language: which handler server the pod mounts and starts. None: from a pipeline "
+        "directory, node when the directory holds the handler's module as a .js file only, else python; from a "
+        "program, python.",
     )
     env: dict[str, InputStr] = Field(
         default_factory=dict, description="Plain env values (text or Pulumi Outputs); never a secret."

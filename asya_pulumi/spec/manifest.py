@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from asya_pulumi.spec.actor import AsyncActorSpec
+from asya_pulumi.spec.actor import AsyncActorSpec, HandlerRuntime
 from asya_pulumi.spec.base import API_VERSION
 from asya_pulumi.spec.errors import SpecError, describe, known_field_names
 from asya_pulumi.spec.mesh import MeshSpec
@@ -105,11 +105,24 @@ def load_actor_manifest(source: Any) -> AsyncActorSpec:
     return actor_from_document(document, where=where)
 
 
+def runtime_in_dir(actor: AsyncActorSpec, *, pipeline_dir: Path) -> HandlerRuntime:
+    """The actor's handler language: its ``runtime``; unset, ``"node"`` when the handler's module is a ``.js`` file
+    of ``pipeline_dir`` and no ``.py`` file is, else ``"python"``. One rule for ``asya dev`` and the cluster."""
+    if actor.runtime is not None:
+        return actor.runtime
+    module = actor.handler.split(".", 1)[0]
+    if (pipeline_dir / f"{module}.js").is_file() and not (pipeline_dir / f"{module}.py").is_file():
+        return "node"
+    return "python"
+
+
 def load_pipeline_dir(path: str | Path) -> MeshSpec:
     """Load every ``*.yaml``/``*.yml`` in ``path``: exactly one ``ActorMesh`` and one ``AsyncActor`` per actor.
 
     The ``ActorMesh`` file's ``metadata.name`` is the mesh namespace; its ``spec`` holds ``routes``, ``gpuPools``,
-    ``region`` and ``runtimeImage``. Every error found is reported, each prefixed by its file.
+    ``region`` and ``runtimeImage``. Every error found is reported, each prefixed by its file. An actor without
+    ``runtime`` gets the one its handler's files say (:func:`runtime_in_dir`), so a Node.js handler deploys with
+    the Node.js handler server as it runs under ``asya dev``.
     """
     directory = Path(path)
     if not directory.is_dir():
@@ -125,7 +138,9 @@ def load_pipeline_dir(path: str | Path) -> MeshSpec:
                 name, spec = _spec_body(document, kind=MESH_KIND, where=where)
                 meshes.append((name, spec, where))
             else:
-                actors.append(actor_from_document(document, where=where))
+                actor = actor_from_document(document, where=where)
+                runtime = runtime_in_dir(actor, pipeline_dir=directory)
+                actors.append(actor if actor.runtime == runtime else actor.model_copy(update={"runtime": runtime}))
         except SpecError as exc:
             problems += [f"{exc.source}: {p}" for p in exc.problems]
     if len(meshes) != 1:

@@ -311,3 +311,18 @@ def test_a_node_actor_runs_the_node_handler_server(deployment: Deployment, tmp_p
         server.wait(timeout=30)
     # ...and the probe is not vacuous: with the server gone it fails.
     assert subprocess.run([*command, "--health"], env=env, capture_output=True, timeout=30).returncode != 0
+
+
+def test_a_pipeline_directory_without_runtime_deploys_its_js_handler_with_node(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    """The rule `asya dev` uses (the module is a .js file only) decides for the cluster too, so the two agree."""
+    pipeline = tmp_path / "text-chunking"
+    shutil.copytree(TEXT_CHUNKING, pipeline, ignore=shutil.ignore_patterns("node_modules"))
+    manifest = pipeline / "count-words.yaml"
+    manifest.write_text("\n".join(line for line in manifest.read_text().splitlines() if "runtime:" not in line))
+    mesh = load_pipeline_dir(pipeline)
+    assert {a.name: a.runtime for a in mesh.actors} == {"chunk": "python", "count-words": "node", "summarize": "python"}
+    deployment.run(lambda: ActorMesh("text", spec=mesh, cluster_name="c1").namespace)
+    template = deployment.one("kubernetes:apps/v1:Deployment", "text-count-words-deployment").inputs["spec"]
+    assert template["template"]["spec"]["containers"][0]["command"] == ["node", "/opt/asya/handler_server.js"]
