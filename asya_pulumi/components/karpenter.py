@@ -244,21 +244,13 @@ def karpenter(
         node_class = ec2_node_class(
             pool=pool, cluster_name=spec.name, instance_profile=profile.name, security=spec.node_security
         )
-        k8s.apiextensions.CustomResource(
-            f"{resource_name}-{pool.name}-node-class",
-            api_version=node_class["apiVersion"],
-            kind=node_class["kind"],
-            metadata=node_class["metadata"],
-            spec=node_class["spec"],
-            opts=child(parent, provider=provider, depends_on=[release]),
-        )
-        nodes = node_pool(pool)
-        k8s.apiextensions.CustomResource(
-            f"{resource_name}-{pool.name}-node-pool",
-            api_version=nodes["apiVersion"],
-            kind=nodes["kind"],
-            metadata=nodes["metadata"],
-            spec=nodes["spec"],
-            opts=child(parent, provider=provider, depends_on=[release]),
-        )
+        for suffix, obj in (("node-class", node_class), ("node-pool", node_pool(pool))):
+            k8s.apiextensions.CustomResource(
+                f"{resource_name}-{pool.name}-{suffix}",
+                api_version=obj["apiVersion"],
+                kind=obj["kind"],
+                metadata=obj["metadata"],
+                spec=obj["spec"],
+                opts=child(parent, provider=provider, depends_on=[release]),
+            )
     return release

@@ -36,23 +36,15 @@ def decide(
     policy = resiliency.policy_for(error_types, qualified)
     recovery = tuple(policy.on_exhausted)
     if attempt >= policy.max_attempts:
-        return RetryDecision(
-            retry=False,
-            delay_s=0.0,
-            max_attempts=policy.max_attempts,
-            exhausted_by=f"maxAttempts {policy.max_attempts}",
-            on_exhausted=recovery,
-        )
-    delay_s = policy.delay_after(attempt=attempt)
-    if policy.out_of_time(elapsed_s=elapsed_s, delay_s=delay_s):
-        return RetryDecision(
-            retry=False,
-            delay_s=0.0,
-            max_attempts=policy.max_attempts,
-            exhausted_by=f"maxDuration {policy.max_duration:g}s",
-            on_exhausted=recovery,
-        )
-    return RetryDecision(retry=True, delay_s=delay_s, max_attempts=policy.max_attempts)
+        exhausted_by = f"maxAttempts {policy.max_attempts}"
+    else:
+        delay_s = policy.delay_after(attempt=attempt)
+        if not policy.out_of_time(elapsed_s=elapsed_s, delay_s=delay_s):
+            return RetryDecision(retry=True, delay_s=delay_s, max_attempts=policy.max_attempts)
+        exhausted_by = f"maxDuration {policy.max_duration:g}s"
+    return RetryDecision(
+        retry=False, delay_s=0.0, max_attempts=policy.max_attempts, exhausted_by=exhausted_by, on_exhausted=recovery
+    )
 
 
 def split_delay(delay_s: float) -> tuple[float, int]:
