@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from asya_runtime.config import OFFLOAD_PREFIX
-from asya_runtime.naming import MALFORMED_RECORD_PREFIX, SINK_RECORD_PREFIXES, dlq_name, queue_name
+from asya_runtime.naming import DLQ_SUFFIX, MALFORMED_RECORD_PREFIX, SINK_RECORD_PREFIXES, dlq_name, queue_name
 
 PolicyDocument = dict[str, Any]
 
@@ -126,6 +126,7 @@ def actor_policy(*, queue_arn: str, namespace: str, bucket_arn: str | None = Non
         )
     return _document(
         _consume(queue_arn),
+        _dead_letter_depth(queue_arn),
         {
             "Sid": "SendToMeshQueues",
             "Effect": "Allow",
@@ -148,6 +149,7 @@ def sink_policy(*, queue_arn: str, sink: str, bucket_arn: str) -> PolicyDocument
     prefixes = sorted({SINK_RECORD_PREFIXES[sink], MALFORMED_RECORD_PREFIX})
     return _document(
         _consume(queue_arn),
+        _dead_letter_depth(queue_arn),
         {"Sid": "RequeueToOwnQueue", "Effect": "Allow", "Action": list(SEND_ACTIONS), "Resource": queue_arn},
         {
             "Sid": "WriteResults",
@@ -166,6 +168,16 @@ def sink_policy(*, queue_arn: str, sink: str, bucket_arn: str) -> PolicyDocument
 
 def _consume(queue_arn: str) -> dict[str, Any]:
     return {"Sid": "ConsumeOwnQueue", "Effect": "Allow", "Action": list(CONSUME_ACTIONS), "Resource": queue_arn}
+
+
+def _dead_letter_depth(queue_arn: str) -> dict[str, Any]:
+    """Read the depth of the actor's own DLQ (``asya_queue_messages{queue="dlq"}``, sidecar/metrics.py); no more."""
+    return {
+        "Sid": "ReadOwnDeadLetterQueueDepth",
+        "Effect": "Allow",
+        "Action": ["sqs:GetQueueAttributes"],
+        "Resource": queue_arn + DLQ_SUFFIX,
+    }
 
 
 def scaler_policy(*, queue_arn_patterns: list[str]) -> PolicyDocument:

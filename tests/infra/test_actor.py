@@ -107,8 +107,12 @@ def test_role_trusts_pod_identity_and_grants_least_privilege(deployment: Deploym
     }
     policy = json.loads(deployment.one("aws:iam/rolePolicy:RolePolicy", "dev-score-image-policy").inputs["policy"])
     statements = {s["Sid"]: s for s in policy["Statement"]}
-    assert set(statements) == {"ConsumeOwnQueue", "SendToMeshQueues", "NeverSendToDeadLetterQueues"}
+    assert set(statements) == {
+        "ConsumeOwnQueue", "ReadOwnDeadLetterQueueDepth", "SendToMeshQueues", "NeverSendToDeadLetterQueues"
+    }
+    assert statements["ReadOwnDeadLetterQueueDepth"]["Action"] == ["sqs:GetQueueAttributes"]
     own = f"arn:aws:sqs:{REGION}:{ACCOUNT}:asya-dev_score-image"
+    assert statements["ReadOwnDeadLetterQueueDepth"]["Resource"] == f"{own}_dlq"
     assert statements["ConsumeOwnQueue"]["Resource"] == own
     assert sorted(statements["ConsumeOwnQueue"]["Action"]) == [
         "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl",

@@ -66,6 +66,7 @@ def test_sink_policy_grants_exactly_the_operations_the_sink_calls_on_its_own_que
     assert offload["Resource"] == f"{bucket}/offload/*" and "s3:PutObject" not in offload["Action"]
     # A sink never forwards: its only send is the shutdown requeue into its own queue.
     assert statements["RequeueToOwnQueue"]["Resource"] == sink_queue
+    assert statements.pop("ReadOwnDeadLetterQueueDepth")["Resource"] == f"{sink_queue}_dlq"  # its metrics only
     assert all(s["Resource"] == sink_queue for s in statements.values() if s["Sid"] != "WriteResults")
     success = iam.sink_policy(queue_arn=sink_queue, sink="success-sink", bucket_arn=bucket)
     (write,) = [s for s in success["Statement"] if s["Sid"] == "WriteResults"]

@@ -22,7 +22,7 @@ from asya_runtime.sidecar.aws import BrokerClient
 from asya_runtime.sidecar.batching import DeleteBatcher, SendBatcher
 from asya_runtime.sidecar.handler_client import HandlerClient, read_limit_bytes
 from asya_runtime.sidecar.inflight import InFlight, Received
-from asya_runtime.sidecar.metrics import Metrics, MetricsServer
+from asya_runtime.sidecar.metrics import Metrics, MetricsServer, QueueDepth, dead_letter_url
 from asya_runtime.sidecar.sinks import SinkProcessor
 
 #: Longest the receive loop sleeps while every slot is busy before it marks itself alive again.
@@ -49,6 +49,7 @@ class Sidecar:
     def __init__(self, config: SidecarConfig) -> None:
         self.config = config
         self.metrics = Metrics()
+        self.metrics.actor_timeout.set(config.resiliency.actor_timeout)
         self.stopping = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._busy = 0
@@ -105,6 +106,10 @@ class Sidecar:
                     metrics=self.metrics,
                     port=self.config.metrics_port,
                     stale_after_s=self.config.wait_time_seconds + 60,
+                    queue_depth=QueueDepth(
+                        metrics=self.metrics, call=broker.call,
+                        queues={"main": queue_url, "dlq": dead_letter_url(queue_url=queue_url, config=self.config)},
+                    ),
                 )
                 await server.start()
             heartbeat = asyncio.create_task(inflight.heartbeat())
@@ -205,10 +210,13 @@ class Sidecar:
             QueueUrl=queue_url,
             MaxNumberOfMessages=count,
             WaitTimeSeconds=wait_s,
-            MessageSystemAttributeNames=["ApproximateReceiveCount", "ApproximateFirstReceiveTimestamp"],
+            MessageSystemAttributeNames=[
+                "ApproximateReceiveCount", "ApproximateFirstReceiveTimestamp", "SentTimestamp"
+            ],
             MessageAttributeNames=[wakeup.ATTRIBUTE],
         )
         work, wakeups = wakeup.split(result.get("Messages", []))
+        self.metrics.observe_receive(work)
         if wakeups:
             try:
                 await wakeup.discard(broker, queue_url=queue_url, wakeups=wakeups)

@@ -1,11 +1,24 @@
-"""Prometheus metrics and the ``/metrics`` + ``/healthz`` HTTP endpoint (aiohttp, which aiobotocore brings)."""
+"""Prometheus metrics and the ``/metrics`` + ``/healthz`` HTTP endpoint (aiohttp, which aiobotocore brings).
+
+Queue depth has no per-message cost: :class:`QueueDepth` asks SQS (``GetQueueAttributes``, one request for the
+actor's queue, one for its DLQ) only when ``/metrics`` is scraped, and at most once per ``min_interval_s``; with
+nobody scraping it asks nothing. The age of the oldest waiting message is not an SQS queue attribute (only
+CloudWatch has it), so :meth:`Metrics.observe_receive` derives it from the ``SentTimestamp`` of the messages each
+receive already returns: the age of the oldest message of the last receive, 0 after an empty long poll.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from asya_runtime.config import SidecarConfig
+from asya_runtime.naming import dlq_name
 
 
 class Metrics:
@@ -49,19 +62,112 @@ class Metrics:
         self.heartbeat_failures = Counter(
             "asya_heartbeat_failures", "Visibility heartbeat ticks that failed (the next tick tries again).", registry=r
         )
+        self.actor_timeout = Gauge(
+            "asya_actor_timeout_seconds", "The actor's actorTimeout: what handler latency is measured against.",
+            registry=r,
+        )
+        self.queue_messages = Gauge(
+            "asya_queue_messages",
+            "Messages in the actor's queue or its DLQ (queue main|dlq), by state (visible|in_flight|delayed), "
+            "as GetQueueAttributes reported at the last refresh.",
+            ["queue", "state"],
+            registry=r,
+        )
+        self.oldest_message_age = Gauge(
+            "asya_queue_oldest_message_age_seconds",
+            "Age (now - SentTimestamp) of the oldest message the last receive returned; 0 after an empty receive.",
+            registry=r,
+        )
+        self.queue_depth_failures = Counter(
+            "asya_queue_depth_failures", "Queue depth refreshes that failed (the gauges keep their last value).",
+            registry=r,
+        )
         self.last_receive = time.monotonic()
+
+    def observe_receive(self, messages: Iterable[Mapping[str, Any]], *, now_s: float | None = None) -> None:
+        """Set the oldest-message age from one receive's messages (their ``Attributes.SentTimestamp``, epoch ms)."""
+        now = time.time() if now_s is None else now_s
+        sent = [int(m["Attributes"]["SentTimestamp"]) for m in messages if "SentTimestamp" in m.get("Attributes", {})]
+        self.oldest_message_age.set(max(0.0, now - min(sent) / 1000) if sent else 0.0)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
 
+#: SQS queue attribute → the ``state`` label of ``asya_queue_messages``.
+QUEUE_STATES = {
+    "ApproximateNumberOfMessages": "visible",
+    "ApproximateNumberOfMessagesNotVisible": "in_flight",
+    "ApproximateNumberOfMessagesDelayed": "delayed",
+}
+#: Default least interval between two refreshes (each costs one request per queue); a faster scraper sees cached values.
+QUEUE_DEPTH_INTERVAL_S = 30.0
+#: A refresh that takes longer is abandoned (the scrape answers with the last values; the scraper must not wait).
+QUEUE_DEPTH_TIMEOUT_S = 5.0
+SqsCall = Callable[..., Awaitable[dict[str, Any]]]
+
+
+def dead_letter_url(*, queue_url: str, config: SidecarConfig) -> str:
+    """The URL of the actor's DLQ: its queue's URL with the queue name swapped for ``naming.dlq_name`` (no request)."""
+    base, _, name = queue_url.rpartition("/")
+    if name != config.queue_name:
+        raise ValueError(f"queue URL {queue_url!r} does not end in the actor's queue name {config.queue_name!r}")
+    return f"{base}/{dlq_name(namespace=config.namespace, actor=config.actor)}"
+
+
+class QueueDepth:
+    """Refreshes ``asya_queue_messages`` for ``queues`` (label → URL, e.g. main and dlq) when asked, at most once
+    per ``min_interval_s``; ``call`` is the broker's counted SQS call (``BrokerClient.call``), so the requests show
+    in ``asya_sqs_requests_total{api="get_queue_attributes"}``. A failure (no such queue, access denied, a broker
+    outage past ``timeout_s``) is counted and leaves the last values in place: it never fails a scrape."""
+
+    def __init__(
+        self,
+        *,
+        metrics: Metrics,
+        call: SqsCall,
+        queues: Mapping[str, str],
+        min_interval_s: float = QUEUE_DEPTH_INTERVAL_S,
+        timeout_s: float = QUEUE_DEPTH_TIMEOUT_S,
+    ) -> None:
+        self.metrics = metrics
+        self.call = call
+        self.queues = dict(queues)
+        self.min_interval_s = min_interval_s
+        self.timeout_s = timeout_s
+        self._last: float | None = None
+        self._lock = asyncio.Lock()
+
+    async def refresh(self) -> None:
+        async with self._lock:  # two scrapers at once ask SQS once
+            if self._last is not None and time.monotonic() - self._last < self.min_interval_s:
+                return
+            self._last = time.monotonic()
+            for label, url in self.queues.items():
+                try:
+                    result = await asyncio.wait_for(
+                        self.call("get_queue_attributes", QueueUrl=url, AttributeNames=list(QUEUE_STATES)),
+                        timeout=self.timeout_s,
+                    )
+                except Exception:
+                    self.metrics.queue_depth_failures.inc()
+                    continue
+                attributes = result.get("Attributes", {})
+                for attribute, state in QUEUE_STATES.items():
+                    if attribute in attributes:
+                        self.metrics.queue_messages.labels(queue=label, state=state).set(int(attributes[attribute]))
+
+
 class MetricsServer:
     """Serves ``/metrics`` and ``/healthz`` (200 while the receive loop has run recently, else 503)."""
 
-    def __init__(self, *, metrics: Metrics, port: int, stale_after_s: float) -> None:
+    def __init__(
+        self, *, metrics: Metrics, port: int, stale_after_s: float, queue_depth: QueueDepth | None = None
+    ) -> None:
         self.metrics = metrics
         self.port = port
         self.stale_after_s = stale_after_s
+        self.queue_depth = queue_depth
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
@@ -77,6 +183,8 @@ class MetricsServer:
             await self._runner.cleanup()
 
     async def _metrics(self, _request: web.Request) -> web.Response:
+        if self.queue_depth is not None:
+            await self.queue_depth.refresh()
         return web.Response(body=self.metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def _healthz(self, _request: web.Request) -> web.Response:

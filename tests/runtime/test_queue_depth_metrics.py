@@ -1,0 +1,93 @@
+"""The sidecar's queue metrics against a real SQS-compatible server: depth of its queue and DLQ from
+GetQueueAttributes (asked only when /metrics is scraped, at most once per interval), the age of the oldest message
+from the receives it makes anyway, and its actorTimeout. docs/observability.md builds the dashboard and alerts on them.
+"""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client.parser import text_string_to_metric_families
+from support.mesh import MeshHarness, wait_for
+
+from asya_pulumi.local.actor_process import ActorProcess
+from asya_runtime.envelope import new_envelope
+from asya_runtime.naming import dlq_name
+from asya_runtime.resiliency import Resiliency
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def _samples(text: str) -> Samples:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def _scrape(actor: ActorProcess) -> Samples | None:
+    """The sidecar's samples, or None while its metrics server is not listening yet."""
+    try:
+        return _samples(actor.read_metrics())
+    except OSError:
+        return None
+
+
+def _depth(samples: Samples, *, queue: str, state: str) -> float | None:
+    return samples.get(("asya_queue_messages", (("queue", queue), ("state", state))))
+
+
+def _attribute_requests(samples: Samples) -> float:
+    return samples.get(("asya_sqs_requests_total", (("api", "get_queue_attributes"),)), 0.0)
+
+
+def test_queue_and_dlq_depth_oldest_age_and_timeout_are_exported(mesh: MeshHarness) -> None:
+    mesh.standard("worker", resiliency=Resiliency(actor_timeout=42))
+    dlq = mesh.sqs.get_queue_url(QueueName=dlq_name(namespace=mesh.namespace, actor="worker"))["QueueUrl"]
+    for i in range(2):
+        mesh.sqs.send_message(QueueUrl=dlq, MessageBody=f"poison {i}")
+    mesh.send_many("worker", [new_envelope(route=["worker"], payload={"sleep_s": 4}) for _ in range(2)])
+    queued_at = time.time()
+    time.sleep(3)
+    actor = mesh.start_actor("worker", handler="slow", concurrency=1, resiliency=Resiliency(actor_timeout=42))
+
+    def first_received() -> Samples | None:
+        samples = _scrape(actor)
+        return samples if samples and samples.get(("asya_messages_received_total", ())) == 1 else None
+
+    # One slot, a 4 s call: the loop makes no other receive meanwhile, so the gauge shows that first receive.
+    samples = wait_for(first_received, timeout_s=30, what="the first receive in /metrics")
+    age = samples[("asya_queue_oldest_message_age_seconds", ())]
+    assert 3 <= age <= time.time() - queued_at + 1, age
+    assert samples[("asya_actor_timeout_seconds", ())] == 42
+    assert _depth(samples, queue="dlq", state="visible") == 2
+    main = [_depth(samples, queue="main", state=s) for s in ("visible", "in_flight", "delayed")]
+    assert None not in main and sum(v for v in main if v is not None) == 2  # one waiting, one being handled
+    assert samples[("asya_queue_depth_failures_total", ())] == 0
+
+    # A second scrape within the interval asks SQS nothing: the depth costs requests per scrape interval, never
+    # per message.
+    asked = _attribute_requests(samples)
+    again = _samples(actor.read_metrics())
+    assert _attribute_requests(again) == asked
+
+    def drained() -> Samples | None:
+        samples = _samples(actor.read_metrics())
+        done = samples.get(("asya_messages_succeeded_total", ())) == 2
+        return samples if done and samples[("asya_queue_oldest_message_age_seconds", ())] == 0 else None
+
+    # Both handled, then an empty long poll: nothing is waiting, the oldest age is 0 again.
+    wait_for(drained, timeout_s=40, what="both envelopes done and an empty receive")
+
+
+def test_a_missing_dlq_is_counted_and_never_fails_the_scrape(mesh: MeshHarness) -> None:
+    mesh.standard("worker")
+    mesh.sqs.delete_queue(
+        QueueUrl=mesh.sqs.get_queue_url(QueueName=dlq_name(namespace=mesh.namespace, actor="worker"))["QueueUrl"]
+    )
+    actor = mesh.start_actor("worker", handler="identity")
+    samples = wait_for(lambda: _scrape(actor), timeout_s=30, what="/metrics answering")
+    assert samples[("asya_queue_depth_failures_total", ())] == 1
+    assert _depth(samples, queue="dlq", state="visible") is None
+    assert _depth(samples, queue="main", state="visible") == 0
