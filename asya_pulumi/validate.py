@@ -1,7 +1,8 @@
 """Validate rendered Kubernetes objects: built-in kinds with kubernetes-validate (strict, Kubernetes
 ``KUBERNETES_VERSION``), KEDA's ScaledObject/TriggerAuthentication and Karpenter's NodePool/EC2NodeClass against
 the JSON Schemas in ``schemas/`` (written from KEDA's documented fields and Karpenter's CRDs, since
-kubernetes-validate knows neither), and the set as a whole:
+kubernetes-validate knows neither; the Prometheus operator's PodMonitor and PrometheusRule generated from its CRDs by
+``scripts/crd-to-jsonschema``), and the set as a whole:
 no two objects may be the same Kubernetes object (API group, kind, namespace, name), which ``pulumi up`` would
 otherwise apply twice, the second overwriting the first. Used by the infra tests and by ``asya render``. Needs
 the ``render`` extra (kubernetes-validate, which brings jsonschema).
@@ -26,6 +27,8 @@ PROJECT_SCHEMAS = {
     ("keda.sh/v1alpha1", "TriggerAuthentication"): "triggerauthentication.keda.sh-v1alpha1.json",
     ("karpenter.sh/v1", "NodePool"): "nodepool.karpenter.sh-v1.json",
     ("karpenter.k8s.aws/v1", "EC2NodeClass"): "ec2nodeclass.karpenter.k8s.aws-v1.json",
+    ("monitoring.coreos.com/v1", "PodMonitor"): "podmonitor.monitoring.coreos.com-v1.json",
+    ("monitoring.coreos.com/v1", "PrometheusRule"): "prometheusrule.monitoring.coreos.com-v1.json",
 }
 
 

@@ -20,8 +20,10 @@ from asya_pulumi.components.bucket import ResultBucket
 from asya_pulumi.components.common import PART_OF, TYPE_PREFIX, child, tags
 from asya_pulumi.components.keda import Keda
 from asya_pulumi.components.network_policy import MeshNetworkPolicy, mesh_network_policy
+from asya_pulumi.components.observability import Observability, ObservabilityArgs
 from asya_pulumi.components.pod_security import PodSecurityLevel, pod_security_labels
 from asya_pulumi.components.shared import shared_objects
+from asya_pulumi.observability import ObservabilitySettings
 from asya_pulumi.spec import MeshSpec, SinkSpec
 from asya_runtime.naming import SINKS
 
@@ -35,7 +37,8 @@ class ActorMesh(pulumi.ComponentResource):
     ``keda`` is the :class:`Keda` component (or the resources ScaledObjects must wait for, if KEDA is yours).
     ``network_policy``: the namespace's default-deny policy (:class:`MeshNetworkPolicy`: metrics scrapers, egress
     CIDRs); None creates none. ``pod_security``: the Pod Security Admission level enforced, audited and warned on
-    the namespace (default ``restricted``); None sets no labels.
+    the namespace (default ``restricted``); None sets no labels. ``observability``: create the mesh's PodMonitor,
+    Grafana dashboard and alerts (:class:`Observability`); None (the default) creates none.
     """
 
     #: The validated spec the mesh was built from (team stacks read its actor names and GPU pools from the exports).
@@ -54,12 +57,19 @@ class ActorMesh(pulumi.ComponentResource):
         keda: Keda | Sequence[pulumi.Resource] = (),
         network_policy: MeshNetworkPolicy | None = DEFAULT_NETWORK_POLICY,
         pod_security: PodSecurityLevel | None = "restricted",
+        observability: ObservabilitySettings | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         if isinstance(keda, Keda) and keda.mesh_namespaces is not None and spec.namespace not in keda.mesh_namespaces:
             raise ValueError(
                 f"KEDA may read only the queues of meshes {keda.mesh_namespaces}, so mesh {spec.namespace!r} would "
                 f"never scale; add {spec.namespace!r} to Keda(mesh_namespaces=...)"
+            )
+        if observability is not None and network_policy is not None and network_policy.metrics_from is None:
+            raise ValueError(
+                "observability is on, but network_policy.metrics_from is None: the mesh's default-deny policy would "
+                "keep Prometheus from scraping the sidecars; set MeshNetworkPolicy(metrics_from={"
+                "'kubernetes.io/metadata.name': '<your Prometheus namespace>'})"
             )
         super().__init__(f"{TYPE_PREFIX}ActorMesh", resource_name, None, opts)
         self.spec = spec
@@ -117,6 +127,15 @@ class ActorMesh(pulumi.ComponentResource):
         names = list(self.actors)
         self.queue_urls = pulumi.Output.all(*(a.queue_url for a in self.actors.values())).apply(
             lambda urls: dict(zip(names, urls, strict=True))
+        )
+        self.observability = (
+            Observability(
+                f"{resource_name}-observability",
+                ObservabilityArgs(mesh=spec.namespace, namespace=ns.metadata.name, settings=observability),
+                opts=child(self),
+            )
+            if observability is not None
+            else None
         )
         self.bucket_name = results.bucket.bucket
         self.namespace = ns.metadata.name
