@@ -23,7 +23,7 @@ OPERATOR_TARGET_LABELS = frozenset({"namespace", "pod", "container", "endpoint",
 METRICS_PORT_NAME = "metrics"
 
 
-def _meta_label(pod_label: str) -> str:
+def discovered_pod_label(pod_label: str) -> str:
     """Prometheus's service-discovery name of a pod label: every character outside [a-zA-Z0-9_] becomes ``_``."""
     return "__meta_kubernetes_pod_label_" + "".join(c if c.isalnum() or c == "_" else "_" for c in pod_label)
 
@@ -40,7 +40,7 @@ def pod_monitor_spec(*, mesh: str, interval: str) -> dict[str, Any]:
                 # The queue depth gauges ask SQS when scraped; a timeout keeps a slow answer from piling up scrapes.
                 "scrapeTimeout": "10s",
                 "relabelings": [
-                    {"action": "replace", "sourceLabels": [_meta_label(source)], "targetLabel": target}
+                    {"action": "replace", "sourceLabels": [discovered_pod_label(source)], "targetLabel": target}
                     for source, target in POD_LABEL_TO_SERIES_LABEL.items()
                 ],
             }
