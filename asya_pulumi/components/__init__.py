@@ -6,6 +6,7 @@ from asya_pulumi.components.cluster import AsyaCluster
 from asya_pulumi.components.keda import KEDA_CHART_VERSION, Keda
 from asya_pulumi.components.mesh import ActorMesh
 from asya_pulumi.components.network import Network
+from asya_pulumi.components.observability import Observability, ObservabilityArgs
 from asya_pulumi.components.queue import ActorQueue
 
 __all__ = [
@@ -16,5 +17,7 @@ __all__ = [
     "AsyncActor",
     "Keda",
     "Network",
+    "Observability",
+    "ObservabilityArgs",
     "ResultBucket",
 ]

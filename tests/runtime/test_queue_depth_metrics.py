@@ -69,6 +69,7 @@ def test_queue_and_dlq_depth_oldest_age_and_timeout_are_exported(mesh: MeshHarne
     # A second scrape within the interval asks SQS nothing: the depth costs requests per scrape interval, never
     # per message.
     asked = _attribute_requests(samples)
+    assert asked == 3  # the visibility timeout at start, then one refresh: the queue and the DLQ
     again = _samples(actor.read_metrics())
     assert _attribute_requests(again) == asked
 
