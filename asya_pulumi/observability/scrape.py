@@ -36,9 +36,9 @@ def pod_monitor_spec(*, mesh: str, interval: str) -> dict[str, Any]:
             {
                 "port": METRICS_PORT_NAME,
                 "path": "/metrics",
+                # No scrapeTimeout: Prometheus's default (10 s, or the interval when shorter) always fits the
+                # interval, and a scrape that refreshes the queue depths gives up on SQS after 5 s.
                 "interval": interval,
-                # The queue depth gauges ask SQS when scraped; a timeout keeps a slow answer from piling up scrapes.
-                "scrapeTimeout": "10s",
                 "relabelings": [
                     {"action": "replace", "sourceLabels": [discovered_pod_label(source)], "targetLabel": target}
                     for source, target in POD_LABEL_TO_SERIES_LABEL.items()

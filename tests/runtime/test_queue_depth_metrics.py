@@ -5,7 +5,9 @@ from the receives it makes anyway, and its actorTimeout. docs/observability.md b
 
 from __future__ import annotations
 
+import asyncio
 import time
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 from support.mesh import MeshHarness, wait_for
@@ -14,6 +16,7 @@ from asya_pulumi.local.actor_process import ActorProcess
 from asya_runtime.envelope import new_envelope
 from asya_runtime.naming import dlq_name
 from asya_runtime.resiliency import Resiliency
+from asya_runtime.sidecar.metrics import Metrics, QueueDepth
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -92,3 +95,31 @@ def test_a_missing_dlq_is_counted_and_never_fails_the_scrape(mesh: MeshHarness) 
     assert samples[("asya_queue_depth_failures_total", ())] == 1
     assert _depth(samples, queue="dlq", state="visible") is None
     assert _depth(samples, queue="main", state="visible") == 0
+
+
+def test_an_unreachable_broker_costs_a_scrape_one_timeout_not_one_per_queue() -> None:
+    metrics = Metrics()
+    calls: list[str] = []
+
+    async def hang(api: str, **kwargs: Any) -> dict[str, Any]:
+        calls.append(kwargs["QueueUrl"])
+        await asyncio.sleep(60)
+        return {}
+
+    depth = QueueDepth(metrics=metrics, call=hang, queues={"main": "q", "dlq": "q_dlq"}, timeout_s=0.5)
+    started = time.monotonic()
+    asyncio.run(depth.refresh())
+    assert time.monotonic() - started < 1.5  # both asked at once, both given up after 0.5 s
+    assert sorted(calls) == ["q", "q_dlq"]
+    asyncio.run(depth.refresh())  # within the interval: cached, nothing asked
+    assert len(calls) == 2
+    assert _samples(metrics.render().decode())[("asya_queue_depth_failures_total", ())] == 2
+
+
+def test_the_oldest_age_is_that_of_the_oldest_message_received() -> None:
+    metrics = Metrics()
+    sent = [{"Attributes": {"SentTimestamp": str(ms)}} for ms in (1_000_000, 990_000, 1_005_000)]
+    metrics.observe_receive(sent, now_s=1_010.0)
+    assert _samples(metrics.render().decode())[("asya_queue_oldest_message_age_seconds", ())] == 20.0
+    metrics.observe_receive([], now_s=1_020.0)
+    assert _samples(metrics.render().decode())[("asya_queue_oldest_message_age_seconds", ())] == 0.0

@@ -143,19 +143,22 @@ class QueueDepth:
             if self._last is not None and time.monotonic() - self._last < self.min_interval_s:
                 return
             self._last = time.monotonic()
-            for label, url in self.queues.items():
-                try:
-                    result = await asyncio.wait_for(
-                        self.call("get_queue_attributes", QueueUrl=url, AttributeNames=list(QUEUE_STATES)),
-                        timeout=self.timeout_s,
-                    )
-                except Exception:
-                    self.metrics.queue_depth_failures.inc()
-                    continue
-                attributes = result.get("Attributes", {})
-                for attribute, state in QUEUE_STATES.items():
-                    if attribute in attributes:
-                        self.metrics.queue_messages.labels(queue=label, state=state).set(int(attributes[attribute]))
+            # Both queues at once: a scrape waits at most timeout_s, even while SQS is unreachable.
+            await asyncio.gather(*(self._refresh_one(label=label, url=url) for label, url in self.queues.items()))
+
+    async def _refresh_one(self, *, label: str, url: str) -> None:
+        try:
+            result = await asyncio.wait_for(
+                self.call("get_queue_attributes", QueueUrl=url, AttributeNames=list(QUEUE_STATES)),
+                timeout=self.timeout_s,
+            )
+        except Exception:
+            self.metrics.queue_depth_failures.inc()
+            return
+        attributes = result.get("Attributes", {})
+        for attribute, state in QUEUE_STATES.items():
+            if attribute in attributes:
+                self.metrics.queue_messages.labels(queue=label, state=state).set(int(attributes[attribute]))
 
 
 class MetricsServer:
