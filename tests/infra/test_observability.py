@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -321,3 +324,134 @@ def test_checkov_finds_nothing_unsuppressed_in_the_monitoring_objects(
     flagged = [f for f in findings if f.resource == f"ConfigMap.default.{board['metadata']['name']}"]
     assert [f.check for f in flagged] == ["CKV_K8S_21"], findings
     assert passed >= 1 and _unsuppressed([f for f in findings if f not in flagged], suppressions()["checkov"]) == []
+
+
+@pytest.fixture(scope="module")
+def promtool() -> str:
+    """Prometheus's own rule checker and evaluator: ``$ASYA_PROMTOOL`` or ``promtool`` on PATH (Debian: ``apt-get
+    install prometheus``, or ``apt-get download prometheus && dpkg-deb -x prometheus_*.deb DIR``, no root)."""
+    found = os.environ.get("ASYA_PROMTOOL") or shutil.which("promtool")
+    if not found:
+        pytest.skip("promtool not found: set ASYA_PROMTOOL or put Prometheus's promtool on PATH")
+    return found
+
+
+def _promtool(promtool: str, *args: str, cwd: Path) -> str:
+    result = subprocess.run([promtool, *args], capture_output=True, text=True, timeout=120, check=False, cwd=cwd)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_prometheus_loads_the_rules_and_fires_each_alert_only_when_it_should(
+    deployment: Deployment, promtool: str, tmp_path: Path
+) -> None:
+    """Prometheus's own engine (promtool test rules) evaluates the deployed rules over synthetic sidecar series: each
+    alert fires for the actor in trouble, after its ``for``, and not for a healthy one beside it."""
+    build(deployment)
+    groups = deployment.one(RULE, "scoring-observability-rules").inputs["spec"]["groups"]
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump({"groups": groups}))
+    assert "SUCCESS" in _promtool(promtool, "check", "rules", "rules.yaml", cwd=tmp_path)
+    # Annotations are templates of $value; the expectations below are about when and for whom alerts fire.
+    bare = [{**g, "rules": [{k: v for k, v in r.items() if k != "annotations"} for r in g["rules"]]} for g in groups]
+    (tmp_path / "bare.yaml").write_text(yaml.safe_dump({"groups": bare}))
+
+    def series(metric: str, actor: str, values: str, **labels: str) -> dict[str, str]:
+        matchers = ", ".join(f'{k}="{v}"' for k, v in {"mesh": MESH, "actor": actor, "pod": f"{actor}-1",
+                                                          **labels}.items())
+        return {"series": f"{metric}{{{matchers}}}", "values": values}
+
+    dlq = {"queue": "dlq", "state": "visible"}
+    inputs = [
+        # "poison": 2 messages in the DLQ, then the actor scales to zero (no more samples): still alerting.
+        series("asya_queue_messages", "poison", "0 0 2 2 2 _ _ _ _ _ _ _ _ _ _", **dlq),
+        # "redriven": its DLQ emptied while a replica still ran: the last value is 0, no alert.
+        series("asya_queue_messages", "redriven", "2 2 2 0 0 0 0 0 0 0 0 0 0 0 0", **dlq),
+        # "failing" sends 5 envelopes a minute to the error sink; "fine" none.
+        series("asya_messages_dead_lettered_total", "failing", "0+5x40"),
+        series("asya_messages_dead_lettered_total", "fine", "0x40"),
+        # "slow": every call between 10 and 30 s with actorTimeout 30; "quick": every call under 1 s.
+        series("asya_handler_duration_seconds_bucket", "slow", "0x40", le="10"),
+        series("asya_handler_duration_seconds_bucket", "slow", "0+10x40", le="30"),
+        series("asya_handler_duration_seconds_bucket", "slow", "0+10x40", le="+Inf"),
+        series("asya_handler_duration_seconds_bucket", "quick", "0+10x40", le="1"),
+        series("asya_handler_duration_seconds_bucket", "quick", "0+10x40", le="+Inf"),
+        series("asya_actor_timeout_seconds", "slow", "30x40"),
+        series("asya_actor_timeout_seconds", "quick", "30x40"),
+        # "behind": the oldest message ages a minute per minute; "steady" waited long, but no longer growing.
+        series("asya_queue_oldest_message_age_seconds", "behind", "0+60x40"),
+        series("asya_queue_oldest_message_age_seconds", "steady", "400x40"),
+    ]
+
+    def fired(*actors: str) -> list[dict[str, Any]]:
+        return [{"exp_labels": {"mesh": MESH, "actor": a, "severity": "warning"}} for a in actors]
+
+    checks = [
+        (5, "AsyaDeadLetterQueueNotEmpty", fired("poison")),
+        (14, "AsyaDeadLetterQueueNotEmpty", fired("poison")),  # scaled to zero 10 minutes ago
+        (5, "AsyaErrorSinkRateHigh", []),  # not yet for 10m
+        (25, "AsyaErrorSinkRateHigh", fired("failing")),
+        (25, "AsyaHandlerLatencyNearTimeout", fired("slow")),
+        (25, "AsyaOldestMessageAgeRising", fired("behind")),
+    ]
+    tests = {
+        "rule_files": ["bare.yaml"],
+        "evaluation_interval": "1m",
+        "tests": [{
+            "interval": "1m",
+            "input_series": inputs,
+            "alert_rule_test": [{"eval_time": f"{minute}m", "alertname": name, "exp_alerts": expected}
+                                for minute, name, expected in checks],
+        }],
+    }
+    (tmp_path / "tests.yaml").write_text(yaml.safe_dump(tests))
+    assert "SUCCESS" in _promtool(promtool, "test", "rules", "tests.yaml", cwd=tmp_path)
+    # The harness can fail: expecting the healthy actor to alert too must not pass.
+    tests["tests"][0]["alert_rule_test"] = [
+        {"eval_time": "25m", "alertname": "AsyaErrorSinkRateHigh", "exp_alerts": fired("failing", "fine")}
+    ]
+    (tmp_path / "tests.yaml").write_text(yaml.safe_dump(tests))
+    wrong = subprocess.run([promtool, "test", "rules", "tests.yaml"], capture_output=True, text=True, timeout=120,
+                           check=False, cwd=tmp_path)
+    assert wrong.returncode != 0 and "FAILED" in wrong.stdout + wrong.stderr
+
+
+def test_prometheus_evaluates_the_panels_per_actor_with_replicas_counted_once(
+    deployment: Deployment, promtool: str, tmp_path: Path
+) -> None:
+    """Panel queries over two replicas of one actor: queue gauges both replicas report alike are not doubled,
+    replicas and throughput add up across pods."""
+    build(deployment)
+    queries = {p["title"]: [t["expr"] for t in p["targets"]] for p in dashboard_model(deployment)["panels"]}
+
+    def grafana(expr: str) -> str:  # what Grafana sends: its variables replaced
+        return expr.replace("$__rate_interval", "5m").replace("$mesh", MESH).replace("$actor", ".*")
+
+    def series(metric: str, pod_name: str, values: str, **labels: str) -> dict[str, str]:
+        matchers = ", ".join(f'{k}="{v}"' for k, v in {"mesh": MESH, "actor": "judge", "pod": pod_name,
+                                                          **labels}.items())
+        return {"series": f"{metric}{{{matchers}}}", "values": values}
+
+    inputs = [
+        *(series("asya_queue_messages", p, "3x10", queue="dlq", state="visible") for p in ("judge-1", "judge-2")),
+        *(series("asya_actor_timeout_seconds", p, "30x10") for p in ("judge-1", "judge-2")),
+        *(series("asya_messages_received_total", p, "0+60x10") for p in ("judge-1", "judge-2")),
+    ]
+    labels = f'{{mesh="{MESH}", actor="judge"}}'
+    tests = {
+        "rule_files": [],
+        "evaluation_interval": "1m",
+        "tests": [{
+            "interval": "1m",
+            "input_series": inputs,
+            "promql_expr_test": [
+                {"expr": grafana(queries["DLQ depth"][0]), "eval_time": "5m",
+                 "exp_samples": [{"labels": labels, "value": 3}]},
+                {"expr": grafana(queries["Replicas"][0]), "eval_time": "5m",
+                 "exp_samples": [{"labels": labels, "value": 2}]},
+                {"expr": grafana(queries["Throughput"][0]), "eval_time": "8m",  # 1 message/s on each pod
+                 "exp_samples": [{"labels": labels, "value": 2}]},
+            ],
+        }],
+    }
+    (tmp_path / "tests.yaml").write_text(yaml.safe_dump(tests))
+    assert "SUCCESS" in _promtool(promtool, "test", "rules", "tests.yaml", cwd=tmp_path)
