@@ -21,12 +21,12 @@ those unchanged.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import time
 import uuid
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,13 +93,14 @@ def read_marker(*, s3: Any, bucket: str, original_id: str) -> Marker | None:
         return None
 
 
-def read_markers(*, s3: Any, bucket: str, original_ids: Sequence[str]) -> dict[str, Marker]:
-    """The markers of those of ``original_ids`` that were replayed, read concurrently."""
-    if not original_ids:
-        return {}
-    with ThreadPoolExecutor(max_workers=min(16, len(original_ids)), thread_name_prefix="asya-ops") as pool:
-        found = pool.map(lambda i: read_marker(s3=s3, bucket=bucket, original_id=i), original_ids)
-        return {m.original_id: m for m in found if m is not None}
+def replayed_ids(*, s3: Any, bucket: str) -> set[str]:
+    """The ids of every envelope that was replayed, from one listing of the markers (no marker is read: the
+    replay's id derives from the original's, :func:`replay_id`)."""
+    prefix = f"{REPLAY_PREFIX}/"
+    found: set[str] = set()
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        found.update(str(item["Key"])[len(prefix) : -len(".json")] for item in page.get("Contents", []))
+    return found
 
 
 @dataclass(frozen=True)
@@ -195,23 +196,28 @@ def plan_records(
     *, s3: Any, bucket: str, queues: MeshQueues, query: RecordQuery, to: str | None = None
 ) -> ReplayPlan:
     """A plan replaying the error records ``query`` selects (its ``status`` is forced to ``failed``), each into
-    ``to`` or, by default, the actor that failed it."""
+    ``to`` or, by default, the actor that failed it. ``query.limit`` bounds the records to *send* (newest first);
+    records skipped (already replayed, not replayable) are listed besides and do not count."""
     if to is not None:
         check_target(queues, to)
-    failed = find_records(s3=s3, bucket=bucket, query=RecordQuery(**{**query.__dict__, "status": "failed"}))
-    markers = read_markers(s3=s3, bucket=bucket, original_ids=[r.id for r in failed])
+    selection = dataclasses.replace(query, status="failed", limit=None)
+    failed = find_records(s3=s3, bucket=bucket, query=selection)
+    replayed = replayed_ids(s3=s3, bucket=bucket)
     known: dict[str, str | None] = {}
-    return ReplayPlan(items=[_record_item(r, to=to, marker=markers.get(r.id), queues=queues, known=known)
-                             for r in failed])
+    items = [_record_item(r, to=to, replayed=r.id in replayed, queues=queues, known=known) for r in failed]
+    if query.limit is not None:
+        sendable = [item for item in items if item.skipped is None][: query.limit]
+        items = sendable + [item for item in items if item.skipped is not None]
+    return ReplayPlan(items=items)
 
 
 def _record_item(
-    record: FinalRecord, *, to: str | None, marker: Marker | None, queues: MeshQueues, known: dict[str, str | None]
+    record: FinalRecord, *, to: str | None, replayed: bool, queues: MeshQueues, known: dict[str, str | None]
 ) -> ReplayItem:
     kind = error_type(record)
     item = functools.partial(ReplayItem, original_id=record.id, source=record.key, error_type=kind)
-    if marker is not None:
-        return item(to=marker.to, skipped=f"already replayed as {marker.replay_id}")
+    if replayed:
+        return item(to=None, skipped=f"already replayed as {replay_id(record.id)}")
     if "route" not in record.envelope:
         return item(to=None, skipped="the body was no envelope (kept raw); nothing to replay")
     try:
@@ -265,17 +271,16 @@ def plan_dlq(
         wanted = (not ids or message.envelope_id in ids) and within(message.sent_at, since=since, until=until)
         (chosen if wanted else others).append(message)
     mesh_queues.release(queues, others)
-    markers = read_markers(s3=s3, bucket=bucket, original_ids=[m.envelope_id for m in chosen if m.envelope_id])
-    return ReplayPlan(items=[_dlq_item(m, to=target, markers=markers) for m in chosen])
+    replayed = replayed_ids(s3=s3, bucket=bucket) if chosen else set()
+    return ReplayPlan(items=[_dlq_item(m, to=target, replayed=replayed) for m in chosen])
 
 
-def _dlq_item(message: mesh_queues.DlqMessage, *, to: str, markers: dict[str, Marker]) -> ReplayItem:
+def _dlq_item(message: mesh_queues.DlqMessage, *, to: str, replayed: set[str]) -> ReplayItem:
     source = f"dlq:{message.actor}"
     original = message.envelope_id or message.message_id
     item = functools.partial(ReplayItem, original_id=original, source=source, error_type=None, dlq_message=message)
-    marker = markers.get(original)
-    if marker is not None:
-        return item(to=marker.to, skipped=f"already replayed as {marker.replay_id}; left in the DLQ")
+    if original in replayed:
+        return item(to=None, skipped=f"already replayed as {replay_id(original)}; left in the DLQ")
     try:
         if claimcheck.reference_in(message.body) is not None:
             return item(to=to, skipped="a claim-check reference; move it with `asya dlq redrive`")

@@ -216,6 +216,12 @@ def test_a_replay_resets_attempts_keeps_the_rest_and_is_recorded_once(meshed: Me
     again = replay.plan_records(s3=meshed.s3, bucket=meshed.bucket, queues=queues, query=query)
     assert again.to_send == [] and again.skipped[0].skipped == f"already replayed as {sent['id']}"
 
+    _put(meshed, "failed", _failed("f2"))
+    _put(meshed, "failed", _failed("f3"))
+    limited = replay.plan_records(s3=meshed.s3, bucket=meshed.bucket, queues=queues,
+                                  query=RecordQuery(actor="b", limit=1))
+    assert len(limited.to_send) == 1 and limited.to_send[0].original_id in ("f2", "f3")  # f1 does not use it up
+
 
 def test_records_that_cannot_be_replayed_are_skipped_with_the_reason(meshed: MeshHarness) -> None:
     _put(meshed, "failed", _failed("cut", payload={"truncated": True, "bytes": 2_000_000}))
