@@ -145,27 +145,64 @@ def list_records(
     return found
 
 
-def read_records(*, s3: Any, bucket: str, keys: Sequence[str]) -> list[FinalRecord]:
-    """The records under ``keys``, read concurrently, in the order of ``keys``; a key deleted meanwhile is left out."""
+@dataclass(frozen=True)
+class Found:
+    """A record read from the bucket, with when the sink wrote it (epoch seconds; None if the server did not say)."""
+
+    record: FinalRecord
+    written: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        """One row for a list of records (the web UI's search results): who, where, what error, how long."""
+        record = self.record
+        steps = [h for h in hops_of(record) if not h.get("summary")]
+        route = record.envelope.get("route") or {}
+        return {
+            "id": record.id,
+            "status": status_of(record),
+            "key": record.key,
+            "written": self.written,
+            "parent_id": record.parent_id,
+            "replay_of": record.envelope.get("replay_of"),
+            "route": [*(route.get("prev") or []), *([route["curr"]] if route.get("curr") else [])],
+            "failed_actor": failed_actor(record),
+            "error_type": error_type(record),
+            "error_message": str(record.error.get("message", ""))[:200] or None,
+            "hops": len(hops_of(record)),
+            "started": steps[0].get("start") if steps else None,
+            "ended": steps[-1].get("end") if steps else None,
+        }
+
+
+def read_found(*, s3: Any, bucket: str, keys: Sequence[str]) -> list[Found]:
+    """The records under ``keys`` with their write times, read concurrently, in the order of ``keys``; a key
+    deleted meanwhile is left out."""
     if not keys:
         return []
     with ThreadPoolExecutor(max_workers=min(READ_WORKERS, len(keys)), thread_name_prefix="asya-ops") as pool:
-        records = list(pool.map(lambda key: _read(s3, bucket, key), keys))
-    return [r for r in records if r is not None]
+        found = list(pool.map(lambda key: _read(s3, bucket, key), keys))
+    return [f for f in found if f is not None]
 
 
-def _read(s3: Any, bucket: str, key: str) -> FinalRecord | None:
+def read_records(*, s3: Any, bucket: str, keys: Sequence[str]) -> list[FinalRecord]:
+    """The records under ``keys``, read concurrently, in the order of ``keys``; a key deleted meanwhile is left out."""
+    return [f.record for f in read_found(s3=s3, bucket=bucket, keys=keys)]
+
+
+def _read(s3: Any, bucket: str, key: str) -> Found | None:
     try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        answer = s3.get_object(Bucket=bucket, Key=key)
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
             return None
         raise
+    body = answer["Body"].read()
     try:
         data = json.loads(body)
     except ValueError:
         data = {"raw_body": body.decode(errors="replace")}
-    return FinalRecord(key=key, envelope=data if isinstance(data, dict) else {"raw_body": data})
+    record = FinalRecord(key=key, envelope=data if isinstance(data, dict) else {"raw_body": data})
+    return Found(record=record, written=_written(answer.get("LastModified")))
 
 
 # -- what a record says ----------------------------------------------------------------------------------------------
@@ -236,8 +273,8 @@ class RecordQuery:
         return True
 
 
-def find_records(*, s3: Any, bucket: str, query: RecordQuery) -> list[FinalRecord]:
-    """Records matching ``query``, newest first.
+def search(*, s3: Any, bucket: str, query: RecordQuery) -> list[Found]:
+    """Records matching ``query`` with their write times, newest first.
 
     With ``ids``, each id is looked up directly (one GET per status and id, no listing); otherwise the listing is
     filtered by status and time, then the records are read and filtered by actor and error type.
@@ -246,15 +283,22 @@ def find_records(*, s3: Any, bucket: str, query: RecordQuery) -> list[FinalRecor
     if query.ids:
         names = [status] if status else list(PREFIXES)
         keys = [f"{PREFIXES[name]}/{envelope_id}.json" for envelope_id in query.ids for name in names]
-        records = read_records(s3=s3, bucket=bucket, keys=keys)
+        found = [f for f in read_found(s3=s3, bucket=bucket, keys=keys)
+                 if within(f.written, since=query.since, until=query.until)]
+        found.sort(key=lambda f: f.written or 0.0, reverse=True)
     else:
         listed = list_records(s3=s3, bucket=bucket, status=status, since=query.since, until=query.until)
         needs_read = query.actor is not None or query.error_type is not None
         if not needs_read and query.limit is not None:
             listed = listed[: query.limit]
-        records = read_records(s3=s3, bucket=bucket, keys=[item.key for item in listed])
-    found = [r for r in records if query.matches(r)]
-    return found[: query.limit] if query.limit is not None else found
+        found = read_found(s3=s3, bucket=bucket, keys=[item.key for item in listed])
+    matching = [f for f in found if query.matches(f.record)]
+    return matching[: query.limit] if query.limit is not None else matching
+
+
+def find_records(*, s3: Any, bucket: str, query: RecordQuery) -> list[FinalRecord]:
+    """Records matching ``query``, newest first (:func:`search` without the write times)."""
+    return [f.record for f in search(s3=s3, bucket=bucket, query=query)]
 
 
 def records_of(*, s3: Any, bucket: str, envelope_id: str) -> list[FinalRecord]:

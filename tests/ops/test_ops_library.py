@@ -19,7 +19,7 @@ from asya_pulumi.cli.mesh_queues import MeshQueues
 from asya_pulumi.local.results import traceparent_for
 from asya_pulumi.ops import replay
 from asya_pulumi.ops.errors import OpsError
-from asya_pulumi.ops.records import RecordQuery, find_bucket, find_records, parse_time, records_of
+from asya_pulumi.ops.records import RecordQuery, find_bucket, find_records, parse_time, records_of, search
 from asya_pulumi.ops.trace import steps_of, trace
 from asya_pulumi.spec.limits import result_bucket_prefix
 from asya_runtime.envelope import new_envelope
@@ -103,6 +103,14 @@ def test_records_are_filtered_by_actor_error_type_id_status_and_time(meshed: Mes
     assert ids(since=time.time() + 3600) == []
     assert ids(until=time.time() - 3600) == []
     assert len(ids(limit=2)) == 2
+    assert ids(ids=("f1",), since=time.time() + 3600) == []  # the time window applies to looked-up ids too
+
+    [row] = [f.to_json() for f in search(s3=s3, bucket=bucket, query=RecordQuery(ids=("f2",)))]
+    assert abs(row["written"] - time.time()) < 120
+    assert {k: row[k] for k in ("id", "status", "failed_actor", "error_type", "route", "hops", "started", "ended")} == {
+        "id": "f2", "status": "failed", "failed_actor": "b", "error_type": "KeyError", "route": ["a", "b"],
+        "hops": 3, "started": T0, "ended": T0 + 2.25,
+    }
 
 
 def test_a_fan_out_parent_without_a_record_is_found_through_its_childrens_parent_id_and_trace(
