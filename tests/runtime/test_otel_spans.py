@@ -3,6 +3,9 @@ reach cheaply (no traceparent, tracestate, sampling off, a message handed back, 
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -12,7 +15,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from asya_runtime.config import SidecarConfig
 from asya_runtime.envelope import Envelope, new_envelope
-from asya_runtime.sidecar import routing
+from asya_runtime.sidecar import routing, tracing
 from asya_runtime.sidecar.routing import Outgoing
 from asya_runtime.sidecar.tracing import HopTracer, hop_tracer, outcome_of
 
@@ -172,3 +175,25 @@ def test_otel_service_name_names_the_service_instead_of_the_actor(
     _one_hop(tracer, new_envelope(route=["worker", "next"], payload={}))
 
     assert {s.resource.attributes["service.name"] for s in exporter.get_finished_spans()} == {"pipeline"}
+
+
+def test_closing_exports_what_is_left_but_never_waits_longer_than_the_flush_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Stuck(InMemorySpanExporter):
+        """A collector that never answers: shutting the exporter down blocks."""
+
+        def shutdown(self) -> None:
+            threading.Event().wait(30)
+
+    monkeypatch.setattr(tracing, "SHUTDOWN_FLUSH_S", 0.5)
+    exporter = Stuck()
+    tracer = hop_tracer(SidecarConfig(actor="worker", namespace="ns"), exporter=exporter)
+    assert tracer is not None
+    _one_hop(tracer, new_envelope(route=["worker", "next"], payload={}))
+
+    started = time.monotonic()
+    asyncio.run(tracer.close())  # asyncio.run also returns: nothing of the loop's waits for the stuck thread
+
+    assert time.monotonic() - started < 3
+    assert len(exporter.get_finished_spans()) == 2

@@ -34,6 +34,7 @@ import contextvars
 import dataclasses
 import os
 import socket
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -154,14 +155,16 @@ class HopTracer:
         }
         if not os.environ.get("OTEL_SERVICE_NAME"):
             attributes["service.name"] = config.actor
-        self.provider: TracerProvider = TracerProvider(resource=Resource.create(attributes))
+        # Closed by the sidecar (:meth:`close`), not at interpreter exit, which the sidecar skips (host.exit_now).
+        self.provider: TracerProvider = TracerProvider(resource=Resource.create(attributes), shutdown_on_exit=False)
         self.provider.add_span_processor(processor)
         self._tracer = self.provider.get_tracer("asya_runtime.sidecar")
         self._trace = trace
         self._propagator = TraceContextTextMapPropagator()
         self._config = config
         self._queue = config.queue_name
-        logs.event("tracing on", exporter=type(exporter).__name__)
+        endpoint = next((os.environ[n] for n in ENDPOINT_VARIABLES if os.environ.get(n)), None)
+        logs.event("tracing on", exporter=type(exporter).__name__, **({"endpoint": endpoint} if endpoint else {}))
 
     # -- one message ------------------------------------------------------------------------------------------------
 
@@ -251,10 +254,25 @@ class HopTracer:
     # -- process --------------------------------------------------------------------------------------------------
 
     async def close(self) -> None:
-        """Export what is still batched, then stop; off the event loop (other sidecars of a host go on draining)
-        and bounded by ``SHUTDOWN_FLUSH_S``: an unreachable collector must not hold up the pod's exit."""
+        """Export what is still batched, then stop: off the event loop (the other sidecars of a host go on
+        draining) and bounded by ``SHUTDOWN_FLUSH_S``, since an unreachable collector must not hold up the exit.
+
+        A daemon thread of its own, not the loop's executor: ``asyncio.run`` joins the executor's threads before
+        it returns, which would wait for the exporter's retries after all.
+        """
+        loop = asyncio.get_running_loop()
+        done = asyncio.Event()
+
+        def shut_down() -> None:
+            try:
+                self.provider.shutdown()
+            finally:
+                with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
+                    loop.call_soon_threadsafe(done.set)
+
+        threading.Thread(target=shut_down, name=f"otel-close-{self._config.actor}", daemon=True).start()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.to_thread(self.provider.shutdown), timeout=SHUTDOWN_FLUSH_S)
+            await asyncio.wait_for(done.wait(), timeout=SHUTDOWN_FLUSH_S)
 
     def _end(self, state: _Hop) -> None:
         if state.call is not None:  # the task ended mid-call (cancelled)
