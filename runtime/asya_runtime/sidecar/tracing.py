@@ -164,7 +164,7 @@ class HopTracer:
         self._config = config
         self._queue = config.queue_name
         endpoint = next((os.environ[n] for n in ENDPOINT_VARIABLES if os.environ.get(n)), None)
-        logs.event("tracing on", exporter=type(exporter).__name__, **({"endpoint": endpoint} if endpoint else {}))
+        logs.event("tracing on", exporter=type(exporter).__name__, endpoint=endpoint)
 
     # -- one message ------------------------------------------------------------------------------------------------
 
