@@ -78,16 +78,14 @@ def enabled(environ: Mapping[str, str]) -> tuple[bool, str]:
     return True, ""
 
 
-def hop_tracer(
-    config: SidecarConfig, *, environ: Mapping[str, str] | None = None, exporter: SpanExporter | None = None
-) -> HopTracer | None:
+def hop_tracer(config: SidecarConfig, *, exporter: SpanExporter | None = None) -> HopTracer | None:
     """The actor's tracer when tracing is on (see the module docstring), else None without importing OpenTelemetry.
 
     ``exporter`` replaces the OTLP exporter and switches tracing on regardless of the environment (tests collect
     spans with the SDK's in-memory exporter this way).
     """
     if exporter is None:
-        on, why_not = enabled(os.environ if environ is None else environ)
+        on, why_not = enabled(os.environ)
         if not on:
             if why_not.startswith("OTEL_EXPORTER_OTLP"):
                 logs.warning("tracing off", reason=why_not)
