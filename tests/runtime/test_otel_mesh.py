@@ -9,18 +9,22 @@ the handler call a child of its hop, and the outcome and error of every attempt.
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
 from concurrent import futures
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
+from e2e.conftest import EXAMPLES, read_jsonl, run_asya
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
 from support.mesh import MeshHarness, wait_for
 
+from asya_pulumi.local.broker import LocalBroker
 from asya_pulumi.local.results import with_trace
 from asya_runtime.envelope import new_envelope
 from asya_runtime.resiliency import Resiliency
@@ -180,3 +184,27 @@ def test_a_retried_then_error_ended_attempt_shows_its_outcome_error_type_and_cha
     assert sorted(c.parent_id for c in calls) == sorted([retried.span_id, ended.span_id])
     assert all(c.error and c.attributes["asya.handler.outcome"] == "error" for c in calls)
     assert _traceparent(record) == (trace_id, ended.span_id)
+
+
+def test_asya_dev_traces_every_input_through_its_shared_sidecar_host(
+    broker: LocalBroker, collector: Collector, tmp_path: Path
+) -> None:
+    """The user's path: the shell's OTEL_* reach ``asya dev``'s sidecar host (several sidecars in one process, one
+    provider each); every input of the example is one trace whose chain of hops is its record's route."""
+    results = tmp_path / "results.jsonl"
+    example, namespace = EXAMPLES / "image-scoring", f"otel-{uuid.uuid4().hex[:8]}"
+    args = ["dev", str(example), "--input", str(example / "input.jsonl"), "--results", str(results)]
+    run = run_asya(*args, "--sqs-endpoint", broker.endpoint, "--namespace", namespace)
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    records = read_jsonl(results)
+    assert records
+    for record in records:
+        trace_id, last_span = _traceparent(record)
+        assert trace_id == record["id"].replace("-", "")  # asya dev roots each input's trace at its id
+        actors = record["route"]["prev"]
+        count = 2 * len(actors)  # a hop span and a handler span per actor
+        spans = wait_for(lambda t=trace_id, n=count: collector.trace(t, count=n), timeout_s=30, what="the spans")
+        hops = _hops(spans)
+        assert [(h.service, h.attributes["asya.outcome"]) for h in hops] == [(a, "ok") for a in actors]
+        assert hops[-1].span_id == last_span
