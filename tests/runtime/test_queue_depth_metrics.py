@@ -13,10 +13,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from support.mesh import MeshHarness, wait_for
 
 from asya_pulumi.local.actor_process import ActorProcess
+from asya_runtime.config import SidecarConfig
 from asya_runtime.envelope import new_envelope
 from asya_runtime.naming import dlq_name
 from asya_runtime.resiliency import Resiliency
-from asya_runtime.sidecar.metrics import Metrics, QueueDepth
+from asya_runtime.sidecar.metrics import Metrics, QueueDepth, depth_queues
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -123,3 +124,13 @@ def test_the_oldest_age_is_that_of_the_oldest_message_received() -> None:
     assert _samples(metrics.render().decode())[("asya_queue_oldest_message_age_seconds", ())] == 20.0
     metrics.observe_receive([], now_s=1_020.0)
     assert _samples(metrics.render().decode())[("asya_queue_oldest_message_age_seconds", ())] == 0.0
+
+
+def test_the_dlq_url_is_derived_from_the_queue_url_by_the_naming_rules() -> None:
+    config = SidecarConfig(actor="judge", namespace="ml")
+    url = "https://sqs.eu-west-1.amazonaws.com/123456789012/asya-ml_judge"
+    assert depth_queues(queue_url=url, config=config) == {
+        "main": url, "dlq": "https://sqs.eu-west-1.amazonaws.com/123456789012/asya-ml_judge_dlq"
+    }
+    odd = "http://localhost:4566/queue/asya-ml_judge/"
+    assert depth_queues(queue_url=odd, config=config) == {"main": odd}  # no guess: the DLQ depth is left out

@@ -22,7 +22,7 @@ from asya_runtime.sidecar.aws import BrokerClient
 from asya_runtime.sidecar.batching import DeleteBatcher, SendBatcher
 from asya_runtime.sidecar.handler_client import HandlerClient, read_limit_bytes
 from asya_runtime.sidecar.inflight import InFlight, Received
-from asya_runtime.sidecar.metrics import Metrics, MetricsServer, QueueDepth, dead_letter_url
+from asya_runtime.sidecar.metrics import Metrics, MetricsServer, QueueDepth, depth_queues
 from asya_runtime.sidecar.sinks import SinkProcessor
 
 #: Longest the receive loop sleeps while every slot is busy before it marks itself alive again.
@@ -108,7 +108,7 @@ class Sidecar:
                     stale_after_s=self.config.wait_time_seconds + 60,
                     queue_depth=QueueDepth(
                         metrics=self.metrics, call=broker.call,
-                        queues={"main": queue_url, "dlq": dead_letter_url(queue_url=queue_url, config=self.config)},
+                        queues=depth_queues(queue_url=queue_url, config=self.config),
                     ),
                 )
                 await server.start()

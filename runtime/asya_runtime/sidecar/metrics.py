@@ -107,12 +107,14 @@ QUEUE_DEPTH_TIMEOUT_S = 5.0
 SqsCall = Callable[..., Awaitable[dict[str, Any]]]
 
 
-def dead_letter_url(*, queue_url: str, config: SidecarConfig) -> str:
-    """The URL of the actor's DLQ: its queue's URL with the queue name swapped for ``naming.dlq_name`` (no request)."""
+def depth_queues(*, queue_url: str, config: SidecarConfig) -> dict[str, str]:
+    """``{"main": queue URL, "dlq": DLQ URL}``: the DLQ's URL is the queue's with its name swapped for
+    ``naming.dlq_name`` (no request). A URL of another shape (an unusual endpoint) gives the main queue only: the
+    DLQ depth is missing from the metrics, which never stops the sidecar."""
     base, _, name = queue_url.rpartition("/")
     if name != config.queue_name:
-        raise ValueError(f"queue URL {queue_url!r} does not end in the actor's queue name {config.queue_name!r}")
-    return f"{base}/{dlq_name(namespace=config.namespace, actor=config.actor)}"
+        return {"main": queue_url}
+    return {"main": queue_url, "dlq": f"{base}/{dlq_name(namespace=config.namespace, actor=config.actor)}"}
 
 
 class QueueDepth:
