@@ -142,7 +142,8 @@ DENIED = (
     ("status", "body", "headers", "expected"),
     [
         (403, {"__type": "com.amazon.coral.service#AccessDeniedException", "Message": DENIED},
-         {"x-amzn-query-error": "AccessDenied;Sender"}, ["access denied", "ListQueues", "sqs:listqueues", "AWS_PROFILE"]),
+         {"x-amzn-query-error": "AccessDenied;Sender"},
+         ["access denied", "ListQueues", "sqs:listqueues", "AWS_PROFILE"]),
         (400, {"__type": "com.amazon.coral.service#AccessDeniedException", "Message": DENIED}, {},
          ["access denied", "AccessDeniedException"]),
         (403, {"__type": "com.amazon.coral.service#ExpiredTokenException",
