@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("asya_pulumi.cli.status", "queue depth, in flight and DLQ depth per actor"),
     "dlq": ("asya_pulumi.cli.dlq", "dead-letter queue operations"),
     "render": ("asya_pulumi.cli.render", "offline plan: resources, Kubernetes YAML, validation"),
+    "init": ("asya_pulumi.cli.init", "create a pipeline directory (mesh, one actor, handler, inputs)"),
 }
 
 
