@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dlq": ("asya_pulumi.cli.dlq", "dead-letter queue operations"),
     "render": ("asya_pulumi.cli.render", "offline plan: resources, Kubernetes YAML, validation"),
     "init": ("asya_pulumi.cli.init", "create a pipeline directory (mesh, one actor, handler, inputs)"),
+    "completion": ("asya_pulumi.cli.completion", "print a shell completion script (bash, zsh)"),
 }
 
 
