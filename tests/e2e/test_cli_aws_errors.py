@@ -85,6 +85,16 @@ def test_an_unknown_region_suggests_the_near_ones(tmp_path: Path):
     _one_line(run, "unknown AWS region 'us-eest-1'", "us-east-1", "--region")
 
 
+def test_aws_unreachable_in_a_known_region_names_network_and_region(tmp_path: Path):
+    """AWS itself unreachable: boto3's own AWS_ENDPOINT_URL_SQS points its SQS at a closed port (as a firewall
+    would), while asya believes it talks to AWS in eu-west-1."""
+    closed = f"http://127.0.0.1:{_closed_port()}"
+    env = _without_aws(tmp_path, AWS_ACCESS_KEY_ID="AKIAEXAMPLE", AWS_SECRET_ACCESS_KEY="secret",
+                       AWS_ENDPOINT_URL_SQS=closed)
+    run = _asya("status", "--namespace", "ops", "--region", "eu-west-1", env=env)
+    _one_line(run, f"cannot reach {closed}", "HTTPS_PROXY", "'eu-west-1'")
+
+
 def test_a_region_that_is_not_a_name(tmp_path: Path):
     env = _without_aws(tmp_path, AWS_ACCESS_KEY_ID="AKIAEXAMPLE", AWS_SECRET_ACCESS_KEY="secret")
     _one_line(_asya("status", "--namespace", "ops", "--region", "us east", env=env), "'us east' is not an AWS region")
