@@ -1,4 +1,6 @@
-"""The ``asya`` entry point: parse the command line, run one command, turn user mistakes into exit status 2.
+"""The ``asya`` entry point: parse the command line, settle where the mesh is (``--stack``, environment), run one
+command, and turn user mistakes into exit status 2 and failures to talk to AWS into one line and exit status 4
+(:func:`asya_pulumi.cli.aws.describe_aws_error`); anything else is a bug and keeps its traceback.
 
 Only the module of the command being run is imported: ``asya --help``, ``asya render`` or a usage error do not pay
 for boto3 or the sidecar runtime (about a second on a busy 2-core machine), and ``asya dev`` imports boto3 only
