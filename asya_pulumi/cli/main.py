@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "send": ("asya_pulumi.cli.send", "send one envelope to a running mesh"),
     "status": ("asya_pulumi.cli.status", "queue depth, in flight and DLQ depth per actor"),
     "dlq": ("asya_pulumi.cli.dlq", "dead-letter queue operations"),
+    "ui": ("asya_pulumi.cli.ui", "a local web page: the mesh graph, records, traces, replay"),
     "render": ("asya_pulumi.cli.render", "offline plan: resources, Kubernetes YAML, validation"),
 }
 

@@ -1,0 +1,271 @@
+// asya ui: the mesh graph, final records, one envelope's trace, replay. No framework, no build step.
+// Every value that comes from a record (ids, payloads, errors, actor names) is user data: it reaches the page
+// only through textContent / setAttribute, never innerHTML.
+"use strict";
+
+const TOKEN = document.querySelector('meta[name="asya-token"]').content;
+const SVG_NS = "http://www.w3.org/2000/svg";
+const NODE_W = 178, NODE_H = 64, COL_W = 236, ROW_H = 86, PAD = 16;
+const POLL_MS = 3000;
+
+function el(tag, attrs, ...children) {
+  const node = tag.startsWith("svg:") ? document.createElementNS(SVG_NS, tag.slice(4)) : document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "onclick") node.addEventListener("click", value);
+    else if (key === "style") Object.assign(node.style, value); // CSSOM: allowed by the CSP, unlike style=""
+    else node.setAttribute(key, String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+async function api(path, options) {
+  const response = await fetch(path, options);
+  const data = await response.json().catch(() => ({ error: `HTTP ${response.status}` }));
+  if (!response.ok) throw new Error(data.error || `HTTP ${response.status}`);
+  return data;
+}
+
+function showError(id, error) {
+  const box = document.getElementById(id);
+  box.hidden = !error;
+  box.textContent = error ? String(error.message || error) : "";
+}
+
+function fmtTime(epoch) {
+  if (epoch === null || epoch === undefined) return "";
+  const d = new Date(epoch * 1000);
+  return d.toISOString().replace("T", " ").replace("Z", "").slice(0, 23);
+}
+
+function fmtMs(ms) {
+  if (ms === null || ms === undefined) return "";
+  return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${Math.round(ms)} ms`;
+}
+
+// ---------------------------------------------------------------------------------------------------- graph
+
+async function refreshGraph() {
+  try {
+    const graph = await api("/api/graph");
+    drawGraph(graph);
+    showError("graph-error", null);
+    document.getElementById("refreshed").textContent = `updated ${new Date().toLocaleTimeString()}`;
+  } catch (error) {
+    showError("graph-error", error);
+  }
+}
+
+function drawGraph(graph) {
+  const svg = document.getElementById("graph");
+  svg.replaceChildren();
+  const pos = {};
+  let width = 0, height = 0;
+  for (const node of graph.nodes) {
+    const x = PAD + node.column * COL_W, y = PAD + node.row * ROW_H;
+    pos[node.name] = { x, y };
+    width = Math.max(width, x + NODE_W + PAD);
+    height = Math.max(height, y + NODE_H + PAD);
+  }
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  svg.setAttribute("width", width);
+  svg.setAttribute("height", height);
+  svg.append(el("svg:defs", {}, el("svg:marker", {
+    id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse",
+  }, el("svg:path", { d: "M 0 0 L 10 5 L 0 10 z", class: "arrowhead" }))));
+  for (const edge of graph.edges) {
+    const a = pos[edge.from], b = pos[edge.to];
+    if (!a || !b) continue;
+    const x1 = a.x + NODE_W, y1 = a.y + NODE_H / 2, x2 = b.x, y2 = b.y + NODE_H / 2;
+    const mid = (x1 + x2) / 2;
+    const d = x2 > x1 ? `M ${x1} ${y1} C ${mid} ${y1}, ${mid} ${y2}, ${x2} ${y2}`
+      : `M ${a.x + NODE_W / 2} ${a.y + NODE_H} C ${a.x} ${a.y + 2 * NODE_H}, ${b.x} ${b.y - NODE_H}, ${b.x + NODE_W / 2} ${b.y}`;
+    svg.append(el("svg:path", { d, class: `edge ${edge.kind}`, "marker-end": "url(#arrow)" },
+      el("svg:title", {}, `${edge.from} → ${edge.to} (${edge.kind})`)));
+  }
+  for (const node of graph.nodes) {
+    const { x, y } = pos[node.name];
+    const classes = ["node", node.kind];
+    if (node.dlq > 0) classes.push("dead");
+    if (node.errors > 0) classes.push("erring");
+    if (!node.has_queue) classes.push("missing");
+    const rate = node.error_rate === null ? "" : ` (${Math.round(node.error_rate * 100)}%)`;
+    const stats = node.has_queue
+      ? `waiting ${node.waiting} · in flight ${node.in_flight} · DLQ ${node.dlq}`
+      : "no queue in this namespace";
+    const group = el("svg:g", {
+      class: classes.join(" "), "data-actor": node.name, transform: `translate(${x},${y})`,
+      onclick: () => searchRecords({ route: node.name }),
+    },
+      el("svg:rect", { width: NODE_W, height: NODE_H, rx: 8 }),
+      el("svg:text", { x: 10, y: 20, class: "name" }, node.name),
+      el("svg:text", { x: 10, y: 38, class: "stats" }, stats),
+      el("svg:text", { x: 10, y: 54, class: "stats errors" }, `errors ${node.errors}${rate} · done ${node.passed}`),
+      el("svg:title", {}, `${node.name}: click to list its records`));
+    svg.append(group);
+  }
+}
+
+// -------------------------------------------------------------------------------------------------- records
+
+function searchForm() {
+  return document.getElementById("search");
+}
+
+async function searchRecords(filters) {
+  const form = searchForm();
+  if (filters) {
+    for (const [name, value] of Object.entries(filters)) form.elements[name].value = value;
+  }
+  const query = new URLSearchParams();
+  for (const name of ["id", "route", "status", "error_type"]) {
+    const value = form.elements[name].value.trim();
+    if (value) query.set(name, value);
+  }
+  const body = document.querySelector("#records tbody");
+  try {
+    const data = await api(`/api/records?${query}`);
+    showError("records-error", null);
+    body.replaceChildren(...data.records.map(recordRow));
+    if (!data.records.length) body.append(el("tr", {}, el("td", { colspan: 6, class: "muted" }, "no records match")));
+    const id = form.elements.id.value.trim();
+    if (id && data.records.length) openTrace(id);
+  } catch (error) {
+    showError("records-error", error);
+  }
+}
+
+function recordRow(record) {
+  const error = record.error_type ? `${record.error_type}: ${record.error_message || ""}` : "";
+  return el("tr", { class: `record ${record.status}`, "data-id": record.id },
+    el("td", { class: "mono" }, el("a", { href: `#trace=${encodeURIComponent(record.id)}` }, record.id)),
+    el("td", {}, el("span", { class: `badge ${record.status}` }, record.status)),
+    el("td", {}, (record.route || []).join(" → ")),
+    el("td", { class: "error-cell", title: error }, error),
+    el("td", { class: "mono" }, fmtTime(record.finished_at)),
+    el("td", {}, record.status === "failed"
+      ? el("button", { type: "button", onclick: () => askReplay({ ids: [record.id] }) }, "Replay…") : ""));
+}
+
+// ---------------------------------------------------------------------------------------------------- trace
+
+async function openTrace(id) {
+  const panel = document.getElementById("trace-panel");
+  panel.hidden = false;
+  document.getElementById("trace-id").textContent = id;
+  const timeline = document.getElementById("timeline");
+  timeline.replaceChildren(el("p", { class: "muted" }, "loading…"));
+  document.getElementById("trace-errors").replaceChildren();
+  try {
+    drawTrace(await api(`/api/trace?id=${encodeURIComponent(id)}`));
+  } catch (error) {
+    timeline.replaceChildren(el("p", { class: "error" }, String(error.message || error)));
+  }
+}
+
+function drawTrace(trace) {
+  document.getElementById("trace-summary").textContent = trace.summary || "";
+  const hops = trace.hops || [];
+  const timeline = document.getElementById("timeline");
+  if (!hops.length) {
+    timeline.replaceChildren(el("p", { class: "muted" }, "no hops recorded"));
+  } else {
+    const t0 = Math.min(...hops.map((h) => h.start ?? Infinity).filter(Number.isFinite));
+    const t1 = Math.max(...hops.map((h) => h.end ?? h.start ?? -Infinity).filter(Number.isFinite));
+    const span = Math.max(t1 - t0, 0.001);
+    const rows = hops.map((hop) => {
+      const left = hop.start == null ? 0 : ((hop.start - t0) / span) * 100;
+      const width = hop.start == null || hop.end == null ? 0 : ((hop.end - hop.start) / span) * 100;
+      return el("div", { class: `hop ${hop.outcome || ""}`, "data-actor": hop.actor },
+        el("span", { class: "hop-label" }, hop.summary ? `${hop.count || ""} earlier hops` : `${hop.actor} #${hop.attempt ?? ""}`),
+        el("span", { class: "hop-track" },
+          el("span", { class: "hop-bar", style: { marginLeft: `${left.toFixed(2)}%`, width: `${Math.max(width, 0.5).toFixed(2)}%` } })),
+        el("span", { class: "hop-info" },
+          `${fmtMs(hop.duration_ms)} · ${hop.outcome || "?"}${hop.replica ? ` · ${hop.replica}` : ""}`));
+    });
+    timeline.replaceChildren(...rows);
+  }
+  const errors = document.getElementById("trace-errors");
+  errors.replaceChildren(...(trace.errors || []).map((error) => el("div", { class: "trace-error" },
+    el("h3", {}, `${error.actor || "?"}: ${error.type || "error"}`),
+    el("p", {}, error.message || ""),
+    error.traceback ? el("pre", {}, error.traceback) : null)));
+  const replay = document.getElementById("replay-trace");
+  replay.hidden = !trace.failed_ids || !trace.failed_ids.length;
+  replay.onclick = () => askReplay({ ids: trace.failed_ids });
+}
+
+// --------------------------------------------------------------------------------------------------- replay
+
+let pendingReplay = null;
+
+async function postReplay(request) {
+  return api("/api/replay", {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "X-Asya-Token": TOKEN },
+    body: JSON.stringify(request),
+  });
+}
+
+async function askReplay(request) {
+  const dialog = document.getElementById("replay-dialog");
+  const list = document.getElementById("replay-list");
+  const plan = document.getElementById("replay-plan");
+  const confirm = document.getElementById("replay-confirm");
+  document.getElementById("replay-result").textContent = "";
+  list.replaceChildren();
+  plan.textContent = "planning…";
+  confirm.disabled = true;
+  dialog.showModal();
+  try {
+    const planned = await postReplay({ ...request, dry_run: true });
+    plan.textContent = planned.summary || `${planned.items.length} envelope(s) would be sent`;
+    list.replaceChildren(...planned.items.map((item) => el("li", { class: "mono" },
+      `${item.id} → ${item.actor}${item.reason ? ` (${item.reason})` : ""}`)));
+    pendingReplay = request;
+    confirm.disabled = !planned.items.length;
+  } catch (error) {
+    plan.textContent = `cannot plan: ${error.message || error}`;
+  }
+}
+
+async function confirmReplay() {
+  const result = document.getElementById("replay-result");
+  const confirm = document.getElementById("replay-confirm");
+  if (!pendingReplay) return;
+  confirm.disabled = true;
+  try {
+    const sent = await postReplay({ ...pendingReplay, dry_run: false });
+    result.textContent = sent.summary || `sent ${sent.sent}`;
+  } catch (error) {
+    result.textContent = `replay failed: ${error.message || error}`;
+  }
+  pendingReplay = null;
+  refreshGraph();
+}
+
+// ----------------------------------------------------------------------------------------------------- wiring
+
+function onHash() {
+  const match = /^#trace=(.+)$/.exec(location.hash);
+  if (match) openTrace(decodeURIComponent(match[1]));
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  searchForm().addEventListener("submit", (event) => {
+    event.preventDefault();
+    searchRecords();
+  });
+  document.getElementById("replay-confirm").addEventListener("click", confirmReplay);
+  window.addEventListener("hashchange", onHash);
+  refreshGraph();
+  searchRecords();
+  onHash();
+  setInterval(() => {
+    if (document.getElementById("live").checked) refreshGraph();
+  }, POLL_MS);
+});
