@@ -1,0 +1,138 @@
+"""``asya ui``'s server against the real broker: live queue numbers in the graph, and the loopback defences.
+
+Every request goes over a real socket with ``http.client``, so the Host, Origin and token checks are tested as a
+browser (or an attacker's page) would meet them, not by calling the handler.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from asya_pulumi.cli.dev_setup import load_mesh
+from asya_pulumi.cli.mesh_queues import MeshQueues
+from asya_pulumi.local.broker import LocalBroker
+from asya_pulumi.local.queues import create_bucket, create_queues, mesh_queue_settings, result_bucket_name
+from asya_pulumi.ui import security
+from asya_pulumi.ui.backend import UiBackend
+from asya_pulumi.ui.server import UiServer, index_page
+from e2e.conftest import EXAMPLES
+
+
+@pytest.fixture
+def ui(broker: LocalBroker, sqs: Any, s3: Any, namespace: str) -> Iterator[UiServer]:
+    """The image-scoring mesh's queues and bucket under a fresh namespace, and a UI server for it."""
+    mesh, _ = load_mesh(str(EXAMPLES / "image-scoring"), namespace=namespace)
+    create_queues(sqs=sqs, settings=mesh_queue_settings(mesh))
+    bucket = result_bucket_name(namespace=namespace)
+    create_bucket(s3=s3, bucket=bucket, region=mesh.region)
+    backend = UiBackend(
+        queues=MeshQueues(sqs=sqs, namespace=namespace), s3=s3, bucket=bucket, routes=mesh.routes,
+        declared_actors=[a.name for a in mesh.actors],
+    )
+    with UiServer(backend=backend) as server:
+        yield server
+
+
+def _request(
+    server: UiServer, method: str, path: str, *, host: str | None = None, headers: dict[str, str] | None = None,
+    body: Any = None,
+) -> tuple[int, dict[str, str], bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    sent = {"Host": host or f"127.0.0.1:{server.port}", **(headers or {})}
+    data = None if body is None else json.dumps(body).encode()
+    if data is not None:
+        sent["Content-Type"] = "application/json"
+    connection.request(method, path, body=data, headers=sent)
+    response = connection.getresponse()
+    answer = response.status, dict(response.getheaders()), response.read()
+    connection.close()
+    return answer
+
+
+def _replay(server: UiServer, **headers: str) -> tuple[int, dict[str, Any]]:
+    status, _, body = _request(server, "POST", "/api/replay", headers=headers, body={"ids": ["x"], "dry_run": True})
+    return status, json.loads(body)
+
+
+def test_graph_shows_declared_routes_and_live_queue_numbers(ui: UiServer, sqs: Any, namespace: str):
+    queues = MeshQueues(sqs=sqs, namespace=namespace)
+    for _ in range(3):
+        sqs.send_message(QueueUrl=queues.actor_url("preprocess"), MessageBody="{}")
+    sqs.send_message(QueueUrl=queues.dlq_url("judge"), MessageBody="{}")
+
+    status, _, body = _request(ui, "GET", "/api/graph")
+
+    assert status == 200
+    graph = json.loads(body)
+    nodes = {n["name"]: n for n in graph["nodes"]}
+    assert set(nodes) == {
+        "preprocess", "score-image", "judge", "store", "human-review", "success-sink", "error-sink",
+    }
+    assert (nodes["preprocess"]["waiting"], nodes["preprocess"]["dlq"]) == (3, 0)
+    assert (nodes["judge"]["waiting"], nodes["judge"]["dlq"]) == (0, 1)
+    declared = {(e["from"], e["to"]) for e in graph["edges"] if e["kind"] == "declared"}
+    assert declared == {("preprocess", "score-image"), ("score-image", "judge"), ("judge", "success-sink")}
+    columns = [nodes[a]["column"] for a in ("preprocess", "score-image", "judge", "success-sink")]
+    assert columns == sorted(columns) and len(set(columns)) == 4  # left to right along the route
+
+
+@pytest.mark.parametrize("host", ["evil.example", f"evil.example:{0}", "127.0.0.1.evil.example", "10.0.0.1"])
+def test_non_loopback_host_is_refused_before_anything_is_read(ui: UiServer, host: str):
+    host = host.replace(":0", f":{ui.port}")
+    for method, path in (("GET", "/"), ("GET", "/api/graph"), ("POST", "/api/replay")):
+        status, _, body = _request(ui, method, path, host=host, headers={security.TOKEN_HEADER: ui.token})
+        assert status == 403, (method, path, host)
+        assert ui.token.encode() not in body
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "LOCALHOST", "[::1]"])
+def test_loopback_hosts_with_our_port_are_served(ui: UiServer, host: str):
+    status, headers, body = _request(ui, "GET", "/", host=f"{host}:{ui.port}")
+    assert status == 200
+    assert f'<meta name="asya-token" content="{ui.token}">'.encode() in body
+    assert "script-src 'self'" in headers["Content-Security-Policy"]  # no inline script can run
+    wrong_port, _, _ = _request(ui, "GET", "/", host=f"{host}:{ui.port + 1}")
+    assert wrong_port == 403
+
+
+def test_replay_needs_the_token_and_our_origin(ui: UiServer):
+    assert _replay(ui)[0] == 403
+    assert _replay(ui, **{security.TOKEN_HEADER: "not-the-token"})[0] == 403
+    cross = {security.TOKEN_HEADER: ui.token, "Origin": "http://evil.example"}
+    assert _replay(ui, **cross)[0] == 403
+    status, answer = _replay(ui, **{security.TOKEN_HEADER: ui.token, "Origin": f"http://127.0.0.1:{ui.port}"})
+    assert status != 403, answer  # past the defences: the replay itself answers
+
+
+def test_each_server_has_its_own_token(ui: UiServer):
+    other = UiServer(backend=ui.backend)
+    try:
+        assert other.token != ui.token and len(ui.token) >= 40
+    finally:
+        other.httpd.server_close()
+
+
+def test_only_the_page_files_are_served(ui: UiServer):
+    assert _request(ui, "GET", "/static/app.js")[0] == 200
+    for path in ("/static/../server.py", "/static/index.html/../../server.py", "/static/missing.js", "/etc/passwd"):
+        assert _request(ui, "GET", path)[0] == 404, path
+
+
+def test_page_escapes_the_namespace():
+    page = index_page(token='t"><script>', namespace="<img src=x onerror=alert(1)>").decode()
+    assert "<img src=x" not in page and "<script>" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
+
+
+def test_an_unknown_envelope_is_a_message_not_a_traceback(ui: UiServer):
+    status, _, body = _request(ui, "GET", f"/api/trace?id={uuid.uuid4()}")
+    assert status in (400, 404)
+    assert "Traceback" not in json.loads(body)["error"]
+    status, _, body = _request(ui, "GET", "/api/trace")
+    assert (status, json.loads(body)) == (400, {"error": "missing query parameter 'id'"})
