@@ -160,6 +160,7 @@ async function openTrace(id) {
   const timeline = document.getElementById("timeline");
   timeline.replaceChildren(el("p", { class: "muted" }, "loading…"));
   document.getElementById("trace-errors").replaceChildren();
+  document.getElementById("trace-records").replaceChildren();
   try {
     drawTrace(await api(`/api/trace?id=${encodeURIComponent(id)}`));
   } catch (error) {
@@ -194,6 +195,10 @@ function drawTrace(trace) {
     el("h3", {}, `${error.actor || "?"}: ${error.type || "error"}`),
     el("p", {}, error.message || ""),
     error.traceback ? el("pre", {}, error.traceback) : null)));
+  document.getElementById("trace-records").replaceChildren(...(trace.records || []).map((record) =>
+    el("div", { class: "trace-record" },
+      el("h3", {}, `${record.status} record ${record.id}`),
+      el("pre", { class: "payload" }, JSON.stringify(record.payload, null, 2)))));
   const replay = document.getElementById("replay-trace");
   replay.hidden = !trace.failed_ids || !trace.failed_ids.length;
   replay.onclick = () => askReplay({ ids: trace.failed_ids });
