@@ -30,7 +30,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--mesh", metavar="PIPELINE_DIR", help="pipeline directory: draw its declared routes; its namespace is the "
         "default for --namespace",
     )
-    parser.add_argument("--bucket", metavar="NAME", help="the mesh's result bucket (default: the local mesh's name)")
+    parser.add_argument(
+        "--bucket", metavar="NAME", help="the mesh's result bucket (default: found from the namespace; on AWS the "
+        "stack output bucketName if several match)",
+    )
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
     parser.add_argument("--no-browser", action="store_true", help="print the URL only; do not open a browser")
     parser.set_defaults(run=run)
@@ -51,13 +54,12 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--port {args.port}: a port is 0..65535 (0 picks a free one)")
     from asya_pulumi.cli.aws import s3_client, sqs_client
     from asya_pulumi.cli.mesh_queues import MeshQueues
-    from asya_pulumi.local.queues import result_bucket_name
     from asya_pulumi.ui.backend import UiBackend
 
     endpoints = endpoints_from(args)
     backend = UiBackend(
         queues=MeshQueues(sqs=sqs_client(endpoints), namespace=namespace), s3=s3_client(endpoints),
-        bucket=args.bucket or result_bucket_name(namespace=namespace), routes=routes, declared_actors=declared,
+        bucket=args.bucket, routes=routes, declared_actors=declared,
     )
     server = start_ui(backend=backend, port=args.port, open_browser=not args.no_browser)
     try:

@@ -41,7 +41,9 @@ class ActorLoad:
 
 @dataclass
 class Activity:
-    """Per actor, over the recent final records: envelopes it handled successfully and errors it raised."""
+    """Per actor, over the recent final records: envelopes it handled successfully and errors it raised (a sink:
+    the records it stored), and the hops the envelopes took. Hops into the error sink are not edges: every actor
+    can end there, and its error count says how often it did."""
 
     passed: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
@@ -60,15 +62,15 @@ def activity_of(records: Iterable[RecordLike]) -> Activity:
         route = record.envelope.get("route") or {}
         prev = [str(a) for a in route.get("prev") or []]
         curr = route.get("curr")
-        for actor in prev:
-            activity.passed[actor] = activity.passed.get(actor, 0) + 1
-        path = [*prev, str(curr)] if curr else prev
+        path = [*prev, SUCCESS_SINK] if record.succeeded else prev
         if not record.succeeded:
             error = (record.envelope.get("status") or {}).get("error") or {}
             failed = error.get("actor") or curr
             if failed:
                 activity.errors[str(failed)] = activity.errors.get(str(failed), 0) + 1
-                path = [*prev, str(failed), ERROR_SINK]
+                path = [*prev, str(failed)]
+        for actor in [*prev, SUCCESS_SINK if record.succeeded else ERROR_SINK]:  # a sink "passes" what it stores
+            activity.passed[actor] = activity.passed.get(actor, 0) + 1
         activity.edges.update(itertools.pairwise(path))
     return activity
 

@@ -123,9 +123,10 @@ def test_page_shows_the_mesh_finds_an_envelope_and_its_hops(dev_ui: DevUi, page:
     assert "failed" in row.inner_text() and "ValueError" in row.inner_text()
     page.wait_for_selector("#timeline .hop")
     hops = page.locator("#timeline .hop")
-    assert hops.count() == len(record["hops"]) >= 2  # every attempt the record carries (retries included)
+    assert len(record["hops"]) >= 2  # preprocess's attempts: retries, then the error
+    assert hops.count() == len(record["hops"])  # every attempt the record carries, in order
     for i, hop in enumerate(record["hops"]):
-        assert hop["actor"] in hops.nth(i).inner_text()
+        assert f'{hop["actor"]} #{hop["attempt"]}' in hops.nth(i).inner_text()
         assert hop["outcome"] in hops.nth(i).inner_text()
     errors = page.inner_text("#trace-errors")
     assert "ValueError" in errors and "Traceback (most recent call last)" in errors

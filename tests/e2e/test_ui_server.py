@@ -130,9 +130,24 @@ def test_page_escapes_the_namespace():
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
 
 
-def test_an_unknown_envelope_is_a_message_not_a_traceback(ui: UiServer):
+def test_an_unknown_envelope_is_reported_as_not_found(ui: UiServer):
     status, _, body = _request(ui, "GET", f"/api/trace?id={uuid.uuid4()}")
-    assert status in (400, 404)
-    assert "Traceback" not in json.loads(body)["error"]
+    assert (status, json.loads(body)["state"]) == (200, "not found")
     status, _, body = _request(ui, "GET", "/api/trace")
     assert (status, json.loads(body)) == (400, {"error": "missing query parameter 'id'"})
+
+
+def test_without_a_result_bucket_the_graph_still_shows_queues_and_records_say_why(
+    broker: LocalBroker, sqs: Any, s3: Any, namespace: str
+):
+    mesh, _ = load_mesh(str(EXAMPLES / "image-scoring"), namespace=namespace)
+    create_queues(sqs=sqs, settings=mesh_queue_settings(mesh))
+    with UiServer(backend=UiBackend(queues=MeshQueues(sqs=sqs, namespace=namespace), s3=s3)) as server:
+        status, _, body = _request(server, "GET", "/api/graph")
+        graph = json.loads(body)
+        assert status == 200 and graph["queues_found"] == 7
+        assert "no result bucket" in graph["records_problem"]
+        status, _, body = _request(server, "GET", "/api/records")
+        assert status == 400
+        error = json.loads(body)["error"]
+        assert "--bucket" in error and "Traceback" not in error and "\n" not in error

@@ -53,7 +53,7 @@ async function refreshGraph() {
   try {
     const graph = await api("/api/graph");
     drawGraph(graph);
-    showError("graph-error", null);
+    showError("graph-error", graph.records_problem ? `no recent records: ${graph.records_problem}` : null);
     document.getElementById("refreshed").textContent = `updated ${new Date().toLocaleTimeString()}`;
   } catch (error) {
     showError("graph-error", error);
@@ -99,12 +99,13 @@ function drawGraph(graph) {
       : "no queue in this namespace";
     const group = el("svg:g", {
       class: classes.join(" "), "data-actor": node.name, transform: `translate(${x},${y})`,
-      onclick: () => searchRecords({ route: node.name }),
+      onclick: () => searchRecords({ id: "", actor: node.name }),
     },
       el("svg:rect", { width: NODE_W, height: NODE_H, rx: 8 }),
       el("svg:text", { x: 10, y: 20, class: "name" }, node.name),
       el("svg:text", { x: 10, y: 38, class: "stats" }, stats),
-      el("svg:text", { x: 10, y: 54, class: "stats errors" }, `errors ${node.errors}${rate} · done ${node.passed}`),
+      el("svg:text", { x: 10, y: 54, class: "stats errors" },
+        node.kind === "sink" ? `stored ${node.passed} recently` : `errors ${node.errors}${rate} · done ${node.passed}`),
       el("svg:title", {}, `${node.name}: click to list its records`));
     svg.append(group);
   }
@@ -122,7 +123,7 @@ async function searchRecords(filters) {
     for (const [name, value] of Object.entries(filters)) form.elements[name].value = value;
   }
   const query = new URLSearchParams();
-  for (const name of ["id", "route", "status", "error_type"]) {
+  for (const name of ["id", "actor", "status", "error_type"]) {
     const value = form.elements[name].value.trim();
     if (value) query.set(name, value);
   }
@@ -168,40 +169,63 @@ async function openTrace(id) {
   }
 }
 
-function drawTrace(trace) {
-  document.getElementById("trace-summary").textContent = trace.summary || "";
-  const hops = trace.hops || [];
-  const timeline = document.getElementById("timeline");
-  if (!hops.length) {
-    timeline.replaceChildren(el("p", { class: "muted" }, "no hops recorded"));
-  } else {
-    const t0 = Math.min(...hops.map((h) => h.start ?? Infinity).filter(Number.isFinite));
-    const t1 = Math.max(...hops.map((h) => h.end ?? h.start ?? -Infinity).filter(Number.isFinite));
-    const span = Math.max(t1 - t0, 0.001);
-    const rows = hops.map((hop) => {
-      const left = hop.start == null ? 0 : ((hop.start - t0) / span) * 100;
-      const width = hop.start == null || hop.end == null ? 0 : ((hop.end - hop.start) / span) * 100;
-      return el("div", { class: `hop ${hop.outcome || ""}`, "data-actor": hop.actor },
-        el("span", { class: "hop-label" }, hop.summary ? `${hop.count || ""} earlier hops` : `${hop.actor} #${hop.attempt ?? ""}`),
-        el("span", { class: "hop-track" },
-          el("span", { class: "hop-bar", style: { marginLeft: `${left.toFixed(2)}%`, width: `${Math.max(width, 0.5).toFixed(2)}%` } })),
-        el("span", { class: "hop-info" },
-          `${fmtMs(hop.duration_ms)} · ${hop.outcome || "?"}${hop.replica ? ` · ${hop.replica}` : ""}`));
-    });
-    timeline.replaceChildren(...rows);
+function traceSummary(trace) {
+  const parts = [trace.state];
+  const location = trace.location;
+  if (location && location.dlq) parts.push(`in the DLQ of ${location.dlq}`);
+  if (location && location.busy_queues && location.busy_queues.length) {
+    parts.push(`queues holding messages now: ${location.busy_queues.map((q) => q.actor).join(", ")}`);
   }
+  const branches = trace.branches || [];
+  if (branches.length > 1) parts.push(`${branches.length} final records (fan-out or replays)`);
+  return parts.join(" · ");
+}
+
+function hopRow(step, t0, span) {
+  const left = step.start == null ? 0 : ((step.start - t0) / span) * 100;
+  const width = step.start == null || step.end == null ? 0 : ((step.end - step.start) / span) * 100;
+  const label = step.folded ? `${step.folded} earlier hops` : `${step.actor ?? "?"} #${step.attempt ?? "?"}`;
+  const info = [fmtMs(step.duration_s == null ? null : step.duration_s * 1000), step.outcome];
+  if (step.error_type) info.push(step.error_type);
+  if (step.waited_s) info.push(`queued ${fmtMs(step.waited_s * 1000)} before`);
+  if (step.replica) info.push(step.replica);
+  const outcome = step.folded ? "folded" : String(step.outcome || "unknown").replace(/[^a-z-]/g, "");
+  return el("div", { class: `hop outcome-${outcome}`, "data-actor": step.actor || "" },
+    el("span", { class: "hop-label" }, label),
+    el("span", { class: "hop-track" },
+      el("span", { class: "hop-bar", style: { marginLeft: `${left.toFixed(2)}%`, width: `${Math.max(width, 0.5).toFixed(2)}%` } })),
+    el("span", { class: "hop-info" }, info.filter(Boolean).join(" · ")));
+}
+
+function drawTrace(trace) {
+  document.getElementById("trace-summary").textContent = traceSummary(trace);
+  const branches = trace.branches || [];
+  const steps = branches.flatMap((b) => b.steps || []);
+  const starts = steps.map((s) => s.start).filter((t) => t != null);
+  const ends = steps.map((s) => s.end ?? s.start).filter((t) => t != null);
+  const t0 = starts.length ? Math.min(...starts) : 0;
+  const span = Math.max((ends.length ? Math.max(...ends) : t0) - t0, 0.001);
+  const timeline = document.getElementById("timeline");
+  timeline.replaceChildren(...branches.map((branch) => el("div", { class: `branch ${branch.status}`, "data-id": branch.id },
+    el("h3", {}, el("span", { class: `badge ${branch.status}` }, branch.status), " ",
+      el("span", { class: "mono" }, branch.id),
+      branch.replay_of ? ` · replay of ${branch.replay_of}` : "",
+      branch.replayed_as ? ` · replayed as ${branch.replayed_as.replay_id}` : ""),
+    ...(branch.steps || []).map((step) => hopRow(step, t0, span)))));
+  if (!branches.length) timeline.append(el("p", { class: "muted" }, "no final record yet"));
   const errors = document.getElementById("trace-errors");
-  errors.replaceChildren(...(trace.errors || []).map((error) => el("div", { class: "trace-error" },
-    el("h3", {}, `${error.actor || "?"}: ${error.type || "error"}`),
-    el("p", {}, error.message || ""),
-    error.traceback ? el("pre", {}, error.traceback) : null)));
-  document.getElementById("trace-records").replaceChildren(...(trace.records || []).map((record) =>
-    el("div", { class: "trace-record" },
-      el("h3", {}, `${record.status} record ${record.id}`),
-      el("pre", { class: "payload" }, JSON.stringify(record.payload, null, 2)))));
+  errors.replaceChildren(...steps.filter((s) => s.error).map((s) => el("div", { class: "trace-error" },
+    el("h3", {}, `${s.error.actor || s.actor || "?"}: ${s.error.type || "error"}${s.error.reason ? ` (${s.error.reason})` : ""}`),
+    el("p", {}, s.error.message || ""),
+    s.error.traceback ? el("pre", {}, s.error.traceback) : null)));
+  document.getElementById("trace-records").replaceChildren(...branches.filter((b) => b.payload !== undefined)
+    .map((branch) => el("div", { class: "trace-record" },
+      el("h3", {}, `payload of ${branch.id}`),
+      el("pre", { class: "payload" }, JSON.stringify(branch.payload, null, 2)))));
+  const failed = branches.filter((b) => b.status === "failed" && !b.replayed_as).map((b) => b.id);
   const replay = document.getElementById("replay-trace");
-  replay.hidden = !trace.failed_ids || !trace.failed_ids.length;
-  replay.onclick = () => askReplay({ ids: trace.failed_ids });
+  replay.hidden = !failed.length;
+  replay.onclick = () => askReplay({ ids: failed });
 }
 
 // --------------------------------------------------------------------------------------------------- replay
@@ -232,7 +256,7 @@ async function askReplay(request) {
     list.replaceChildren(...planned.items.map((item) => el("li", { class: "mono" },
       `${item.id} → ${item.actor}${item.reason ? ` (${item.reason})` : ""}`)));
     pendingReplay = request;
-    confirm.disabled = !planned.items.length;
+    confirm.disabled = !planned.to_send;
   } catch (error) {
     plan.textContent = `cannot plan: ${error.message || error}`;
   }
@@ -266,6 +290,10 @@ document.addEventListener("DOMContentLoaded", () => {
     searchRecords();
   });
   document.getElementById("replay-confirm").addEventListener("click", confirmReplay);
+  document.getElementById("replay-matching").addEventListener("click", () => {
+    const form = searchForm();
+    askReplay({ failed_at: form.elements.actor.value.trim() || null, error_type: form.elements.error_type.value.trim() || null });
+  });
   window.addEventListener("hashchange", onHash);
   refreshGraph();
   searchRecords();
