@@ -187,7 +187,7 @@ function hopRow(step, t0, span) {
   const label = step.folded ? `${step.folded} earlier hops` : `${step.actor ?? "?"} #${step.attempt ?? "?"}`;
   const info = [fmtMs(step.duration_s == null ? null : step.duration_s * 1000), step.outcome];
   if (step.error_type) info.push(step.error_type);
-  if (step.waited_s) info.push(`queued ${fmtMs(step.waited_s * 1000)} before`);
+  if (step.waited_s) info.push(`queued ${fmtMs(step.waited_s * 1000)}`);
   if (step.replica) info.push(step.replica);
   const outcome = step.folded ? "folded" : String(step.outcome || "unknown").replace(/[^a-z-]/g, "");
   return el("div", { class: `hop outcome-${outcome}`, "data-actor": step.actor || "" },
