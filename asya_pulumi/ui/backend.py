@@ -77,16 +77,18 @@ class UiBackend:
         """Final records matching the page's search: by id (its own record, or its fan-out descendants'), else by
         status, actor (failed at, or visited by a success) and error type; newest first."""
         limit = _limit(query.get("limit"))
+        bucket = self.result_bucket()
         envelope_id = query.get("id", "").strip()
         if envelope_id:
-            found = records.records_of(s3=self.s3, bucket=self.result_bucket(), envelope_id=envelope_id)[:limit]
+            own = records.records_of(s3=self.s3, bucket=bucket, envelope_id=envelope_id)[:limit]
+            found = records.read_found(s3=self.s3, bucket=bucket, keys=[r.key for r in own])  # with write times
         else:
             wanted = RecordQuery(
                 status=query.get("status") or None, actor=query.get("actor") or None,
                 error_type=query.get("error_type") or None, limit=limit,
             )
-            found = records.find_records(s3=self.s3, bucket=self.result_bucket(), query=wanted)
-        return {"records": [_row(r) for r in found]}
+            found = records.search(s3=self.s3, bucket=bucket, query=wanted)
+        return {"records": [f.to_json() for f in found]}
 
     def trace(self, envelope_id: str) -> dict[str, Any]:
         """One envelope's trace (:func:`asya_pulumi.ops.trace.trace`: a branch per final record, replays followed,
@@ -136,21 +138,6 @@ def _limit(value: str | None) -> int:
     if not value.isdigit() or not 1 <= int(value) <= MAX_ROWS:
         raise ValueError(f"limit {value!r}: a number of rows in 1..{MAX_ROWS}")
     return int(value)
-
-
-def _row(record: FinalRecord) -> dict[str, Any]:
-    """One row of the records table: what the page shows of a record (all of it user data, escaped there)."""
-    hops = records.hops_of(record)
-    ends = [h["end"] for h in hops if isinstance(h.get("end"), int | float)]
-    return {
-        "id": record.id,
-        "status": records.status_of(record),
-        "route": records.visited(record),
-        "actor": records.failed_actor(record),
-        "error_type": records.error_type(record),
-        "error_message": record.error.get("message"),
-        "finished_at": max(ends) if ends else None,
-    }
 
 
 def _text(request: Mapping[str, Any], name: str) -> str | None:

@@ -119,9 +119,8 @@ def _search(page: Any, envelope_id: str) -> Any:
     """Search by id; the one matching row, once the trace it opens shows its hops."""
     page.fill('#search input[name="id"]', envelope_id)
     page.click('#search button[type="submit"]')
+    expect(page.locator("#records tr.record")).to_have_count(1)  # the search's answer replaced the recent list
     row = page.locator(f'#records tr.record[data-id="{envelope_id}"]')
-    row.wait_for()
-    assert page.locator("#records tr.record").count() == 1
     page.wait_for_selector(f'#timeline .branch[data-id="{envelope_id}"] .hop')
     return row
 

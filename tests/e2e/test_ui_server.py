@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
+import signal
+import subprocess
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -21,7 +24,7 @@ from asya_pulumi.local.queues import create_bucket, create_queues, mesh_queue_se
 from asya_pulumi.ui import security
 from asya_pulumi.ui.backend import UiBackend
 from asya_pulumi.ui.server import UiServer, index_page
-from e2e.conftest import EXAMPLES
+from e2e.conftest import ASYA, EXAMPLES, run_asya
 
 
 @pytest.fixture
@@ -151,3 +154,37 @@ def test_without_a_result_bucket_the_graph_still_shows_queues_and_records_say_wh
         assert status == 400
         error = json.loads(body)["error"]
         assert "--bucket" in error and "Traceback" not in error and "\n" not in error
+
+
+def test_asya_ui_serves_the_mesh_it_is_pointed_at(broker: LocalBroker, ui: UiServer, namespace: str):
+    process = subprocess.Popen(
+        [ASYA, "ui", "--mesh", str(EXAMPLES / "image-scoring"), "--namespace", namespace,
+         "--sqs-endpoint", broker.endpoint, "--no-browser"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        match = re.fullmatch(rf"asya ui: http://127\.0\.0\.1:(\d+)/ \(mesh '{namespace}'; Ctrl-C stops it\)\n", line)
+        assert match, line
+        connection = http.client.HTTPConnection("127.0.0.1", int(match.group(1)), timeout=30)
+        connection.request("GET", "/api/graph")
+        graph = json.loads(connection.getresponse().read())
+        assert graph["namespace"] == namespace and graph["routes"] == {"score": ["preprocess", "score-image", "judge"]}
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "no mesh namespace; pass --namespace NAME, --mesh PIPELINE_DIR or set ASYA_NAMESPACE"),
+        (("--namespace", "m", "--port", "70000"), "--port 70000: a port is 0..65535 (0 picks a free one)"),
+        (("--mesh", "no/such/dir"), "pipeline directory 'no/such/dir' does not exist"),
+    ],
+)
+def test_asya_ui_usage_errors_are_one_line(args: tuple[str, ...], message: str, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("ASYA_NAMESPACE", raising=False)
+    run = run_asya("ui", *args, "--no-browser", timeout=60)
+    assert (run.returncode, run.stdout, run.stderr) == (2, "", f"asya: error: {message}\n")

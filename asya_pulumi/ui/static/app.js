@@ -117,6 +117,8 @@ function searchForm() {
   return document.getElementById("search");
 }
 
+let searchSeq = 0;
+
 async function searchRecords(filters) {
   const form = searchForm();
   if (filters) {
@@ -128,8 +130,10 @@ async function searchRecords(filters) {
     if (value) query.set(name, value);
   }
   const body = document.querySelector("#records tbody");
+  const mine = ++searchSeq;
   try {
     const data = await api(`/api/records?${query}`);
+    if (mine !== searchSeq) return; // a newer search was started meanwhile: its answer wins
     showError("records-error", null);
     body.replaceChildren(...data.records.map(recordRow));
     if (!data.records.length) body.append(el("tr", {}, el("td", { colspan: 6, class: "muted" }, "no records match")));
@@ -147,12 +151,14 @@ function recordRow(record) {
     el("td", {}, el("span", { class: `badge ${record.status}` }, record.status)),
     el("td", {}, (record.route || []).join(" → ")),
     el("td", { class: "error-cell", title: error }, error),
-    el("td", { class: "mono" }, fmtTime(record.finished_at)),
+    el("td", { class: "mono" }, fmtTime(record.written ?? record.ended)),
     el("td", {}, record.status === "failed"
       ? el("button", { type: "button", onclick: () => askReplay({ ids: [record.id] }) }, "Replay…") : ""));
 }
 
 // ---------------------------------------------------------------------------------------------------- trace
+
+let traceSeq = 0;
 
 async function openTrace(id) {
   const panel = document.getElementById("trace-panel");
@@ -162,10 +168,12 @@ async function openTrace(id) {
   timeline.replaceChildren(el("p", { class: "muted" }, "loading…"));
   document.getElementById("trace-errors").replaceChildren();
   document.getElementById("trace-records").replaceChildren();
+  const mine = ++traceSeq;
   try {
-    drawTrace(await api(`/api/trace?id=${encodeURIComponent(id)}`));
+    const trace = await api(`/api/trace?id=${encodeURIComponent(id)}`);
+    if (mine === traceSeq) drawTrace(trace); // else another trace was opened meanwhile
   } catch (error) {
-    timeline.replaceChildren(el("p", { class: "error" }, String(error.message || error)));
+    if (mine === traceSeq) timeline.replaceChildren(el("p", { class: "error" }, String(error.message || error)));
   }
 }
 
