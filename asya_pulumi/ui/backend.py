@@ -8,19 +8,25 @@ a deployed mesh on AWS: only the clients differ.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from asya_pulumi.cli.errors import UsageError
 from asya_pulumi.cli.mesh_queues import MeshQueues
 from asya_pulumi.local.results import FinalRecord
 from asya_pulumi.ops import queues, records, replay, trace
 from asya_pulumi.ops.records import RecordQuery
-from asya_pulumi.ui.graph import ActorLoad, activity_of, mesh_graph
+from asya_pulumi.ui.graph import Activity, ActorLoad, activity_of, mesh_graph
 
 #: Final records the graph's error rates are computed from (the most recent ones).
 ACTIVITY_RECORDS = 200
+#: How often the graph reads those records again, at most (seconds).
+ACTIVITY_EVERY_S = 10.0
 #: Rows of one search, by default and at most.
 DEFAULT_ROWS, MAX_ROWS = 50, 500
 #: A trace shows the final payloads of at most this many of its records (a large fan-out has thousands).
@@ -37,6 +43,8 @@ class UiBackend:
     bucket: str | None = None
     routes: Mapping[str, Sequence[str]] = field(default_factory=dict)
     declared_actors: Sequence[str] = ()
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _cached: tuple[float, Activity, str | None] | None = field(default=None, init=False, repr=False)
 
     @property
     def namespace(self) -> str:
@@ -58,16 +66,27 @@ class UiBackend:
             d.actor: ActorLoad(waiting=d.waiting, in_flight=d.in_flight, delayed=d.delayed, dlq=d.dead_lettered)
             for d in counted
         }
-        problem = None
-        try:
-            recent = self.recent_records(limit=ACTIVITY_RECORDS)
-        except UsageError as exc:
-            recent, problem = [], str(exc)
+        activity, problem = self._activity()
         names = list(dict.fromkeys([*self.declared_actors, *loads]))
         graph = mesh_graph(
-            namespace=self.namespace, actors=names, routes=self.routes, loads=loads, activity=activity_of(recent),
+            namespace=self.namespace, actors=names, routes=self.routes, loads=loads, activity=activity,
         )
         return graph | {"queues_found": len(loads), "records_problem": problem}
+
+    def _activity(self) -> tuple[Activity, str | None]:
+        """Error rates and observed hops from the recent records, read again at most every
+        :data:`ACTIVITY_EVERY_S` (the page polls every 3 s; depths are cheap, reading 200 records is not); a
+        bucket that cannot be read leaves them empty, with the reason, instead of failing the whole graph."""
+        with self._lock:
+            if self._cached is None or time.monotonic() - self._cached[0] >= ACTIVITY_EVERY_S:
+                try:
+                    found: tuple[Activity, str | None] = (
+                        activity_of(self.recent_records(limit=ACTIVITY_RECORDS)), None
+                    )
+                except (UsageError, ClientError, BotoCoreError) as exc:
+                    found = (Activity(), " ".join(str(exc).split()))
+                self._cached = (time.monotonic(), *found)
+            return self._cached[1], self._cached[2]
 
     def recent_records(self, *, limit: int) -> list[FinalRecord]:
         """The ``limit`` most recently written final records."""
