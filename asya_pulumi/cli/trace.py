@@ -72,7 +72,8 @@ def print_trace(found: Trace, *, console: Console) -> None:
         if location.dlq is not None:
             console.print(
                 f"no final record: it is in the DLQ of {location.dlq!r} (SQS gave up on it: crashes or a poison "
-                f"message). Send it again with `asya replay --from-dlq {location.dlq} --id {found.id}`."
+                f"message). Send it again with `asya replay --from-dlq {location.dlq} --id {found.id}`.",
+                soft_wrap=True,
             )
         elif location.busy:
             queued = ", ".join(
@@ -80,11 +81,15 @@ def print_trace(found: Trace, *, console: Console) -> None:
             )
             console.print(
                 "no final record yet: it is in flight. Queues holding messages now: "
-                f"{queued}. (asya does not read an actor's queue: a receive would cost the envelope an attempt.)"
+                f"{queued}. (asya does not read an actor's queue: a receive would cost the envelope an attempt.)",
+                soft_wrap=True,
             )
         else:
-            console.print("no final record, not in any DLQ, and every queue is empty: unknown id, or its records "
-                          "expired (the bucket's retention rule).")
+            console.print(
+                "no final record, not in any DLQ, and every queue is empty: unknown id, or its records expired "
+                "(the bucket's retention rule).",
+                soft_wrap=True,
+            )
     for branch in found.branches:
         title = f"{branch.envelope_id} — {branch.status} ({branch.key})"
         if branch.parent_id:
@@ -110,9 +115,9 @@ def print_trace(found: Trace, *, console: Console) -> None:
         for step in branch.steps:
             if step.error and step.error.get("traceback"):
                 console.print(f"traceback of {escape(step.actor or '?')}, attempt {step.attempt}:")
-                console.print(escape(str(step.error["traceback"]).rstrip()), highlight=False)
+                console.print(escape(str(step.error["traceback"]).rstrip()), highlight=False, soft_wrap=True)
         if branch.replayed_as is not None:
-            console.print(f"replayed as {branch.replayed_as.replay_id} into {branch.replayed_as.to}")
+            console.print(f"replayed as {branch.replayed_as.replay_id} into {branch.replayed_as.to}", soft_wrap=True)
 
 
 def _error_line(error: dict[str, object]) -> str:

@@ -274,3 +274,25 @@ def test_replay_refuses_an_unfiltered_run_and_dlq_with_error_filters(capsys: pyt
     assert "say which failures to replay" in capsys.readouterr().err
     assert main(["replay", "--from-dlq", "b", "--error-type", "ValueError", "--namespace", "x"]) == 2
     assert "--from-dlq takes DLQ messages, which carry no error" in capsys.readouterr().err
+
+
+def test_the_commands_find_a_dead_lettered_envelope_and_replay_it_from_the_dlq(
+    meshed: MeshHarness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    where = ["--sqs-endpoint", meshed.broker.endpoint, "--namespace", meshed.namespace]
+    envelope = new_envelope(route=["b"], payload={"k": 1})
+    meshed.sqs.send_message(QueueUrl=_queues(meshed).dlq_url("b"), MessageBody=envelope.to_json())
+
+    assert main(["trace", envelope.id, *where]) == 1
+    text = capsys.readouterr().out
+    assert f"envelope {envelope.id}: dead-lettered" in text
+    assert f"asya replay --from-dlq b --id {envelope.id}" in text
+
+    assert main(["replay", "--from-dlq", "b", "--dry-run", "--json", *where]) == 0
+    planned = json.loads(capsys.readouterr().out)
+    assert planned["dry_run"] is True and [i["original_id"] for i in planned["send"]] == [envelope.id]
+
+    assert main(["replay", "--from-dlq", "b", "--id", envelope.id, *where]) == 0
+    assert "sent 1 replay(s)" in capsys.readouterr().out
+    [sent] = meshed.take("b", 1)
+    assert sent["replay_of"] == envelope.id
