@@ -12,10 +12,14 @@ import signal
 import sys
 import webbrowser
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from asya_pulumi.cli.common import add_mesh_options, endpoints_from
 from asya_pulumi.cli.errors import EXIT_OK, UsageError
+
+if TYPE_CHECKING:  # the server and boto3 are imported only when the command runs
+    from asya_pulumi.ui.backend import UiBackend
+    from asya_pulumi.ui.server import UiServer
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -61,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         queues=MeshQueues(sqs=sqs_client(endpoints), namespace=namespace), s3=s3_client(endpoints),
         bucket=args.bucket, routes=routes, declared_actors=declared,
     )
+    _check_reachable(backend)
     server = start_ui(backend=backend, port=args.port, open_browser=not args.no_browser)
     try:
         signal.pause()
@@ -69,7 +74,23 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def start_ui(*, backend: Any, port: int = 0, open_browser: bool) -> Any:
+def _check_reachable(backend: UiBackend) -> None:
+    """Refuse to serve a page that could only show errors: no queues under the namespace (a typo, the wrong
+    endpoint) or no way to ask (credentials, endpoint) is one line before the server starts."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        found = backend.queues.actors()
+    except (ClientError, BotoCoreError) as exc:
+        raise UsageError(f"cannot list the mesh's queues: {exc}; check the endpoint, region and credentials") from None
+    if not found:
+        raise UsageError(
+            f"no queues found for namespace {backend.namespace!r}; check --namespace and the endpoint "
+            "(is the mesh running? `asya dev ... --ui` serves a local run)"
+        )
+
+
+def start_ui(*, backend: UiBackend, port: int = 0, open_browser: bool) -> UiServer:
     """Start the page's server in the background, print its URL, open a browser when asked and on a terminal."""
     from asya_pulumi.ui.server import UiServer
 

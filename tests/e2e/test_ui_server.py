@@ -188,3 +188,10 @@ def test_asya_ui_usage_errors_are_one_line(args: tuple[str, ...], message: str, 
     monkeypatch.delenv("ASYA_NAMESPACE", raising=False)
     run = run_asya("ui", *args, "--no-browser", timeout=60)
     assert (run.returncode, run.stdout, run.stderr) == (2, "", f"asya: error: {message}\n")
+
+
+def test_asya_ui_refuses_a_namespace_without_queues(broker: LocalBroker, namespace: str):
+    run = run_asya("ui", "--namespace", namespace, "--sqs-endpoint", broker.endpoint, "--no-browser", timeout=60)
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr.startswith(f"asya: error: no queues found for namespace {namespace!r}; check --namespace")
+    assert len(run.stderr.splitlines()) == 1
