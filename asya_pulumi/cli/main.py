@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dlq": ("asya_pulumi.cli.dlq", "dead-letter queue operations"),
     "trace": ("asya_pulumi.cli.trace", "an envelope's hops, timings and errors"),
     "replay": ("asya_pulumi.cli.replay", "send failed envelopes (error records or DLQ messages) again"),
+    "ui": ("asya_pulumi.cli.ui", "a local web page: the mesh graph, records, traces, replay"),
     "render": ("asya_pulumi.cli.render", "offline plan: resources, Kubernetes YAML, validation"),
     "init": ("asya_pulumi.cli.init", "create a pipeline directory (mesh, one actor, handler, inputs)"),
     "completion": ("asya_pulumi.cli.completion", "print a shell completion script (bash, zsh)"),
