@@ -188,7 +188,9 @@ class ActorProcessor:
 
         try:
             answer = await self.handler.call(
-                envelope=envelope.model_dump(mode="json"), budget=budget, connect_wait_s=connect_wait_s
+                envelope=envelope.model_dump(mode="json", exclude=hops.NOT_FOR_HANDLER),
+                budget=budget,
+                connect_wait_s=connect_wait_s,
             )
             outcome = "ok" if answer.get("ok") else "error"
         except HandlerCallError as exc:
