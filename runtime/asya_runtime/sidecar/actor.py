@@ -17,7 +17,7 @@ from typing import Any
 
 from asya_runtime.config import SidecarConfig
 from asya_runtime.envelope import Envelope, EnvelopeError
-from asya_runtime.sidecar import claimcheck, hops, logs, routing
+from asya_runtime.sidecar import claimcheck, hops, logs, routing, tracing
 from asya_runtime.sidecar.aws import BrokerClient
 from asya_runtime.sidecar.batching import DeleteBatcher, SendBatcher
 from asya_runtime.sidecar.handler_client import (
@@ -75,13 +75,25 @@ class ActorProcessor:
         self.metrics = metrics
         self.stopping = stopping
         self.calls_running = 0
+        #: None unless OpenTelemetry tracing is switched on (sidecar/tracing.py): the only per-message cost when off.
+        self.tracer = tracing.hop_tracer(config)
         self.outputs = Outputs(
-            config=config, broker=broker, inflight=inflight, sends=sends, deletes=deletes, metrics=metrics
+            config=config,
+            broker=broker,
+            inflight=inflight,
+            sends=sends,
+            deletes=deletes,
+            metrics=metrics,
+            tracer=self.tracer,
         )
 
     async def process(self, message: Received, slot: Slot) -> None:
         try:
-            await self._process(message, slot)
+            if self.tracer is None:
+                await self._process(message, slot)
+            else:
+                with self.tracer.hop(message_id=message.message_id):
+                    await self._process(message, slot)
         finally:
             slot.release()
 
@@ -107,6 +119,8 @@ class ActorProcessor:
             await self.outputs.finish(message, stamped)
             return
         attempt = envelope.status.attempt + message.receive_count - 1
+        if self.tracer is not None:
+            self.tracer.begin(envelope=envelope, attempt=attempt)
         resiliency = self.config.resiliency
         if attempt > resiliency.max_attempts:
             slot.release()
@@ -186,12 +200,11 @@ class ActorProcessor:
         def budget() -> float:
             return min(actor_timeout, (deadline_at or float("inf")) - time.time())
 
+        request = envelope.model_dump(mode="json", exclude=hops.NOT_FOR_HANDLER)
+        if self.tracer is not None:
+            self.tracer.call_started(request)
         try:
-            answer = await self.handler.call(
-                envelope=envelope.model_dump(mode="json", exclude=hops.NOT_FOR_HANDLER),
-                budget=budget,
-                connect_wait_s=connect_wait_s,
-            )
+            answer = await self.handler.call(envelope=request, budget=budget, connect_wait_s=connect_wait_s)
             outcome = "ok" if answer.get("ok") else "error"
         except HandlerCallError as exc:
             outcome = "timeout" if isinstance(exc, HandlerTimeout) else "crashed"
@@ -211,6 +224,8 @@ class ActorProcessor:
             self.calls_running -= 1
             slot.release()
             self.metrics.handler_seconds.labels(outcome=outcome).observe(time.monotonic() - started)
+            if self.tracer is not None:
+                self.tracer.call_ended(outcome=outcome)
             if self.calls_running == 0:
                 self.sends.poke()
                 self.deletes.poke()

@@ -21,6 +21,7 @@ from asya_runtime.sidecar.claimcheck import ClaimCheck
 from asya_runtime.sidecar.inflight import InFlight, Received
 from asya_runtime.sidecar.metrics import Metrics
 from asya_runtime.sidecar.routing import Outgoing
+from asya_runtime.sidecar.tracing import HopTracer
 
 
 class Outputs:
@@ -33,6 +34,7 @@ class Outputs:
         sends: SendBatcher,
         deletes: DeleteBatcher,
         metrics: Metrics,
+        tracer: HopTracer | None = None,
     ) -> None:
         self.config = config
         self.broker = broker
@@ -40,6 +42,7 @@ class Outputs:
         self.sends = sends
         self.deletes = deletes
         self.metrics = metrics
+        self.tracer = tracer
         self.claims: ClaimCheck | None = None
         if config.offload_threshold and config.result_bucket:
             self.claims = ClaimCheck(
@@ -53,6 +56,8 @@ class Outputs:
         self, message: Received, hops: list[Outgoing], *, delay_seconds: int = 0, source: Envelope | None = None
     ) -> bool:
         """Send every hop, then delete ``message``; on failure hand it back to SQS. True when it was deleted."""
+        if self.tracer is not None:  # this hop's span goes into every output's traceparent
+            hops, source = self.tracer.stamp(hops, source)
         try:
             checked_bodies = await asyncio.gather(*(self._checked(hop, source) for hop in hops))
             bodies = [(await self._url(hop), body) for hop, body in checked_bodies]
@@ -68,6 +73,8 @@ class Outputs:
             await self.inflight.retry_later(message)
             return False
         checked = [hop for hop, _ in checked_bodies]
+        if self.tracer is not None:
+            self.tracer.sent(checked)
         for hop in checked:
             self.metrics.outputs.labels(to=hop.to).inc()
             if hop.is_error:
