@@ -129,6 +129,15 @@ def test_a_fan_out_parent_without_a_record_is_found_through_its_childrens_parent
     traced = trace(s3=meshed.s3, bucket=meshed.bucket, envelope_id=root)
     assert traced.state == "partly failed" and len(traced.branches) == 3
 
+    queues = _queues(meshed)
+    plan = replay.plan_records(s3=meshed.s3, bucket=meshed.bucket, queues=queues, query=RecordQuery(ids=("child-2",)))
+    replay.send(plan, s3=meshed.s3, bucket=meshed.bucket, queues=queues)
+    [sent] = meshed.take("b", 1)
+    _put(meshed, "succeeded", _succeeded(sent["id"], parent_id=root, replay_of="child-2"))
+    traced = trace(s3=meshed.s3, bucket=meshed.bucket, envelope_id=root)
+    assert traced.state == "replayed"  # the failed child's replay succeeded
+    assert sorted(b.envelope_id for b in traced.branches) == sorted(["child-1", "child-2", "grandchild", sent["id"]])
+
 
 def test_times_are_a_duration_ago_or_iso_8601_and_anything_else_names_both_forms() -> None:
     assert parse_time("2h", now=10_000.0) == 10_000.0 - 7200
