@@ -200,7 +200,7 @@ class ActorProcessor:
         def budget() -> float:
             return min(actor_timeout, (deadline_at or float("inf")) - time.time())
 
-        request = envelope.model_dump(mode="json")
+        request = envelope.model_dump(mode="json", exclude=hops.NOT_FOR_HANDLER)
         if self.tracer is not None:
             self.tracer.call_started(request)
         try:
