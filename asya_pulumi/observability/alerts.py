@@ -4,7 +4,7 @@ the error sink, handler p99 nears actorTimeout, the oldest waiting message keeps
 Every depth and age comes from the sidecars (``sidecar/metrics.py``), so it exists only while an actor has a replica.
 An actor scaled to zero reports nothing: the DLQ rule therefore looks at the last value reported in the past
 ``DLQ_LOOKBACK`` (a DLQ that filled before the actor went idle keeps alerting; a replica reporting 0 ends it), and
-``asya status`` (which asks SQS itself) covers idle meshes.
+``asya status`` (which asks SQS itself and exits 3 while a DLQ holds messages) covers idle meshes from cron.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Coroutine
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -36,6 +37,16 @@ def _scrape(actor: ActorProcess) -> Samples | None:
         return _samples(actor.read_metrics())
     except OSError:
         return None
+
+
+def _run(coroutine: Coroutine[Any, Any, None]) -> None:
+    """Run on a loop of its own: ``asyncio.run`` would leave the thread without a current loop, which Pulumi's mocks
+    (tests/infra, possibly next in the same process) need."""
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(coroutine)
+    finally:
+        loop.close()
 
 
 def _depth(samples: Samples, *, queue: str, state: str) -> float | None:
@@ -109,10 +120,10 @@ def test_an_unreachable_broker_costs_a_scrape_one_timeout_not_one_per_queue() ->
 
     depth = QueueDepth(metrics=metrics, call=hang, queues={"main": "q", "dlq": "q_dlq"}, timeout_s=0.5)
     started = time.monotonic()
-    asyncio.run(depth.refresh())
+    _run(depth.refresh())
     assert time.monotonic() - started < 1.5  # both asked at once, both given up after 0.5 s
     assert sorted(calls) == ["q", "q_dlq"]
-    asyncio.run(depth.refresh())  # within the interval: cached, nothing asked
+    _run(depth.refresh())  # within the interval: cached, nothing asked
     assert len(calls) == 2
     assert _samples(metrics.render().decode())[("asya_queue_depth_failures_total", ())] == 2
 
