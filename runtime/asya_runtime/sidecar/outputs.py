@@ -14,7 +14,7 @@ from typing import Any
 from asya_runtime.config import SidecarConfig
 from asya_runtime.envelope import Envelope
 from asya_runtime.naming import ERROR_SINK, queue_name
-from asya_runtime.sidecar import fitting, logs, routing
+from asya_runtime.sidecar import fitting, hops, logs, routing
 from asya_runtime.sidecar.aws import BrokerClient
 from asya_runtime.sidecar.batching import DeleteBatcher, SendBatcher
 from asya_runtime.sidecar.claimcheck import ClaimCheck
@@ -121,7 +121,13 @@ class Outputs:
                 f"bytes (ASYA_MAX_MESSAGE_BYTES); return a reference (e.g. an S3 key) instead of the data"
             )
             logs.warning("error-ending envelope", id=hop.envelope.id, reason=routing.RESULT_TOO_LARGE, size=size)
-            sized = source.model_copy(update={"id": hop.envelope.id, "parent_id": hop.envelope.parent_id})
+            sized = source.model_copy(
+                update={
+                    "id": hop.envelope.id,
+                    "parent_id": hop.envelope.parent_id,
+                    hops.FIELD: hops.history_of(hop.envelope),  # keeps this attempt's entry
+                }
+            )
             record = routing.error_record(
                 envelope=sized,
                 actor=self.config.actor,
