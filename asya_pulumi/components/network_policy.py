@@ -2,7 +2,8 @@
 
 Ingress: nothing, except the sidecar's metrics port from the namespaces ``metrics_from`` selects (your Prometheus).
 Egress: DNS to kube-dns, TCP 443 to ``egress_cidrs`` (AWS APIs: SQS, S3, STS) minus the node's IMDS, and the EKS Pod
-Identity agent (169.254.170.23:80), which hands the sidecar its credentials.
+Identity agent (169.254.170.23:80), which hands the sidecar its credentials; with ``otlp_to`` set, also the
+OpenTelemetry collector's OTLP/gRPC port in the namespaces it selects (docs/observability.md).
 
 A NetworkPolicy selects pods, not containers: the handler shares the sidecar's network namespace and therefore its
 egress. It holds no credentials (see ``asya_pulumi.pod``), but it can open TLS connections wherever the sidecar can.
@@ -32,6 +33,8 @@ IMDS_CIDR = "169.254.169.254/32"
 POD_IDENTITY_AGENT_CIDR = "169.254.170.23/32"
 POD_IDENTITY_AGENT_PORT = 80
 HTTPS_PORT = 443
+#: OTLP over gRPC, the port the sidecar's span exporter sends to (``OTEL_EXPORTER_OTLP_ENDPOINT``).
+OTLP_GRPC_PORT = 4317
 KUBE_DNS = {
     "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
     "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
@@ -47,10 +50,15 @@ class MeshNetworkPolicy:
     ``{"kubernetes.io/metadata.name": "monitoring"}``); None (the default) lets nothing in.
     ``egress_cidrs``: where TCP 443 may go. Defaults to ``0.0.0.0/0`` (public AWS endpoints); narrow it to your VPC's
     CIDR when SQS, S3 and STS have VPC endpoints. IMDS is excepted from any range that contains it.
+    ``otlp_to``: labels of the namespaces where your OpenTelemetry collector runs; the pods may then open TCP
+    ``otlp_port`` (default 4317, OTLP/gRPC) to any pod there. None (the default) adds no such rule, so a sidecar with
+    tracing on can reach only a collector served on 443 inside ``egress_cidrs``.
     """
 
     metrics_from: Mapping[str, str] | None = None
     egress_cidrs: Sequence[str] = field(default_factory=lambda: ("0.0.0.0/0",))
+    otlp_to: Mapping[str, str] | None = None
+    otlp_port: int = OTLP_GRPC_PORT
 
     def __post_init__(self) -> None:
         if not self.egress_cidrs:
@@ -67,6 +75,12 @@ class MeshNetworkPolicy:
         if self.metrics_from is not None and not self.metrics_from:
             raise ValueError("network_policy.metrics_from is empty, which would select every namespace; "
                              "name your monitoring namespace's labels, or pass None to let nothing in")
+        if self.otlp_to is not None and not self.otlp_to:
+            raise ValueError("network_policy.otlp_to is empty, which would select every namespace; "
+                             "name your collector namespace's labels, or pass None for no collector rule")
+        if not 1 <= self.otlp_port <= 65535:
+            raise ValueError(f"network_policy.otlp_port is {self.otlp_port}, outside 1-65535; "
+                             f"the collector's OTLP/gRPC port is usually {OTLP_GRPC_PORT}")
 
 
 def _https_block(cidr: str) -> dict[str, Any]:
@@ -93,6 +107,11 @@ def network_policy_spec(settings: MeshNetworkPolicy) -> dict[str, Any]:
             "ports": [{"protocol": "TCP", "port": POD_IDENTITY_AGENT_PORT}],
         },
     ]
+    if settings.otlp_to is not None:
+        egress.append({
+            "to": [{"namespaceSelector": {"matchLabels": dict(settings.otlp_to)}}],
+            "ports": [{"protocol": "TCP", "port": settings.otlp_port}],
+        })
     return {"podSelector": {}, "policyTypes": ["Ingress", "Egress"], "ingress": ingress, "egress": egress}
 
 

@@ -272,6 +272,22 @@ def test_network_policy_is_configurable_and_checked() -> None:
         MeshNetworkPolicy(metrics_from={})
 
 
+def test_network_policy_lets_the_pods_reach_an_otlp_collector_only_when_asked() -> None:
+    assert all(rule["ports"][0]["port"] != 4317 for rule in network_policy_spec(MeshNetworkPolicy())["egress"])
+    spec = network_policy_spec(MeshNetworkPolicy(otlp_to={"kubernetes.io/metadata.name": "observability"}))
+    assert spec["egress"][-1] == {
+        "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "observability"}}}],
+        "ports": [{"protocol": "TCP", "port": 4317}],
+    }
+    obj = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+           "metadata": {"name": "p", "namespace": "n"}, "spec": spec}
+    assert validate_objects([obj]) == []
+    with pytest.raises(ValueError, match="otlp_to is empty, which would select every namespace"):
+        MeshNetworkPolicy(otlp_to={})
+    with pytest.raises(ValueError, match="otlp_port is 0, outside 1-65535"):
+        MeshNetworkPolicy(otlp_to={"team": "obs"}, otlp_port=0)
+
+
 def test_asya_cluster_turns_on_the_vpc_cni_network_policy_agent(deployment: Deployment) -> None:
     spec = ClusterSpec.model_validate({"name": "np", "subnetIds": ["subnet-a", "subnet-b"]})
     deployment.run(lambda: AsyaCluster("np", spec=spec, region=REGION).kubeconfig)
