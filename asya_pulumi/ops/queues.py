@@ -10,6 +10,7 @@ deletes them (a replay sent them back) or :func:`release` makes them visible aga
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,30 +121,29 @@ def receive_dlq(
 
 def release(queues: MeshQueues, messages: list[DlqMessage]) -> None:
     """Make received DLQ messages visible again at once (visibility 0), ten per request."""
-    by_actor: dict[str, list[DlqMessage]] = {}
-    for message in messages:
-        by_actor.setdefault(message.actor, []).append(message)
-    for actor, group in by_actor.items():
-        url = queues.dlq_url(actor)
-        for start in range(0, len(group), 10):
-            entries = [
-                {"Id": str(i), "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": 0}
-                for i, m in enumerate(group[start : start + 10])
-            ]
-            queues.sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
+    for url, chunk in _per_dlq_batches(queues, messages):
+        entries = [{"Id": str(i), "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": 0} for i, m in chunk]
+        queues.sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
 
 
 def delete(queues: MeshQueues, messages: list[DlqMessage]) -> None:
     """Delete received DLQ messages, ten per request."""
+    for url, chunk in _per_dlq_batches(queues, messages):
+        entries = [{"Id": str(i), "ReceiptHandle": m.receipt_handle} for i, m in chunk]
+        queues.sqs.delete_message_batch(QueueUrl=url, Entries=entries)
+
+
+def _per_dlq_batches(
+    queues: MeshQueues, messages: list[DlqMessage]
+) -> Iterator[tuple[str, list[tuple[int, DlqMessage]]]]:
+    """``messages`` grouped by their DLQ's URL in batches of SQS's ten, each entry numbered for its batch ``Id``."""
     by_actor: dict[str, list[DlqMessage]] = {}
     for message in messages:
         by_actor.setdefault(message.actor, []).append(message)
     for actor, group in by_actor.items():
         url = queues.dlq_url(actor)
         for start in range(0, len(group), 10):
-            chunk = group[start : start + 10]
-            entries = [{"Id": str(i), "ReceiptHandle": m.receipt_handle} for i, m in enumerate(chunk)]
-            queues.sqs.delete_message_batch(QueueUrl=url, Entries=entries)
+            yield url, list(enumerate(group[start : start + 10]))
 
 
 def find_in_dlqs(queues: MeshQueues, *, envelope_id: str, actors: list[str]) -> DlqMessage | None:
