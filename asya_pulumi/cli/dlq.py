@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 
 from asya_pulumi.cli.common import add_mesh_options, command_sqs, namespace_from
 from asya_pulumi.cli.errors import EXIT_FAILED, EXIT_OK
-from asya_pulumi.cli.mesh_queues import MeshQueues
+from asya_pulumi.ops.mesh_queues import MeshQueues
 
 _POLL_S = 0.5
 #: Error codes of a server that has no StartMessageMoveTask (fauxqs says InvalidAction).

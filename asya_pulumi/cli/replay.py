@@ -20,9 +20,9 @@ from rich.table import Table
 from asya_pulumi.cli.aws import s3_client, sqs_client
 from asya_pulumi.cli.common import add_mesh_options, endpoints_from, namespace_from
 from asya_pulumi.cli.errors import EXIT_FAILED, EXIT_OK, UsageError
-from asya_pulumi.cli.mesh_queues import MeshQueues
 from asya_pulumi.cli.trace import add_bucket_option
 from asya_pulumi.ops import replay
+from asya_pulumi.ops.mesh_queues import MeshQueues
 from asya_pulumi.ops.records import RecordQuery, find_bucket, parse_time
 
 

@@ -7,7 +7,7 @@ import argparse
 from asya_pulumi.cli.common import add_mesh_options, command_sqs, namespace_from
 from asya_pulumi.cli.errors import EXIT_OK
 from asya_pulumi.cli.inputs import envelope_from_arguments
-from asya_pulumi.cli.mesh_queues import MeshQueues
+from asya_pulumi.ops.mesh_queues import MeshQueues
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:

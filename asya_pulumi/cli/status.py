@@ -17,7 +17,7 @@ from rich.table import Table
 
 from asya_pulumi.cli.common import add_mesh_options, command_sqs, namespace_from
 from asya_pulumi.cli.errors import EXIT_DLQ_NOT_EMPTY, EXIT_OK, UsageError
-from asya_pulumi.cli.mesh_queues import MeshQueues
+from asya_pulumi.ops.mesh_queues import MeshQueues
 from asya_runtime.naming import dlq_name, queue_name
 
 

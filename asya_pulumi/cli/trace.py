@@ -18,7 +18,7 @@ from rich.table import Table
 from asya_pulumi.cli.aws import s3_client, sqs_client
 from asya_pulumi.cli.common import add_mesh_options, endpoints_from, namespace_from
 from asya_pulumi.cli.errors import EXIT_FAILED, EXIT_OK
-from asya_pulumi.cli.mesh_queues import MeshQueues
+from asya_pulumi.ops.mesh_queues import MeshQueues
 from asya_pulumi.ops.records import find_bucket
 from asya_pulumi.ops.trace import Trace, trace
 

@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port {args.port}: a port is 0..65535 (0 picks a free one)")
     from asya_pulumi.cli.aws import s3_client, sqs_client
-    from asya_pulumi.cli.mesh_queues import MeshQueues
+    from asya_pulumi.ops.mesh_queues import MeshQueues
     from asya_pulumi.ui.backend import UiBackend
 
     endpoints = endpoints_from(args)

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from asya_pulumi.cli.mesh_queues import MeshQueues, QueueDepth
+from asya_pulumi.ops.mesh_queues import MeshQueues, QueueDepth
 from asya_runtime.naming import SINKS
 
 #: How long a DLQ message received for a look stays hidden: one pass over the DLQ must not see it twice.

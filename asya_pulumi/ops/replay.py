@@ -33,10 +33,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
-from asya_pulumi.cli.mesh_queues import MeshQueues
 from asya_pulumi.local.results import FinalRecord
 from asya_pulumi.ops import queues as mesh_queues
 from asya_pulumi.ops.errors import OpsError
+from asya_pulumi.ops.mesh_queues import MeshQueues
 from asya_pulumi.ops.records import RecordQuery, error_type, failed_actor, find_records, within
 from asya_runtime.envelope import Envelope, EnvelopeError, Route, Status
 from asya_runtime.naming import check_actor_name

@@ -1,6 +1,6 @@
 """What the page's JSON API answers, from one mesh's queues and bucket: the graph, records, a trace, a replay.
 
-The UI reads nothing itself: queue depths come from :class:`~asya_pulumi.cli.mesh_queues.MeshQueues` (what
+The UI reads nothing itself: queue depths come from :class:`~asya_pulumi.ops.mesh_queues.MeshQueues` (what
 ``asya status`` shows), final records, traces and replays from :mod:`asya_pulumi.ops` (what ``asya trace`` and
 ``asya replay`` use), so the page and the CLI always agree. The same code serves ``asya dev``'s embedded broker and
 a deployed mesh on AWS: only the clients differ.
@@ -17,9 +17,9 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from asya_pulumi.cli.errors import UsageError
-from asya_pulumi.cli.mesh_queues import MeshQueues
 from asya_pulumi.local.results import FinalRecord
 from asya_pulumi.ops import queues, records, replay, trace
+from asya_pulumi.ops.mesh_queues import MeshQueues
 from asya_pulumi.ops.records import RecordQuery
 from asya_pulumi.ui.graph import Activity, ActorLoad, activity_of, mesh_graph
 

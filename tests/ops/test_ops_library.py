@@ -15,10 +15,10 @@ import pytest
 from support.mesh import MeshHarness
 
 from asya_pulumi.cli.main import main
-from asya_pulumi.cli.mesh_queues import MeshQueues
 from asya_pulumi.local.results import traceparent_for
 from asya_pulumi.ops import replay
 from asya_pulumi.ops.errors import OpsError
+from asya_pulumi.ops.mesh_queues import MeshQueues
 from asya_pulumi.ops.records import (
     RecordQuery,
     activity,

@@ -19,8 +19,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from asya_pulumi.cli.mesh_queues import MeshQueues
 from asya_pulumi.local.broker import BROKER_KINDS, BrokerError, LocalBroker
+from asya_pulumi.ops.mesh_queues import MeshQueues
 
 
 @pytest.fixture(scope="module", params=BROKER_KINDS)

@@ -1,4 +1,4 @@
-"""The mesh's queues as the CLI sees them: resolve names to URLs, send envelopes, read depths.
+"""The mesh's queues as the CLI and the web UI see them: resolve names to URLs, send envelopes, read depths.
 
 Names come from :mod:`asya_runtime.naming` (``asya-{namespace}_{actor}`` and ``..._dlq``), the same functions the
 components and the sidecar use, so the CLI always addresses the queues the mesh actually has.
