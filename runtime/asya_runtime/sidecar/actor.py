@@ -202,7 +202,7 @@ class ActorProcessor:
         finally:
             self.calls_running -= 1
             slot.release()
-            self.metrics.handler_seconds.labels(outcome=outcome).observe(time.monotonic() - started)
+            self.metrics.labelled(self.metrics.handler_seconds, outcome).observe(time.monotonic() - started)
             if self.calls_running == 0:
                 self.sends.poke()
                 self.deletes.poke()

@@ -114,13 +114,13 @@ class BrokerClient:
     ) -> dict[str, Any]:
         delay = BACKOFF_FIRST_S
         while True:
-            counter.labels(api=api).inc()
+            self.metrics.labelled(counter, api).inc()
             try:
                 result: dict[str, Any] = await getattr(client, api)(**kwargs)
             except Exception as exc:
                 if not is_transient(exc) or (give_up_at is not None and time.monotonic() + delay > give_up_at):
                     raise
-                self.metrics.broker_errors.labels(api=api).inc()
+                self.metrics.labelled(self.metrics.broker_errors, api).inc()
                 if api == "receive_message":  # backing off is the receive loop alive, not stuck
                     self.metrics.last_receive = time.monotonic()
                 if self._outage_since is None:

@@ -63,10 +63,14 @@ class _Batcher:
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._flushing: set[asyncio.Task[None]] = set()
 
-    async def _submit(self, queue_url: str, fields: dict[str, Any], size: int) -> None:
+    def _enqueue(self, queue_url: str, fields: dict[str, Any], size: int) -> asyncio.Future[None]:
+        """Add one entry; the future resolves once SQS accepted it (no task per entry: a future is cheaper)."""
         entry = _Entry(fields=fields, size=size)
         self._add(queue_url, entry)
-        await entry.future
+        return entry.future
+
+    async def _submit(self, queue_url: str, fields: dict[str, Any], size: int) -> None:
+        await self._enqueue(queue_url, fields, size)
 
     def _add(self, queue_url: str, entry: _Entry) -> None:
         pending = self._pending.setdefault(queue_url, [])
@@ -160,11 +164,15 @@ class SendBatcher(_Batcher):
 
     api = "send_message_batch"
 
-    async def send(self, *, queue_url: str, body: str, delay_seconds: int = 0) -> None:
+    def submit(self, *, queue_url: str, body: str, delay_seconds: int = 0) -> asyncio.Future[None]:
+        """Queue one message for sending; the future resolves once SQS accepted it (or fails with why not)."""
         fields: dict[str, Any] = {"MessageBody": body}
         if delay_seconds:
             fields["DelaySeconds"] = delay_seconds
-        await self._submit(queue_url, fields, len(body.encode()))
+        return self._enqueue(queue_url, fields, len(body) if body.isascii() else len(body.encode()))
+
+    async def send(self, *, queue_url: str, body: str, delay_seconds: int = 0) -> None:
+        await self.submit(queue_url=queue_url, body=body, delay_seconds=delay_seconds)
 
 
 class DeleteBatcher(_Batcher):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -50,6 +51,16 @@ class Metrics:
             "asya_heartbeat_failures", "Visibility heartbeat ticks that failed (the next tick tries again).", registry=r
         )
         self.last_receive = time.monotonic()
+        self._children: dict[tuple[int, str], Any] = {}
+
+    def labelled(self, metric: Any, value: str) -> Any:
+        """``metric.labels(value)``, kept: looking a labelled child up anew costs more than the increment itself,
+        and the hot path increments a few per message."""
+        key = (id(metric), value)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(value)
+        return child
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -9,6 +9,7 @@ SQS with a backoff, so it is processed again later; deterministic ids make the r
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from asya_runtime.config import SidecarConfig
@@ -54,11 +55,16 @@ class Outputs:
     ) -> bool:
         """Send every hop, then delete ``message``; on failure hand it back to SQS. True when it was deleted."""
         try:
-            checked_bodies = await asyncio.gather(*(self._checked(hop, source) for hop in hops))
+            # One output (the common case) is awaited in place: a gather costs a task per output.
+            if len(hops) == 1:
+                checked_bodies = [await self._checked(hops[0], source)]
+            else:
+                checked_bodies = await asyncio.gather(*(self._checked(hop, source) for hop in hops))
             bodies = [(await self._url(hop), body) for hop, body in checked_bodies]
-            await asyncio.gather(
-                *(self.sends.send(queue_url=url, body=body, delay_seconds=delay_seconds) for url, body in bodies)
-            )
+            accepted = [
+                self.sends.submit(queue_url=url, body=body, delay_seconds=delay_seconds) for url, body in bodies
+            ]
+            await (accepted[0] if len(accepted) == 1 else asyncio.gather(*accepted))
         except Exception as exc:
             logs.error(
                 "outputs not accepted; the message stays queued for another try",
@@ -68,14 +74,17 @@ class Outputs:
             await self.inflight.retry_later(message)
             return False
         checked = [hop for hop, _ in checked_bodies]
+        log_sent = logs.enabled(logging.DEBUG)  # a line per message costs more than the rest of its bookkeeping
         for hop in checked:
-            self.metrics.outputs.labels(to=hop.to).inc()
+            self.metrics.labelled(self.metrics.outputs, hop.to).inc()
             if hop.is_error:
                 self.metrics.error_ended.inc()
                 error = hop.envelope.status.error
-                self.metrics.failed.labels(reason=error.reason if error else "unknown").inc()
-            elif hop.to != self.config.actor:
-                logs.event("sent", id=hop.envelope.id, to=hop.to, **self._payload_field(hop.envelope))
+                self.metrics.labelled(self.metrics.failed, error.reason if error else "unknown").inc()
+            elif log_sent and hop.to != self.config.actor:
+                logs.event(
+                    "sent", level=logging.DEBUG, id=hop.envelope.id, to=hop.to, **self._payload_field(hop.envelope)
+                )
         if any(not hop.is_error and hop.to != self.config.actor for hop in checked):
             self.metrics.succeeded.inc()
         await self.deletes.delete(queue_url=self.inflight.queue_url, receipt_handle=message.receipt_handle)
