@@ -73,6 +73,16 @@ def render_report(*, results: dict[str, dict[str, Any]], idle: IdleCost, elapsed
     cpu_ratio = mesh.cpu_ms_per_envelope / loop.cpu_ms_per_envelope
     p50_extra = mesh_lat.p50_ms - loop_lat.p50_ms
     throughput_ratio = mesh.envelopes_per_s / loop.envelopes_per_s
+    one: BurstResult | None = results.get("sidecar, concurrency 1", {}).get("burst")
+    if one is not None:
+        actions = ", ".join(f"{k} {v}" for k, v in sorted(one.by_action.items()))
+        lines += [
+            "",
+            "SQS requests / envelope by default concurrency (three hops):",
+            f"  concurrency {concurrency:<3} (without gpu)  {mesh.requests_per_envelope:6.3f}  (the burst above)",
+            f"  concurrency 1   (gpu)          {one.requests_per_envelope:6.3f}  (burst of {one.envelopes}: {actions};"
+            f" {one.envelopes_per_s:.0f} envelopes/s)",
+        ]
     lines += [
         "",
         "ratios sidecar ÷ loop (target):",

@@ -126,7 +126,7 @@ class ActorProcessor:
         if self.stopping.is_set():
             await self.inflight.requeue([message])
             return
-        answer = await self._call(envelope, deadline_at=deadline_at, slot=slot)
+        answer = await self._call(envelope, envelope.call_json(body), deadline_at=deadline_at, slot=slot)
         if answer.get("fly"):
             logs.event("fly events dropped", level=logging.DEBUG, id=envelope.id, count=answer["fly"])
         if answer.get("ok"):
@@ -163,8 +163,12 @@ class ActorProcessor:
             )
         return envelope
 
-    async def _call(self, envelope: Envelope, *, deadline_at: float | None, slot: Slot) -> dict[str, Any]:
+    async def _call(
+        self, envelope: Envelope, envelope_json: str, *, deadline_at: float | None, slot: Slot
+    ) -> dict[str, Any]:
         """The handler's answer; a call that produced none becomes an ``ok: false`` answer with a retryable error.
+
+        ``envelope_json`` is ``envelope`` as JSON text (:meth:`Envelope.call_json`: usually the body as received).
 
         The call may run for the effective deadline, ``min(actorTimeout, the envelope's deadline_at)``, counted
         from the moment a healthy handler server is connected.
@@ -181,9 +185,7 @@ class ActorProcessor:
             return min(actor_timeout, (deadline_at or float("inf")) - time.time())
 
         try:
-            answer = await self.handler.call(
-                envelope=envelope.model_dump(mode="json"), budget=budget, connect_wait_s=connect_wait_s
-            )
+            answer = await self.handler.call(envelope_json=envelope_json, budget=budget, connect_wait_s=connect_wait_s)
             outcome = "ok" if answer.get("ok") else "error"
         except HandlerCallError as exc:
             outcome = "timeout" if isinstance(exc, HandlerTimeout) else "crashed"

@@ -54,6 +54,8 @@ class Sidecar:
         self._busy = 0
         self._slot_freed = asyncio.Event()
         self._receive_batch = min(10, config.concurrency)
+        # Read when scraped, not counted up and down per message.
+        self.metrics.in_flight.set_function(lambda: len(self._tasks))
 
     def stop(self) -> None:
         if not self.stopping.is_set():
@@ -227,7 +229,6 @@ class Sidecar:
 
     def _start(self, message: Received, inflight: InFlight) -> None:
         self._busy += 1
-        self.metrics.in_flight.inc()
         task = asyncio.create_task(self._guarded(message, inflight, Slot(self._free_slot)))
         self._tasks.add(task)
         task.add_done_callback(self._done)
@@ -259,7 +260,6 @@ class Sidecar:
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
-        self.metrics.in_flight.dec()
 
     async def _drain(self, inflight: InFlight, sends: SendBatcher, deletes: DeleteBatcher) -> None:
         """Finish in-flight work within the grace period, flush, and release whatever could not be finished."""

@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 import aiohttp
+import botocore
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
@@ -38,6 +39,8 @@ _TRANSIENT_CODES = {
     "KMS.ThrottlingException",
 }
 _NO_SUCH_QUEUE = {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
+#: The sidecar's User-Agent on every AWS request.
+USER_AGENT = f"asya-sidecar botocore/{botocore.__version__}"
 BACKOFF_FIRST_S = 0.1
 BACKOFF_MAX_S = 5.0
 
@@ -84,6 +87,13 @@ class BrokerClient:
             read_timeout=self.config.wait_time_seconds + 15,
             max_pool_connections=max(10, self.config.concurrency * 2 + 4),
             s3={"addressing_style": "path"},
+            # The sidecar builds every request itself; checking its parameters against the service model costs
+            # ~10 % of a call's CPU (measured: 0.81 → 0.74 ms per SendMessageBatch of 10) and the broker checks them
+            # anyway.
+            parameter_validation=False,
+            # A fixed User-Agent (which also names the sidecar in CloudTrail): botocore otherwise rebuilds its own
+            # from ~30 sanitised parts twice per request (7 % of a call's CPU in the profile of docs/benchmarks.md).
+            user_agent=USER_AGENT,
         )
         self._sqs = await self._stack.enter_async_context(
             session.create_client("sqs", endpoint_url=self.config.sqs_endpoint, config=aio_config, **base)

@@ -60,6 +60,7 @@ class _Batcher:
         self.busy_linger_s = busy_linger_s
         self.idle_linger_s = idle_linger_s
         self._pending: dict[str, list[_Entry]] = {}
+        self._pending_bytes: dict[str, int] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._flushing: set[asyncio.Task[None]] = set()
 
@@ -74,10 +75,12 @@ class _Batcher:
 
     def _add(self, queue_url: str, entry: _Entry) -> None:
         pending = self._pending.setdefault(queue_url, [])
-        if pending and self.byte_limit and sum(e.size for e in pending) + entry.size > self.byte_limit:
+        pending_bytes = self._pending_bytes.get(queue_url, 0)
+        if pending and self.byte_limit and pending_bytes + entry.size > self.byte_limit:
             self._flush(queue_url)
-            pending = self._pending.setdefault(queue_url, [])
+            pending, pending_bytes = self._pending.setdefault(queue_url, []), 0
         pending.append(entry)
+        self._pending_bytes[queue_url] = pending_bytes + entry.size
         if len(pending) >= SQS_BATCH_MAX:
             self._flush(queue_url)
         else:
@@ -106,6 +109,7 @@ class _Batcher:
         if timer is not None:
             timer.cancel()
         entries = self._pending.pop(queue_url, [])
+        self._pending_bytes.pop(queue_url, None)
         if entries:
             task = asyncio.get_running_loop().create_task(self._send(queue_url, entries))
             self._flushing.add(task)
@@ -157,6 +161,7 @@ class _Batcher:
                 if not entry.future.done():
                     entry.future.cancel()
         self._pending.clear()
+        self._pending_bytes.clear()
 
 
 class SendBatcher(_Batcher):

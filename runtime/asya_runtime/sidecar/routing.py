@@ -5,6 +5,7 @@ Pure functions over :class:`~asya_runtime.envelope.Envelope`; the I/O lives in :
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -56,11 +57,17 @@ def next_hops(*, source: Envelope, answer: dict[str, Any]) -> list[Outgoing]:
         update={"attempt": 1, "max_attempts": None, "error": None, "first_attempt_at": None}
     )
     hops = []
+    source_route = source.route.model_dump()
+    unchanged: tuple[Route | None, Route] | None = None  # the source route advanced, for every output keeping it
     for index, output in enumerate(outputs):
-        route = Route.model_validate(output.get("route") or source.route.model_dump())
-        named = route.advanced()  # None: the route is finished
+        given = output.get("route") or source_route
+        if given == source_route:
+            if unchanged is None:
+                unchanged = _advance(source.route)
+            named, advanced = unchanged
+        else:
+            named, advanced = _advance(Route.model_validate(given))
         to = named.curr if named else SUCCESS_SINK
-        advanced = named or Route(prev=[*route.prev, route.curr], curr=SUCCESS_SINK, next=[])
         fan_out = len(outputs) > 1
         envelope = source.model_copy(
             update={
@@ -82,6 +89,12 @@ def next_hops(*, source: Envelope, answer: dict[str, Any]) -> list[Outgoing]:
                              message=message)
             )
     return hops
+
+
+def _advance(route: Route) -> tuple[Route | None, Route]:
+    """``(the route naming the next actor or None when it is finished, the route the envelope travels with)``."""
+    named = route.advanced()
+    return named, named or Route(prev=[*route.prev, route.curr], curr=SUCCESS_SINK, next=[])
 
 
 def _refused_destination(*, to: str, named: bool, actor: str) -> tuple[str, str, str] | None:
@@ -115,6 +128,7 @@ def recovery_hop(*, envelope: Envelope, actors: tuple[str, ...], error: ErrorInf
     return Outgoing(to=actors[0], envelope=envelope.model_copy(update={"route": route, "status": status}))
 
 
+@functools.lru_cache(maxsize=1024)  # a pure function of the name, asked once per output
 def foreign_destination(name: str) -> str | None:
     """Why a route may not name ``name`` (None when it may: an actor name, or ``error-sink``, which gives an error
     record of its own).
