@@ -70,9 +70,9 @@ class _Connection:
         self.writer.close()
 
     async def request(self, frame: dict[str, Any] | str) -> dict[str, Any]:
-        """Send one frame (a dict, or its JSON text on one line) and read the answer line."""
-        text = frame if isinstance(frame, str) else json.dumps(frame, separators=(",", ":"))
-        self.writer.write(text.encode() + b"\n")
+        """Send one frame (a dict, or its JSON text as one line ending in a newline) and read the answer line."""
+        text = frame if isinstance(frame, str) else json.dumps(frame, separators=(",", ":")) + "\n"
+        self.writer.write(text.encode())
         await self.writer.drain()
         try:
             line = await self.reader.readline()
@@ -116,7 +116,7 @@ class HandlerClient:
         """
         conn = await self._connection(wait_s=connect_wait_s)
         timeout_s = budget()
-        frame = f'{{"op":"call","timeout_s":{round(max(timeout_s, 0.001), 3)!r},"envelope":{envelope_json}}}'
+        frame = f'{{"op":"call","timeout_s":{round(max(timeout_s, 0.001), 3)!r},"envelope":{envelope_json}}}\n'
         try:
             async with asyncio.timeout(timeout_s):  # unlike wait_for, no extra task per call
                 answer = await conn.request(frame)
