@@ -55,6 +55,8 @@ HANDLER_CREDENTIAL_BLOCKERS = {
     "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": "",
     "AWS_EC2_METADATA_DISABLED": "true",
 }
+#: Names of the actor's ``env`` entries that the sidecar gets too (:func:`sidecar_tracing_env`).
+SIDECAR_TRACING_ENV_PREFIX = "OTEL_"
 #: The Cluster Autoscaler's ``--max-graceful-termination-sec`` (its default): a scale-down gives a pod this long.
 CLUSTER_AUTOSCALER_MAX_GRACE_S = 600
 SAFE_TO_EVICT = "cluster-autoscaler.kubernetes.io/safe-to-evict"
@@ -219,7 +221,16 @@ def handler_env(*, spec: AsyncActorSpec, secret_name: Any) -> list[dict[str, Any
     return entries
 
 
-def sidecar_container(*, image: str, sidecar_env: dict[str, str]) -> dict[str, Any]:
+def sidecar_tracing_env(spec: object) -> dict[str, Any]:
+    """The actor's plain ``env`` entries that its sidecar gets too: the standard ``OTEL_*`` variables, which switch
+    on and configure the sidecar's spans (``OTEL_EXPORTER_OTLP_ENDPOINT``; runtime/asya_runtime/sidecar/tracing.py,
+    docs/observability.md). The handler keeps them as well, for its own OpenTelemetry. Sinks have no ``env``."""
+    if not isinstance(spec, AsyncActorSpec):
+        return {}
+    return {k: v for k, v in spec.env.items() if k.startswith(SIDECAR_TRACING_ENV_PREFIX)}
+
+
+def sidecar_container(*, image: str, sidecar_env: dict[str, Any]) -> dict[str, Any]:
     probe = {"httpGet": {"path": "/healthz", "port": "metrics"}, "periodSeconds": 10, "timeoutSeconds": 3}
     return {
         "name": SIDECAR_CONTAINER,

@@ -22,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "send": ("asya_pulumi.cli.send", "send one envelope to a running mesh"),
     "status": ("asya_pulumi.cli.status", "queue depth, in flight and DLQ depth per actor"),
     "dlq": ("asya_pulumi.cli.dlq", "dead-letter queue operations"),
+    "trace": ("asya_pulumi.cli.trace", "an envelope's hops, timings and errors"),
+    "replay": ("asya_pulumi.cli.replay", "send failed envelopes (error records or DLQ messages) again"),
     "render": ("asya_pulumi.cli.render", "offline plan: resources, Kubernetes YAML, validation"),
 }
 

@@ -218,7 +218,8 @@ class AsyncActor(pulumi.ComponentResource):
         sidecar = pulumi.Output.from_input(bucket_name).apply(
             lambda bucket: pod.sidecar_container(
                 image=runtime_image,
-                sidecar_env=config.model_copy(update={"result_bucket": bucket}).to_env(),
+                sidecar_env=config.model_copy(update={"result_bucket": bucket}).to_env()
+                | pod.sidecar_tracing_env(spec),
             )
         )
         annotations = pod.pod_annotations(sidecar=config, has_handler=isinstance(spec, AsyncActorSpec))

@@ -68,7 +68,9 @@ def test_a_handler_returning_none_ends_the_envelope_unchanged_in_the_success_sin
 
     [record] = mesh.take("success-sink", 1)
 
+    hop = record.pop("hops")
     assert record == envelope.model_dump(mode="json")
+    assert [(h["actor"], h["outcome"]) for h in hop] == [("last", "ok")]
     mesh.assert_quiet("never", "error-sink")
 
 

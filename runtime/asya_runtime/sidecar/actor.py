@@ -9,6 +9,7 @@ for a later try; deterministic ids make that harmless downstream.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from typing import Any
 
 from asya_runtime.config import SidecarConfig
 from asya_runtime.envelope import Envelope, EnvelopeError
-from asya_runtime.sidecar import claimcheck, logs, routing
+from asya_runtime.sidecar import claimcheck, hops, logs, routing, tracing
 from asya_runtime.sidecar.aws import BrokerClient
 from asya_runtime.sidecar.batching import DeleteBatcher, SendBatcher
 from asya_runtime.sidecar.handler_client import (
@@ -75,17 +76,30 @@ class ActorProcessor:
         self.metrics = metrics
         self.stopping = stopping
         self.calls_running = 0
+        #: None unless OpenTelemetry tracing is switched on (sidecar/tracing.py): the only per-message cost when off.
+        self.tracer = tracing.hop_tracer(config)
         self.outputs = Outputs(
-            config=config, broker=broker, inflight=inflight, sends=sends, deletes=deletes, metrics=metrics
+            config=config,
+            broker=broker,
+            inflight=inflight,
+            sends=sends,
+            deletes=deletes,
+            metrics=metrics,
+            tracer=self.tracer,
         )
 
     async def process(self, message: Received, slot: Slot) -> None:
         try:
-            await self._process(message, slot)
+            if self.tracer is None:
+                await self._process(message, slot)
+            else:
+                with self.tracer.hop(message_id=message.message_id):
+                    await self._process(message, slot)
         finally:
             slot.release()
 
     async def _process(self, message: Received, slot: Slot) -> None:
+        started = time.time()
         body = message.body
         try:
             reference = claimcheck.reference_in(body)
@@ -102,9 +116,12 @@ class ActorProcessor:
             record = routing.malformed_record(
                 raw_body=body, message_id=message.message_id, actor=self.config.actor, detail=str(exc)
             )
-            await self.outputs.finish(message, [record])
+            stamped = self._stamped([record], message.receive_count, started, hops.ERROR, "MalformedEnvelope")
+            await self.outputs.finish(message, stamped)
             return
         attempt = envelope.status.attempt + message.receive_count - 1
+        if self.tracer is not None:
+            self.tracer.begin(envelope=envelope, attempt=attempt)
         resiliency = self.config.resiliency
         if attempt > resiliency.max_attempts:
             slot.release()
@@ -113,7 +130,7 @@ class ActorProcessor:
                 f"{resiliency.max_attempts}"
             )
             await self._error_end(
-                message, envelope, routing.REDELIVERED_TOO_OFTEN, "RedeliveredTooOften", text, attempt
+                message, envelope, routing.REDELIVERED_TOO_OFTEN, "RedeliveredTooOften", text, attempt, started=started
             )
             return
         now = time.time()
@@ -121,7 +138,9 @@ class ActorProcessor:
         if deadline_at is not None and deadline_at <= now:
             slot.release()
             text = f"the envelope's deadline {envelope.status.deadline_at} passed before the call"
-            await self._error_end(message, envelope, routing.DEADLINE_EXCEEDED, "DeadlineExceeded", text, attempt)
+            await self._error_end(
+                message, envelope, routing.DEADLINE_EXCEEDED, "DeadlineExceeded", text, attempt, started=started
+            )
             return
         if self.stopping.is_set():
             await self.inflight.requeue([message])
@@ -130,13 +149,17 @@ class ActorProcessor:
         if answer.get("fly"):
             logs.event("fly events dropped", level=logging.DEBUG, id=envelope.id, count=answer["fly"])
         if answer.get("ok"):
-            await self.outputs.finish(message, routing.next_hops(source=envelope, answer=answer), source=envelope)
+            # The hop entry is set in the same copy that makes each output (hops.stamped would copy each again).
+            history = hops.extended(envelope, actor=self.config.actor, attempt=attempt, start=started, outcome=hops.OK)
+            outputs = routing.next_hops(source=envelope, answer=answer, extra={hops.FIELD: history})
+            await self.outputs.finish(message, outputs, source=envelope)
         else:
             await self._failed(
                 message,
                 envelope,
                 answer.get("error") or {},
                 attempt=attempt,
+                started=started,
                 deadline_at=deadline_at,
                 reason=answer.get(_SIDECAR_REASON),
                 first_attempt_at=_first_attempt_at(envelope, message, now=now),
@@ -184,6 +207,10 @@ class ActorProcessor:
         def budget() -> float:
             return min(actor_timeout, (deadline_at or float("inf")) - time.time())
 
+        if self.tracer is not None:  # the call's span goes into the headers the handler sees: serialise anew
+            request = envelope.model_dump(mode="json")
+            self.tracer.call_started(request)
+            envelope_json = json.dumps(request, separators=(",", ":"))
         try:
             answer = await self.handler.call(envelope_json=envelope_json, budget=budget, connect_wait_s=connect_wait_s)
             outcome = "ok" if answer.get("ok") else "error"
@@ -205,6 +232,8 @@ class ActorProcessor:
             self.calls_running -= 1
             slot.release()
             self.metrics.labelled(self.metrics.handler_seconds, outcome).observe(time.monotonic() - started)
+            if self.tracer is not None:
+                self.tracer.call_ended(outcome=outcome)
             if self.calls_running == 0:
                 self.sends.poke()
                 self.deletes.poke()
@@ -217,6 +246,7 @@ class ActorProcessor:
         error: dict[str, Any],
         *,
         attempt: int,
+        started: float,
         deadline_at: float | None,
         first_attempt_at: float,
         reason: str | None = None,
@@ -225,11 +255,13 @@ class ActorProcessor:
         text = str(error.get("message") or "")
         trace = error.get("traceback")
         if type_name == "ActorTimeout" and deadline_at is not None and time.time() >= deadline_at:
-            await self._error_end(message, envelope, routing.DEADLINE_EXCEEDED, type_name, text, attempt, trace)
+            await self._error_end(
+                message, envelope, routing.DEADLINE_EXCEEDED, type_name, text, attempt, trace, started=started
+            )
             return
         if error.get("retryable") is False:
             reason = reason or routing.NOT_RETRYABLE
-            await self._error_end(message, envelope, reason, type_name, text, attempt, trace)
+            await self._error_end(message, envelope, reason, type_name, text, attempt, trace, started=started)
             return
         decision = decide(
             resiliency=self.config.resiliency,
@@ -239,11 +271,19 @@ class ActorProcessor:
             elapsed_s=time.time() - first_attempt_at,
         )
         if not decision.retry and decision.on_exhausted:
-            await self._recover(message, envelope, decision, type_name, text, attempt, trace)
+            await self._recover(message, envelope, decision, type_name, text, attempt, trace, started=started)
             return
         if not decision.retry:
             await self._error_end(
-                message, envelope, routing.RETRIES_EXHAUSTED, type_name, text, attempt, trace, decision.exhausted_by
+                message,
+                envelope,
+                routing.RETRIES_EXHAUSTED,
+                type_name,
+                text,
+                attempt,
+                trace,
+                decision.exhausted_by,
+                started=started,
             )
             return
         hold_s, delay_seconds = split_delay(decision.delay_s)
@@ -259,9 +299,10 @@ class ActorProcessor:
             }
         )
         logs.event("retrying", id=envelope.id, error=type_name, attempt=attempt, delay_s=round(decision.delay_s, 3))
-        await asyncio.sleep(hold_s)
         retry = Outgoing(to=self.config.actor, envelope=envelope.model_copy(update={"status": status}), retry=True)
-        if await self.outputs.finish(message, [retry], delay_seconds=delay_seconds, source=envelope):
+        outputs = self._stamped([retry], attempt, started, hops.RETRY, type_name)  # before the hold: no part of it
+        await asyncio.sleep(hold_s)
+        if await self.outputs.finish(message, outputs, delay_seconds=delay_seconds, source=envelope):
             self.metrics.retried.inc()
 
     async def _recover(
@@ -273,6 +314,8 @@ class ActorProcessor:
         text: str,
         attempt: int,
         trace: str | None,
+        *,
+        started: float,
     ) -> None:
         """Retries ran out and the policy names recovery actors (``onExhausted``): send the envelope to them."""
         logs.warning(
@@ -291,7 +334,8 @@ class ActorProcessor:
             actor=self.config.actor,
         )
         hop = routing.recovery_hop(envelope=envelope, actors=decision.on_exhausted, error=error)
-        await self.outputs.finish(message, [hop], source=envelope)
+        stamped = self._stamped([hop], attempt, started, hops.RECOVERED, type_name)
+        await self.outputs.finish(message, stamped, source=envelope)
 
     async def _error_end(
         self,
@@ -303,6 +347,8 @@ class ActorProcessor:
         attempt: int,
         trace: str | None = None,
         exhausted_by: str = "",
+        *,
+        started: float,
     ) -> None:
         logs.warning(
             "error-ending envelope",
@@ -321,7 +367,16 @@ class ActorProcessor:
             traceback=trace,
             attempt=attempt,
         )
-        await self.outputs.finish(message, [record], source=envelope)
+        stamped = self._stamped([record], attempt, started, hops.ERROR, type_name)
+        await self.outputs.finish(message, stamped, source=envelope)
+
+    def _stamped(
+        self, outgoing: list[Outgoing], attempt: int, started: float, outcome: str, error: str | None = None
+    ) -> list[Outgoing]:
+        """``outgoing`` with this attempt's hop entry (:mod:`asya_runtime.sidecar.hops`)."""
+        return hops.stamped(
+            outgoing, actor=self.config.actor, attempt=attempt, start=started, outcome=outcome, error=error
+        )
 
 
 def _first_attempt_at(envelope: Envelope, message: Received, *, now: float) -> float:

@@ -123,6 +123,8 @@ class Sidecar:
                 handler.close()
                 if server is not None:
                     await server.stop()
+                if self._actor is not None and self._actor.tracer is not None:
+                    await self._actor.tracer.close()  # the last spans
         logs.event("stopped")
         return 0
 

@@ -15,13 +15,14 @@ from typing import Any
 from asya_runtime.config import SidecarConfig
 from asya_runtime.envelope import Envelope
 from asya_runtime.naming import ERROR_SINK, queue_name
-from asya_runtime.sidecar import fitting, logs, routing
+from asya_runtime.sidecar import fitting, hops, logs, routing
 from asya_runtime.sidecar.aws import BrokerClient
 from asya_runtime.sidecar.batching import DeleteBatcher, SendBatcher
 from asya_runtime.sidecar.claimcheck import ClaimCheck
 from asya_runtime.sidecar.inflight import InFlight, Received
 from asya_runtime.sidecar.metrics import Metrics
 from asya_runtime.sidecar.routing import Outgoing
+from asya_runtime.sidecar.tracing import HopTracer
 
 
 class Outputs:
@@ -34,6 +35,7 @@ class Outputs:
         sends: SendBatcher,
         deletes: DeleteBatcher,
         metrics: Metrics,
+        tracer: HopTracer | None = None,
     ) -> None:
         self.config = config
         self.broker = broker
@@ -41,6 +43,7 @@ class Outputs:
         self.sends = sends
         self.deletes = deletes
         self.metrics = metrics
+        self.tracer = tracer
         self.claims: ClaimCheck | None = None
         if config.offload_threshold and config.result_bucket:
             self.claims = ClaimCheck(
@@ -54,6 +57,8 @@ class Outputs:
         self, message: Received, hops: list[Outgoing], *, delay_seconds: int = 0, source: Envelope | None = None
     ) -> bool:
         """Send every hop, then delete ``message``; on failure hand it back to SQS. True when it was deleted."""
+        if self.tracer is not None:  # this hop's span goes into every output's traceparent
+            hops, source = self.tracer.stamp(hops, source)
         try:
             # One output (the common case) is awaited in place: a gather costs a task per output.
             if len(hops) == 1:
@@ -74,6 +79,8 @@ class Outputs:
             await self.inflight.retry_later(message)
             return False
         checked = [hop for hop, _ in checked_bodies]
+        if self.tracer is not None:
+            self.tracer.sent(checked)
         log_sent = logs.enabled(logging.DEBUG)  # a line per message costs more than the rest of its bookkeeping
         for hop in checked:
             self.metrics.labelled(self.metrics.outputs, hop.to).inc()
@@ -123,7 +130,13 @@ class Outputs:
                 f"bytes (ASYA_MAX_MESSAGE_BYTES); return a reference (e.g. an S3 key) instead of the data"
             )
             logs.warning("error-ending envelope", id=hop.envelope.id, reason=routing.RESULT_TOO_LARGE, size=size)
-            sized = source.model_copy(update={"id": hop.envelope.id, "parent_id": hop.envelope.parent_id})
+            sized = source.model_copy(
+                update={
+                    "id": hop.envelope.id,
+                    "parent_id": hop.envelope.parent_id,
+                    hops.FIELD: hops.history_of(hop.envelope),  # keeps this attempt's entry
+                }
+            )
             record = routing.error_record(
                 envelope=sized,
                 actor=self.config.actor,

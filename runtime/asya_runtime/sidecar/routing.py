@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,16 +44,19 @@ class Outgoing:
         return self.to == ERROR_SINK
 
 
-def next_hops(*, source: Envelope, answer: dict[str, Any]) -> list[Outgoing]:
+def next_hops(
+    *, source: Envelope, answer: dict[str, Any], extra: Mapping[str, Any] | None = None
+) -> list[Outgoing]:
     """The envelopes a successful call produces (docs/protocol.md, *Call responses*).
 
     ``none`` (or no outputs) ends the envelope unchanged in the success sink. One output keeps the envelope's id;
     two or more are fan-out children with deterministic ids and ``parent_id``. Each output's route advances;
     an empty rest goes to the success sink. ``status`` starts afresh for the next actor (the deadline stays).
+    ``extra`` (e.g. the hop history) is set on every resulting envelope in the same copy.
     """
     outputs = answer.get("outputs") or []
     if not outputs:
-        return [Outgoing(to=SUCCESS_SINK, envelope=source)]
+        return [Outgoing(to=SUCCESS_SINK, envelope=source.model_copy(update=extra) if extra else source)]
     fresh_status = source.status.model_copy(
         update={"attempt": 1, "max_attempts": None, "error": None, "first_attempt_at": None}
     )
@@ -77,6 +81,7 @@ def next_hops(*, source: Envelope, answer: dict[str, Any]) -> list[Outgoing]:
                 "headers": output.get("headers", source.headers),
                 "status": fresh_status,
                 "payload": output.get("payload"),
+                **(extra or {}),
             }
         )
         refusal = _refused_destination(to=to, named=named is not None, actor=source.route.curr)
