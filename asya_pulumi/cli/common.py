@@ -1,18 +1,27 @@
-"""Options shared by the commands that talk to a running mesh: where it is (endpoint/region) and which namespace."""
+"""Options shared by the commands that talk to a running mesh: where it is (endpoint/region, or a Pulumi stack's
+config) and which namespace.
+
+Each value is settled once, before the command runs (:func:`settle_mesh_options`), in this order: the option on the
+command line, then the stack file (``--stack``), then the environment (``ASYA_NAMESPACE``, ``AWS_REGION``), then
+the default region. The command and the error report then read the same ``args.region`` and ``args.namespace``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
+from typing import Any
 
-from asya_pulumi.cli.aws import Endpoints
+from asya_pulumi.cli.aws import COMMAND_ATTEMPTS, Endpoints, sqs_client
 from asya_pulumi.cli.errors import UsageError
 
 DEFAULT_REGION = "us-east-1"
 
 
 def add_mesh_options(parser: argparse.ArgumentParser, *, namespace_required: bool = True) -> None:
-    """``--sqs-endpoint``, ``--s3-endpoint``, ``--region`` and (unless the command knows it) ``--namespace``."""
+    """``--sqs-endpoint``, ``--s3-endpoint``, ``--region``, ``--stack``/``--program-dir`` and (unless the command
+    knows it) ``--namespace``."""
     group = parser.add_argument_group("mesh location (default: real AWS with the default credential chain)")
     group.add_argument(
         "--sqs-endpoint",
@@ -27,16 +36,45 @@ def add_mesh_options(parser: argparse.ArgumentParser, *, namespace_required: boo
         help="S3 endpoint (default: --sqs-endpoint, since local servers serve both)",
     )
     group.add_argument(
-        "--region",
-        default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION,
-        help=f"AWS region (default: $AWS_REGION or {DEFAULT_REGION})",
+        "--region", default=None, help=f"AWS region (default: the stack's aws:region, $AWS_REGION or {DEFAULT_REGION})"
+    )
+    group.add_argument(
+        "--stack",
+        metavar="NAME",
+        help="read namespace (asya:namespace) and region (aws:region) from the Pulumi stack's Pulumi.NAME.yaml "
+        "(or a path to that file)",
+    )
+    group.add_argument(
+        "--program-dir",
+        type=Path,
+        default=Path("."),
+        metavar="DIR",
+        help="where --stack's file is: DIR, or the stackConfigDir of DIR/Pulumi.yaml (default: .)",
     )
     if namespace_required:
         group.add_argument(
             "--namespace",
-            default=os.environ.get("ASYA_NAMESPACE") or None,
-            help="the mesh namespace: queues are asya-{namespace}_{actor} (env ASYA_NAMESPACE)",
+            default=None,
+            help="the mesh namespace: queues are asya-{namespace}_{actor} (default: the stack's, $ASYA_NAMESPACE)",
         )
+    parser.set_defaults(settle=settle_mesh_options)
+
+
+def settle_mesh_options(args: argparse.Namespace) -> None:
+    """Fill ``args.region`` and ``args.namespace`` from the stack file and the environment where the command line
+    left them out."""
+    from_stack_namespace = from_stack_region = None
+    if args.stack:
+        from asya_pulumi.cli.stack_config import mesh_location, stack_config_path
+
+        location = mesh_location(stack_config_path(args.program_dir, args.stack))
+        from_stack_namespace, from_stack_region = location.namespace, location.region
+    args.region = (
+        args.region or from_stack_region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        or DEFAULT_REGION
+    )
+    if hasattr(args, "namespace"):
+        args.namespace = args.namespace or from_stack_namespace or os.environ.get("ASYA_NAMESPACE") or None
 
 
 def endpoints_from(args: argparse.Namespace) -> Endpoints:
@@ -45,7 +83,13 @@ def endpoints_from(args: argparse.Namespace) -> Endpoints:
     )
 
 
+def command_sqs(args: argparse.Namespace) -> Any:
+    """The SQS client of a one-shot command (status, send, dlq): fewer attempts than a running mesh's, so an
+    unreachable endpoint is reported in about two seconds."""
+    return sqs_client(endpoints_from(args), attempts=COMMAND_ATTEMPTS)
+
+
 def namespace_from(args: argparse.Namespace) -> str:
     if not args.namespace:
-        raise UsageError("no mesh namespace; pass --namespace NAME or set ASYA_NAMESPACE")
+        raise UsageError("no mesh namespace; pass --namespace NAME, --stack NAME, or set ASYA_NAMESPACE")
     return str(args.namespace)

@@ -67,6 +67,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "(in-memory handler state is lost); Enter re-sends the inputs, N Enter the N-th; until Ctrl-C",
     )
     parser.add_argument("--resend", action="store_true", help="with --watch: re-send the inputs after every reload")
+    parser.add_argument(
+        "--ui",
+        action="store_true",
+        help="serve `asya ui` for this mesh on 127.0.0.1 from the start (opens a browser on a terminal) and keep "
+        "the mesh up after the run, until Ctrl-C",
+    )
     parser.add_argument("--logs", type=Path, metavar="DIR", help="write process logs here (default: a temp dir)")
     parser.set_defaults(run=run)
 
@@ -74,9 +80,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     mesh, pipeline_dir = load_mesh(args.pipeline_dir, namespace=args.namespace)
     envelopes = read_inputs(args, mesh)
-    if not envelopes and not (args.keep_running or args.watch):
+    if not envelopes and not (args.keep_running or args.watch or args.ui):
         raise UsageError(
-            "nothing to run: pass --input FILE.jsonl, --send ROUTE PAYLOAD_JSON, --keep-running or --watch"
+            "nothing to run: pass --input FILE.jsonl, --send ROUTE PAYLOAD_JSON, --keep-running, --watch or --ui"
         )
     if args.resend and not args.watch:
         raise UsageError("--resend re-sends after a reload: it needs --watch")

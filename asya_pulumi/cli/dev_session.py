@@ -7,8 +7,10 @@ and the runtime.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import time
+from collections.abc import Iterator
 
 from asya_pulumi.cli.dev_run import RunOutcome, watch_run
 from asya_pulumi.cli.dev_start import Launch, Started, finish_start
@@ -28,6 +30,14 @@ def run_mesh(args: argparse.Namespace, *, launched: Launch, envelopes: list[Enve
             print(f"asya dev: {problem}")
         return EXIT_FAILED
     runner = MeshRunner(args=args, launched=launched, started=started)
+    if args.ui:
+        with _serve_ui(runner=runner, launched=launched, started=started):
+            return _run_and_stay(args, launched=launched, runner=runner, envelopes=envelopes)
+    return _run_and_stay(args, launched=launched, runner=runner, envelopes=envelopes)
+
+
+def _run_and_stay(args: argparse.Namespace, *, launched: Launch, runner: MeshRunner, envelopes: list[Envelope]) -> int:
+    """Send the inputs and report; then keep the mesh up as ``--watch``, ``--keep-running`` or ``--ui`` ask."""
     outcome = RunOutcome(inputs=[], records=[], missing=[], problems=[])
     if envelopes:
         outcome = runner.run(envelopes)
@@ -38,9 +48,27 @@ def run_mesh(args: argparse.Namespace, *, launched: Launch, envelopes: list[Enve
         from asya_pulumi.cli.dev_watch import watch
 
         return watch(args, launched=launched, runner=runner, last=outcome if envelopes else None)
-    if args.keep_running:
+    if args.keep_running or args.ui:
         _wait_forever(launched.mesh.namespace, launched.sqs_endpoint)
     return EXIT_OK if outcome.succeeded else EXIT_FAILED
+
+
+@contextlib.contextmanager
+def _serve_ui(*, runner: MeshRunner, launched: Launch, started: Started) -> Iterator[None]:
+    """``--ui``: the operations page for this mesh (declared routes, its bucket), served while the mesh runs."""
+    from asya_pulumi.cli.ui import start_ui
+    from asya_pulumi.ui.backend import UiBackend
+
+    mesh = launched.mesh
+    backend = UiBackend(
+        queues=runner.queues, s3=started.s3, bucket=launched.plan.bucket, routes=mesh.routes,
+        declared_actors=[a.name for a in mesh.actors],
+    )
+    server = start_ui(backend=backend, open_browser=True)
+    try:
+        yield
+    finally:
+        server.close()
 
 
 class MeshRunner:

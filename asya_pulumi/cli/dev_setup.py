@@ -20,6 +20,8 @@ from asya_runtime.naming import SINKS, check_dns_label
 
 #: Replicas above this on one machine only thrash it.
 MAX_LOCAL_REPLICAS = 16
+#: The inputs a pipeline directory may carry (``asya init`` writes one); read when nothing else says what to send.
+DEFAULT_INPUT = "input.jsonl"
 
 
 def load_mesh(directory: str, *, namespace: str | None) -> tuple[MeshSpec, Path]:
@@ -46,8 +48,13 @@ def load_mesh(directory: str, *, namespace: str | None) -> tuple[MeshSpec, Path]
 
 
 def read_inputs(args: argparse.Namespace, mesh: MeshSpec) -> list[Envelope]:
-    """The envelopes of ``--input`` or ``--send`` (none when neither is given)."""
+    """The envelopes of ``--input`` or ``--send``; with neither, of the pipeline directory's ``input.jsonl`` unless
+    the mesh is to stay up (``--keep-running``/``--watch`` without inputs start an empty mesh, as before)."""
     actors = {a.name for a in mesh.actors}
+    default = Path(args.pipeline_dir) / DEFAULT_INPUT
+    if args.input is None and args.send is None and not (args.keep_running or args.watch) and default.is_file():
+        print(f"input: {default} (no --input or --send given)")
+        args.input = default
     if args.input is not None:
         return read_input_file(args.input, actors=actors, routes=mesh.routes)
     if args.send is not None:

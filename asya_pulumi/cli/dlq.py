@@ -18,8 +18,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from asya_pulumi.cli.aws import sqs_client
-from asya_pulumi.cli.common import add_mesh_options, endpoints_from, namespace_from
+from asya_pulumi.cli.common import add_mesh_options, command_sqs, namespace_from
 from asya_pulumi.cli.errors import EXIT_FAILED, EXIT_OK
 from asya_pulumi.cli.mesh_queues import MeshQueues
 
@@ -46,7 +45,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run_redrive(args: argparse.Namespace) -> int:
-    queues = MeshQueues(sqs=sqs_client(endpoints_from(args)), namespace=namespace_from(args))
+    queues = MeshQueues(sqs=command_sqs(args), namespace=namespace_from(args))
     source_arn = _arn(queues, queues.dlq_url(args.actor))
     destination_arn = _arn(queues, queues.actor_url(args.actor))
     waiting = queues.depth(queues.dlq_url(args.actor)).visible

@@ -1,4 +1,6 @@
-"""The ``asya`` entry point: parse the command line, run one command, turn user mistakes into exit status 2.
+"""The ``asya`` entry point: parse the command line, settle where the mesh is (``--stack``, environment), run one
+command, and turn user mistakes into exit status 2 and failures to talk to AWS into one line and exit status 4
+(:func:`asya_pulumi.cli.aws.describe_aws_error`); anything else is a bug and keeps its traceback.
 
 Only the module of the command being run is imported: ``asya --help``, ``asya render`` or a usage error do not pay
 for boto3 or the sidecar runtime (about a second on a busy 2-core machine), and ``asya dev`` imports boto3 only
@@ -13,7 +15,8 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from asya_pulumi.cli.errors import UsageError, report_usage_error
+from asya_pulumi import __version__
+from asya_pulumi.cli.errors import EXIT_AWS, UsageError, report_error, report_usage_error
 
 #: Every command: the module that defines it (``add_parser`` and ``run``) and its line in ``asya --help`` (the
 #: module's own ``help=`` is not shown: argparse prints a command's help only in the parent's listing).
@@ -24,7 +27,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dlq": ("asya_pulumi.cli.dlq", "dead-letter queue operations"),
     "trace": ("asya_pulumi.cli.trace", "an envelope's hops, timings and errors"),
     "replay": ("asya_pulumi.cli.replay", "send failed envelopes (error records or DLQ messages) again"),
+    "ui": ("asya_pulumi.cli.ui", "a local web page: the mesh graph, records, traces, replay"),
     "render": ("asya_pulumi.cli.render", "offline plan: resources, Kubernetes YAML, validation"),
+    "init": ("asya_pulumi.cli.init", "create a pipeline directory (mesh, one actor, handler, inputs)"),
+    "completion": ("asya_pulumi.cli.completion", "print a shell completion script (bash, zsh)"),
 }
 
 
@@ -41,6 +47,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     listed with their help line only, so their modules are not imported."""
     chosen = _chosen_command(argv)
     parser = _Parser(prog="asya", description="Run, inspect and render asya actor meshes (see docs/cli.md).")
+    parser.add_argument("--version", action="version", version=f"asya {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
     for name, (module, help_line) in COMMANDS.items():
         if argv is None or name == chosen:
@@ -62,12 +69,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     from asya_pulumi.local.broker import BrokerError  # cheap; a broker that cannot start is a setup problem
 
     try:
+        if settle := getattr(args, "settle", None):  # --stack, environment and defaults of the mesh options
+            settle(args)
         code: int = args.run(args)
     except (UsageError, BrokerError) as exc:
         return report_usage_error(str(exc))
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        message = _aws_failure(exc, args)
+        if message is None:
+            raise
+        return report_error(message, code=EXIT_AWS)
     return code
+
+
+def _aws_failure(exc: Exception, args: argparse.Namespace) -> str | None:
+    """The one-line report of an error boto3 raised talking to AWS or the endpoint; None for anything else (a bug).
+    Only a command that loaded botocore can raise one, so the others never import it here."""
+    if "botocore" not in sys.modules:
+        return None
+    from asya_pulumi.cli.aws import describe_aws_error
+
+    return describe_aws_error(exc, region=getattr(args, "region", None), endpoint=getattr(args, "sqs_endpoint", None))
 
 
 if __name__ == "__main__":

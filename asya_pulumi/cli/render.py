@@ -76,21 +76,6 @@ def _require_render_extra() -> None:
 
 def _stack_config(program_dir: Path, stack: str) -> dict[str, Any]:
     """The stack's ``config:`` mapping, read within the manifest budgets (size, aliases, expansion)."""
-    import yaml
+    from asya_pulumi.cli.stack_config import read_stack_config
 
-    from asya_pulumi.spec.yamlload import YamlRefused, load_yaml, read_yaml_text
-
-    path = program_dir / f"Pulumi.{stack}.yaml"
-    if not path.is_file():
-        stacks = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in program_dir.glob("Pulumi.*.yaml"))
-        raise UsageError(f"no stack config {str(path)!r}; stacks here: {', '.join(stacks) or 'none'}")
-    try:
-        document = load_yaml(read_yaml_text(path)) or {}
-    except YamlRefused as exc:
-        raise UsageError(f"{path}: {exc}") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
-    config = document.get("config") if isinstance(document, dict) else None
-    if not isinstance(config, dict):
-        raise UsageError(f"{path}: needs a top-level 'config:' mapping of namespaced keys (e.g. aws:region)")
-    return config
+    return read_stack_config(program_dir / f"Pulumi.{stack}.yaml")

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from asya_pulumi.cli.aws import sqs_client
-from asya_pulumi.cli.common import add_mesh_options, endpoints_from, namespace_from
+from asya_pulumi.cli.common import add_mesh_options, command_sqs, namespace_from
 from asya_pulumi.cli.errors import EXIT_OK
 from asya_pulumi.cli.inputs import envelope_from_arguments
 from asya_pulumi.cli.mesh_queues import MeshQueues
@@ -26,7 +25,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     namespace = namespace_from(args)
     envelope = envelope_from_arguments(route=args.route, payload=args.payload, actors=None, routes={})
-    queues = MeshQueues(sqs=sqs_client(endpoints_from(args)), namespace=namespace)
+    queues = MeshQueues(sqs=command_sqs(args), namespace=namespace)
     for actor in envelope.route.next:  # fail before sending when a later hop has no queue either
         queues.actor_url(actor)
     queues.send([envelope])

@@ -335,3 +335,47 @@ def descendants(records: Iterable[FinalRecord], *, root: str) -> list[FinalRecor
                 grew = True
     found.pop(root, None)
     return [found[key] for key in sorted(found)]
+
+
+@dataclass
+class Activity:
+    """What one actor's attempts came to, counted from the hop histories of final records (``asya ui``'s error
+    rate): every finished attempt, and how many of them were retried or ended in the error sink."""
+
+    attempts: int = 0
+    retries: int = 0
+    errors: int = 0
+
+    @property
+    def error_rate(self) -> float:
+        """Share of attempts that error-ended their envelope (0.0 with no attempts)."""
+        return self.errors / self.attempts if self.attempts else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"attempts": self.attempts, "retries": self.retries, "errors": self.errors,
+                "error_rate": round(self.error_rate, 4)}
+
+
+def activity(*, s3: Any, bucket: str, since: float) -> dict[str, Activity]:
+    """Per actor, the attempts that finished since ``since`` (epoch seconds), from the records written since then.
+
+    An entry copied into several records (fan-out children, replays) counts once. Only envelopes that reached a
+    sink are counted (an envelope still in flight has no record yet), and every record written in the window is
+    read: cheap on a local mesh, proportional to the traffic on AWS.
+    """
+    counts: dict[str, Activity] = {}
+    seen: set[tuple[Any, ...]] = set()  # fan-out children and replays carry copies of the same earlier entries
+    for found in search(s3=s3, bucket=bucket, query=RecordQuery(since=since)):
+        for entry in hops_of(found.record):
+            end = entry.get("end")
+            if entry.get("summary") or not isinstance(end, (int, float)) or end < since:
+                continue
+            identity = (entry.get("actor"), entry.get("attempt"), entry.get("start"), end, entry.get("replica"))
+            if identity in seen:
+                continue
+            seen.add(identity)
+            tally = counts.setdefault(str(entry.get("actor")), Activity())
+            tally.attempts += 1
+            tally.retries += entry.get("outcome") == "retry"
+            tally.errors += entry.get("outcome") == "error"
+    return counts

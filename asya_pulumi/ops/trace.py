@@ -200,8 +200,12 @@ def _with_replays(s3: Any, bucket: str, records: list[FinalRecord]) -> list[Bran
     """A branch per record, followed by the branches of the replays of failed ones (a replay's own replay too)."""
     branches: list[Branch] = []
     pending = [(record, 0) for record in records]
+    seen: set[str] = set()  # a fan-out root's descendants already include its children's replays (same trace)
     while pending:
         record, depth = pending.pop(0)
+        if record.key in seen:
+            continue
+        seen.add(record.key)
         marker = None
         if not record.succeeded and depth < MAX_REPLAY_DEPTH:
             marker = read_marker(s3=s3, bucket=bucket, original_id=record.id)

@@ -161,12 +161,12 @@ class Envelope(_Model):
     def to_json(self) -> str:
         return self.model_dump_json(exclude_none=False)
 
-    def call_json(self, body: str) -> str:
+    def call_json(self, body: str, *, exclude: set[str] | None = None) -> str:
         """This envelope as the JSON object of a handler call, given ``body``, the text it was parsed from.
 
         ``body`` itself when it already states every field (as every envelope a sidecar or client wrote does) and
-        fits on one line of the newline-delimited protocol: then it says exactly what a fresh serialisation would,
-        without the copy. Otherwise the envelope is serialised, defaults filled in.
+        fits on one line of the newline-delimited protocol: then it says what a fresh serialisation would, without
+        the copy. Otherwise the envelope is serialised, defaults filled in and the ``exclude`` fields left out.
         """
         if (
             self.model_fields_set.issuperset(_ENVELOPE_FIELDS)
@@ -174,7 +174,7 @@ class Envelope(_Model):
             and "\n" not in body
         ):
             return body
-        return self.to_json()
+        return self.model_dump_json(exclude=exclude)
 
 
 _ENVELOPE_FIELDS = frozenset(Envelope.model_fields)

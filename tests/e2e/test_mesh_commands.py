@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from asya_pulumi.cli.errors import EXIT_DLQ_NOT_EMPTY, EXIT_OK
 from asya_pulumi.local.broker import LocalBroker
 from asya_pulumi.local.queues import create_queues, mesh_queue_settings
 from asya_pulumi.spec import load_pipeline_dir
@@ -44,7 +45,8 @@ def test_send_status_and_redrive(broker: LocalBroker, sqs: Any, namespace: str):
     for i in range(3):
         sqs.send_message(QueueUrl=dlq_url, MessageBody=json.dumps({"poison": i}))
     status = run_asya("status", *where, timeout=60)
-    assert status.returncode == 0, status.stderr
+    assert status.returncode == EXIT_DLQ_NOT_EMPTY, status.stderr  # judge's DLQ holds 3
+    assert "dead-lettered messages: judge (3)" in status.stdout
     cells = [line.replace("│", " ").split() for line in status.stdout.splitlines()]
     rows = {row[0]: row[1:] for row in cells if row}
     assert rows["preprocess"][0] == "1"  # waiting
@@ -59,6 +61,7 @@ def test_send_status_and_redrive(broker: LocalBroker, sqs: Any, namespace: str):
         time.sleep(0.2)
     assert _depth(sqs, queue_name(namespace=namespace, actor="judge")) == 3
     assert _depth(sqs, dlq_name(namespace=namespace, actor="judge")) == 0
+    assert run_asya("status", *where, timeout=60).returncode == EXIT_OK  # every DLQ empty again
 
 
 def test_a_hand_redrive_that_the_queue_refuses_leaves_the_message_in_the_dlq_and_fails(

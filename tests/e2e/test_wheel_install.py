@@ -82,6 +82,11 @@ def test_asya_dev_runs_from_the_installed_wheels_outside_the_checkout(tmp_path: 
     inputs = read_jsonl(pipeline / "input.jsonl")
     assert sorted(json.dumps(r["payload"], sort_keys=True) for r in records) == _expected_payloads(pipeline, inputs)
 
+    _run("asya", "init", "fresh", cwd=elsewhere, env=env)  # its templates are package data of the wheel
+    assert sorted(p.name for p in (elsewhere / "fresh").iterdir()) == [
+        "Dockerfile", "handlers.py", "hello.yaml", "input.jsonl", "mesh.yaml"
+    ]
+
     shutil.copytree(REPO / "stacks", tmp_path / "stacks")  # installed without [render]: one line names the extra
     render = subprocess.run(
         ["asya", "render", "../stacks"], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120

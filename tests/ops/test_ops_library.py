@@ -19,7 +19,15 @@ from asya_pulumi.cli.mesh_queues import MeshQueues
 from asya_pulumi.local.results import traceparent_for
 from asya_pulumi.ops import replay
 from asya_pulumi.ops.errors import OpsError
-from asya_pulumi.ops.records import RecordQuery, find_bucket, find_records, parse_time, records_of, search
+from asya_pulumi.ops.records import (
+    RecordQuery,
+    activity,
+    find_bucket,
+    find_records,
+    parse_time,
+    records_of,
+    search,
+)
 from asya_pulumi.ops.trace import steps_of, trace
 from asya_pulumi.spec.limits import result_bucket_prefix
 from asya_runtime.envelope import new_envelope
@@ -128,6 +136,15 @@ def test_a_fan_out_parent_without_a_record_is_found_through_its_childrens_parent
     assert sorted(r.id for r in found) == ["child-1", "child-2", "grandchild"]
     traced = trace(s3=meshed.s3, bucket=meshed.bucket, envelope_id=root)
     assert traced.state == "partly failed" and len(traced.branches) == 3
+
+    queues = _queues(meshed)
+    plan = replay.plan_records(s3=meshed.s3, bucket=meshed.bucket, queues=queues, query=RecordQuery(ids=("child-2",)))
+    replay.send(plan, s3=meshed.s3, bucket=meshed.bucket, queues=queues)
+    [sent] = meshed.take("b", 1)
+    _put(meshed, "succeeded", _succeeded(sent["id"], parent_id=root, replay_of="child-2"))
+    traced = trace(s3=meshed.s3, bucket=meshed.bucket, envelope_id=root)
+    assert traced.state == "replayed"  # the failed child's replay succeeded
+    assert sorted(b.envelope_id for b in traced.branches) == sorted(["child-1", "child-2", "grandchild", sent["id"]])
 
 
 def test_times_are_a_duration_ago_or_iso_8601_and_anything_else_names_both_forms() -> None:
@@ -296,3 +313,16 @@ def test_the_commands_find_a_dead_lettered_envelope_and_replay_it_from_the_dlq(
     assert "sent 1 replay(s)" in capsys.readouterr().out
     [sent] = meshed.take("b", 1)
     assert sent["replay_of"] == envelope.id
+
+
+def test_activity_counts_each_attempt_once_even_when_fan_out_copied_it(meshed: MeshHarness) -> None:
+    _put(meshed, "failed", _failed("f1"))  # a ok; b retry, b error
+    shared = _hop("a", 1, "ok", T0 + 10)
+    _put(meshed, "succeeded", _succeeded("s1", hops=[shared, _hop("b", 1, "ok", T0 + 11)]))
+    _put(meshed, "succeeded", _succeeded("s2", hops=[shared, _hop("b", 1, "ok", T0 + 12)]))
+
+    counts = activity(s3=meshed.s3, bucket=meshed.bucket, since=T0 - 1)
+
+    assert counts["a"].to_json() == {"attempts": 2, "retries": 0, "errors": 0, "error_rate": 0.0}
+    assert counts["b"].to_json() == {"attempts": 4, "retries": 1, "errors": 1, "error_rate": 0.25}
+    assert activity(s3=meshed.s3, bucket=meshed.bucket, since=T0 + 11.5)["b"].attempts == 1  # only s2's b ended since

@@ -152,6 +152,8 @@ def test_three_actors_make_one_trace_with_a_span_per_hop_each_the_child_of_the_l
         assert hop.start_ns <= call.start_ns <= call.end_ns <= hop.end_ns
     # The envelope leaves the last hop with that hop's span as its parent: a sink or a consumer continues the trace.
     assert _traceparent(record) == (trace_id, hops[-1].span_id)
+    # Rewriting the traceparent keeps the rest of the envelope, its hop history included (sidecar/hops.py).
+    assert [(h["actor"], h["outcome"]) for h in record["hops"]] == [(a, "ok") for a in actors]
 
 
 def test_a_retried_then_error_ended_attempt_shows_its_outcome_error_type_and_chain(
@@ -169,8 +171,9 @@ def test_a_retried_then_error_ended_attempt_shows_its_outcome_error_type_and_cha
     mesh.send("first", envelope)
 
     [record] = mesh.take("error-sink", 1)
-    spans = wait_for(lambda: collector.trace(trace_id, count=5), timeout_s=30, what="5 spans of the envelope's trace")
+    spans = wait_for(lambda: collector.trace(trace_id, count=6), timeout_s=30, what="6 spans of the envelope's trace")
 
+    assert len(spans) == 6  # a hop span and a handler span for each of the three attempts
     first, retried, ended = _hops(spans)
     assert first.attributes["asya.outcome"] == "ok" and not first.error
     assert retried.attributes["asya.actor"] == ended.attributes["asya.actor"] == "flaky"

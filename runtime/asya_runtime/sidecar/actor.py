@@ -145,7 +145,9 @@ class ActorProcessor:
         if self.stopping.is_set():
             await self.inflight.requeue([message])
             return
-        answer = await self._call(envelope, envelope.call_json(body), deadline_at=deadline_at, slot=slot)
+        # The body as received (history included: no GET path reaches it), else serialised without the history.
+        call_json = envelope.call_json(body, exclude=hops.NOT_FOR_HANDLER)
+        answer = await self._call(envelope, call_json, deadline_at=deadline_at, slot=slot)
         if answer.get("fly"):
             logs.event("fly events dropped", level=logging.DEBUG, id=envelope.id, count=answer["fly"])
         if answer.get("ok"):
@@ -208,7 +210,7 @@ class ActorProcessor:
             return min(actor_timeout, (deadline_at or float("inf")) - time.time())
 
         if self.tracer is not None:  # the call's span goes into the headers the handler sees: serialise anew
-            request = envelope.model_dump(mode="json")
+            request = envelope.model_dump(mode="json", exclude=hops.NOT_FOR_HANDLER)
             self.tracer.call_started(request)
             envelope_json = json.dumps(request, separators=(",", ":"))
         try:

@@ -1,0 +1,104 @@
+"""``asya ui``: serve the operations page for one mesh on 127.0.0.1 and print its URL; Ctrl-C stops it.
+
+Same location options as ``asya status`` (``--sqs-endpoint`` for ``asya dev``'s broker, else AWS). ``--mesh
+PIPELINE_DIR`` adds the declared routes (and the namespace, unless ``--namespace``); without it the graph shows the
+actors found from the namespace's queues and the hops the recent records took.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import webbrowser
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from asya_pulumi.cli.common import add_mesh_options, endpoints_from
+from asya_pulumi.cli.errors import EXIT_OK, UsageError
+
+if TYPE_CHECKING:  # the server and boto3 are imported only when the command runs
+    from asya_pulumi.ui.backend import UiBackend
+    from asya_pulumi.ui.server import UiServer
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "ui",
+        help="a local web page: the mesh graph, records, traces, replay",
+        description="Serve a page on 127.0.0.1 showing the mesh as a graph with live queue depths, recent final "
+        "records (searchable), one envelope's trace as a timeline, and replay of failed envelopes.",
+    )
+    add_mesh_options(parser)
+    parser.add_argument(
+        "--mesh", metavar="PIPELINE_DIR", help="pipeline directory: draw its declared routes; its namespace is the "
+        "default for --namespace",
+    )
+    parser.add_argument(
+        "--bucket", metavar="NAME", help="the mesh's result bucket (default: found from the namespace; on AWS the "
+        "stack output bucketName if several match)",
+    )
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    parser.add_argument("--no-browser", action="store_true", help="print the URL only; do not open a browser")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    routes: Mapping[str, Sequence[str]] = {}
+    declared: list[str] = []
+    namespace = args.namespace
+    if args.mesh:
+        from asya_pulumi.cli.dev_setup import load_mesh
+
+        mesh, _ = load_mesh(args.mesh, namespace=args.namespace)
+        routes, declared, namespace = mesh.routes, [a.name for a in mesh.actors], mesh.namespace
+    if not namespace:
+        raise UsageError("no mesh namespace; pass --namespace NAME, --mesh PIPELINE_DIR or set ASYA_NAMESPACE")
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port {args.port}: a port is 0..65535 (0 picks a free one)")
+    from asya_pulumi.cli.aws import s3_client, sqs_client
+    from asya_pulumi.cli.mesh_queues import MeshQueues
+    from asya_pulumi.ui.backend import UiBackend
+
+    endpoints = endpoints_from(args)
+    backend = UiBackend(
+        queues=MeshQueues(sqs=sqs_client(endpoints), namespace=namespace), s3=s3_client(endpoints),
+        bucket=args.bucket, routes=routes, declared_actors=declared,
+    )
+    _check_reachable(backend)
+    server = start_ui(backend=backend, port=args.port, open_browser=not args.no_browser)
+    try:
+        signal.pause()
+    finally:
+        server.close()
+    return EXIT_OK
+
+
+def _check_reachable(backend: UiBackend) -> None:
+    """Refuse to serve a page that could only show errors: no queues under the namespace (a typo, the wrong
+    endpoint) or no way to ask (credentials, endpoint) is one line before the server starts."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        found = backend.queues.actors()
+    except (ClientError, BotoCoreError) as exc:
+        raise UsageError(f"cannot list the mesh's queues: {exc}; check the endpoint, region and credentials") from None
+    if not found:
+        raise UsageError(
+            f"no queues found for namespace {backend.namespace!r}; check --namespace and the endpoint "
+            "(is the mesh running? `asya dev ... --ui` serves a local run)"
+        )
+
+
+def start_ui(*, backend: UiBackend, port: int = 0, open_browser: bool) -> UiServer:
+    """Start the page's server in the background, print its URL, open a browser when asked and on a terminal."""
+    from asya_pulumi.ui.server import UiServer
+
+    try:
+        server = UiServer(backend=backend, port=port).start()
+    except OSError as exc:
+        raise UsageError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}; pick another --port or 0") from None
+    print(f"asya ui: {server.url} (mesh {backend.namespace!r}; Ctrl-C stops it)", flush=True)
+    if open_browser and sys.stdout.isatty():
+        webbrowser.open(server.url)
+    return server

@@ -1,0 +1,57 @@
+"""The entry point: which errors become one line (AWS's) and which keep their traceback (asya's bugs), and that
+commands which never talk to AWS never import boto3 (``asya --version``, ``asya init`` stay instant)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError, ParamValidationError
+
+from asya_pulumi.cli.aws import describe_aws_error
+from asya_pulumi.cli.errors import EXIT_AWS
+from asya_pulumi.cli.main import main
+
+
+def test_bugs_keep_their_traceback():
+    assert describe_aws_error(ValueError("a bug"), region="us-east-1", endpoint=None) is None
+    assert describe_aws_error(ParamValidationError(report="bad"), region="us-east-1", endpoint=None) is None
+
+
+def test_any_other_refusal_is_still_one_line_with_aws_words():
+    error = ClientError({"Error": {"Code": "QueueDeletedRecently", "Message": "wait 60 s"}}, "CreateQueue")
+    assert describe_aws_error(error, region="us-east-1", endpoint=None) == (
+        "AWS refused CreateQueue (AWS: QueueDeletedRecently: wait 60 s)"
+    )
+
+
+def test_the_region_decides_between_unknown_region_and_network():
+    down = EndpointConnectionError(endpoint_url="https://sqs.eu-west-1.amazonaws.com/")
+    assert "check the network" in (describe_aws_error(down, region="eu-west-1", endpoint=None) or "")
+    assert "unknown AWS region 'eu-wset-1'" in (describe_aws_error(down, region="eu-wset-1", endpoint=None) or "")
+
+
+def test_a_command_raising_an_aws_error_exits_4(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    """Through ``main``: what the command raises is reported as one line on stderr."""
+    import asya_pulumi.cli.status as status
+
+    def no_credentials(args: object) -> int:
+        raise NoCredentialsError()
+
+    monkeypatch.setattr(status, "run", no_credentials)
+    assert main(["status", "--namespace", "ops"]) == EXIT_AWS
+    assert capsys.readouterr().err.startswith("asya: error: no AWS credentials found")
+
+
+@pytest.mark.parametrize("command", [["--version"], ["init", "{tmp}/fresh"], ["--help"]])
+def test_commands_that_do_not_talk_to_aws_do_not_import_boto3(tmp_path: Path, command: list[str]):
+    argv = [part.replace("{tmp}", str(tmp_path)) for part in command]
+    program = (
+        "import sys\nfrom asya_pulumi.cli.main import main\n"
+        f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+        "assert 'boto3' not in sys.modules and 'botocore' not in sys.modules, 'boto3 imported'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
