@@ -75,6 +75,7 @@ class BrokerClient:
         self._sqs: Any = None
         self._s3: Any = None
         self._queue_urls: dict[str, str] = {}
+        self._urls_by_actor: dict[str, str] = {}
         self._outage_since: float | None = None
         self._lookup_lock = asyncio.Lock()
 
@@ -144,8 +145,15 @@ class BrokerClient:
                 self._outage_since = None
             return result
 
+    def known_queue_url(self, actor: str) -> str | None:
+        """URL of ``actor``'s queue if it was looked up before (no request, no coroutine: the per-output path)."""
+        return self._urls_by_actor.get(actor)
+
     async def queue_url(self, actor: str) -> str | None:
         """URL of ``actor``'s queue (cached), or None when no such queue exists."""
+        known = self._urls_by_actor.get(actor)
+        if known is not None:
+            return known
         name = queue_name(namespace=self.config.namespace, actor=actor)
         cached = self._queue_urls.get(name)
         if cached is not None:
@@ -161,6 +169,7 @@ class BrokerClient:
                 raise
             url = str(result["QueueUrl"])
             self._queue_urls[name] = url
+            self._urls_by_actor[actor] = url
             return url
 
     async def visibility_timeout(self, queue_url: str) -> int:

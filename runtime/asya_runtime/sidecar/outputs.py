@@ -65,7 +65,8 @@ class Outputs:
                 checked_bodies = [await self._checked(hops[0], source)]
             else:
                 checked_bodies = await asyncio.gather(*(self._checked(hop, source) for hop in hops))
-            bodies = [(await self._url(hop), body) for hop, body in checked_bodies]
+            known = self.broker.known_queue_url
+            bodies = [(known(hop.to) or await self._url(hop), body) for hop, body in checked_bodies]
             accepted = [
                 self.sends.submit(queue_url=url, body=body, delay_seconds=delay_seconds) for url, body in bodies
             ]
@@ -114,9 +115,8 @@ class Outputs:
         if self.claims is not None:
             hop = await self._addressable(hop)
             body = hop.envelope.to_json()
-            data = body.encode()
-            if self.claims.over(len(data)):
-                return hop, await self.claims.offload(hop, data)
+            if self.claims.over(len(body) if body.isascii() else len(body.encode())):  # no copy to measure it
+                return hop, await self.claims.offload(hop, body.encode())
             return hop, body  # under the threshold, so under the limit: nothing to fit
         if hop.is_error:
             return _with_body(fitting.fit_error_record(hop, limit=limit))
@@ -153,7 +153,9 @@ class Outputs:
     async def _addressable(self, hop: Outgoing) -> Outgoing:
         """``hop``, or its "unknown actor" error record when it goes to an actor without a queue (errors and
         retries always have one: the error sink, this actor)."""
-        if hop.is_error or hop.retry or hop.to == ERROR_SINK or await self.broker.queue_url(hop.to) is not None:
+        if hop.is_error or hop.retry or hop.to == ERROR_SINK or self.broker.known_queue_url(hop.to) is not None:
+            return hop
+        if await self.broker.queue_url(hop.to) is not None:
             return hop
         name = queue_name(namespace=self.config.namespace, actor=hop.to)
         text = f"route names actor {hop.to!r}, but its queue {name!r} does not exist in this mesh"

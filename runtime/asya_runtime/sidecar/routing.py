@@ -57,9 +57,13 @@ def next_hops(
     outputs = answer.get("outputs") or []
     if not outputs:
         return [Outgoing(to=SUCCESS_SINK, envelope=source.model_copy(update=extra) if extra else source)]
-    fresh_status = source.status.model_copy(
-        update={"attempt": 1, "max_attempts": None, "error": None, "first_attempt_at": None}
-    )
+    status = source.status
+    if status.attempt == 1 and status.max_attempts is None and status.error is None and status.first_attempt_at is None:
+        fresh_status = status  # already fresh (a first attempt that succeeded): shared, never changed in place
+    else:
+        fresh_status = status.model_copy(
+            update={"attempt": 1, "max_attempts": None, "error": None, "first_attempt_at": None}
+        )
     hops = []
     source_route = source.route.model_dump()
     unchanged: tuple[Route | None, Route] | None = None  # the source route advanced, for every output keeping it
