@@ -36,8 +36,10 @@ def wait_until_polling(*, proxy: CountingProxyProcess, pollers: int, timeout_s: 
         time.sleep(0.1)
 
 
-def run_contender(*, contender: Contender, burst: int, samples: int, workdir: str) -> tuple[LatencyResult, BurstResult]:
-    """Latency, then the burst, for one contender against its own freshly started broker."""
+def run_contender(
+    *, contender: Contender, burst: int, samples: int, workdir: str
+) -> tuple[LatencyResult | None, BurstResult]:
+    """Latency (unless ``samples`` is 0), then the burst, for one contender against its own freshly started broker."""
     with LocalBroker() as broker, CountingProxyProcess(upstream=broker.endpoint, workdir=workdir) as proxy:
         sqs = sqs_client(broker.endpoint)
         namespace = f"bench-{contender.name}"
@@ -45,7 +47,7 @@ def run_contender(*, contender: Contender, burst: int, samples: int, workdir: st
         contender.start(endpoint=proxy.url, namespace=namespace, actors=ACTORS)
         try:
             wait_until_polling(proxy=proxy, pollers=len(ACTORS))
-            latency = measure_latency(sqs=sqs, urls=urls, actors=ACTORS, samples=samples)
+            latency = measure_latency(sqs=sqs, urls=urls, actors=ACTORS, samples=samples) if samples else None
             result = measure_burst(sqs=sqs, urls=urls, actors=ACTORS, contender=contender, proxy=proxy, count=burst)
         finally:
             contender.stop()
@@ -56,7 +58,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="asya benchmarks (issue 5)")
     parser.add_argument("--burst", type=int, default=2000, help="envelopes in the throughput burst")
     parser.add_argument("--samples", type=int, default=100, help="single envelopes for the latency percentiles")
-    parser.add_argument("--concurrency", type=int, default=10, help="ASYA_CONCURRENCY of each sidecar")
+    parser.add_argument(
+        "--concurrency", type=int, default=10, help="ASYA_CONCURRENCY of each sidecar (10: the default without gpu)"
+    )
+    parser.add_argument(
+        "--one-burst",
+        type=int,
+        default=300,
+        help="envelopes of the extra burst at concurrency 1 (a GPU actor's default): its requests per envelope",
+    )
     parser.add_argument("--idle-window", type=float, default=60.0, help="seconds the idle cost is observed")
     parser.add_argument("--json", help="also write every number to this file")
     args = parser.parse_args()
@@ -74,6 +84,11 @@ def main() -> None:
             print(f"==> {contender.name}: fresh {broker}, latency ({args.samples} samples), burst of {args.burst}")
             latency, burst = run_contender(contender=contender, burst=args.burst, samples=args.samples, workdir=workdir)
             results[contender.name] = {"latency": latency, "burst": burst}
+        print(f"==> sidecar at concurrency 1 (a GPU actor's default): fresh {broker}, burst of {args.one_burst}")
+        _, one = run_contender(
+            contender=MeshContender(log_dir=workdir, concurrency=1), burst=args.one_burst, samples=0, workdir=workdir
+        )
+        results["sidecar, concurrency 1"] = {"latency": None, "burst": one}
         print(f"==> idle cost: fresh {broker}, {args.idle_window:.0f} s windows")
         idle: IdleCost = measure_idle_cost(window_s=args.idle_window, workdir=workdir, concurrency=args.concurrency)
     elapsed = time.monotonic() - started
@@ -95,10 +110,11 @@ def _as_json(results: dict[str, Any]) -> dict[str, Any]:
             "requests_per_envelope": burst.requests_per_envelope,
             "billed_per_envelope": burst.billed_per_envelope,
             "cpu_ms_per_envelope": burst.cpu_ms_per_envelope,
-            "per_hop_p50_ms": latency.p50_ms,
-            "per_hop_p99_ms": latency.p99_ms,
+            "cpu_ms_per_envelope_by_kind": {kind: burst.cpu_ms_per_envelope_of(kind) for kind in burst.cpu_by_kind},
+            "per_hop_p50_ms": latency.p50_ms if latency else None,
+            "per_hop_p99_ms": latency.p99_ms if latency else None,
         }
-        out[name] = {"derived": derived, "latency": asdict(latency), "burst": asdict(burst)}
+        out[name] = {"derived": derived, "latency": asdict(latency) if latency else None, "burst": asdict(burst)}
     return out
 
 

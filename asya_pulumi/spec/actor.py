@@ -37,6 +37,11 @@ SYSTEM_PRIORITY_PREFIX = "system-"
 HandlerRuntime = Literal["python", "node"]
 #: Env vars with this prefix belong to the runtime and are rendered from the spec; users may not set them.
 RESERVED_ENV_PREFIX = "ASYA_"
+#: Default ``concurrency`` of an actor without GPUs: ten messages in flight, so every receive, send and delete
+#: carries up to ten (0.90 SQS requests per envelope over three hops, against 8.85 at one; docs/benchmarks.md).
+DEFAULT_CPU_CONCURRENCY = 10
+#: Default ``concurrency`` of a GPU actor: one call at a time (a model on a GPU rarely serves two safely or faster).
+DEFAULT_GPU_CONCURRENCY = 1
 
 
 def _camel(field: str) -> str:
@@ -215,7 +220,14 @@ class AsyncActorSpec(SpecModel):
     node_selector: dict[str, str] = Field(default_factory=dict)
     scaling: ScalingSpec = Field(default_factory=ScalingSpec)
     resiliency: Resiliency = Field(default_factory=Resiliency)
-    concurrency: int = Field(1, ge=1, description="Messages in flight per replica (1 suits a GPU model).")
+    concurrency: int = Field(
+        DEFAULT_CPU_CONCURRENCY,
+        ge=1,
+        description=f"Messages in flight per replica: handler calls at once (threads of the handler server; one "
+        f"asyncio loop for async handlers) and the size of each SQS receive, send and delete. Default "
+        f"{DEFAULT_CPU_CONCURRENCY} without `gpu`, {DEFAULT_GPU_CONCURRENCY} with it; set 1 for a handler that is not "
+        f"thread-safe.",
+    )
     offload_threshold: int = Field(
         DEFAULT_OFFLOAD_THRESHOLD_BYTES, ge=0, le=DEFAULT_MAX_MESSAGE_BYTES,
         description="Bytes over which an output envelope travels through the mesh's bucket (claim-check); 0 = never.",
@@ -312,6 +324,15 @@ class AsyncActorSpec(SpecModel):
     @classmethod
     def _gpu_shorthand(cls, value: Any) -> Any:
         return {"count": value} if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_concurrency(cls, data: Any) -> Any:
+        """An actor that does not set ``concurrency`` gets :data:`DEFAULT_GPU_CONCURRENCY` when it has ``gpu``,
+        else the field's default, :data:`DEFAULT_CPU_CONCURRENCY`."""
+        if isinstance(data, Mapping) and "concurrency" not in data and data.get("gpu") is not None:
+            return {**data, "concurrency": DEFAULT_GPU_CONCURRENCY}
+        return data
 
     @field_validator("concurrency")
     @classmethod

@@ -88,6 +88,11 @@ class SidecarConfig(BaseModel):
     log_payloads: bool = Field(
         False, alias="ASYA_LOG_PAYLOADS", description="Log payloads (may hold personal data; off by default)."
     )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info",
+        alias="ASYA_LOG_LEVEL",
+        description="Lowest level of the JSON log lines; `debug` adds a `sent` line per output (CPU per message).",
+    )
 
     @field_validator("resiliency", mode="before")
     @classmethod

@@ -287,8 +287,12 @@ def _clone(value: Any) -> Any:
 # ------------------------------------------------------------------------------------------------ running a call
 
 
+#: One encoder for every output: ``json.dumps`` with options builds a new encoder on each call.
+_OUTPUT_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return _OUTPUT_ENCODER.encode(value)
 
 
 def _output(envelope: dict[str, Any], payload: dict[str, Any]) -> str:
@@ -361,7 +365,8 @@ class CallRunner:
             return _encode(_error_frame(exc, retryable=True))
         head = '{"ok":true,"kind":"' + kind + '","outputs":['
         fly = getattr(outputs, "fly", 0)
-        return _encode_text(head + ",".join(outputs) + ("]}" if not fly else '],"fly":' + str(fly) + "}"))
+        # The answer line is put together once and encoded once (newline included): no further copy of the outputs.
+        return _encode_line(head + ",".join(outputs) + ("]}\n" if not fly else '],"fly":' + str(fly) + "}\n"))
 
     def _run(self, envelope: dict[str, Any]) -> tuple[str, list[str]]:
         result = self._func(envelope.get("payload"))
@@ -456,10 +461,15 @@ def _encode(frame: dict[str, Any]) -> bytes:
 
 
 def _encode_text(text: str) -> bytes:
+    return _encode_line(text + "\n")
+
+
+def _encode_line(line: str) -> bytes:
+    """``line`` (JSON text ending in a newline) as UTF-8."""
     try:
-        return text.encode("utf-8") + b"\n"
+        return line.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate from the input: send it \u-escaped, still valid JSON
-        return json.dumps(json.loads(text), separators=(",", ":")).encode("ascii") + b"\n"
+        return json.dumps(json.loads(line), separators=(",", ":")).encode("ascii") + b"\n"
 
 
 # ------------------------------------------------------------------------------------------------------- server

@@ -26,7 +26,7 @@ def test_metrics_count_what_happened_and_logs_are_json_lines_with_envelope_ids(m
     [failed] = mesh.take("error-sink", 1)
     actor.stop()
     mesh.calls_path.unlink()
-    actor = mesh.start_actor("worker", handler="identity")
+    actor = mesh.start_actor("worker", handler="identity", log_level="debug")
     good = [new_envelope(route=["worker", "next"], payload={"key": f"g{i}", "secret": "s3cr3t"}) for i in range(3)]
     mesh.send_many("worker", good)
     mesh.take("next", 3)

@@ -91,3 +91,29 @@ def test_envelope_ids_are_bounded_in_utf8_bytes(envelope_id: str, fits: bool) ->
     else:
         with pytest.raises(EnvelopeError, match="malformed envelope: id"):
             Envelope.parse(_body(envelope_id=envelope_id))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        new_envelope(route=["a", "b"], payload={"x": [1, 2.5, "é", None, {"y": True}]}, headers={"h": 1}).to_json(),
+        '{"id": "x", "route": {"curr": "a"}, "payload": 1e400, "status": {"deadline_at": "2030-01-01T00:00:00+02:00"}}',
+        '{"id": "x", "route": {"curr": "a"}, "payload": "\\ud800 lone surrogate", "extra": [1]}',
+        '{"id": "x", "route": {"curr": "a"}, "payload": {"n": 123456789012345678901234567890}}',
+    ],
+)
+def test_the_one_pass_parse_gives_what_json_loads_and_validation_give(body: str) -> None:
+    assert Envelope.parse(body) == Envelope.model_validate(json.loads(body))
+
+
+def test_a_call_carries_the_body_as_received_when_it_states_every_field_on_one_line() -> None:
+    full = new_envelope(route=["a"], payload={"k": "v"}).to_json()
+    assert Envelope.parse(full).call_json(full) is full
+    sparse = '{"id": "x", "route": {"curr": "a"}, "payload": {}}'  # defaults filled in, as the handler expects them
+    called = json.loads(Envelope.parse(sparse).call_json(sparse))
+    assert called["status"]["attempt"] == 1 and called["headers"] == {} and called["parent_id"] is None
+    no_status_fields = '{"id":"x","parent_id":null,"route":{"curr":"a"},"headers":{},"status":{},"payload":{}}'
+    assert json.loads(Envelope.parse(no_status_fields).call_json(no_status_fields))["status"]["attempt"] == 1
+    pretty = json.dumps(json.loads(full), indent=2)  # newlines would split the protocol's one-line frame
+    assert "\n" not in Envelope.parse(pretty).call_json(pretty)
+    assert json.loads(Envelope.parse(pretty).call_json(pretty)) == json.loads(full)

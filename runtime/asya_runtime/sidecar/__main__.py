@@ -21,7 +21,7 @@ def main() -> int:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
         print(f"asya-sidecar: invalid configuration: {problems} (see docs/sidecar.md)", file=sys.stderr)
         return 2
-    logs.configure(actor=config.actor, namespace=config.namespace, mode=config.mode)
+    logs.configure(actor=config.actor, namespace=config.namespace, mode=config.mode, level=logs.level_of(config))
     return asyncio.run(Sidecar(config).run())
 
 

@@ -9,6 +9,7 @@ for a later try; deterministic ids make that harmless downstream.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -144,11 +145,15 @@ class ActorProcessor:
         if self.stopping.is_set():
             await self.inflight.requeue([message])
             return
-        answer = await self._call(envelope, deadline_at=deadline_at, slot=slot)
+        # The body as received (history included: no GET path reaches it), else serialised without the history.
+        call_json = envelope.call_json(body, exclude=hops.NOT_FOR_HANDLER)
+        answer = await self._call(envelope, call_json, deadline_at=deadline_at, slot=slot)
         if answer.get("fly"):
             logs.event("fly events dropped", level=logging.DEBUG, id=envelope.id, count=answer["fly"])
         if answer.get("ok"):
-            outputs = self._stamped(routing.next_hops(source=envelope, answer=answer), attempt, started, hops.OK)
+            # The hop entry is set in the same copy that makes each output (hops.stamped would copy each again).
+            history = hops.extended(envelope, actor=self.config.actor, attempt=attempt, start=started, outcome=hops.OK)
+            outputs = routing.next_hops(source=envelope, answer=answer, extra={hops.FIELD: history})
             await self.outputs.finish(message, outputs, source=envelope)
         else:
             await self._failed(
@@ -183,8 +188,12 @@ class ActorProcessor:
             )
         return envelope
 
-    async def _call(self, envelope: Envelope, *, deadline_at: float | None, slot: Slot) -> dict[str, Any]:
+    async def _call(
+        self, envelope: Envelope, envelope_json: str, *, deadline_at: float | None, slot: Slot
+    ) -> dict[str, Any]:
         """The handler's answer; a call that produced none becomes an ``ok: false`` answer with a retryable error.
+
+        ``envelope_json`` is ``envelope`` as JSON text (:meth:`Envelope.call_json`: usually the body as received).
 
         The call may run for the effective deadline, ``min(actorTimeout, the envelope's deadline_at)``, counted
         from the moment a healthy handler server is connected.
@@ -200,11 +209,12 @@ class ActorProcessor:
         def budget() -> float:
             return min(actor_timeout, (deadline_at or float("inf")) - time.time())
 
-        request = envelope.model_dump(mode="json", exclude=hops.NOT_FOR_HANDLER)
-        if self.tracer is not None:
+        if self.tracer is not None:  # the call's span goes into the headers the handler sees: serialise anew
+            request = envelope.model_dump(mode="json", exclude=hops.NOT_FOR_HANDLER)
             self.tracer.call_started(request)
+            envelope_json = json.dumps(request, separators=(",", ":"))
         try:
-            answer = await self.handler.call(envelope=request, budget=budget, connect_wait_s=connect_wait_s)
+            answer = await self.handler.call(envelope_json=envelope_json, budget=budget, connect_wait_s=connect_wait_s)
             outcome = "ok" if answer.get("ok") else "error"
         except HandlerCallError as exc:
             outcome = "timeout" if isinstance(exc, HandlerTimeout) else "crashed"
@@ -223,7 +233,7 @@ class ActorProcessor:
         finally:
             self.calls_running -= 1
             slot.release()
-            self.metrics.handler_seconds.labels(outcome=outcome).observe(time.monotonic() - started)
+            self.metrics.labelled(self.metrics.handler_seconds, outcome).observe(time.monotonic() - started)
             if self.tracer is not None:
                 self.tracer.call_ended(outcome=outcome)
             if self.calls_running == 0:

@@ -53,8 +53,12 @@ class Sidecar:
         self.stopping = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._busy = 0
-        self._slot_freed = asyncio.Event()
+        self._inflight: InFlight | None = None
+        #: Resolved when the receive loop, waiting for room, may receive again (see :meth:`_room_changed`).
+        self._room: asyncio.Future[None] | None = None
         self._receive_batch = min(10, config.concurrency)
+        # Read when scraped, not counted up and down per message.
+        self.metrics.in_flight.set_function(lambda: len(self._tasks))
 
     def stop(self) -> None:
         if not self.stopping.is_set():
@@ -74,6 +78,8 @@ class Sidecar:
                 return 0
             visibility = await broker.visibility_timeout(queue_url)
             inflight = InFlight(broker=broker, queue_url=queue_url, visibility_s=visibility)
+            inflight.on_leave = self._room_changed
+            self._inflight = inflight
             busy = self._calls_running
             sends = SendBatcher(broker=broker, byte_limit=self.config.max_message_bytes, busy=busy)
             deletes = DeleteBatcher(broker=broker, byte_limit=None, busy=busy)
@@ -149,17 +155,12 @@ class Sidecar:
             while not self.stopping.is_set():
                 self.metrics.last_receive = time.monotonic()  # /healthz: the loop is turning
                 free = receive_room(concurrency=self.config.concurrency, busy=self._busy, held=len(inflight))
-                # With calls still running, wait until a whole batch is free: every receive, send and delete then
-                # carries up to 10 messages (measured: 0.95 instead of 1.6 SQS requests per envelope at
-                # concurrency 10, and 1.5x the throughput; docs/benchmarks.md).
-                if free <= 0 or (self._busy and free < self._receive_batch):
-                    self._slot_freed.clear()
-                    inflight.left.clear()
-                    waits = [asyncio.create_task(self._slot_freed.wait()), asyncio.create_task(inflight.left.wait())]
+                if not self._may_receive(free):
+                    self._room = asyncio.get_running_loop().create_future()
+                    waits: list[asyncio.Future[Any]] = [stop_wait, self._room]
                     # Wake up now and then even while a long call holds every slot, so /healthz stays green.
-                    await asyncio.wait([stop_wait, *waits], timeout=LOOP_TICK_S, return_when="FIRST_COMPLETED")
-                    for wait in waits:
-                        wait.cancel()
+                    await asyncio.wait(waits, timeout=LOOP_TICK_S, return_when="FIRST_COMPLETED")
+                    self._room = None
                     continue
                 receive = asyncio.create_task(
                     self._receive(broker, inflight.queue_url, count=min(10, free), wait_s=self.config.wait_time_seconds)
@@ -237,7 +238,6 @@ class Sidecar:
 
     def _start(self, message: Received, inflight: InFlight) -> None:
         self._busy += 1
-        self.metrics.in_flight.inc()
         task = asyncio.create_task(self._guarded(message, inflight, Slot(self._free_slot)))
         self._tasks.add(task)
         task.add_done_callback(self._done)
@@ -263,13 +263,30 @@ class Sidecar:
         finally:
             slot.release()
 
+    def _may_receive(self, free: int) -> bool:
+        """Whether the receive loop may receive now, given ``free`` (:func:`receive_room`).
+
+        With calls still running it waits until a whole batch is free: every receive, send and delete then carries
+        up to 10 messages (measured: 0.95 instead of 1.6 SQS requests per envelope at concurrency 10, and 1.5x the
+        throughput; docs/benchmarks.md).
+        """
+        return free > 0 and not (self._busy and free < self._receive_batch)
+
+    def _room_changed(self) -> None:
+        """A slot was freed or a held message left: wake the waiting receive loop, but only once it may receive
+        (waking it for each of the ten calls of a batch cost more CPU than the calls' own bookkeeping)."""
+        room, inflight = self._room, self._inflight
+        if room is None or room.done() or inflight is None:
+            return
+        if self._may_receive(receive_room(concurrency=self.config.concurrency, busy=self._busy, held=len(inflight))):
+            room.set_result(None)
+
     def _free_slot(self) -> None:
         self._busy -= 1
-        self._slot_freed.set()
+        self._room_changed()
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
-        self.metrics.in_flight.dec()
 
     async def _drain(self, inflight: InFlight, sends: SendBatcher, deletes: DeleteBatcher) -> None:
         """Finish in-flight work within the grace period, flush, and release whatever could not be finished."""

@@ -60,20 +60,27 @@ class _Batcher:
         self.busy_linger_s = busy_linger_s
         self.idle_linger_s = idle_linger_s
         self._pending: dict[str, list[_Entry]] = {}
+        self._pending_bytes: dict[str, int] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._flushing: set[asyncio.Task[None]] = set()
 
-    async def _submit(self, queue_url: str, fields: dict[str, Any], size: int) -> None:
+    def _enqueue(self, queue_url: str, fields: dict[str, Any], size: int) -> asyncio.Future[None]:
+        """Add one entry; the future resolves once SQS accepted it (no task per entry: a future is cheaper)."""
         entry = _Entry(fields=fields, size=size)
         self._add(queue_url, entry)
-        await entry.future
+        return entry.future
+
+    async def _submit(self, queue_url: str, fields: dict[str, Any], size: int) -> None:
+        await self._enqueue(queue_url, fields, size)
 
     def _add(self, queue_url: str, entry: _Entry) -> None:
         pending = self._pending.setdefault(queue_url, [])
-        if pending and self.byte_limit and sum(e.size for e in pending) + entry.size > self.byte_limit:
+        pending_bytes = self._pending_bytes.get(queue_url, 0)
+        if pending and self.byte_limit and pending_bytes + entry.size > self.byte_limit:
             self._flush(queue_url)
-            pending = self._pending.setdefault(queue_url, [])
+            pending, pending_bytes = self._pending.setdefault(queue_url, []), 0
         pending.append(entry)
+        self._pending_bytes[queue_url] = pending_bytes + entry.size
         if len(pending) >= SQS_BATCH_MAX:
             self._flush(queue_url)
         else:
@@ -102,6 +109,7 @@ class _Batcher:
         if timer is not None:
             timer.cancel()
         entries = self._pending.pop(queue_url, [])
+        self._pending_bytes.pop(queue_url, None)
         if entries:
             task = asyncio.get_running_loop().create_task(self._send(queue_url, entries))
             self._flushing.add(task)
@@ -153,6 +161,7 @@ class _Batcher:
                 if not entry.future.done():
                     entry.future.cancel()
         self._pending.clear()
+        self._pending_bytes.clear()
 
 
 class SendBatcher(_Batcher):
@@ -160,11 +169,15 @@ class SendBatcher(_Batcher):
 
     api = "send_message_batch"
 
-    async def send(self, *, queue_url: str, body: str, delay_seconds: int = 0) -> None:
+    def submit(self, *, queue_url: str, body: str, delay_seconds: int = 0) -> asyncio.Future[None]:
+        """Queue one message for sending; the future resolves once SQS accepted it (or fails with why not)."""
         fields: dict[str, Any] = {"MessageBody": body}
         if delay_seconds:
             fields["DelaySeconds"] = delay_seconds
-        await self._submit(queue_url, fields, len(body.encode()))
+        return self._enqueue(queue_url, fields, len(body) if body.isascii() else len(body.encode()))
+
+    async def send(self, *, queue_url: str, body: str, delay_seconds: int = 0) -> None:
+        await self.submit(queue_url=queue_url, body=body, delay_seconds=delay_seconds)
 
 
 class DeleteBatcher(_Batcher):

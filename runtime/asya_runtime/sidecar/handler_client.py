@@ -56,32 +56,87 @@ class HandlerAnswerTooLarge(HandlerCallError):
     type_name = "ResultTooLarge"
 
 
-@dataclass
-class _Connection:
-    reader: asyncio.StreamReader
-    writer: asyncio.StreamWriter
-    pid: int | None
+class _Connection(asyncio.Protocol):
+    """One connection to the handler server: a frame goes out, one answer line comes back.
+
+    A protocol rather than a stream pair: the answer's bytes resolve the waiting call's future directly, without a
+    reader's buffer, waiter and drain per call (the round trip is on every message's path). A call is bounded by
+    a timer that fails its future, not by a timeout scope around it.
+    """
+
+    def __init__(self, *, limit: int) -> None:
+        self.limit = limit
+        self.pid: int | None = None
+        self._transport: asyncio.Transport | None = None
+        self._buffer = bytearray()
+        self._waiter: asyncio.Future[bytes] | None = None
+        self._closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return  # nothing asked (a late answer of a call that timed out: that connection is closed anyway)
+        end = self._buffer.find(b"\n")
+        if end > self.limit or (end < 0 and len(self._buffer) > self.limit):
+            waiter.set_exception(_LineTooLong(f"answer line over the limit of {self.limit} bytes"))
+        elif end >= 0:
+            line = bytes(self._buffer[: end + 1])
+            del self._buffer[: end + 1]
+            waiter.set_result(line)
+
+    def eof_received(self) -> bool:
+        self._lost()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost()
+
+    def _lost(self) -> None:
+        self._closed = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(b"")  # no newline: the server went away mid-call
 
     @property
     def usable(self) -> bool:
-        return not self.reader.at_eof() and not self.writer.is_closing()
+        return not self._closed and self._transport is not None and not self._transport.is_closing()
 
     def close(self) -> None:
-        self.writer.close()
+        self._closed = True
+        if self._transport is not None:
+            self._transport.close()
 
-    async def request(self, frame: dict[str, Any]) -> dict[str, Any]:
-        self.writer.write(json.dumps(frame, separators=(",", ":")).encode() + b"\n")
-        await self.writer.drain()
+    async def request(self, frame: dict[str, Any] | str, *, timeout_s: float) -> dict[str, Any]:
+        """Send one frame (a dict, or its JSON text as one line ending in a newline) and read the answer line;
+        TimeoutError after ``timeout_s``."""
+        if not self.usable or self._transport is None:
+            raise ConnectionResetError("the handler server closed the connection")
+        text = frame if isinstance(frame, str) else json.dumps(frame, separators=(",", ":")) + "\n"
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        timer = loop.call_later(timeout_s, _expire, waiter)
         try:
-            line = await self.reader.readline()
-        except ValueError as exc:  # StreamReader's limit overrun: the rest of the line is unread, the stream unusable
-            raise _LineTooLong(str(exc)) from None
+            self._transport.write(text.encode())
+            line = await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
         if not line.endswith(b"\n"):
             raise ConnectionResetError("the handler server closed the connection")
         answer = json.loads(line)
         if not isinstance(answer, dict):
             raise ValueError(f"handler server answered {type(answer).__name__}, not an object")
         return answer
+
+
+def _expire(waiter: asyncio.Future[bytes]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
 
 
 class _LineTooLong(ValueError):
@@ -101,10 +156,11 @@ class HandlerClient:
         self._idle: list[_Connection] = []
         self._suspect: _Suspect | None = None
 
-    async def call(
-        self, *, envelope: dict[str, Any], budget: Callable[[], float], connect_wait_s: float
-    ) -> dict[str, Any]:
+    async def call(self, *, envelope_json: str, budget: Callable[[], float], connect_wait_s: float) -> dict[str, Any]:
         """Send one ``call`` and return the server's answer (``ok`` true or false).
+
+        ``envelope_json`` is the envelope as JSON text on one line: it is spliced into the frame as it is, so the
+        envelope is neither copied into a dict nor serialised again.
 
         ``budget()`` is the time the call may take, asked once a healthy server is connected (waiting for a
         restarting server does not eat into the handler's time). Raises :class:`HandlerTimeout` when the budget
@@ -113,9 +169,9 @@ class HandlerClient:
         """
         conn = await self._connection(wait_s=connect_wait_s)
         timeout_s = budget()
-        frame = {"op": "call", "envelope": envelope, "timeout_s": round(max(timeout_s, 0.001), 3)}
+        frame = f'{{"op":"call","timeout_s":{round(max(timeout_s, 0.001), 3)!r},"envelope":{envelope_json}}}\n'
         try:
-            answer = await asyncio.wait_for(conn.request(frame), timeout=timeout_s)
+            answer = await conn.request(frame, timeout_s=timeout_s)
         except TimeoutError:
             conn.close()
             self._suspect = _Suspect(pid=conn.pid, since=time.monotonic())
@@ -130,6 +186,9 @@ class HandlerClient:
         except (OSError, ValueError) as exc:
             conn.close()
             raise HandlerCrashed(f"the handler server dropped the call ({type(exc).__name__}: {exc})") from None
+        except asyncio.CancelledError:  # its answer would arrive on a connection nobody reads: never reuse it
+            conn.close()
+            raise
         self._idle.append(conn)
         return answer
 
@@ -156,10 +215,11 @@ class HandlerClient:
                 return conn
             conn.close()
         try:
-            reader, writer = await asyncio.open_unix_connection(self.socket_path, limit=self.read_limit)
+            _, conn = await asyncio.get_running_loop().create_unix_connection(
+                lambda: _Connection(limit=self.read_limit), self.socket_path
+            )
         except OSError:
             return None
-        conn = _Connection(reader=reader, writer=writer, pid=None)
         if not await self._trusted(conn):
             conn.close()
             return None
@@ -168,7 +228,7 @@ class HandlerClient:
     async def _trusted(self, conn: _Connection) -> bool:
         """Ask ``health``; refuse a server that is hung, or the one that just timed out while it may still hang."""
         try:
-            health = await asyncio.wait_for(conn.request({"op": "health"}), timeout=5)
+            health = await conn.request({"op": "health"}, timeout_s=5)
         except (OSError, ValueError, TimeoutError):
             return False
         conn.pid = health.get("pid") if isinstance(health.get("pid"), int) else None

@@ -33,7 +33,6 @@ in :mod:`asya_runtime.sidecar.actor` add one shallow envelope copy per output.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import socket
 import time
@@ -145,6 +144,15 @@ def history_of(envelope: Envelope) -> list[dict[str, Any]]:
     return value if isinstance(value, list) else []
 
 
+def extended(
+    envelope: Envelope, *, actor: str, attempt: int, start: float, outcome: str, error: str | None = None
+) -> list[dict[str, Any]]:
+    """``envelope``'s history with this attempt's entry appended (ending now): for a caller that builds its
+    outputs itself and can set ``hops`` in the same copy (the successful call's path: no second copy per output)."""
+    item = entry(actor=actor, attempt=attempt, start=start, end=time.time(), outcome=outcome, error=error)
+    return appended(history_of(envelope), item)
+
+
 def stamped(
     outgoing: Sequence[Outgoing],
     *,
@@ -174,5 +182,6 @@ def stamped(
             kind = outcome
         item = entry(actor=actor, attempt=attempt, start=start, end=end, outcome=kind, error=error)
         history = appended(history_of(hop.envelope), item, cap=cap)
-        result.append(dataclasses.replace(hop, envelope=hop.envelope.model_copy(update={FIELD: history})))
+        envelope = hop.envelope.model_copy(update={FIELD: history})
+        result.append(Outgoing(to=hop.to, envelope=envelope, delay_s=hop.delay_s, retry=hop.retry))
     return result

@@ -114,7 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"asya-sidecar-host: invalid configuration: {exc} (see docs/sidecar.md)", file=sys.stderr)
         return 2
-    logs.configure(actor="host", namespace=configs[0].namespace, mode="host")  # each sidecar's lines override both
+    level = min(logs.level_of(config) for config in configs)  # one logger: the most verbose sidecar's level
+    logs.configure(actor="host", namespace=configs[0].namespace, mode="host", level=level)  # lines override both
     start_file = os.environ.get(ENV_START_FILE)
     if start_file:
         importlib.import_module("asya_runtime.sidecar.app")  # the slow part of starting: done while waiting

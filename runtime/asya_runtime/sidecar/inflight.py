@@ -10,6 +10,7 @@ at shutdown as a fresh copy instead, so that it does not lose an attempt.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,8 +55,9 @@ class InFlight:
         self.queue_url = queue_url
         self.visibility_s = visibility_s
         self._held: dict[str, Received] = {}
-        #: Set whenever a message stops being held: the receive loop waits on it while it holds too many.
-        self.left = asyncio.Event()
+        #: Called whenever a message stops being held: the receive loop, waiting while it holds too many, checks
+        #: whether it may receive again.
+        self.on_leave: Callable[[], None] = _nothing
 
     def __len__(self) -> int:
         return len(self._held)
@@ -68,7 +70,7 @@ class InFlight:
 
     def discard(self, message: Received) -> None:
         self._held.pop(message.receipt_handle, None)
-        self.left.set()
+        self.on_leave()
 
     async def heartbeat(self) -> None:
         """Run forever: extend the visibility of every held message every third of the queue's window.
@@ -149,3 +151,7 @@ class InFlight:
                     logs.warning(
                         "visibility change failed", why=why, message_id=message.message_id, code=failed.get("Code")
                     )
+
+
+def _nothing() -> None:
+    pass

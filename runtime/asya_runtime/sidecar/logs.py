@@ -42,8 +42,23 @@ def configure(*, actor: str, namespace: str, mode: str, level: int = logging.INF
 
 
 def event(name: str, *, level: int = logging.INFO, exc_info: bool = False, **fields: Any) -> None:
-    """Log one event, e.g. ``event("handler failed", id=envelope.id, error="ValueError")``."""
-    _LOGGER.log(level, name, extra={"fields": fields}, exc_info=exc_info)
+    """Log one event, e.g. ``event("handler failed", id=envelope.id, error="ValueError")``.
+
+    An event below the configured level returns at once: no record is built, nothing is formatted.
+    """
+    if _LOGGER.isEnabledFor(level):
+        _LOGGER.log(level, name, extra={"fields": fields}, exc_info=exc_info)
+
+
+def level_of(config: Any) -> int:
+    """The :mod:`logging` level of a :class:`~asya_runtime.config.SidecarConfig`'s ``log_level``."""
+    return int(logging.getLevelName(str(config.log_level).upper()))
+
+
+def enabled(level: int) -> bool:
+    """Whether events at ``level`` are written: a caller guards a per-message event with it, so that below the
+    level the event costs not even its arguments."""
+    return _LOGGER.isEnabledFor(level)
 
 
 def warning(name: str, **fields: Any) -> None:

@@ -83,6 +83,16 @@ class Metrics:
             registry=r,
         )
         self.last_receive = time.monotonic()
+        self._children: dict[tuple[int, str], Any] = {}
+
+    def labelled(self, metric: Any, value: str) -> Any:
+        """``metric.labels(value)``, kept: looking a labelled child up anew costs more than the increment itself,
+        and the hot path increments a few per message."""
+        key = (id(metric), value)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(value)
+        return child
 
     def observe_receive(self, messages: Iterable[Mapping[str, Any]], *, now_s: float | None = None) -> None:
         """Set the oldest-message age from one receive's messages (their ``Attributes.SentTimestamp``, epoch ms)."""

@@ -9,6 +9,7 @@ SQS with a backoff, so it is processed again later; deterministic ids make the r
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from asya_runtime.config import SidecarConfig
@@ -59,11 +60,17 @@ class Outputs:
         if self.tracer is not None:  # this hop's span goes into every output's traceparent
             hops, source = self.tracer.stamp(hops, source)
         try:
-            checked_bodies = await asyncio.gather(*(self._checked(hop, source) for hop in hops))
-            bodies = [(await self._url(hop), body) for hop, body in checked_bodies]
-            await asyncio.gather(
-                *(self.sends.send(queue_url=url, body=body, delay_seconds=delay_seconds) for url, body in bodies)
-            )
+            # One output (the common case) is awaited in place: a gather costs a task per output.
+            if len(hops) == 1:
+                checked_bodies = [await self._checked(hops[0], source)]
+            else:
+                checked_bodies = await asyncio.gather(*(self._checked(hop, source) for hop in hops))
+            known = self.broker.known_queue_url
+            bodies = [(known(hop.to) or await self._url(hop), body) for hop, body in checked_bodies]
+            accepted = [
+                self.sends.submit(queue_url=url, body=body, delay_seconds=delay_seconds) for url, body in bodies
+            ]
+            await (accepted[0] if len(accepted) == 1 else asyncio.gather(*accepted))
         except Exception as exc:
             logs.error(
                 "outputs not accepted; the message stays queued for another try",
@@ -75,14 +82,17 @@ class Outputs:
         checked = [hop for hop, _ in checked_bodies]
         if self.tracer is not None:
             self.tracer.sent(checked)
+        log_sent = logs.enabled(logging.DEBUG)  # a line per message costs more than the rest of its bookkeeping
         for hop in checked:
-            self.metrics.outputs.labels(to=hop.to).inc()
+            self.metrics.labelled(self.metrics.outputs, hop.to).inc()
             if hop.is_error:
                 self.metrics.error_ended.inc()
                 error = hop.envelope.status.error
-                self.metrics.failed.labels(reason=error.reason if error else "unknown").inc()
-            elif hop.to != self.config.actor:
-                logs.event("sent", id=hop.envelope.id, to=hop.to, **self._payload_field(hop.envelope))
+                self.metrics.labelled(self.metrics.failed, error.reason if error else "unknown").inc()
+            elif log_sent and hop.to != self.config.actor:
+                logs.event(
+                    "sent", level=logging.DEBUG, id=hop.envelope.id, to=hop.to, **self._payload_field(hop.envelope)
+                )
         if any(not hop.is_error and hop.to != self.config.actor for hop in checked):
             self.metrics.succeeded.inc()
         await self.deletes.delete(queue_url=self.inflight.queue_url, receipt_handle=message.receipt_handle)
@@ -105,9 +115,8 @@ class Outputs:
         if self.claims is not None:
             hop = await self._addressable(hop)
             body = hop.envelope.to_json()
-            data = body.encode()
-            if self.claims.over(len(data)):
-                return hop, await self.claims.offload(hop, data)
+            if self.claims.over(len(body) if body.isascii() else len(body.encode())):  # no copy to measure it
+                return hop, await self.claims.offload(hop, body.encode())
             return hop, body  # under the threshold, so under the limit: nothing to fit
         if hop.is_error:
             return _with_body(fitting.fit_error_record(hop, limit=limit))
@@ -144,7 +153,9 @@ class Outputs:
     async def _addressable(self, hop: Outgoing) -> Outgoing:
         """``hop``, or its "unknown actor" error record when it goes to an actor without a queue (errors and
         retries always have one: the error sink, this actor)."""
-        if hop.is_error or hop.retry or hop.to == ERROR_SINK or await self.broker.queue_url(hop.to) is not None:
+        if hop.is_error or hop.retry or hop.to == ERROR_SINK or self.broker.known_queue_url(hop.to) is not None:
+            return hop
+        if await self.broker.queue_url(hop.to) is not None:
             return hop
         name = queue_name(namespace=self.config.namespace, actor=hop.to)
         text = f"route names actor {hop.to!r}, but its queue {name!r} does not exist in this mesh"

@@ -5,7 +5,9 @@ Pure functions over :class:`~asya_runtime.envelope.Envelope`; the I/O lives in :
 
 from __future__ import annotations
 
+import functools
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,25 +44,38 @@ class Outgoing:
         return self.to == ERROR_SINK
 
 
-def next_hops(*, source: Envelope, answer: dict[str, Any]) -> list[Outgoing]:
+def next_hops(
+    *, source: Envelope, answer: dict[str, Any], extra: Mapping[str, Any] | None = None
+) -> list[Outgoing]:
     """The envelopes a successful call produces (docs/protocol.md, *Call responses*).
 
     ``none`` (or no outputs) ends the envelope unchanged in the success sink. One output keeps the envelope's id;
     two or more are fan-out children with deterministic ids and ``parent_id``. Each output's route advances;
     an empty rest goes to the success sink. ``status`` starts afresh for the next actor (the deadline stays).
+    ``extra`` (e.g. the hop history) is set on every resulting envelope in the same copy.
     """
     outputs = answer.get("outputs") or []
     if not outputs:
-        return [Outgoing(to=SUCCESS_SINK, envelope=source)]
-    fresh_status = source.status.model_copy(
-        update={"attempt": 1, "max_attempts": None, "error": None, "first_attempt_at": None}
-    )
+        return [Outgoing(to=SUCCESS_SINK, envelope=source.model_copy(update=extra) if extra else source)]
+    status = source.status
+    if status.attempt == 1 and status.max_attempts is None and status.error is None and status.first_attempt_at is None:
+        fresh_status = status  # already fresh (a first attempt that succeeded): shared, never changed in place
+    else:
+        fresh_status = status.model_copy(
+            update={"attempt": 1, "max_attempts": None, "error": None, "first_attempt_at": None}
+        )
     hops = []
+    source_route = source.route.model_dump()
+    unchanged: tuple[Route | None, Route] | None = None  # the source route advanced, for every output keeping it
     for index, output in enumerate(outputs):
-        route = Route.model_validate(output.get("route") or source.route.model_dump())
-        named = route.advanced()  # None: the route is finished
+        given = output.get("route") or source_route
+        if given == source_route:
+            if unchanged is None:
+                unchanged = _advance(source.route)
+            named, advanced = unchanged
+        else:
+            named, advanced = _advance(Route.model_validate(given))
         to = named.curr if named else SUCCESS_SINK
-        advanced = named or Route(prev=[*route.prev, route.curr], curr=SUCCESS_SINK, next=[])
         fan_out = len(outputs) > 1
         envelope = source.model_copy(
             update={
@@ -70,6 +85,7 @@ def next_hops(*, source: Envelope, answer: dict[str, Any]) -> list[Outgoing]:
                 "headers": output.get("headers", source.headers),
                 "status": fresh_status,
                 "payload": output.get("payload"),
+                **(extra or {}),
             }
         )
         refusal = _refused_destination(to=to, named=named is not None, actor=source.route.curr)
@@ -82,6 +98,12 @@ def next_hops(*, source: Envelope, answer: dict[str, Any]) -> list[Outgoing]:
                              message=message)
             )
     return hops
+
+
+def _advance(route: Route) -> tuple[Route | None, Route]:
+    """``(the route naming the next actor or None when it is finished, the route the envelope travels with)``."""
+    named = route.advanced()
+    return named, named or Route(prev=[*route.prev, route.curr], curr=SUCCESS_SINK, next=[])
 
 
 def _refused_destination(*, to: str, named: bool, actor: str) -> tuple[str, str, str] | None:
@@ -115,6 +137,7 @@ def recovery_hop(*, envelope: Envelope, actors: tuple[str, ...], error: ErrorInf
     return Outgoing(to=actors[0], envelope=envelope.model_copy(update={"route": route, "status": status}))
 
 
+@functools.lru_cache(maxsize=1024)  # a pure function of the name, asked once per output
 def foreign_destination(name: str) -> str | None:
     """Why a route may not name ``name`` (None when it may: an actor name, or ``error-sink``, which gives an error
     record of its own).
