@@ -13,6 +13,7 @@ import json
 import tempfile
 import time
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from asya_pulumi.local.broker import LocalBroker, default_broker_kind
@@ -95,6 +96,7 @@ def main() -> None:
     print(render_report(results=results, idle=idle, elapsed_s=elapsed, concurrency=args.concurrency))
     print(f"machine at the start: {machine_before}\nmachine at the end:   {machine_summary()}")
     if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         with open(args.json, "w") as f:
             everything = {"broker": broker, "results": _as_json(results), "idle": asdict(idle), "elapsed_s": elapsed}
             json.dump(everything, f, indent=2)
