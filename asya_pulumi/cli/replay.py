@@ -17,13 +17,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from asya_pulumi.cli.aws import s3_client, sqs_client
-from asya_pulumi.cli.common import add_mesh_options, endpoints_from, namespace_from
+from asya_pulumi.cli.common import add_mesh_options
 from asya_pulumi.cli.errors import EXIT_FAILED, EXIT_OK, UsageError
-from asya_pulumi.cli.trace import add_bucket_option
+from asya_pulumi.cli.trace import add_bucket_option, open_mesh_records
 from asya_pulumi.ops import replay
-from asya_pulumi.ops.mesh_queues import MeshQueues
-from asya_pulumi.ops.records import RecordQuery, find_bucket, parse_time
+from asya_pulumi.ops.records import RecordQuery, parse_time
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -53,11 +51,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     _check_selection(args)
-    namespace = namespace_from(args)
-    endpoints = endpoints_from(args)
-    s3 = s3_client(endpoints)
-    bucket = find_bucket(s3=s3, namespace=namespace, bucket=args.bucket)
-    queues = MeshQueues(sqs=sqs_client(endpoints), namespace=namespace)
+    queues, s3, bucket = open_mesh_records(args)
     now = time.time()
     since = parse_time(args.since, now=now) if args.since else None
     until = parse_time(args.until, now=now) if args.until else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 from datetime import UTC, datetime
+from typing import Any, NamedTuple
 
 from rich.console import Console
 from rich.markup import escape
@@ -50,12 +51,25 @@ def add_bucket_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> int:
+class MeshRecords(NamedTuple):
+    """What ``trace`` and ``replay`` read: the mesh's queues, and the S3 client and bucket of its final records."""
+
+    queues: MeshQueues
+    s3: Any
+    bucket: str
+
+
+def open_mesh_records(args: argparse.Namespace) -> MeshRecords:
+    """The queues and result bucket of the mesh the command line names (``--bucket``, else found from the namespace)."""
     namespace = namespace_from(args)
     endpoints = endpoints_from(args)
     s3 = s3_client(endpoints)
     bucket = find_bucket(s3=s3, namespace=namespace, bucket=args.bucket)
-    queues = MeshQueues(sqs=sqs_client(endpoints), namespace=namespace)
+    return MeshRecords(queues=MeshQueues(sqs=sqs_client(endpoints), namespace=namespace), s3=s3, bucket=bucket)
+
+
+def run(args: argparse.Namespace) -> int:
+    queues, s3, bucket = open_mesh_records(args)
     found = trace(s3=s3, bucket=bucket, envelope_id=args.envelope_id, queues=queues)
     if args.json:
         print(json.dumps(found.to_json(), indent=2))
