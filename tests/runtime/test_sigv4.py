@@ -13,7 +13,7 @@ from botocore.credentials import ReadOnlyCredentials
 
 from asya_runtime.sidecar.sigv4 import SigV4Signer, host_of
 
-NOW = datetime.datetime(2026, 11, 30, 23, 59, 58, tzinfo=datetime.timezone.utc)
+NOW = datetime.datetime(2026, 11, 30, 23, 59, 58, tzinfo=datetime.UTC)
 HEADERS = {
     "Content-Type": "application/x-amz-json-1.0",
     "User-Agent": "asya-sidecar botocore/1",  # not signed, as botocore leaves it out

@@ -30,7 +30,7 @@ from asya_runtime.sidecar.aws import USER_AGENT, BrokerClient, error_code, is_tr
 from asya_runtime.sidecar.metrics import Metrics
 from asya_runtime.sidecar.sqs_json import SqsJsonClient
 
-NOW = datetime.datetime(2026, 11, 30, 12, 0, 0, tzinfo=datetime.timezone.utc)
+NOW = datetime.datetime(2026, 11, 30, 12, 0, 0, tzinfo=datetime.UTC)
 KEYS = {"aws_access_key_id": "AKIDTEST", "aws_secret_access_key": "secret", "aws_session_token": "token-1"}
 #: Headers botocore adds for its own telemetry, outside the signature; the sidecar sends none of them.
 BOTOCORE_TELEMETRY = {"amz-sdk-invocation-id", "amz-sdk-request"}

@@ -28,7 +28,7 @@ _UNSIGNED = frozenset(SIGNED_HEADERS_BLACKLIST)
 
 
 def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
+    return datetime.datetime.now(datetime.UTC)
 
 
 def host_of(url: str) -> str:
