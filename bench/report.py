@@ -46,7 +46,8 @@ def render_report(*, results: dict[str, dict[str, Any]], idle: IdleCost, elapsed
     loop_lat: LatencyResult = results["loop"]["latency"]
     lines = [
         "",
-        f"3-actor identity pipeline, burst of {mesh.envelopes}; sidecar ASYA_CONCURRENCY={concurrency}",
+        f"3-actor identity pipeline, burst of {mesh.envelopes}; sidecar ASYA_CONCURRENCY={concurrency}"
+        + (f"; median of {n} rounds" if (n := len(results["sidecar"].get("rounds", []))) > 1 else ""),
         f"{'':34}{'sidecar':>12}{'loop':>12}",
     ]
     rows = [
@@ -82,6 +83,16 @@ def render_report(*, results: dict[str, dict[str, Any]], idle: IdleCost, elapsed
             f"  concurrency {concurrency:<3} (without gpu)  {mesh.requests_per_envelope:6.3f}  (the burst above)",
             f"  concurrency 1   (gpu)          {one.requests_per_envelope:6.3f}  (burst of {one.envelopes}: {actions};"
             f" {one.envelopes_per_s:.0f} envelopes/s)",
+        ]
+    rounds = list(zip(results["sidecar"].get("rounds", []), results["loop"].get("rounds", []), strict=True))
+    if len(rounds) > 1:
+        lines += [
+            "",
+            f"each round, sidecar ÷ loop ({len(rounds)} rounds in turns; the table and the ratios below are medians):",
+            "  client CPU / envelope  "
+            + "  ".join(f"{m.cpu_ms_per_envelope / lp.cpu_ms_per_envelope:.2f}x" for m, lp in rounds),
+            "  envelopes/s            "
+            + "  ".join(f"{m.envelopes_per_s / lp.envelopes_per_s:.2f}x" for m, lp in rounds),
         ]
     lines += [
         "",

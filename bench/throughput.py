@@ -8,6 +8,7 @@ spent, and divides both by the burst size.
 
 from __future__ import annotations
 
+import statistics
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -79,6 +80,31 @@ def measure_burst(
         by_action={k: int(v) for k, v in counts["by_action"].items()},
         cpu_seconds=cpu_after - cpu_before,
         cpu_by_kind={kind: kind_after[kind] - kind_before[kind] for kind in kinds if kinds[kind]},
+    )
+
+
+def median_burst(bursts: list[BurstResult]) -> BurstResult:
+    """The median of each figure over several bursts of one contender (rounds of the same size).
+
+    Each figure is the median on its own (CPU, time, requests), so one round slowed down by the shared machine
+    moves none of them; ``by_action`` is the one of the round whose request count is the median.
+    """
+    if len({b.envelopes for b in bursts}) != 1:
+        raise ValueError("rounds of different sizes")
+
+    def median(values: list[float]) -> float:
+        return float(statistics.median(values))
+
+    by_requests = sorted(bursts, key=lambda b: b.sqs_requests)
+    kinds = {kind for b in bursts for kind in b.cpu_by_kind}
+    return BurstResult(
+        envelopes=bursts[0].envelopes,
+        seconds=median([b.seconds for b in bursts]),
+        sqs_requests=round(median([b.sqs_requests for b in bursts])),
+        billed_requests=round(median([b.billed_requests for b in bursts])),
+        by_action=by_requests[(len(bursts) - 1) // 2].by_action,
+        cpu_seconds=median([b.cpu_seconds for b in bursts]),
+        cpu_by_kind={kind: median([b.cpu_by_kind.get(kind, 0.0) for b in bursts]) for kind in kinds},
     )
 
 
