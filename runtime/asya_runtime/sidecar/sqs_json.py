@@ -1,25 +1,27 @@
 """SQS requests on the sidecar's hot path, sent as SQS's own JSON protocol without botocore's per-call machinery.
 
 Every message costs its sidecar about 0.3 SQS requests (a receive, a send and a delete per batch of ten), and
-through an aiobotocore client each of them spent ~0.75 ms of CPU (docs/benchmarks.md, section 8): resolving the
-endpoint from its rules, emitting ~20 events to its hooks, walking the service model to serialise the
-parameters and parse the answer, wrapping aiohttp's request and response. For SQS all of that yields a POST of
-``json.dumps(parameters)`` with an ``X-Amz-Target`` header, answered by JSON in the shape botocore returns.
-:class:`SqsJsonClient` sends exactly that request (byte for byte what the aiobotocore client sends; a test checks)
-for ~0.4 ms, and keeps botocore for everything that needs to be right rather than fast:
+through an aiobotocore client each of them spent ~1 ms of CPU (docs/benchmarks.md, section 8): resolving the
+endpoint from its rules, emitting ~20 events to its hooks, walking the service model to serialise the parameters
+and parse the answer, wrapping aiohttp's request and response, and signing through ``email.message`` headers. For
+SQS all of that yields a POST of ``json.dumps(parameters)`` with an ``X-Amz-Target`` header, answered by JSON in
+the shape botocore returns. :class:`SqsJsonClient` sends that request — the same body and signed headers as the
+aiobotocore client, byte for byte (``tests/runtime/test_sqs_json.py``) — for ~0.4 ms, and keeps botocore for
+everything that needs to be right rather than fast:
 
-* the endpoint, region, signing name and API names come from an aiobotocore client created as usual;
-* credentials come from the same session (Pod Identity, IRSA, environment...), refreshed as botocore refreshes
-  them, and every request is signed by botocore's :class:`~botocore.auth.SigV4Auth`;
+* the endpoint, region, signing name and operation names come from an aiobotocore client created as usual;
+* credentials come from the same session (Pod Identity, IRSA, environment...) and are asked for on every request,
+  so they are refreshed when botocore would refresh them; the signature is botocore's algorithm
+  (:mod:`asya_runtime.sidecar.sigv4`, checked against :class:`~botocore.auth.SigV4Auth`);
 * an error answer is parsed by botocore's own parser into the :class:`~botocore.exceptions.ClientError` the
   client would raise (same ``Error.Code``, e.g. ``AWS.SimpleQueueService.NonExistentQueue``, same status).
 
-What it does not do: retries (the caller retries, :mod:`asya_runtime.sidecar.aws`), and blob values (a
-``BinaryValue`` message attribute would stay base64 text; the sidecar sends and reads string attributes only).
-HTTPS uses botocore's CA bundle (``AWS_CA_BUNDLE`` / the ``ca_bundle`` setting when set); ``HTTPS_PROXY`` and
-``NO_PROXY`` are honoured from the environment.
+What it does not do: retries (the caller retries, :mod:`asya_runtime.sidecar.aws`); botocore's telemetry headers
+(``amz-sdk-invocation-id``, ``amz-sdk-request``, unsigned); blob values (a ``BinaryValue`` message attribute would
+stay base64 text; the sidecar sends and reads string attributes only). HTTPS trusts ``AWS_CA_BUNDLE`` (botocore's
+``ca_bundle`` setting) when set, else botocore's bundle; ``HTTPS_PROXY``/``HTTP_PROXY`` and ``NO_PROXY`` are read
+once, when the client is made.
 """
-
 from __future__ import annotations
 
 import json
@@ -39,7 +41,7 @@ __all__ = ["SqsJsonClient"]
 
 
 class SqsJsonClient:
-    """SQS calls over one aiohttp session, signed with botocore; made from an aiobotocore SQS client.
+    """SQS calls over one aiohttp session; made from an aiobotocore SQS client, which supplies what they go to.
 
     ``call("send_message_batch", {...})`` takes botocore's snake_case name and the API's own parameters, and
     returns what the aiobotocore client would (without ``ResponseMetadata``).
@@ -54,6 +56,9 @@ class SqsJsonClient:
         meta = client.meta
         self._url = meta.endpoint_url.rstrip("/") + "/"
         self._service_model = meta.service_model
+        if self._service_model.protocol != "json":  # botocore has spoken JSON to SQS since 1.31 (2023)
+            protocol = self._service_model.protocol
+            raise ValueError(f"SqsJsonClient needs botocore's JSON protocol for SQS, not {protocol!r}")
         self._signer = SigV4Signer(url=self._url, region=meta.region_name, service=self._service_model.signing_name)
         self._target_prefix = self._service_model.metadata["targetPrefix"]
         # What every request carries besides its target, as botocore's serialiser sets it.
