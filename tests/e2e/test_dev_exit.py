@@ -43,7 +43,8 @@ def test_the_command_exits_within_seconds_of_printing_the_results(tmp_path: Path
     assert printed_at, output
     assert len(results.read_text().splitlines()) == 5
     print(f"exited {exited_s:.2f} s after printing the results")
-    assert exited_s < EXIT_WITHIN_S, f"exited {exited_s:.2f} s after the results:\n{output}"
+    logs = log_tails(tmp_path / "logs")
+    assert exited_s < EXIT_WITHIN_S, f"exited {exited_s:.2f} s after the results:\n{output}\n{logs}"
     assert len(children) >= 7  # broker, sidecar host, 5 handler servers
     _gone, alive = psutil.wait_procs(children, timeout=0.5)
     assert alive == [], [" ".join(p.cmdline()) for p in alive]
@@ -52,3 +53,11 @@ def test_the_command_exits_within_seconds_of_printing_the_results(tmp_path: Path
     actors = {"preprocess", "score-image", "judge", "store", "human-review", "success-sink", "error-sink"}
     assert {e["actor"] for e in events if e["event"] in ("started", "stopped")} == actors
     assert sum(e["event"] == "stopped" for e in events) == len(actors)  # each drained and ended on its own
+
+
+def log_tails(directory: Path, *, lines: int = 8) -> str:
+    """The last lines of every process log: which process was still stopping when the supervisor killed it."""
+    return "\n".join(
+        f"--- {log.name}\n" + "".join(log.read_text(errors="replace").splitlines(keepends=True)[-lines:])
+        for log in sorted(directory.rglob("*.log"))
+    )
