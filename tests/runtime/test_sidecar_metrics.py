@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
+import urllib.error
 import urllib.request
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 from support.mesh import MeshHarness, wait_for
 
+from asya_pulumi.local.broker import free_port
 from asya_runtime.envelope import new_envelope
+from asya_runtime.sidecar.metrics import Metrics, MetricsServer
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -70,3 +76,63 @@ def test_failures_are_counted_by_reason(mesh: MeshHarness) -> None:
     samples = wait_for(settled, timeout_s=30, what="2 error-ended envelopes in /metrics")
     assert samples[("asya_messages_failed_total", (("reason", "not retryable"),))] == 1
     assert samples[("asya_messages_failed_total", (("reason", "malformed envelope"),))] == 1
+
+
+def _healthz(port: int) -> tuple[int, dict[str, Any]]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
+    except urllib.error.URLError:  # not serving yet
+        return 0, {}
+
+
+def test_healthz_reports_receives_the_broker_refuses_and_clears_once_they_succeed(mesh: MeshHarness) -> None:
+    """A refusal that is not an outage (here: the queue deleted under the sidecar) shows on /healthz at once."""
+    mesh.standard("worker")
+    actor = mesh.start_actor("worker", handler="identity")
+    port = actor.config.metrics_port
+    body = wait_for(lambda: _healthz(port)[1], timeout_s=30, what="/healthz to answer")
+    assert body["ok"] is True and "receive_refused_s" not in body
+
+    mesh.sqs.delete_queue(QueueUrl=mesh.queue_url("worker"))
+
+    def refused() -> dict[str, Any] | None:
+        status, body = _healthz(port)
+        return body if status == 200 and body.get("receive_refused_s", 0) > 0 else None
+
+    body = wait_for(refused, timeout_s=30, what="/healthz to report refused receives")
+    assert body["ok"] is True  # within ASYA_WAIT_TIME_SECONDS + 60 s: still alive
+    assert body["error"].startswith("ClientError") and "NonExistentQueue" in body["error"]
+
+    mesh.create_queue("worker")  # the same name, so the same URL: receives succeed again
+
+    def cleared() -> dict[str, Any] | None:
+        status, body = _healthz(port)
+        return body if status == 200 and "receive_refused_s" not in body else None
+
+    wait_for(cleared, timeout_s=30, what="/healthz to clear once receives succeed")
+
+
+def test_healthz_turns_unhealthy_once_receives_have_been_refused_past_the_limit() -> None:
+    metrics = Metrics()
+    server = MetricsServer(metrics=metrics, port=free_port(), stale_after_s=62)
+
+    async def scenario() -> list[tuple[int, dict[str, Any]]]:
+        await server.start()
+        try:
+            seen = []
+            for refused_for_s in (10.0, 100.0):
+                metrics.last_receive = time.monotonic()  # the loop turns: only the refusals can make it unhealthy
+                metrics.receive_refused_since = time.monotonic() - refused_for_s
+                metrics.receive_refused_error = "ClientError: SignatureDoesNotMatch"
+                seen.append(await asyncio.to_thread(_healthz, server.port))
+            return seen
+        finally:
+            await server.stop()
+
+    (early_status, early), (late_status, late) = asyncio.run(scenario())
+    assert early_status == 200 and early["ok"] is True and early["receive_refused_s"] >= 10
+    assert late_status == 503 and late["ok"] is False and late["receive_refused_s"] >= 100
+    assert late["error"] == "ClientError: SignatureDoesNotMatch"

@@ -179,10 +179,15 @@ class Sidecar:
                         with contextlib.suppress(asyncio.CancelledError, Exception):
                             await receive
                         break
-                if receive.exception() is not None:
-                    logs.error("receive failed; retrying", error=repr(receive.exception()))
+                refusal = receive.exception()
+                if refusal is not None:  # not an outage (those are retried inside the call): /healthz counts it
+                    if self.metrics.receive_refused_since is None:
+                        self.metrics.receive_refused_since = time.monotonic()
+                    self.metrics.receive_refused_error = f"{type(refusal).__name__}: {refusal}"
+                    logs.error("receive failed; retrying", error=repr(refusal))
                     await asyncio.sleep(1)
                     continue
+                self.metrics.receive_refused_since = None
                 raw, got_wakeup = receive.result()
                 if woken and not got_wakeup:
                     # Our wake-up went to another replica's poll, or ours had just ended: collect it (and requeue

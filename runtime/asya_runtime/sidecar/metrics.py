@@ -83,6 +83,10 @@ class Metrics:
             registry=r,
         )
         self.last_receive = time.monotonic()
+        #: Since when every receive has been refused (an error that is not an outage: access denied, a signature
+        #: the broker rejects, the queue deleted), and the last refusal; None while receives succeed.
+        self.receive_refused_since: float | None = None
+        self.receive_refused_error = ""
         self._children: dict[tuple[int, str], Any] = {}
 
     def labelled(self, metric: Any, value: str) -> Any:
@@ -174,7 +178,8 @@ class QueueDepth:
 
 
 class MetricsServer:
-    """Serves ``/metrics`` and ``/healthz`` (200 while the receive loop has run recently, else 503)."""
+    """Serves ``/metrics`` and ``/healthz``: 200 while the receive loop has run recently and its receives are not
+    being refused; 503 once either has lasted ``stale_after_s``."""
 
     def __init__(
         self, *, metrics: Metrics, port: int, stale_after_s: float, queue_depth: QueueDepth | None = None
@@ -203,7 +208,12 @@ class MetricsServer:
         return web.Response(body=self.metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def _healthz(self, _request: web.Request) -> web.Response:
-        age = time.monotonic() - self.metrics.last_receive
-        if age > self.stale_after_s:
-            return web.json_response({"ok": False, "receive_loop_idle_s": round(age, 1)}, status=503)
-        return web.json_response({"ok": True, "receive_loop_idle_s": round(age, 1)})
+        now = time.monotonic()
+        age = now - self.metrics.last_receive
+        body: dict[str, object] = {"receive_loop_idle_s": round(age, 1)}
+        refused_s = 0.0
+        if self.metrics.receive_refused_since is not None:
+            refused_s = now - self.metrics.receive_refused_since
+            body.update(receive_refused_s=round(refused_s, 1), error=self.metrics.receive_refused_error)
+        ok = age <= self.stale_after_s and refused_s <= self.stale_after_s
+        return web.json_response({"ok": ok, **body}, status=200 if ok else 503)
