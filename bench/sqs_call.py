@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiobotocore.config import AioConfig
+from aiobotocore.credentials import AioCredentials
 from aiobotocore.session import get_session
 
 from asya_pulumi.local.broker import LOCAL_CREDENTIALS, LocalBroker
@@ -53,7 +54,7 @@ async def measure(*, endpoint: str, calls: int, rounds: int) -> dict[str, dict[s
     ):
         lean = SqsJsonClient(
             client=sidecar_client,
-            credentials=sidecar_client._request_signer._credentials,
+            credentials=AioCredentials(keys["aws_access_key_id"], keys["aws_secret_access_key"]),
             user_agent=USER_AGENT,
             pool_size=4,
             connect_timeout_s=3,

@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 import botocore.auth
 import pytest
+from aiobotocore.credentials import AioCredentials
 from aiobotocore.session import get_session
 from aiohttp import web
 from botocore.credentials import ReadOnlyCredentials
@@ -73,7 +74,7 @@ async def both_clients(endpoint: str, *, credentials: Any = None) -> AsyncIterat
     async with session.create_client("sqs", endpoint_url=endpoint, region_name="eu-west-1", **KEYS) as boto:
         lean = SqsJsonClient(
             client=boto,
-            credentials=credentials or boto._request_signer._credentials,
+            credentials=credentials or AioCredentials(*KEYS.values()),
             user_agent=USER_AGENT,
             pool_size=4,
             connect_timeout_s=3,

@@ -20,7 +20,7 @@ from typing import Any
 
 from botocore.auth import SIGNED_HEADERS_BLACKLIST
 
-__all__ = ["SigV4Signer"]
+__all__ = ["SigV4Signer", "host_of"]
 
 _ALGORITHM = "AWS4-HMAC-SHA256"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
