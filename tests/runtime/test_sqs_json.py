@@ -114,6 +114,11 @@ CALLS = [
         "QueueUrl": "http://q/000/a", "Entries": [{"Id": "0", "ReceiptHandle": "rh", "VisibilityTimeout": 30}],
     }),
     ("get_queue_url", {"QueueName": "asya-ns_a"}),
+    ("get_queue_attributes", {"QueueUrl": "http://q/000/a", "AttributeNames": ["VisibilityTimeout"]}),
+    ("send_message", {  # the wake-up message of sidecar/wakeup.py
+        "QueueUrl": "http://q/000/a", "MessageBody": "{}",
+        "MessageAttributes": {"asya-control": {"DataType": "String", "StringValue": "wakeup"}},
+    }),
 ]
 
 
