@@ -5,9 +5,11 @@
 Runs the same burst as the benchmark (fresh broker, counting proxy) with ``py-spy record`` attached to each of the
 contender's processes, writes each process's collapsed stacks to ``--out`` (flame-graph input), and prints
 (1) the share of samples per *area* (botocore/aiobotocore request handling, pydantic, JSON, logging, asyncio,
-aiohttp, the handler protocol) and (2) the functions with the most inclusive samples. py-spy samples running
-(non-idle) threads only, so the shares are shares of CPU time. Profiling slows the run; take the numbers of
-``python -m bench`` for throughput, and these for where the time goes.
+aiohttp, the handler protocol) and (2) the functions with the most inclusive samples. Read the shares within one
+process kind, not across contenders: py-spy also samples a thread that holds the GIL while it waits for a core, so
+on a small machine the contender with more processes (the mesh runs twice the loop's) collects samples that are not
+CPU time (docs/benchmarks.md, sections 5 and 8; for CPU per process, psutil is the measure). Profiling slows the
+run; take the numbers of ``python -m bench`` for throughput and CPU, and these for where the time goes.
 """
 
 from __future__ import annotations
