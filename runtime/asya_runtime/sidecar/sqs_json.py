@@ -74,7 +74,8 @@ class SqsJsonClient:
         self._error_parser = create_parser(self._service_model.protocol)
         ssl_context = ssl.create_default_context(cafile=get_cert_path(ca_bundle or True))
         self._http = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=pool_size, ssl=ssl_context),
+            # Idle connections are kept 12 s, as aiobotocore keeps them (aiohttp's own default is 15 s).
+            connector=aiohttp.TCPConnector(limit=pool_size, ssl=ssl_context, keepalive_timeout=12.0),
             timeout=aiohttp.ClientTimeout(sock_connect=connect_timeout_s, sock_read=read_timeout_s),
             cookie_jar=aiohttp.DummyCookieJar(),
             skip_auto_headers=("User-Agent",),
