@@ -65,8 +65,9 @@ class SigV4Signer:
         signed["X-Amz-Date"] = amz_date
         if credentials.token:
             signed["X-Amz-Security-Token"] = credentials.token
-        canonical = {name.lower(): " ".join(value.split()) for name, value in signed.items()}
-        canonical = {name: value for name, value in canonical.items() if name not in _UNSIGNED}
+        canonical = {
+            name.lower(): " ".join(value.split()) for name, value in signed.items() if name.lower() not in _UNSIGNED
+        }
         canonical.setdefault("host", self.host)
         names = sorted(canonical)
         signed_names = ";".join(names)
