@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "trace": ("asya_pulumi.cli.trace", "an envelope's hops, timings and errors"),
     "replay": ("asya_pulumi.cli.replay", "send failed envelopes (error records or DLQ messages) again"),
     "ui": ("asya_pulumi.cli.ui", "a local web page: the mesh graph, records, traces, replay"),
+    "kube": ("asya_pulumi.cli.kube", "a local Kubernetes control plane with KEDA (up, down, status)"),
     "render": ("asya_pulumi.cli.render", "offline plan: resources, Kubernetes YAML, validation"),
     "init": ("asya_pulumi.cli.init", "create a pipeline directory (mesh, one actor, handler, inputs)"),
     "completion": ("asya_pulumi.cli.completion", "print a shell completion script (bash, zsh)"),

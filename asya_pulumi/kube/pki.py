@@ -10,7 +10,8 @@ kubeconfig that was printed). Everything is ECDSA P-256, valid for a year, with 
   authenticator reads them (``admin`` is ``system:masters``; the controller-manager, scheduler and KWOK have their
   ``system:kube-*`` users, which the apiserver's bootstrap RBAC already binds);
 * ``keda``: KEDA's one certificate for its operator's gRPC server, the metrics adapter and the webhooks, with the
-  Service DNS names the aggregator and the adapter dial (:data:`KEDA_SERVICES` ``.keda.svc``) plus 127.0.0.1; KEDA reads ``ca.crt``/``tls.crt``/``tls.key`` from one directory;
+  Service DNS names the aggregator and the adapter dial (each of :data:`KEDA_SERVICES` ``.keda.svc``) plus
+  127.0.0.1; KEDA reads ``ca.crt``/``tls.crt``/``tls.key`` from one directory;
 * ``service-account``: the key pair that signs and verifies service-account tokens.
 """
 

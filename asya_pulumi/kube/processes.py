@@ -8,6 +8,7 @@ that ran ``asya kube up`` does not reach them; ``asya kube down`` stops them (SI
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -71,10 +72,8 @@ def stop(process: Process, *, grace_s: float = 10.0) -> bool:
 
 def _reap(pid: int) -> None:
     """Collect the exit status if ``pid`` is our own child (it is when ``up`` and ``down`` run in one process)."""
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def free_port() -> int:
