@@ -228,8 +228,21 @@ def broken(obj: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     ("which", "path", "value", "message"),
     [
         (0, "spec.template.metadata.labels", {"karpenter.sh/foo": "x"}, "spec.template.metadata.labels"),
+        # The CRD's CEL rules sit on the list: an In without values fails there (``x.values`` has no value: the
+        # rule cannot be evaluated, which the API server refuses too), and so does an empty one.
         (0, "spec.template.spec.requirements.0", {"key": "node.kubernetes.io/instance-type", "operator": "In"},
-         "spec.template.spec.requirements.0"),
+         "spec.template.spec.requirements"),
+        (0, "spec.template.spec.requirements.0",
+         {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": []},
+         "spec.template.spec.requirements"),
+        (0, "spec.template.spec.requirements.0", {"key": "kubernetes.io/hostname", "operator": "Exists"},
+         "spec.template.spec.requirements.0.key"),
+        (0, "spec.template.spec.requirements.0",
+         {"key": "karpenter.k8s.aws/instance-gpu-count", "operator": "Gt", "values": ["-1"]},
+         "spec.template.spec.requirements"),
+        (0, "spec", {"template": {"spec": {"nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass",
+                                                            "name": "gpu"}, "requirements": []}},
+                     "replicas": 1, "weight": 10}, "spec"),
         (0, "spec.template.spec.taints.0.effect", "NO_SCHEDULE", "spec.template.spec.taints.0.effect"),
         (0, "spec.disruption.consolidationPolicy", "WhenIdle", "spec.disruption.consolidationPolicy"),
         (0, "spec.disruption.consolidateAfter", "5 minutes", "spec.disruption.consolidateAfter"),
@@ -240,6 +253,7 @@ def broken(obj: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
         (1, "spec.blockDeviceMappings.0.ebs.volumeSize", "100", "spec.blockDeviceMappings.0.ebs.volumeSize"),
         (1, "spec.subnetSelectorTerms", [], "spec.subnetSelectorTerms"),
         (1, "spec.tags", {"kubernetes.io/cluster/kc": "owned"}, "spec.tags"),
+        (1, "spec.amiSelectorTerms", [{"alias": "al2023@latest"}, {"id": "ami-0123"}], "spec.amiSelectorTerms"),
     ],
 )
 def test_the_crd_schemas_refuse_what_the_api_server_would(which: int, path: str, value: Any, message: str) -> None:

@@ -141,8 +141,18 @@ def test_the_keda_schema_rejects_a_broken_scaled_object(deployment: Deployment) 
         validate_object(typo)
     no_region = copy.deepcopy(scaled)
     del no_region["spec"]["triggers"][0]["metadata"]["awsRegion"]
-    with pytest.raises(InvalidObject, match="'awsRegion' is a required property"):
+    # Not in KEDA's CRD (trigger metadata is a map of strings): the aws-sqs-queue scaler's own rules, in validate.py
+    with pytest.raises(InvalidObject, match=r"spec.triggers.0.metadata: KEDA's aws-sqs-queue scaler needs awsRegion"):
         validate_object(no_region)
+    for key, value, says in [("queueLength", "5.5", "as an integer"), ("scaleOnInFlight", "yes", "as a boolean")]:
+        bad = copy.deepcopy(scaled)
+        bad["spec"]["triggers"][0]["metadata"][key] = value
+        with pytest.raises(InvalidObject, match=rf"spec.triggers.0.metadata.{key}: KEDA parses {key} {says}"):
+            validate_object(bad)
+    no_queue = copy.deepcopy(scaled)
+    del no_queue["spec"]["triggers"][0]["metadata"]["queueURL"]
+    with pytest.raises(InvalidObject, match="needs queueURL"):
+        validate_object(no_queue)
 
 
 def test_strict_kubernetes_validation_rejects_a_misspelt_field(deployment: Deployment) -> None:
