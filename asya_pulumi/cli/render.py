@@ -3,11 +3,12 @@
 Runs ``PROGRAM_DIR/__main__.py`` with the stack's config (``PROGRAM_DIR/Pulumi.<stack>.yaml``) under Pulumi's mocks
 (:mod:`asya_pulumi.mocked`): no cloud credentials, no Pulumi CLI, no engine. Prints the resource tree that
 ``pulumi up`` would create, writes every Kubernetes object as YAML (``DIR/<namespace>/<kind>-<name>.yaml``, for
-GitOps), and validates each against the Kubernetes schemas and the project's KEDA schemas
-(:mod:`asya_pulumi.validate`), and refuses two objects that are one Kubernetes object. Exit 0 when everything is
-valid; 1 naming each invalid or duplicated object and field; 1 with one line (no traceback) when the program fails,
-e.g. a spec past an AWS or Kubernetes limit (:mod:`asya_pulumi.spec.limits`) or a manifest over the YAML budgets;
-2 (one line) when the ``render`` extra (kubernetes-validate) is not installed.
+GitOps), and validates each against the Kubernetes schemas and the CRD schemas generated from KEDA's, Karpenter's
+and the Prometheus operator's CRDs (:mod:`asya_pulumi.validate`), and refuses two objects that are one Kubernetes
+object. Exit 0 when everything is valid; 1 naming each invalid or duplicated object and field; 1 with one line (no
+traceback) when the program fails, e.g. a spec past an AWS or Kubernetes limit (:mod:`asya_pulumi.spec.limits`) or a
+manifest over the YAML budgets; 2 (one line) when the ``render`` extra (kubernetes-validate, cel-python) is not
+installed.
 """
 
 from __future__ import annotations
@@ -64,14 +65,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _require_render_extra() -> None:
-    """Validation needs kubernetes-validate, which only the ``render`` extra installs: say so before any work."""
-    try:
-        import kubernetes_validate  # noqa: F401
-    except ImportError:
+    """Validation needs kubernetes-validate and cel-python (the CRDs' CEL rules), which only the ``render`` extra
+    installs: say so before any work."""
+    missing = []
+    for package, module in (("kubernetes-validate", "kubernetes_validate"), ("cel-python", "celpy")):
+        try:
+            __import__(module)
+        except ImportError:
+            missing.append(package)
+    if missing:
         raise UsageError(
-            "asya render validates Kubernetes objects with kubernetes-validate, which is not installed; "
+            f"asya render validates Kubernetes objects with {' and '.join(missing)}, not installed; "
             "install the render extra: pip install 'asya-pulumi[render]'"
-        ) from None
+        )
 
 
 def _stack_config(program_dir: Path, stack: str) -> dict[str, Any]:

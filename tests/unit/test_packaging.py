@@ -46,3 +46,15 @@ def test_render_without_the_render_extra_names_the_extra_in_one_line(
     assert out == ""
     assert err.count("\n") == 1 and err.startswith("asya: error: ")
     assert "pip install 'asya-pulumi[render]'" in err
+
+
+def test_render_without_cel_python_names_the_extra_too(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    monkeypatch.setitem(sys.modules, "celpy", None)  # the CRDs' CEL rules cannot be evaluated
+    monkeypatch.chdir(REPO)
+
+    assert main(["render", "stacks", "--stack", "dev"]) == EXIT_USAGE
+
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cel-python" in err and "pip install 'asya-pulumi[render]'" in err
