@@ -62,7 +62,9 @@ def validate_object(obj: dict[str, Any], *, kubernetes_version: str = KUBERNETES
         if key in PROJECT_SCHEMAS:
             schema = project_schema(PROJECT_SCHEMAS[key])
             jsonschema.Draft202012Validator(schema).validate(obj)
-            for path, message in cel_problems(obj, schema) + keda_trigger_problems(obj):
+            problems = cel_problems(obj, schema) + keda_trigger_problems(obj)
+            if problems:
+                path, message = problems[0]
                 raise InvalidObject(f"{_describe(obj)}: {path}: {message}")
         else:
             kubernetes_validate.validate(obj, kubernetes_version, strict=True)
@@ -73,16 +75,17 @@ def validate_object(obj: dict[str, Any], *, kubernetes_version: str = KUBERNETES
         raise InvalidObject(f"{_describe(obj)}: no schema for {key[0]} {key[1]} ({exc})") from None
 
 
-#: The CEL functions of Kubernetes' extension libraries (strings, regex) that the generated schemas' rules call;
-#: the standard ones (size, has, all, exists, filter, matches, startsWith, endsWith, int, ...) are cel-python's own.
-#: tests/infra/test_schema.py checks that no rule calls anything else.
 def _split(s: Any, sep: Any, limit: Any = -1) -> Any:
     from celpy import celtypes
 
     text, separator, n = str(s), str(sep), int(limit)
     if n == 0:
         return celtypes.ListType([])
-    parts = text.split(separator, n - 1) if n > 0 else text.split(separator)
+    if not separator:  # Go's strings.Split: one item per character
+        chars = list(text)
+        parts = chars if n < 0 or n >= len(chars) else [*chars[: n - 1], "".join(chars[n - 1 :])]
+    else:
+        parts = text.split(separator, n - 1) if n > 0 else text.split(separator)
     return celtypes.ListType([celtypes.StringType(p) for p in parts])
 
 
@@ -99,6 +102,9 @@ def _find_all(s: Any, pattern: Any) -> Any:
     return celtypes.ListType([celtypes.StringType(m.group(0)) for m in re.finditer(str(pattern), str(s))])
 
 
+#: The CEL functions of Kubernetes' extension libraries (strings, regex) that the generated schemas' rules call;
+#: the standard ones (size, has, all, exists, filter, matches, startsWith, endsWith, int, ...) are cel-python's own.
+#: tests/infra/test_crd_schemas.py checks that no rule calls anything else.
 KUBERNETES_CEL_FUNCTIONS: dict[str, Callable[..., Any]] = {"split": _split, "find": _find, "findAll": _find_all}
 
 

@@ -72,6 +72,11 @@ def test_each_title_names_the_module_version_and_path_the_code_pins() -> None:
         assert "scripts/crd-schemas; generated: do not edit" in title
 
 
+def test_the_docs_name_the_prometheus_operator_version_the_code_pins() -> None:
+    doc = " ".join((ROOT / "docs" / "observability.md").read_text().split())
+    assert f"`PROMETHEUS_OPERATOR_VERSION` (v{PROMETHEUS_OPERATOR_VERSION};" in doc
+
+
 def test_regenerating_from_the_pinned_modules_gives_the_committed_files() -> None:
     try:
         files = generator.generate()
@@ -128,6 +133,9 @@ def test_the_kubernetes_string_functions_behave_as_in_the_api_server() -> None:
         ],
     }
     assert cel_problems(["al2023@latest", "bottlerocket@v1.2"], schema) == []
+    split = {"type": "string", "x-kubernetes-validations": [{"rule": "self.split('') == ['a', 'b'] && "
+                                                                     "self.split('', 1) == ['ab']"}]}
+    assert cel_problems("ab", split) == []
     assert [m.split(" (")[0] for _, m in cel_problems(["al2@latest"], schema)] == ["family", "no al2"]
 
 
