@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from asya_pulumi.components import observability
 from asya_pulumi.components.karpenter import KARPENTER_CHART
 from asya_pulumi.components.keda import KEDA_CHART_VERSION
 from asya_pulumi.spec.eks_versions import DEFAULT_KUBERNETES_VERSION
@@ -93,8 +94,9 @@ class CrdSource:
 
 #: Karpenter's Helm chart installs the CRDs of the AWS provider's module (it carries karpenter.sh's too).
 KARPENTER_VERSION = f"v{KARPENTER_CHART[1]}"
-#: The Prometheus operator release whose PodMonitor and PrometheusRule the observability component renders.
-PROMETHEUS_OPERATOR_VERSION = "v0.85.0"
+#: The Prometheus operator release whose PodMonitor and PrometheusRule the observability component renders (one pin:
+#: asya_pulumi/components/observability.py, which the JSON Schemas in asya_pulumi/schemas are generated at too).
+PROMETHEUS_OPERATOR_VERSION = f"v{observability.PROMETHEUS_OPERATOR_VERSION}"
 
 CRD_SOURCES: tuple[CrdSource, ...] = (
     CrdSource("github.com/kedacore/keda/v2", KEDA_VERSION, tuple(

@@ -72,6 +72,14 @@ def test_each_title_names_the_module_version_and_path_the_code_pins() -> None:
         assert "scripts/crd-schemas; generated: do not edit" in title
 
 
+def test_the_local_control_plane_installs_the_crds_the_schemas_come_from() -> None:
+    from asya_pulumi.kube.versions import CRD_SOURCES
+
+    installed = {(source.module, source.version, path) for source in CRD_SOURCES for path in source.paths}
+    for src in generator.sources():
+        assert (src.module, src.version, src.path) in installed, src.file
+
+
 def test_the_docs_name_the_prometheus_operator_version_the_code_pins() -> None:
     doc = " ".join((ROOT / "docs" / "observability.md").read_text().split())
     assert f"`PROMETHEUS_OPERATOR_VERSION` (v{PROMETHEUS_OPERATOR_VERSION};" in doc
