@@ -168,3 +168,14 @@ def module_source(module: str, version: str) -> Path:
         raise KubeError(f"cannot download {module}@{version} from the Go module proxy: {problem}; check GOPROXY "
                         f"({os.environ.get('GOPROXY', 'https://proxy.golang.org')}) and run `asya kube up` again")
     return Path(info["Dir"])
+
+
+if __name__ == "__main__":  # `python -m asya_pulumi.kube.build`: what scripts/test starts in the background
+    import sys
+
+    try:
+        for name, directory in ensure_all(notice=sys.stdout).items():
+            print(f"{name}: {directory}", flush=True)
+    except KubeError as exc:
+        print(f"asya kube build: {exc}", file=sys.stderr)
+        sys.exit(1)

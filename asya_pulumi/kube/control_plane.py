@@ -350,7 +350,9 @@ class ControlPlane:
                 "--zap-log-level=info",
             ],
             "keda-adapter": [
-                str(binaries["keda-adapter"]), *auth("keda"), f"--secure-port={ports.adapter}",
+                # the adapter reads the cluster with --lister-kubeconfig (custom-metrics-apiserver's flag)
+                str(binaries["keda-adapter"]), *auth("keda")[1:], f"--lister-kubeconfig={self._kubeconfig_of('keda')}",
+                f"--secure-port={ports.adapter}",
                 f"--bind-address={loopback}", f"--tls-cert-file={keda_dir}/tls.crt",
                 f"--tls-private-key-file={keda_dir}/tls.key", f"--client-ca-file={pki.ca}", f"--cert-dir={keda_dir}",
                 f"--metrics-service-address={loopback}:{ports.keda_grpc}",
@@ -371,7 +373,7 @@ def _ports_of(argv: list[str]) -> list[int]:
     found = []
     for arg in argv:
         flag, _, value = arg.partition("=")
-        if flag.endswith(("bind-address", "server-address")) or flag.startswith("--listen-"):
+        if (flag.endswith(("bind-address", "server-address")) or flag.startswith("--listen-")) and ":" in value:
             found.append(int(value.rsplit(":", 1)[1]))
         elif flag in ("--secure-port", "--port"):
             found.append(int(value))

@@ -99,9 +99,13 @@ KARPENTER_VERSION = f"v{KARPENTER_CHART[1]}"
 PROMETHEUS_OPERATOR_VERSION = f"v{observability.PROMETHEUS_OPERATOR_VERSION}"
 
 CRD_SOURCES: tuple[CrdSource, ...] = (
-    CrdSource("github.com/kedacore/keda/v2", KEDA_VERSION, tuple(
-        f"config/crd/bases/keda.sh_{plural}.yaml"
-        for plural in ("scaledobjects", "scaledjobs", "triggerauthentications", "clustertriggerauthentications"))),
+    # every CRD of KEDA's release: its operator waits for each kind's cache (eventing.keda.sh's too) and exits
+    # when one is missing
+    CrdSource("github.com/kedacore/keda/v2", KEDA_VERSION, (
+        *(f"config/crd/bases/keda.sh_{plural}.yaml"
+          for plural in ("scaledobjects", "scaledjobs", "triggerauthentications", "clustertriggerauthentications")),
+        *(f"config/crd/bases/eventing.keda.sh_{plural}.yaml"
+          for plural in ("cloudeventsources", "clustercloudeventsources")))),
     CrdSource("github.com/aws/karpenter-provider-aws", KARPENTER_VERSION, tuple(
         f"pkg/apis/crds/{name}.yaml"
         for name in ("karpenter.sh_nodepools", "karpenter.sh_nodeclaims", "karpenter.k8s.aws_ec2nodeclasses"))),

@@ -154,6 +154,22 @@ class Supervisor:
                     raise RuntimeError(f"{name} was not started within {timeout_s:g} s (is the supervisor running?)")
                 time.sleep(0.01)
 
+    def add(self, spec: ProcessSpec, *, timeout_s: float = 30.0) -> None:
+        """Supervise one more process and start it; returns once started (``asya dev --kube``: a pod came up)."""
+        with self._lock:
+            if spec.name in self._children:
+                raise ValueError(f"a process named {spec.name!r} is already supervised")
+            self._children[spec.name] = _Child(spec=spec)
+        self._start_all([spec.name], timeout_s=timeout_s)
+
+    def remove(self, name: str, *, timeout_s: float = 10.0) -> int | None:
+        """Stop ``name`` as :meth:`stop_process` does (SIGTERM: a sidecar drains) and stop supervising it (a pod
+        went away); its exit status."""
+        status = self.stop_process(name, timeout_s=timeout_s)
+        with self._lock:
+            del self._children[name]
+        return status
+
     def stop_process(self, name: str, *, timeout_s: float = 10.0) -> int | None:
         """Stop ``name`` (SIGTERM its group, then SIGKILL) and keep it stopped; its exit status (None: not started).
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -66,11 +67,20 @@ def _pod_of(workload: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def rendered() -> dict[str, list[dict[str, Any]]]:
+def rendered(control_plane: ControlPlane) -> Iterator[dict[str, list[dict[str, Any]]]]:
+    """What each program and pipeline renders. Afterwards the namespaces this module created are deleted (and
+    waited for): their GPU pods would otherwise hold the GPU nodes other tests schedule on."""
+    client = control_plane.client()
+    before = {n["metadata"]["name"] for n in client.list("v1", "Namespace")}
     found = {f"{program} ({stack})": _program_objects(program, stack) for program, stack in PROGRAMS}
     for pipeline in PIPELINES:
         found[f"examples/{pipeline.name}"] = mesh_objects(load_pipeline_dir(pipeline))
-    return found
+    yield found
+    created = {n["metadata"]["name"] for n in client.list("v1", "Namespace")} - before
+    for name in created:
+        client.delete("v1", "Namespace", name)
+    client.wait_for(lambda: not created & {n["metadata"]["name"] for n in client.list("v1", "Namespace")},
+                    what=f"namespaces {sorted(created)} to be deleted", timeout_s=180, interval_s=1)
 
 
 @pytest.mark.parametrize("source", [f"{p} ({s})" for p, s in PROGRAMS] + [f"examples/{p.name}" for p in PIPELINES])
