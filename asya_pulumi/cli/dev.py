@@ -73,6 +73,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="serve `asya ui` for this mesh on 127.0.0.1 from the start (opens a browser on a terminal) and keep "
         "the mesh up after the run, until Ctrl-C",
     )
+    parser.add_argument(
+        "--kube",
+        action="store_true",
+        help="KEDA on the local control plane decides each actor's replicas (the one `asya kube up` started, or "
+        "one started for this run): one handler server + sidecar per Running pod; see docs/kube.md",
+    )
     parser.add_argument("--logs", type=Path, metavar="DIR", help="write process logs here (default: a temp dir)")
     parser.set_defaults(run=run)
 
@@ -86,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.resend and not args.watch:
         raise UsageError("--resend re-sends after a reload: it needs --watch")
+    if args.kube and args.replicas:
+        raise UsageError("--replicas and --kube: with --kube, KEDA decides each actor's replicas from its queue")
     replicas = parse_replicas(args.replicas, mesh)
     from asya_pulumi.cli.dev_start import launch  # no boto3 yet: the broker and handlers start while it imports
 

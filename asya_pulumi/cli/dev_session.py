@@ -92,7 +92,8 @@ class MeshRunner:
               f"{launched.sqs_endpoint or 'AWS'}", flush=True)
         outcome = watch_run(
             queues=self.queues, collector=self.collector, supervisor=launched.supervisor, settings=launched.settings,
-            urls=self.urls, inputs=sent, replicas=dict(launched.plan.replicas), timeout_s=self.args.timeout,
+            urls=self.urls, inputs=sent, timeout_s=self.args.timeout,
+            replicas=launched.kube.replicas if launched.kube is not None else dict(launched.plan.replicas),
             sent_at=sent_at,
         )
         if self.args.results:

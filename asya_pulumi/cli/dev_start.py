@@ -17,17 +17,21 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asya_pulumi.cli.errors import UsageError
 from asya_pulumi.local.broker import LocalBroker
 from asya_pulumi.local.plan import MeshPlan, process_specs
 from asya_pulumi.local.processes import Supervisor
-from asya_pulumi.local.queues import MeshQueue, mesh_queue_settings, result_bucket_name
+from asya_pulumi.local.queues import MeshQueue, mesh_members, mesh_queue_settings, result_bucket_name
 from asya_pulumi.spec.mesh import MeshSpec
+
+if TYPE_CHECKING:
+    from asya_pulumi.kube.dev_mesh import KubeMesh
 
 #: How long the actors may take to start (imports of the handler and the AWS SDK, on a busy 2-core machine).
 STARTUP_TIMEOUT_S = 120.0
@@ -46,6 +50,8 @@ class Launch:
     supervisor: Supervisor
     log_dir: Path
     settings: list[MeshQueue]
+    #: ``--kube``: the control plane decides which processes run (one pair per Running pod).
+    kube: KubeMesh | None = None
 
 
 def launch(
@@ -69,10 +75,12 @@ def launch(
         sqs_endpoint = s3_endpoint = broker.endpoint
     work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="asya-dev-")))
     log_dir = args.logs or work_dir / "logs"
+    if args.kube:  # no process until a pod runs; each pod's sidecar is its own process, as in the pod
+        replicas = {member.name: 0 for member in mesh_members(mesh)}
     plan = MeshPlan(
         mesh=mesh, pipeline_dir=pipeline_dir, region=region, sqs_endpoint=sqs_endpoint, s3_endpoint=s3_endpoint,
         bucket=result_bucket_name(namespace=mesh.namespace), replicas=replicas, socket_dir=work_dir,
-        sidecar_start_file=work_dir / "queues-created",
+        shared_sidecars=not args.kube, sidecar_start_file=work_dir / "queues-created",
     )
     try:
         specs = process_specs(plan)
@@ -81,10 +89,17 @@ def launch(
     supervisor = Supervisor(specs=specs, log_dir=log_dir)
     stack.callback(supervisor.stop)
     supervisor.start()
-    print(f"starting {len(specs)} processes (logs: {log_dir}) ...", flush=True)
+    kube = None
+    if args.kube:
+        from asya_pulumi.kube.dev_mesh import KubeMesh
+
+        kube = KubeMesh(plan=plan, supervisor=supervisor, notice=sys.stdout)
+        stack.callback(kube.close)  # before the supervisor stops: pods drain, then the namespace goes
+    else:
+        print(f"starting {len(specs)} processes (logs: {log_dir}) ...", flush=True)
     return Launch(
         mesh=mesh, region=region, sqs_endpoint=sqs_endpoint, s3_endpoint=s3_endpoint, broker=broker, plan=plan,
-        supervisor=supervisor, log_dir=log_dir, settings=mesh_queue_settings(mesh),
+        supervisor=supervisor, log_dir=log_dir, settings=mesh_queue_settings(mesh), kube=kube,
     )
 
 
@@ -123,4 +138,11 @@ def finish_start(launched: Launch) -> Started:
     problems = supervisor.crash_loops()
     if not problems and not_ready:
         print(f"asya dev: still starting after {STARTUP_TIMEOUT_S:g} s: {', '.join(not_ready)}; sending anyway")
+    if launched.kube is not None and not problems:
+        from asya_pulumi.kube.errors import KubeError
+
+        try:
+            launched.kube.start(urls=urls, settings=launched.settings)
+        except KubeError as exc:
+            problems = [f"--kube: {exc}"]
     return Started(sqs=sqs, s3=s3, urls=urls, problems=problems)

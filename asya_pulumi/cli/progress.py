@@ -88,10 +88,11 @@ class ProgressView:
         if self._pending is None:
             return
         queues = " ".join(
-            f"{r.actor}={r.waiting}+{r.in_flight}" + (f"(dlq {r.dead_lettered})" if r.dead_lettered else "")
+            f"{r.actor}={r.waiting}+{r.in_flight}×{r.replicas}"
+            + (f"(dlq {r.dead_lettered})" if r.dead_lettered else "")
             for r in self._pending.rows
         )
-        line = f"progress: {self._pending.headline()} · queues waiting+in-flight: {queues}"
+        line = f"progress: {self._pending.headline()} · queues waiting+in-flight×replicas: {queues}"
         print(line, file=self.stream, flush=True)
         self._pending = None
 

@@ -1,10 +1,10 @@
 """Mirror a namespace's Running pods as local processes: what ``asya dev --kube`` runs in place of a kubelet.
 
 KWOK marks pods Running without running anything. :class:`PodMirror` polls the namespace's pods and, for each one
-that is Running (bound, not being deleted), calls ``start(pod, actor)`` once; when the pod is deleted or stops
-running it calls ``stop(pod)``, which is where the caller drains the actor's process as the kubelet's SIGTERM
-would. The actor is the pod's ``app.kubernetes.io/name`` label, which the components put on every actor's pods.
-Replicas per actor are what KEDA and the HPA decided: each Deployment's ``spec.replicas``.
+that is Running (bound, not being deleted), calls ``start(pod, actor, terminationGracePeriodSeconds)`` once; when
+the pod is deleted or stops running it calls ``stop(pod)``, which is where the caller drains the actor's process as
+the kubelet's SIGTERM would. The actor is the pod's ``app.kubernetes.io/name`` label, which the components put on
+every actor's pods. Replicas per actor are what KEDA and the HPA decided: each Deployment's ``spec.replicas``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ class PodMirror:
 
     client: KubeClient
     namespace: str
-    start: Callable[[str, str], None]
+    start: Callable[[str, str, float | None], None]
     stop: Callable[[str], None]
     interval_s: float = 0.5
     running: dict[str, str] = field(default_factory=dict)  # pod name -> actor
@@ -40,7 +40,7 @@ class PodMirror:
         """One pass: start what newly runs, stop what no longer does, refresh the replica counts."""
         pods = self.client.list("v1", "Pod", namespace=self.namespace)
         wanted = {
-            pod["metadata"]["name"]: pod["metadata"].get("labels", {}).get(ACTOR_LABEL, "")
+            pod["metadata"]["name"]: pod
             for pod in pods
             if pod.get("status", {}).get("phase") == "Running" and not pod["metadata"].get("deletionTimestamp")
             and pod["metadata"].get("labels", {}).get(ACTOR_LABEL)
@@ -48,9 +48,10 @@ class PodMirror:
         for name in sorted(set(self.running) - set(wanted)):
             self.stop(name)
             del self.running[name]
-        for name, actor in sorted(wanted.items()):
+        for name, pod in sorted(wanted.items()):
             if name not in self.running:
-                self.start(name, actor)
+                actor = pod["metadata"]["labels"][ACTOR_LABEL]
+                self.start(name, actor, pod["spec"].get("terminationGracePeriodSeconds"))
                 self.running[name] = actor
         self._replicas = {
             d["metadata"]["name"]: int(d["spec"].get("replicas", 0))

@@ -34,6 +34,7 @@ from asya_pulumi.spec.actor import AsyncActorSpec
 from asya_pulumi.spec.inputs import plain_text
 from asya_pulumi.spec.manifest import runtime_in_dir
 from asya_pulumi.spec.mesh import MeshSpec
+from asya_pulumi.spec.sink import SinkSpec
 from asya_runtime.config import SidecarConfig
 from asya_runtime.handler_server import HandlerServerConfig
 from asya_runtime.sidecar.host import ENV_START_FILE
@@ -183,14 +184,12 @@ def process_specs(plan: MeshPlan) -> list[ProcessSpec]:
     for actor in plan.mesh.actors:
         for replica in range(plan.replicas.get(actor.name, 1)):
             socket_path = str(plan.socket_dir / f"{actor.name}-{replica}.sock")
-            specs.append(_handler_spec(plan, actor=actor, replica=replica, socket_path=socket_path))
-            config = _sidecar_config(plan, actor=actor.name, mode="actor", socket_path=socket_path)
-            config = config.model_copy(update={"concurrency": actor.concurrency, "resiliency": actor.resiliency,
-                                               "offload_threshold_bytes": actor.offload_threshold})
-            sidecars.append((f"{actor.name}-{replica}-sidecar", replica, config))
+            specs.append(_handler_spec(plan, actor=actor, name=f"{actor.name}-{replica}-handler",
+                                       socket_path=socket_path))
+            sidecars.append((f"{actor.name}-{replica}-sidecar", replica,
+                             _actor_sidecar_config(plan, actor=actor, socket_path=socket_path)))
     for sink in mesh_sinks():
-        config = _sidecar_config(plan, actor=sink.name, mode=sink.name, socket_path=str(plan.socket_dir / "unused"))
-        config = config.model_copy(update={"concurrency": sink.concurrency, "resiliency": sink.resiliency})
+        config = _sink_sidecar_config(plan, sink=sink)
         for replica in range(plan.replicas.get(sink.name, 1)):
             sidecars.append((f"{sink.name}-{replica}", replica, config))
     if not plan.shared_sidecars:
@@ -209,7 +208,39 @@ def process_specs(plan: MeshPlan) -> list[ProcessSpec]:
     return specs
 
 
-def _handler_spec(plan: MeshPlan, *, actor: AsyncActorSpec, replica: int, socket_path: str) -> ProcessSpec:
+def pod_process_specs(plan: MeshPlan, *, member: str, pod: str) -> list[ProcessSpec]:
+    """The processes of one pod of ``member`` (an actor, or a sink), as its containers run: the actor's handler
+    server ``{pod}-handler`` and its sidecar ``{pod}-sidecar``; a sink's pod is its sidecar alone.
+
+    ``asya dev --kube`` starts these for each pod the control plane runs (:mod:`asya_pulumi.kube.dev_mesh`).
+    """
+    sinks = {sink.name: sink for sink in mesh_sinks()}
+    if member in sinks:
+        config = _sink_sidecar_config(plan, sink=sinks[member])
+        return [sidecar_process(name=f"{pod}-sidecar", group=member, config=config, cwd=plan.pipeline_dir,
+                                aws_env=_aws_env(plan))]
+    actor = plan.mesh.actor(member)
+    socket_path = str(plan.socket_dir / f"{pod}.sock")
+    config = _actor_sidecar_config(plan, actor=actor, socket_path=socket_path)
+    return [
+        _handler_spec(plan, actor=actor, name=f"{pod}-handler", socket_path=socket_path),
+        sidecar_process(name=f"{pod}-sidecar", group=member, config=config, cwd=plan.pipeline_dir,
+                        aws_env=_aws_env(plan)),
+    ]
+
+
+def _actor_sidecar_config(plan: MeshPlan, *, actor: AsyncActorSpec, socket_path: str) -> SidecarConfig:
+    config = _sidecar_config(plan, actor=actor.name, mode="actor", socket_path=socket_path)
+    return config.model_copy(update={"concurrency": actor.concurrency, "resiliency": actor.resiliency,
+                                     "offload_threshold_bytes": actor.offload_threshold})
+
+
+def _sink_sidecar_config(plan: MeshPlan, *, sink: SinkSpec) -> SidecarConfig:
+    config = _sidecar_config(plan, actor=sink.name, mode=sink.name, socket_path=str(plan.socket_dir / "unused"))
+    return config.model_copy(update={"concurrency": sink.concurrency, "resiliency": sink.resiliency})
+
+
+def _handler_spec(plan: MeshPlan, *, actor: AsyncActorSpec, name: str, socket_path: str) -> ProcessSpec:
     language = handler_language(actor=actor, pipeline_dir=plan.pipeline_dir)
     try:
         argv = handler_argv(language)
@@ -222,7 +253,7 @@ def _handler_spec(plan: MeshPlan, *, actor: AsyncActorSpec, replica: int, socket
         search_path=(str(plan.pipeline_dir),),
     )
     return handler_process(
-        name=f"{actor.name}-{replica}-handler", group=actor.name, config=config, argv=argv,
+        name=name, group=actor.name, config=config, argv=argv,
         cwd=plan.pipeline_dir, env=local_env(actor),
     )
 
