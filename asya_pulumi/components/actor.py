@@ -30,6 +30,7 @@ from asya_pulumi import iam, pod, scaling
 from asya_pulumi.components.common import TYPE_PREFIX, child, labels, tags
 from asya_pulumi.components.queue import ActorQueue
 from asya_pulumi.components.shared import SharedObjects, shared_objects
+from asya_pulumi.objects.labels import MESH_LABEL, NAME_LABEL
 from asya_pulumi.spec import DEFAULT_RUNTIME_IMAGE, AsyncActorSpec, SinkSpec
 from asya_runtime.config import SidecarConfig
 from asya_runtime.naming import check_names_fit, role_name
@@ -78,7 +79,7 @@ class AsyncActor(pulumi.ComponentResource):
         self._labels = labels(namespace=namespace, actor=spec.name)
         kube_ns = k8s_namespace if k8s_namespace is not None else namespace
         self._meta = {"name": spec.name, "namespace": kube_ns, "labels": self._labels}
-        self._selector = {"app.kubernetes.io/name": spec.name, "asya.sh/mesh": namespace}
+        self._selector = {NAME_LABEL: spec.name, MESH_LABEL: namespace}
 
         self.queue = ActorQueue(
             f"{resource_name}-queue",

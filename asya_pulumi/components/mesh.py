@@ -23,6 +23,7 @@ from asya_pulumi.components.network_policy import MeshNetworkPolicy, mesh_networ
 from asya_pulumi.components.observability import Observability, ObservabilityArgs
 from asya_pulumi.components.pod_security import PodSecurityLevel, pod_security_labels
 from asya_pulumi.components.shared import shared_objects
+from asya_pulumi.objects.labels import MESH_LABEL, PART_OF_LABEL
 from asya_pulumi.observability import ObservabilitySettings
 from asya_pulumi.spec import MeshSpec, SinkSpec
 from asya_runtime.naming import SINKS
@@ -74,11 +75,11 @@ class ActorMesh(pulumi.ComponentResource):
         super().__init__(f"{TYPE_PREFIX}ActorMesh", resource_name, None, opts)
         self.spec = spec
         keda_dependencies = [keda.release] if isinstance(keda, Keda) else list(keda)
-        mesh_labels = {"app.kubernetes.io/part-of": PART_OF, "asya.sh/mesh": spec.namespace}
+        mesh_labels = {PART_OF_LABEL: PART_OF, MESH_LABEL: spec.namespace}
         security = pod_security_labels(pod_security) if pod_security is not None else {}
         ns = k8s.core.v1.Namespace(
             f"{resource_name}-namespace",
-            metadata={"name": spec.namespace, "labels": {"app.kubernetes.io/part-of": PART_OF, **security}},
+            metadata={"name": spec.namespace, "labels": {PART_OF_LABEL: PART_OF, **security}},
             opts=child(self),
         )
         if network_policy is not None:
