@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from asya_pulumi import __version__
-from asya_pulumi.cli.errors import EXIT_AWS, UsageError, report_error, report_usage_error
+from asya_pulumi.cli.errors import EXIT_AWS, report_error, report_usage_error
+from asya_pulumi.errors import AsyaError
 
 #: Every command: the module that defines it (``add_parser`` and ``run``) and its line in ``asya --help`` (the
 #: module's own ``help=`` is not shown: argparse prints a command's help only in the parent's listing).
@@ -66,13 +67,11 @@ def _chosen_command(argv: Sequence[str] | None) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(arguments).parse_args(arguments)
-    from asya_pulumi.local.broker import BrokerError  # cheap; a broker that cannot start is a setup problem
-
     try:
         if settle := getattr(args, "settle", None):  # --stack, environment and defaults of the mesh options
             settle(args)
         code: int = args.run(args)
-    except (UsageError, BrokerError) as exc:
+    except AsyaError as exc:  # UsageError, SpecError, OpsError, BrokerError: the library's root
         return report_usage_error(str(exc))
     except KeyboardInterrupt:
         return 130

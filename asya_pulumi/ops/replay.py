@@ -188,7 +188,7 @@ def check_target(queues: MeshQueues, to: str) -> str:
         check_actor_name(to)
     except ValueError as exc:
         raise OpsError(f"cannot replay into {to!r}: {exc}") from None
-    queues.actor_url(to)  # a UsageError naming the queue when it does not exist
+    queues.actor_url(to)  # an OpsError naming the queue when it does not exist
     return to
 
 
@@ -242,7 +242,7 @@ def _target_problem(queues: MeshQueues, target: str, known: dict[str, str | None
             known[target] = None
         except OpsError as exc:
             known[target] = str(exc)
-        except Exception as exc:  # UsageError from MeshQueues: the queue does not exist
+        except Exception as exc:  # AWS could not say (MeshQueues raises OpsError for a queue that does not exist)
             known[target] = str(exc)
     return known[target]
 
