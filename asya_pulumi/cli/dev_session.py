@@ -16,8 +16,9 @@ from asya_pulumi.cli.dev_run import RunOutcome, watch_run
 from asya_pulumi.cli.dev_start import Launch, Started, finish_start
 from asya_pulumi.cli.errors import EXIT_FAILED, EXIT_OK
 from asya_pulumi.cli.summary import print_summary, write_results
-from asya_pulumi.local.results import ResultCollector, with_trace
+from asya_pulumi.local.results import ResultCollector
 from asya_pulumi.ops.mesh_queues import MeshQueues
+from asya_pulumi.records import with_trace
 from asya_runtime.envelope import Envelope
 
 

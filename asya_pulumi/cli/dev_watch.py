@@ -34,7 +34,7 @@ from asya_pulumi.cli.dev_start import Launch
 from asya_pulumi.cli.errors import EXIT_OK, UsageError
 from asya_pulumi.local.plan import handler_language
 from asya_pulumi.local.processes import Supervisor
-from asya_pulumi.local.results import FinalRecord
+from asya_pulumi.records import FinalRecord
 from asya_pulumi.spec.mesh import MeshSpec
 
 #: How often the watched files' modification times are read.

@@ -109,7 +109,3 @@ def _create_or_update(sqs: Any, name: str, attributes: dict[str, str]) -> str:
     sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
     return url
 
-
-def result_bucket_name(*, namespace: str) -> str:
-    """The bucket the local mesh's sinks write to: one per namespace, so parallel runs never mix records."""
-    return f"asya-{namespace}-results"

@@ -33,14 +33,13 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
-from asya_pulumi.local.results import FinalRecord
 from asya_pulumi.ops import queues as mesh_queues
 from asya_pulumi.ops.errors import OpsError
 from asya_pulumi.ops.mesh_queues import MeshQueues
 from asya_pulumi.ops.records import RecordQuery, error_type, failed_actor, find_records, within
+from asya_pulumi.records import FinalRecord
 from asya_runtime.envelope import Envelope, EnvelopeError, Route, Status
 from asya_runtime.naming import check_actor_name
-from asya_runtime.sidecar import claimcheck
 
 #: Key prefix of the replay markers in the mesh's bucket.
 REPLAY_PREFIX = "replays"
@@ -276,6 +275,8 @@ def plan_dlq(
 
 
 def _dlq_item(message: mesh_queues.DlqMessage, *, to: str, replayed: set[str]) -> ReplayItem:
+    from asya_runtime.sidecar import claimcheck  # the sidecar's aiobotocore: only when DLQ messages are replayed
+
     source = f"dlq:{message.actor}"
     original = message.envelope_id or message.message_id
     item = functools.partial(ReplayItem, original_id=original, source=source, error_type=None, dlq_message=message)

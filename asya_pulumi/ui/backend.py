@@ -17,10 +17,10 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from asya_pulumi.errors import AsyaError
-from asya_pulumi.local.results import FinalRecord
 from asya_pulumi.ops import queues, records, replay, trace
 from asya_pulumi.ops.mesh_queues import MeshQueues
 from asya_pulumi.ops.records import RecordQuery
+from asya_pulumi.records import FinalRecord
 from asya_pulumi.ui.graph import Activity, ActorLoad, activity_of, mesh_graph
 
 #: Final records the graph's error rates are computed from (the most recent ones).

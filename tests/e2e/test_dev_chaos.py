@@ -22,9 +22,10 @@ from asya_pulumi.cli.dev_run import watch_run
 from asya_pulumi.local.broker import LocalBroker
 from asya_pulumi.local.plan import MeshPlan, process_specs
 from asya_pulumi.local.processes import Supervisor
-from asya_pulumi.local.queues import create_bucket, create_queues, mesh_queue_settings, result_bucket_name
-from asya_pulumi.local.results import SUCCESS_PREFIX, ResultCollector, sink_writes, with_trace
+from asya_pulumi.local.queues import create_bucket, create_queues, mesh_queue_settings
+from asya_pulumi.local.results import ResultCollector, sink_writes
 from asya_pulumi.ops.mesh_queues import MeshQueues
+from asya_pulumi.records import SUCCESS_PREFIX, result_bucket_name, with_trace
 from asya_pulumi.spec.actor import AsyncActorSpec
 from asya_pulumi.spec.mesh import MeshSpec
 from asya_runtime.envelope import new_envelope

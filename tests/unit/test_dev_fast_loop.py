@@ -15,7 +15,7 @@ from asya_pulumi.cli.dev_run import RunOutcome
 from asya_pulumi.cli.dev_watch import FilePoller, print_diff, record_lines, watched_files
 from asya_pulumi.local.plan import SIDECAR_HOST_GROUP, MeshPlan, process_specs
 from asya_pulumi.local.processes import ProcessSpec, Supervisor
-from asya_pulumi.local.results import FinalRecord
+from asya_pulumi.records import FinalRecord
 from asya_pulumi.spec.actor import AsyncActorSpec
 from asya_pulumi.spec.mesh import MeshSpec
 from asya_runtime.config import SidecarConfig
