@@ -4,7 +4,7 @@ command, and turn user mistakes into exit status 2 and failures to talk to AWS i
 
 Only the module of the command being run is imported: ``asya --help``, ``asya render`` or a usage error do not pay
 for boto3 or the sidecar runtime (about a second on a busy 2-core machine), and ``asya dev`` imports boto3 only
-while its broker and processes start (see :mod:`asya_pulumi.cli.dev_start`).
+while its broker and processes start (see :mod:`asya_pulumi.cli.dev.start`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from asya_pulumi.errors import AsyaError
 #: Every command: the module that defines it (``add_parser`` and ``run``) and its line in ``asya --help`` (the
 #: module's own ``help=`` is not shown: argparse prints a command's help only in the parent's listing).
 COMMANDS: dict[str, tuple[str, str]] = {
-    "dev": ("asya_pulumi.cli.dev", "run a pipeline locally and wait for its results"),
+    "dev": ("asya_pulumi.cli.dev.command", "run a pipeline locally and wait for its results"),
     "send": ("asya_pulumi.cli.send", "send one envelope to a running mesh"),
     "status": ("asya_pulumi.cli.status", "queue depth, in flight and DLQ depth per actor"),
     "dlq": ("asya_pulumi.cli.dlq", "dead-letter queue operations"),

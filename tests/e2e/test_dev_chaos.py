@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from asya_pulumi.cli.aws import Endpoints, s3_client, sqs_client
-from asya_pulumi.cli.dev_run import watch_run
+from asya_pulumi.cli.dev.run import watch_run
 from asya_pulumi.local.broker import LocalBroker
 from asya_pulumi.local.plan import MeshPlan, process_specs
 from asya_pulumi.local.processes import Supervisor

@@ -23,8 +23,9 @@ _IMPORT_LOCAL_MODE = """
 import json, sys
 import asya_pulumi.local, asya_pulumi.local.plan, asya_pulumi.local.processes, asya_pulumi.local.queues
 import asya_pulumi.local.results, asya_pulumi.local.actor_process, asya_pulumi.queue_settings
-from asya_pulumi.cli import main, dev, dev_session, dev_run, dev_setup
-mesh, directory = dev_setup.load_mesh(sys.argv[1], namespace=None)
+from asya_pulumi.cli import main
+from asya_pulumi.cli.dev import command, run, session, setup
+mesh, directory = setup.load_mesh(sys.argv[1], namespace=None)
 print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0].startswith("pulumi"))))
 """
 
