@@ -1,7 +1,7 @@
 """What a local mesh runs: for each replica of each actor a handler server and a sidecar, plus the two sinks.
 
 ``asya dev`` and the benchmarks turn a :class:`MeshPlan` into :class:`ProcessSpec` s with :func:`process_specs`;
-the tests' :class:`~asya_pulumi.local.actor_process.ActorProcess` builds one actor's pair with the same two
+the tests' :class:`~asya_pulumi.testing.ActorProcess` builds one actor's pair with the same two
 functions, :func:`handler_process` and :func:`sidecar_process`. The environments are rendered, never typed out:
 the sidecar's from a :class:`SidecarConfig` (as the components do for the Deployment), the handler server's from a
 :class:`HandlerServerConfig` built by :func:`asya_pulumi.pod.handler_server_config` (as the pod's is), so a local

@@ -22,7 +22,7 @@ from e2e.conftest import EXAMPLES
 _IMPORT_LOCAL_MODE = """
 import json, sys
 import asya_pulumi.local, asya_pulumi.local.plan, asya_pulumi.local.processes, asya_pulumi.local.queues
-import asya_pulumi.local.results, asya_pulumi.local.actor_process, asya_pulumi.queue_settings
+import asya_pulumi.local.results, asya_pulumi.testing, asya_pulumi.queue_settings
 from asya_pulumi.cli import main
 from asya_pulumi.cli.dev import command, run, session, setup
 mesh, directory = setup.load_mesh(sys.argv[1], namespace=None)
