@@ -26,10 +26,10 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from asya_pulumi import iam, pod, scaling
 from asya_pulumi.components.common import TYPE_PREFIX, child, labels, tags
 from asya_pulumi.components.queue import ActorQueue
 from asya_pulumi.components.shared import SharedObjects, shared_objects
+from asya_pulumi.objects import iam, pod, scaling
 from asya_pulumi.objects.labels import MESH_LABEL, NAME_LABEL
 from asya_pulumi.spec import DEFAULT_RUNTIME_IMAGE, AsyncActorSpec, SinkSpec
 from asya_runtime.config import SidecarConfig

@@ -29,7 +29,7 @@ from asya_pulumi.components.karpenter import karpenter
 from asya_pulumi.components.network import Network
 from asya_pulumi.components.node_groups import gpu_node_group, system_node_group
 from asya_pulumi.components.vpc_cni import vpc_cni_addon
-from asya_pulumi.kubeconfig import eks_kubeconfig
+from asya_pulumi.objects.kubeconfig import eks_kubeconfig
 from asya_pulumi.spec import ClusterSpec, ControlPlaneLogsSpec, SecretsEncryptionSpec
 from asya_pulumi.spec.eks_versions import support_notice
 

@@ -8,8 +8,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from asya_pulumi import iam
 from asya_pulumi.components.common import child
+from asya_pulumi.objects import iam
 from asya_pulumi.spec import GPU_POOL_LABEL, GPU_RESOURCE
 from asya_pulumi.spec.eks_versions import cluster_autoscaler_tag
 from asya_pulumi.spec.limits import ADDON_NAMESPACE

@@ -3,11 +3,11 @@ one NodePool + EC2NodeClass per GPU pool.
 
 AWS side: a node role for Karpenter's nodes (created by the caller) with an instance profile and an ``EC2_LINUX``
 access entry (nodes join with it); the controller's Pod Identity role
-(:func:`asya_pulumi.iam.karpenter_controller_policy`); an interruption queue (SSE, TLS only, 5 minutes' retention) fed
-by EventBridge rules for spot interruptions, rebalance recommendations, instance state changes and scheduled health
-events, so Karpenter drains a spot GPU node before EC2 takes it; and the ``karpenter.sh/discovery`` tag, which the
-EC2NodeClass selects by, on the cluster security group and on bring-your-own subnets (subnets the stack creates are
-born with it).
+(:func:`asya_pulumi.objects.iam.karpenter_controller_policy`); an interruption queue (SSE, TLS only, 5 minutes'
+retention) fed by EventBridge rules for spot interruptions, rebalance recommendations, instance state changes and
+scheduled health events, so Karpenter drains a spot GPU node before EC2 takes it; and the ``karpenter.sh/discovery``
+tag, which the EC2NodeClass selects by, on the cluster security group and on bring-your-own subnets (subnets the stack
+creates are born with it).
 
 Per pool: an EC2NodeClass (the NVIDIA-capable AMI family by alias — AL2023 or Bottlerocket; Karpenter picks the
 accelerated image for GPU instance types — IMDSv2 with the cluster's hop limit, encrypted gp3 volumes as the managed
@@ -25,11 +25,11 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from asya_pulumi import iam
 from asya_pulumi.components.cluster_addons import NEW_POD_SCALE_UP_DELAY
 from asya_pulumi.components.common import child
 from asya_pulumi.components.network import DISCOVERY_TAG
 from asya_pulumi.components.node_groups import DATA_DEVICE, ROOT_DEVICE, SYSTEM_LABEL, gpu_pool_labels
+from asya_pulumi.objects import iam
 from asya_pulumi.spec import GPU_RESOURCE, ClusterSpec, GpuNodePoolSpec, NodeSecuritySpec
 from asya_pulumi.spec.limits import ADDON_NAMESPACE
 

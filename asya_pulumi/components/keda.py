@@ -14,8 +14,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from asya_pulumi import iam
 from asya_pulumi.components.common import TYPE_PREFIX, child
+from asya_pulumi.objects import iam
 from asya_pulumi.spec.limits import KEDA_NAMESPACE
 from asya_runtime.naming import queue_name
 

@@ -4,15 +4,15 @@
 the tests' :class:`~asya_pulumi.testing.ActorProcess` builds one actor's pair with the same two
 functions, :func:`handler_process` and :func:`sidecar_process`. The environments are rendered, never typed out:
 the sidecar's from a :class:`SidecarConfig` (as the components do for the Deployment), the handler server's from a
-:class:`HandlerServerConfig` built by :func:`asya_pulumi.pod.handler_server_config` (as the pod's is), so a local
-handler server gets the same concurrency and drain time as in the cluster.
+:class:`HandlerServerConfig` built by :func:`asya_pulumi.objects.pod.handler_server_config` (as the pod's is), so a
+local handler server gets the same concurrency and drain time as in the cluster.
 
 Which handler server runs an actor is the spec's ``runtime`` (python | node), as in the cluster. When a manifest
 leaves it out, the handler's module file in the pipeline directory decides: ``handler: chunks.countWords`` runs
 the Node.js server (``handler_server.js``) when the directory holds ``chunks.js`` and no ``chunks.py``, the
 Python server otherwise. The cluster cannot look at those files (they are in the image), so a Node.js actor's
 manifest says ``runtime: node``; the server's handler form (``chunks.js:countWords``) is derived in one place,
-:func:`asya_pulumi.pod.handler_server_config`.
+:func:`asya_pulumi.objects.pod.handler_server_config`.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Literal
 import asya_runtime
 from asya_pulumi.local.processes import ProcessSpec
 from asya_pulumi.local.queues import mesh_sinks
-from asya_pulumi.pod import handler_server_config
+from asya_pulumi.objects.pod import handler_server_config
 from asya_pulumi.spec.actor import AsyncActorSpec
 from asya_pulumi.spec.inputs import plain_text
 from asya_pulumi.spec.manifest import runtime_in_dir

@@ -15,7 +15,7 @@ import pytest
 from infra_mocks import ACCOUNT, REGION, Deployment
 
 from asya_pulumi.components import ActorMesh, AsyncActor
-from asya_pulumi.pod import handler_server_sources
+from asya_pulumi.objects.pod import handler_server_sources
 from asya_pulumi.spec import AsyncActorSpec, load_pipeline_dir
 from asya_runtime.config import SidecarConfig
 from asya_runtime.handler_server import (

@@ -216,7 +216,7 @@ def test_local_runs_refuse_outputs_and_never_import_pulumi() -> None:
         local_env(spec)
     plain = AsyncActorSpec(name="a", image="a:1", handler="h.f", env={"X": "1"}, secret_env={"K": "v"})
     assert local_env(plain) == {"X": "1", "K": "v"}
-    code = ("import sys, asya_pulumi.spec, asya_pulumi.local.plan, asya_pulumi.pod; "
+    code = ("import sys, asya_pulumi.spec, asya_pulumi.local.plan, asya_pulumi.objects.pod; "
             "m = asya_pulumi.spec.load_pipeline_dir('examples/text-chunking'); "
             "assert 'pulumi' not in sys.modules, 'pulumi imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])

@@ -196,7 +196,7 @@ def test_a_drain_whose_every_wait_runs_to_its_bound_fits_the_pods_grace_period(m
     wake-up never lands, the calls in flight outlive the wait for them, and neither the flush nor the release of
     what is held can finish. Each wait then runs to its bound (``SidecarConfig.shutdown_waits_s``); the whole
     drain must still end inside ``shutdown_grace_s``, hence inside the pod's ``terminationGracePeriodSeconds``."""
-    from asya_pulumi.pod import termination_grace_seconds
+    from asya_pulumi.objects.pod import termination_grace_seconds
 
     resiliency = Resiliency.model_validate({"actorTimeout": "3s", "policies": {"default": QUICK_RETRY}})
     mesh.standard("worker", resiliency=resiliency)

@@ -19,7 +19,7 @@ from typing import Any
 from asya_pulumi.local.broker import LOCAL_CREDENTIALS, LocalBroker, free_port
 from asya_pulumi.local.queues import create_queue_pair
 from asya_pulumi.local.results import sink_writes
-from asya_pulumi.queue_settings import queue_settings
+from asya_pulumi.objects.queue_settings import queue_settings
 from asya_pulumi.testing import ActorProcess, HandlerSettings, socket_dir
 from asya_runtime.config import SidecarConfig
 from asya_runtime.envelope import Envelope
