@@ -21,10 +21,10 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.tree import Tree
 
+from asya_pulumi.checks.validate import validate_objects
 from asya_pulumi.mocked import MockedDeployment, Registered, integers_restored, secrets_redacted
 from asya_pulumi.spec import ClusterSpec, MeshSpec
 from asya_pulumi.spec.errors import describe, known_field_names
-from asya_pulumi.validate import validate_objects
 
 #: Inputs worth showing next to a resource in the tree (when present), in this order.
 KEY_INPUTS = (

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from asya_pulumi.validate import KUBERNETES_VERSION
+from asya_pulumi.checks.validate import KUBERNETES_VERSION
 
 PodSecurityLevel = Literal["restricted", "baseline", "privileged"]
 MODES = ("enforce", "audit", "warn")

@@ -23,12 +23,12 @@ from pydantic import ValidationError
 from rich.console import Console
 from test_pod_hardening import restricted_violations
 
+from asya_pulumi.checks.validate import validate_object, validate_objects
 from asya_pulumi.cli.render_plan import RenderPlan
 from asya_pulumi.components import ActorMesh, AsyncActor
 from asya_pulumi.local.plan import local_env
 from asya_pulumi.mocked import REDACTED
 from asya_pulumi.spec import AsyncActorSpec, MeshSpec
-from asya_pulumi.validate import validate_object, validate_objects
 
 API_KEY = "sk-live-4f9c2e7a1b"  # an Output.secret the program holds
 SECRETS_MANAGER_ID = "prod/db-password"
