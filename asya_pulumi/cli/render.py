@@ -1,7 +1,7 @@
 """``asya render [PROGRAM_DIR] [--stack dev] [--out DIR]``: the offline plan of a Pulumi program (under mocks).
 
 Runs ``PROGRAM_DIR/__main__.py`` with the stack's config (``PROGRAM_DIR/Pulumi.<stack>.yaml``) under Pulumi's mocks
-(:mod:`asya_pulumi.mocked`): no cloud credentials, no Pulumi CLI, no engine. Prints the resource tree that
+(:mod:`asya_pulumi.checks.mocked`): no cloud credentials, no Pulumi CLI, no engine. Prints the resource tree that
 ``pulumi up`` would create, writes every Kubernetes object as YAML (``DIR/<namespace>/<kind>-<name>.yaml``, for
 GitOps), and validates each against the Kubernetes schemas and the project's KEDA schemas
 (:mod:`asya_pulumi.checks.validate`), and refuses two objects that are one Kubernetes object. Exit 0 when everything is

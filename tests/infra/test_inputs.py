@@ -23,16 +23,16 @@ from pydantic import ValidationError
 from rich.console import Console
 from test_pod_hardening import restricted_violations
 
+from asya_pulumi.checks.mocked import REDACTED
 from asya_pulumi.checks.validate import validate_object, validate_objects
 from asya_pulumi.cli.render_plan import RenderPlan
 from asya_pulumi.components import ActorMesh, AsyncActor
 from asya_pulumi.local.plan import local_env
-from asya_pulumi.mocked import REDACTED
 from asya_pulumi.spec import AsyncActorSpec, MeshSpec
 
 API_KEY = "sk-live-4f9c2e7a1b"  # an Output.secret the program holds
 SECRETS_MANAGER_ID = "prod/db-password"
-#: What the mocked Secrets Manager read returns for SECRETS_MANAGER_ID (asya_pulumi.mocked).
+#: What the mocked Secrets Manager read returns for SECRETS_MANAGER_ID (asya_pulumi.checks.mocked).
 DB_PASSWORD = f"mock-secret-value-of-{SECRETS_MANAGER_ID}"
 IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/scoring:1.4.2"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"

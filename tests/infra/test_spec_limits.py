@@ -16,8 +16,8 @@ import yaml
 from pydantic import ValidationError
 from test_stacks import ROOT, run_stack
 
+from asya_pulumi.checks.mocked import MockedDeployment
 from asya_pulumi.checks.validate import duplicate_objects, validate_objects
-from asya_pulumi.mocked import MockedDeployment
 from asya_pulumi.spec import AsyncActorSpec, MeshSpec, SpecError, load_pipeline_dir
 from asya_pulumi.spec.limits import (
     ADDON_NAMESPACE,

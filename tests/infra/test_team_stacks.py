@@ -20,9 +20,9 @@ import yaml
 from infra_mocks import REGION, Deployment
 from pulumi.runtime import settings
 
+from asya_pulumi.checks.mocked import RecordingMocks, RecordingMonitor
 from asya_pulumi.checks.validate import validate_objects
 from asya_pulumi.components.mesh_ref import EXPORTS, MeshRef
-from asya_pulumi.mocked import RecordingMocks, RecordingMonitor
 from asya_pulumi.objects import iam
 from asya_pulumi.spec.team import TeamSpec, check_team_against_mesh
 from asya_runtime.naming import queue_name, role_name
