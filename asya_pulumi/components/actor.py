@@ -5,8 +5,9 @@ The budget is ``maxUnavailable: 1``: a node drain evicts the actor's pods one at
 period to finish its call. ``minAvailable`` would block every drain of an actor scaled to one replica (and means
 nothing at zero), so it is not used.
 
-Every sidecar setting comes from ``SidecarConfig(...).to_env()`` built from the spec, so the pod's environment and
-the queue's derived settings cannot drift apart.
+Every sidecar setting comes from ``sidecar_config(spec, ...).to_env()`` (:mod:`asya_pulumi.objects.sidecar`, which
+``asya dev`` builds its sidecars with too), so the pod's environment and the queue's derived settings cannot drift
+apart.
 
 Secrets: ``secretEnv`` values (Pulumi secrets, e.g. an AWS Secrets Manager value read with
 ``aws.secretsmanager.get_secret_version_output``) go into a Kubernetes Secret of the actor, wrapped in
@@ -31,8 +32,8 @@ from asya_pulumi.components.queue import ActorQueue
 from asya_pulumi.components.shared import SharedObjects, shared_objects
 from asya_pulumi.objects import iam, pod, scaling
 from asya_pulumi.objects.labels import MESH_LABEL, NAME_LABEL
+from asya_pulumi.objects.sidecar import sidecar_config
 from asya_pulumi.spec import DEFAULT_RUNTIME_IMAGE, AsyncActorSpec, SinkSpec
-from asya_runtime.config import SidecarConfig
 from asya_runtime.naming import check_names_fit, role_name
 
 #: Pulumi must not wait for an actor's pods: with scale-to-zero (and GPU nodes that take minutes) none may start.
@@ -207,15 +208,7 @@ class AsyncActor(pulumi.ComponentResource):
     ) -> dict[str, Any]:
         """Selector, rollout and pod template. No ``replicas``: KEDA's HPA owns it (SSA would fight over it)."""
         spec = self._spec
-        config = SidecarConfig(
-            actor=spec.name,
-            namespace=self._namespace,
-            mode=spec.name if isinstance(spec, SinkSpec) else "actor",
-            region=region,
-            concurrency=spec.concurrency,
-            resiliency=spec.resiliency,
-            **({"offload_threshold_bytes": spec.offload_threshold} if isinstance(spec, AsyncActorSpec) else {}),
-        )
+        config = sidecar_config(spec, namespace=self._namespace, region=region)
         sidecar = pulumi.Output.from_input(bucket_name).apply(
             lambda bucket: pod.sidecar_container(
                 image=runtime_image,

@@ -3,9 +3,9 @@
 ``asya dev`` and the benchmarks turn a :class:`MeshPlan` into :class:`ProcessSpec` s with :func:`process_specs`;
 the tests' :class:`~asya_pulumi.testing.ActorProcess` builds one actor's pair with the same two
 functions, :func:`handler_process` and :func:`sidecar_process`. The environments are rendered, never typed out:
-the sidecar's from a :class:`SidecarConfig` (as the components do for the Deployment), the handler server's from a
-:class:`HandlerServerConfig` built by :func:`asya_pulumi.objects.pod.handler_server_config` (as the pod's is), so a
-local handler server gets the same concurrency and drain time as in the cluster.
+the sidecar's from :func:`asya_pulumi.objects.sidecar.sidecar_config` (as the Deployment's is), the handler server's
+from a :class:`HandlerServerConfig` built by :func:`asya_pulumi.objects.pod.handler_server_config` (as the pod's is), so
+a local handler server gets the same concurrency and drain time as in the cluster.
 
 Which handler server runs an actor is the spec's ``runtime`` (python | node), as in the cluster. When a manifest
 leaves it out, the handler's module file in the pipeline directory decides: ``handler: chunks.countWords`` runs
@@ -30,10 +30,12 @@ import asya_runtime
 from asya_pulumi.local.processes import ProcessSpec
 from asya_pulumi.local.queues import mesh_sinks
 from asya_pulumi.objects.pod import handler_server_config
+from asya_pulumi.objects.sidecar import sidecar_config
 from asya_pulumi.spec.actor import AsyncActorSpec
 from asya_pulumi.spec.inputs import plain_text
 from asya_pulumi.spec.manifest import runtime_in_dir
 from asya_pulumi.spec.mesh import MeshSpec
+from asya_pulumi.spec.sink import SinkSpec
 from asya_runtime.config import SidecarConfig
 from asya_runtime.handler_server import HandlerServerConfig
 from asya_runtime.sidecar.host import ENV_START_FILE
@@ -184,13 +186,10 @@ def process_specs(plan: MeshPlan) -> list[ProcessSpec]:
         for replica in range(plan.replicas.get(actor.name, 1)):
             socket_path = str(plan.socket_dir / f"{actor.name}-{replica}.sock")
             specs.append(_handler_spec(plan, actor=actor, replica=replica, socket_path=socket_path))
-            config = _sidecar_config(plan, actor=actor.name, mode="actor", socket_path=socket_path)
-            config = config.model_copy(update={"concurrency": actor.concurrency, "resiliency": actor.resiliency,
-                                               "offload_threshold_bytes": actor.offload_threshold})
+            config = _sidecar_config(plan, spec=actor, socket_path=socket_path)
             sidecars.append((f"{actor.name}-{replica}-sidecar", replica, config))
     for sink in mesh_sinks():
-        config = _sidecar_config(plan, actor=sink.name, mode=sink.name, socket_path=str(plan.socket_dir / "unused"))
-        config = config.model_copy(update={"concurrency": sink.concurrency, "resiliency": sink.resiliency})
+        config = _sidecar_config(plan, spec=sink, socket_path=str(plan.socket_dir / "unused"))
         for replica in range(plan.replicas.get(sink.name, 1)):
             sidecars.append((f"{sink.name}-{replica}", replica, config))
     if not plan.shared_sidecars:
@@ -236,19 +235,17 @@ def local_env(actor: AsyncActorSpec) -> dict[str, str]:
     return plain_text(actor.env, what="env") | plain_text(actor.secret_env, what="secretEnv")
 
 
-def _sidecar_config(plan: MeshPlan, *, actor: str, mode: str, socket_path: str) -> SidecarConfig:
-    return SidecarConfig.model_validate(
-        {
-            "actor": actor,
-            "namespace": plan.mesh.namespace,
-            "mode": mode,
-            "region": plan.region,
-            "sqs_endpoint": plan.sqs_endpoint,
-            "s3_endpoint": plan.s3_endpoint,
-            "result_bucket": plan.bucket,
-            "socket_path": socket_path,
-            "metrics_port": 0,  # many replicas on one host cannot share a port; progress reads the queues instead
-        }
+def _sidecar_config(plan: MeshPlan, *, spec: AsyncActorSpec | SinkSpec, socket_path: str) -> SidecarConfig:
+    """The pod's sidecar settings (:func:`~asya_pulumi.objects.sidecar.sidecar_config`), here: local endpoints."""
+    return sidecar_config(
+        spec,
+        namespace=plan.mesh.namespace,
+        region=plan.region,
+        sqs_endpoint=plan.sqs_endpoint,
+        s3_endpoint=plan.s3_endpoint,
+        result_bucket=plan.bucket,
+        socket_path=socket_path,
+        metrics_port=0,  # many replicas on one host cannot share a port; progress reads the queues instead
     )
 
 

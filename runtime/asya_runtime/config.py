@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_valid
 
 from asya_runtime.handler_server import DEFAULT_SOCKET_PATH, ENV_SOCKET_PATH
 from asya_runtime.naming import queue_name
-from asya_runtime.resiliency import Resiliency, queue_visibility_timeout
+from asya_runtime.resiliency import Resiliency
 
 Mode = Literal["actor", "success-sink", "error-sink"]
 
@@ -119,10 +119,6 @@ class SidecarConfig(BaseModel):
         if not self.result_bucket or not self.offload_threshold_bytes:
             return 0
         return min(self.offload_threshold_bytes, self.max_message_bytes)
-
-    @property
-    def visibility_timeout(self) -> int:
-        return queue_visibility_timeout(self.resiliency)
 
     @property
     def shutdown_waits_s(self) -> dict[str, float]:
