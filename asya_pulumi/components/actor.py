@@ -28,6 +28,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from asya_pulumi.components.common import TYPE_PREFIX, child, labels, tags
+from asya_pulumi.components.identity import pod_identity
 from asya_pulumi.components.queue import ActorQueue
 from asya_pulumi.components.shared import SharedObjects, shared_objects
 from asya_pulumi.objects import iam, pod, scaling
@@ -79,6 +80,7 @@ class AsyncActor(pulumi.ComponentResource):
         self._name, self._spec, self._namespace, self._region = resource_name, spec, namespace, region
         self._labels = labels(namespace=namespace, actor=spec.name)
         kube_ns = k8s_namespace if k8s_namespace is not None else namespace
+        self._kube_namespace: pulumi.Input[str] = kube_ns
         self._meta = {"name": spec.name, "namespace": kube_ns, "labels": self._labels}
         self._selector = {NAME_LABEL: spec.name, MESH_LABEL: namespace}
 
@@ -136,23 +138,6 @@ class AsyncActor(pulumi.ComponentResource):
     ) -> tuple[k8s.core.v1.ServiceAccount, aws.eks.PodIdentityAssociation]:
         """IAM role (own queue, mesh queues, sinks: result objects), ServiceAccount, Pod Identity association."""
         name, namespace, actor, region = self._name, self._namespace, self._spec.name, self._region
-        kube_namespace = self._meta["namespace"]
-        trust = pulumi.Output.all(self.queue.arn, cluster_name, kube_namespace).apply(
-            lambda args: json.dumps(
-                iam.pod_identity_trust_policy(
-                    cluster_arn=iam.eks_cluster_arn(same_account_arn=args[0], region=region, cluster_name=args[1]),
-                    namespace=args[2],
-                    service_account=actor,
-                )
-            )
-        )
-        self.role = aws.iam.Role(
-            f"{name}-role",
-            name=role_name(namespace=namespace, actor=actor, region=region),
-            assume_role_policy=trust,
-            tags=tags(namespace=namespace, actor=actor),
-            opts=child(self),
-        )
         if result_bucket is None:
             policy = self.queue.arn.apply(lambda arn: json.dumps(iam.actor_policy(queue_arn=arn, namespace=namespace)))
         elif isinstance(self._spec, AsyncActorSpec):  # the mesh's bucket: offloaded envelopes (claim-check)
@@ -163,19 +148,25 @@ class AsyncActor(pulumi.ComponentResource):
             policy = pulumi.Output.all(self.queue.arn, result_bucket.arn).apply(
                 lambda arns: json.dumps(iam.sink_policy(queue_arn=arns[0], sink=actor, bucket_arn=arns[1]))
             )
-        aws.iam.RolePolicy(f"{name}-policy", role=self.role.id, policy=policy, opts=child(self))
         service_account = k8s.core.v1.ServiceAccount(
             f"{name}-sa", metadata=self._meta, automount_service_account_token=False, opts=child(self)
         )
-        association = aws.eks.PodIdentityAssociation(
-            f"{name}-pod-identity",
+        identity = pod_identity(
+            self,
+            prefix=name,
+            cluster_arn=pulumi.Output.all(self.queue.arn, cluster_name).apply(
+                lambda args: iam.eks_cluster_arn(same_account_arn=args[0], region=region, cluster_name=args[1])
+            ),
             cluster_name=cluster_name,
-            namespace=self._meta["namespace"],
-            service_account=service_account.metadata.name,
-            role_arn=self.role.arn,
-            opts=child(self),
+            namespace=self._kube_namespace,
+            service_account=actor,
+            association_service_account=service_account.metadata.name,
+            policy=policy,
+            role_name=role_name(namespace=namespace, actor=actor, region=region),
+            tags=tags(namespace=namespace, actor=actor),
         )
-        return service_account, association
+        self.role = identity.role
+        return service_account, identity.association
 
     def _secret_env(self) -> k8s.core.v1.Secret | None:
         """The actor's Secret holding ``secretEnv`` (None when there is none); every value is ``Output.secret``."""

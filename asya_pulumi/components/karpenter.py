@@ -27,6 +27,7 @@ import pulumi_kubernetes as k8s
 
 from asya_pulumi.components.cluster_addons import NEW_POD_SCALE_UP_DELAY
 from asya_pulumi.components.common import child
+from asya_pulumi.components.identity import pod_identity
 from asya_pulumi.components.network import DISCOVERY_TAG
 from asya_pulumi.components.node_groups import DATA_DEVICE, ROOT_DEVICE, SYSTEM_LABEL, gpu_pool_labels
 from asya_pulumi.objects import iam
@@ -194,28 +195,21 @@ def karpenter(
         opts=child(parent, depends_on=node_role_ready),
     )
     queue = _interruption_queue(parent, resource_name=resource_name, cluster_name=spec.name)
-    role = aws.iam.Role(
-        f"{resource_name}-controller-role",
-        assume_role_policy=cluster.arn.apply(
-            lambda arn: json.dumps(iam.pod_identity_trust_policy(
-                cluster_arn=arn, namespace=ADDON_NAMESPACE, service_account=KARPENTER_SERVICE_ACCOUNT))
-        ),
-        opts=child(parent),
-    )
-    policy = aws.iam.RolePolicy(
-        f"{resource_name}-controller-policy",
-        role=role.id,
+    controller = pod_identity(
+        parent,
+        prefix=f"{resource_name}-controller",
+        association_name=f"{resource_name}-pod-identity",
+        cluster_arn=cluster.arn,
+        cluster_name=cluster.name,
+        namespace=ADDON_NAMESPACE,
+        service_account=KARPENTER_SERVICE_ACCOUNT,
         policy=pulumi.Output.all(cluster.arn, node_role.arn, profile.arn, queue.arn).apply(
             lambda arns: json.dumps(iam.karpenter_controller_policy(
                 cluster_arn=arns[0], node_role_arn=arns[1], instance_profile_arn=arns[2],
                 interruption_queue_arn=arns[3]))
         ),
-        opts=child(parent),
     )
-    association = aws.eks.PodIdentityAssociation(
-        f"{resource_name}-pod-identity", cluster_name=cluster.name, namespace=ADDON_NAMESPACE,
-        service_account=KARPENTER_SERVICE_ACCOUNT, role_arn=role.arn, opts=child(parent),
-    )
+    policy, association = controller.policy, controller.association
     chart, version = KARPENTER_CHART
     release = k8s.helm.v3.Release(
         resource_name,
