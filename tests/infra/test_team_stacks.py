@@ -200,3 +200,16 @@ def test_a_team_gpu_actor_must_name_its_pool_and_the_platform_must_have_it() -> 
     message = "gpu.pool 'a100' is not a GPU pool of mesh 'scoring-dev'; the platform stack exports: gpu"
     with pytest.raises(ValueError, match=re.escape(message)):
         check_team_against_mesh(team, namespace="scoring-dev", region=REGION, mesh_actors=["judge"], gpu_pools=["gpu"])
+
+
+@pytest.mark.parametrize("namespace", ["default", "kube-extra", "keda", "Bad_Name", "a" * 41])
+def test_a_team_and_a_mesh_refuse_the_same_namespaces(namespace: str) -> None:
+    """One rule (spec.mesh.check_namespace) for both; the team's copy had lost the result bucket's check."""
+    from asya_pulumi.spec import AsyncActorSpec, MeshSpec
+
+    actor = AsyncActorSpec.model_validate({"name": "a", "image": "x", "handler": "m.f"})
+    with pytest.raises(ValueError) as mesh_refusal:
+        MeshSpec(namespace=namespace, actors=[actor])
+    with pytest.raises(ValueError) as team_refusal:
+        TeamSpec(namespace=namespace, actors=[actor])
+    assert mesh_refusal.value.errors()[0]["msg"] == team_refusal.value.errors()[0]["msg"]  # type: ignore[attr-defined]
