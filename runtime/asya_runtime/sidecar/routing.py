@@ -6,13 +6,12 @@ Pure functions over :class:`~asya_runtime.envelope.Envelope`; the I/O lives in :
 from __future__ import annotations
 
 import functools
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from asya_runtime.envelope import Envelope, ErrorInfo, Route, Status, child_id
-from asya_runtime.naming import ERROR_SINK, SUCCESS_SINK, check_actor_name
+from asya_runtime.naming import ERROR_SINK, SUCCESS_SINK, check_actor_name, malformed_record_id
 
 #: Stable reasons: the ``reason`` label of ``asya_messages_failed`` and ``status.error.reason`` in the error sink.
 MALFORMED = "malformed envelope"
@@ -198,7 +197,7 @@ def malformed_record(*, raw_body: str, message_id: str, actor: str, detail: str)
     The id derives from the SQS MessageId, so a redelivered bad message overwrites its record instead of adding one.
     """
     envelope = Envelope(
-        id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"sqs-message/{message_id}")),
+        id=malformed_record_id(message_id),
         route=Route(prev=[], curr=actor, next=[]),
         status=Status(
             error=ErrorInfo(type="MalformedEnvelope", message=detail, reason=MALFORMED, actor=actor),
