@@ -6,7 +6,7 @@ Pure functions over :class:`~asya_runtime.envelope.Envelope`; the I/O lives in :
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,7 +44,7 @@ class Outgoing:
 
 
 def next_hops(
-    *, source: Envelope, answer: dict[str, Any], extra: Mapping[str, Any] | None = None
+    *, source: Envelope, outputs: Sequence[Mapping[str, Any]], extra: Mapping[str, Any] | None = None
 ) -> list[Outgoing]:
     """The envelopes a successful call produces (docs/protocol.md, *Call responses*).
 
@@ -53,7 +53,6 @@ def next_hops(
     an empty rest goes to the success sink. ``status`` starts afresh for the next actor (the deadline stays).
     ``extra`` (e.g. the hop history) is set on every resulting envelope in the same copy.
     """
-    outputs = answer.get("outputs") or []
     if not outputs:
         return [Outgoing(to=SUCCESS_SINK, envelope=source.model_copy(update=extra) if extra else source)]
     status = source.status
