@@ -18,6 +18,7 @@ from typing import Any
 
 from asya_runtime.sidecar import logs, routing
 from asya_runtime.sidecar.answer import HandlerAnswer
+from asya_runtime.sidecar.fitting import RESULT_TOO_LARGE_TYPE
 
 #: The handler server's grace after ``timeout_s`` before it reports ``hung`` and exits (docs/protocol.md), plus slack.
 SERVER_HUNG_GRACE_S = 2.0 + 1.5
@@ -62,7 +63,7 @@ class HandlerUnavailable(HandlerCallError):
 class HandlerAnswerTooLarge(HandlerCallError):
     """The answer line was longer than the read limit: not retryable, the handler would answer the same again."""
 
-    type_name = "ResultTooLarge"
+    type_name = RESULT_TOO_LARGE_TYPE
     reason = routing.RESULT_TOO_LARGE
 
 
