@@ -89,51 +89,19 @@ class ActorProcessor:
             slot.release()
 
     async def _process(self, message: Received, slot: Slot) -> None:
+        """Read the envelope, refuse what must not be called, call the handler, act on its answer."""
         started = time.time()
-        body = message.body
-        try:
-            reference = claimcheck.reference_in(body)
-            if reference is not None:
-                fetched = await self._fetch(message, reference)
-                if fetched is None:
-                    slot.release()
-                    return
-                body = fetched
-            envelope = self._parse(body)
-        except EnvelopeError as exc:
-            slot.release()
-            logs.warning("malformed envelope", message_id=message.message_id, detail=exc.detail)
-            record = routing.malformed_record(
-                raw_body=body, message_id=message.message_id, actor=self.config.actor, detail=str(exc)
-            )
-            stamped = self._stamped([record], message.receive_count, started, hops.ERROR, "MalformedEnvelope")
-            await self.outputs.finish(message, stamped)
+        read = await self._read(message, slot, started=started)
+        if read is None:
             return
+        envelope, body = read
         attempt = envelope.status.attempt + message.receive_count - 1
         if self.tracer is not None:
             self.tracer.begin(envelope=envelope, attempt=attempt)
-        resiliency = self.config.resiliency
-        if attempt > resiliency.max_attempts:
-            slot.release()
-            text = (
-                f"delivered {message.receive_count} times: attempt {attempt} is over maxAttempts "
-                f"{resiliency.max_attempts}"
-            )
-            await self._error_end(
-                message, envelope, routing.REDELIVERED_TOO_OFTEN, "RedeliveredTooOften", text, attempt, started=started
-            )
-            return
         now = time.time()
         deadline_at = _timestamp(envelope)
-        if deadline_at is not None and deadline_at <= now:
-            slot.release()
-            text = f"the envelope's deadline {envelope.status.deadline_at} passed before the call"
-            await self._error_end(
-                message, envelope, routing.DEADLINE_EXCEEDED, "DeadlineExceeded", text, attempt, started=started
-            )
-            return
-        if self.stopping.is_set():
-            await self.inflight.requeue([message])
+        if await self._refused(message, envelope, attempt=attempt, deadline_at=deadline_at, now=now, slot=slot,
+                               started=started):
             return
         # The body as received (history included: no GET path reaches it), else serialised without the history.
         call_json = envelope.call_json(body, exclude=hops.NOT_FOR_HANDLER)
@@ -156,6 +124,65 @@ class ActorProcessor:
                 reason=answer.reason,
                 first_attempt_at=_first_attempt_at(envelope, message, now=now),
             )
+
+    async def _read(self, message: Received, slot: Slot, *, started: float) -> tuple[Envelope, str] | None:
+        """``(envelope, the body it was parsed from)``: fetched first when the message is a claim-check reference.
+        None when the message was finished here instead (its object gone, or no envelope: an error record)."""
+        body = message.body
+        try:
+            reference = claimcheck.reference_in(body)
+            if reference is not None:
+                fetched = await self._fetch(message, reference)
+                if fetched is None:
+                    slot.release()
+                    return None
+                body = fetched
+            return self._parse(body), body
+        except EnvelopeError as exc:
+            slot.release()
+            logs.warning("malformed envelope", message_id=message.message_id, detail=exc.detail)
+            record = routing.malformed_record(
+                raw_body=body, message_id=message.message_id, actor=self.config.actor, detail=str(exc)
+            )
+            stamped = self._stamped([record], message.receive_count, started, hops.ERROR, "MalformedEnvelope")
+            await self.outputs.finish(message, stamped)
+            return None
+
+    async def _refused(
+        self,
+        message: Received,
+        envelope: Envelope,
+        *,
+        attempt: int,
+        deadline_at: float | None,
+        now: float,
+        slot: Slot,
+        started: float,
+    ) -> bool:
+        """Whether the envelope must not be called, and was dealt with: error-ended (delivered too often, its
+        deadline passed) or requeued (the sidecar is stopping)."""
+        resiliency = self.config.resiliency
+        if attempt > resiliency.max_attempts:
+            slot.release()
+            text = (
+                f"delivered {message.receive_count} times: attempt {attempt} is over maxAttempts "
+                f"{resiliency.max_attempts}"
+            )
+            await self._error_end(
+                message, envelope, routing.REDELIVERED_TOO_OFTEN, "RedeliveredTooOften", text, attempt, started=started
+            )
+            return True
+        if deadline_at is not None and deadline_at <= now:
+            slot.release()
+            text = f"the envelope's deadline {envelope.status.deadline_at} passed before the call"
+            await self._error_end(
+                message, envelope, routing.DEADLINE_EXCEEDED, "DeadlineExceeded", text, attempt, started=started
+            )
+            return True
+        if self.stopping.is_set():
+            await self.inflight.requeue([message])
+            return True
+        return False
 
     async def _fetch(self, message: Received, reference: claimcheck.Reference) -> str | None:
         """The offloaded envelope's text; None when its object is gone and the message was error-ended instead."""
@@ -267,9 +294,26 @@ class ActorProcessor:
                 started=started,
             )
             return
+        await self._retry(message, envelope, decision, error, attempt=attempt, started=started,
+                          first_attempt_at=first_attempt_at)
+
+    async def _retry(
+        self,
+        message: Received,
+        envelope: Envelope,
+        decision: RetryDecision,
+        error: CallError,
+        *,
+        attempt: int,
+        started: float,
+        first_attempt_at: float,
+    ) -> None:
+        """Send the envelope back to this actor's queue for attempt ``attempt + 1``, after the policy's delay: held
+        here for the sub-second part, the rest as SQS ``DelaySeconds``."""
         hold_s, delay_seconds = split_delay(decision.delay_s)
         last_error = routing.error_info(
-            type_name=type_name, message=text, reason="retrying", traceback=trace, actor=self.config.actor
+            type_name=error.type, message=error.message, reason="retrying", traceback=error.traceback,
+            actor=self.config.actor,
         )
         status = envelope.status.model_copy(
             update={
@@ -279,9 +323,9 @@ class ActorProcessor:
                 "first_attempt_at": datetime.fromtimestamp(first_attempt_at, tz=UTC),
             }
         )
-        logs.event("retrying", id=envelope.id, error=type_name, attempt=attempt, delay_s=round(decision.delay_s, 3))
+        logs.event("retrying", id=envelope.id, error=error.type, attempt=attempt, delay_s=round(decision.delay_s, 3))
         retry = Outgoing(to=self.config.actor, envelope=envelope.model_copy(update={"status": status}), retry=True)
-        outputs = self._stamped([retry], attempt, started, hops.RETRY, type_name)  # before the hold: no part of it
+        outputs = self._stamped([retry], attempt, started, hops.RETRY, error.type)  # before the hold: no part of it
         await asyncio.sleep(hold_s)
         if await self.outputs.finish(message, outputs, delay_seconds=delay_seconds, source=envelope):
             self.metrics.retried.inc()
