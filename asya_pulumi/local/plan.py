@@ -5,7 +5,9 @@ the tests' :class:`~asya_pulumi.testing.ActorProcess` builds one actor's pair wi
 functions, :func:`handler_process` and :func:`sidecar_process`. The environments are rendered, never typed out:
 the sidecar's from :func:`asya_pulumi.objects.sidecar.sidecar_config` (as the Deployment's is), the handler server's
 from a :class:`HandlerServerConfig` built by :func:`asya_pulumi.objects.pod.handler_server_config` (as the pod's is), so
-a local handler server gets the same concurrency and drain time as in the cluster.
+a local handler server gets the same concurrency and ``ASYA_HANDLER_DRAIN_S`` as in the cluster. (Unlike a pod's
+grace period, the supervisor gives a stopping process 10 s before SIGKILL, :meth:`Supervisor.stop`: a local stop
+does not wait for a long call to finish; its message is redelivered.)
 
 Which handler server runs an actor is the spec's ``runtime`` (python | node), as in the cluster. When a manifest
 leaves it out, the handler's module file in the pipeline directory decides: ``handler: chunks.countWords`` runs

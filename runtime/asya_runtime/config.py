@@ -1,4 +1,7 @@
-"""The sidecar's configuration: every setting is one environment variable, named here and nowhere else.
+"""The sidecar's configuration: every setting is one environment variable, named by its field's alias here.
+
+(Two names come from elsewhere: the socket path's, ``ENV_SOCKET_PATH``, which the handler server reads too, and the
+shared host's start file, ``sidecar/host.py``; OpenTelemetry reads its own ``OTEL_*`` variables.)
 
 The Pulumi components build a :class:`SidecarConfig` from the actor's spec and render :meth:`SidecarConfig.to_env`
 into the Deployment; ``asya dev`` does the same for local processes; the sidecar reads it back with

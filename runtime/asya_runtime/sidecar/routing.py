@@ -1,6 +1,7 @@
 """What the sidecar sends where: next-hop envelopes from a handler's answer, and error-sink records.
 
-Pure functions over :class:`~asya_runtime.envelope.Envelope`; the I/O lives in :mod:`asya_runtime.sidecar.actor`.
+Pure functions over :class:`~asya_runtime.envelope.Envelope`; the I/O lives in :mod:`asya_runtime.sidecar.actor`
+(the handler call), :mod:`~asya_runtime.sidecar.outputs` (sending) and :mod:`~asya_runtime.sidecar.sinks`.
 """
 
 from __future__ import annotations
