@@ -12,6 +12,7 @@ import importlib
 import importlib.metadata
 from typing import TYPE_CHECKING, Any
 
+from asya_pulumi.errors import AsyaError
 from asya_pulumi.spec import (
     AsyncActorSpec,
     ClusterSpec,
@@ -36,49 +37,33 @@ def _version() -> str:
 
 __version__ = _version()
 
-if TYPE_CHECKING:
-    from asya_pulumi.components import (
-        KEDA_CHART_VERSION,
-        ActorMesh,
-        ActorQueue,
-        AsyaCluster,
-        AsyncActor,
-        Keda,
-        Network,
-        ResultBucket,
-    )
+#: The components, each imported on first use from :mod:`asya_pulumi.components` (which loads Pulumi's SDKs): the one
+#: list of their public names.
+_COMPONENTS = (
+    "KEDA_CHART_VERSION", "ActorMesh", "ActorQueue", "AsyaCluster", "AsyncActor", "Keda", "Network", "ResultBucket",
+)
 
-_LAZY = {
-    name: "asya_pulumi.components"
-    for name in (
-        "KEDA_CHART_VERSION", "ActorMesh", "ActorQueue", "AsyaCluster", "AsyncActor", "Keda", "Network", "ResultBucket"
-    )
-}
+if TYPE_CHECKING:
+    from asya_pulumi.components import *  # noqa: F403  (for type checkers: the names in _COMPONENTS)
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in _COMPONENTS:
+        return getattr(importlib.import_module("asya_pulumi.components"), name)
     raise AttributeError(f"module 'asya_pulumi' has no attribute {name!r}")
 
 
-__all__ = [
-    "KEDA_CHART_VERSION",
-    "ActorMesh",
-    "ActorQueue",
-    "AsyaCluster",
-    "AsyncActor",
+__all__ = [  # the public API: what needs no Pulumi SDK, then the components
+    "AsyaError",
     "AsyncActorSpec",
     "ClusterSpec",
     "GpuNodePoolSpec",
     "GpuSpec",
-    "Keda",
     "MeshSpec",
-    "Network",
-    "ResultBucket",
     "ScalingSpec",
     "SinkSpec",
     "SpecError",
     "__version__",
     "load_pipeline_dir",
+    *_COMPONENTS,
 ]

@@ -11,8 +11,8 @@ from __future__ import annotations
 import sys
 import time
 
+from asya_pulumi.checks.mocked import REGION, MockedDeployment
 from asya_pulumi.components import ActorMesh, Keda
-from asya_pulumi.mocked import REGION, MockedDeployment
 from asya_pulumi.spec import AsyncActorSpec, MeshSpec
 
 DEFAULT_SIZES = (10, 50, 100, 200)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import sys
 
+from asya_pulumi.errors import AsyaError
+
 #: Exit statuses of every ``asya`` command (docs/cli.md lists them; cron checks rely on them).
 EXIT_OK = 0
 #: The run or the check failed: an envelope ended in the error sink, an object is invalid, a timeout.
@@ -23,8 +25,10 @@ EXIT_DLQ_NOT_EMPTY = 3
 EXIT_AWS = 4
 
 
-class UsageError(Exception):
-    """The command line or its inputs are wrong; the message says what and, where possible, the fix."""
+class UsageError(AsyaError):
+    """The command line or its inputs are wrong; the message says what and, where possible, the fix. An
+    :class:`~asya_pulumi.errors.AsyaError` like every library error, so :mod:`asya_pulumi.cli.main` maps them all
+    alike; no library module raises it (the library raises its own groups under that root)."""
 
 
 def report_error(message: str, *, code: int) -> int:

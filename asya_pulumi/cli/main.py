@@ -4,7 +4,7 @@ command, and turn user mistakes into exit status 2 and failures to talk to AWS i
 
 Only the module of the command being run is imported: ``asya --help``, ``asya render`` or a usage error do not pay
 for boto3 or the sidecar runtime (about a second on a busy 2-core machine), and ``asya dev`` imports boto3 only
-while its broker and processes start (see :mod:`asya_pulumi.cli.dev_start`).
+while its broker and processes start (see :mod:`asya_pulumi.cli.dev.start`).
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from asya_pulumi import __version__
-from asya_pulumi.cli.errors import EXIT_AWS, UsageError, report_error, report_usage_error
+from asya_pulumi.cli.errors import EXIT_AWS, report_error, report_usage_error
+from asya_pulumi.errors import AsyaError
 
 #: Every command: the module that defines it (``add_parser`` and ``run``) and its line in ``asya --help`` (the
 #: module's own ``help=`` is not shown: argparse prints a command's help only in the parent's listing).
 COMMANDS: dict[str, tuple[str, str]] = {
-    "dev": ("asya_pulumi.cli.dev", "run a pipeline locally and wait for its results"),
+    "dev": ("asya_pulumi.cli.dev.command", "run a pipeline locally and wait for its results"),
     "send": ("asya_pulumi.cli.send", "send one envelope to a running mesh"),
     "status": ("asya_pulumi.cli.status", "queue depth, in flight and DLQ depth per actor"),
     "dlq": ("asya_pulumi.cli.dlq", "dead-letter queue operations"),
@@ -67,13 +68,11 @@ def _chosen_command(argv: Sequence[str] | None) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(arguments).parse_args(arguments)
-    from asya_pulumi.local.broker import BrokerError  # cheap; a broker that cannot start is a setup problem
-
     try:
         if settle := getattr(args, "settle", None):  # --stack, environment and defaults of the mesh options
             settle(args)
         code: int = args.run(args)
-    except (UsageError, BrokerError) as exc:
+    except AsyaError as exc:  # UsageError, SpecError, OpsError, BrokerError: the library's root
         return report_usage_error(str(exc))
     except KeyboardInterrupt:
         return 130

@@ -1,10 +1,10 @@
 """``asya render [PROGRAM_DIR] [--stack dev] [--out DIR]``: the offline plan of a Pulumi program (under mocks).
 
 Runs ``PROGRAM_DIR/__main__.py`` with the stack's config (``PROGRAM_DIR/Pulumi.<stack>.yaml``) under Pulumi's mocks
-(:mod:`asya_pulumi.mocked`): no cloud credentials, no Pulumi CLI, no engine. Prints the resource tree that
+(:mod:`asya_pulumi.checks.mocked`): no cloud credentials, no Pulumi CLI, no engine. Prints the resource tree that
 ``pulumi up`` would create, writes every Kubernetes object as YAML (``DIR/<namespace>/<kind>-<name>.yaml``, for
 GitOps), and validates each against the Kubernetes schemas and the CRD schemas generated from KEDA's, Karpenter's
-and the Prometheus operator's CRDs (:mod:`asya_pulumi.validate`), and refuses two objects that are one Kubernetes
+and the Prometheus operator's CRDs (:mod:`asya_pulumi.checks.validate`), and refuses two objects that are one Kubernetes
 object. Exit 0 when everything is valid; 1 naming each invalid or duplicated object and field; 1 with one line (no
 traceback) when the program fails, e.g. a spec past an AWS or Kubernetes limit (:mod:`asya_pulumi.spec.limits`) or a
 manifest over the YAML budgets; 2 (one line) when the ``render`` extra (kubernetes-validate, cel-python) is not

@@ -1,7 +1,7 @@
 """What ``asya render`` does with a program once its config is read: run it under mocks, then show, write, check.
 
-Runs in-process with :class:`~asya_pulumi.mocked.MockedDeployment` (the same recorder the infra tests use), so the
-plan shows exactly what the tests assert on: every registered resource, its inputs and its parent. Secrets are
+Runs in-process with :class:`~asya_pulumi.checks.mocked.MockedDeployment` (the same recorder the infra tests use), so
+the plan shows exactly what the tests assert on: every registered resource, its inputs and its parent. Secrets are
 redacted everywhere the plan shows or writes a value (``secrets_redacted``): a Pulumi secret and every value of a
 Kubernetes Secret are written as ``<redacted>``.
 """
@@ -21,10 +21,10 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.tree import Tree
 
-from asya_pulumi.mocked import MockedDeployment, Registered, integers_restored, secrets_redacted
+from asya_pulumi.checks.mocked import MockedDeployment, Registered, integers_restored, secrets_redacted
+from asya_pulumi.checks.validate import validate_objects
 from asya_pulumi.spec import ClusterSpec, MeshSpec
 from asya_pulumi.spec.errors import describe, known_field_names
-from asya_pulumi.validate import validate_objects
 
 #: Inputs worth showing next to a resource in the tree (when present), in this order.
 KEY_INPUTS = (

@@ -1,4 +1,8 @@
-"""``asya send ROUTE PAYLOAD``: start one envelope on a running mesh (local or AWS) and print its id."""
+"""``asya send ROUTE PAYLOAD``: start one envelope on a running mesh (local or AWS) and print its id.
+
+The envelope carries a W3C ``traceparent`` rooted at its id (the trace id is the id without dashes), as ``asya dev``'s
+inputs do, so its spans and its records share one trace id (docs/observability.md).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from asya_pulumi.cli.common import add_mesh_options, command_sqs, namespace_from
 from asya_pulumi.cli.errors import EXIT_OK
 from asya_pulumi.cli.inputs import envelope_from_arguments
 from asya_pulumi.ops.mesh_queues import MeshQueues
+from asya_pulumi.records import with_trace
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -24,7 +29,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     namespace = namespace_from(args)
-    envelope = envelope_from_arguments(route=args.route, payload=args.payload, actors=None, routes={})
+    envelope = with_trace(envelope_from_arguments(route=args.route, payload=args.payload, actors=None, routes={}))
     queues = MeshQueues(sqs=command_sqs(args), namespace=namespace)
     for actor in envelope.route.next:  # fail before sending when a later hop has no queue either
         queues.actor_url(actor)

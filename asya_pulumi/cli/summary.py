@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from asya_pulumi.cli.dev_run import RunOutcome
-from asya_pulumi.local.results import FinalRecord
+from asya_pulumi.cli.dev.run import RunOutcome
+from asya_pulumi.records import FinalRecord
 
 #: The summary lists at most this many failures one by one (the results file has them all).
 MAX_LISTED_FAILURES = 20

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     declared: list[str] = []
     namespace = args.namespace
     if args.mesh:
-        from asya_pulumi.cli.dev_setup import load_mesh
+        from asya_pulumi.cli.dev.setup import load_mesh
 
         mesh, _ = load_mesh(args.mesh, namespace=args.namespace)
         routes, declared, namespace = mesh.routes, [a.name for a in mesh.actors], mesh.namespace

@@ -1,23 +1,16 @@
-"""The Pulumi components (type tokens ``asya:index:<Name>``), one module each."""
+"""The Pulumi components (type tokens ``asya:index:<Name>``), one module each.
 
-from asya_pulumi.components.actor import AsyncActor
-from asya_pulumi.components.bucket import ResultBucket
-from asya_pulumi.components.cluster import AsyaCluster
-from asya_pulumi.components.keda import KEDA_CHART_VERSION, Keda
-from asya_pulumi.components.mesh import ActorMesh
-from asya_pulumi.components.network import Network
-from asya_pulumi.components.observability import Observability, ObservabilityArgs
-from asya_pulumi.components.queue import ActorQueue
+Re-exported with ``import X as X`` (the typed re-export form), so this file needs no ``__all__`` that would repeat
+the names: the package's public list is ``asya_pulumi.__all__``, written once.
+"""
 
-__all__ = [
-    "KEDA_CHART_VERSION",
-    "ActorMesh",
-    "ActorQueue",
-    "AsyaCluster",
-    "AsyncActor",
-    "Keda",
-    "Network",
-    "Observability",
-    "ObservabilityArgs",
-    "ResultBucket",
-]
+from asya_pulumi.components.actor import AsyncActor as AsyncActor
+from asya_pulumi.components.bucket import ResultBucket as ResultBucket
+from asya_pulumi.components.cluster import AsyaCluster as AsyaCluster
+from asya_pulumi.components.keda import KEDA_CHART_VERSION as KEDA_CHART_VERSION
+from asya_pulumi.components.keda import Keda as Keda
+from asya_pulumi.components.mesh import ActorMesh as ActorMesh
+from asya_pulumi.components.network import Network as Network
+from asya_pulumi.components.observability import Observability as Observability
+from asya_pulumi.components.observability import ObservabilityArgs as ObservabilityArgs
+from asya_pulumi.components.queue import ActorQueue as ActorQueue

@@ -5,8 +5,9 @@ The budget is ``maxUnavailable: 1``: a node drain evicts the actor's pods one at
 period to finish its call. ``minAvailable`` would block every drain of an actor scaled to one replica (and means
 nothing at zero), so it is not used.
 
-Every sidecar setting comes from ``SidecarConfig(...).to_env()`` built from the spec, so the pod's environment and
-the queue's derived settings cannot drift apart.
+Every sidecar setting comes from ``sidecar_config(spec, ...).to_env()`` (:mod:`asya_pulumi.objects.sidecar`, which
+``asya dev`` builds its sidecars with too), so the pod's environment and the queue's derived settings cannot drift
+apart.
 
 Secrets: ``secretEnv`` values (Pulumi secrets, e.g. an AWS Secrets Manager value read with
 ``aws.secretsmanager.get_secret_version_output``) go into a Kubernetes Secret of the actor, wrapped in
@@ -26,12 +27,14 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from asya_pulumi import iam, pod, scaling
 from asya_pulumi.components.common import TYPE_PREFIX, child, labels, tags
+from asya_pulumi.components.identity import pod_identity
 from asya_pulumi.components.queue import ActorQueue
 from asya_pulumi.components.shared import SharedObjects, shared_objects
+from asya_pulumi.objects import iam, pod, scaling
+from asya_pulumi.objects.labels import MESH_LABEL, NAME_LABEL
+from asya_pulumi.objects.sidecar import sidecar_config
 from asya_pulumi.spec import DEFAULT_RUNTIME_IMAGE, AsyncActorSpec, SinkSpec
-from asya_runtime.config import SidecarConfig
 from asya_runtime.naming import check_names_fit, role_name
 
 #: Pulumi must not wait for an actor's pods: with scale-to-zero (and GPU nodes that take minutes) none may start.
@@ -77,8 +80,9 @@ class AsyncActor(pulumi.ComponentResource):
         self._name, self._spec, self._namespace, self._region = resource_name, spec, namespace, region
         self._labels = labels(namespace=namespace, actor=spec.name)
         kube_ns = k8s_namespace if k8s_namespace is not None else namespace
+        self._kube_namespace: pulumi.Input[str] = kube_ns
         self._meta = {"name": spec.name, "namespace": kube_ns, "labels": self._labels}
-        self._selector = {"app.kubernetes.io/name": spec.name, "asya.sh/mesh": namespace}
+        self._selector = {NAME_LABEL: spec.name, MESH_LABEL: namespace}
 
         self.queue = ActorQueue(
             f"{resource_name}-queue",
@@ -134,23 +138,6 @@ class AsyncActor(pulumi.ComponentResource):
     ) -> tuple[k8s.core.v1.ServiceAccount, aws.eks.PodIdentityAssociation]:
         """IAM role (own queue, mesh queues, sinks: result objects), ServiceAccount, Pod Identity association."""
         name, namespace, actor, region = self._name, self._namespace, self._spec.name, self._region
-        kube_namespace = self._meta["namespace"]
-        trust = pulumi.Output.all(self.queue.arn, cluster_name, kube_namespace).apply(
-            lambda args: json.dumps(
-                iam.pod_identity_trust_policy(
-                    cluster_arn=iam.eks_cluster_arn(same_account_arn=args[0], region=region, cluster_name=args[1]),
-                    namespace=args[2],
-                    service_account=actor,
-                )
-            )
-        )
-        self.role = aws.iam.Role(
-            f"{name}-role",
-            name=role_name(namespace=namespace, actor=actor, region=region),
-            assume_role_policy=trust,
-            tags=tags(namespace=namespace, actor=actor),
-            opts=child(self),
-        )
         if result_bucket is None:
             policy = self.queue.arn.apply(lambda arn: json.dumps(iam.actor_policy(queue_arn=arn, namespace=namespace)))
         elif isinstance(self._spec, AsyncActorSpec):  # the mesh's bucket: offloaded envelopes (claim-check)
@@ -161,19 +148,25 @@ class AsyncActor(pulumi.ComponentResource):
             policy = pulumi.Output.all(self.queue.arn, result_bucket.arn).apply(
                 lambda arns: json.dumps(iam.sink_policy(queue_arn=arns[0], sink=actor, bucket_arn=arns[1]))
             )
-        aws.iam.RolePolicy(f"{name}-policy", role=self.role.id, policy=policy, opts=child(self))
         service_account = k8s.core.v1.ServiceAccount(
             f"{name}-sa", metadata=self._meta, automount_service_account_token=False, opts=child(self)
         )
-        association = aws.eks.PodIdentityAssociation(
-            f"{name}-pod-identity",
+        identity = pod_identity(
+            self,
+            prefix=name,
+            cluster_arn=pulumi.Output.all(self.queue.arn, cluster_name).apply(
+                lambda args: iam.eks_cluster_arn(same_account_arn=args[0], region=region, cluster_name=args[1])
+            ),
             cluster_name=cluster_name,
-            namespace=self._meta["namespace"],
-            service_account=service_account.metadata.name,
-            role_arn=self.role.arn,
-            opts=child(self),
+            namespace=self._kube_namespace,
+            service_account=actor,
+            association_service_account=service_account.metadata.name,
+            policy=policy,
+            role_name=role_name(namespace=namespace, actor=actor, region=region),
+            tags=tags(namespace=namespace, actor=actor),
         )
-        return service_account, association
+        self.role = identity.role
+        return service_account, identity.association
 
     def _secret_env(self) -> k8s.core.v1.Secret | None:
         """The actor's Secret holding ``secretEnv`` (None when there is none); every value is ``Output.secret``."""
@@ -206,15 +199,7 @@ class AsyncActor(pulumi.ComponentResource):
     ) -> dict[str, Any]:
         """Selector, rollout and pod template. No ``replicas``: KEDA's HPA owns it (SSA would fight over it)."""
         spec = self._spec
-        config = SidecarConfig(
-            actor=spec.name,
-            namespace=self._namespace,
-            mode=spec.name if isinstance(spec, SinkSpec) else "actor",
-            region=region,
-            concurrency=spec.concurrency,
-            resiliency=spec.resiliency,
-            **({"offload_threshold_bytes": spec.offload_threshold} if isinstance(spec, AsyncActorSpec) else {}),
-        )
+        config = sidecar_config(spec, namespace=self._namespace, region=region)
         sidecar = pulumi.Output.from_input(bucket_name).apply(
             lambda bucket: pod.sidecar_container(
                 image=runtime_image,

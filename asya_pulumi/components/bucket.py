@@ -20,8 +20,8 @@ import pulumi
 import pulumi_aws as aws
 
 from asya_pulumi.components.common import TYPE_PREFIX, child
-from asya_pulumi.iam import deny_insecure_transport
-from asya_pulumi.queue_settings import DLQ_RETENTION_S
+from asya_pulumi.objects.iam import deny_insecure_transport
+from asya_pulumi.objects.queue_settings import DLQ_RETENTION_S
 from asya_pulumi.spec import ResultRetentionSpec
 from asya_pulumi.spec.limits import result_bucket_prefix
 from asya_runtime.config import OFFLOAD_PREFIX

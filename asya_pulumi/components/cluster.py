@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -29,7 +30,7 @@ from asya_pulumi.components.karpenter import karpenter
 from asya_pulumi.components.network import Network
 from asya_pulumi.components.node_groups import gpu_node_group, system_node_group
 from asya_pulumi.components.vpc_cni import vpc_cni_addon
-from asya_pulumi.kubeconfig import eks_kubeconfig
+from asya_pulumi.objects.kubeconfig import eks_kubeconfig
 from asya_pulumi.spec import ClusterSpec, ControlPlaneLogsSpec, SecretsEncryptionSpec
 from asya_pulumi.spec.eks_versions import support_notice
 
@@ -122,14 +123,7 @@ class AsyaCluster(pulumi.ComponentResource):
     ) -> None:
         super().__init__(f"{TYPE_PREFIX}AsyaCluster", resource_name, None, opts)
         self.spec = spec
-        if spec.subnet_ids:
-            subnet_ids: list[pulumi.Input[str]] = list(spec.subnet_ids)
-        else:
-            network = Network(
-                f"{resource_name}-network", cluster_name=spec.name, cidr=spec.vpc_cidr,
-                availability_zones=spec.availability_zones, opts=child(self),
-            )
-            subnet_ids = list(network.private_subnet_ids)
+        subnet_ids = self._subnet_ids(resource_name)
         # EKS refuses to create a cluster, and nodes cannot join, before their roles' policies are attached.
         cluster_role, cluster_role_ready = _service_role(
             self, f"{resource_name}-cluster-role", "eks.amazonaws.com", CLUSTER_POLICIES
@@ -137,6 +131,68 @@ class AsyaCluster(pulumi.ComponentResource):
         node_role, node_role_ready = _service_role(
             self, f"{resource_name}-node-role", "ec2.amazonaws.com", NODE_POLICIES
         )
+        cluster = self._control_plane(
+            resource_name, subnet_ids=subnet_ids, cluster_role=cluster_role, cluster_role_ready=cluster_role_ready
+        )
+        vpc_cni_addon(self, resource_name=f"{resource_name}-vpc-cni", cluster_name=cluster.name)
+        node_args = {
+            "cluster_name": cluster.name, "kubernetes_version": spec.kubernetes_version, "node_role_arn": node_role.arn,
+            "subnet_ids": subnet_ids, "security": spec.node_security,
+        }
+        system = system_node_group(
+            self, resource_name=f"{resource_name}-system", spec=spec.system_nodes, depends_on=node_role_ready,
+            **node_args,
+        )
+        managed_pools = spec.gpu_pools if spec.gpu_provisioning == "managedNodeGroups" else []
+        gpu_groups = [
+            gpu_node_group(self, resource_name=f"{resource_name}-gpu-{pool.name}", pool=pool,
+                           depends_on=node_role_ready, **node_args)
+            for pool in managed_pools
+        ]
+        pod_identity_agent = aws.eks.Addon(
+            f"{resource_name}-pod-identity-agent", cluster_name=cluster.name, addon_name="eks-pod-identity-agent",
+            opts=child(self, depends_on=[system]),
+        )
+        self.kubeconfig = pulumi.Output.secret(
+            pulumi.Output.all(cluster.name, cluster.endpoint, cluster.certificate_authority.data).apply(
+                lambda parts: eks_kubeconfig(
+                    cluster_name=parts[0], endpoint=parts[1], certificate_authority=parts[2], region=region
+                )
+            )
+        )
+        self.k8s_provider = k8s.Provider(f"{resource_name}-k8s", kubeconfig=self.kubeconfig, opts=child(self))
+        self._gpu_addons(
+            resource_name, cluster=cluster, region=region, system=system, gpu_groups=gpu_groups,
+            pod_identity_agent=pod_identity_agent,
+        )
+        self.cluster_name = cluster.name
+        self.system_node_group = system
+        self.register_outputs(
+            {"clusterName": cluster.name, "kubeconfig": self.kubeconfig, "gpuPools": [p.name for p in spec.gpu_pools]}
+        )
+
+    def _subnet_ids(self, resource_name: str) -> list[pulumi.Input[str]]:
+        """The spec's own subnets (bring-your-own VPC), else the private subnets of a new :class:`Network`."""
+        spec = self.spec
+        if spec.subnet_ids:
+            return list(spec.subnet_ids)
+        network = Network(
+            f"{resource_name}-network", cluster_name=spec.name, cidr=spec.vpc_cidr,
+            availability_zones=spec.availability_zones, opts=child(self),
+        )
+        return list(network.private_subnet_ids)
+
+    def _control_plane(
+        self,
+        resource_name: str,
+        *,
+        subnet_ids: list[pulumi.Input[str]],
+        cluster_role: aws.iam.Role,
+        cluster_role_ready: Sequence[pulumi.Resource],
+    ) -> aws.eks.Cluster:
+        """The EKS cluster (after its role, log group and secrets key) and its admins' access entries; warns about
+        an unsupported Kubernetes version and an API endpoint nobody outside the new VPC can reach."""
+        spec = self.spec
         cluster_ready = list(cluster_role_ready)
         log_group = control_plane_log_group(
             self, resource_name=resource_name, cluster_name=spec.name, logs=spec.control_plane_logs
@@ -186,39 +242,27 @@ class AsyaCluster(pulumi.ComponentResource):
                 f"{resource_name}-admin-{index}", cluster_name=cluster.name, principal_arn=entry.principal_arn,
                 policy_arn=ADMIN_ACCESS_POLICY, access_scope={"type": "cluster"}, opts=child(self),
             )
-        vpc_cni_addon(self, resource_name=f"{resource_name}-vpc-cni", cluster_name=cluster.name)
-        node_args = {
-            "cluster_name": cluster.name, "kubernetes_version": spec.kubernetes_version, "node_role_arn": node_role.arn,
-            "subnet_ids": subnet_ids, "security": spec.node_security,
-        }
-        system = system_node_group(
-            self, resource_name=f"{resource_name}-system", spec=spec.system_nodes, depends_on=node_role_ready,
-            **node_args,
-        )
-        managed_pools = spec.gpu_pools if spec.gpu_provisioning == "managedNodeGroups" else []
-        gpu_groups = [
-            gpu_node_group(self, resource_name=f"{resource_name}-gpu-{pool.name}", pool=pool,
-                           depends_on=node_role_ready, **node_args)
-            for pool in managed_pools
-        ]
-        pod_identity_agent = aws.eks.Addon(
-            f"{resource_name}-pod-identity-agent", cluster_name=cluster.name, addon_name="eks-pod-identity-agent",
-            opts=child(self, depends_on=[system]),
-        )
-        self.kubeconfig = pulumi.Output.secret(
-            pulumi.Output.all(cluster.name, cluster.endpoint, cluster.certificate_authority.data).apply(
-                lambda parts: eks_kubeconfig(
-                    cluster_name=parts[0], endpoint=parts[1], certificate_authority=parts[2], region=region
-                )
-            )
-        )
-        self.k8s_provider = k8s.Provider(f"{resource_name}-k8s", kubeconfig=self.kubeconfig, opts=child(self))
+        return cluster
+
+    def _gpu_addons(
+        self,
+        resource_name: str,
+        *,
+        cluster: aws.eks.Cluster,
+        region: str,
+        system: pulumi.Resource,
+        gpu_groups: Sequence[pulumi.Resource],
+        pod_identity_agent: pulumi.Resource,
+    ) -> None:
+        """What GPU pools need in the cluster: the NVIDIA device plugin (for AL2023 NVIDIA nodes), and the Cluster
+        Autoscaler (managed node groups) or Karpenter (``gpuProvisioning: karpenter``)."""
+        spec = self.spec
         if any(pool.ami_type == "AL2023_x86_64_NVIDIA" for pool in spec.gpu_pools):
             nvidia_device_plugin(
                 self, resource_name=f"{resource_name}-nvidia-device-plugin", provider=self.k8s_provider,
                 depends_on=[system],
             )
-        if managed_pools:
+        if spec.gpu_pools and spec.gpu_provisioning == "managedNodeGroups":
             cluster_autoscaler(
                 self, resource_name=f"{resource_name}-cluster-autoscaler", cluster_name=spec.name,
                 kubernetes_version=spec.kubernetes_version, eks_cluster_name=cluster.name, eks_cluster_arn=cluster.arn,
@@ -235,11 +279,6 @@ class AsyaCluster(pulumi.ComponentResource):
                 node_role=karpenter_node_role, node_role_ready=karpenter_node_role_ready, provider=self.k8s_provider,
                 depends_on=[system, pod_identity_agent],  # its AWS credentials come through the agent
             )
-        self.cluster_name = cluster.name
-        self.system_node_group = system
-        self.register_outputs(
-            {"clusterName": cluster.name, "kubeconfig": self.kubeconfig, "gpuPools": [p.name for p in spec.gpu_pools]}
-        )
 
     @property
     def gpu_pool_names(self) -> list[str]:

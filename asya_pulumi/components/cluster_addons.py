@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pulumi
-import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from asya_pulumi import iam
 from asya_pulumi.components.common import child
+from asya_pulumi.components.identity import pod_identity
+from asya_pulumi.objects import iam
 from asya_pulumi.spec import GPU_POOL_LABEL, GPU_RESOURCE
 from asya_pulumi.spec.eks_versions import cluster_autoscaler_tag
 from asya_pulumi.spec.limits import ADDON_NAMESPACE
@@ -63,28 +63,15 @@ def cluster_autoscaler(
 ) -> k8s.helm.v3.Release:
     """Cluster Autoscaler (the image built for ``kubernetes_version``) with a Pod Identity role that may resize only
     this cluster's node groups."""
-    trust = pulumi.Output.from_input(eks_cluster_arn).apply(
-        lambda arn: json.dumps(
-            iam.pod_identity_trust_policy(
-                cluster_arn=arn, namespace=ADDON_NAMESPACE, service_account=CLUSTER_AUTOSCALER_SERVICE_ACCOUNT
-            )
-        )
-    )
-    role = aws.iam.Role(f"{resource_name}-role", assume_role_policy=trust, opts=child(parent))
-    aws.iam.RolePolicy(
-        f"{resource_name}-policy",
-        role=role.id,
-        policy=json.dumps(iam.cluster_autoscaler_policy(cluster_name=cluster_name)),
-        opts=child(parent),
-    )
-    association = aws.eks.PodIdentityAssociation(
-        f"{resource_name}-pod-identity",
+    association = pod_identity(
+        parent,
+        prefix=resource_name,
+        cluster_arn=eks_cluster_arn,
         cluster_name=eks_cluster_name,
         namespace=ADDON_NAMESPACE,
         service_account=CLUSTER_AUTOSCALER_SERVICE_ACCOUNT,
-        role_arn=role.arn,
-        opts=child(parent),
-    )
+        policy=json.dumps(iam.cluster_autoscaler_policy(cluster_name=cluster_name)),
+    ).association
     repo, chart, version = CLUSTER_AUTOSCALER_CHART
     return k8s.helm.v3.Release(
         resource_name,

@@ -3,11 +3,11 @@ one NodePool + EC2NodeClass per GPU pool.
 
 AWS side: a node role for Karpenter's nodes (created by the caller) with an instance profile and an ``EC2_LINUX``
 access entry (nodes join with it); the controller's Pod Identity role
-(:func:`asya_pulumi.iam.karpenter_controller_policy`); an interruption queue (SSE, TLS only, 5 minutes' retention) fed
-by EventBridge rules for spot interruptions, rebalance recommendations, instance state changes and scheduled health
-events, so Karpenter drains a spot GPU node before EC2 takes it; and the ``karpenter.sh/discovery`` tag, which the
-EC2NodeClass selects by, on the cluster security group and on bring-your-own subnets (subnets the stack creates are
-born with it).
+(:func:`asya_pulumi.objects.iam.karpenter_controller_policy`); an interruption queue (SSE, TLS only, 5 minutes'
+retention) fed by EventBridge rules for spot interruptions, rebalance recommendations, instance state changes and
+scheduled health events, so Karpenter drains a spot GPU node before EC2 takes it; and the ``karpenter.sh/discovery``
+tag, which the EC2NodeClass selects by, on the cluster security group and on bring-your-own subnets (subnets the stack
+creates are born with it).
 
 Per pool: an EC2NodeClass (the NVIDIA-capable AMI family by alias — AL2023 or Bottlerocket; Karpenter picks the
 accelerated image for GPU instance types — IMDSv2 with the cluster's hop limit, encrypted gp3 volumes as the managed
@@ -25,11 +25,13 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from asya_pulumi import iam
 from asya_pulumi.components.cluster_addons import NEW_POD_SCALE_UP_DELAY
 from asya_pulumi.components.common import child
+from asya_pulumi.components.identity import pod_identity
 from asya_pulumi.components.network import DISCOVERY_TAG
-from asya_pulumi.components.node_groups import DATA_DEVICE, ROOT_DEVICE, SYSTEM_LABEL, gpu_pool_labels
+from asya_pulumi.components.node_groups import DATA_DEVICE, ROOT_DEVICE
+from asya_pulumi.objects import iam
+from asya_pulumi.objects.labels import SYSTEM_LABEL, gpu_pool_labels
 from asya_pulumi.spec import GPU_RESOURCE, ClusterSpec, GpuNodePoolSpec, NodeSecuritySpec
 from asya_pulumi.spec.limits import ADDON_NAMESPACE
 
@@ -194,28 +196,21 @@ def karpenter(
         opts=child(parent, depends_on=node_role_ready),
     )
     queue = _interruption_queue(parent, resource_name=resource_name, cluster_name=spec.name)
-    role = aws.iam.Role(
-        f"{resource_name}-controller-role",
-        assume_role_policy=cluster.arn.apply(
-            lambda arn: json.dumps(iam.pod_identity_trust_policy(
-                cluster_arn=arn, namespace=ADDON_NAMESPACE, service_account=KARPENTER_SERVICE_ACCOUNT))
-        ),
-        opts=child(parent),
-    )
-    policy = aws.iam.RolePolicy(
-        f"{resource_name}-controller-policy",
-        role=role.id,
+    controller = pod_identity(
+        parent,
+        prefix=f"{resource_name}-controller",
+        association_name=f"{resource_name}-pod-identity",
+        cluster_arn=cluster.arn,
+        cluster_name=cluster.name,
+        namespace=ADDON_NAMESPACE,
+        service_account=KARPENTER_SERVICE_ACCOUNT,
         policy=pulumi.Output.all(cluster.arn, node_role.arn, profile.arn, queue.arn).apply(
             lambda arns: json.dumps(iam.karpenter_controller_policy(
                 cluster_arn=arns[0], node_role_arn=arns[1], instance_profile_arn=arns[2],
                 interruption_queue_arn=arns[3]))
         ),
-        opts=child(parent),
     )
-    association = aws.eks.PodIdentityAssociation(
-        f"{resource_name}-pod-identity", cluster_name=cluster.name, namespace=ADDON_NAMESPACE,
-        service_account=KARPENTER_SERVICE_ACCOUNT, role_arn=role.arn, opts=child(parent),
-    )
+    policy, association = controller.policy, controller.association
     chart, version = KARPENTER_CHART
     release = k8s.helm.v3.Release(
         resource_name,

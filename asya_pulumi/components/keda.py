@@ -14,8 +14,9 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from asya_pulumi import iam
 from asya_pulumi.components.common import TYPE_PREFIX, child
+from asya_pulumi.components.identity import pod_identity
+from asya_pulumi.objects import iam
 from asya_pulumi.spec.limits import KEDA_NAMESPACE
 from asya_runtime.naming import queue_name
 
@@ -62,19 +63,16 @@ class Keda(pulumi.ComponentResource):
         )
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
         account_id = identity.account_id
-        trust = pulumi.Output.all(identity.arn, cluster_name).apply(
-            lambda args: json.dumps(
-                iam.pod_identity_trust_policy(
-                    cluster_arn=iam.eks_cluster_arn(same_account_arn=args[0], region=region, cluster_name=args[1]),
-                    namespace=namespace,
-                    service_account=KEDA_OPERATOR_SERVICE_ACCOUNT,
-                )
-            )
-        )
-        self.role = aws.iam.Role(f"{resource_name}-operator-role", assume_role_policy=trust, opts=child(self))
-        aws.iam.RolePolicy(
-            f"{resource_name}-operator-policy",
-            role=self.role.id,
+        operator = pod_identity(
+            self,
+            prefix=f"{resource_name}-operator",
+            cluster_arn=pulumi.Output.all(identity.arn, cluster_name).apply(
+                lambda args: iam.eks_cluster_arn(same_account_arn=args[0], region=region, cluster_name=args[1])
+            ),
+            cluster_name=cluster_name,
+            namespace=namespace,
+            association_namespace=ns.metadata.name,
+            service_account=KEDA_OPERATOR_SERVICE_ACCOUNT,
             policy=account_id.apply(
                 lambda account: json.dumps(
                     iam.scaler_policy(
@@ -84,16 +82,8 @@ class Keda(pulumi.ComponentResource):
                     )
                 )
             ),
-            opts=child(self),
         )
-        association = aws.eks.PodIdentityAssociation(
-            f"{resource_name}-operator-pod-identity",
-            cluster_name=cluster_name,
-            namespace=ns.metadata.name,
-            service_account=KEDA_OPERATOR_SERVICE_ACCOUNT,
-            role_arn=self.role.arn,
-            opts=child(self),
-        )
+        self.role, association = operator.role, operator.association
         self.release = k8s.helm.v3.Release(
             f"{resource_name}-release",
             name="keda",

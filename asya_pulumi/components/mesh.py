@@ -11,8 +11,10 @@ team stack deploys ``TeamActors`` into it (``components/mesh_ref.py``), with the
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import pulumi
+import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from asya_pulumi.components.actor import AsyncActor
@@ -23,6 +25,7 @@ from asya_pulumi.components.network_policy import MeshNetworkPolicy, mesh_networ
 from asya_pulumi.components.observability import Observability, ObservabilityArgs
 from asya_pulumi.components.pod_security import PodSecurityLevel, pod_security_labels
 from asya_pulumi.components.shared import shared_objects
+from asya_pulumi.objects.labels import MESH_LABEL, PART_OF_LABEL
 from asya_pulumi.observability import ObservabilitySettings
 from asya_pulumi.spec import MeshSpec, SinkSpec
 from asya_runtime.naming import SINKS
@@ -60,25 +63,15 @@ class ActorMesh(pulumi.ComponentResource):
         observability: ObservabilitySettings | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        if isinstance(keda, Keda) and keda.mesh_namespaces is not None and spec.namespace not in keda.mesh_namespaces:
-            raise ValueError(
-                f"KEDA may read only the queues of meshes {keda.mesh_namespaces}, so mesh {spec.namespace!r} would "
-                f"never scale; add {spec.namespace!r} to Keda(mesh_namespaces=...)"
-            )
-        if observability is not None and network_policy is not None and network_policy.metrics_from is None:
-            raise ValueError(
-                "observability is on, but network_policy.metrics_from is None: the mesh's default-deny policy would "
-                "keep Prometheus from scraping the sidecars; set MeshNetworkPolicy(metrics_from={"
-                "'kubernetes.io/metadata.name': '<your Prometheus namespace>'})"
-            )
+        _refuse_unusable(spec=spec, keda=keda, network_policy=network_policy, observability=observability)
         super().__init__(f"{TYPE_PREFIX}ActorMesh", resource_name, None, opts)
         self.spec = spec
         keda_dependencies = [keda.release] if isinstance(keda, Keda) else list(keda)
-        mesh_labels = {"app.kubernetes.io/part-of": PART_OF, "asya.sh/mesh": spec.namespace}
+        mesh_labels = {PART_OF_LABEL: PART_OF, MESH_LABEL: spec.namespace}
         security = pod_security_labels(pod_security) if pod_security is not None else {}
         ns = k8s.core.v1.Namespace(
             f"{resource_name}-namespace",
-            metadata={"name": spec.namespace, "labels": {"app.kubernetes.io/part-of": PART_OF, **security}},
+            metadata={"name": spec.namespace, "labels": {PART_OF_LABEL: PART_OF, **security}},
             opts=child(self),
         )
         if network_policy is not None:
@@ -106,24 +99,7 @@ class ActorMesh(pulumi.ComponentResource):
             "keda": keda_dependencies,
             "shared": shared,
         }
-        self.actors = {}
-        for sink in SINKS:
-            self.actors[sink] = AsyncActor(
-                f"{resource_name}-{sink}",
-                spec=SinkSpec(name=sink),
-                result_bucket=results.bucket,
-                opts=child(self),
-                **common,
-            )
-        for actor in spec.actors:
-            self.actors[actor.name] = AsyncActor(
-                f"{resource_name}-{actor.name}",
-                spec=actor,
-                gpu_pool=spec.gpu_pool_of(actor),
-                result_bucket=results.bucket,  # claim-check: large envelopes travel through the bucket
-                opts=child(self),
-                **common,
-            )
+        self.actors = self._actors(resource_name, spec=spec, bucket=results.bucket, common=common)
         names = list(self.actors)
         self.queue_urls = pulumi.Output.all(*(a.queue_url for a in self.actors.values())).apply(
             lambda urls: dict(zip(names, urls, strict=True))
@@ -141,4 +117,50 @@ class ActorMesh(pulumi.ComponentResource):
         self.namespace = ns.metadata.name
         self.register_outputs(
             {"queueUrls": self.queue_urls, "bucketName": self.bucket_name, "namespace": self.namespace}
+        )
+
+    def _actors(
+        self, resource_name: str, *, spec: MeshSpec, bucket: aws.s3.Bucket, common: dict[str, Any]
+    ) -> dict[str, AsyncActor]:
+        """The two sinks, then every actor of ``spec``, each an :class:`AsyncActor` with the mesh's ``common``
+        arguments (namespace, region, cluster, shared objects, KEDA) and the result bucket."""
+        actors: dict[str, AsyncActor] = {}
+        for sink in SINKS:
+            actors[sink] = AsyncActor(
+                f"{resource_name}-{sink}",
+                spec=SinkSpec(name=sink),
+                result_bucket=bucket,
+                opts=child(self),
+                **common,
+            )
+        for actor in spec.actors:
+            actors[actor.name] = AsyncActor(
+                f"{resource_name}-{actor.name}",
+                spec=actor,
+                gpu_pool=spec.gpu_pool_of(actor),
+                result_bucket=bucket,  # claim-check: large envelopes travel through the bucket
+                opts=child(self),
+                **common,
+            )
+        return actors
+
+
+def _refuse_unusable(
+    *,
+    spec: MeshSpec,
+    keda: Keda | Sequence[pulumi.Resource],
+    network_policy: MeshNetworkPolicy | None,
+    observability: ObservabilitySettings | None,
+) -> None:
+    """Refuse, before anything is created, arguments that would deploy a mesh that cannot work."""
+    if isinstance(keda, Keda) and keda.mesh_namespaces is not None and spec.namespace not in keda.mesh_namespaces:
+        raise ValueError(
+            f"KEDA may read only the queues of meshes {keda.mesh_namespaces}, so mesh {spec.namespace!r} would "
+            f"never scale; add {spec.namespace!r} to Keda(mesh_namespaces=...)"
+        )
+    if observability is not None and network_policy is not None and network_policy.metrics_from is None:
+        raise ValueError(
+            "observability is on, but network_policy.metrics_from is None: the mesh's default-deny policy would "
+            "keep Prometheus from scraping the sidecars; set MeshNetworkPolicy(metrics_from={"
+            "'kubernetes.io/metadata.name': '<your Prometheus namespace>'})"
         )

@@ -5,8 +5,8 @@ any actors it runs itself). A team stack reads the exports through a ``StackRefe
 and deploys :class:`TeamActors`: each actor gets its own queue, IAM role, ServiceAccount, Deployment and
 ScaledObject, exactly as an actor of the mesh base does (:class:`AsyncActor`), so
 
-* IAM isolation holds: the role follows ``asya_pulumi.iam`` (its own queue, the mesh's ``asya-{ns}_*`` wildcard to
-  send, nothing else) and trusts only its own ServiceAccount in the mesh namespace;
+* IAM isolation holds: the role follows ``asya_pulumi.objects.iam`` (its own queue, the mesh's ``asya-{ns}_*`` wildcard
+  to send, nothing else) and trusts only its own ServiceAccount in the mesh namespace;
 * KEDA reads its queue: the platform's KEDA may read ``asya-{ns}_*``, which matches every queue a team adds;
 * the mesh's default-deny NetworkPolicy and Pod Security labels cover its pods (same namespace, same labels).
 

@@ -6,8 +6,8 @@ Identity agent (169.254.170.23:80), which hands the sidecar its credentials; wit
 OpenTelemetry collector's OTLP/gRPC port in the namespaces it selects (docs/observability.md).
 
 A NetworkPolicy selects pods, not containers: the handler shares the sidecar's network namespace and therefore its
-egress. It holds no credentials (see ``asya_pulumi.pod``), but it can open TLS connections wherever the sidecar can.
-To cut the handlers off the internet, give the VPC endpoints for SQS, S3 (gateway) and STS and set ``egress_cidrs``
+egress. It holds no credentials (see ``asya_pulumi.objects.pod``), but it can open TLS connections wherever the sidecar
+can. To cut the handlers off the internet, give the VPC endpoints for SQS, S3 (gateway) and STS and set ``egress_cidrs``
 to the VPC's CIDR: the sidecar keeps working, nothing else leaves the VPC.
 
 On EKS the VPC CNI's network policy agent enforces this (``AsyaCluster`` turns it on); a cluster without an enforcing
@@ -24,8 +24,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from asya_pulumi import pod
 from asya_pulumi.components.common import child
+from asya_pulumi.objects import pod
 
 #: The node's instance metadata service: node-role credentials. Nodes also set IMDSv2 with hop limit 1.
 IMDS_CIDR = "169.254.169.254/32"

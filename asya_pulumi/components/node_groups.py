@@ -21,10 +21,9 @@ import pulumi
 import pulumi_aws as aws
 
 from asya_pulumi.components.common import child
-from asya_pulumi.spec import GPU_POOL_LABEL, GPU_RESOURCE, GpuNodePoolSpec, NodeSecuritySpec, SystemNodeGroupSpec
+from asya_pulumi.objects.labels import SYSTEM_LABEL, gpu_pool_labels
+from asya_pulumi.spec import GPU_RESOURCE, GpuNodePoolSpec, NodeSecuritySpec, SystemNodeGroupSpec
 
-SYSTEM_LABEL = {"asya.sh/node-role": "system"}
-GPU_PRESENT_LABEL = "nvidia.com/gpu.present"
 NODE_TEMPLATE = "k8s.io/cluster-autoscaler/node-template"
 IGNORE_DESIRED_SIZE = ["scalingConfig.desiredSize"]
 #: Bottlerocket boots from a small OS volume (/dev/xvda) and keeps images and containers on a data volume
@@ -71,10 +70,6 @@ def hardened_launch_template(
 def _launch_template_ref(template: aws.ec2.LaunchTemplate) -> dict[str, pulumi.Input[str]]:
     """Pin the node group to the template's latest version: a template change rolls the group's nodes."""
     return {"id": template.id, "version": template.latest_version.apply(str)}
-
-
-def gpu_pool_labels(pool: GpuNodePoolSpec) -> dict[str, str]:
-    return {GPU_POOL_LABEL: pool.name, GPU_PRESENT_LABEL: "true"}
 
 
 def autoscaler_node_template_tags(pool: GpuNodePoolSpec) -> dict[str, str]:

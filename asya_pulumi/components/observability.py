@@ -18,6 +18,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from asya_pulumi.components.common import PART_OF, TYPE_PREFIX, child
+from asya_pulumi.objects.labels import MANAGED_BY_LABEL, MESH_LABEL, PART_OF_LABEL
 from asya_pulumi.observability import alerts, dashboard, scrape
 from asya_pulumi.observability.settings import ObservabilitySettings
 
@@ -57,7 +58,7 @@ class Observability(pulumi.ComponentResource):
         settings = args.settings
         mesh = pulumi.Output.from_input(args.mesh)
         namespace = args.namespace if args.namespace is not None else args.mesh
-        labels = {"app.kubernetes.io/part-of": PART_OF, "app.kubernetes.io/managed-by": "pulumi", "asya.sh/mesh": mesh}
+        labels = {PART_OF_LABEL: PART_OF, MANAGED_BY_LABEL: "pulumi", MESH_LABEL: mesh}
         monitor_meta = {"name": mesh.apply(lambda m: f"asya-{m}"), "namespace": namespace,
                         "labels": {**labels, **settings.monitor_labels}}
         in_order = child(self, depends_on=list(args.wait_for))

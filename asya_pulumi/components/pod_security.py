@@ -2,7 +2,7 @@
 
 The admission controller then refuses any pod in the namespace that is not non-root, RuntimeDefault-seccomp,
 without privilege escalation and capabilities, on allowed volume types; the actor pods are built to pass
-(``asya_pulumi.pod``), so the labels cost nothing and stop anything else (a debug pod, a hand-edited Deployment)
+(``asya_pulumi.objects.pod``), so the labels cost nothing and stop anything else (a debug pod, a hand-edited Deployment)
 from running privileged next to the actors. The policy version is pinned to the Kubernetes version the rendered
 objects are validated against, so a cluster upgrade cannot tighten (or loosen) the rules underneath a running mesh.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from asya_pulumi.validate import KUBERNETES_VERSION
+from asya_pulumi.checks.validate import KUBERNETES_VERSION
 
 PodSecurityLevel = Literal["restricted", "baseline", "privileged"]
 MODES = ("enforce", "audit", "warn")

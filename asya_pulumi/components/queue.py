@@ -1,6 +1,7 @@
 """``ActorQueue``: an actor's SQS queue and its dead-letter queue, with settings derived from its resiliency.
 
-Every attribute comes from :func:`asya_pulumi.queue_settings.queue_settings` (visibility, redrive count, retention,
+Every attribute comes from :func:`asya_pulumi.objects.queue_settings.queue_settings` (visibility, redrive count,
+retention,
 long polling; see there why), the function ``asya dev`` and the tests create their queues with. Added here:
 SSE-SQS encryption and a policy denying non-TLS requests.
 """
@@ -14,8 +15,8 @@ import pulumi
 import pulumi_aws as aws
 
 from asya_pulumi.components.common import TYPE_PREFIX, child
-from asya_pulumi.iam import deny_insecure_transport
-from asya_pulumi.queue_settings import queue_settings
+from asya_pulumi.objects.iam import deny_insecure_transport
+from asya_pulumi.objects.queue_settings import queue_settings
 from asya_runtime.naming import check_dns_label, check_names_fit, dlq_name, queue_name
 from asya_runtime.resiliency import Resiliency
 

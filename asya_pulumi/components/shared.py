@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from asya_pulumi import pod, scaling
 from asya_pulumi.components.common import child
+from asya_pulumi.objects import pod, scaling
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """A mesh's Kubernetes objects as ``pulumi up`` renders them, and the one change the local control plane needs.
 
-:func:`mesh_objects` runs the ``ActorMesh`` component under Pulumi's mocks (:mod:`asya_pulumi.mocked`, the same
+:func:`mesh_objects` runs the ``ActorMesh`` component under Pulumi's mocks (:mod:`asya_pulumi.checks.mocked`, the same
 recorder ``asya render`` uses) and returns every Kubernetes object it would create. :func:`for_local_broker` then
 changes exactly two things, and nothing else, because KEDA here cannot reach AWS:
 
@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from asya_pulumi.kube.errors import KubeError
-from asya_pulumi.scaling import KEDA_API_VERSION, SQS_TRIGGER
+from asya_pulumi.objects.scaling import KEDA_API_VERSION, SQS_TRIGGER
 from asya_pulumi.spec import MeshSpec
 
 __all__ = ["LOCAL_CREDENTIALS_SECRET", "for_local_broker", "mesh_objects"]
@@ -33,8 +33,8 @@ LOCAL_CREDENTIALS_SECRET = "asya-local-sqs-credentials"
 
 def mesh_objects(spec: MeshSpec, *, cluster_name: str = "local") -> list[dict[str, Any]]:
     """Every Kubernetes object the ``ActorMesh`` component renders for ``spec`` (Secrets' values redacted)."""
+    from asya_pulumi.checks.mocked import MockedDeployment
     from asya_pulumi.components.mesh import ActorMesh
-    from asya_pulumi.mocked import MockedDeployment
 
     deployment = MockedDeployment.start(project="asya", stack="local")
     deployment.run(lambda: ActorMesh(spec.namespace, spec=spec, cluster_name=cluster_name))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from asya_pulumi.components.node_groups import SYSTEM_LABEL, gpu_pool_labels
+from asya_pulumi.objects.labels import SYSTEM_LABEL, gpu_pool_labels
 from asya_pulumi.spec import GPU_RESOURCE, ClusterSpec
 
 __all__ = ["KWOK_ANNOTATION", "node_objects"]

@@ -8,8 +8,10 @@ Modules, each one job:
 - :mod:`~asya_pulumi.local.process_group` — start a child in its own process group, stop it with its children;
 - :mod:`~asya_pulumi.local.broker` — the embedded SQS + S3 server;
 - :mod:`~asya_pulumi.local.queues` — the mesh's queues and bucket, with the settings ``pulumi up`` would give them;
-- :mod:`~asya_pulumi.local.results` — the sinks' final records, when a run is complete, and sink-write counting;
-- :mod:`~asya_pulumi.local.actor_process` — one actor's process pair, for the runtime tests.
+- :mod:`~asya_pulumi.local.results` — reading the sinks' final records (:mod:`asya_pulumi.records`) as a run goes, when
+  a run is complete, and sink-write counting;
+
+One actor's process pair for tests of handlers (the project's and users') is published as :mod:`asya_pulumi.testing`.
 
 Nothing here imports a Pulumi SDK (a test checks): local mode runs without the cloud SDKs loaded.
 """

@@ -35,6 +35,7 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
+from asya_pulumi.errors import AsyaError
 from asya_pulumi.local import process_group
 
 __all__ = ["BROKER_KINDS", "BrokerError", "LocalBroker", "broker_python", "default_broker_kind", "free_port"]
@@ -45,7 +46,7 @@ LOCAL_CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test
 BROKER_KINDS = ("fauxqs", "localstack")
 
 
-class BrokerError(RuntimeError):
+class BrokerError(AsyaError, RuntimeError):
     """The broker could not be found, started or reached."""
 
 

@@ -1,18 +1,20 @@
 """What a local mesh runs: for each replica of each actor a handler server and a sidecar, plus the two sinks.
 
 ``asya dev`` and the benchmarks turn a :class:`MeshPlan` into :class:`ProcessSpec` s with :func:`process_specs`;
-the tests' :class:`~asya_pulumi.local.actor_process.ActorProcess` builds one actor's pair with the same two
+the tests' :class:`~asya_pulumi.testing.ActorProcess` builds one actor's pair with the same two
 functions, :func:`handler_process` and :func:`sidecar_process`. The environments are rendered, never typed out:
-the sidecar's from a :class:`SidecarConfig` (as the components do for the Deployment), the handler server's from a
-:class:`HandlerServerConfig` built by :func:`asya_pulumi.pod.handler_server_config` (as the pod's is), so a local
-handler server gets the same concurrency and drain time as in the cluster.
+the sidecar's from :func:`asya_pulumi.objects.sidecar.sidecar_config` (as the Deployment's is), the handler server's
+from a :class:`HandlerServerConfig` built by :func:`asya_pulumi.objects.pod.handler_server_config` (as the pod's is), so
+a local handler server gets the same concurrency and ``ASYA_HANDLER_DRAIN_S`` as in the cluster. (Unlike a pod's
+grace period, the supervisor gives a stopping process 10 s before SIGKILL, :meth:`Supervisor.stop`: a local stop
+does not wait for a long call to finish; its message is redelivered.)
 
 Which handler server runs an actor is the spec's ``runtime`` (python | node), as in the cluster. When a manifest
 leaves it out, the handler's module file in the pipeline directory decides: ``handler: chunks.countWords`` runs
 the Node.js server (``handler_server.js``) when the directory holds ``chunks.js`` and no ``chunks.py``, the
 Python server otherwise. The cluster cannot look at those files (they are in the image), so a Node.js actor's
 manifest says ``runtime: node``; the server's handler form (``chunks.js:countWords``) is derived in one place,
-:func:`asya_pulumi.pod.handler_server_config`.
+:func:`asya_pulumi.objects.pod.handler_server_config`.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from typing import Literal
 import asya_runtime
 from asya_pulumi.local.processes import ProcessSpec
 from asya_pulumi.local.queues import mesh_sinks
-from asya_pulumi.pod import handler_server_config
+from asya_pulumi.objects.pod import handler_server_config
+from asya_pulumi.objects.sidecar import sidecar_config
 from asya_pulumi.spec.actor import AsyncActorSpec
 from asya_pulumi.spec.inputs import plain_text
 from asya_pulumi.spec.manifest import runtime_in_dir
@@ -186,10 +189,10 @@ def process_specs(plan: MeshPlan) -> list[ProcessSpec]:
             socket_path = str(plan.socket_dir / f"{actor.name}-{replica}.sock")
             specs.append(_handler_spec(plan, actor=actor, name=f"{actor.name}-{replica}-handler",
                                        socket_path=socket_path))
-            sidecars.append((f"{actor.name}-{replica}-sidecar", replica,
-                             _actor_sidecar_config(plan, actor=actor, socket_path=socket_path)))
+            config = _sidecar_config(plan, spec=actor, socket_path=socket_path)
+            sidecars.append((f"{actor.name}-{replica}-sidecar", replica, config))
     for sink in mesh_sinks():
-        config = _sink_sidecar_config(plan, sink=sink)
+        config = _sidecar_config(plan, spec=sink, socket_path=str(plan.socket_dir / "unused"))
         for replica in range(plan.replicas.get(sink.name, 1)):
             sidecars.append((f"{sink.name}-{replica}", replica, config))
     if not plan.shared_sidecars:
@@ -216,28 +219,17 @@ def pod_process_specs(plan: MeshPlan, *, member: str, pod: str) -> list[ProcessS
     """
     sinks = {sink.name: sink for sink in mesh_sinks()}
     if member in sinks:
-        config = _sink_sidecar_config(plan, sink=sinks[member])
+        config = _sidecar_config(plan, spec=sinks[member], socket_path=str(plan.socket_dir / "unused"))
         return [sidecar_process(name=f"{pod}-sidecar", group=member, config=config, cwd=plan.pipeline_dir,
                                 aws_env=_aws_env(plan))]
     actor = plan.mesh.actor(member)
     socket_path = str(plan.socket_dir / f"{pod}.sock")
-    config = _actor_sidecar_config(plan, actor=actor, socket_path=socket_path)
+    config = _sidecar_config(plan, spec=actor, socket_path=socket_path)
     return [
         _handler_spec(plan, actor=actor, name=f"{pod}-handler", socket_path=socket_path),
         sidecar_process(name=f"{pod}-sidecar", group=member, config=config, cwd=plan.pipeline_dir,
                         aws_env=_aws_env(plan)),
     ]
-
-
-def _actor_sidecar_config(plan: MeshPlan, *, actor: AsyncActorSpec, socket_path: str) -> SidecarConfig:
-    config = _sidecar_config(plan, actor=actor.name, mode="actor", socket_path=socket_path)
-    return config.model_copy(update={"concurrency": actor.concurrency, "resiliency": actor.resiliency,
-                                     "offload_threshold_bytes": actor.offload_threshold})
-
-
-def _sink_sidecar_config(plan: MeshPlan, *, sink: SinkSpec) -> SidecarConfig:
-    config = _sidecar_config(plan, actor=sink.name, mode=sink.name, socket_path=str(plan.socket_dir / "unused"))
-    return config.model_copy(update={"concurrency": sink.concurrency, "resiliency": sink.resiliency})
 
 
 def _handler_spec(plan: MeshPlan, *, actor: AsyncActorSpec, name: str, socket_path: str) -> ProcessSpec:
@@ -267,19 +259,17 @@ def local_env(actor: AsyncActorSpec) -> dict[str, str]:
     return plain_text(actor.env, what="env") | plain_text(actor.secret_env, what="secretEnv")
 
 
-def _sidecar_config(plan: MeshPlan, *, actor: str, mode: str, socket_path: str) -> SidecarConfig:
-    return SidecarConfig.model_validate(
-        {
-            "actor": actor,
-            "namespace": plan.mesh.namespace,
-            "mode": mode,
-            "region": plan.region,
-            "sqs_endpoint": plan.sqs_endpoint,
-            "s3_endpoint": plan.s3_endpoint,
-            "result_bucket": plan.bucket,
-            "socket_path": socket_path,
-            "metrics_port": 0,  # many replicas on one host cannot share a port; progress reads the queues instead
-        }
+def _sidecar_config(plan: MeshPlan, *, spec: AsyncActorSpec | SinkSpec, socket_path: str) -> SidecarConfig:
+    """The pod's sidecar settings (:func:`~asya_pulumi.objects.sidecar.sidecar_config`), here: local endpoints."""
+    return sidecar_config(
+        spec,
+        namespace=plan.mesh.namespace,
+        region=plan.region,
+        sqs_endpoint=plan.sqs_endpoint,
+        s3_endpoint=plan.s3_endpoint,
+        result_bucket=plan.bucket,
+        socket_path=socket_path,
+        metrics_port=0,  # many replicas on one host cannot share a port; progress reads the queues instead
     )
 
 

@@ -1,8 +1,8 @@
 """Create a mesh's queues, dead-letter queues and result bucket on a local (or any) SQS/S3 endpoint.
 
 Every value comes from where the Pulumi components take it: names from :mod:`asya_runtime.naming`, every queue
-attribute from :func:`asya_pulumi.queue_settings.queue_settings` applied to the actor's own ``spec.resiliency``. So
-``asya dev`` exercises exactly the queue settings ``pulumi up`` would create, and a change to a formula reaches both
+attribute from :func:`asya_pulumi.objects.queue_settings.queue_settings` applied to the actor's own ``spec.resiliency``.
+So ``asya dev`` exercises exactly the queue settings ``pulumi up`` would create, and a change to a formula reaches both
 at once. The sinks are actors too: their settings come from :class:`SinkSpec`, as in the ``ActorMesh`` component.
 (Not reproduced locally: SSE and the TLS-only queue policy, which a local server does not enforce.)
 """
@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from asya_pulumi.queue_settings import QueueSettings, queue_settings
+from asya_pulumi.objects.queue_settings import QueueSettings, queue_settings
 from asya_pulumi.spec.actor import AsyncActorSpec
 from asya_pulumi.spec.mesh import MeshSpec
 from asya_pulumi.spec.sink import SinkSpec
@@ -109,7 +109,3 @@ def _create_or_update(sqs: Any, name: str, attributes: dict[str, str]) -> str:
     sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
     return url
 
-
-def result_bucket_name(*, namespace: str) -> str:
-    """The bucket the local mesh's sinks write to: one per namespace, so parallel runs never mix records."""
-    return f"asya-{namespace}-results"

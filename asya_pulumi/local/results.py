@@ -1,6 +1,7 @@
 """Final records in the result bucket, and deciding when every input of a run has finished.
 
-The sinks persist each final envelope under ``{status}/{id}.json``. :class:`ResultCollector` lists the bucket and
+The sinks persist each final envelope under ``{status}/{id}.json`` (the record type and the prefixes:
+:mod:`asya_pulumi.records`). :class:`ResultCollector` lists the bucket and
 reads only keys that are new (or rewritten) since the run began, so a namespace reused across runs does not leak
 old results into a new one.
 
@@ -30,52 +31,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from asya_pulumi.records import ERROR_PREFIX, SUCCESS_PREFIX, FinalRecord, trace_id_of
 from asya_runtime.envelope import Envelope
-from asya_runtime.naming import ERROR_SINK, SUCCESS_SINK
-
-_TRACEPARENT = "traceparent"
-
-
-def _status_prefix(sink: str) -> str:
-    """The key prefix ``sink`` writes under, asked of the sinks' own key function rather than retyped."""
-    from asya_runtime.sidecar.sinks import record_key  # the sidecar's aiobotocore: imported only when needed
-
-    return record_key(mode=sink, body=json.dumps({"id": "probe"}), message_id="probe")[0].split("/", 1)[0]
-
-
-#: Key prefixes the sinks write (``succeeded``/``failed``); anything else in the bucket is not a final record.
-SUCCESS_PREFIX = _status_prefix(SUCCESS_SINK)
-ERROR_PREFIX = _status_prefix(ERROR_SINK)
-
-
-@dataclass(frozen=True)
-class FinalRecord:
-    """One final envelope as a sink stored it; ``succeeded`` is False for the error sink's records."""
-
-    key: str
-    envelope: dict[str, Any]
-
-    @property
-    def id(self) -> str:
-        return str(self.envelope.get("id"))
-
-    @property
-    def parent_id(self) -> str | None:
-        parent = self.envelope.get("parent_id")
-        return str(parent) if parent else None
-
-    @property
-    def succeeded(self) -> bool:
-        return self.key.startswith(SUCCESS_PREFIX + "/")
-
-    @property
-    def error(self) -> dict[str, Any]:
-        status = self.envelope.get("status") or {}
-        return dict(status.get("error") or {})
-
-    @property
-    def trace_id(self) -> str | None:
-        return trace_id_of(self.envelope.get("headers") or {})
 
 
 def sink_writes(logs: Iterable[str]) -> Counter[str]:
@@ -94,23 +51,6 @@ def sink_writes(logs: Iterable[str]) -> Counter[str]:
                 except ValueError:
                     continue  # the last line of a sink killed mid-write
     return keys
-
-
-def traceparent_for(envelope_id: str) -> str:
-    """A W3C traceparent whose trace-id is the envelope's id (a uuid has exactly the 32 hex digits a trace-id has)."""
-    return f"00-{envelope_id.replace('-', '').lower():0>32.32}-{'0' * 15}1-01"
-
-
-def trace_id_of(headers: dict[str, Any]) -> str | None:
-    parts = str(headers.get(_TRACEPARENT, "")).split("-")
-    return parts[1].lower() if len(parts) == 4 and len(parts[1]) == 32 else None
-
-
-def with_trace(envelope: Envelope) -> Envelope:
-    """``envelope`` with a traceparent rooted at its id, unless the sender already set one."""
-    if _TRACEPARENT in envelope.headers:
-        return envelope
-    return envelope.model_copy(update={"headers": {**envelope.headers, _TRACEPARENT: traceparent_for(envelope.id)}})
 
 
 class ResultCollector:

@@ -147,7 +147,7 @@ def dashboard_problems(model: dict[str, Any]) -> list[str]:
     """Every structural problem of ``model`` as one line (empty: sound). Needs jsonschema (the ``render`` extra)."""
     import jsonschema
 
-    from asya_pulumi.validate import project_schema
+    from asya_pulumi.checks.validate import project_schema
 
     validator = jsonschema.Draft202012Validator(project_schema("grafana-dashboard.json"))
     problems = [

@@ -3,20 +3,21 @@ the actor and the mesh it came from (the sidecar's own metrics carry neither: th
 
 Prometheus (the operator's PodMonitor discovery) adds ``namespace``, ``pod``, ``container``, ``endpoint``, ``job`` and
 ``instance`` to every target; the relabelings below add ``actor`` and ``mesh`` from the pod labels that
-``components/common.labels`` gives every actor and sink. The dashboard and the alerts group by those two.
+``objects.labels.labels`` gives every actor and sink. The dashboard and the alerts group by those two.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from asya_pulumi.components.common import PART_OF
+from asya_pulumi.objects.labels import MESH_LABEL as MESH_POD_LABEL
+from asya_pulumi.objects.labels import NAME_LABEL, PART_OF, PART_OF_LABEL
 
 #: Series labels the dashboard and alerts use, set by the PodMonitor's relabelings.
 ACTOR_LABEL = "actor"
 MESH_LABEL = "mesh"
-#: Pod label → the series label it becomes (pod labels from ``components.common.labels``).
-POD_LABEL_TO_SERIES_LABEL = {"app.kubernetes.io/name": ACTOR_LABEL, "asya.sh/mesh": MESH_LABEL}
+#: Pod label → the series label it becomes (pod labels from ``objects.labels.labels``).
+POD_LABEL_TO_SERIES_LABEL = {NAME_LABEL: ACTOR_LABEL, MESH_POD_LABEL: MESH_LABEL}
 #: Labels the Prometheus operator's PodMonitor discovery puts on every target, before any relabeling.
 OPERATOR_TARGET_LABELS = frozenset({"namespace", "pod", "container", "endpoint", "job", "instance"})
 #: The sidecar container's port name (``pod.sidecar_container``; the tests check they agree): scraped by name.
@@ -31,7 +32,7 @@ def discovered_pod_label(pod_label: str) -> str:
 def pod_monitor_spec(*, mesh: str, interval: str) -> dict[str, Any]:
     """Select the mesh's actor and sink pods, scrape ``/metrics`` on the sidecar's port every ``interval``."""
     return {
-        "selector": {"matchLabels": {"app.kubernetes.io/part-of": PART_OF, "asya.sh/mesh": mesh}},
+        "selector": {"matchLabels": {PART_OF_LABEL: PART_OF, MESH_POD_LABEL: mesh}},
         "podMetricsEndpoints": [
             {
                 "port": METRICS_PORT_NAME,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from asya_pulumi.cli.errors import UsageError
+from asya_pulumi.errors import AsyaError
 
 
-class OpsError(UsageError):
-    """A request the mesh cannot answer as asked (no result bucket, an unknown actor, a bad time); the message says
-    what to change. A :class:`UsageError`, so the CLI prints it as one line; the web UI shows the message."""
+class OpsError(AsyaError):
+    """A request the mesh cannot answer as asked (no result bucket, an unknown actor or queue, a bad time); the
+    message says what to change. An :class:`~asya_pulumi.errors.AsyaError`, so the CLI prints it as one line; the web
+    UI shows the message."""

@@ -13,7 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from asya_pulumi.cli.errors import UsageError
+from asya_pulumi.ops.errors import OpsError
 from asya_runtime.envelope import Envelope
 from asya_runtime.naming import actor_of_queue, dlq_name, mesh_prefix, queue_name
 
@@ -48,14 +48,14 @@ class MeshQueues:
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="asya-queues")  # reused by every poll
 
     def url(self, name: str) -> str:
-        """The URL of queue ``name``; a missing queue is a :class:`UsageError` (wrong namespace or actor)."""
+        """The URL of queue ``name``; a missing queue is an :class:`OpsError` (wrong namespace or actor)."""
         if name not in self._urls:
             try:
                 self._urls[name] = self.sqs.get_queue_url(QueueName=name)["QueueUrl"]
             except ClientError as exc:
                 if "NonExistent" not in exc.response.get("Error", {}).get("Code", ""):
                     raise
-                raise UsageError(
+                raise OpsError(
                     f"queue {name!r} does not exist; check the actor name and --namespace {self.namespace!r}"
                 ) from None
         return self._urls[name]

@@ -1,8 +1,8 @@
 """Final records in a mesh's result bucket: find the bucket, list and filter records, find one envelope's.
 
 The sinks store each final envelope under ``{status}/{id}.json`` (``succeeded``/``failed``; the prefixes and
-:class:`~asya_pulumi.local.results.FinalRecord` come from :mod:`asya_pulumi.local.results`, which asks the sinks'
-own key function). What a listing alone tells — key, hence id and status, and when the record was written — costs
+:class:`~asya_pulumi.records.FinalRecord` come from :mod:`asya_pulumi.records`, which reads the runtime's own
+prefix table). What a listing alone tells — key, hence id and status, and when the record was written — costs
 one ``ListObjectsV2`` per 1,000 records; anything about the envelope (its actor, error, hops) needs a read of the
 record, done concurrently. Listing order in S3 is by key (by id), not by time, so "recent" means listing the
 prefix and sorting: fine for a local mesh and for buckets of up to some hundred thousand records (the mesh's
@@ -23,9 +23,15 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
-from asya_pulumi.local.queues import result_bucket_name
-from asya_pulumi.local.results import ERROR_PREFIX, SUCCESS_PREFIX, FinalRecord, trace_id_of, traceparent_for
 from asya_pulumi.ops.errors import OpsError
+from asya_pulumi.records import (
+    ERROR_PREFIX,
+    SUCCESS_PREFIX,
+    FinalRecord,
+    result_bucket_name,
+    trace_id_of,
+    traceparent_for,
+)
 from asya_pulumi.spec.limits import BUCKET_UNIQUE_SUFFIX_LENGTH, result_bucket_prefix
 from asya_runtime.durations import parse_duration
 

@@ -33,14 +33,13 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
-from asya_pulumi.local.results import FinalRecord
 from asya_pulumi.ops import queues as mesh_queues
 from asya_pulumi.ops.errors import OpsError
 from asya_pulumi.ops.mesh_queues import MeshQueues
 from asya_pulumi.ops.records import RecordQuery, error_type, failed_actor, find_records, within
+from asya_pulumi.records import FinalRecord
 from asya_runtime.envelope import Envelope, EnvelopeError, Route, Status
 from asya_runtime.naming import check_actor_name
-from asya_runtime.sidecar import claimcheck
 
 #: Key prefix of the replay markers in the mesh's bucket.
 REPLAY_PREFIX = "replays"
@@ -188,7 +187,7 @@ def check_target(queues: MeshQueues, to: str) -> str:
         check_actor_name(to)
     except ValueError as exc:
         raise OpsError(f"cannot replay into {to!r}: {exc}") from None
-    queues.actor_url(to)  # a UsageError naming the queue when it does not exist
+    queues.actor_url(to)  # an OpsError naming the queue when it does not exist
     return to
 
 
@@ -242,7 +241,7 @@ def _target_problem(queues: MeshQueues, target: str, known: dict[str, str | None
             known[target] = None
         except OpsError as exc:
             known[target] = str(exc)
-        except Exception as exc:  # UsageError from MeshQueues: the queue does not exist
+        except Exception as exc:  # AWS could not say (MeshQueues raises OpsError for a queue that does not exist)
             known[target] = str(exc)
     return known[target]
 
@@ -276,6 +275,8 @@ def plan_dlq(
 
 
 def _dlq_item(message: mesh_queues.DlqMessage, *, to: str, replayed: set[str]) -> ReplayItem:
+    from asya_runtime.sidecar import claimcheck  # the sidecar's aiobotocore: only when DLQ messages are replayed
+
     source = f"dlq:{message.actor}"
     original = message.envelope_id or message.message_id
     item = functools.partial(ReplayItem, original_id=original, source=source, error_type=None, dlq_message=message)

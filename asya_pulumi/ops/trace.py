@@ -16,11 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from asya_pulumi.local.results import FinalRecord
 from asya_pulumi.ops import queues as mesh_queues
 from asya_pulumi.ops.mesh_queues import MeshQueues
 from asya_pulumi.ops.records import hops_of, records_of, status_of
 from asya_pulumi.ops.replay import REPLAY_OF, Marker, read_marker
+from asya_pulumi.records import FinalRecord
 
 #: Replays of replays followed at most this deep.
 MAX_REPLAY_DEPTH = 10

@@ -198,7 +198,7 @@ class AsyncActorSpec(SpecModel):
         default_factory=dict,
         description="Secret env values (Pulumi secrets, e.g. from AWS Secrets Manager): the component stores them "
         "in a Kubernetes Secret of the actor and the Deployment references it with secretKeyRef.",
-        json_schema_extra={"secret": True},  # the cross-language schema marks it secret (asya_pulumi/schema.py)
+        json_schema_extra={"secret": True},  # the cross-language schema marks it secret (asya_pulumi/package/schema.py)
     )
     value_from: dict[str, EnvSource] = Field(
         default_factory=dict, description="Env from an existing Secret or ConfigMap key (Kubernetes' valueFrom)."

@@ -7,8 +7,10 @@ from collections.abc import Iterable
 
 from pydantic import BaseModel, ValidationError
 
+from asya_pulumi.errors import AsyaError
 
-class SpecError(ValueError):
+
+class SpecError(AsyaError, ValueError):
     """A spec or manifest is wrong. ``problems`` holds one ``"<where>: <what and how to fix it>"`` line each."""
 
     def __init__(self, source: str, problems: list[str]) -> None:

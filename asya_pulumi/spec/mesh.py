@@ -27,6 +27,15 @@ def check_region(value: str) -> str:
     return value
 
 
+def check_namespace(value: str) -> str:
+    """The one rule for a mesh namespace, for a mesh and for a team joining one (``spec/team.py``): a DNS label of at
+    most 40 characters, not reserved, and naming a valid result bucket."""
+    check_dns_label(value, what="mesh namespace", max_len=40)
+    check_mesh_namespace(value)
+    check_result_bucket(namespace=value)
+    return value
+
+
 def check_actor_names(*, namespace: str, region: str, actors: Sequence[AsyncActorSpec]) -> list[str]:
     """The actors' names, after refusing duplicates and any name whose derived AWS names would pass a limit."""
     names = [a.name for a in actors]
@@ -76,10 +85,7 @@ class MeshSpec(SpecModel):
     @field_validator("namespace")
     @classmethod
     def _check_namespace(cls, value: str) -> str:
-        check_dns_label(value, what="mesh namespace", max_len=40)
-        check_mesh_namespace(value)
-        check_result_bucket(namespace=value)
-        return value
+        return check_namespace(value)
 
     @field_validator("gpu_pools")
     @classmethod

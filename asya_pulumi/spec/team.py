@@ -14,9 +14,7 @@ from pydantic import Field, field_validator, model_validator
 
 from asya_pulumi.spec.actor import AsyncActorSpec
 from asya_pulumi.spec.base import SpecModel
-from asya_pulumi.spec.limits import check_mesh_namespace
-from asya_pulumi.spec.mesh import check_actor_names, check_region, check_routes
-from asya_runtime.naming import check_dns_label
+from asya_pulumi.spec.mesh import check_actor_names, check_namespace, check_region, check_routes
 from asya_runtime.resiliency import check_recovery_actors
 
 #: Where a route's actors may come from in a team stack, as the error message says it.
@@ -40,8 +38,7 @@ class TeamSpec(SpecModel):
     @field_validator("namespace")
     @classmethod
     def _check_namespace(cls, value: str) -> str:
-        check_dns_label(value, what="mesh namespace", max_len=40)
-        return check_mesh_namespace(value)
+        return check_namespace(value)
 
     @field_validator("region")
     @classmethod

@@ -16,11 +16,11 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from asya_pulumi.cli.errors import UsageError
-from asya_pulumi.local.results import FinalRecord
+from asya_pulumi.errors import AsyaError
 from asya_pulumi.ops import queues, records, replay, trace
 from asya_pulumi.ops.mesh_queues import MeshQueues
 from asya_pulumi.ops.records import RecordQuery
+from asya_pulumi.records import FinalRecord
 from asya_pulumi.ui.graph import Activity, ActorLoad, activity_of, mesh_graph
 
 #: Final records the graph's error rates are computed from (the most recent ones).
@@ -83,7 +83,7 @@ class UiBackend:
                     found: tuple[Activity, str | None] = (
                         activity_of(self.recent_records(limit=ACTIVITY_RECORDS)), None
                     )
-                except (UsageError, ClientError, BotoCoreError) as exc:
+                except (AsyaError, ClientError, BotoCoreError) as exc:
                     found = (Activity(), " ".join(str(exc).split()))
                 self._cached = (time.monotonic(), *found)
             return self._cached[1], self._cached[2]

@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from asya_pulumi.cli.errors import UsageError
+from asya_pulumi.errors import AsyaError
 from asya_pulumi.ui import security
 from asya_pulumi.ui.backend import UiBackend
 
@@ -181,7 +181,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(HTTPStatus.OK, call())
         except ApiError as exc:
             self._json(exc.status, {"error": str(exc)})
-        except (UsageError, ValueError) as exc:
+        except (AsyaError, ValueError) as exc:
             self._json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
         except (ClientError, BotoCoreError) as exc:
             self._json(HTTPStatus.BAD_GATEWAY, {"error": f"AWS: {exc}"})

@@ -1,4 +1,7 @@
-"""The sidecar's configuration: every setting is one environment variable, named here and nowhere else.
+"""The sidecar's configuration: every setting is one environment variable, named by its field's alias here.
+
+(Two names come from elsewhere: the socket path's, ``ENV_SOCKET_PATH``, which the handler server reads too, and the
+shared host's start file, ``sidecar/host.py``; OpenTelemetry reads its own ``OTEL_*`` variables.)
 
 The Pulumi components build a :class:`SidecarConfig` from the actor's spec and render :meth:`SidecarConfig.to_env`
 into the Deployment; ``asya dev`` does the same for local processes; the sidecar reads it back with
@@ -14,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_valid
 
 from asya_runtime.handler_server import DEFAULT_SOCKET_PATH, ENV_SOCKET_PATH
 from asya_runtime.naming import queue_name
-from asya_runtime.resiliency import Resiliency, queue_visibility_timeout
+from asya_runtime.resiliency import Resiliency
 
 Mode = Literal["actor", "success-sink", "error-sink"]
 
@@ -28,8 +31,14 @@ DEFAULT_OFFLOAD_THRESHOLD_BYTES = 7 * 64 * 1024
 #: Key prefix of offloaded envelopes in the mesh's bucket: IAM grants actors this prefix only, a lifecycle rule
 #: expires it (asya_runtime.sidecar.claimcheck).
 OFFLOAD_PREFIX = "offload"
-#: Time a stopping sidecar allows, after in-flight work finished, for the last sends and deletes to be flushed.
+#: Time a stopping sidecar allows, after in-flight work finished, for the last sends and deletes to be flushed; the
+#: same again for releasing what it still holds, and for exporting the last spans (``sidecar/tracing.py``).
 SHUTDOWN_FLUSH_S = 5.0
+#: How long past its WaitTimeSeconds a stopping sidecar waits for its last long poll; waking the poll, collecting a
+#: stray wake-up and requeueing what the poll brought all fit in that window (``sidecar/app.py``).
+RECEIVE_SLACK_S = 10.0
+#: How long calls cut short at the end of the in-flight wait get to hand their messages back.
+CANCEL_WAIT_S = 1.0
 
 
 class SidecarConfig(BaseModel):
@@ -115,16 +124,31 @@ class SidecarConfig(BaseModel):
         return min(self.offload_threshold_bytes, self.max_message_bytes)
 
     @property
-    def visibility_timeout(self) -> int:
-        return queue_visibility_timeout(self.resiliency)
+    def shutdown_waits_s(self) -> dict[str, float]:
+        """Every wait of a stopping sidecar, in the order ``sidecar/app.py`` runs them, each at its bound: the last
+        long poll (woken, collected, requeued), the calls in flight, the calls cut short handing their messages
+        back, the flush of pending sends and deletes, the release of what is still held, the last spans.
+
+        Each is a timeout in the code that reads the same constant, so none can run longer than written here, even
+        while the broker does not answer (``tests/runtime/test_sidecar_faults.py`` times a drain that hits them).
+        """
+        return {
+            "last poll": self.wait_time_seconds + RECEIVE_SLACK_S,
+            "calls in flight": self.resiliency.actor_timeout,
+            "calls cut short": CANCEL_WAIT_S,
+            "flush": SHUTDOWN_FLUSH_S,
+            "release": SHUTDOWN_FLUSH_S,
+            "last spans": SHUTDOWN_FLUSH_S,
+        }
 
     @property
     def shutdown_grace_s(self) -> float:
-        """How long the sidecar may take to stop: its last long poll, one full handler call, and the final flush.
+        """How long the sidecar may take to stop: the sum of :attr:`shutdown_waits_s`.
 
-        The pod's ``terminationGracePeriodSeconds`` is derived from this, so in-flight calls are never cut short.
+        The pod's ``terminationGracePeriodSeconds`` is derived from this, so the kubelet never kills a sidecar
+        that is still draining.
         """
-        return self.wait_time_seconds + self.resiliency.actor_timeout + SHUTDOWN_FLUSH_S
+        return sum(self.shutdown_waits_s.values())
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> SidecarConfig:

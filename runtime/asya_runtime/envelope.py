@@ -6,8 +6,12 @@
   "headers": {"traceparent": "...", ...},
   "status": {"attempt": 1, "max_attempts": 3, "deadline_at": null | iso8601, "error": null | {...},
              "first_attempt_at": null | iso8601},
-  "payload": { ... } }
+  "payload": { ... },
+  "hops": [{"actor": "a", "attempt": 1, "start": ..., "end": ..., "outcome": "ok", "replica": "..."}, ...] }
 ```
+
+``hops`` is the envelope's history, one entry per finished attempt (:mod:`asya_runtime.sidecar.hops` makes them);
+absent until the first actor finishes, and left out of the JSON while absent.
 
 ``id`` is at most :data:`MAX_ID_BYTES` bytes of UTF-8, so a sink's key ``{status}/{id}.json`` always fits S3's
 1,024-byte keys. ``status.first_attempt_at`` is when this actor first tried the envelope: set on a retry, kept
@@ -106,6 +110,9 @@ class Envelope(_Model):
     headers: dict[str, Any] = Field(default_factory=dict)
     status: Status = Field(default_factory=Status)
     payload: Any = Field(default_factory=dict)
+    #: The hop history (a list of entries; ``hops.history_of`` reads it, ignoring anything else a sender put here).
+    #: Not typed further: an envelope with a foreign ``hops`` is still an envelope.
+    hops: Any = Field(default=None, exclude_if=lambda value: value is None)
 
     @field_validator("id")
     @classmethod
@@ -177,7 +184,8 @@ class Envelope(_Model):
         return self.model_dump_json(exclude=exclude)
 
 
-_ENVELOPE_FIELDS = frozenset(Envelope.model_fields)
+#: What a body must state to be passed to a handler as it is (``hops`` is absent until the first hop: optional).
+_ENVELOPE_FIELDS = frozenset(Envelope.model_fields) - {"hops"}
 _STATUS_FIELDS = frozenset(Status.model_fields)
 
 

@@ -86,8 +86,8 @@ class StartupError(Exception):
 class HandlerServerConfig:
     """Everything the server is configured with, typed; it travels as ``ASYA_*`` environment variables.
 
-    One type for both ends: the pod (``asya_pulumi.pod``) and the local runner (``asya_pulumi.local``) build it and
-    render it with :meth:`to_env`; the server reads it back with :meth:`from_env`. So no environment variable name
+    One type for both ends: the pod (``asya_pulumi.objects.pod``) and the local runner (``asya_pulumi.local``) build it
+    and render it with :meth:`to_env`; the server reads it back with :meth:`from_env`. So no environment variable name
     or default is typed out anywhere else.
     """
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import uuid
 
 #: The two sink actors every mesh has. Users may not name an actor like this.
 SUCCESS_SINK = "success-sink"
@@ -25,6 +26,17 @@ SINKS = (SUCCESS_SINK, ERROR_SINK)
 SINK_RECORD_PREFIXES = {SUCCESS_SINK: "succeeded", ERROR_SINK: "failed"}
 #: Where either sink keeps a body that is no envelope at all (it is a failure whichever sink received it).
 MALFORMED_RECORD_PREFIX = SINK_RECORD_PREFIXES[ERROR_SINK]
+
+
+def malformed_record_id(message_id: str) -> str:
+    """The record id of an SQS message that holds no usable envelope, derived from its MessageId: a redelivery of
+    the same bad message overwrites its record instead of adding one (actors' error records and sinks alike)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"sqs-message/{message_id}"))
+
+
+def malformed_record_key(message_id: str) -> str:
+    """Where a sink stores the record of such a message: ``failed/{malformed_record_id}.json``."""
+    return f"{MALFORMED_RECORD_PREFIX}/{malformed_record_id(message_id)}.json"
 
 #: SQS queue names are at most 80 characters (letters, digits, ``-`` and ``_``).
 SQS_QUEUE_NAME_MAX = 80

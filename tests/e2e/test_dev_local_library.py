@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from asya_pulumi.local.plan import MeshPlan, process_specs
-from asya_pulumi.pod import handler_container
-from asya_pulumi.queue_settings import queue_settings
+from asya_pulumi.objects.pod import handler_container
+from asya_pulumi.objects.queue_settings import queue_settings
 from asya_pulumi.spec.actor import AsyncActorSpec
 from asya_pulumi.spec.mesh import MeshSpec
 from asya_runtime.handler_server import DEFAULT_SOCKET_PATH, HandlerServerConfig, StartupError
@@ -22,9 +22,10 @@ from e2e.conftest import EXAMPLES
 _IMPORT_LOCAL_MODE = """
 import json, sys
 import asya_pulumi.local, asya_pulumi.local.plan, asya_pulumi.local.processes, asya_pulumi.local.queues
-import asya_pulumi.local.results, asya_pulumi.local.actor_process, asya_pulumi.queue_settings
-from asya_pulumi.cli import main, dev, dev_session, dev_run, dev_setup
-mesh, directory = dev_setup.load_mesh(sys.argv[1], namespace=None)
+import asya_pulumi.local.results, asya_pulumi.testing, asya_pulumi.objects.queue_settings
+from asya_pulumi.cli import main
+from asya_pulumi.cli.dev import command, run, session, setup
+mesh, directory = setup.load_mesh(sys.argv[1], namespace=None)
 print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0].startswith("pulumi"))))
 """
 

@@ -15,6 +15,7 @@ import pytest
 from asya_pulumi.cli.errors import EXIT_DLQ_NOT_EMPTY, EXIT_OK
 from asya_pulumi.local.broker import LocalBroker
 from asya_pulumi.local.queues import create_queues, mesh_queue_settings
+from asya_pulumi.records import traceparent_for
 from asya_pulumi.spec import load_pipeline_dir
 from asya_runtime.naming import dlq_name, queue_name
 from e2e.conftest import EXAMPLES, run_asya
@@ -40,6 +41,7 @@ def test_send_status_and_redrive(broker: LocalBroker, sqs: Any, namespace: str):
     assert body["id"] == envelope_id
     assert body["route"] == {"prev": [], "curr": "preprocess", "next": ["score-image"]}
     assert body["payload"] == {"image_id": "x", "pixels": [1]}
+    assert body["headers"] == {"traceparent": traceparent_for(envelope_id)}  # rooted at its id, as docs say
 
     dlq_url = sqs.get_queue_url(QueueName=dlq_name(namespace=namespace, actor="judge"))["QueueUrl"]
     for i in range(3):

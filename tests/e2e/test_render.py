@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from asya_pulumi.validate import validate_objects
+from asya_pulumi.checks.validate import validate_objects
 from e2e.conftest import REPO, run_asya
 
 _BROKEN_PROGRAM = '''

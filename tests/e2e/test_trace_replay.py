@@ -17,7 +17,7 @@ from typing import Any
 from support.mesh import wait_for
 
 from asya_pulumi.local.broker import LocalBroker
-from asya_pulumi.local.queues import result_bucket_name
+from asya_pulumi.records import result_bucket_name
 from e2e.conftest import ASYA, REPO, run_asya
 from e2e.test_dev_watch import Output, _save
 

@@ -17,10 +17,11 @@ from typing import Any
 
 import pytest
 
-from asya_pulumi.cli.dev_setup import load_mesh
+from asya_pulumi.cli.dev.setup import load_mesh
 from asya_pulumi.local.broker import LocalBroker
-from asya_pulumi.local.queues import create_bucket, create_queues, mesh_queue_settings, result_bucket_name
+from asya_pulumi.local.queues import create_bucket, create_queues, mesh_queue_settings
 from asya_pulumi.ops.mesh_queues import MeshQueues
+from asya_pulumi.records import result_bucket_name
 from asya_pulumi.ui import security
 from asya_pulumi.ui.backend import UiBackend
 from asya_pulumi.ui.server import UiServer, index_page

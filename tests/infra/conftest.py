@@ -1,4 +1,4 @@
-"""Fixtures for the infrastructure tests: a fresh recording Pulumi mock per test (see asya_pulumi/mocked.py)."""
+"""Fixtures for the infrastructure tests: a fresh recording Pulumi mock per test (see asya_pulumi/checks/mocked.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from pulumi.runtime import settings
 
-from asya_pulumi.mocked import MockedDeployment
+from asya_pulumi.checks.mocked import MockedDeployment
 
 
 @pytest.fixture

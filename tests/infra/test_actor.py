@@ -15,7 +15,7 @@ import pytest
 from infra_mocks import ACCOUNT, REGION, Deployment
 
 from asya_pulumi.components import ActorMesh, AsyncActor
-from asya_pulumi.pod import handler_server_sources
+from asya_pulumi.objects.pod import handler_server_sources
 from asya_pulumi.spec import AsyncActorSpec, load_pipeline_dir
 from asya_runtime.config import SidecarConfig
 from asya_runtime.handler_server import (
@@ -199,9 +199,10 @@ def test_handler_container_runs_the_mounted_handler_server(deployment: Deploymen
     env = env_of(handler)
     assert env[ENV_HANDLER] == "handlers.score_image"
     assert env[ENV_HANDLER_CONCURRENCY] == "2"
-    # actorTimeout 10m: the handler server drains a running call for 610 s, inside the pod's 630 s grace period
+    # actorTimeout 10m: the handler server drains a running call for 610 s, inside the pod's 651 s grace period
+    # (20 s poll + 10 s slack + 600 s + 1 s + 3 x 5 s of the sidecar's shutdown waits, + 5 s margin)
     grace = deployment_spec(deployment)["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
-    assert 600 < float(env[ENV_HANDLER_DRAIN_S]) < grace == 630
+    assert 600 < float(env[ENV_HANDLER_DRAIN_S]) < grace == 651
     assert env[ENV_SOCKET_PATH] == SidecarConfig(actor="a", namespace="n").socket_path
     assert env["MODEL"] == "vit"
     config_map = deployment.one("kubernetes:core/v1:ConfigMap", "dev-score-image-handler-server")

@@ -17,7 +17,7 @@ import pytest
 from asya_pulumi.components.karpenter import KARPENTER_CHART
 from asya_pulumi.components.keda import KEDA_CHART_VERSION
 from asya_pulumi.components.observability import PROMETHEUS_OPERATOR_VERSION
-from asya_pulumi.validate import (
+from asya_pulumi.checks.validate import (
     KUBERNETES_CEL_FUNCTIONS,
     PROJECT_SCHEMAS,
     SCHEMA_DIR,

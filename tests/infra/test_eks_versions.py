@@ -10,6 +10,7 @@ import pulumi
 import pytest
 from infra_mocks import REGION, Deployment
 
+from asya_pulumi.checks.validate import KUBERNETES_VERSION
 from asya_pulumi.components import AsyaCluster
 from asya_pulumi.spec import ClusterSpec
 from asya_pulumi.spec.eks_versions import (
@@ -21,7 +22,6 @@ from asya_pulumi.spec.eks_versions import (
     newest_in_standard_support,
     support_notice,
 )
-from asya_pulumi.validate import KUBERNETES_VERSION
 
 
 def default_version_problem(today: dt.date) -> str | None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import boto3
 
-from asya_pulumi import iam
+from asya_pulumi.objects import iam
 
 SIDECAR = Path(__file__).resolve().parents[2] / "runtime" / "asya_runtime" / "sidecar"
 #: SQS authorises its batch APIs with the single-message action.

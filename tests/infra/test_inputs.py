@@ -23,16 +23,16 @@ from pydantic import ValidationError
 from rich.console import Console
 from test_pod_hardening import restricted_violations
 
+from asya_pulumi.checks.mocked import REDACTED
+from asya_pulumi.checks.validate import validate_object, validate_objects
 from asya_pulumi.cli.render_plan import RenderPlan
 from asya_pulumi.components import ActorMesh, AsyncActor
 from asya_pulumi.local.plan import local_env
-from asya_pulumi.mocked import REDACTED
 from asya_pulumi.spec import AsyncActorSpec, MeshSpec
-from asya_pulumi.validate import validate_object, validate_objects
 
 API_KEY = "sk-live-4f9c2e7a1b"  # an Output.secret the program holds
 SECRETS_MANAGER_ID = "prod/db-password"
-#: What the mocked Secrets Manager read returns for SECRETS_MANAGER_ID (asya_pulumi.mocked).
+#: What the mocked Secrets Manager read returns for SECRETS_MANAGER_ID (asya_pulumi.checks.mocked).
 DB_PASSWORD = f"mock-secret-value-of-{SECRETS_MANAGER_ID}"
 IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/scoring:1.4.2"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
@@ -216,7 +216,7 @@ def test_local_runs_refuse_outputs_and_never_import_pulumi() -> None:
         local_env(spec)
     plain = AsyncActorSpec(name="a", image="a:1", handler="h.f", env={"X": "1"}, secret_env={"K": "v"})
     assert local_env(plain) == {"X": "1", "K": "v"}
-    code = ("import sys, asya_pulumi.spec, asya_pulumi.local.plan, asya_pulumi.pod; "
+    code = ("import sys, asya_pulumi.spec, asya_pulumi.local.plan, asya_pulumi.objects.pod; "
             "m = asya_pulumi.spec.load_pipeline_dir('examples/text-chunking'); "
             "assert 'pulumi' not in sys.modules, 'pulumi imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])

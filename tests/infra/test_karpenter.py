@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from infra_mocks import ACCOUNT, REGION, Deployment, Registered
 
-from asya_pulumi import iam
+from asya_pulumi.checks.mocked import integers_restored
+from asya_pulumi.checks.validate import InvalidObject, validate_object, validate_objects
 from asya_pulumi.components import AsyaCluster
 from asya_pulumi.components.karpenter import CONSOLIDATE_AFTER, KARPENTER_CHART, ec2_node_class, node_pool
-from asya_pulumi.mocked import integers_restored
+from asya_pulumi.objects import iam
 from asya_pulumi.spec import ClusterSpec, GpuNodePoolSpec, NodeSecuritySpec
-from asya_pulumi.validate import InvalidObject, validate_object, validate_objects
 
 NODEPOOL = "kubernetes:karpenter.sh/v1:NodePool"
 NODECLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"

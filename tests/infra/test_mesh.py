@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from infra_mocks import ACCOUNT, REGION, Deployment
 
+from asya_pulumi.checks.validate import InvalidObject, validate_object, validate_objects
 from asya_pulumi.components import ActorMesh, Keda
 from asya_pulumi.spec import ResultRetentionSpec, load_pipeline_dir
-from asya_pulumi.validate import InvalidObject, validate_object, validate_objects
 from asya_runtime.config import SidecarConfig
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "image-scoring"

@@ -21,13 +21,13 @@ from infra_mocks import Deployment, Registered
 from prometheus_client.metrics import MetricWrapperBase
 from test_scanners import _unsuppressed, run_checkov, suppressions
 
-from asya_pulumi import pod
+from asya_pulumi.checks.validate import InvalidObject, validate_object, validate_objects
 from asya_pulumi.components import ActorMesh
 from asya_pulumi.components.network_policy import MeshNetworkPolicy
 from asya_pulumi.components.observability import Observability, ObservabilityArgs, dashboard_file
+from asya_pulumi.objects import pod
 from asya_pulumi.observability import ObservabilitySettings, dashboard, promql_check, scrape
 from asya_pulumi.spec import load_pipeline_dir
-from asya_pulumi.validate import InvalidObject, validate_object, validate_objects
 from asya_runtime.sidecar.metrics import Metrics
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "image-scoring"

@@ -23,13 +23,13 @@ import botocore.utils
 import pytest
 from infra_mocks import REGION, Deployment
 
-from asya_pulumi import pod
+from asya_pulumi.checks.mocked import integers_restored
+from asya_pulumi.checks.validate import validate_objects
 from asya_pulumi.components import ActorMesh, AsyaCluster
 from asya_pulumi.components.network_policy import MeshNetworkPolicy, network_policy_spec
-from asya_pulumi.mocked import integers_restored
+from asya_pulumi.objects import pod
 from asya_pulumi.spec import AsyncActorSpec, ClusterSpec, MeshSpec
 from asya_pulumi.spec.eks_versions import DEFAULT_KUBERNETES_VERSION
-from asya_pulumi.validate import validate_objects
 from asya_runtime.config import SidecarConfig
 from asya_runtime.resiliency import Resiliency
 

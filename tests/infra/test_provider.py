@@ -10,7 +10,7 @@ import pytest
 from infra_mocks import REGION, Deployment
 from pulumi.provider import ConstructResult
 
-from asya_pulumi.provider import COMPONENTS, AsyaProvider
+from asya_pulumi.package.provider import COMPONENTS, AsyaProvider
 
 MESH = {
     "namespace": "xlang",

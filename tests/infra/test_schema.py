@@ -11,8 +11,8 @@ import pytest
 import yaml
 from infra_mocks import Deployment
 
-from asya_pulumi.provider import COMPONENTS, AsyaProvider, schema
-from asya_pulumi.schema_check import check_resource
+from asya_pulumi.checks.schema_check import check_resource
+from asya_pulumi.package.provider import COMPONENTS, AsyaProvider, schema
 from asya_pulumi.spec import ClusterSpec, MeshSpec
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,7 +16,8 @@ import yaml
 from pydantic import ValidationError
 from test_stacks import ROOT, run_stack
 
-from asya_pulumi.mocked import MockedDeployment
+from asya_pulumi.checks.mocked import MockedDeployment
+from asya_pulumi.checks.validate import duplicate_objects, validate_objects
 from asya_pulumi.spec import AsyncActorSpec, MeshSpec, SpecError, load_pipeline_dir
 from asya_pulumi.spec.limits import (
     ADDON_NAMESPACE,
@@ -32,7 +33,6 @@ from asya_pulumi.spec.limits import (
     result_bucket_prefix,
 )
 from asya_pulumi.spec.yamlload import MAX_FILE_BYTES
-from asya_pulumi.validate import duplicate_objects, validate_objects
 from asya_runtime.naming import IAM_ROLE_NAME_MAX, SINKS, SQS_QUEUE_NAME_MAX, dlq_name, role_name
 from asya_runtime.resiliency import MAX_ATTEMPTS, Resiliency, queue_max_receive_count
 

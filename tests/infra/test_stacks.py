@@ -12,7 +12,7 @@ import pytest
 import yaml
 from infra_mocks import Deployment, Registered
 
-from asya_pulumi.validate import validate_objects
+from asya_pulumi.checks.validate import validate_objects
 
 ROOT = Path(__file__).resolve().parents[2]
 

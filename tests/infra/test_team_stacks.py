@@ -20,11 +20,11 @@ import yaml
 from infra_mocks import REGION, Deployment
 from pulumi.runtime import settings
 
-from asya_pulumi import iam
+from asya_pulumi.checks.mocked import RecordingMocks, RecordingMonitor
+from asya_pulumi.checks.validate import validate_objects
 from asya_pulumi.components.mesh_ref import EXPORTS, MeshRef
-from asya_pulumi.mocked import RecordingMocks, RecordingMonitor
+from asya_pulumi.objects import iam
 from asya_pulumi.spec.team import TeamSpec, check_team_against_mesh
-from asya_pulumi.validate import validate_objects
 from asya_runtime.naming import queue_name, role_name
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -200,3 +200,16 @@ def test_a_team_gpu_actor_must_name_its_pool_and_the_platform_must_have_it() -> 
     message = "gpu.pool 'a100' is not a GPU pool of mesh 'scoring-dev'; the platform stack exports: gpu"
     with pytest.raises(ValueError, match=re.escape(message)):
         check_team_against_mesh(team, namespace="scoring-dev", region=REGION, mesh_actors=["judge"], gpu_pools=["gpu"])
+
+
+@pytest.mark.parametrize("namespace", ["default", "kube-extra", "keda", "Bad_Name", "a" * 41])
+def test_a_team_and_a_mesh_refuse_the_same_namespaces(namespace: str) -> None:
+    """One rule (spec.mesh.check_namespace) for both; the team's copy had lost the result bucket's check."""
+    from asya_pulumi.spec import AsyncActorSpec, MeshSpec
+
+    actor = AsyncActorSpec.model_validate({"name": "a", "image": "x", "handler": "m.f"})
+    with pytest.raises(ValueError) as mesh_refusal:
+        MeshSpec(namespace=namespace, actors=[actor])
+    with pytest.raises(ValueError) as team_refusal:
+        TeamSpec(namespace=namespace, actors=[actor])
+    assert mesh_refusal.value.errors()[0]["msg"] == team_refusal.value.errors()[0]["msg"]  # type: ignore[attr-defined]

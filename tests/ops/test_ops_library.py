@@ -15,7 +15,6 @@ import pytest
 from support.mesh import MeshHarness
 
 from asya_pulumi.cli.main import main
-from asya_pulumi.local.results import traceparent_for
 from asya_pulumi.ops import replay
 from asya_pulumi.ops.errors import OpsError
 from asya_pulumi.ops.mesh_queues import MeshQueues
@@ -29,6 +28,7 @@ from asya_pulumi.ops.records import (
     search,
 )
 from asya_pulumi.ops.trace import steps_of, trace
+from asya_pulumi.records import traceparent_for
 from asya_pulumi.spec.limits import result_bucket_prefix
 from asya_runtime.envelope import new_envelope
 
@@ -173,7 +173,7 @@ def test_a_failed_record_traces_to_its_hops_with_the_error_on_the_last_step(mesh
 
 
 def test_a_summary_entry_and_a_record_without_history_become_steps() -> None:
-    from asya_pulumi.local.results import FinalRecord
+    from asya_pulumi.records import FinalRecord
 
     folded = _succeeded("s")
     folded["hops"] = [{"summary": True, "count": 7, "start": T0, "end": T0 + 5, "outcomes": {"ok": 7}},

@@ -1,4 +1,4 @@
-"""asya_pulumi.local.actor_process: one actor's process pair, the runtime tests' stand-in for a pod."""
+"""asya_pulumi.testing (ActorProcess): one actor's process pair, the runtime tests' stand-in for a pod."""
 
 from __future__ import annotations
 

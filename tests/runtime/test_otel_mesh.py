@@ -25,11 +25,11 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Status
 from support.mesh import MeshHarness, wait_for
 
 from asya_pulumi.local.broker import LocalBroker
-from asya_pulumi.local.results import with_trace
+from asya_pulumi.records import with_trace
 from asya_runtime.envelope import new_envelope
 from asya_runtime.resiliency import Resiliency
 
-#: The span id ``asya send``'s traceparent names as the root (asya_pulumi.local.results.traceparent_for).
+#: The span id ``asya send``'s traceparent names as the root (asya_pulumi.records.traceparent_for).
 SEND_SPAN_ID = "0000000000000001"
 
 

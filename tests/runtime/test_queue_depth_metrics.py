@@ -13,7 +13,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 from support.mesh import MeshHarness, wait_for
 
-from asya_pulumi.local.actor_process import ActorProcess
+from asya_pulumi.testing import ActorProcess
 from asya_runtime.config import SidecarConfig
 from asya_runtime.envelope import new_envelope
 from asya_runtime.naming import dlq_name

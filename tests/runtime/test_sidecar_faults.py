@@ -189,3 +189,41 @@ def test_a_running_replica_discards_another_replicas_wake_up(mesh: MeshHarness) 
     assert done["id"] == envelope.id and [c["key"] for c in mesh.calls()] == ["after"]
     wait_for(lambda: mesh.depth("busy") == 0, timeout_s=10, what="the wake-up message deleted")
     mesh.assert_quiet("error-sink", wait_s=1)
+
+
+def test_a_drain_whose_every_wait_runs_to_its_bound_fits_the_pods_grace_period(mesh: MeshHarness) -> None:
+    """The worst case of a stopping sidecar, timed for real: SIGTERM mid-poll with the broker unreachable, so the
+    wake-up never lands, the calls in flight outlive the wait for them, and neither the flush nor the release of
+    what is held can finish. Each wait then runs to its bound (``SidecarConfig.shutdown_waits_s``); the whole
+    drain must still end inside ``shutdown_grace_s``, hence inside the pod's ``terminationGracePeriodSeconds``."""
+    from asya_pulumi.objects.pod import termination_grace_seconds
+
+    resiliency = Resiliency.model_validate({"actorTimeout": "3s", "policies": {"default": QUICK_RETRY}})
+    mesh.standard("worker", resiliency=resiliency)
+    envelopes = [new_envelope(route=["worker"], payload={"key": f"h{i}", "sleep_s": 30}) for i in range(10)]
+    mesh.send_many("worker", envelopes)
+    host, port = mesh.broker.endpoint.removeprefix("http://").split(":")
+    with TcpProxy(upstream_host=host, upstream_port=int(port)) as proxy:
+        # 20 slots: with 10 calls running, 10 are free, so the receive loop keeps a long poll open meanwhile.
+        actor = mesh.start_actor(
+            "worker", handler="slow", resiliency=resiliency, concurrency=20, wait_time_seconds=2,
+            sqs_endpoint=proxy.endpoint,
+        )
+        # The handler server runs one call at a time; the sidecar holds all ten as calls in flight.
+        wait_for(lambda: mesh.calls(), timeout_s=30, what="the first call")
+        time.sleep(0.5)
+        config = mesh.config("worker", resiliency=resiliency, concurrency=20, wait_time_seconds=2)
+        proxy.cut()
+        started = time.monotonic()
+        actor.signal_sidecar(signal.SIGTERM)
+        assert actor.wait_sidecar(timeout_s=config.shutdown_grace_s + 30) == 0
+        drained = time.monotonic() - started
+
+    waits = config.shutdown_waits_s
+    print(f"drain {drained:.1f} s; waits {waits}; shutdown_grace_s {config.shutdown_grace_s}")
+    # Every wait but the last spans' (no tracer here) ran to its bound: this drain is the worst case ...
+    assert drained >= sum(waits.values()) - waits["last spans"] - 2
+    # ... it would have outlived the old budget (long poll + actorTimeout + one flush) by far ...
+    assert drained > config.wait_time_seconds + resiliency.actor_timeout + 5 + 10
+    # ... and it fits the budget the pod's grace period is derived from.
+    assert drained <= config.shutdown_grace_s < termination_grace_seconds(config)

@@ -23,7 +23,7 @@ from typing import Any
 from support.mesh import AWS_ENV, MeshHarness
 from support.tcp_proxy import TcpProxy
 
-from asya_pulumi.local.actor_process import ActorProcess, HandlerSettings
+from asya_pulumi.testing import ActorProcess, HandlerSettings
 from asya_runtime.envelope import new_envelope
 from asya_runtime.naming import ERROR_SINK, SINKS, SUCCESS_SINK, dlq_name
 from asya_runtime.resiliency import Resiliency

@@ -16,11 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from asya_pulumi.local.actor_process import ActorProcess, HandlerSettings, socket_dir
 from asya_pulumi.local.broker import LOCAL_CREDENTIALS, LocalBroker, free_port
 from asya_pulumi.local.queues import create_queue_pair
 from asya_pulumi.local.results import sink_writes
-from asya_pulumi.queue_settings import queue_settings
+from asya_pulumi.objects.queue_settings import queue_settings
+from asya_pulumi.testing import ActorProcess, HandlerSettings, socket_dir
 from asya_runtime.config import SidecarConfig
 from asya_runtime.envelope import Envelope
 from asya_runtime.naming import ERROR_SINK, SUCCESS_SINK, dlq_name, queue_name

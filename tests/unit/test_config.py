@@ -2,7 +2,7 @@ import pytest
 from pydantic import ValidationError
 
 from asya_runtime.config import SidecarConfig
-from asya_runtime.resiliency import Resiliency
+from asya_runtime.resiliency import Resiliency, queue_visibility_timeout
 
 
 def test_env_round_trip_keeps_every_setting() -> None:
@@ -32,7 +32,7 @@ def test_defaults_are_left_out_of_the_environment_but_resiliency_is_explicit() -
 def test_queue_and_visibility_are_derived_not_configured() -> None:
     cfg = SidecarConfig(actor="judge", namespace="prod", resiliency=Resiliency.model_validate({"actorTimeout": "10s"}))
     assert cfg.queue_name == "asya-prod_judge"
-    assert cfg.visibility_timeout == 40
+    assert queue_visibility_timeout(cfg.resiliency) == 40  # the queue's; the sidecar reads it back from SQS
 
 
 def test_bad_environment_names_the_variable() -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from asya_pulumi.local.results import FinalRecord, RunTracker, trace_id_of, traceparent_for, with_trace
+from asya_pulumi.local.results import RunTracker
+from asya_pulumi.records import FinalRecord, trace_id_of, traceparent_for, with_trace
 from asya_runtime.envelope import child_id, new_envelope
 
 

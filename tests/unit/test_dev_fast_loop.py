@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from asya_pulumi.cli.dev_run import RunOutcome
-from asya_pulumi.cli.dev_watch import FilePoller, print_diff, record_lines, watched_files
+from asya_pulumi.cli.dev.run import RunOutcome
+from asya_pulumi.cli.dev.watch import FilePoller, print_diff, record_lines, watched_files
 from asya_pulumi.local.plan import SIDECAR_HOST_GROUP, MeshPlan, process_specs
 from asya_pulumi.local.processes import ProcessSpec, Supervisor
-from asya_pulumi.local.results import FinalRecord
+from asya_pulumi.records import FinalRecord
 from asya_pulumi.spec.actor import AsyncActorSpec
 from asya_pulumi.spec.mesh import MeshSpec
 from asya_runtime.config import SidecarConfig
@@ -181,7 +181,7 @@ def test_resend_without_watch_is_a_usage_error() -> None:
 
 
 def test_a_failed_reload_shows_the_handler_server_s_message_and_traceback_not_raw_json() -> None:
-    from asya_pulumi.cli.dev_watch import _tail
+    from asya_pulumi.cli.dev.watch import _tail
 
     event = {"event": "startup_failed", "message": "importing 'shout' raised SyntaxError",
              "traceback": "Traceback (most recent call last):\n  File \"shout.py\", line 1\n"

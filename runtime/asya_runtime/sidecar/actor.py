@@ -14,19 +14,14 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 from asya_runtime.config import SidecarConfig
 from asya_runtime.envelope import Envelope, EnvelopeError
 from asya_runtime.sidecar import claimcheck, hops, logs, routing, tracing
+from asya_runtime.sidecar.answer import CallError, HandlerAnswer
 from asya_runtime.sidecar.aws import BrokerClient
 from asya_runtime.sidecar.batching import DeleteBatcher, SendBatcher
-from asya_runtime.sidecar.handler_client import (
-    HandlerAnswerTooLarge,
-    HandlerCallError,
-    HandlerClient,
-    HandlerTimeout,
-)
+from asya_runtime.sidecar.handler_client import HandlerCallError, HandlerClient, HandlerTimeout
 from asya_runtime.sidecar.inflight import InFlight, Received
 from asya_runtime.sidecar.metrics import Metrics
 from asya_runtime.sidecar.outputs import Outputs
@@ -35,11 +30,6 @@ from asya_runtime.sidecar.routing import Outgoing
 
 #: Least time a message waits for a (re)starting handler server before the attempt fails as HandlerUnavailable.
 HANDLER_WAIT_MIN_S = 60.0
-_CALL_ERROR_MRO = {"ActorTimeout": ["ActorTimeout", "TimeoutError"]}
-#: Qualified names of the sidecar's own errors, so ``builtins.TimeoutError`` rules match a timeout too.
-_CALL_ERROR_QUALIFIED = {"ActorTimeout": ["asya.ActorTimeout", "builtins.TimeoutError"]}
-#: Key of a sidecar-made answer naming the error-sink reason (absent from handler answers: they cannot set it).
-_SIDECAR_REASON = "sidecar_reason"
 
 
 class Slot:
@@ -99,7 +89,45 @@ class ActorProcessor:
             slot.release()
 
     async def _process(self, message: Received, slot: Slot) -> None:
+        """Read the envelope, refuse what must not be called, call the handler, act on its answer."""
         started = time.time()
+        read = await self._read(message, slot, started=started)
+        if read is None:
+            return
+        envelope, body = read
+        attempt = envelope.status.attempt + message.receive_count - 1
+        if self.tracer is not None:
+            self.tracer.begin(envelope=envelope, attempt=attempt)
+        now = time.time()
+        deadline_at = _timestamp(envelope)
+        if await self._refused(message, envelope, attempt=attempt, deadline_at=deadline_at, now=now, slot=slot,
+                               started=started):
+            return
+        # The body as received (history included: no GET path reaches it), else serialised without the history.
+        call_json = envelope.call_json(body, exclude=hops.NOT_FOR_HANDLER)
+        answer = await self._call(envelope, call_json, deadline_at=deadline_at, slot=slot)
+        if answer.fly:
+            logs.event("fly events dropped", level=logging.DEBUG, id=envelope.id, count=answer.fly)
+        if answer.ok:
+            # The hop entry is set in the same copy that makes each output (hops.stamped would copy each again).
+            history = hops.extended(envelope, actor=self.config.actor, attempt=attempt, start=started, outcome=hops.OK)
+            outputs = routing.next_hops(source=envelope, outputs=answer.outputs, extra={hops.FIELD: history})
+            await self.outputs.finish(message, outputs, source=envelope)
+        else:
+            await self._failed(
+                message,
+                envelope,
+                answer.error or CallError.from_wire({}),
+                attempt=attempt,
+                started=started,
+                deadline_at=deadline_at,
+                reason=answer.reason,
+                first_attempt_at=_first_attempt_at(envelope, message, now=now),
+            )
+
+    async def _read(self, message: Received, slot: Slot, *, started: float) -> tuple[Envelope, str] | None:
+        """``(envelope, the body it was parsed from)``: fetched first when the message is a claim-check reference.
+        None when the message was finished here instead (its object gone, or no envelope: an error record)."""
         body = message.body
         try:
             reference = claimcheck.reference_in(body)
@@ -107,9 +135,9 @@ class ActorProcessor:
                 fetched = await self._fetch(message, reference)
                 if fetched is None:
                     slot.release()
-                    return
+                    return None
                 body = fetched
-            envelope = self._parse(body)
+            return self._parse(body), body
         except EnvelopeError as exc:
             slot.release()
             logs.warning("malformed envelope", message_id=message.message_id, detail=exc.detail)
@@ -118,10 +146,21 @@ class ActorProcessor:
             )
             stamped = self._stamped([record], message.receive_count, started, hops.ERROR, "MalformedEnvelope")
             await self.outputs.finish(message, stamped)
-            return
-        attempt = envelope.status.attempt + message.receive_count - 1
-        if self.tracer is not None:
-            self.tracer.begin(envelope=envelope, attempt=attempt)
+            return None
+
+    async def _refused(
+        self,
+        message: Received,
+        envelope: Envelope,
+        *,
+        attempt: int,
+        deadline_at: float | None,
+        now: float,
+        slot: Slot,
+        started: float,
+    ) -> bool:
+        """Whether the envelope must not be called, and was dealt with: error-ended (delivered too often, its
+        deadline passed) or requeued (the sidecar is stopping)."""
         resiliency = self.config.resiliency
         if attempt > resiliency.max_attempts:
             slot.release()
@@ -132,40 +171,18 @@ class ActorProcessor:
             await self._error_end(
                 message, envelope, routing.REDELIVERED_TOO_OFTEN, "RedeliveredTooOften", text, attempt, started=started
             )
-            return
-        now = time.time()
-        deadline_at = _timestamp(envelope)
+            return True
         if deadline_at is not None and deadline_at <= now:
             slot.release()
             text = f"the envelope's deadline {envelope.status.deadline_at} passed before the call"
             await self._error_end(
                 message, envelope, routing.DEADLINE_EXCEEDED, "DeadlineExceeded", text, attempt, started=started
             )
-            return
+            return True
         if self.stopping.is_set():
             await self.inflight.requeue([message])
-            return
-        # The body as received (history included: no GET path reaches it), else serialised without the history.
-        call_json = envelope.call_json(body, exclude=hops.NOT_FOR_HANDLER)
-        answer = await self._call(envelope, call_json, deadline_at=deadline_at, slot=slot)
-        if answer.get("fly"):
-            logs.event("fly events dropped", level=logging.DEBUG, id=envelope.id, count=answer["fly"])
-        if answer.get("ok"):
-            # The hop entry is set in the same copy that makes each output (hops.stamped would copy each again).
-            history = hops.extended(envelope, actor=self.config.actor, attempt=attempt, start=started, outcome=hops.OK)
-            outputs = routing.next_hops(source=envelope, answer=answer, extra={hops.FIELD: history})
-            await self.outputs.finish(message, outputs, source=envelope)
-        else:
-            await self._failed(
-                message,
-                envelope,
-                answer.get("error") or {},
-                attempt=attempt,
-                started=started,
-                deadline_at=deadline_at,
-                reason=answer.get(_SIDECAR_REASON),
-                first_attempt_at=_first_attempt_at(envelope, message, now=now),
-            )
+            return True
+        return False
 
     async def _fetch(self, message: Received, reference: claimcheck.Reference) -> str | None:
         """The offloaded envelope's text; None when its object is gone and the message was error-ended instead."""
@@ -190,8 +207,9 @@ class ActorProcessor:
 
     async def _call(
         self, envelope: Envelope, envelope_json: str, *, deadline_at: float | None, slot: Slot
-    ) -> dict[str, Any]:
-        """The handler's answer; a call that produced none becomes an ``ok: false`` answer with a retryable error.
+    ) -> HandlerAnswer:
+        """The handler's answer; a call that produced none becomes the sidecar's own ``ok: false`` answer
+        (:meth:`HandlerAnswer.no_answer`: retryable, except an answer too large).
 
         ``envelope_json`` is ``envelope`` as JSON text (:meth:`Envelope.call_json`: usually the body as received).
 
@@ -215,21 +233,11 @@ class ActorProcessor:
             envelope_json = json.dumps(request, separators=(",", ":"))
         try:
             answer = await self.handler.call(envelope_json=envelope_json, budget=budget, connect_wait_s=connect_wait_s)
-            outcome = "ok" if answer.get("ok") else "error"
+            outcome = "ok" if answer.ok else "error"
         except HandlerCallError as exc:
             outcome = "timeout" if isinstance(exc, HandlerTimeout) else "crashed"
             logs.warning("handler call failed", id=envelope.id, error=exc.type_name, detail=str(exc))
-            mro = _CALL_ERROR_MRO.get(exc.type_name, [exc.type_name])
-            qualified = _CALL_ERROR_QUALIFIED.get(exc.type_name, [f"asya.{exc.type_name}"])
-            too_large = isinstance(exc, HandlerAnswerTooLarge)
-            error = {
-                "type": exc.type_name,
-                "mro": mro,
-                "mro_qualified": qualified,
-                "message": str(exc),
-                "retryable": not too_large,
-            }
-            answer = {"ok": False, "error": error, _SIDECAR_REASON: routing.RESULT_TOO_LARGE if too_large else None}
+            answer = HandlerAnswer.no_answer(exc)
         finally:
             self.calls_running -= 1
             slot.release()
@@ -245,7 +253,7 @@ class ActorProcessor:
         self,
         message: Received,
         envelope: Envelope,
-        error: dict[str, Any],
+        error: CallError,
         *,
         attempt: int,
         started: float,
@@ -253,22 +261,20 @@ class ActorProcessor:
         first_attempt_at: float,
         reason: str | None = None,
     ) -> None:
-        type_name = str(error.get("type") or "Error")
-        text = str(error.get("message") or "")
-        trace = error.get("traceback")
+        type_name, text, trace = error.type, error.message, error.traceback
         if type_name == "ActorTimeout" and deadline_at is not None and time.time() >= deadline_at:
             await self._error_end(
                 message, envelope, routing.DEADLINE_EXCEEDED, type_name, text, attempt, trace, started=started
             )
             return
-        if error.get("retryable") is False:
+        if not error.retryable:
             reason = reason or routing.NOT_RETRYABLE
             await self._error_end(message, envelope, reason, type_name, text, attempt, trace, started=started)
             return
         decision = decide(
             resiliency=self.config.resiliency,
-            error_types=error.get("mro") or [type_name],
-            qualified=error.get("mro_qualified") or (),
+            error_types=error.error_types,
+            qualified=error.qualified_types,
             attempt=attempt,
             elapsed_s=time.time() - first_attempt_at,
         )
@@ -288,9 +294,26 @@ class ActorProcessor:
                 started=started,
             )
             return
+        await self._retry(message, envelope, decision, error, attempt=attempt, started=started,
+                          first_attempt_at=first_attempt_at)
+
+    async def _retry(
+        self,
+        message: Received,
+        envelope: Envelope,
+        decision: RetryDecision,
+        error: CallError,
+        *,
+        attempt: int,
+        started: float,
+        first_attempt_at: float,
+    ) -> None:
+        """Send the envelope back to this actor's queue for attempt ``attempt + 1``, after the policy's delay: held
+        here for the sub-second part, the rest as SQS ``DelaySeconds``."""
         hold_s, delay_seconds = split_delay(decision.delay_s)
         last_error = routing.error_info(
-            type_name=type_name, message=text, reason="retrying", traceback=trace, actor=self.config.actor
+            type_name=error.type, message=error.message, reason="retrying", traceback=error.traceback,
+            actor=self.config.actor,
         )
         status = envelope.status.model_copy(
             update={
@@ -300,9 +323,9 @@ class ActorProcessor:
                 "first_attempt_at": datetime.fromtimestamp(first_attempt_at, tz=UTC),
             }
         )
-        logs.event("retrying", id=envelope.id, error=type_name, attempt=attempt, delay_s=round(decision.delay_s, 3))
+        logs.event("retrying", id=envelope.id, error=error.type, attempt=attempt, delay_s=round(decision.delay_s, 3))
         retry = Outgoing(to=self.config.actor, envelope=envelope.model_copy(update={"status": status}), retry=True)
-        outputs = self._stamped([retry], attempt, started, hops.RETRY, type_name)  # before the hold: no part of it
+        outputs = self._stamped([retry], attempt, started, hops.RETRY, error.type)  # before the hold: no part of it
         await asyncio.sleep(hold_s)
         if await self.outputs.finish(message, outputs, delay_seconds=delay_seconds, source=envelope):
             self.metrics.retried.inc()

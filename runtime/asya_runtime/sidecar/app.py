@@ -2,9 +2,12 @@
 
 Receiving long-polls for up to ``min(10, free slots)`` messages, so a replica never holds more than it can start,
 and only while it holds fewer than ``2 x concurrency`` messages, so stalled sends cannot pile up work in memory.
-On SIGTERM (or SIGINT) the loop stops receiving, lets what is in flight finish within
-:attr:`SidecarConfig.shutdown_grace_s`, flushes pending sends and deletes, makes anything it could not finish
-visible again, and exits 0.
+On SIGTERM (or SIGINT) the loop stops receiving: a pending long poll is woken and what it brings is requeued, within
+``wait_time_seconds + RECEIVE_SLACK_S``; then what is in flight may finish within ``actorTimeout`` (calls still
+running are cancelled and get ``CANCEL_WAIT_S`` to hand their messages back), pending sends and deletes get
+``SHUTDOWN_FLUSH_S`` to flush, anything still held gets ``SHUTDOWN_FLUSH_S`` to be made visible again, the last spans
+as long again, and the process exits 0. :attr:`SidecarConfig.shutdown_waits_s` lists these waits and
+:attr:`SidecarConfig.shutdown_grace_s`, from which the pod's grace period is derived, is their sum.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import signal
 import time
 from typing import Any
 
-from asya_runtime.config import SHUTDOWN_FLUSH_S, SidecarConfig
+from asya_runtime.config import CANCEL_WAIT_S, RECEIVE_SLACK_S, SHUTDOWN_FLUSH_S, SidecarConfig
 from asya_runtime.sidecar import claimcheck, logs, wakeup
 from asya_runtime.sidecar.actor import ActorProcessor, Slot
 from asya_runtime.sidecar.aws import BrokerClient
@@ -27,8 +30,6 @@ from asya_runtime.sidecar.sinks import SinkProcessor
 
 #: Longest the receive loop sleeps while every slot is busy before it marks itself alive again.
 LOOP_TICK_S = 5.0
-#: How long past its WaitTimeSeconds a long poll may take before a stopping sidecar gives up on it.
-RECEIVE_SLACK_S = 10.0
 
 
 #: Most messages a replica holds (received, not yet deleted), per unit of concurrency.
@@ -167,18 +168,9 @@ class Sidecar:
                 )
                 await asyncio.wait([receive, stop_wait], return_when="FIRST_COMPLETED")
                 self.metrics.last_receive = time.monotonic()
-                woken = False
                 if not receive.done():
-                    # Stopping mid-poll. Aborting the request would not stop the broker's side of the long poll:
-                    # a message arriving meanwhile would be handed to a dead connection and stay invisible for a
-                    # whole visibility timeout. So wake the poll up (sidecar/wakeup.py) and requeue what it brings.
-                    woken = await self._wake(broker, inflight.queue_url)
-                    await asyncio.wait([receive], timeout=self.config.wait_time_seconds + RECEIVE_SLACK_S)
-                    if not receive.done():
-                        receive.cancel()
-                        with contextlib.suppress(asyncio.CancelledError, Exception):
-                            await receive
-                        break
+                    await self._finish_last_poll(broker, inflight, receive)
+                    break
                 refusal = receive.exception()
                 if refusal is not None:  # not an outage (those are retried inside the call): /healthz counts it
                     if self.metrics.receive_refused_since is None:
@@ -188,26 +180,63 @@ class Sidecar:
                     await asyncio.sleep(1)
                     continue
                 self.metrics.receive_refused_since = None
-                raw, got_wakeup = receive.result()
-                if woken and not got_wakeup:
-                    # Our wake-up went to another replica's poll, or ours had just ended: collect it (and requeue
-                    # whatever else comes) rather than leave it to wake a scaled-to-zero actor later.
-                    with contextlib.suppress(Exception):
-                        collected, _ = await self._receive(
-                            broker, inflight.queue_url, count=10, wait_s=wakeup.COLLECT_WAIT_S
-                        )
-                        raw += collected
+                raw, _ = receive.result()
                 messages = [Received.from_sqs(m) for m in raw]
                 for message in messages:
                     inflight.add(message)
                 self.metrics.received.inc(len(messages))
                 if self.stopping.is_set():
-                    await inflight.requeue(messages)
+                    with contextlib.suppress(TimeoutError):  # within the last poll's share of the shutdown budget
+                        await asyncio.wait_for(
+                            inflight.requeue(messages), timeout=self.config.wait_time_seconds + RECEIVE_SLACK_S
+                        )
                     break
                 for message in messages:
                     self._start(message, inflight)
         finally:
             stop_wait.cancel()
+
+    async def _finish_last_poll(
+        self, broker: BrokerClient, inflight: InFlight, receive: asyncio.Task[tuple[list[dict[str, Any]], bool]]
+    ) -> None:
+        """Stopping mid-poll: end the poll and hand back what it brings, within the first of
+        :attr:`SidecarConfig.shutdown_waits_s` (``wait_time_seconds + RECEIVE_SLACK_S``), broker answering or not.
+
+        Aborting the request would not stop the broker's side of the long poll: a message arriving meanwhile would
+        be handed to a dead connection and stay invisible for a whole visibility timeout. So wake the poll up
+        (sidecar/wakeup.py) and requeue what it brings; a poll still open at the bound is cancelled.
+        """
+        budget = self.config.wait_time_seconds + RECEIVE_SLACK_S
+        try:
+            await asyncio.wait_for(self._take_last_poll(broker, inflight, receive), timeout=budget)
+        except TimeoutError:
+            logs.warning("last poll not finished within the shutdown budget; giving up on it", budget_s=budget)
+        finally:
+            if not receive.done():
+                receive.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await receive
+
+    async def _take_last_poll(
+        self, broker: BrokerClient, inflight: InFlight, receive: asyncio.Task[tuple[list[dict[str, Any]], bool]]
+    ) -> None:
+        woken = await self._wake(broker, inflight.queue_url)
+        await asyncio.wait([receive])
+        if receive.exception() is not None:
+            logs.error("last receive failed", error=repr(receive.exception()))
+            return
+        raw, got_wakeup = receive.result()
+        if woken and not got_wakeup:
+            # Our wake-up went to another replica's poll, or ours had just ended: collect it (and requeue whatever
+            # else comes) rather than leave it to wake a scaled-to-zero actor later.
+            with contextlib.suppress(Exception):
+                collected, _ = await self._receive(broker, inflight.queue_url, count=10, wait_s=wakeup.COLLECT_WAIT_S)
+                raw += collected
+        messages = [Received.from_sqs(m) for m in raw]
+        for message in messages:
+            inflight.add(message)
+        self.metrics.received.inc(len(messages))
+        await inflight.requeue(messages)
 
     async def _receive(
         self, broker: BrokerClient, queue_url: str, *, count: int, wait_s: int
@@ -294,14 +323,15 @@ class Sidecar:
         self._tasks.discard(task)
 
     async def _drain(self, inflight: InFlight, sends: SendBatcher, deletes: DeleteBatcher) -> None:
-        """Finish in-flight work within the grace period, flush, and release whatever could not be finished."""
+        """Finish in-flight work within ``actorTimeout``, flush, and release whatever could not be finished — the
+        waits after the last poll in :attr:`SidecarConfig.shutdown_waits_s`, each bounded by its constant."""
         if self._tasks:
             _, pending = await asyncio.wait(set(self._tasks), timeout=self.config.resiliency.actor_timeout)
             for task in pending:
                 task.cancel()
             if pending:
                 logs.warning("grace period over; releasing unfinished messages", count=len(pending))
-                await asyncio.wait(pending, timeout=1)
+                await asyncio.wait(pending, timeout=CANCEL_WAIT_S)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(sends.drain(), deletes.drain()), timeout=SHUTDOWN_FLUSH_S)
         sends.cancel()

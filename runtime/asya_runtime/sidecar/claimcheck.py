@@ -29,7 +29,6 @@ can still be redriven.
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -37,7 +36,7 @@ from botocore.exceptions import ClientError
 
 from asya_runtime.config import OFFLOAD_PREFIX, SidecarConfig
 from asya_runtime.envelope import Envelope, EnvelopeError, ErrorInfo, Route, Status
-from asya_runtime.naming import ERROR_SINK, MALFORMED_RECORD_PREFIX
+from asya_runtime.naming import ERROR_SINK, malformed_record_key
 from asya_runtime.sidecar import logs
 from asya_runtime.sidecar.aws import BrokerClient, error_code
 from asya_runtime.sidecar.routing import MALFORMED, Outgoing
@@ -130,7 +129,7 @@ def missing_record(*, reference: Reference, actor: str, detail: str) -> Outgoing
 def missing_sink_record(*, reference: Reference, message_id: str, mode: str, detail: str) -> tuple[str, bytes]:
     """``(key, content)`` a sink stores for a reference whose object is gone: under ``failed/``, keyed by the SQS
     MessageId like any body that is no envelope."""
-    key = f"{MALFORMED_RECORD_PREFIX}/{uuid.uuid5(uuid.NAMESPACE_URL, f'sqs-message/{message_id}')}.json"
+    key = malformed_record_key(message_id)
     content = {"reference": asdict(reference), "reason": PAYLOAD_MISSING, "detail": detail, "sink": mode}
     return key, json.dumps(content).encode()
 

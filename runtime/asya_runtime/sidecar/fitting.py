@@ -18,6 +18,8 @@ from asya_runtime.envelope import Envelope
 from asya_runtime.sidecar import logs, routing
 from asya_runtime.sidecar.routing import Outgoing
 
+#: ``status.error.type`` of a result over the broker's limit.
+RESULT_TOO_LARGE_TYPE = "ResultTooLarge"
 #: What a message cut to fit the limit keeps at least, however little room is left.
 MESSAGE_MIN_CHARS = 256
 #: A payload this small is kept even when the record is over the limit: dropping it would gain nothing worth it.
@@ -46,16 +48,25 @@ def fit_retry(hop: Outgoing, *, limit: int, actor: str) -> Outgoing:
     if size_of(envelope) <= limit:
         return Outgoing(to=hop.to, envelope=envelope, delay_s=hop.delay_s, retry=True)
     error = envelope.status.error
-    text = f"the retry envelope is {size_of(envelope)} bytes, over the broker's limit of {limit} bytes"
+    size = size_of(envelope)
+    text = f"the retry envelope is {size} bytes, over the broker's limit of {limit} bytes"
     if error is not None:
         text = f"{error.type}: {error.message} ({text})"
-    logs.warning("error-ending envelope", id=envelope.id, reason=routing.RESULT_TOO_LARGE, size=size_of(envelope))
+    return result_too_large(
+        envelope, actor=actor, limit=limit, size=size, message=text,
+        type_name=error.type if error is not None else RESULT_TOO_LARGE_TYPE,
+    )
+
+
+def result_too_large(
+    envelope: Envelope, *, actor: str, limit: int, size: int, message: str, type_name: str = RESULT_TOO_LARGE_TYPE
+) -> Outgoing:
+    """The one "result too large" error record (an output or a retry over the broker's limit): logged, built and
+    cut to fit ``limit``. (An answer too large to read ends the same way through the handler client's
+    :class:`~asya_runtime.sidecar.handler_client.HandlerAnswerTooLarge`, whose ``reason`` is this one.)"""
+    logs.warning("error-ending envelope", id=envelope.id, reason=routing.RESULT_TOO_LARGE, size=size)
     record = routing.error_record(
-        envelope=envelope,
-        actor=actor,
-        reason=routing.RESULT_TOO_LARGE,
-        type_name=error.type if error is not None else "ResultTooLarge",
-        message=text,
+        envelope=envelope, actor=actor, reason=routing.RESULT_TOO_LARGE, type_name=type_name, message=message
     )
     return fit_error_record(record, limit=limit)
 

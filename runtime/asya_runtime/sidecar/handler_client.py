@@ -1,10 +1,10 @@
-"""Client side of docs/protocol.md: calls the handler server over its Unix socket, one connection per call.
+"""Client side of docs/protocol.md: calls the handler server over its Unix socket, one call at a time per connection.
 
-Connections are pooled (a call reuses an idle one). The handler server may be absent for a while (starting,
-restarting after a crash or a hung call): :meth:`HandlerClient.call` then waits with backoff instead of failing.
-After a call timed out, the server is expected to report ``hung`` and exit; until a different process answers (or
-the same one reports healthy again after the server's grace), no new call is sent to it, so a hung process never
-swallows the next message.
+Connections are pooled (a call reuses an idle one); the answer comes back typed (:mod:`asya_runtime.sidecar.answer`).
+The handler server may be absent for a while (starting, restarting after a crash or a hung call):
+:meth:`HandlerClient.call` then waits with backoff instead of failing. After a call timed out, the server is expected to
+report ``hung`` and exit; until a different process answers (or the same one reports healthy again after the server's
+grace), no new call is sent to it, so a hung process never swallows the next message.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from asya_runtime.sidecar import logs
+from asya_runtime.sidecar import logs, routing
+from asya_runtime.sidecar.answer import HandlerAnswer
+from asya_runtime.sidecar.fitting import RESULT_TOO_LARGE_TYPE
 
 #: The handler server's grace after ``timeout_s`` before it reports ``hung`` and exits (docs/protocol.md), plus slack.
 SERVER_HUNG_GRACE_S = 2.0 + 1.5
@@ -33,13 +35,21 @@ def read_limit_bytes(*, max_message_bytes: int) -> int:
 
 
 class HandlerCallError(Exception):
-    """The call produced no handler answer. ``type_name`` is what lands in ``status.error.type``."""
+    """The call produced no handler answer. ``type_name`` is what lands in ``status.error.type``; ``error_types``
+    and ``qualified_types`` what resiliency rules match (``(type_name,)`` and ``asya.{type_name}`` when empty);
+    ``reason`` the error-sink reason when the call must not be retried (None: retryable)."""
 
     type_name = "HandlerCallError"
+    error_types: tuple[str, ...] = ()
+    qualified_types: tuple[str, ...] = ()
+    reason: str | None = None
 
 
 class HandlerTimeout(HandlerCallError):
     type_name = "ActorTimeout"
+    #: So that rules naming ``TimeoutError`` (or ``builtins.TimeoutError``) match a timeout too.
+    error_types = ("ActorTimeout", "TimeoutError")
+    qualified_types = ("asya.ActorTimeout", "builtins.TimeoutError")
 
 
 class HandlerCrashed(HandlerCallError):
@@ -53,7 +63,8 @@ class HandlerUnavailable(HandlerCallError):
 class HandlerAnswerTooLarge(HandlerCallError):
     """The answer line was longer than the read limit: not retryable, the handler would answer the same again."""
 
-    type_name = "ResultTooLarge"
+    type_name = RESULT_TOO_LARGE_TYPE
+    reason = routing.RESULT_TOO_LARGE
 
 
 class _Connection(asyncio.Protocol):
@@ -156,8 +167,8 @@ class HandlerClient:
         self._idle: list[_Connection] = []
         self._suspect: _Suspect | None = None
 
-    async def call(self, *, envelope_json: str, budget: Callable[[], float], connect_wait_s: float) -> dict[str, Any]:
-        """Send one ``call`` and return the server's answer (``ok`` true or false).
+    async def call(self, *, envelope_json: str, budget: Callable[[], float], connect_wait_s: float) -> HandlerAnswer:
+        """Send one ``call`` and return the server's answer (``ok`` true or false), typed.
 
         ``envelope_json`` is the envelope as JSON text on one line: it is spliced into the frame as it is, so the
         envelope is neither copied into a dict nor serialised again.
@@ -190,7 +201,7 @@ class HandlerClient:
             conn.close()
             raise
         self._idle.append(conn)
-        return answer
+        return HandlerAnswer.from_wire(answer)
 
     async def _connection(self, *, wait_s: float) -> _Connection:
         deadline = time.monotonic() + wait_s

@@ -140,17 +140,29 @@ def appended(
 
 def history_of(envelope: Envelope) -> list[dict[str, Any]]:
     """The envelope's ``hops`` (empty when it has none yet, or when a sender put something else there)."""
-    value = (envelope.model_extra or {}).get(FIELD)
+    value = envelope.hops
     return value if isinstance(value, list) else []
 
 
 def extended(
-    envelope: Envelope, *, actor: str, attempt: int, start: float, outcome: str, error: str | None = None
+    envelope: Envelope,
+    *,
+    actor: str,
+    attempt: int,
+    start: float,
+    outcome: str,
+    error: str | None = None,
+    end: float | None = None,
+    cap: int = MAX_HOPS,
 ) -> list[dict[str, Any]]:
-    """``envelope``'s history with this attempt's entry appended (ending now): for a caller that builds its
-    outputs itself and can set ``hops`` in the same copy (the successful call's path: no second copy per output)."""
-    item = entry(actor=actor, attempt=attempt, start=start, end=time.time(), outcome=outcome, error=error)
-    return appended(history_of(envelope), item)
+    """``envelope``'s history with this attempt's entry appended (ending at ``end``, now by default): the one way
+    an entry is made. A caller that builds its outputs itself sets ``hops`` in the same copy (the successful
+    call's path: no second copy per output); :func:`stamped` does it for outputs already built."""
+    item = entry(
+        actor=actor, attempt=attempt, start=start, end=time.time() if end is None else end, outcome=outcome,
+        error=error,
+    )
+    return appended(history_of(envelope), item, cap=cap)
 
 
 def stamped(
@@ -180,8 +192,9 @@ def stamped(
             kind = ERROR
         else:
             kind = outcome
-        item = entry(actor=actor, attempt=attempt, start=start, end=end, outcome=kind, error=error)
-        history = appended(history_of(hop.envelope), item, cap=cap)
+        history = extended(
+            hop.envelope, actor=actor, attempt=attempt, start=start, outcome=kind, error=error, end=end, cap=cap
+        )
         envelope = hop.envelope.model_copy(update={FIELD: history})
         result.append(Outgoing(to=hop.to, envelope=envelope, delay_s=hop.delay_s, retry=hop.retry))
     return result

@@ -129,7 +129,6 @@ class Outputs:
                 f"the result envelope is {size} bytes, over the broker's limit of {self.config.max_message_bytes} "
                 f"bytes (ASYA_MAX_MESSAGE_BYTES); return a reference (e.g. an S3 key) instead of the data"
             )
-            logs.warning("error-ending envelope", id=hop.envelope.id, reason=routing.RESULT_TOO_LARGE, size=size)
             sized = source.model_copy(
                 update={
                     "id": hop.envelope.id,
@@ -137,14 +136,9 @@ class Outputs:
                     hops.FIELD: hops.history_of(hop.envelope),  # keeps this attempt's entry
                 }
             )
-            record = routing.error_record(
-                envelope=sized,
-                actor=self.config.actor,
-                reason=routing.RESULT_TOO_LARGE,
-                type_name="ResultTooLarge",
-                message=text,
+            return _with_body(
+                fitting.result_too_large(sized, actor=self.config.actor, limit=limit, size=size, message=text)
             )
-            return _with_body(fitting.fit_error_record(record, limit=limit))
         addressed = await self._addressable(hop)
         if addressed is not hop:
             return _with_body(fitting.fit_error_record(addressed, limit=limit))

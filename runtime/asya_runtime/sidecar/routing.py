@@ -1,18 +1,18 @@
 """What the sidecar sends where: next-hop envelopes from a handler's answer, and error-sink records.
 
-Pure functions over :class:`~asya_runtime.envelope.Envelope`; the I/O lives in :mod:`asya_runtime.sidecar.actor`.
+Pure functions over :class:`~asya_runtime.envelope.Envelope`; the I/O lives in :mod:`asya_runtime.sidecar.actor`
+(the handler call), :mod:`~asya_runtime.sidecar.outputs` (sending) and :mod:`~asya_runtime.sidecar.sinks`.
 """
 
 from __future__ import annotations
 
 import functools
-import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from asya_runtime.envelope import Envelope, ErrorInfo, Route, Status, child_id
-from asya_runtime.naming import ERROR_SINK, SUCCESS_SINK, check_actor_name
+from asya_runtime.naming import ERROR_SINK, SUCCESS_SINK, check_actor_name, malformed_record_id
 
 #: Stable reasons: the ``reason`` label of ``asya_messages_failed`` and ``status.error.reason`` in the error sink.
 MALFORMED = "malformed envelope"
@@ -45,7 +45,7 @@ class Outgoing:
 
 
 def next_hops(
-    *, source: Envelope, answer: dict[str, Any], extra: Mapping[str, Any] | None = None
+    *, source: Envelope, outputs: Sequence[Mapping[str, Any]], extra: Mapping[str, Any] | None = None
 ) -> list[Outgoing]:
     """The envelopes a successful call produces (docs/protocol.md, *Call responses*).
 
@@ -54,7 +54,6 @@ def next_hops(
     an empty rest goes to the success sink. ``status`` starts afresh for the next actor (the deadline stays).
     ``extra`` (e.g. the hop history) is set on every resulting envelope in the same copy.
     """
-    outputs = answer.get("outputs") or []
     if not outputs:
         return [Outgoing(to=SUCCESS_SINK, envelope=source.model_copy(update=extra) if extra else source)]
     status = source.status
@@ -198,7 +197,7 @@ def malformed_record(*, raw_body: str, message_id: str, actor: str, detail: str)
     The id derives from the SQS MessageId, so a redelivered bad message overwrites its record instead of adding one.
     """
     envelope = Envelope(
-        id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"sqs-message/{message_id}")),
+        id=malformed_record_id(message_id),
         route=Route(prev=[], curr=actor, next=[]),
         status=Status(
             error=ErrorInfo(type="MalformedEnvelope", message=detail, reason=MALFORMED, actor=actor),

@@ -12,11 +12,10 @@ policy moves it to the sink's DLQ) — a failure is never swallowed.
 from __future__ import annotations
 
 import json
-import uuid
 
 from asya_runtime.config import SidecarConfig
 from asya_runtime.envelope import EnvelopeError, id_problem
-from asya_runtime.naming import MALFORMED_RECORD_PREFIX, SINK_RECORD_PREFIXES
+from asya_runtime.naming import SINK_RECORD_PREFIXES, malformed_record_key
 from asya_runtime.sidecar import claimcheck, logs
 from asya_runtime.sidecar.aws import BrokerClient
 from asya_runtime.sidecar.batching import DeleteBatcher
@@ -43,7 +42,7 @@ def record_key(*, mode: str, body: str, message_id: str) -> tuple[str, bytes]:
     except (ValueError, TypeError, KeyError) as exc:
         problem = f"no envelope id ({type(exc).__name__}: {exc})"
     if problem is not None:
-        key = f"{MALFORMED_RECORD_PREFIX}/{uuid.uuid5(uuid.NAMESPACE_URL, f'sqs-message/{message_id}')}.json"
+        key = malformed_record_key(message_id)
         content = {"raw_body": body, "reason": "malformed envelope", "detail": problem, "sink": mode}
         return key, json.dumps(content).encode()
     return f"{SINK_RECORD_PREFIXES[mode]}/{envelope_id}.json", body.encode()

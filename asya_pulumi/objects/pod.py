@@ -119,7 +119,8 @@ def secret_env_key(name: str) -> str:
 
 
 def termination_grace_seconds(sidecar: SidecarConfig) -> int:
-    """The sidecar's shutdown budget + 5 s (``ceil(actorTimeout) + 30`` with the default 20 s long poll).
+    """The sidecar's shutdown budget + 5 s (``ceil(actorTimeout) + 51`` with the default 20 s long poll): the sum of
+    every wait of a stopping sidecar (:attr:`SidecarConfig.shutdown_waits_s`), so the kubelet never kills a drain.
 
     A pod being stopped may finish its current call, forward the result and release what its last poll brought.
     """

@@ -1,4 +1,5 @@
-"""One actor as local processes — its handler server and its sidecar, as a pod runs them — for the runtime tests::
+"""Test an actor as it runs in a pod: its handler server and its sidecar as local processes (public, for users'
+tests of their handlers as much as for the runtime's own)::
 
     actor = ActorProcess(config=sidecar_config, handler=HandlerSettings(handler="mod.func"), aws_env=env,
                          workdir=tmp)

@@ -23,7 +23,7 @@ from asya_pulumi.spec.eks_versions import DEFAULT_KUBERNETES_VERSION
 
 #: The cluster's default minor (one source: asya_pulumi/spec/eks_versions.py); kubernetes-validate has it.
 KUBERNETES_VERSION = f"{DEFAULT_KUBERNETES_VERSION}.0"
-SCHEMA_DIR = Path(__file__).with_name("schemas")
+SCHEMA_DIR = Path(__file__).parent.with_name("schemas")  # asya_pulumi/schemas/
 #: (apiVersion, kind) → the project's schema file for kinds kubernetes-validate does not know.
 PROJECT_SCHEMAS = {
     ("keda.sh/v1alpha1", "ScaledObject"): "scaledobject.keda.sh-v1alpha1.json",

@@ -27,7 +27,8 @@ from asya_pulumi.cli.errors import UsageError
 from asya_pulumi.local.broker import LocalBroker
 from asya_pulumi.local.plan import MeshPlan, process_specs
 from asya_pulumi.local.processes import Supervisor
-from asya_pulumi.local.queues import MeshQueue, mesh_members, mesh_queue_settings, result_bucket_name
+from asya_pulumi.local.queues import MeshQueue, mesh_members, mesh_queue_settings
+from asya_pulumi.records import result_bucket_name
 from asya_pulumi.spec.mesh import MeshSpec
 
 if TYPE_CHECKING:

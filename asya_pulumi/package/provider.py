@@ -2,9 +2,9 @@
 
 TypeScript/Go/YAML programs ``pulumi package add ./components`` and create e.g. ``asya:index:ActorMesh`` with the
 same spec, in the manifest's camelCase form, that Python users pass as a ``MeshSpec``. The package schema is typed
-field by field: each ``spec`` input is an object type generated from its pydantic model (``asya_pulumi.schema``),
-so editors show every field, its type and its description. Specs are validated here by those same models, so a bad
-spec fails at preview with the same messages in every language.
+field by field: each ``spec`` input is an object type generated from its pydantic model
+(``asya_pulumi.package.schema``), so editors show every field, its type and its description. Specs are validated here by
+those same models, so a bad spec fails at preview with the same messages in every language.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from asya_pulumi.components import ActorMesh, AsyaCluster, AsyncActor, Keda
 from asya_pulumi.components.mesh_ref import MeshRef, TeamActors
-from asya_pulumi.schema import PACKAGE, STRING, SchemaTypes, token
+from asya_pulumi.package.schema import PACKAGE, STRING, SchemaTypes, token
 from asya_pulumi.spec import AsyncActorSpec, ClusterSpec, MeshSpec
 from asya_pulumi.spec.team import TeamSpec
 

@@ -27,14 +27,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from asya_pulumi.cli.dev_run import RunOutcome
-from asya_pulumi.cli.dev_session import MeshRunner
-from asya_pulumi.cli.dev_setup import read_inputs
-from asya_pulumi.cli.dev_start import Launch
+from asya_pulumi.cli.dev.run import RunOutcome
+from asya_pulumi.cli.dev.session import MeshRunner
+from asya_pulumi.cli.dev.setup import read_inputs
+from asya_pulumi.cli.dev.start import Launch
 from asya_pulumi.cli.errors import EXIT_OK, UsageError
 from asya_pulumi.local.plan import handler_language
 from asya_pulumi.local.processes import Supervisor
-from asya_pulumi.local.results import FinalRecord
+from asya_pulumi.records import FinalRecord
 from asya_pulumi.spec.mesh import MeshSpec
 
 #: How often the watched files' modification times are read.

@@ -1,7 +1,7 @@
 """The body of an ``asya dev`` run once its inputs are checked: broker, queues, processes, sending, waiting.
 
-Kept apart from :mod:`asya_pulumi.cli.dev` so that ``asya --help`` and usage errors do not pay for importing boto3
-and the runtime.
+Kept apart from :mod:`asya_pulumi.cli.dev.command` so that ``asya --help`` and usage errors do not pay for importing
+boto3 and the runtime.
 """
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ import signal
 import time
 from collections.abc import Iterator
 
-from asya_pulumi.cli.dev_run import RunOutcome, watch_run
-from asya_pulumi.cli.dev_start import Launch, Started, finish_start
+from asya_pulumi.cli.dev.run import RunOutcome, watch_run
+from asya_pulumi.cli.dev.start import Launch, Started, finish_start
 from asya_pulumi.cli.errors import EXIT_FAILED, EXIT_OK
 from asya_pulumi.cli.summary import print_summary, write_results
-from asya_pulumi.local.results import ResultCollector, with_trace
+from asya_pulumi.local.results import ResultCollector
 from asya_pulumi.ops.mesh_queues import MeshQueues
+from asya_pulumi.records import with_trace
 from asya_runtime.envelope import Envelope
 
 
@@ -45,7 +46,7 @@ def _run_and_stay(args: argparse.Namespace, *, launched: Launch, runner: MeshRun
             outcome=outcome, results_path=args.results, log_dir=launched.log_dir if outcome.problems else None
         )
     if args.watch:
-        from asya_pulumi.cli.dev_watch import watch
+        from asya_pulumi.cli.dev.watch import watch
 
         return watch(args, launched=launched, runner=runner, last=outcome if envelopes else None)
     if args.keep_running or args.ui:

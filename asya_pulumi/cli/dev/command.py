@@ -15,7 +15,7 @@ import signal
 from pathlib import Path
 from types import FrameType
 
-from asya_pulumi.cli.dev_setup import load_mesh, parse_replicas, read_inputs
+from asya_pulumi.cli.dev.setup import load_mesh, parse_replicas, read_inputs
 from asya_pulumi.cli.errors import UsageError
 from asya_pulumi.local.broker import BROKER_KINDS
 
@@ -95,13 +95,13 @@ def run(args: argparse.Namespace) -> int:
     if args.kube and args.replicas:
         raise UsageError("--replicas and --kube: with --kube, KEDA decides each actor's replicas from its queue")
     replicas = parse_replicas(args.replicas, mesh)
-    from asya_pulumi.cli.dev_start import launch  # no boto3 yet: the broker and handlers start while it imports
+    from asya_pulumi.cli.dev.start import launch  # no boto3 yet: the broker and handlers start while it imports
 
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         with contextlib.ExitStack() as stack:
             launched = launch(args, stack=stack, mesh=mesh, pipeline_dir=pipeline_dir, replicas=replicas)
-            from asya_pulumi.cli.dev_session import run_mesh  # boto3 + runtime, while the processes start
+            from asya_pulumi.cli.dev.session import run_mesh  # boto3 + runtime, while the processes start
 
             return run_mesh(args, launched=launched, envelopes=envelopes)
     except KeyboardInterrupt:

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from asya_pulumi.cli.progress import ActorRow, ProgressView, Snapshot
 from asya_pulumi.local.processes import Supervisor
 from asya_pulumi.local.queues import MeshQueue
-from asya_pulumi.local.results import SUCCESS_PREFIX, FinalRecord, ResultCollector, RunTracker
+from asya_pulumi.local.results import ResultCollector, RunTracker
 from asya_pulumi.ops.mesh_queues import MeshQueues, QueueDepth
+from asya_pulumi.records import SUCCESS_PREFIX, FinalRecord
 from asya_runtime.envelope import Envelope
 
 POLL_INTERVAL_S = 0.5

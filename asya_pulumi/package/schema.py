@@ -133,7 +133,9 @@ class SchemaTypes:
             return {"type": "object", "additionalProperties": self.annotation(value, enum_name=enum_name)}
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             return self.model(annotation)
-        raise TypeError(f"{enum_name}: no Pulumi schema type for {annotation!r}; add it to asya_pulumi/schema.py")
+        raise TypeError(
+            f"{enum_name}: no Pulumi schema type for {annotation!r}; add it to asya_pulumi/package/schema.py"
+        )
 
     def enum(self, name: str, values: tuple[Any, ...]) -> dict[str, str]:
         if not all(isinstance(v, str) for v in values):

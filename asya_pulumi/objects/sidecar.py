@@ -1,0 +1,30 @@
+"""An actor's (or sink's) sidecar settings, built from its spec in one place.
+
+The Deployment (``components/actor.py``) and ``asya dev``'s processes (``local/plan.py``) both call
+:func:`sidecar_config`, so a spec field reaches the sidecar the same way in the cluster and on a laptop; only where
+it runs differs (endpoints, bucket, socket path, metrics port), passed as ``where``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asya_pulumi.spec import AsyncActorSpec, SinkSpec
+from asya_runtime.config import SidecarConfig
+
+
+def sidecar_config(spec: AsyncActorSpec | SinkSpec, *, namespace: str, region: str, **where: Any) -> SidecarConfig:
+    """The sidecar settings of ``spec`` in mesh ``namespace``: its name, mode (a sink's name is its mode),
+    concurrency, resiliency and, for an actor, its offload threshold; ``where`` adds the settings of the place it
+    runs (``sqs_endpoint``, ``result_bucket``, ``socket_path``, ``metrics_port``, ...)."""
+    derived: dict[str, Any] = {
+        "actor": spec.name,
+        "namespace": namespace,
+        "mode": spec.name if isinstance(spec, SinkSpec) else "actor",
+        "region": region,
+        "concurrency": spec.concurrency,
+        "resiliency": spec.resiliency,
+    }
+    if isinstance(spec, AsyncActorSpec):
+        derived["offload_threshold_bytes"] = spec.offload_threshold
+    return SidecarConfig.model_validate({**derived, **where})
