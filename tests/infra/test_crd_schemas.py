@@ -14,9 +14,6 @@ from typing import Any
 
 import pytest
 
-from asya_pulumi.components.karpenter import KARPENTER_CHART
-from asya_pulumi.components.keda import KEDA_CHART_VERSION
-from asya_pulumi.components.observability import PROMETHEUS_OPERATOR_VERSION
 from asya_pulumi.checks.validate import (
     KUBERNETES_CEL_FUNCTIONS,
     PROJECT_SCHEMAS,
@@ -26,6 +23,9 @@ from asya_pulumi.checks.validate import (
     project_schema,
     validate_object,
 )
+from asya_pulumi.components.karpenter import KARPENTER_CHART
+from asya_pulumi.components.keda import KEDA_CHART_VERSION
+from asya_pulumi.components.observability import PROMETHEUS_OPERATOR_VERSION
 
 ROOT = Path(__file__).resolve().parents[2]
 OURS = {"grafana-dashboard.json"}  # the Grafana dashboard model: no CRD, our own subset

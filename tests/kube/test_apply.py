@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 import yaml
 
+from asya_pulumi.checks.mocked import REDACTED
 from asya_pulumi.cli.render_plan import render_plan
 from asya_pulumi.kube.client import ApplyError, KubeClient, describe
 from asya_pulumi.kube.control_plane import ControlPlane
 from asya_pulumi.kube.local_target import mesh_objects
-from asya_pulumi.checks.mocked import REDACTED
 from asya_pulumi.spec import load_pipeline_dir
 
 ROOT = Path(__file__).resolve().parents[2]
