@@ -13,6 +13,7 @@ Used by the infra tests, ``bench/mesh_build.py`` and ``asya render`` (no cloud c
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -140,7 +141,15 @@ class MockedDeployment:
 
     @classmethod
     def start(cls, *, project: str = "asya", stack: str = "mocked") -> MockedDeployment:
-        """Install fresh mocks (``set_mocks`` is process-global) and a fresh root stack; never ``preview=True``."""
+        """Install fresh mocks (``set_mocks`` is process-global) and a fresh root stack; never ``preview=True``.
+
+        Pulumi's mocks run on the thread's current event loop. A caller that used ``asyncio.run`` before leaves the
+        thread with none (``asyncio.run`` ends by setting it to None), so the thread gets a fresh loop if it has none.
+        """
+        try:
+            asyncio.get_event_loop_policy().get_event_loop()
+        except RuntimeError:
+            asyncio.set_event_loop(asyncio.new_event_loop())
         mocks = RecordingMocks()
         settings.ROOT.set(None)
         pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=RecordingMonitor(mocks))
