@@ -33,6 +33,7 @@ from asya_pulumi.kube.errors import KubeError
 from asya_pulumi.kube.nodes import KWOK_ANNOTATION, node_objects
 from asya_pulumi.kube.pki import IDENTITIES, Pki, ensure_pki
 from asya_pulumi.kube.upstream import KEDA_NAMESPACE, crd_objects, keda_objects, kwok_stages
+from asya_pulumi.local.broker import free_port
 from asya_pulumi.local.broker_install import cache_root
 from asya_pulumi.spec import ClusterSpec
 
@@ -76,9 +77,9 @@ class Ports:
         chosen: set[int] = set()
         values = []
         for _ in cls.__dataclass_fields__:
-            port = processes.free_port()
+            port = free_port()
             while port in chosen:
-                port = processes.free_port()
+                port = free_port()
             chosen.add(port)
             values.append(port)
         return cls(*values)

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Process", "free_port", "is_ours", "port_open", "start", "stop"]
+__all__ = ["Process", "is_ours", "port_open", "start", "stop"]
 
 
 @dataclass(frozen=True)
@@ -74,13 +74,6 @@ def _reap(pid: int) -> None:
     """Collect the exit status if ``pid`` is our own child (it is when ``up`` and ``down`` run in one process)."""
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def port_open(port: int) -> bool:
