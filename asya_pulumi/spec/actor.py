@@ -50,7 +50,7 @@ def _camel(field: str) -> str:
 
 
 def _check_env_name(key: Any) -> None:
-    if not _ENV_NAME.match(str(key)):
+    if not _ENV_NAME.fullmatch(str(key)):
         raise ValueError(f"env name {key!r} is not a valid variable name; use letters, digits and '_'")
     if str(key).startswith(RESERVED_ENV_PREFIX):
         raise ValueError(f"env {key!r}: the {RESERVED_ENV_PREFIX}* names are rendered from the spec; "
@@ -159,6 +159,7 @@ class Toleration(SpecModel):
     value: str | None = None
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
     toleration_seconds: int | None = None
+    int64_fields = frozenset({"toleration_seconds"})
 
     @model_validator(mode="after")
     def _check_rules(self) -> Toleration:
@@ -271,7 +272,7 @@ class AsyncActorSpec(SpecModel):
     @field_validator("handler")
     @classmethod
     def _check_handler(cls, value: str) -> str:
-        if not _HANDLER.match(value):
+        if not _HANDLER.fullmatch(value):
             raise ValueError(
                 f"handler {value!r} is not `module.function` or `module.Class.method`; write e.g. handlers.score"
             )

@@ -104,7 +104,7 @@ def check_bucket_name(name: str) -> str:
     problem = None
     if not 3 <= len(name) <= S3_BUCKET_NAME_MAX:
         problem = f"is {len(name)} characters; S3 allows 3 to {S3_BUCKET_NAME_MAX}"
-    elif not _BUCKET_NAME.match(name) or ".." in name:
+    elif not _BUCKET_NAME.fullmatch(name) or ".." in name:
         problem = "may hold only lowercase letters, digits, '.' and '-', start and end with a letter or digit"
     elif name.startswith(_BUCKET_RESERVED_PREFIXES) or name.endswith(_BUCKET_RESERVED_SUFFIXES):
         problem = "uses a prefix or suffix S3 reserves"
@@ -137,12 +137,12 @@ _LABEL_FORMS = "letters, digits, '-', '_' and '.', starting and ending with a le
 def check_label_key(key: str, *, what: str) -> str:
     """A Kubernetes label key (qualified name): optional ``dns.subdomain/`` prefix, then a name of ≤ 63 characters."""
     prefix, _, name = key.rpartition("/")
-    if "/" in key and (not prefix or len(prefix) > DNS_SUBDOMAIN_MAX or not _DNS_SUBDOMAIN.match(prefix)):
+    if "/" in key and (not prefix or len(prefix) > DNS_SUBDOMAIN_MAX or not _DNS_SUBDOMAIN.fullmatch(prefix)):
         raise ValueError(
             f"{what} {key!r}: the prefix before '/' must be a DNS subdomain of at most {DNS_SUBDOMAIN_MAX} "
             f"characters (lowercase letters, digits, '-' and '.'), e.g. 'example.com/{name or 'name'}'"
         )
-    if len(name) > LABEL_NAME_MAX or not _LABEL_NAME.match(name):
+    if len(name) > LABEL_NAME_MAX or not _LABEL_NAME.fullmatch(name):
         raise ValueError(
             f"{what} {key!r} is not a Kubernetes label key; its name (after any 'prefix/') has at most "
             f"{LABEL_NAME_MAX} characters: {_LABEL_FORMS}"
@@ -152,7 +152,7 @@ def check_label_key(key: str, *, what: str) -> str:
 
 def check_label_value(value: str, *, what: str) -> str:
     """A Kubernetes label value: empty, or at most 63 characters of the label alphabet."""
-    if value and (len(value) > LABEL_NAME_MAX or not _LABEL_NAME.match(value)):
+    if value and (len(value) > LABEL_NAME_MAX or not _LABEL_NAME.fullmatch(value)):
         raise ValueError(
             f"{what} {value!r} is not a Kubernetes label value; use at most {LABEL_NAME_MAX} characters: "
             f"{_LABEL_FORMS} (or leave it empty)"
@@ -184,7 +184,7 @@ _MAX_EXPONENT = 18
 
 def parse_quantity(text: str, *, what: str) -> Decimal:
     """A Kubernetes resource quantity (``500m``, ``2``, ``512Mi``, ``1G``, ``1e3``) as a non-negative Decimal."""
-    match = _QUANTITY.match(text)
+    match = _QUANTITY.fullmatch(text)
     if match is None:
         raise ValueError(f"{what}: {text!r} is not a Kubernetes quantity; write e.g. '500m', '2', '512Mi', '1G'")
     number, suffix = Decimal(match["number"]), match["suffix"] or ""

@@ -22,7 +22,7 @@ _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 
 def check_region(value: str) -> str:
     """An AWS region name such as ``us-east-1`` (it is part of every role name, so a typo must fail early)."""
-    if not _REGION.match(value):
+    if not _REGION.fullmatch(value):
         raise ValueError(f"region {value!r} is not an AWS region name; write e.g. 'us-east-1'")
     return value
 

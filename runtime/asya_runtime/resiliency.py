@@ -34,9 +34,10 @@ import re
 from collections.abc import Sequence
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator, model_validator
 
 from asya_runtime.durations import format_duration, parse_duration, readable_duration
+from asya_runtime.manifest_model import ManifestModel
 from asya_runtime.naming import check_actor_name
 
 #: SQS refuses a VisibilityTimeout above 12 hours; an actor may not be allowed to run longer than that.
@@ -68,7 +69,7 @@ def _one_or_many(value: object) -> object:
     return [value] if isinstance(value, str) else value
 
 
-class _Model(BaseModel):
+class _Model(ManifestModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
 
@@ -176,7 +177,7 @@ class RetryRule(_Model):
     @classmethod
     def _check_errors(cls, value: list[str]) -> list[str]:
         for name in value:
-            if not _ERROR_NAME.match(name):
+            if not _ERROR_NAME.fullmatch(name):
                 raise ValueError(
                     f"{name!r} is not an exception class name; write a class name ('TimeoutError') or a dotted "
                     f"qualified one ('requests.exceptions.Timeout')"

@@ -1,0 +1,131 @@
+"""Hostile specs (issue 25): each rule refuses a whole class of manifest that AWS, Kubernetes or KEDA would refuse
+(or silently misread), at load, with the field, the limit and the fix in the message."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import ValidationError
+from test_spec_limits import ACTOR, actor_document, actor_error
+
+from asya_pulumi.spec import AsyncActorSpec, MeshSpec, SpecError
+from asya_pulumi.spec.actor import Toleration
+from asya_pulumi.spec.cluster import ClusterSpec, GpuNodePoolSpec
+from asya_pulumi.spec.limits import check_label_key, check_label_value
+from asya_pulumi.spec.yamlload import YamlRefused, load_yaml
+from asya_runtime.manifest_model import INT32_MAX
+
+# ---------------------------------------------------------------- names: a trailing newline is not a name
+
+
+@pytest.mark.parametrize(
+    ("build", "name"),
+    [
+        (lambda v: AsyncActorSpec.from_manifest(actor_document() | {"metadata": {"name": v}}), "actor name"),
+        (lambda v: MeshSpec(namespace=v, actors=[AsyncActorSpec.from_manifest(ACTOR)]), "namespace"),
+        (lambda v: MeshSpec(namespace="m", region=v, actors=[AsyncActorSpec.from_manifest(ACTOR)]), "region"),
+        (lambda v: AsyncActorSpec.from_manifest(actor_document(env={v: "1"})), "env name"),
+        (lambda v: check_label_value(v, what="label value"), "label value"),
+        (lambda v: check_label_key(v, what="label key"), "label key"),
+        (lambda v: Toleration(key=v, operator="Exists"), "toleration key"),
+        (lambda v: ClusterSpec(name=v), "cluster name"),
+        (lambda v: GpuNodePoolSpec(name=v), "GPU pool name"),
+        (lambda v: AsyncActorSpec.from_manifest(actor_document(handler=v)), "handler"),
+    ],
+)
+@pytest.mark.parametrize("tail", ["\n", "\r\n", " "])
+def test_a_name_with_a_trailing_newline_is_refused(build: Any, name: str, tail: str) -> None:
+    good = {"region": "us-east-1", "env name": "MODE", "label key": "team", "handler": "handlers.score"}.get(name, "a")
+    build(good)  # the rule accepts the plain name ...
+    with pytest.raises((ValueError, SpecError)):  # ... and not the same name with a line break after it
+        build(good + tail)
+
+
+# ---------------------------------------------------------------- numbers
+
+
+@pytest.mark.parametrize("field", ["maxAttempts"])
+@pytest.mark.parametrize("value", ["yes", "on", "true", "y"])
+def test_a_yaml_1_1_boolean_is_not_a_number(field: str, value: str) -> None:
+    text = ACTOR + f"  resiliency:\n    policies:\n      default: {{{field}: {value}}}\n"
+    message = actor_error(text)
+    assert f"spec.resiliency.policies.default.{field}" in message
+    assert "number" in message or "integer" in message
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("scaling", "maxReplicaCount"), 2**31),
+        (("scaling", "pollingInterval"), 2**63),
+        (("scaling", "cooldownPeriod"), 10**30),
+        (("scaling", "queueLength"), 2**31),
+        (("concurrency",), 2**40),
+    ],
+)
+def test_an_integer_past_int32_is_refused(path: tuple[str, ...], value: int) -> None:
+    spec: dict[str, Any] = {}
+    node = spec
+    for key in path[:-1]:
+        node = node.setdefault(key, {})
+    node[path[-1]] = value
+    message = actor_error(actor_document(**spec))
+    assert "spec." + ".".join(path) in message
+    assert str(INT32_MAX) in message and "int32" in message
+
+
+def test_int32_itself_fits_and_toleration_seconds_is_int64() -> None:
+    AsyncActorSpec.from_manifest(actor_document(scaling={"maxReplicaCount": INT32_MAX}))
+    Toleration(key="k", operator="Exists", effect="NoExecute", toleration_seconds=2**40)
+
+
+# ---------------------------------------------------------------- YAML
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "lines"),
+    [
+        (ACTOR + "spec:\n  image: other:1\n  handler: h.f\n", "spec", (5, 8)),
+        (ACTOR + "  env: {MODE: safe, MODE: unsafe}\n", "MODE", (8, 8)),
+        (ACTOR + "  image: evil:2\n", "image", (6, 8)),
+    ],
+    ids=["second-spec", "flow-env", "second-image"],
+)
+def test_a_key_written_twice_is_refused_with_both_lines(text: str, key: str, lines: tuple[int, int]) -> None:
+    message = actor_error(text)
+    assert f"key {key!r} appears twice" in message
+    assert f"line {lines[1]}:" in message and f"first on line {lines[0]}" in message
+
+
+def test_a_merge_key_override_is_not_a_duplicate() -> None:
+    assert load_yaml("base: &b {cpu: 1, memory: 2}\nactor:\n  <<: *b\n  cpu: 3\n") == {
+        "base": {"cpu": 1, "memory": 2}, "actor": {"cpu": 3, "memory": 2}}
+
+
+def test_only_true_and_false_are_booleans() -> None:
+    assert load_yaml("a: yes\nb: no\nc: on\nd: off\ne: true\nf: False\n") == {
+        "a": "yes", "b": "no", "c": "on", "d": "off", "e": True, "f": False}
+    assert yaml.safe_load("a: yes") == {"a": True}  # what PyYAML alone would have made of it
+
+
+def test_a_manifest_named_no_is_named_no() -> None:
+    document = actor_document() | {"metadata": {"name": "no"}}
+    assert AsyncActorSpec.from_manifest(yaml.safe_dump(document).replace("'no'", "no")).name == "no"
+
+
+def test_duplicate_keys_are_a_yaml_refusal() -> None:
+    with pytest.raises(YamlRefused):
+        load_yaml("a: 1\nb: 2\na: 3\n")
+
+
+def test_a_boolean_for_a_number_in_python_is_refused_too() -> None:
+    with pytest.raises(ValidationError, match="boolean, not a number"):
+        GpuNodePoolSpec(name="gpu", max_size=True)
+
+
+def test_a_real_field_in_the_wrong_place_says_where_it_belongs() -> None:
+    message = actor_error(ACTOR + "  resiliency: {maxAttempts: 3}\n")
+    assert "spec.resiliency.maxAttempts: unknown field 'maxAttempts'" in message
+    assert "'spec.resiliency.policies.<name>'" in message and "did you mean 'maxAttempts'" not in message
