@@ -121,6 +121,7 @@ class AsyaCluster(pulumi.ComponentResource):
     def __init__(
         self, resource_name: str, *, spec: ClusterSpec, region: str, opts: pulumi.ResourceOptions | None = None
     ) -> None:
+        spec.check_in_region(region)  # before any resource: a wrong AZ would fail half-way through `pulumi up`
         super().__init__(f"{TYPE_PREFIX}AsyaCluster", resource_name, None, opts)
         self.spec = spec
         subnet_ids = self._subnet_ids(resource_name)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Mapping, Sequence
 
 from pydantic import Field, field_validator, model_validator
 
 from asya_pulumi.spec.actor import AsyncActorSpec
+from asya_pulumi.spec.aws_facts import check_region
 from asya_pulumi.spec.base import SpecModel
 from asya_pulumi.spec.cluster import check_gpu_pool_name
 from asya_pulumi.spec.hardening import ResultRetentionSpec
@@ -17,14 +17,6 @@ from asya_runtime.resiliency import check_recovery_actors
 
 #: The runtime image (sidecar + sinks). Pin it per stack in production.
 DEFAULT_RUNTIME_IMAGE = "ghcr.io/asya-sh/asya-runtime:0.1.0"
-_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
-
-
-def check_region(value: str) -> str:
-    """An AWS region name such as ``us-east-1`` (it is part of every role name, so a typo must fail early)."""
-    if not _REGION.fullmatch(value):
-        raise ValueError(f"region {value!r} is not an AWS region name; write e.g. 'us-east-1'")
-    return value
 
 
 def check_namespace(value: str) -> str:

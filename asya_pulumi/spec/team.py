@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from pydantic import Field, field_validator, model_validator
 
 from asya_pulumi.spec.actor import AsyncActorSpec
+from asya_pulumi.spec.aws_facts import check_region
 from asya_pulumi.spec.base import SpecModel
-from asya_pulumi.spec.mesh import check_actor_names, check_namespace, check_region, check_routes
+from asya_pulumi.spec.mesh import check_actor_names, check_namespace, check_routes
 from asya_runtime.resiliency import check_recovery_actors
 
 #: Where a route's actors may come from in a team stack, as the error message says it.

@@ -129,3 +129,72 @@ def test_a_real_field_in_the_wrong_place_says_where_it_belongs() -> None:
     message = actor_error(ACTOR + "  resiliency: {maxAttempts: 3}\n")
     assert "spec.resiliency.maxAttempts: unknown field 'maxAttempts'" in message
     assert "'spec.resiliency.policies.<name>'" in message and "did you mean 'maxAttempts'" not in message
+
+
+# ---------------------------------------------------------------- the cluster, against the AWS facts table
+
+
+def cluster_error(**fields: Any) -> str:
+    with pytest.raises(ValidationError) as info:
+        ClusterSpec.model_validate({"name": "c", **fields})
+    return str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "says"),
+    [
+        ({"vpcCidr": "10.0.0.0/8"}, "vpcCidr", "/16 to /28"),
+        ({"vpcCidr": "10.40.0.0/29"}, "vpcCidr", "/16 to /28"),
+        ({"vpcCidr": "banana"}, "vpcCidr", "not an IPv4 CIDR"),
+        ({"vpcCidr": "10.40.0.0/22"}, "", "holds 0 /20 subnets"),
+        ({"availabilityZones": ["us-east-1a", "us-east-1a"]}, "availabilityZones", "listed twice"),
+        ({"systemNodes": {"instanceTypes": ["t3.huge"]}}, "systemNodes.instanceTypes", "not an EC2 instance type"),
+        ({"systemNodes": {"instanceTypes": ["x99.large"]}}, "systemNodes.instanceTypes", "not an EC2 instance type"),
+        ({"systemNodes": {"instanceTypes": ["m7g.large"]}}, "systemNodes", "arm64"),
+        ({"systemNodes": {"diskSize": 10**6}}, "systemNodes.diskSize", "16384"),
+        ({"systemNodes": {"maxSize": 10_000}}, "systemNodes.maxSize", "450"),
+        ({"gpuPools": [{"name": "gpu", "instanceTypes": ["m7i.large"]}]}, "gpuPools.0", "no NVIDIA GPU"),
+        ({"gpuPools": [{"name": "gpu", "instanceTypes": ["g5.3xlarge"]}]}, "gpuPools.0.instanceTypes", "g5 comes in"),
+        ({"gpuPools": [{"name": "gpu", "instanceTypes": ["g5g.xlarge"]}]}, "gpuPools.0", "arm64"),
+        ({"gpuPools": [{"name": "gpu", "instanceTypes": ["g5.12xlarge", "g5.xlarge"], "gpusPerNode": 4}]},
+         "gpuPools.0", "g5.xlarge has 1"),
+        ({"gpuPools": [{"name": "gpu", "maxSize": 1000}]}, "", "450 nodes per managed node group"),
+        ({"gpuPools": [{"name": "gpu", "diskSize": 10**6}]}, "gpuPools.0.diskSize", "16384"),
+        ({"adminRoleArns": ["platform-admin"]}, "adminRoleArns", "not an IAM role or user ARN"),
+        ({"adminRoleArns": ["arn:aws:sts::123456789012:assumed-role/x/y"]}, "adminRoleArns", "not an IAM role"),
+    ],
+)
+def test_a_cluster_aws_would_refuse_is_refused(fields: dict[str, Any], field: str, says: str) -> None:
+    message = cluster_error(**fields)
+    assert says in message
+    if field:
+        assert field in message
+
+
+def test_a_valid_cluster_passes_and_derives_its_gpus() -> None:
+    spec = ClusterSpec.model_validate({
+        "name": "c", "adminRoleArns": ["arn:aws:iam::123456789012:role/platform-admin"],
+        "gpuPools": [{"name": "big", "instanceTypes": ["g5.12xlarge", "g6.24xlarge"]}, {"name": "small"}],
+    })
+    assert [p.node_gpus for p in spec.gpu_pools] == [4, 1]
+    spec.check_in_region("us-east-1")
+
+
+@pytest.mark.parametrize(
+    ("region", "zones", "says"),
+    [
+        ("us-east-7", ["us-east-1a", "us-east-1b"], "not an AWS region"),
+        ("eu-west-1", ["us-east-1a", "us-east-1b"], "not availability zones of eu-west-1"),
+        ("us-east-1", ["us-east-1a", "us-east-1-bos-1a"], "not availability zones of us-east-1"),
+        ("us-east-2", ["us-east-2a", "us-east-2z"], "'us-east-2z'"),
+    ],
+)
+def test_the_region_exists_and_the_zones_are_its_own(region: str, zones: list[str], says: str) -> None:
+    spec = ClusterSpec(name="c", availability_zones=zones)
+    with pytest.raises(ValueError, match=says):
+        spec.check_in_region(region)
+
+
+def test_a_made_up_region_is_refused_in_the_mesh_with_a_suggestion() -> None:
+    with pytest.raises(ValidationError, match="did you mean 'us-east-1'"):
+        MeshSpec(namespace="m", region="us-east1", actors=[AsyncActorSpec.from_manifest(ACTOR)])
