@@ -91,6 +91,11 @@ NVIDIA_GPU_FAMILIES: dict[str, GpuFamily] = {
     "p5en": GpuFamily({"48xlarge": 8}),
     "p6-b200": GpuFamily({"48xlarge": 8}),
 }
+#: The most NVIDIA GPUs any instance type has (a pod asking for more can never be scheduled).
+MAX_GPUS_PER_INSTANCE = max(count for family in NVIDIA_GPU_FAMILIES.values() for count in family.gpus.values())
+#: The largest EC2 instance (u7in-32tb.224xlarge): no container can be given more than this.
+LARGEST_INSTANCE_VCPUS = 896
+LARGEST_INSTANCE_MEMORY_GIB = 32 * 1024
 #: Current families without NVIDIA GPUs (for the "does this instance type exist" check; sizes checked by form).
 _OTHER_FAMILY_NAMES = (
     "t2 t3 t3a t4g m5 m5a m5ad m5d m5dn m5n m5zn m6a m6g m6gd m6i m6id m6idn m6in m7a m7g m7gd m7i m7i-flex m8g m8gd "

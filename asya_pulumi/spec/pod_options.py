@@ -160,6 +160,9 @@ class VolumeSpec(SpecModel):
         path = posixpath.normpath(value)
         if not value.startswith("/") or path == "/":
             raise ValueError(f"mountPath {value!r} must be an absolute path below '/', e.g. /models")
+        if ":" in value or any(not c.isprintable() for c in value):
+            raise ValueError(f"mountPath {value!r} contains ':' or a control character, which the kubelet refuses "
+                             "(':' separates a bind mount's fields); choose another path, e.g. /models")
         for reserved in RESERVED_VOLUMES.values():
             if path == reserved or path.startswith(reserved + "/") or reserved.startswith(path + "/"):
                 raise ValueError(f"mountPath {value!r} overlaps the pod's own {reserved}; choose another path")

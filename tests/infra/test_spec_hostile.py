@@ -198,3 +198,50 @@ def test_the_region_exists_and_the_zones_are_its_own(region: str, zones: list[st
 def test_a_made_up_region_is_refused_in_the_mesh_with_a_suggestion() -> None:
     with pytest.raises(ValidationError, match="did you mean 'us-east-1'"):
         MeshSpec(namespace="m", region="us-east1", actors=[AsyncActorSpec.from_manifest(ACTOR)])
+
+
+# ---------------------------------------------------------------- containers and resources
+
+
+@pytest.mark.parametrize(
+    ("spec", "field", "says"),
+    [
+        ({"env": {"BLOB": "x" * (128 * 1024)}}, "spec.env", "128 KiB"),
+        ({"env": {"MODE": "safe\0rm"}}, "spec.env", "NUL"),
+        ({"image": "Scoring:1.0"}, "spec.image", "did you mean 'scoring:1.0'"),
+        ({"image": "scoring@sha256:1234"}, "spec.image", "not an image reference"),
+        ({"image": "scoring@sha256:" + "a" * 40}, "spec.image", "64 hex digits"),
+        ({"image": "scoring:" + "t" * 200}, "spec.image", "not an image reference"),
+        ({"image": "scoring:1.0\x07"}, "spec.image", "control character"),
+        ({"volumes": [{"name": "m", "mountPath": "/models:rw", "emptyDir": {"sizeLimit": "1Gi"}}]},
+         "spec.volumes.0.mountPath", "':'"),
+        ({"resources": {"requests": {"cpu": "1e18"}}}, "spec.resources.requests", "largest EC2 instance"),
+        ({"resources": {"limits": {"memory": "64Ti"}}}, "spec.resources.limits", "largest EC2 instance"),
+        ({"resources": {"requests": {"cpu": "100m", "memory": "1"}, "limits": {"memory": "1"}}},
+         "spec.resources", "6Mi"),
+        ({"gpu": 100_000}, "spec.gpu.count", "8"),
+        ({"resources": {"limits": {"memory": "1Gi"}},
+          "volumes": [{"name": "shm", "mountPath": "/dev/shm2", "emptyDir": {"sizeLimit": "2Gi", "medium": "Memory"}}]},
+         "spec", "tmpfs counts against the memory limit"),
+    ],
+)
+def test_a_container_the_kubelet_would_refuse_is_refused(spec: dict[str, Any], field: str, says: str) -> None:
+    message = actor_error(actor_document(**spec))
+    assert says in message
+    assert field in message
+
+
+def test_an_env_value_just_under_the_limit_and_a_valid_digest_pass() -> None:
+    AsyncActorSpec.from_manifest(actor_document(
+        env={"BLOB": "x" * (128 * 1024 - len("BLOB=") - 1)}, image="ghcr.io/acme/scoring:1.0@sha256:" + "a" * 64))
+
+
+def test_a_gpu_actor_must_fit_a_node_of_its_pool() -> None:
+    actor = AsyncActorSpec.from_manifest(actor_document(gpu={"count": 4, "pool": "gpu"}))
+    mesh = MeshSpec(namespace="m", actors=[actor], gpu_pools=["gpu"])
+    small = ClusterSpec.model_validate({"name": "c", "gpuPools": [
+        {"name": "gpu", "instanceTypes": ["g5.12xlarge", "g5.xlarge"]}]})
+    with pytest.raises(ValueError, match=r"gpu 4, but a node of pool 'gpu' has 1 \(g5.xlarge\)"):
+        mesh.check_fits(small)
+    mesh.check_fits(ClusterSpec.model_validate({"name": "c", "gpuPools": [
+        {"name": "gpu", "instanceTypes": ["g5.12xlarge", "g6.48xlarge"]}]}))
