@@ -13,7 +13,7 @@ from asya_pulumi.spec.cluster import ClusterSpec, check_gpu_pool_name
 from asya_pulumi.spec.hardening import ResultRetentionSpec
 from asya_pulumi.spec.limits import check_image, check_mesh_namespace, check_namespace_fits, check_result_bucket
 from asya_runtime.naming import check_dns_label, check_names_fit
-from asya_runtime.resiliency import check_recovery_actors
+from asya_runtime.resiliency import check_recovery_actors, check_recovery_cycles
 
 #: The runtime image (sidecar + sinks). Pin it per stack in production.
 DEFAULT_RUNTIME_IMAGE = "ghcr.io/asya-sh/asya-runtime:0.1.0"
@@ -100,6 +100,7 @@ class MeshSpec(SpecModel):
         for actor in self.actors:
             self._check_gpu(actor)
             check_recovery_actors(actor=actor.name, resiliency=actor.resiliency, known=names)
+        check_recovery_cycles({actor.name: actor.resiliency for actor in self.actors})
         check_routes(self.routes, known=names)
         return self
 

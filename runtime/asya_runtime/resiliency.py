@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator, model_validator
@@ -284,6 +284,33 @@ def check_recovery_actors(*, actor: str, resiliency: Resiliency, known: Sequence
                 raise ValueError(
                     f"{where}, which is not an actor of the mesh; add it or name one of: {', '.join(sorted(known))}"
                 )
+
+
+def check_recovery_cycles(recovery: Mapping[str, Resiliency]) -> None:
+    """Raise if ``onExhausted`` hands envelopes round a cycle (``a -> b -> a``): an envelope that fails in every
+    actor of it would be handed on forever, each hop with fresh attempts (the hop budget would end it, but only
+    after thousands of calls). ``recovery`` maps each actor whose policies are known to its resiliency."""
+    edges = {
+        actor: sorted({target for policy in res.policies.values() for target in policy.on_exhausted})
+        for actor, res in recovery.items()
+    }
+    done: set[str] = set()
+
+    def visit(actor: str, path: list[str]) -> None:
+        if actor in path:
+            cycle = [*path[path.index(actor):], actor]
+            raise ValueError(
+                f"onExhausted forms a cycle: {' -> '.join(cycle)}; an envelope failing in each would be handed round "
+                "it forever. End the chain in an actor without onExhausted (it error-ends what it cannot recover)"
+            )
+        if actor in done:
+            return
+        for target in edges.get(actor, ()):
+            visit(target, [*path, actor])
+        done.add(actor)
+
+    for actor in sorted(edges):
+        visit(actor, [])
 
 
 def queue_visibility_timeout(resiliency: Resiliency) -> int:

@@ -245,3 +245,30 @@ def test_a_gpu_actor_must_fit_a_node_of_its_pool() -> None:
         mesh.check_fits(small)
     mesh.check_fits(ClusterSpec.model_validate({"name": "c", "gpuPools": [
         {"name": "gpu", "instanceTypes": ["g5.12xlarge", "g6.48xlarge"]}]}))
+
+
+# ---------------------------------------------------------------- endless work
+
+
+def _recovering(name: str, into: str | None) -> AsyncActorSpec:
+    policies: dict[str, Any] = {"default": {"maxAttempts": 2, **({"onExhausted": into} if into else {})}}
+    document = actor_document(resiliency={"policies": policies}) | {"metadata": {"name": name}}
+    return AsyncActorSpec.from_manifest(document)
+
+
+@pytest.mark.parametrize(
+    ("chain", "cycle"),
+    [
+        ({"a": "b", "b": "a"}, "a -> b -> a"),
+        ({"a": "b", "b": "c", "c": "b"}, "b -> c -> b"),
+        ({"a": "b", "b": "c", "c": "a", "d": "a"}, "a -> b -> c -> a"),
+    ],
+)
+def test_an_on_exhausted_cycle_is_refused(chain: dict[str, str], cycle: str) -> None:
+    with pytest.raises(ValidationError, match=f"onExhausted forms a cycle: {cycle}"):
+        MeshSpec(namespace="m", actors=[_recovering(name, into) for name, into in chain.items()])
+
+
+def test_an_on_exhausted_chain_that_ends_is_accepted() -> None:
+    MeshSpec(namespace="m", actors=[_recovering("a", "b"), _recovering("b", "c"), _recovering("c", None),
+                                    _recovering("d", "c")])
