@@ -242,7 +242,7 @@ def parse_quantity(text: str, *, what: str) -> Decimal:
         raise ValueError(f"{what}: {text!r} is not a Kubernetes quantity; write e.g. '500m', '2', '512Mi', '1G'")
     number, suffix = Decimal(match["number"]), match["suffix"] or ""
     try:
-        if suffix[:1] in ("e", "E") and suffix != "E":
+        if suffix not in _SUFFIX:  # the exponent form, 1e3 / 1E-3 (E and Ei are units)
             exponent = int(suffix[1:])
             if abs(exponent) > _MAX_EXPONENT:
                 raise InvalidOperation

@@ -272,3 +272,9 @@ def test_an_on_exhausted_cycle_is_refused(chain: dict[str, str], cycle: str) -> 
 def test_an_on_exhausted_chain_that_ends_is_accepted() -> None:
     MeshSpec(namespace="m", actors=[_recovering("a", "b"), _recovering("b", "c"), _recovering("c", None),
                                     _recovering("d", "c")])
+
+
+@pytest.mark.parametrize("quantity", ["1Ei", "8Ei", "0.5Ei"])
+def test_an_exbibyte_is_a_quantity_and_too_big_for_any_node(quantity: str) -> None:
+    message = actor_error(actor_document(resources={"limits": {"memory": quantity}}))
+    assert "largest EC2 instance" in message and "int()" not in message
