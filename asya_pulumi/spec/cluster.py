@@ -166,6 +166,13 @@ class ClusterSpec(SpecModel):
     admin_role_arns: list[str] = Field(
         default_factory=list, description="IAM role (or user) ARNs granted cluster admin by an access entry each."
     )
+    creator_admin: bool = Field(
+        True,
+        description="True: the identity that runs the first `pulumi up` is cluster admin (EKS's "
+        "bootstrapClusterCreatorAdminPermissions), which the program's own Kubernetes resources need unless that "
+        "identity is in adminRoleArns. False: only adminRoleArns administer the cluster (list the deployer's role "
+        "there). EKS fixes this at creation: changing it later replaces the cluster.",
+    )
     api_endpoint: ApiEndpointSpec = Field(
         default_factory=ApiEndpointSpec,
         description="Default: private endpoint only; set publicAccessCidrs to reach the API from outside the VPC.",
