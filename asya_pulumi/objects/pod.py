@@ -36,6 +36,8 @@ from asya_runtime.resiliency import Resiliency
 
 #: The runtime's handler server for each handler language (files of ``asya_runtime``, all in the ConfigMap).
 HANDLER_SERVER_FILES: dict[HandlerRuntime, str] = {"python": "handler_server.py", "node": "handler_server.js"}
+#: Modules the Python server loads from beside itself (stdlib only): mounted with the servers.
+HANDLER_SERVER_MODULES = ("envelope_paths.py",)
 #: The interpreter that runs each server; the user's image must have it on PATH.
 HANDLER_INTERPRETERS: dict[HandlerRuntime, str] = {"python": "python3", "node": "node"}
 #: The language of an actor that does not name one (in the cluster; ``asya dev`` may look at the files).
@@ -84,9 +86,10 @@ HANDLER_MIN_CPU_LIMIT_M = 1000
 
 
 def handler_server_sources() -> dict[str, str]:
-    """File name → text of every handler server, read from the installed ``asya_runtime`` package."""
+    """File name → text of every handler server and the modules it loads, read from the installed ``asya_runtime``."""
     package = resources.files("asya_runtime")
-    return {name: package.joinpath(name).read_text(encoding="utf-8") for name in HANDLER_SERVER_FILES.values()}
+    names = (*HANDLER_SERVER_FILES.values(), *HANDLER_SERVER_MODULES)
+    return {name: package.joinpath(name).read_text(encoding="utf-8") for name in names}
 
 
 def sources_digest(sources: dict[str, str]) -> str:
