@@ -1,16 +1,21 @@
-"""KEDA's ``fallback`` and ``advanced.horizontalPodAutoscalerConfig.behavior`` for an actor's ScaledObject.
+"""KEDA's ``fallback``, ``advanced`` and extra triggers for an actor's ScaledObject.
 
 ``fallback``: when KEDA cannot read the queue depth ``failureThreshold`` times in a row (an SQS or IAM outage),
 it holds the Deployment at ``replicas`` instead of leaving it where it was. ``behavior`` is the HPA's own scaling
 policy (Kubernetes ``autoscaling/v2`` ``HorizontalPodAutoscalerBehavior``): how fast replicas may be added or
 removed. The bounds are the API server's, so a bad value fails here, not at ``pulumi up``.
+
+Upstream Asya's manifests write ``advanced`` flat — ``restoreToOriginalReplicaCount`` and a composite metric's
+``formula``/``target``/``activationTarget``/``metricType`` — and add ``additionalTriggers``; both mean what they
+mean there and render as KEDA's own ``advanced.scalingModifiers`` and ``triggers``. The queue's own trigger is
+named :data:`QUEUE_TRIGGER_NAME`, so a formula can refer to it (``queue + cron``).
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from asya_pulumi.spec.base import SpecModel
 
@@ -44,8 +49,65 @@ class HpaConfig(SpecModel):
     behavior: HpaBehavior
 
 
+#: The name of the queue-depth trigger, for ``advanced.formula`` to refer to.
+QUEUE_TRIGGER_NAME = "queue"
+MetricType = Literal["AverageValue", "Value", "Utilization"]
+
+
 class AdvancedSpec(SpecModel):
-    horizontal_pod_autoscaler_config: HpaConfig
+    """KEDA's ``advanced``: the HPA's behaviour, and (upstream Asya's flat fields) a composite metric."""
+
+    horizontal_pod_autoscaler_config: HpaConfig | None = None
+    restore_to_original_replica_count: bool | None = Field(
+        None, description="true: deleting the ScaledObject puts the Deployment back at its replicas of before."
+    )
+    formula: str | None = Field(
+        None, description="KEDA `scalingModifiers.formula` over the triggers' names (the queue's is `queue`)."
+    )
+    target: str | None = Field(None, description="The formula's target value; required with `formula`.")
+    activation_target: str | None = None
+    metric_type: MetricType | None = None
+
+    @model_validator(mode="after")
+    def _formula_needs_target(self) -> AdvancedSpec:
+        if (self.formula is None) != (self.target is None):
+            raise ValueError("advanced.formula and advanced.target go together (KEDA's scalingModifiers); set both")
+        if self.formula is None and (self.activation_target is not None or self.metric_type is not None):
+            raise ValueError("advanced.activationTarget and metricType describe a formula; set formula and target")
+        return self
+
+    def keda(self) -> dict[str, Any]:
+        """KEDA's ``advanced`` object (camelCase; the formula's fields under ``scalingModifiers``)."""
+        behaviour = {"horizontal_pod_autoscaler_config", "restore_to_original_replica_count"}
+        advanced = self.model_dump(by_alias=True, exclude_none=True, include=behaviour)
+        modifiers = self.model_dump(
+            by_alias=True, exclude_none=True, include={"formula", "target", "activation_target", "metric_type"}
+        )
+        if modifiers:
+            advanced["scalingModifiers"] = modifiers
+        return advanced
+
+
+class AuthenticationRef(SpecModel):
+    name: str
+    kind: Literal["TriggerAuthentication", "ClusterTriggerAuthentication"] | None = None
+
+
+class TriggerSpec(SpecModel):
+    """One extra KEDA trigger (``scaling.additionalTriggers``), appended after the queue's own."""
+
+    type: str = Field(description="A KEDA scaler, e.g. cron, prometheus, aws-cloudwatch.")
+    metadata: dict[str, str] = Field(description="The scaler's settings (KEDA takes text values).")
+    name: str | None = Field(None, description="Its name in `advanced.formula`.")
+    authentication_ref: AuthenticationRef | None = None
+    metric_type: MetricType | None = None
+    use_cached_metrics: bool | None = None
+
+    @model_validator(mode="after")
+    def _not_the_queue(self) -> TriggerSpec:
+        if self.name == QUEUE_TRIGGER_NAME:
+            raise ValueError(f"additionalTriggers: {QUEUE_TRIGGER_NAME!r} names the queue's own trigger; pick another")
+        return self
 
 
 def keda_fields(*, fallback: FallbackSpec | None, advanced: AdvancedSpec | None) -> dict[str, Any]:
@@ -54,5 +116,5 @@ def keda_fields(*, fallback: FallbackSpec | None, advanced: AdvancedSpec | None)
     if fallback is not None:
         fields["fallback"] = fallback.model_dump(by_alias=True, exclude_none=True)
     if advanced is not None:
-        fields["advanced"] = advanced.model_dump(by_alias=True, exclude_none=True)
+        fields["advanced"] = advanced.keda()
     return fields
