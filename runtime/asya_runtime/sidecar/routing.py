@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from asya_runtime.envelope import Envelope, ErrorInfo, Route, Status, child_id
+from asya_runtime.envelope import Envelope, ErrorInfo, Phase, Route, Status, child_id
 from asya_runtime.naming import ERROR_SINK, SUCCESS_SINK, check_actor_name, malformed_record_id
 
 #: Stable reasons: the ``reason`` label of ``asya_messages_failed`` and ``status.error.reason`` in the error sink.
@@ -68,9 +68,7 @@ def next_hops(
         ended = source.status.stamped(phase="succeeded", actor=actor)
         return [Outgoing(to=SUCCESS_SINK, envelope=source.model_copy(update={**(extra or {}), "status": ended}))]
     fresh: dict[str, Any] = {"attempt": 1, "max_attempts": None, "error": None, "first_attempt_at": None}
-    statuses = {
-        phase: source.status.stamped(phase=phase, actor=actor, **fresh) for phase in ("processing", "succeeded")
-    }
+    statuses: dict[Phase, Status] = {}  # one stamp per phase, shared by every output in it (never changed in place)
     hops = []
     source_route = source.route.model_dump()
     unchanged: tuple[Route | None, Route] | None = None  # the source route advanced, for every output keeping it
@@ -83,6 +81,9 @@ def next_hops(
         else:
             named, advanced = _advance(Route.model_validate(given))
         to = named.curr if named else SUCCESS_SINK
+        phase: Phase = "processing" if named else "succeeded"
+        if phase not in statuses:
+            statuses[phase] = source.status.stamped(phase=phase, actor=actor, **fresh)
         fan_out = len(outputs) > 1
         envelope = source.model_copy(
             update={
@@ -90,7 +91,7 @@ def next_hops(
                 "parent_id": source.id if fan_out else source.parent_id,
                 "route": advanced,
                 "headers": output.get("headers", source.headers),
-                "status": statuses["processing" if named else "succeeded"],
+                "status": statuses[phase],
                 "payload": output.get("payload"),
                 **(extra or {}),
             }
