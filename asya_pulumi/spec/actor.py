@@ -27,7 +27,7 @@ from asya_pulumi.spec.pod_options import (
     check_executable,
     check_object_name,
 )
-from asya_pulumi.spec.scaling_options import AdvancedSpec, FallbackSpec, TriggerSpec
+from asya_pulumi.spec.scaling_options import ScalingSpec
 from asya_pulumi.spec.upstream_form import from_upstream_form
 from asya_runtime.config import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_OFFLOAD_THRESHOLD_BYTES, SidecarConfig
 from asya_runtime.naming import check_actor_name
@@ -67,48 +67,6 @@ def _concurrency_ceiling() -> int:
         if isinstance(item, annotated_types.Le):
             return int(item.le)  # type: ignore[call-overload]
     raise RuntimeError("SidecarConfig.concurrency has no upper bound")
-
-
-class ScalingSpec(SpecModel):
-    """KEDA scaling on queue depth. Each default is the behaviour an actor gets when the manifest says nothing."""
-
-    enabled: bool = Field(
-        True, description="false: no ScaledObject; the Deployment runs the actor's `replicas` (upstream Asya's switch)."
-    )
-    min_replica_count: int = Field(0, ge=0, description="0: no pod (and no GPU node) runs while the queue is empty.")
-    max_replica_count: int = Field(10, ge=1, description="Ceiling on replicas; bounds cost and GPU nodes per actor.")
-    queue_length: int = Field(
-        5, ge=1, description="Target messages per replica: replicas = ceil(visible+in-flight / queueLength)."
-    )
-    activation_queue_length: int = Field(
-        0, ge=0, description="0→1 happens once depth exceeds this (0: the first message wakes the actor)."
-    )
-    polling_interval: int = Field(
-        30, ge=1, description="Seconds between KEDA's queue checks: the worst-case wake-up delay."
-    )
-    cooldown_period: int = Field(
-        300, ge=0, description="Seconds of empty queue before 1→0; keeps a GPU pod warm across short gaps."
-    )
-    fallback: FallbackSpec | None = Field(
-        None, description="Replicas held while KEDA cannot read the queue depth; None: the count stays as it is."
-    )
-    advanced: AdvancedSpec | None = Field(
-        None,
-        description="KEDA's `advanced`: `horizontalPodAutoscalerConfig.behavior` (how fast the HPA adds and removes "
-        "replicas), `restoreToOriginalReplicaCount`, and a composite metric (`formula`, `target`).",
-    )
-    additional_triggers: list[TriggerSpec] = Field(
-        default_factory=list, description="Extra KEDA triggers after the queue's own (named `queue`)."
-    )
-
-    @model_validator(mode="after")
-    def _check_bounds(self) -> ScalingSpec:
-        if self.min_replica_count > self.max_replica_count:
-            raise ValueError(
-                f"minReplicaCount ({self.min_replica_count}) is greater than maxReplicaCount "
-                f"({self.max_replica_count}); raise maxReplicaCount or lower minReplicaCount"
-            )
-        return self
 
 
 class GpuSpec(SpecModel):
