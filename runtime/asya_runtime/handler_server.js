@@ -137,7 +137,16 @@ function bracket(p, start) {
 const isObject = (v) => typeof v === "object" && v !== null && !Array.isArray(v);
 const isPlainObject = (v) => isObject(v) && [Object.prototype, null].includes(Object.getPrototypeOf(v));
 const isSlice = (segment) => typeof segment === "object" && segment !== null;
-const clone = (value) => (value === undefined ? null : structuredClone(value));
+/** A deep copy (GET's answer, SET's value); a value that is not data (a function) is kept as it is, and fails
+ * as HandlerResultError when the output holding it is serialised, as Python's server fails it. */
+function clone(value) {
+  if (value === undefined) return null;
+  try {
+    return structuredClone(value);
+  } catch (err) {
+    return value;
+  }
+}
 
 function child(value, segment) {
   if (isObject(value) && typeof segment === "string") {
