@@ -118,7 +118,7 @@ class AsyncActor(pulumi.ComponentResource):
             spec={"maxUnavailable": MAX_UNAVAILABLE, "selector": {"matchLabels": self._selector}},
             opts=child(self),
         )
-        self.scaled_object = k8s.apiextensions.CustomResource(
+        self.scaled_object = None if not spec.scaling.enabled else k8s.apiextensions.CustomResource(
             f"{resource_name}-scaled-object",
             api_version=scaling.KEDA_API_VERSION,
             kind="ScaledObject",
@@ -197,7 +197,8 @@ class AsyncActor(pulumi.ComponentResource):
         shared: SharedObjects,
         bucket_name: pulumi.Input[str] | None,
     ) -> dict[str, Any]:
-        """Selector, rollout and pod template. No ``replicas``: KEDA's HPA owns it (SSA would fight over it)."""
+        """Selector, rollout and pod template. No ``replicas`` while KEDA's HPA owns it (SSA would fight over it);
+        an actor with ``scaling.enabled: false`` has no ScaledObject and runs its ``replicas``."""
         spec = self._spec
         config = sidecar_config(spec, namespace=self._namespace, region=region)
         sidecar = pulumi.Output.from_input(bucket_name).apply(
@@ -205,6 +206,7 @@ class AsyncActor(pulumi.ComponentResource):
                 image=runtime_image,
                 sidecar_env=config.model_copy(update={"result_bucket": bucket}).to_env()
                 | pod.sidecar_tracing_env(spec),
+                overrides=spec.sidecar if isinstance(spec, AsyncActorSpec) else None,
             )
         )
         annotations = pod.pod_annotations(sidecar=config, has_handler=isinstance(spec, AsyncActorSpec))
@@ -229,7 +231,9 @@ class AsyncActor(pulumi.ComponentResource):
                 containers=[sidecar], service_account=spec.name, sidecar=config,
                 handler_server_config_map=None, gpu_pool=None, tolerations=[], node_selector={},
             )
+        fixed = {"replicas": spec.replicas} if isinstance(spec, AsyncActorSpec) and not spec.scaling.enabled else {}
         return {
+            **fixed,
             "selector": {"matchLabels": self._selector},
             "revisionHistoryLimit": 3,
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},

@@ -36,8 +36,9 @@ def shared_objects(
 ) -> SharedObjects:
     """``{prefix}-handler-server`` (ConfigMap) and ``{prefix}-sqs`` (TriggerAuthentication, after ``keda``).
 
-    The ConfigMap holds every handler server (Python and Node.js, ~53 KB of the 1 MiB a ConfigMap may hold): each
-    actor's pod starts the one of its ``runtime``, and a mesh's actors may mix languages.
+    The ConfigMap holds every handler server (Python and Node.js) and the path module the Python one loads (~69 KB
+    of the 1 MiB a ConfigMap may hold): each actor's pod starts the one of its ``runtime``, and a mesh's actors may
+    mix languages.
     """
     sources = pod.handler_server_sources()
     config_map = k8s.core.v1.ConfigMap(

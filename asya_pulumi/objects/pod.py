@@ -29,15 +29,22 @@ from typing import Any
 
 from asya_pulumi.spec import GPU_POOL_LABEL, GPU_RESOURCE, AsyncActorSpec
 from asya_pulumi.spec.actor import HandlerRuntime
-from asya_pulumi.spec.pod_options import DEFAULT_IMAGE_PULL_POLICY, HANDLER_SERVER_DIR
+from asya_pulumi.spec.pod_options import (
+    DEFAULT_IMAGE_PULL_POLICY,
+    DEFAULT_PYTHON,
+    HANDLER_SERVER_DIR,
+    SidecarOverrides,
+)
 from asya_runtime.config import DEFAULT_SOCKET_PATH, SidecarConfig
 from asya_runtime.handler_server import HandlerServerConfig
 from asya_runtime.resiliency import Resiliency
 
 #: The runtime's handler server for each handler language (files of ``asya_runtime``, all in the ConfigMap).
 HANDLER_SERVER_FILES: dict[HandlerRuntime, str] = {"python": "handler_server.py", "node": "handler_server.js"}
+#: Modules the Python server loads from beside itself (stdlib only): mounted with the servers.
+HANDLER_SERVER_MODULES = ("envelope_paths.py",)
 #: The interpreter that runs each server; the user's image must have it on PATH.
-HANDLER_INTERPRETERS: dict[HandlerRuntime, str] = {"python": "python3", "node": "node"}
+HANDLER_INTERPRETERS: dict[HandlerRuntime, str] = {"python": DEFAULT_PYTHON, "node": "node"}
 #: The language of an actor that does not name one (in the cluster; ``asya dev`` may look at the files).
 DEFAULT_RUNTIME: HandlerRuntime = "python"
 #: The Node server looks for ``file.js`` only on ASYA_HANDLER_PATH: in the pod that is the image's working directory.
@@ -90,9 +97,10 @@ HANDLER_MIN_CPU_LIMIT_M = 1000
 
 
 def handler_server_sources() -> dict[str, str]:
-    """File name → text of every handler server, read from the installed ``asya_runtime`` package."""
+    """File name → text of every handler server and the modules it loads, read from the installed ``asya_runtime``."""
     package = resources.files("asya_runtime")
-    return {name: package.joinpath(name).read_text(encoding="utf-8") for name in HANDLER_SERVER_FILES.values()}
+    names = (*HANDLER_SERVER_FILES.values(), *HANDLER_SERVER_MODULES)
+    return {name: package.joinpath(name).read_text(encoding="utf-8") for name in names}
 
 
 def sources_digest(sources: dict[str, str]) -> str:
@@ -108,9 +116,11 @@ def handler_runtime(spec: AsyncActorSpec) -> HandlerRuntime:
     return spec.runtime or DEFAULT_RUNTIME
 
 
-def handler_server_command(runtime: HandlerRuntime) -> list[str]:
-    """``python3 /opt/asya/handler_server.py`` or ``node /opt/asya/handler_server.js``."""
-    return [HANDLER_INTERPRETERS[runtime], posixpath.join(HANDLER_SERVER_DIR, HANDLER_SERVER_FILES[runtime])]
+def handler_server_command(runtime: HandlerRuntime, *, python: str = DEFAULT_PYTHON) -> list[str]:
+    """``python3 /opt/asya/handler_server.py`` (``python``: the spec's ``pythonExecutable``) or
+    ``node /opt/asya/handler_server.js``."""
+    interpreter = python if runtime == "python" else HANDLER_INTERPRETERS[runtime]
+    return [interpreter, posixpath.join(HANDLER_SERVER_DIR, HANDLER_SERVER_FILES[runtime])]
 
 
 def node_handler(handler: str) -> str:
@@ -237,18 +247,27 @@ def sidecar_tracing_env(spec: object) -> dict[str, Any]:
     return {k: v for k, v in spec.env.items() if k.startswith(SIDECAR_TRACING_ENV_PREFIX)}
 
 
-def sidecar_container(*, image: str, sidecar_env: dict[str, Any]) -> dict[str, Any]:
+def sidecar_container(
+    *, image: str, sidecar_env: dict[str, Any], overrides: SidecarOverrides | None = None
+) -> dict[str, Any]:
+    """The sidecar container; ``overrides`` (the actor's ``sidecar`` block) replaces the image, the pull policy and
+    any resource it names, and adds env (the platform's own variables win: the spec refused ``ASYA_*`` there)."""
+    overrides = overrides or SidecarOverrides()
     probe = {"httpGet": {"path": "/healthz", "port": "metrics"}, "periodSeconds": 10, "timeoutSeconds": 3}
+    resources = {part: dict(values) for part, values in SIDECAR_RESOURCES.items()}
+    if overrides.resources is not None:
+        resources["requests"].update(overrides.resources.requests or {})
+        resources["limits"].update(overrides.resources.limits or {})
     return {
         "name": SIDECAR_CONTAINER,
-        "image": image,
-        "imagePullPolicy": IMAGE_PULL_POLICY,
+        "image": overrides.image or image,
+        "imagePullPolicy": overrides.image_pull_policy or IMAGE_PULL_POLICY,
         "command": SIDECAR_COMMAND,
-        "env": [*_env_list(sidecar_env), POD_IP_METRICS_HOST],
+        "env": [*_env_list({**overrides.env, **sidecar_env}), POD_IP_METRICS_HOST],
         "ports": [{"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}],
         "livenessProbe": {**probe, "failureThreshold": 3},
         "readinessProbe": {**probe, "failureThreshold": 1},
-        "resources": SIDECAR_RESOURCES,
+        "resources": resources,
         "securityContext": CONTAINER_SECURITY,
         "volumeMounts": [{"name": "socket", "mountPath": SOCKET_DIR}, {"name": "tmp", "mountPath": "/tmp"}],
     }
@@ -262,7 +281,7 @@ def handler_container(*, spec: AsyncActorSpec, secret_name: Any = None) -> dict[
     one of those variables is refused rather than silently replaced. ``secret_name``: the actor's Secret holding
     ``secretEnv`` (a str or an output; unused when the spec has none).
     """
-    command = handler_server_command(handler_runtime(spec))
+    command = handler_server_command(handler_runtime(spec), python=spec.python_executable)
     health = {"exec": {"command": [*command, "--health"]}, "timeoutSeconds": 5}
     limits: dict[str, str] = dict(spec.resources.limits)
     limits.setdefault("cpu", handler_cpu_limit(request=spec.resources.requests.get("cpu")))

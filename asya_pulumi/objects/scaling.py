@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from asya_pulumi.spec import ScalingSpec
-from asya_pulumi.spec.scaling_options import keda_fields
+from asya_pulumi.spec.scaling_options import QUEUE_TRIGGER_NAME, keda_fields
 
 KEDA_API_VERSION = "keda.sh/v1alpha1"
 SQS_TRIGGER = "aws-sqs-queue"
@@ -26,7 +26,7 @@ def scaled_object_spec(
     waits out its backoff as a delayed message (up to ``maxInterval``, at most 15 min), and without it an actor
     whose only work is a pending retry would scale to zero and pay a cold start (minutes on GPU) when the retry
     becomes visible. Trigger metadata values are strings, as KEDA requires. ``fallback`` and ``advanced`` are
-    rendered only when the spec sets them (KEDA's defaults otherwise).
+    rendered only when the spec sets them (KEDA's defaults otherwise); ``additionalTriggers`` follow the queue's.
     """
     return {
         "scaleTargetRef": {"name": deployment},
@@ -38,6 +38,7 @@ def scaled_object_spec(
         "triggers": [
             {
                 "type": SQS_TRIGGER,
+                "name": QUEUE_TRIGGER_NAME,
                 "authenticationRef": {"name": trigger_authentication},
                 "metadata": {
                     "queueURL": queue_url,
@@ -46,6 +47,7 @@ def scaled_object_spec(
                     "scaleOnDelayed": "true",
                     "awsRegion": region,
                 },
-            }
+            },
+            *(trigger.model_dump(by_alias=True, exclude_none=True) for trigger in scaling.additional_triggers),
         ],
     }

@@ -3,7 +3,7 @@
 Importing this package does not import Pulumi: ``asya dev`` uses it on a laptop without the cloud SDKs loaded.
 """
 
-from asya_pulumi.spec.actor import AsyncActorSpec, GpuSpec, ResourcesSpec, ScalingSpec, Toleration
+from asya_pulumi.spec.actor import AsyncActorSpec, GpuSpec, ResourcesSpec, Toleration
 from asya_pulumi.spec.base import API_VERSION
 from asya_pulumi.spec.cluster import (
     GPU_POOL_LABEL,
@@ -22,6 +22,7 @@ from asya_pulumi.spec.hardening import (
 )
 from asya_pulumi.spec.manifest import load_actor_manifest, load_pipeline_dir, runtime_in_dir
 from asya_pulumi.spec.mesh import DEFAULT_RUNTIME_IMAGE, MeshSpec
+from asya_pulumi.spec.scaling_options import ScalingSpec
 from asya_pulumi.spec.sink import SinkSpec
 
 __all__ = [

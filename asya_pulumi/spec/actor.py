@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 import annotated_types
-from pydantic import Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from asya_pulumi.spec.aws_facts import MAX_GPUS_PER_INSTANCE
 from asya_pulumi.spec.base import SpecModel
@@ -28,12 +28,16 @@ from asya_pulumi.spec.limits import (
 )
 from asya_pulumi.spec.pod_options import (
     DEFAULT_IMAGE_PULL_POLICY,
+    DEFAULT_PYTHON,
     EnvSource,
     ImagePullPolicy,
+    SidecarOverrides,
     VolumeSpec,
+    check_executable,
     check_object_name,
 )
-from asya_pulumi.spec.scaling_options import AdvancedSpec, FallbackSpec
+from asya_pulumi.spec.scaling_options import ScalingSpec
+from asya_pulumi.spec.upstream_form import from_upstream_form
 from asya_runtime.config import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_OFFLOAD_THRESHOLD_BYTES, SidecarConfig
 from asya_runtime.naming import check_actor_name
 from asya_runtime.resiliency import Resiliency
@@ -72,40 +76,6 @@ def _concurrency_ceiling() -> int:
         if isinstance(item, annotated_types.Le):
             return int(item.le)  # type: ignore[call-overload]
     raise RuntimeError("SidecarConfig.concurrency has no upper bound")
-
-
-class ScalingSpec(SpecModel):
-    """KEDA scaling on queue depth. Each default is the behaviour an actor gets when the manifest says nothing."""
-
-    min_replica_count: int = Field(0, ge=0, description="0: no pod (and no GPU node) runs while the queue is empty.")
-    max_replica_count: int = Field(10, ge=1, description="Ceiling on replicas; bounds cost and GPU nodes per actor.")
-    queue_length: int = Field(
-        5, ge=1, description="Target messages per replica: replicas = ceil(visible+in-flight / queueLength)."
-    )
-    activation_queue_length: int = Field(
-        0, ge=0, description="0→1 happens once depth exceeds this (0: the first message wakes the actor)."
-    )
-    polling_interval: int = Field(
-        30, ge=1, description="Seconds between KEDA's queue checks: the worst-case wake-up delay."
-    )
-    cooldown_period: int = Field(
-        300, ge=0, description="Seconds of empty queue before 1→0; keeps a GPU pod warm across short gaps."
-    )
-    fallback: FallbackSpec | None = Field(
-        None, description="Replicas held while KEDA cannot read the queue depth; None: the count stays as it is."
-    )
-    advanced: AdvancedSpec | None = Field(
-        None, description="`horizontalPodAutoscalerConfig.behavior`: how fast the HPA adds and removes replicas."
-    )
-
-    @model_validator(mode="after")
-    def _check_bounds(self) -> ScalingSpec:
-        if self.min_replica_count > self.max_replica_count:
-            raise ValueError(
-                f"minReplicaCount ({self.min_replica_count}) is greater than maxReplicaCount "
-                f"({self.max_replica_count}); raise maxReplicaCount or lower minReplicaCount"
-            )
-        return self
 
 
 class GpuSpec(SpecModel):
@@ -198,7 +168,11 @@ class Toleration(SpecModel):
 class AsyncActorSpec(SpecModel):
     """One actor: its image and handler, pod settings, KEDA scaling and resiliency policy."""
 
-    name: str = Field(description="DNS-1123 label; names the queue asya-{namespace}_{name} and the Kubernetes objects.")
+    name: str = Field(
+        validation_alias=AliasChoices("name", "actor"),
+        description="DNS-1123 label; names the queue asya-{namespace}_{name} and the Kubernetes objects "
+        "(`spec.actor` in upstream Asya's manifests).",
+    )
     image: InputStr = Field(
         description="The user's image (text or a Pulumi Output); it needs the runtime's interpreter "
         "(python3, or node >= 18 for runtime: node) and the handler's module."
@@ -238,6 +212,16 @@ class AsyncActorSpec(SpecModel):
     tolerations: list[Toleration] = Field(default_factory=list)
     node_selector: dict[str, str] = Field(default_factory=dict)
     scaling: ScalingSpec = Field(default_factory=ScalingSpec)
+    replicas: int = Field(
+        1, ge=1, description="Replicas of the Deployment when `scaling.enabled` is false (unused while KEDA scales)."
+    )
+    python_executable: str = Field(
+        DEFAULT_PYTHON, description="The interpreter that runs the Python handler server in the image (e.g. "
+        "/opt/conda/bin/python when the image has no python3 on PATH); `asya dev` uses its own interpreter."
+    )
+    sidecar: SidecarOverrides = Field(
+        default_factory=SidecarOverrides, description="The sidecar container's image, pull policy, env, resources."
+    )
     resiliency: Resiliency = Field(default_factory=Resiliency)
     concurrency: int = Field(
         DEFAULT_CPU_CONCURRENCY,
@@ -261,6 +245,18 @@ class AsyncActorSpec(SpecModel):
     @classmethod
     def _check_image(cls, value: InputStr) -> InputStr:
         return value if is_output(value) else check_image(str(value), what="image")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upstream_form(cls, data: Any) -> Any:
+        """Upstream Asya's spellings of the same settings (list-form env, ``secretRefs`` with keys, ``volumeMounts``,
+        GPUs under resources) in this model's own fields; fields that cannot mean anything here are refused."""
+        return from_upstream_form(data) if isinstance(data, Mapping) else data
+
+    @field_validator("python_executable")
+    @classmethod
+    def _check_python(cls, value: str) -> str:
+        return check_executable(value, what="pythonExecutable")
 
     @field_validator("image_pull_secrets", "secret_refs")
     @classmethod

@@ -25,7 +25,8 @@ from asya_pulumi.spec.yamlload import YamlRefused, load_yaml, read_yaml_text
 
 ACTOR_KIND = "AsyncActor"
 MESH_KIND = "ActorMesh"
-_METADATA_KEYS = {"name", "labels", "annotations"}
+#: ``namespace`` is upstream Asya's habit; in a pipeline directory it must be the mesh's (:func:`load_pipeline_dir`).
+_METADATA_KEYS = {"name", "namespace", "labels", "annotations"}
 
 
 def read_manifest(source: Any) -> tuple[dict[str, Any], str]:
@@ -73,7 +74,7 @@ def _spec_body(document: dict[str, Any], *, kind: str, where: str) -> tuple[str,
     if not isinstance(name, str) or not name:
         problems.append("metadata.name: missing; every manifest needs a name")
     elif isinstance(metadata, dict):
-        problems += [f"metadata.{k}: unknown field; metadata has name, labels, annotations"
+        problems += [f"metadata.{k}: unknown field; metadata has name, namespace, labels, annotations"
                      for k in sorted(set(metadata) - _METADATA_KEYS)]
     spec = document.get("spec")
     if not isinstance(spec, dict):
@@ -92,9 +93,16 @@ def _validate(model: type[BaseModel], data: dict[str, Any], *, where: str, prefi
 
 
 def actor_from_document(document: dict[str, Any], *, where: str) -> AsyncActorSpec:
+    """One actor from its manifest: ``metadata.name`` is its name, or upstream Asya's ``spec.actor``, which must then
+    say the same (here one name makes the queue and the Kubernetes objects both)."""
     name, spec = _spec_body(document, kind=ACTOR_KIND, where=where)
     if "name" in spec:
         raise SpecError(where, ["spec.name: the actor's name goes in metadata.name"])
+    if "actor" in spec:
+        if spec["actor"] != name:
+            raise SpecError(where, [f"spec.actor {spec['actor']!r} differs from metadata.name {name!r}; one name "
+                                    f"makes the queue and the Kubernetes objects here: make them the same"])
+        spec = {key: value for key, value in spec.items() if key != "actor"}
     result: AsyncActorSpec = _validate(AsyncActorSpec, {"name": name, **spec}, where=where, prefix=("spec",))
     return result
 
@@ -131,6 +139,7 @@ def load_pipeline_dir(path: str | Path) -> MeshSpec:
     actors: list[AsyncActorSpec] = []
     meshes: list[tuple[str, dict[str, Any], str]] = []
     problems: list[str] = []
+    namespaces: list[tuple[Any, str]] = []  # (an actor's metadata.namespace, its file)
     for file in files:
         try:
             document, where = read_manifest(file)
@@ -139,6 +148,9 @@ def load_pipeline_dir(path: str | Path) -> MeshSpec:
                 meshes.append((name, spec, where))
             else:
                 actor = actor_from_document(document, where=where)
+                metadata = document.get("metadata") or {}
+                if isinstance(metadata, dict) and "namespace" in metadata:
+                    namespaces.append((metadata["namespace"], where))
                 runtime = runtime_in_dir(actor, pipeline_dir=directory)
                 actors.append(actor if actor.runtime == runtime else actor.model_copy(update={"runtime": runtime}))
         except SpecError as exc:
@@ -146,6 +158,10 @@ def load_pipeline_dir(path: str | Path) -> MeshSpec:
     if len(meshes) != 1:
         found = ", ".join(w for _, _, w in meshes) or "none"
         problems.append(f"{directory}: needs exactly one `kind: {MESH_KIND}` file (found: {found})")
+    if len(meshes) == 1:
+        problems += [f"{file}: metadata.namespace {given!r} is not the mesh's namespace {meshes[0][0]!r} (the "
+                     f"ActorMesh file's metadata.name); remove it or make it the same"
+                     for given, file in namespaces if given != meshes[0][0]]
     if problems:
         raise SpecError(str(directory), problems)
     namespace, spec, where = meshes[0]

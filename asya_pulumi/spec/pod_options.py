@@ -191,3 +191,71 @@ class VolumeSpec(SpecModel):
 ImagePullPolicy = Literal["Always", "IfNotPresent", "Never"]
 #: Tags may move, so the kubelet asks the registry for the current digest at each start (cached layers stay cached).
 DEFAULT_IMAGE_PULL_POLICY: ImagePullPolicy = "Always"
+
+#: The interpreter of the Python handler server in the user's image (upstream Asya's ``pythonExecutable`` default).
+DEFAULT_PYTHON = "python3"
+_EXECUTABLE = re.compile(r"^(/[^\s/]+)*/?[^\s/]+$")
+
+
+def check_executable(value: str, *, what: str) -> str:
+    """A command on PATH (``python3``) or an absolute path (``/opt/conda/bin/python``), without spaces."""
+    if not _EXECUTABLE.match(value) or (("/" in value) and not value.startswith("/")):
+        raise ValueError(f"{what} {value!r} is neither a command name (python3) nor an absolute path "
+                         f"(/opt/conda/bin/python); write one of those, without spaces or arguments")
+    return value
+
+
+def env_entries_to_dict(value: Any, *, what: str) -> Any:
+    """Kubernetes' list form ``[{name, value}]`` as a mapping (anything else is returned for the model to check)."""
+    if not isinstance(value, list):
+        return value
+    result: dict[str, Any] = {}
+    for entry in value:
+        if not isinstance(entry, dict) or "name" not in entry or set(entry) - {"name", "value"}:
+            raise ValueError(f"{what}: each entry is {{name, value}}, got {entry!r}")
+        if entry["name"] in result:
+            raise ValueError(f"{what}: {entry['name']!r} is set twice; keep one")
+        result[entry["name"]] = entry.get("value", "")
+    return result
+
+
+class SidecarResources(SpecModel):
+    requests: dict[str, str] | None = None
+    limits: dict[str, str] | None = None
+
+    @field_validator("requests", "limits")
+    @classmethod
+    def _check_quantities(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        for name, quantity in (value or {}).items():
+            if name not in ("cpu", "memory", "ephemeral-storage"):
+                raise ValueError(f"sidecar resources: unknown resource {name!r}; use cpu, memory, ephemeral-storage")
+            parse_quantity(quantity, what=f"sidecar {name}")
+        return value
+
+
+class SidecarOverrides(SpecModel):
+    """Upstream Asya's ``sidecar`` block: what differs from the mesh's sidecar container for this actor.
+
+    Each unset field keeps the mesh's: its ``runtimeImage``, its pull policy, the sidecar's resources. ``env`` adds
+    variables; the ``ASYA_*`` ones are rendered from the spec (retries, timeouts, queues), so they are refused
+    here, as in the handler's env. ``asya dev`` runs the local sidecar, so there only ``env`` applies.
+    """
+
+    image: str | None = Field(None, description="None: the mesh's runtimeImage.")
+    image_pull_policy: ImagePullPolicy | None = Field(None, description="None: the mesh sidecar's (IfNotPresent).")
+    env: dict[str, str] = Field(default_factory=dict, description="Extra env of the sidecar container.")
+    resources: SidecarResources | None = Field(None, description="None: the sidecar's default requests/limits.")
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _env_form(cls, value: Any) -> Any:
+        value = env_entries_to_dict(value, what="sidecar.env")
+        if isinstance(value, dict):
+            for name in value:
+                if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", str(name)):
+                    raise ValueError(f"sidecar.env name {name!r} is not a valid variable name")
+                if str(name).startswith("ASYA_"):
+                    raise ValueError(f"sidecar.env {name!r}: the ASYA_* names are rendered from the spec; set the "
+                                     f"matching spec field (scaling, resiliency, concurrency) instead")
+            return {key: str(item) for key, item in value.items()}
+        return value

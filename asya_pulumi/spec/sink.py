@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from asya_pulumi.spec.actor import ScalingSpec
 from asya_pulumi.spec.base import SpecModel
+from asya_pulumi.spec.scaling_options import ScalingSpec
 from asya_runtime.resiliency import Resiliency
 
 

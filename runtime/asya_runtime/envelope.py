@@ -5,7 +5,9 @@
   "route": {"prev": ["a"], "curr": "b", "next": ["c", "d"]},
   "headers": {"traceparent": "...", ...},
   "status": {"attempt": 1, "max_attempts": 3, "deadline_at": null | iso8601, "error": null | {...},
-             "first_attempt_at": null | iso8601},
+             "first_attempt_at": null | iso8601,
+             "phase": "pending" | "processing" | "retrying" | "succeeded" | "failed" | ..., "actor": "b",
+             "reason": null | "PolicyExhausted" | ..., "created_at": iso8601, "updated_at": iso8601},
   "payload": { ... },
   "hops": [{"actor": "a", "attempt": 1, "start": ..., "end": ..., "outcome": "ok", "replica": "..."}, ...] }
 ```
@@ -16,17 +18,29 @@ absent until the first actor finishes, and left out of the JSON while absent.
 ``id`` is at most :data:`MAX_ID_BYTES` bytes of UTF-8, so a sink's key ``{status}/{id}.json`` always fits S3's
 1,024-byte keys. ``status.first_attempt_at`` is when this actor first tried the envelope: set on a retry, kept
 across retries and redeliveries, cleared for the next actor; ``maxDuration`` counts from it.
+
+``status.phase``, ``actor``, ``reason``, ``created_at`` and ``updated_at`` are upstream Asya's lifecycle fields with
+upstream's values (docs/asya-compat.md), stamped by the sidecar at each step (:meth:`Status.stamped`):
+``pending`` when created, ``processing`` by the actor that hands it to the next one, ``retrying`` by the actor that
+will try again, ``succeeded`` at the end of the route, ``failed`` in the error sink (``reason`` ``PolicyExhausted``
+or ``RuntimeError``) or on the way to a recovery actor (``PolicyRouted``). They sit alongside ours: the attempt
+count, the deadline and ``error`` (whose ``reason`` is this project's own phrase) mean what they always did.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-__all__ = ["MAX_ID_BYTES", "Envelope", "EnvelopeError", "ErrorInfo", "Route", "Status", "child_id", "new_envelope"]
+__all__ = [
+    "MAX_ID_BYTES", "Envelope", "EnvelopeError", "ErrorInfo", "Phase", "Route", "Status", "child_id", "new_envelope",
+]
+
+#: Upstream Asya's lifecycle phases (``status.phase``); this sidecar stamps the first five.
+Phase = Literal["pending", "processing", "retrying", "succeeded", "failed", "paused", "canceled"]
 
 #: Longest envelope id, in bytes of UTF-8: ``failed/{id}.json`` stays far below S3's 1,024-byte key limit.
 MAX_ID_BYTES = 256
@@ -101,6 +115,23 @@ class Status(_Model):
     error: ErrorInfo | None = None
     #: When this actor first tried the envelope (set on retries; ``maxDuration`` counts from it).
     first_attempt_at: datetime | None = None
+    #: Upstream's lifecycle phase; text, not :data:`Phase`, so an envelope from a newer upstream still parses.
+    phase: str | None = None
+    #: The actor that last stamped the status.
+    actor: str | None = None
+    #: Upstream's reason for a terminal phase (``PolicyExhausted``, ``PolicyRouted``, ``RuntimeError``).
+    reason: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    def stamped(self, *, phase: Phase, actor: str, reason: str | None = None, **changes: Any) -> Status:
+        """A copy in ``phase``, stamped by ``actor`` now (``created_at`` too when the envelope never had one), with
+        ``changes`` to the other fields in the same copy."""
+        now = datetime.now(UTC)
+        stamp = {"phase": phase, "actor": actor, "reason": reason, "updated_at": now}
+        if self.created_at is None:
+            stamp["created_at"] = now
+        return self.model_copy(update={**changes, **stamp})
 
 
 class Envelope(_Model):
@@ -199,6 +230,7 @@ def new_envelope(
         id=envelope_id or str(uuid.uuid4()),
         route=Route(prev=[], curr=route[0], next=list(route[1:])),
         headers=dict(headers or {}),
+        status=Status().stamped(phase="pending", actor=route[0]),
         payload=payload,
     )
 

@@ -32,7 +32,7 @@ const EXIT_STARTUP_ERROR = 2;
 const EXIT_HUNG = 70;
 const WATCHDOG_INTERVAL_MS = 100;
 const ROOTS = ["id", "parent_id", "route", "headers", "status", "payload"];
-const WRITABLE_HINT = "writable paths are .route.next, .headers.<key> and .payload.<key>";
+const WRITABLE_HINT = "writable paths are .route.next, .headers.<key>, .status and .payload.<key>";
 
 class ContractError extends Error {
   constructor(message) {
@@ -75,12 +75,32 @@ function userStack(err) {
 
 // -------------------------------------------------------------------------------------------- generator commands
 
+// Paths and the access table are envelope_paths.py's (its docstring is the reference); this is the same grammar.
+
+const NAME = /[^.\[\]\s]+/y;
+
 function parsePath(p) {
   if (typeof p !== "string" || !p.startsWith(".") || p.length < 2) {
     throw new EnvelopeCommandError(`path ${JSON.stringify(p)} must start with '.' and name a field, e.g. '.headers.x'`);
   }
-  const segments = p.slice(1).split(".");
-  if (segments.includes("")) throw new EnvelopeCommandError(`path '${p}' has an empty segment`);
+  const segments = [];
+  let position = 0;
+  while (position < p.length) {
+    if (p[position] === "." && p[position + 1] === "[") position += 1; // jq's `.["key"]`
+    if (p[position] === ".") {
+      NAME.lastIndex = position + 1;
+      const match = NAME.exec(p);
+      if (!match) throw new EnvelopeCommandError(`path '${p}' has an empty segment at character ${position + 2}`);
+      segments.push(match[0]);
+      position = NAME.lastIndex;
+    } else if (p[position] === "[") {
+      const [segment, next] = bracket(p, position);
+      segments.push(segment);
+      position = next;
+    } else {
+      throw new EnvelopeCommandError(`path '${p}': unexpected '${p[position]}' at character ${position + 1}`);
+    }
+  }
   if (!ROOTS.includes(segments[0])) {
     const roots = ROOTS.map((root) => "." + root).join(", ");
     throw new EnvelopeCommandError(`path '${p}' starts with an unknown field; paths start with one of ${roots}`);
@@ -88,32 +108,187 @@ function parsePath(p) {
   return segments;
 }
 
-const isObject = (v) => typeof v === "object" && v !== null && !Array.isArray(v);
-const isPlainObject = (v) => isObject(v) && [Object.prototype, null].includes(Object.getPrototypeOf(v));
-
-function lookup(envelope, segments) {
-  let value = envelope;
-  for (const segment of segments) {
-    if (!isObject(value)) return null;
-    value = Object.prototype.hasOwnProperty.call(value, segment) ? value[segment] : null;
+/** The segment in the brackets at `start` and the position after them; a slice is `{slice: [low, high]}`. */
+function bracket(p, start) {
+  if (p[start + 1] === '"') {
+    let end = start + 2;
+    while (end < p.length && p[end] !== '"') end += p[end] === "\\" ? 2 : 1;
+    let key;
+    try {
+      key = JSON.parse(p.slice(start + 1, end + 1));
+    } catch (err) {
+      throw new EnvelopeCommandError(`path '${p}': unterminated string at character ${start + 2}`);
+    }
+    if (p[end + 1] !== "]") throw new EnvelopeCommandError(`path '${p}': expected ']' after the key at character ${end + 2}`);
+    return [String(key), end + 2];
   }
-  return value === undefined ? null : value;
+  const end = p.indexOf("]", start);
+  if (end < 0) throw new EnvelopeCommandError(`path '${p}': '[' at character ${start + 1} is never closed`);
+  const inner = p.slice(start + 1, end).trim();
+  if (/^-?\d+$/.test(inner)) return [Number(inner), end + 1];
+  const slice = /^(-?\d+)?:(-?\d+)?$/.exec(inner);
+  if (slice) {
+    const bound = (text) => (text === undefined ? null : Number(text));
+    return [{ slice: [bound(slice[1]), bound(slice[2])] }, end + 1];
+  }
+  throw new EnvelopeCommandError(`path '${p}': [${inner}] is not a quoted key, an index or a slice`);
 }
 
-/** The object holding the last segment; SET creates missing intermediate objects, DEL does not. */
-function container(envelope, segments, create, p) {
+const isObject = (v) => typeof v === "object" && v !== null && !Array.isArray(v);
+const isPlainObject = (v) => isObject(v) && [Object.prototype, null].includes(Object.getPrototypeOf(v));
+const isSlice = (segment) => typeof segment === "object" && segment !== null;
+/** A deep copy (GET's answer, SET's value); a value that is not data (a function) is kept as it is, and fails
+ * as HandlerResultError when the output holding it is serialised, as Python's server fails it. */
+function clone(value) {
+  if (value === undefined) return null;
+  try {
+    return structuredClone(value);
+  } catch (err) {
+    return value;
+  }
+}
+
+function child(value, segment) {
+  if (isObject(value) && typeof segment === "string") {
+    return Object.prototype.hasOwnProperty.call(value, segment) && value[segment] !== undefined ? value[segment] : null;
+  }
+  if (Array.isArray(value) && typeof segment === "number" && segment >= -value.length && segment < value.length) {
+    return value[segment < 0 ? value.length + segment : segment];
+  }
+  return null;
+}
+
+function render(segments) {
+  return segments
+    .map((s) => {
+      if (typeof s === "string") return /^[^.\[\]\s]+$/.test(s) ? "." + s : `[${JSON.stringify(s)}]`;
+      if (typeof s === "number") return `[${s}]`;
+      return `[${s.slice[0] === null ? "" : s.slice[0]}:${s.slice[1] === null ? "" : s.slice[1]}]`;
+    })
+    .join("");
+}
+
+/** Python's slice bounds: negative counts from the end, clamped to [0, length]. */
+function sliceBound(bound, length, fallback) {
+  if (bound === null) return fallback;
+  return Math.min(Math.max(bound < 0 ? length + bound : bound, 0), length);
+}
+
+function isRouteNext(segments) {
+  return segments[0] === "route" && segments[1] === "next";
+}
+
+function checkWritable(segments, p, op) {
+  const root = segments[0];
+  if (isRouteNext(segments) || root === "status" || (["headers", "payload"].includes(root) && segments.length > 1)) {
+    const slices = segments.map((s, depth) => (isSlice(s) ? depth : -1)).filter((depth) => depth >= 0);
+    if (slices.length && (op !== "SET" || !isRouteNext(segments) || slices.length !== 1 || slices[0] !== 2 || segments.length !== 3)) {
+      throw new EnvelopeCommandError(`${op} ${p}: slices are for SET of .route.next only, e.g. .route.next[:0]`);
+    }
+    return;
+  }
+  throw new EnvelopeCommandError(`${p} is read-only; ${WRITABLE_HINT}`);
+}
+
+function actorNames(value, p) {
+  if (!Array.isArray(value) || !value.every((actor) => typeof actor === "string" && actor)) {
+    throw new EnvelopeCommandError(`${p} must be a list of actor names, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+/** What holds the last segment; SET creates missing objects on the way, DEL stops (null) at a missing one. */
+function parentOf(envelope, segments, create, p) {
   let node = envelope;
   for (let depth = 0; depth < segments.length - 1; depth++) {
-    let child = node[segments[depth]];
-    if ((child === undefined || child === null) && create) child = node[segments[depth]] = {};
-    if (child === undefined || child === null) return null;
-    if (!isObject(child)) {
-      const where = "." + segments.slice(0, depth + 1).join(".");
-      throw new EnvelopeCommandError(`cannot write ${p}: ${where} is a ${typeName(child)}, not an object`);
+    const segment = segments[depth];
+    let next = child(node, segment);
+    if (next === null && create && isObject(node) && typeof segment === "string") next = node[segment] = {};
+    if (next === null) {
+      if (create) throw new EnvelopeCommandError(`cannot write ${p}: ${render(segments.slice(0, depth + 1))} does not exist`);
+      return null;
     }
-    node = child;
+    if (typeof next !== "object") {
+      const where = render(segments.slice(0, depth + 1));
+      throw new EnvelopeCommandError(`cannot write ${p}: ${where} is a ${typeName(next)}, not an object`);
+    }
+    node = next;
   }
   return node;
+}
+
+function assign(parent, segment, value, p) {
+  if (isObject(parent) && typeof segment === "string") {
+    parent[segment] = value;
+  } else if (Array.isArray(parent) && typeof segment === "number") {
+    if (segment < -parent.length || segment >= parent.length) {
+      throw new EnvelopeCommandError(`cannot write ${p}: index ${segment} is out of range (length ${parent.length})`);
+    }
+    parent[segment < 0 ? parent.length + segment : segment] = value;
+  } else {
+    const kind = Array.isArray(parent) ? "a list" : "an object";
+    throw new EnvelopeCommandError(`cannot write ${p}: the value there is ${kind}, which ${render([segment])} cannot index`);
+  }
+}
+
+function getPath(envelope, p) {
+  const segments = parsePath(p);
+  if (segments.some(isSlice)) throw new EnvelopeCommandError(`path '${p}': slices are for SET only; GET an index or the whole list`);
+  let value = envelope;
+  for (const segment of segments) {
+    value = child(value, segment);
+    if (value === null) return null;
+  }
+  return clone(value);
+}
+
+function setPath(envelope, p, raw) {
+  const segments = parsePath(p);
+  checkWritable(segments, p, "SET");
+  const value = clone(raw);
+  if (isRouteNext(segments)) {
+    const rest = segments.slice(2);
+    if (envelope.route.next === undefined) envelope.route.next = [];
+    const routeNext = envelope.route.next;
+    if (rest.length === 0) {
+      envelope.route.next = actorNames(value, p);
+    } else if (rest.length > 1) {
+      throw new EnvelopeCommandError(`${p}: .route.next holds actor names; write the list, an index or a slice`);
+    } else if (isSlice(rest[0])) {
+      const low = sliceBound(rest[0].slice[0], routeNext.length, 0);
+      const high = Math.max(sliceBound(rest[0].slice[1], routeNext.length, routeNext.length), low);
+      routeNext.splice(low, high - low, ...actorNames(value, p));
+    } else if (typeof rest[0] === "number") {
+      if (typeof value !== "string" || !value) throw new EnvelopeCommandError(`${p} must be an actor name, got ${JSON.stringify(value)}`);
+      assign(routeNext, rest[0], value, p);
+    } else {
+      throw new EnvelopeCommandError(`${p}: .route.next is a list; use an index such as .route.next[0]`);
+    }
+    return;
+  }
+  if (segments.length === 1) {
+    // .status itself (the only writable root)
+    if (!isObject(value)) throw new EnvelopeCommandError(`SET .status takes an object, got ${typeName(value)}`);
+    envelope.status = value;
+    return;
+  }
+  assign(parentOf(envelope, segments, true, p), segments[segments.length - 1], value, p);
+}
+
+function delPath(envelope, p) {
+  const segments = parsePath(p);
+  checkWritable(segments, p, "DEL");
+  if (segments[0] === "status") throw new EnvelopeCommandError(`DEL ${p}: .status can be written, not deleted`);
+  if (segments.length === 2 && isRouteNext(segments)) {
+    envelope.route.next = [];
+    return;
+  }
+  const parent = parentOf(envelope, segments, false, p);
+  const last = segments[segments.length - 1];
+  if (isObject(parent) && typeof last === "string") delete parent[last];
+  else if (Array.isArray(parent) && typeof last === "number" && last >= -parent.length && last < parent.length) {
+    parent.splice(last < 0 ? parent.length + last : last, 1);
+  }
 }
 
 function applyCommand(envelope, command) {
@@ -126,30 +301,9 @@ function applyCommand(envelope, command) {
   if (command.length !== arity) {
     throw new EnvelopeCommandError(`${op} takes ${arity - 1} argument(s), got ${command.length - 1}`);
   }
-  const p = command[1];
-  const segments = parsePath(p);
-  if (op === "GET") {
-    const value = lookup(envelope, segments);
-    return segments[0] === "payload" ? value : structuredClone(value);
-  }
-  if (segments.length === 2 && segments[0] === "route" && segments[1] === "next") {
-    if (op === "DEL") {
-      throw new EnvelopeCommandError("DEL .route.next is refused; SET .route.next [] ends the route after this actor");
-    }
-    const value = command[2];
-    if (!Array.isArray(value) || !value.every((actor) => typeof actor === "string" && actor)) {
-      throw new EnvelopeCommandError(`.route.next must be a list of actor names, got ${JSON.stringify(value)}`);
-    }
-    envelope.route.next = [...value];
-    return null;
-  }
-  if (!["headers", "payload"].includes(segments[0]) || segments.length < 2) {
-    throw new EnvelopeCommandError(`${p} is read-only; ${WRITABLE_HINT}`);
-  }
-  const parent = container(envelope, segments, op === "SET", p);
-  if (parent === null) return null; // DEL under a missing object: nothing to delete
-  if (op === "SET") parent[segments[segments.length - 1]] = command[2];
-  else delete parent[segments[segments.length - 1]];
+  if (op === "GET") return getPath(envelope, command[1]);
+  if (op === "SET") setPath(envelope, command[1], command[2]);
+  else delPath(envelope, command[1]);
   return null;
 }
 

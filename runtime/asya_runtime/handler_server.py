@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib
+import importlib.util
 import itertools
 import json
 import os
@@ -53,8 +54,6 @@ EXIT_STARTUP_ERROR = 2
 EXIT_HUNG = 70
 
 _WATCHDOG_INTERVAL_S = 0.1
-_ROOTS = ("id", "parent_id", "route", "headers", "status", "payload")
-_WRITABLE_HINT = "writable paths are .route.next, .headers.<key> and .payload.<key>"
 _STDLIB_DIR = os.path.dirname(threading.__file__)
 _HIDDEN_FRAME_PREFIXES = (os.path.join(_STDLIB_DIR, "asyncio"), os.path.join(_STDLIB_DIR, "concurrent"))
 
@@ -204,8 +203,28 @@ def _import_longest_prefix(spec: str, parts: list[str], search_path: list[str]) 
 # ------------------------------------------------------------------------------------------ generator commands
 
 
+def _load_envelope_paths() -> types.ModuleType:
+    """The path module (``envelope_paths.py``): from the package when this file is imported as
+    ``asya_runtime.handler_server``, else from beside this file (the pod mounts both from one ConfigMap), by file
+    location so that a user's module of the same name cannot shadow it."""
+    if __package__:
+        return importlib.import_module(f"{__package__}.envelope_paths")
+    location = os.path.join(os.path.dirname(os.path.abspath(__file__)), "envelope_paths.py")
+    spec = importlib.util.spec_from_file_location("_asya_envelope_paths", location)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {location}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+_paths = _load_envelope_paths()
+
+
 def apply_command(envelope: dict[str, Any], command: tuple[Any, ...]) -> Any:
-    """Apply ``("SET", path, value)``, ``("DEL", path)`` or ``("GET", path)``; return what GET sends back."""
+    """Apply ``("SET", path, value)``, ``("DEL", path)`` or ``("GET", path)`` (paths and access rules:
+    ``envelope_paths``); return what GET sends back. Every refusal is an :class:`EnvelopeCommandError`."""
     op = command[0] if command else None
     arity = {"SET": 3, "DEL": 2, "GET": 2}.get(op) if isinstance(op, str) else None
     if arity is None:
@@ -213,75 +232,16 @@ def apply_command(envelope: dict[str, Any], command: tuple[Any, ...]) -> Any:
         raise EnvelopeCommandError(f"unknown command {op!r}; commands are {known}")
     if len(command) != arity:
         raise EnvelopeCommandError(f"{op} takes {arity - 1} argument(s), got {len(command) - 1}")
-    path = command[1]
-    segments = _parse_path(path)
-    if op == "GET":
-        value = _lookup(envelope, segments)
-        return value if segments[0] == "payload" else _clone(value)
-    if segments == ["route", "next"]:
-        if op == "DEL":
-            raise EnvelopeCommandError("DEL .route.next is refused; SET .route.next [] ends the route after this actor")
-        value = command[2]
-        if not isinstance(value, list) or not all(isinstance(actor, str) and actor for actor in value):
-            raise EnvelopeCommandError(f".route.next must be a list of actor names, got {value!r}")
-        envelope["route"]["next"] = list(value)
-        return None
-    if segments[0] not in ("headers", "payload") or len(segments) < 2:
-        raise EnvelopeCommandError(f"{path} is read-only; {_WRITABLE_HINT}")
-    parent = _container(envelope, segments, create=op == "SET", path=path)
-    if parent is None:
-        return None  # DEL under a missing object: nothing to delete
-    if op == "SET":
-        parent[segments[-1]] = command[2]
-    else:
-        parent.pop(segments[-1], None)
+    try:
+        if op == "GET":
+            return _paths.get_path(envelope, command[1])
+        if op == "SET":
+            _paths.set_path(envelope, command[1], command[2])
+        else:
+            _paths.del_path(envelope, command[1])
+    except _paths.PathError as exc:
+        raise EnvelopeCommandError(str(exc)) from None
     return None
-
-
-def _parse_path(path: Any) -> list[str]:
-    if not isinstance(path, str) or not path.startswith(".") or len(path) < 2:
-        raise EnvelopeCommandError(f"path {path!r} must start with '.' and name a field, e.g. '.headers.x'")
-    segments = path[1:].split(".")
-    if "" in segments:
-        raise EnvelopeCommandError(f"path {path!r} has an empty segment")
-    if segments[0] not in _ROOTS:
-        roots = ", ".join("." + root for root in _ROOTS)
-        raise EnvelopeCommandError(f"path {path!r} starts with an unknown field; paths start with one of {roots}")
-    return segments
-
-
-def _lookup(envelope: dict[str, Any], segments: list[str]) -> Any:
-    value: Any = envelope
-    for segment in segments:
-        if not isinstance(value, dict):
-            return None
-        value = value.get(segment)
-    return value
-
-
-def _container(envelope: dict[str, Any], segments: list[str], *, create: bool, path: str) -> dict[str, Any] | None:
-    """The dict that holds the last segment; SET creates missing intermediate objects, DEL does not."""
-    node: Any = envelope
-    for depth, segment in enumerate(segments[:-1]):
-        child = node.get(segment)
-        if child is None and create:
-            child = node[segment] = {}
-        if child is None:
-            return None
-        if not isinstance(child, dict):
-            where = "." + ".".join(segments[: depth + 1])
-            raise EnvelopeCommandError(f"cannot write {path}: {where} is a {type(child).__name__}, not an object")
-        node = child
-    return node
-
-
-def _clone(value: Any) -> Any:
-    """Copy JSON-shaped data (faster than copy.deepcopy) so GET results cannot alias the envelope."""
-    if isinstance(value, dict):
-        return {key: _clone(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_clone(item) for item in value]
-    return value
 
 
 # ------------------------------------------------------------------------------------------------ running a call

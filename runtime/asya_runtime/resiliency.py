@@ -34,7 +34,15 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
 
 from asya_runtime.durations import format_duration, parse_duration, readable_duration
 from asya_runtime.manifest_model import ManifestModel
@@ -83,7 +91,13 @@ class RetryPolicy(_Model):
         "exponential",
         description="Delay growth: constant = initial; linear = initial × n; exponential = initial × 2^(n-1).",
     )
-    initial_interval: Seconds = Field(1.0, alias="initialInterval", description="Delay before the 2nd attempt.")
+    initial_interval: Seconds = Field(
+        1.0,
+        alias="initialInterval",
+        # upstream Asya's name for the same delay (docs/asya-compat.md): one field, two spellings
+        validation_alias=AliasChoices("initialInterval", "initialDelay", "initial_interval"),
+        description="Delay before the 2nd attempt (`initialDelay` in upstream Asya's manifests).",
+    )
     max_interval: Seconds = Field(
         60.0, alias="maxInterval", description="Cap on any single delay (at most 15 min, SQS's DelaySeconds limit)."
     )

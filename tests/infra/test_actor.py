@@ -206,7 +206,7 @@ def test_handler_container_runs_the_mounted_handler_server(deployment: Deploymen
     assert env["MODEL"] == "vit"
     config_map = deployment.one("kubernetes:core/v1:ConfigMap", "dev-score-image-handler-server")
     assert config_map.inputs["data"] == handler_server_sources()
-    assert set(config_map.inputs["data"]) == {"handler_server.py", "handler_server.js"}
+    assert set(config_map.inputs["data"]) == {"handler_server.py", "handler_server.js", "envelope_paths.py"}
 
 
 def test_scaled_object_fields_and_ordering(deployment: Deployment) -> None:

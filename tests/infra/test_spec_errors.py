@@ -151,9 +151,11 @@ def test_concurrency_over_the_sidecar_limit() -> None:
     assert "over the sidecar's limit of 100" in error_of(manifest(concurrency=500))
 
 
-def test_gpu_in_resources_points_at_the_gpu_field() -> None:
-    message = error_of(manifest(resources={"limits": {"nvidia.com/gpu": 1}}))
-    assert "set GPUs with `gpu: <count>`" in message
+def test_gpu_in_resources_is_upstreams_spelling_of_the_gpu_field() -> None:
+    spec = AsyncActorSpec.from_manifest(manifest(resources={"limits": {"nvidia.com/gpu": 2, "memory": "2Gi"}}))
+    assert spec.gpu is not None and spec.gpu.count == 2 and spec.resources.limits == {"memory": "2Gi"}
+    message = error_of(manifest(gpu=1, resources={"limits": {"nvidia.com/gpu": 1}}))
+    assert "resources nvidia.com/gpu and gpu both set the GPUs; keep gpu" in message
 
 
 def test_several_problems_are_reported_together() -> None:

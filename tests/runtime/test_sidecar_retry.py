@@ -31,12 +31,14 @@ def test_exponential_backoff_spaces_three_attempts_and_the_third_failure_is_erro
         }
     )
     mesh.standard("flaky", resiliency=resiliency)
-    mesh.start_actor("flaky", handler="fail", resiliency=resiliency)
+    mesh.start_actor("flaky", handler="fail_seeing_status", resiliency=resiliency)
     envelope = new_envelope(route=["flaky"], payload={"key": "r"}, headers={"traceparent": TRACEPARENT})
     mesh.send("flaky", envelope)
 
     [record] = mesh.take("error-sink", 1)
 
+    seen = [(c["status"]["phase"], c["status"]["actor"], c["status"]["attempt"]) for c in mesh.calls()]
+    assert seen == [("pending", "flaky", 1), ("retrying", "flaky", 2), ("retrying", "flaky", 3)], "upstream's phases"
     times = [c["t"] for c in mesh.calls()]
     assert len(times) == 3
     gaps = [b - a for a, b in itertools.pairwise(times)]
@@ -46,6 +48,8 @@ def test_exponential_backoff_spaces_three_attempts_and_the_third_failure_is_erro
     assert error["type"] == "ValueError" and error["reason"] == "retries exhausted" and error["actor"] == "flaky"
     assert "refusing r" in error["message"] and "ValueError" in error["traceback"]
     assert record["status"]["attempt"] == 3
+    status = record["status"]
+    assert (status["phase"], status["actor"], status["reason"]) == ("failed", "flaky", "PolicyExhausted")
     assert record["id"] == envelope.id and record["headers"] == {"traceparent": TRACEPARENT}
     mesh.assert_quiet("flaky", "error-sink", "success-sink", wait_s=1)
 

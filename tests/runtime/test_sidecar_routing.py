@@ -69,7 +69,11 @@ def test_a_handler_returning_none_ends_the_envelope_unchanged_in_the_success_sin
     [record] = mesh.take("success-sink", 1)
 
     hop = record.pop("hops")
-    assert record == envelope.model_dump(mode="json")
+    status, sent = record.pop("status"), envelope.model_dump(mode="json")
+    assert record == {key: value for key, value in sent.items() if key != "status"}
+    assert (status["phase"], status["actor"]) == ("succeeded", "last")
+    assert status["created_at"] == sent["status"]["created_at"]
+    assert status["updated_at"] >= status["created_at"], "upstream's lifecycle stamp; the rest is unchanged"
     assert [(h["actor"], h["outcome"]) for h in hop] == [("last", "ok")]
     mesh.assert_quiet("never", "error-sink")
 

@@ -12,11 +12,11 @@ import time
 from typing import Any
 
 
-def _record(payload: dict[str, Any]) -> None:
+def _record(payload: dict[str, Any], **seen: Any) -> None:
     path = os.environ.get("ASYA_TEST_CALLS")
     if path:
         with open(path, "a") as out:
-            out.write(json.dumps({"key": payload.get("key"), "pid": os.getpid(), "t": time.time()}) + "\n")
+            out.write(json.dumps({"key": payload.get("key"), "pid": os.getpid(), "t": time.time(), **seen}) + "\n")
 
 
 def identity(payload: dict[str, Any]) -> dict[str, Any]:
@@ -26,6 +26,13 @@ def identity(payload: dict[str, Any]) -> dict[str, Any]:
 
 def fail(payload: dict[str, Any]) -> dict[str, Any]:
     _record(payload)
+    raise ValueError(f"refusing {payload.get('key')}")
+
+
+def fail_seeing_status(payload: dict[str, Any]) -> Any:
+    """Records the envelope's ``status`` as the handler sees it (``GET .status``), then fails like :func:`fail`."""
+    status = yield ("GET", ".status")
+    _record(payload, status=status)
     raise ValueError(f"refusing {payload.get('key')}")
 
 

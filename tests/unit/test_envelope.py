@@ -117,3 +117,49 @@ def test_a_call_carries_the_body_as_received_when_it_states_every_field_on_one_l
     pretty = json.dumps(json.loads(full), indent=2)  # newlines would split the protocol's one-line frame
     assert "\n" not in Envelope.parse(pretty).call_json(pretty)
     assert json.loads(Envelope.parse(pretty).call_json(pretty)) == json.loads(full)
+
+
+def test_the_sidecar_stamps_upstreams_lifecycle_alongside_its_own_status() -> None:
+    """``status.phase``/``actor``/``reason``/``created_at``/``updated_at`` carry upstream Asya's values at each step
+    (docs/asya-compat.md); the attempt count and ``error`` keep their own meaning."""
+    from asya_runtime.sidecar import routing
+
+    env = new_envelope(route=["a", "b"], payload={"x": 1})
+    assert (env.status.phase, env.status.actor, env.status.reason) == ("pending", "a", None)
+    created = env.status.created_at
+    assert created is not None and env.status.updated_at == created
+
+    [to_b] = routing.next_hops(source=env, outputs=[{"payload": {"y": 1}}])
+    assert (to_b.to, to_b.envelope.status.phase, to_b.envelope.status.actor) == ("b", "processing", "a")
+    assert to_b.envelope.status.created_at == created and to_b.envelope.status.updated_at >= created
+
+    [done] = routing.next_hops(source=to_b.envelope.model_copy(update={"route": Route(prev=["a"], curr="b")}),
+                               outputs=[{"payload": {}}])
+    assert (done.to, done.envelope.status.phase, done.envelope.status.actor) == ("success-sink", "succeeded", "b")
+    [ended] = routing.next_hops(source=env, outputs=[])
+    assert (ended.envelope.status.phase, ended.envelope.status.actor) == ("succeeded", "a")
+
+    failed = routing.error_record(envelope=env, actor="a", reason=routing.RETRIES_EXHAUSTED, type_name="E", message="m")
+    status = failed.envelope.status
+    assert (status.phase, status.actor, status.reason) == ("failed", "a", "PolicyExhausted")
+    assert status.error is not None and status.error.reason == "retries exhausted"
+    late = routing.error_record(envelope=env, actor="a", reason=routing.DEADLINE_EXCEEDED, type_name="E", message="m")
+    assert late.envelope.status.reason == "RuntimeError"
+
+    assert status.error is not None
+    routed = routing.recovery_hop(envelope=env, actors=("fix",), error=status.error)
+    assert (routed.envelope.status.phase, routed.envelope.status.reason) == ("failed", "PolicyRouted")
+    assert Envelope.parse(routed.envelope.to_json()) == routed.envelope
+
+
+def test_an_envelope_from_upstream_with_its_status_fields_parses() -> None:
+    body = {
+        "id": "abc-123", "route": {"prev": ["prep"], "curr": "infer", "next": ["post"]},
+        "headers": {"trace_id": "abc-123"},
+        "status": {"phase": "pending", "actor": "infer", "attempt": 1, "max_attempts": 1,
+                   "created_at": "2025-11-18T12:00:00Z", "updated_at": "2025-11-18T12:00:00Z",
+                   "deadline_at": "2025-11-18T12:05:00Z"},
+        "payload": {"text": "Hello world"},
+    }
+    env = Envelope.parse(json.dumps(body))
+    assert env.status.phase == "pending" and env.status.created_at is not None and env.status.deadline_at is not None

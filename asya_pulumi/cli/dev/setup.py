@@ -64,9 +64,14 @@ def read_inputs(args: argparse.Namespace, mesh: MeshSpec) -> list[Envelope]:
 
 
 def parse_replicas(values: list[str], mesh: MeshSpec) -> dict[str, int]:
-    """``--replicas N`` (every actor) and ``--replicas ACTOR=N`` (one actor; wins over N) → ``{actor: count}``."""
+    """``--replicas N`` (every actor) and ``--replicas ACTOR=N`` (one actor; wins over N) → ``{actor: count}``.
+
+    Without either, an actor runs one replica, or its ``replicas`` when its ``scaling.enabled`` is false (as its
+    Deployment does in the cluster).
+    """
     names = [a.name for a in mesh.actors]
     counts = dict.fromkeys([*names, *SINKS], 1)
+    counts |= {a.name: min(a.replicas, MAX_LOCAL_REPLICAS) for a in mesh.actors if not a.scaling.enabled}
     specific: dict[str, int] = {}
     for value in values:
         actor, _, number = value.rpartition("=")

@@ -315,13 +315,13 @@ class ActorProcessor:
             type_name=error.type, message=error.message, reason="retrying", traceback=error.traceback,
             actor=self.config.actor,
         )
-        status = envelope.status.model_copy(
-            update={
-                "attempt": attempt + 1,
-                "max_attempts": decision.max_attempts,
-                "error": last_error,
-                "first_attempt_at": datetime.fromtimestamp(first_attempt_at, tz=UTC),
-            }
+        status = envelope.status.stamped(
+            phase="retrying",
+            actor=self.config.actor,
+            attempt=attempt + 1,
+            max_attempts=decision.max_attempts,
+            error=last_error,
+            first_attempt_at=datetime.fromtimestamp(first_attempt_at, tz=UTC),
         )
         logs.event("retrying", id=envelope.id, error=error.type, attempt=attempt, delay_s=round(decision.delay_s, 3))
         retry = Outgoing(to=self.config.actor, envelope=envelope.model_copy(update={"status": status}), retry=True)

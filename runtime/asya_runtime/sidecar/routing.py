@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from asya_runtime.envelope import Envelope, ErrorInfo, Route, Status, child_id
+from asya_runtime.envelope import Envelope, ErrorInfo, Phase, Route, Status, child_id
 from asya_runtime.naming import ERROR_SINK, SUCCESS_SINK, check_actor_name, malformed_record_id
 
 #: Stable reasons: the ``reason`` label of ``asya_messages_failed`` and ``status.error.reason`` in the error sink.
@@ -24,6 +24,14 @@ RETRIES_EXHAUSTED = "retries exhausted"
 NOT_RETRYABLE = "not retryable"
 REDELIVERED_TOO_OFTEN = "redelivered too often"
 ROUTED_TO_ERROR_SINK = "routed to error sink"
+
+#: Upstream Asya's ``status.reason`` for an envelope in the error sink: the policy gave up, or the infrastructure
+#: refused the envelope (upstream's ``RuntimeError``: malformed, unroutable, too late, too large).
+POLICY_EXHAUSTED = "PolicyExhausted"
+INFRASTRUCTURE_ERROR = "RuntimeError"
+#: Upstream's ``status.reason`` for an envelope sent to ``onExhausted``'s recovery actors.
+POLICY_ROUTED = "PolicyRouted"
+_POLICY_REASONS = frozenset({RETRIES_EXHAUSTED, NOT_RETRYABLE, REDELIVERED_TOO_OFTEN})
 
 #: Longest ``status.error.message`` / ``traceback`` kept (characters); longer ones are cut with a note saying so.
 ERROR_TEXT_MAX = 16 * 1024
@@ -51,18 +59,16 @@ def next_hops(
 
     ``none`` (or no outputs) ends the envelope unchanged in the success sink. One output keeps the envelope's id;
     two or more are fan-out children with deterministic ids and ``parent_id``. Each output's route advances;
-    an empty rest goes to the success sink. ``status`` starts afresh for the next actor (the deadline stays).
-    ``extra`` (e.g. the hop history) is set on every resulting envelope in the same copy.
+    an empty rest goes to the success sink. ``status`` starts afresh for the next actor (the deadline stays),
+    ``processing`` by this actor, or ``succeeded`` where the route ends. ``extra`` (e.g. the hop history) is set on
+    every resulting envelope in the same copy.
     """
+    actor = source.route.curr
     if not outputs:
-        return [Outgoing(to=SUCCESS_SINK, envelope=source.model_copy(update=extra) if extra else source)]
-    status = source.status
-    if status.attempt == 1 and status.max_attempts is None and status.error is None and status.first_attempt_at is None:
-        fresh_status = status  # already fresh (a first attempt that succeeded): shared, never changed in place
-    else:
-        fresh_status = status.model_copy(
-            update={"attempt": 1, "max_attempts": None, "error": None, "first_attempt_at": None}
-        )
+        ended = source.status.stamped(phase="succeeded", actor=actor)
+        return [Outgoing(to=SUCCESS_SINK, envelope=source.model_copy(update={**(extra or {}), "status": ended}))]
+    fresh: dict[str, Any] = {"attempt": 1, "max_attempts": None, "error": None, "first_attempt_at": None}
+    statuses: dict[Phase, Status] = {}  # one stamp per phase, shared by every output in it (never changed in place)
     hops = []
     source_route = source.route.model_dump()
     unchanged: tuple[Route | None, Route] | None = None  # the source route advanced, for every output keeping it
@@ -75,6 +81,9 @@ def next_hops(
         else:
             named, advanced = _advance(Route.model_validate(given))
         to = named.curr if named else SUCCESS_SINK
+        phase: Phase = "processing" if named else "succeeded"
+        if phase not in statuses:
+            statuses[phase] = source.status.stamped(phase=phase, actor=actor, **fresh)
         fan_out = len(outputs) > 1
         envelope = source.model_copy(
             update={
@@ -82,7 +91,7 @@ def next_hops(
                 "parent_id": source.id if fan_out else source.parent_id,
                 "route": advanced,
                 "headers": output.get("headers", source.headers),
-                "status": fresh_status,
+                "status": statuses[phase],
                 "payload": output.get("payload"),
                 **(extra or {}),
             }
@@ -127,11 +136,12 @@ def recovery_hop(*, envelope: Envelope, actors: tuple[str, ...], error: ErrorInf
 
     The route goes on from the failed actor (``prev += [curr]``, ``curr`` = the first recovery actor, ``next`` =
     the rest); ``status.error`` keeps the last error so the recovery actor can read why (``GET .status.error``);
-    the attempt count starts afresh for the recovery actor.
+    the attempt count starts afresh for the recovery actor; the phase is upstream's ``failed``/``PolicyRouted``.
     """
     route = Route(prev=[*envelope.route.prev, envelope.route.curr], curr=actors[0], next=list(actors[1:]))
-    status = envelope.status.model_copy(
-        update={"attempt": 1, "max_attempts": None, "error": error, "first_attempt_at": None}
+    status = envelope.status.stamped(
+        phase="failed", actor=envelope.route.curr, reason=POLICY_ROUTED,
+        attempt=1, max_attempts=None, error=error, first_attempt_at=None,
     )
     return Outgoing(to=actors[0], envelope=envelope.model_copy(update={"route": route, "status": status}))
 
@@ -166,10 +176,19 @@ def error_record(
     traceback: str | None = None,
     attempt: int | None = None,
 ) -> Outgoing:
-    """``envelope`` bound for the error sink with ``status.error`` filled in; route and headers stay as they were."""
+    """``envelope`` bound for the error sink with ``status.error`` filled in and upstream's phase ``failed`` (its
+    reason from :func:`upstream_reason`); route and headers stay as they were."""
     error = error_info(type_name=type_name, message=message, reason=reason, traceback=traceback, actor=actor)
-    status = envelope.status.model_copy(update={"error": error, "attempt": attempt or envelope.status.attempt})
+    status = envelope.status.stamped(
+        phase="failed", actor=actor, reason=upstream_reason(reason), error=error,
+        attempt=attempt or envelope.status.attempt,
+    )
     return Outgoing(to=ERROR_SINK, envelope=envelope.model_copy(update={"status": status}))
+
+
+def upstream_reason(reason: str) -> str:
+    """Upstream's ``status.reason`` for one of this module's reasons: the policy's, or the infrastructure's."""
+    return POLICY_EXHAUSTED if reason in _POLICY_REASONS else INFRASTRUCTURE_ERROR
 
 
 def error_info(*, type_name: str, message: str, reason: str, traceback: str | None, actor: str) -> ErrorInfo:
@@ -199,7 +218,8 @@ def malformed_record(*, raw_body: str, message_id: str, actor: str, detail: str)
     envelope = Envelope(
         id=malformed_record_id(message_id),
         route=Route(prev=[], curr=actor, next=[]),
-        status=Status(
+        status=Status().stamped(
+            phase="failed", actor=actor, reason=INFRASTRUCTURE_ERROR,
             error=ErrorInfo(type="MalformedEnvelope", message=detail, reason=MALFORMED, actor=actor),
         ),
         payload={"raw_body": raw_body},
