@@ -13,6 +13,7 @@ import importlib.metadata
 from typing import TYPE_CHECKING, Any
 
 from asya_pulumi.errors import AsyaError
+from asya_pulumi.objects.quota import QuotaSettings
 from asya_pulumi.spec import (
     AsyncActorSpec,
     ClusterSpec,
@@ -60,6 +61,7 @@ __all__ = [  # the public API: what needs no Pulumi SDK, then the components
     "GpuNodePoolSpec",
     "GpuSpec",
     "MeshSpec",
+    "QuotaSettings",
     "ScalingSpec",
     "SinkSpec",
     "SpecError",

@@ -1,8 +1,9 @@
 """``ActorMesh``: a namespace, its result bucket, the two sinks and every actor of a ``MeshSpec``.
 
 Routes were checked when the ``MeshSpec`` was built (an unknown actor fails before anything is registered).
-The namespace is hardened by default: Pod Security ``restricted`` labels (``pod_security``) and a default-deny
-NetworkPolicy (``network_policy``); each can be switched off with None.
+The namespace is hardened by default: Pod Security ``restricted`` labels (``pod_security``), a default-deny
+NetworkPolicy (``network_policy``) and a ResourceQuota of what its actors can reach at full scale
+(``resource_quota``, :mod:`asya_pulumi.objects.quota`); each can be switched off with None.
 
 A mesh is also a base other stacks add actors to: the platform stack exports ``mesh_exports(mesh, ...)`` and each
 team stack deploys ``TeamActors`` into it (``components/mesh_ref.py``), with the same IAM, KEDA and network rules.
@@ -25,12 +26,15 @@ from asya_pulumi.components.network_policy import MeshNetworkPolicy, mesh_networ
 from asya_pulumi.components.observability import Observability, ObservabilityArgs
 from asya_pulumi.components.pod_security import PodSecurityLevel, pod_security_labels
 from asya_pulumi.components.shared import shared_objects
+from asya_pulumi.objects import quota
 from asya_pulumi.objects.labels import MESH_LABEL, PART_OF_LABEL
+from asya_pulumi.objects.quota import QuotaSettings
 from asya_pulumi.observability import ObservabilitySettings
 from asya_pulumi.spec import MeshSpec, SinkSpec
 from asya_runtime.naming import SINKS
 
 DEFAULT_NETWORK_POLICY = MeshNetworkPolicy()
+DEFAULT_QUOTA = QuotaSettings()
 
 
 class ActorMesh(pulumi.ComponentResource):
@@ -40,7 +44,10 @@ class ActorMesh(pulumi.ComponentResource):
     ``keda`` is the :class:`Keda` component (or the resources ScaledObjects must wait for, if KEDA is yours).
     ``network_policy``: the namespace's default-deny policy (:class:`MeshNetworkPolicy`: metrics scrapers, egress
     CIDRs); None creates none. ``pod_security``: the Pod Security Admission level enforced, audited and warned on
-    the namespace (default ``restricted``); None sets no labels. ``observability``: create the mesh's PodMonitor,
+    the namespace (default ``restricted``); None sets no labels. ``resource_quota``: the namespace's ResourceQuota,
+    by default what every actor of the mesh (sinks included) claims at its ``maxReplicaCount``
+    (:class:`~asya_pulumi.objects.quota.QuotaSettings`: a headroom for actors team stacks add, or explicit limits);
+    None creates none. ``observability``: create the mesh's PodMonitor,
     Grafana dashboard and alerts (:class:`Observability`); None (the default) creates none.
     """
 
@@ -60,6 +67,7 @@ class ActorMesh(pulumi.ComponentResource):
         keda: Keda | Sequence[pulumi.Resource] = (),
         network_policy: MeshNetworkPolicy | None = DEFAULT_NETWORK_POLICY,
         pod_security: PodSecurityLevel | None = "restricted",
+        resource_quota: QuotaSettings | None = DEFAULT_QUOTA,
         observability: ObservabilitySettings | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -74,6 +82,9 @@ class ActorMesh(pulumi.ComponentResource):
             metadata={"name": spec.namespace, "labels": {PART_OF_LABEL: PART_OF, **security}},
             opts=child(self),
         )
+        if resource_quota is not None:
+            self._resource_quota(resource_name, spec=spec, settings=resource_quota, k8s_namespace=ns.metadata.name,
+                                 labels=mesh_labels)
         if network_policy is not None:
             mesh_network_policy(
                 self, resource_name=resource_name, k8s_namespace=ns.metadata.name, labels=mesh_labels,
@@ -117,6 +128,18 @@ class ActorMesh(pulumi.ComponentResource):
         self.namespace = ns.metadata.name
         self.register_outputs(
             {"queueUrls": self.queue_urls, "bucketName": self.bucket_name, "namespace": self.namespace}
+        )
+
+    def _resource_quota(
+        self, resource_name: str, *, spec: MeshSpec, settings: QuotaSettings, k8s_namespace: pulumi.Input[str],
+        labels: dict[str, str],
+    ) -> k8s.core.v1.ResourceQuota:
+        shapes = [quota.actor_pod_shape(SinkSpec(name=sink)) for sink in SINKS]
+        shapes += [quota.actor_pod_shape(actor) for actor in spec.actors]
+        hard = settings.hard or quota.mesh_quota_hard(pods=shapes, headroom=settings.headroom)
+        obj = quota.resource_quota(namespace=k8s_namespace, labels=labels, hard=hard)
+        return k8s.core.v1.ResourceQuota(
+            f"{resource_name}-quota", metadata=obj["metadata"], spec=obj["spec"], opts=child(self)
         )
 
     def _actors(

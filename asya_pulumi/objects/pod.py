@@ -247,6 +247,15 @@ def sidecar_tracing_env(spec: object) -> dict[str, Any]:
     return {k: v for k, v in spec.env.items() if k.startswith(SIDECAR_TRACING_ENV_PREFIX)}
 
 
+def sidecar_resources(overrides: SidecarOverrides | None = None) -> dict[str, dict[str, str]]:
+    """The sidecar's requests and limits: :data:`SIDECAR_RESOURCES`, with what the actor's ``sidecar`` block names."""
+    resources = {part: dict(values) for part, values in SIDECAR_RESOURCES.items()}
+    if overrides is not None and overrides.resources is not None:
+        resources["requests"].update(overrides.resources.requests or {})
+        resources["limits"].update(overrides.resources.limits or {})
+    return resources
+
+
 def sidecar_container(
     *, image: str, sidecar_env: dict[str, Any], overrides: SidecarOverrides | None = None
 ) -> dict[str, Any]:
@@ -254,10 +263,6 @@ def sidecar_container(
     any resource it names, and adds env (the platform's own variables win: the spec refused ``ASYA_*`` there)."""
     overrides = overrides or SidecarOverrides()
     probe = {"httpGet": {"path": "/healthz", "port": "metrics"}, "periodSeconds": 10, "timeoutSeconds": 3}
-    resources = {part: dict(values) for part, values in SIDECAR_RESOURCES.items()}
-    if overrides.resources is not None:
-        resources["requests"].update(overrides.resources.requests or {})
-        resources["limits"].update(overrides.resources.limits or {})
     return {
         "name": SIDECAR_CONTAINER,
         "image": overrides.image or image,
@@ -267,7 +272,7 @@ def sidecar_container(
         "ports": [{"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}],
         "livenessProbe": {**probe, "failureThreshold": 3},
         "readinessProbe": {**probe, "failureThreshold": 1},
-        "resources": resources,
+        "resources": sidecar_resources(overrides),
         "securityContext": CONTAINER_SECURITY,
         "volumeMounts": [{"name": "socket", "mountPath": SOCKET_DIR}, {"name": "tmp", "mountPath": "/tmp"}],
     }

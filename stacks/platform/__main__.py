@@ -5,6 +5,8 @@ Stack config (stacks/platform/Pulumi.<stack>.yaml):
   asya:cluster        a ClusterSpec
   asya:pipeline       the mesh base's pipeline directory, relative to the repo root (default examples/image-scoring)
   asya:namespace      mesh namespace override (default: the pipeline's ActorMesh metadata.name)
+  asya:quotaHeadroom  the mesh namespace's ResourceQuota is the base's actors at full scale times this, leaving
+                      room for the actors team stacks add (default 4)
 
 Exports what a team stack's ``MeshRef.from_stack`` reads (``mesh_exports``: namespace, region, clusterName,
 actorNames, gpuPools) and the cluster's kubeconfig (a secret) for the team's Kubernetes provider. KEDA may read
@@ -17,11 +19,13 @@ from pathlib import Path
 
 import pulumi
 
-from asya_pulumi import ActorMesh, AsyaCluster, ClusterSpec, Keda, load_pipeline_dir
+from asya_pulumi import ActorMesh, AsyaCluster, ClusterSpec, Keda, QuotaSettings, load_pipeline_dir
 from asya_pulumi.components.mesh_ref import mesh_exports
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PIPELINE = "examples/image-scoring"
+#: The base mesh's own actors at full scale, times this: room for the actors team stacks add to the namespace.
+TEAM_QUOTA_HEADROOM = 4.0
 
 
 def main() -> None:
@@ -42,7 +46,10 @@ def main() -> None:
         "keda", cluster_name=cluster.cluster_name, region=region, mesh_namespaces=[mesh_spec.namespace],
         wait_for=[cluster.system_node_group], opts=in_cluster,
     )
-    mesh = ActorMesh(mesh_spec.namespace, spec=mesh_spec, cluster_name=cluster.cluster_name, keda=keda, opts=in_cluster)
+    mesh = ActorMesh(
+        mesh_spec.namespace, spec=mesh_spec, cluster_name=cluster.cluster_name, keda=keda, opts=in_cluster,
+        resource_quota=QuotaSettings(headroom=config.get_float("quotaHeadroom") or TEAM_QUOTA_HEADROOM),
+    )
 
     for key, value in mesh_exports(mesh, cluster_name=cluster.cluster_name).items():
         pulumi.export(key, value)

@@ -122,7 +122,7 @@ def test_every_kubernetes_object_validates(deployment: Deployment) -> None:
     objects = deployment.kubernetes_objects()
     kinds = sorted({o["kind"] for o in objects})
     assert kinds == [
-        "ConfigMap", "Deployment", "Namespace", "NetworkPolicy", "PodDisruptionBudget", "ScaledObject",
+        "ConfigMap", "Deployment", "Namespace", "NetworkPolicy", "PodDisruptionBudget", "ResourceQuota", "ScaledObject",
         "ServiceAccount", "TriggerAuthentication",
     ]
     assert validate_objects(objects) == []
