@@ -35,6 +35,7 @@ from asya_pulumi.objects import iam, pod, scaling
 from asya_pulumi.objects.labels import MESH_LABEL, NAME_LABEL
 from asya_pulumi.objects.sidecar import sidecar_config
 from asya_pulumi.spec import DEFAULT_RUNTIME_IMAGE, AsyncActorSpec, SinkSpec
+from asya_runtime.config import DEFAULT_HOP_BUDGET
 from asya_runtime.naming import check_names_fit, role_name
 
 #: Pulumi must not wait for an actor's pods: with scale-to-zero (and GPU nodes that take minutes) none may start.
@@ -49,6 +50,7 @@ class AsyncActor(pulumi.ComponentResource):
     Bring-your-own cluster: pass ``opts=ResourceOptions(providers=[k8s_provider])``; the Kubernetes children inherit
     it. ``keda`` is what the ScaledObject must wait for (the KEDA release that installs the CRDs). ``shared``: the
     mesh's handler-server ConfigMap and TriggerAuthentication; without it the actor creates its own.
+    ``hop_budget``: the mesh's ``hopBudget`` (hops an envelope may make before it is error-ended as a loop).
     """
 
     queue: ActorQueue
@@ -69,6 +71,7 @@ class AsyncActor(pulumi.ComponentResource):
         result_bucket: aws.s3.Bucket | None = None,
         keda: Sequence[pulumi.Resource] = (),
         shared: SharedObjects | None = None,
+        hop_budget: int = DEFAULT_HOP_BUDGET,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         if isinstance(spec, AsyncActorSpec) and spec.gpu is not None and gpu_pool is None:
@@ -78,6 +81,7 @@ class AsyncActor(pulumi.ComponentResource):
         check_names_fit(namespace=namespace, actor=spec.name)
         super().__init__(f"{TYPE_PREFIX}AsyncActor", resource_name, None, opts)
         self._name, self._spec, self._namespace, self._region = resource_name, spec, namespace, region
+        self._hop_budget = hop_budget
         self._labels = labels(namespace=namespace, actor=spec.name)
         kube_ns = k8s_namespace if k8s_namespace is not None else namespace
         self._kube_namespace: pulumi.Input[str] = kube_ns
@@ -200,7 +204,7 @@ class AsyncActor(pulumi.ComponentResource):
         """Selector, rollout and pod template. No ``replicas`` while KEDA's HPA owns it (SSA would fight over it);
         an actor with ``scaling.enabled: false`` has no ScaledObject and runs its ``replicas``."""
         spec = self._spec
-        config = sidecar_config(spec, namespace=self._namespace, region=region)
+        config = sidecar_config(spec, namespace=self._namespace, region=region, hop_budget=self._hop_budget)
         sidecar = pulumi.Output.from_input(bucket_name).apply(
             lambda bucket: pod.sidecar_container(
                 image=runtime_image,

@@ -109,6 +109,7 @@ class ActorMesh(pulumi.ComponentResource):
             "runtime_image": spec.runtime_image,
             "keda": keda_dependencies,
             "shared": shared,
+            "hop_budget": spec.hop_budget,
         }
         self.actors = self._actors(resource_name, spec=spec, bucket=results.bucket, common=common)
         names = list(self.actors)

@@ -269,6 +269,7 @@ def _sidecar_config(plan: MeshPlan, *, spec: AsyncActorSpec | SinkSpec, socket_p
         s3_endpoint=plan.s3_endpoint,
         result_bucket=plan.bucket,
         socket_path=socket_path,
+        hop_budget=plan.mesh.hop_budget,
         metrics_port=0,  # many replicas on one host cannot share a port; progress reads the queues instead
     )
 

@@ -12,6 +12,7 @@ from asya_pulumi.spec.base import SpecModel
 from asya_pulumi.spec.cluster import ClusterSpec, check_gpu_pool_name
 from asya_pulumi.spec.hardening import ResultRetentionSpec
 from asya_pulumi.spec.limits import check_image, check_mesh_namespace, check_namespace_fits, check_result_bucket
+from asya_runtime.config import DEFAULT_HOP_BUDGET, MAX_HOP_BUDGET
 from asya_runtime.naming import check_dns_label, check_names_fit
 from asya_runtime.resiliency import check_recovery_actors, check_recovery_cycles
 
@@ -69,6 +70,11 @@ class MeshSpec(SpecModel):
     gpu_pools: list[str] = Field(default_factory=list, description="Names of the GPU node pools actors may use.")
     region: str = "us-east-1"
     runtime_image: str = DEFAULT_RUNTIME_IMAGE
+    hop_budget: int = Field(
+        DEFAULT_HOP_BUDGET, ge=2, le=MAX_HOP_BUDGET,
+        description=f"Hops an envelope may make, retries included ({DEFAULT_HOP_BUDGET}: far above any sane route); "
+        "past it the envelope is error-ended (`hop budget exhausted`, naming the actors it went round), no loop.",
+    )
     result_retention: ResultRetentionSpec = Field(
         default_factory=ResultRetentionSpec,
         description="Lifecycle of the result bucket: records expire after 90 days, old versions 7 days later.",

@@ -28,6 +28,11 @@ DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024
 #: per million) and one GET ($0.40; DELETE is free): $6.60 against $0.40 x (2c + 1), so inline is cheaper up to 7
 #: chunks and offloading from 8. Hence 7 x 64 KiB (docs/sidecar.md, "Large payloads").
 DEFAULT_OFFLOAD_THRESHOLD_BYTES = 7 * 64 * 1024
+#: Hops (finished attempts, retries included) an envelope may make before it is error-ended as a loop: far above any
+#: sane pipeline (a 20-actor route with 3 attempts each is 60), far below the ~14,000 calls a loop ran unchecked.
+DEFAULT_HOP_BUDGET = 1000
+#: The largest hop budget a mesh may set.
+MAX_HOP_BUDGET = 100_000
 #: Key prefix of offloaded envelopes in the mesh's bucket: IAM grants actors this prefix only, a lifecycle rule
 #: expires it (asya_runtime.sidecar.claimcheck).
 OFFLOAD_PREFIX = "offload"
@@ -93,6 +98,11 @@ class SidecarConfig(BaseModel):
     )
     metrics_port: int = Field(
         9100, ge=0, alias="ASYA_METRICS_PORT", description="Port of Prometheus `/metrics` and `/healthz`; 0 = off."
+    )
+    hop_budget: int = Field(
+        DEFAULT_HOP_BUDGET, ge=2, le=MAX_HOP_BUDGET, alias="ASYA_HOP_BUDGET",
+        description="Hops an envelope may make in the mesh, retries included; past it the envelope is error-ended "
+        "(`hop budget exhausted`, naming the actors it went round) instead of looping forever (the mesh's hopBudget).",
     )
     metrics_host: str = Field(
         "127.0.0.1", alias="ASYA_METRICS_HOST", min_length=1,

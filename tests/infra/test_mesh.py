@@ -222,3 +222,16 @@ def test_actors_get_the_mesh_bucket_and_their_offload_threshold(deployment: Depl
 
     assert (sidecar_config("judge").result_bucket, sidecar_config("judge").offload_threshold) == (bucket, 100_000)
     assert sidecar_config("store").offload_threshold == 7 * 64 * 1024  # the default: offloading is on
+
+
+def test_the_mesh_hop_budget_reaches_every_sidecar(deployment: Deployment) -> None:
+    spec = load_pipeline_dir(EXAMPLE).with_overrides(hop_budget=77)
+
+    def program() -> None:
+        ActorMesh("scoring", spec=spec, cluster_name="c1", keda=())
+
+    deployment.run(program)
+    sidecars = [c for o in deployment.kubernetes_objects() if o["kind"] == "Deployment"
+                for c in o["spec"]["template"]["spec"]["containers"] if c["name"] == "sidecar"]
+    assert len(sidecars) == len(spec.actors) + 2
+    assert {plain_env(c).get("ASYA_HOP_BUDGET") for c in sidecars} == {"77"}

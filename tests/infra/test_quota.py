@@ -93,3 +93,4 @@ def test_a_resource_some_container_does_not_set_is_not_quota_d() -> None:
 def test_a_headroom_below_one_is_refused() -> None:
     with pytest.raises(ValueError, match="below 1"):
         QuotaSettings(headroom=0.5)
+

@@ -207,3 +207,20 @@ def test_an_answer_over_the_read_limit_is_error_ended_as_too_large_without_a_ret
     assert record["id"] == envelope.id and record["payload"] == envelope.payload
     assert len(mesh.calls()) == 1  # not retried
     mesh.assert_quiet("split", "error-sink", wait_s=1)
+
+
+def test_a_route_loop_is_error_ended_by_the_hop_budget_naming_the_actors_it_went_round(mesh: MeshHarness) -> None:
+    # ping routes every envelope to pong and pong back to ping (.route.next set by the handler): a loop
+    mesh.standard("ping", "pong")
+    mesh.start_actor("ping", handler="bounce", hop_budget=10)
+    mesh.start_actor("pong", handler="bounce", hop_budget=10)
+    envelope = new_envelope(route=["ping"], payload={"key": "loop", "peers": ["ping", "pong"]})
+    mesh.send("ping", envelope)
+
+    [record] = mesh.take("error-sink", 1)
+
+    error = record["status"]["error"]
+    assert error["reason"] == "hop budget exhausted" and error["type"] == "HopBudgetExhausted"
+    assert "10 hops" in error["message"] and "ping ×5" in error["message"] and "pong ×5" in error["message"]
+    assert len(mesh.calls()) == 10  # the 11th delivery is refused before the handler is called
+    mesh.assert_quiet("ping", "pong", "success-sink", "error-sink", wait_s=1)

@@ -76,6 +76,14 @@ def route_to(payload: dict[str, Any]) -> Any:
     yield payload
 
 
+def bounce(payload: dict[str, Any]) -> Any:
+    """Routes to ``payload["peers"]`` in turn, forever (a route loop, as a buggy handler would make one)."""
+    _record(payload)
+    n = payload.get("n", 0) + 1
+    yield ("SET", ".route.next", [payload["peers"][n % len(payload["peers"])]])
+    yield {**payload, "n": n}
+
+
 def end_here(payload: dict[str, Any]) -> None:
     _record(payload)
     return None

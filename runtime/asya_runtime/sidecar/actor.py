@@ -159,8 +159,8 @@ class ActorProcessor:
         slot: Slot,
         started: float,
     ) -> bool:
-        """Whether the envelope must not be called, and was dealt with: error-ended (delivered too often, its
-        deadline passed) or requeued (the sidecar is stopping)."""
+        """Whether the envelope must not be called, and was dealt with: error-ended (delivered too often, its hop
+        budget spent, its deadline passed) or requeued (the sidecar is stopping)."""
         resiliency = self.config.resiliency
         if attempt > resiliency.max_attempts:
             slot.release()
@@ -170,6 +170,18 @@ class ActorProcessor:
             )
             await self._error_end(
                 message, envelope, routing.REDELIVERED_TOO_OFTEN, "RedeliveredTooOften", text, attempt, started=started
+            )
+            return True
+        history = hops.history_of(envelope)
+        made = hops.count(history)
+        if made >= self.config.hop_budget:
+            slot.release()
+            text = (
+                f"the envelope made {made} hops, the mesh's hop budget ({self.config.hop_budget}): a route or "
+                f"recovery loop? Its latest hops went round: {hops.visited(history)}"
+            )
+            await self._error_end(
+                message, envelope, routing.HOP_BUDGET_EXHAUSTED, "HopBudgetExhausted", text, attempt, started=started
             )
             return True
         if deadline_at is not None and deadline_at <= now:

@@ -138,6 +138,21 @@ def appended(
     return [summary(items[:fold]), *items[fold:]]
 
 
+def count(history: Sequence[dict[str, Any]]) -> int:
+    """How many hops ``history`` stands for (a summary counts the hops it folded)."""
+    return sum(int(item.get("count", 0)) if is_summary(item) else 1 for item in history if isinstance(item, dict))
+
+
+def visited(history: Sequence[dict[str, Any]]) -> str:
+    """The actors of the entries kept (the latest hops), most visited first: ``"a ×32, b ×31"``."""
+    seen: dict[str, int] = {}
+    for item in history:
+        if isinstance(item, dict) and not is_summary(item):
+            name = str(item.get("actor"))
+            seen[name] = seen.get(name, 0) + 1
+    return ", ".join(f"{name} ×{n}" for name, n in sorted(seen.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 def history_of(envelope: Envelope) -> list[dict[str, Any]]:
     """The envelope's ``hops`` (empty when it has none yet, or when a sender put something else there)."""
     value = envelope.hops

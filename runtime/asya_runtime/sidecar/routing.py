@@ -23,6 +23,7 @@ RESULT_TOO_LARGE = "result too large"
 RETRIES_EXHAUSTED = "retries exhausted"
 NOT_RETRYABLE = "not retryable"
 REDELIVERED_TOO_OFTEN = "redelivered too often"
+HOP_BUDGET_EXHAUSTED = "hop budget exhausted"
 ROUTED_TO_ERROR_SINK = "routed to error sink"
 
 #: Upstream Asya's ``status.reason`` for an envelope in the error sink: the policy gave up, or the infrastructure
