@@ -116,6 +116,11 @@ def _walk_sorted(directory: Path, *, top: bool = True) -> Iterable[Path]:
             yield from _walk_sorted(path, top=False)
 
 
+def gzip_layer(tar: bytes) -> bytes:
+    """gzip without a file name or timestamp, at the one level every layer uses."""
+    return gzip.compress(tar, compresslevel=GZIP_LEVEL, mtime=0)
+
+
 def sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
@@ -144,8 +149,11 @@ class Layout:
 
     def add_layer(self, *, tar: bytes, comment: str) -> Layer:
         """Gzip ``tar`` (no file name, mtime 0) into a blob."""
-        compressed = gzip.compress(tar, compresslevel=GZIP_LEVEL, mtime=0)
-        return Layer(blob=self.put(compressed, media_type=LAYER_TYPE), diff_id=sha256(tar), comment=comment)
+        return self.add_compressed_layer(gzipped=gzip_layer(tar), diff_id=sha256(tar), comment=comment)
+
+    def add_compressed_layer(self, *, gzipped: bytes, diff_id: str, comment: str) -> Layer:
+        """A layer compressed earlier by :func:`gzip_layer` (a cached base), with its tar's ``diff_id``."""
+        return Layer(blob=self.put(gzipped, media_type=LAYER_TYPE), diff_id=diff_id, comment=comment)
 
     def add_image(self, *, tag: str, layers: list[Layer], config: ImageConfig, created: str) -> Blob:
         """Write the config and manifest of an image and tag it in ``index.json`` (replacing the tag); returns the

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from asya_pulumi.images.errors import ImageError
-from asya_pulumi.images.oci import tar_bytes
+from asya_pulumi.images.oci import gzip_layer, tar_bytes
 
 SUITE = "bookworm"
 #: The archive the bases come from (the machine's own sources: Debian, its updates and security).
@@ -48,12 +48,12 @@ FINISH_VERSION = "1"
 
 @dataclass(frozen=True)
 class Base:
-    """A finished base: its directory (for compiling later layers' .pyc with the base's own Python), its layer tar,
-    the installed packages (``name<TAB>version<TAB>arch`` per line) and the layer's sha256."""
+    """A finished base: its directory (for compiling later layers' .pyc with the base's own Python), its gzipped
+    layer, the installed packages (``name<TAB>version<TAB>arch`` per line) and the uncompressed layer's sha256."""
 
     name: str
     root: Path
-    layer_tar: Path
+    layer_gz: Path
     packages: str
     sha256: str
 
@@ -78,7 +78,7 @@ def debian_base(*, name: str, epoch: int) -> Base:
     return Base(
         name=name,
         root=home / "root",
-        layer_tar=home / "layer.tar",
+        layer_gz=home / "layer.tar.gz",
         packages=(home / "packages.tsv").read_text(),
         sha256=(home / "layer.sha256").read_text().strip(),
     )
@@ -111,7 +111,7 @@ def _build(*, name: str, epoch: int, home: Path) -> None:
     (partial / "packages.tsv").write_text("".join(sorted(packages.splitlines(keepends=True))))
     _finish(root)
     tar = tar_bytes(root=root, epoch=epoch)
-    (partial / "layer.tar").write_bytes(tar)
+    (partial / "layer.tar.gz").write_bytes(gzip_layer(tar))
     (partial / "layer.sha256").write_text(hashlib.sha256(tar).hexdigest() + "\n")
     shutil.rmtree(home, ignore_errors=True)
     partial.rename(home)
@@ -133,17 +133,29 @@ def _finish(root: Path) -> None:
                 path.unlink()
 
 
-def compile_python(*, root: Path, paths: list[str]) -> None:
+def compile_python(*, root: Path, paths: list[str], usr_local: Path | None = None) -> None:
     """Byte-compile ``paths`` (absolute inside ``root``) with the tree's own Python, as ``unchecked-hash`` pycs: no
     source mtime inside, so the bytes depend only on the sources, and Python never finds them stale. One process,
-    files in a fixed order: marshal's output then depends on nothing else."""
-    _chroot(root, "/usr/bin/python3", "-m", "compileall", "-q", "-f", "-j", "1",
-            "--invalidation-mode", "unchecked-hash", *paths)
+    files in a fixed order: marshal's output then depends on nothing else. ``usr_local`` is bind-mounted over the
+    tree's ``/usr/local`` in a private mount namespace, so a later layer compiles against a cached base untouched."""
+    command = ["/usr/bin/python3", "-m", "compileall", "-q", "-f", "-j", "1", "--invalidation-mode", "unchecked-hash"]
+    if usr_local is None:
+        _chroot(root, *command, *paths)
+        return
+    script = 'mount --bind "$1" "$2/usr/local" && shift 2 && exec chroot "$0" "$@"'
+    done = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, str(root),
+                           str(usr_local), str(root), *command, *paths], capture_output=True, text=True,
+                          env=_CHROOT_ENV)
+    if done.returncode != 0:
+        raise ImageError(f"compiling {usr_local} against {root} failed: {done.stderr.strip()[-400:]}")
+
+
+_CHROOT_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
 
 
 def _chroot(root: Path, *command: str) -> str:
     done = subprocess.run(["chroot", str(root), *command], capture_output=True, text=True,
-                          env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "SOURCE_DATE_EPOCH": "0"})
+                          env=_CHROOT_ENV)
     if done.returncode != 0:
         raise ImageError(f"{command[0]} in {root} failed: {done.stderr.strip()[-400:]}")
     return done.stdout
