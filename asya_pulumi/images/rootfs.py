@@ -142,10 +142,10 @@ def compile_python(*, root: Path, paths: list[str], usr_local: Path | None = Non
     if usr_local is None:
         _chroot(root, *command, *paths)
         return
-    script = 'mount --bind "$1" "$2/usr/local" && shift 2 && exec chroot "$0" "$@"'
-    done = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, str(root),
+    script = 'mount --bind "$1" "$2/usr/local" && shift 2 && exec "$CHROOT" "$0" "$@"'
+    done = subprocess.run([_tool("unshare"), "--mount", "--propagation", "private", "sh", "-c", script, str(root),
                            str(usr_local), str(root), *command, *paths], capture_output=True, text=True,
-                          env=_CHROOT_ENV)
+                          env={**_CHROOT_ENV, "CHROOT": _tool("chroot")})
     if done.returncode != 0:
         raise ImageError(f"compiling {usr_local} against {root} failed: {done.stderr.strip()[-400:]}")
 
@@ -153,8 +153,16 @@ def compile_python(*, root: Path, paths: list[str], usr_local: Path | None = Non
 _CHROOT_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
 
 
+def _tool(name: str) -> str:
+    """A host program's absolute path: the commands run with the tree's PATH, which the host's lookup must not use."""
+    found = shutil.which(name, path="/usr/sbin:/usr/bin:/sbin:/bin") or shutil.which(name)
+    if found is None:
+        raise ImageError(f"building images needs {name} (util-linux / coreutils)")
+    return found
+
+
 def _chroot(root: Path, *command: str) -> str:
-    done = subprocess.run(["chroot", str(root), *command], capture_output=True, text=True,
+    done = subprocess.run([_tool("chroot"), str(root), *command], capture_output=True, text=True,
                           env=_CHROOT_ENV)
     if done.returncode != 0:
         raise ImageError(f"{command[0]} in {root} failed: {done.stderr.strip()[-400:]}")
