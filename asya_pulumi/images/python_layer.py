@@ -3,7 +3,7 @@
 
 Locked dependencies are installed with ``--require-hashes``: a wheel that is not the one the lock names fails the
 build rather than reaching an image. What an install writes that depends on the machine is removed —
-``direct_url.json`` (the path the local wheel was built in), the console scripts (their shebang is the build
+``direct_url.json`` (the path the local wheel was built in), ``uv_cache.json``, the console scripts (their shebang is the build
 machine's interpreter); entry scripts are written here instead, with ``/usr/bin/python3``.
 """
 
@@ -22,6 +22,8 @@ from asya_pulumi.images.errors import ImageError
 SITE_PACKAGES = "lib/python3.11/dist-packages"
 PYTHON_VERSION = "3.11"
 PLATFORM = "x86_64-manylinux_2_28"
+#: Files an installer writes into a ``.dist-info`` that depend on the machine, not the distribution.
+MACHINE_FILES = ("direct_url.json", "uv_cache.json")
 
 
 def uv() -> str:
@@ -45,12 +47,20 @@ def install(*, prefix: Path, requirements: Path | None = None, wheels: Sequence[
     if wheels:
         _uv(*common, *map(str, wheels))
     shutil.rmtree(target / "bin", ignore_errors=True)
-    for direct_url in sorted(target.glob("*.dist-info/direct_url.json")):
-        direct_url.unlink()
-        record = direct_url.with_name("RECORD")
-        lines = record.read_text().splitlines(keepends=True)
-        own = f"{direct_url.parent.name}/direct_url.json,"
-        record.write_text("".join(line for line in lines if not line.startswith(own)))
+    for dist_info in sorted(target.glob("*.dist-info")):
+        _drop_machine_files(dist_info)
+
+def _drop_machine_files(dist_info: Path) -> None:
+    """Remove what records the build machine (the wheel's path, uv's cache key) and its RECORD rows."""
+    dropped = [dist_info / name for name in MACHINE_FILES if (dist_info / name).exists()]
+    if not dropped:
+        return
+    for path in dropped:
+        path.unlink()
+    rows = {f"{dist_info.name}/{path.name}," for path in dropped}
+    record = dist_info / "RECORD"
+    lines = record.read_text().splitlines(keepends=True)
+    record.write_text("".join(line for line in lines if not any(line.startswith(row) for row in rows)))
 
 
 def build_wheel(*, project: Path, out: Path, epoch: int) -> Path:
