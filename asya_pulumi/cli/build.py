@@ -33,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
     from asya_pulumi.images.build import build_all
 
     out = args.out or args.pipeline_dir / ".asya-images"
-    built = build_all(repo=Path.cwd(), out=out, runtime=False, pipeline_dir=args.pipeline_dir, archive=args.archive)
+    built = build_all(repo=Path.cwd(), out=out, runtime=False, pipeline_dirs=[args.pipeline_dir],
+                      archive=args.archive)
     for image in built:
         print(f"{image.name}\t{image.digest}\toci:{out / 'oci'}:{image.ref}\t{image.compressed_bytes / 1e6:.1f} MB")
     return EXIT_OK

@@ -1,4 +1,4 @@
-"""``python -m asya_pulumi.images OUT_DIR [--archive] [--pin] [--pipeline DIR] [--no-runtime]``: what
+"""``python -m asya_pulumi.images OUT_DIR [--archive] [--pin] [--pipeline DIR]... [--no-runtime]``: what
 ``scripts/build-image`` runs (asya_pulumi/images/build.py says what lands in OUT_DIR)."""
 
 from __future__ import annotations
@@ -22,14 +22,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--archive", action="store_true", help="also write a docker-archive tar per image")
     parser.add_argument("--pin", action="store_true", help=f"point the spec's default runtime image ({PIN_MODULE}) "
                         "at the digest built")
-    parser.add_argument("--pipeline", type=Path, metavar="DIR", help="also build DIR's handler images")
+    parser.add_argument("--pipeline", type=Path, metavar="DIR", action="append", default=[],
+                        help="also build DIR's handler images (repeatable)")
     parser.add_argument("--no-runtime", action="store_true", help="only the pipeline's handler images")
     args = parser.parse_args(argv)
     if args.pin and args.no_runtime:
         parser.error("--pin needs the runtime image; drop --no-runtime")
     started = time.monotonic()
     try:
-        built = build_all(repo=REPO, out=args.out, runtime=not args.no_runtime, pipeline_dir=args.pipeline,
+        built = build_all(repo=REPO, out=args.out, runtime=not args.no_runtime, pipeline_dirs=args.pipeline,
                           archive=args.archive)
     except ImageError as exc:
         print(f"build-image: error: {exc}", file=sys.stderr)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from asya_pulumi.images.errors import ImageError
@@ -24,16 +25,20 @@ IMAGES_FILE = "images.json"
 SBOM_FILE = "runtime.cdx.json"
 
 
-def build_all(*, repo: Path, out: Path, runtime: bool = True, pipeline_dir: Path | None = None,
+def build_all(*, repo: Path, out: Path, runtime: bool = True, pipeline_dirs: Sequence[Path] = (),
               archive: bool = False, epoch: int = DEFAULT_EPOCH) -> list[BuiltImage]:
-    """Build the runtime image (when ``runtime``) and the handler images of ``pipeline_dir`` into ``out``."""
+    """Build the runtime image (when ``runtime``) and the handler images of each of ``pipeline_dirs`` into
+    ``out``; two pipelines naming one image is refused (the second would silently replace the first)."""
     layout = Layout(out / LAYOUT_DIR)
     built: list[BuiltImage] = []
     if runtime:
         built.append(build_runtime_image(repo=repo, layout=layout, epoch=epoch))
         write_sbom(repo=repo, out=out / SBOM_FILE)
-    if pipeline_dir is not None:
-        built.extend(build_handler_images(pipeline_dir=pipeline_dir, layout=layout, epoch=epoch))
+    for pipeline_dir in pipeline_dirs:
+        images = build_handler_images(pipeline_dir=pipeline_dir, layout=layout, epoch=epoch)
+        if clash := {i.ref for i in images} & {i.ref for i in built}:
+            raise ImageError(f"{pipeline_dir}: image(s) {sorted(clash)} are built by another pipeline too")
+        built.extend(images)
     for image in built:
         (out / f"{image.ref}.packages.tsv").write_text(image.base.packages)
         (out / f"{image.ref}.rootfs.sha256").write_text(f"{image.base.sha256}  {image.base.name} base layer\n")
