@@ -11,14 +11,13 @@ pinned digest is what a release pushes; the checkout may have moved on). Images 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
 from asya_pulumi.images.build import LAYOUT_DIR, build_all
 from asya_pulumi.images.errors import ImageError
 from asya_pulumi.images.podman import load_image, missing_tools
-from asya_pulumi.images.pods import playable, play, remove, wait_probes
+from asya_pulumi.images.pods import play, playable, remove, wait_probes
 from asya_pulumi.images.rootfs import cache_dir
 from asya_pulumi.local.broker import free_port
 from asya_pulumi.local.plan import LOCAL_AWS_ENV, MeshPlan
@@ -76,7 +75,7 @@ class ContainerMesh:
     def _pod(self, deployment: str) -> str:
         return f"{self.plan.mesh.namespace}-{deployment}"
 
-    def _rendered(self, *, runtime_image: str) -> tuple[dict[str, Mapping[str, Any]], list[dict[str, Any]]]:
+    def _rendered(self, *, runtime_image: str) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
         from asya_pulumi.kube.local_target import mesh_objects  # pulumi: only for --containers
 
         objects = mesh_objects(self.plan.mesh.with_overrides(runtime_image=runtime_image))

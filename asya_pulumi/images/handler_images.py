@@ -54,7 +54,7 @@ def build_handler_images(*, pipeline_dir: Path, layout: Layout, epoch: int) -> l
     mesh = load_pipeline_dir(pipeline_dir)
     by_image: dict[str, list[AsyncActorSpec]] = defaultdict(list)
     for actor in mesh.actors:
-        by_image[actor.image].append(actor)
+        by_image[str(actor.image)].append(actor)  # from a manifest: always text, never a Pulumi Output
     return [_build_one(name=name, actors=actors, pipeline_dir=pipeline_dir, layout=layout, epoch=epoch)
             for name, actors in sorted(by_image.items())]
 

@@ -3,8 +3,8 @@
 
 Locked dependencies are installed with ``--require-hashes``: a wheel that is not the one the lock names fails the
 build rather than reaching an image. What an install writes that depends on the machine is removed —
-``direct_url.json`` (the path the local wheel was built in), ``uv_cache.json``, the console scripts (their shebang is the build
-machine's interpreter); entry scripts are written here instead, with ``/usr/bin/python3``.
+``direct_url.json`` (the path the local wheel was built in), ``uv_cache.json``, the console scripts (their shebang
+is the build machine's interpreter); entry scripts are written here instead, with ``/usr/bin/python3``.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def write_entry_script(*, prefix: Path, name: str, module: str) -> None:
 
 def normalize_modes(root: Path) -> None:
     """Directories 0755, files 0755 when anyone may run them else 0644: a umask must not reach the digest."""
-    for directory, dirs, files in os.walk(root):
+    for directory, _dirs, files in os.walk(root):
         os.chmod(directory, 0o755)
         for name in files:
             path = os.path.join(directory, name)

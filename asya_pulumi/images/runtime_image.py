@@ -92,7 +92,8 @@ def build_runtime_image(*, repo: Path, layout: Layout, epoch: int = DEFAULT_EPOC
         write_entry_script(prefix=prefix, name="asya-sidecar", module="asya_runtime.sidecar")
         compile_python(root=base.root, paths=[f"/usr/local/{SITE_PACKAGES}"], usr_local=prefix)
         normalize_modes(prefix)
-        packages = layout.add_layer(tar=tar_bytes(root=prefix, epoch=epoch, prefix="usr/local"), comment=f"asya-runtime {version} and {RUNTIME_LOCK}")
+        packages = layout.add_layer(tar=tar_bytes(root=prefix, epoch=epoch, prefix="usr/local"),
+                                    comment=f"asya-runtime {version} and {RUNTIME_LOCK}")
     base_layer = base_layer_of(layout=layout, base=base)
     labels = {
         "org.opencontainers.image.title": "asya-runtime",

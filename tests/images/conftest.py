@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from e2e.conftest import run_asya
 
 from asya_pulumi.images.build import LAYOUT_DIR, build_all
 from asya_pulumi.images.oci import Layout
@@ -26,7 +27,6 @@ from asya_pulumi.images.runtime_image import BuiltImage
 from asya_pulumi.local.broker import LocalBroker
 from asya_pulumi.local.queues import create_bucket, create_queues, mesh_queue_settings
 from asya_pulumi.spec import load_pipeline_dir
-from e2e.conftest import run_asya
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"

@@ -14,13 +14,13 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from support.mesh import wait_for
 
-from asya_pulumi.images.pods import playable, play, remove, wait_probes
+from asya_pulumi.images.pods import play, playable, remove, wait_probes
 from asya_pulumi.local.broker import LOCAL_CREDENTIALS, LocalBroker, free_port
 from asya_pulumi.ops.records import records_of
 from asya_runtime.envelope import new_envelope
 from images.conftest import RENDERED_PIPELINE, Built, Rendered
-from support.mesh import wait_for
 
 pytestmark = pytest.mark.usefixtures("no_pods_left")
 

@@ -117,6 +117,6 @@ def test_the_unpacked_image_prints_its_version_without_podman(built: Built, tmp_
     for layer in _manifest(built.layout, built.images["runtime"].digest)["layers"]:
         with tarfile.open(Layout(built.layout).blob_path(layer["digest"])) as tar:
             tar.extractall(root, filter="fully_trusted")
-    done = subprocess.run(["/usr/sbin/chroot", "--userspec=10001:10001", str(root), "/usr/local/bin/asya-sidecar", "--version"],
-                          capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}, timeout=60)
+    command = ["/usr/sbin/chroot", "--userspec=10001:10001", str(root), "/usr/local/bin/asya-sidecar", "--version"]
+    done = subprocess.run(command, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}, timeout=60)
     assert done.stdout.strip() == f"asya-sidecar {RUNTIME_VERSION}", done.stderr

@@ -9,7 +9,7 @@ from images.conftest import Built
 
 def test_the_pinned_digest_is_what_the_sources_build(built: Built):
     runtime = built.images["runtime"]
-    assert (RUNTIME_IMAGE_NAME, RUNTIME_IMAGE_DIGEST) == (runtime.name, runtime.digest), (
+    assert (runtime.name, runtime.digest) == (RUNTIME_IMAGE_NAME, RUNTIME_IMAGE_DIGEST), (
         f"the runtime sources now build {runtime.pinned}, but asya_pulumi/spec/runtime_pin.py pins "
         f"{DEFAULT_RUNTIME_IMAGE}; run `scripts/build-image /tmp/asya-images --pin` and commit runtime_pin.py "
         "(docs/runtime.md, 'Pinning')"
@@ -17,5 +17,5 @@ def test_the_pinned_digest_is_what_the_sources_build(built: Built):
 
 
 def test_the_spec_default_is_the_pin():
-    assert DEFAULT_RUNTIME_IMAGE == f"{RUNTIME_IMAGE_NAME}@{RUNTIME_IMAGE_DIGEST}"
+    assert f"{RUNTIME_IMAGE_NAME}@{RUNTIME_IMAGE_DIGEST}" == DEFAULT_RUNTIME_IMAGE
     assert MeshSpec.model_fields["runtime_image"].default == DEFAULT_RUNTIME_IMAGE

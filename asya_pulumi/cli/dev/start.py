@@ -19,6 +19,7 @@ import argparse
 import contextlib
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -58,8 +59,9 @@ class Launch:
     containers: ContainerMesh | None = None
 
     @property
-    def replicas(self) -> dict[str, int]:
-        """Replicas per actor now, for the progress line: the pods' when something else decides them."""
+    def replicas(self) -> Mapping[str, int]:
+        """Replicas per actor now, for the progress line: the pods' when something else decides them (KEDA's
+        live view with ``--kube``)."""
         if self.kube is not None:
             return self.kube.replicas
         if self.containers is not None:
