@@ -10,9 +10,11 @@ embedded broker on the host's 127.0.0.1 as the actor's processes do. Images are 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from asya_pulumi.images.errors import ImageError
@@ -59,8 +61,16 @@ def podman(*args: str, timeout: float = 120.0, check: bool = True) -> subprocess
 
 
 def load_image(*, layout: Path, ref: str, name: str) -> str:
-    """Load ``ref`` of the layout into podman's storage, tagged ``name`` (without a pin's digest); its image id."""
-    pulled = podman("pull", "--quiet", f"oci:{layout}:{ref}")
+    """Load ``ref`` of the layout into podman's storage, tagged ``name`` (without a pin's digest); its image id.
+
+    podman names what it pulls from ``oci:PATH`` after PATH, and refuses a path that is not a valid image name
+    (``~/.cache`` is not: a component may not start with a dot); so it pulls through a link with a plain name."""
+    link = Path(tempfile.gettempdir()) / "asya-oci" / hashlib.sha256(str(layout.resolve()).encode()).hexdigest()[:16]
+    link.parent.mkdir(exist_ok=True)
+    if not link.is_symlink() or link.resolve() != layout.resolve():
+        link.unlink(missing_ok=True)
+        link.symlink_to(layout.resolve())
+    pulled = podman("pull", "--quiet", f"oci:{link}:{ref}")
     image_id = pulled.stdout.strip().splitlines()[-1]
     podman("tag", image_id, name.split("@", 1)[0])
     return image_id
