@@ -84,6 +84,6 @@ class ContainerMesh:
         return deployments, config_maps
 
     def close(self) -> None:
-        for name in self.pods:
-            remove(pod_name=self._pod(name))
+        if self.pods:
+            remove(pod_names=[self._pod(name) for name in self.pods])
         self.pods = []

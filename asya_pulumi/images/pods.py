@@ -77,12 +77,22 @@ def play(*, documents: list[dict[str, Any]], timeout_s: float = 120.0) -> None:
         podman("kube", "play", "--network", "host", file.name, timeout=timeout_s)
 
 
-def remove(*, pod_name: str, timeout_s: float = 60.0) -> None:
-    """Stop the pod (SIGTERM, its grace period) and remove it and its volumes."""
-    podman("pod", "rm", "--force", "--time", "30", f"{pod_name}-pod-0", timeout=timeout_s, check=False)
-    listed = podman("volume", "ls", "--quiet", "--filter", f"name=^{pod_name}-", check=False).stdout.split()
-    if listed:
-        podman("volume", "rm", "--force", *listed, check=False)
+def remove(*, pod_names: list[str], timeout_s: float = 90.0) -> None:
+    """Stop the pods as the kubelet does — SIGTERM to every container at once, so each sidecar drains while its
+    handler server waits for it (podman's own ``pod stop`` stops them one by one: a handler stopped first waits for
+    its sidecar's connections until it is killed) — then remove them and their volumes."""
+    pods = [f"{name}-pod-0" for name in pod_names]
+    listed = podman("ps", "--quiet", "--no-trunc", *(f"--filter=pod={pod}" for pod in pods), check=False)
+    infra = set(podman("pod", "inspect", "--format", "{{.InfraContainerID}}", *pods, check=False).stdout.split())
+    containers = [c for c in listed.stdout.split() if c not in infra]
+    if containers:
+        podman("kill", "--signal", "TERM", *containers, check=False)
+        podman("wait", *containers, check=False, timeout=timeout_s)
+    podman("pod", "rm", "--force", "--time", "5", *pods, timeout=timeout_s, check=False)
+    volumes = podman("volume", "ls", "--quiet", check=False).stdout.split()
+    owned = [v for v in volumes if any(v.startswith(f"{name}-") for name in pod_names)]
+    if owned:
+        podman("volume", "rm", "--force", *owned, check=False)
 
 
 def container_name(*, pod_name: str, container: str) -> str:

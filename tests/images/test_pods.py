@@ -90,7 +90,7 @@ def test_a_rendered_actor_pod_processes_envelopes(loaded: Built, rendered: Rende
     failed = receive_all(sqs, rendered_queues["error-sink"], count=1, timeout_s=60)
     assert [b["id"] for b in failed] == [bad.id]
     assert failed[0]["status"]["error"]["type"] == "ValueError"
-    remove(pod_name="preprocess")
+    remove(pod_names=["preprocess"])
 
 
 def test_the_whole_rendered_mesh_runs_as_pods(loaded: Built, rendered: Rendered, broker: LocalBroker, sqs: Any,
@@ -120,8 +120,7 @@ def test_the_whole_rendered_mesh_runs_as_pods(loaded: Built, rendered: Rendered,
         assert record.envelope["status"]["error"] is None
         assert record.envelope["route"]["prev"] == ["preprocess", "score-image", "judge", decided]
         assert record.envelope["payload"] == getattr(module, decided.replace("-", "_"))(expected)
-    for name in names:
-        remove(pod_name=name)
+    remove(pod_names=names)
 
 
 def test_the_runtime_container_answers_healthz_soon_after_start(loaded: Built, rendered: Rendered,
@@ -130,5 +129,5 @@ def test_the_runtime_container_answers_healthz_soon_after_start(loaded: Built, r
     ready = start_pods(names=["success-sink"], rendered=rendered, broker=broker)
     print(f"runtime container: /healthz ready {ready['success-sink']:.2f} s after kube play")
     assert ready["success-sink"] < 30
-    remove(pod_name="success-sink")
+    remove(pod_names=["success-sink"])
 
