@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from e2e.conftest import read_jsonl, run_asya
+
 from images.conftest import EXAMPLES, skip_without_build_tools, skip_without_podman
 
 
