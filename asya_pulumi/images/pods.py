@@ -78,17 +78,19 @@ def play(*, documents: list[dict[str, Any]], timeout_s: float = 120.0) -> None:
 
 
 def remove(*, pod_names: list[str], timeout_s: float = 90.0) -> None:
-    """Stop the pods as the kubelet does — SIGTERM to every container at once, so each sidecar drains while its
-    handler server waits for it (podman's own ``pod stop`` stops them one by one: a handler stopped first waits for
-    its sidecar's connections until it is killed) — then remove them and their volumes."""
+    """Stop the pods, sidecars first, then remove them and their volumes.
+
+    ``podman pod stop`` stops a pod's containers one by one, and stopped the handler server first, which then waits
+    for its sidecar's connections until it is killed (30 s). The sidecars of every pod are stopped together first
+    (``podman stop``: a stopped container is not restarted by the pod's restart policy, a signalled one is); each
+    drains and closes its connections, and the handler servers then stop at once.
+    """
     pods = [f"{name}-pod-0" for name in pod_names]
-    listed = podman("ps", "--quiet", "--no-trunc", *(f"--filter=pod={pod}" for pod in pods), check=False)
-    infra = set(podman("pod", "inspect", "--format", "{{.InfraContainerID}}", *pods, check=False).stdout.split())
-    containers = [c for c in listed.stdout.split() if c not in infra]
-    if containers:
-        podman("kill", "--signal", "TERM", *containers, check=False)
-        podman("wait", *containers, check=False, timeout=timeout_s)
-    podman("pod", "rm", "--force", "--time", "5", *pods, timeout=timeout_s, check=False)
+    listed = podman("ps", "--format", "{{.Names}}", *(f"--filter=pod={pod}" for pod in pods), check=False)
+    sidecars = [name for name in listed.stdout.split() if name.endswith("-sidecar")]
+    if sidecars:
+        podman("stop", "--time", "30", *sidecars, check=False, timeout=timeout_s)
+    podman("pod", "rm", "--force", "--time", "10", *pods, timeout=timeout_s, check=False)
     volumes = podman("volume", "ls", "--quiet", check=False).stdout.split()
     owned = [v for v in volumes if any(v.startswith(f"{name}-") for name in pod_names)]
     if owned:
