@@ -187,9 +187,6 @@ class Layout:
                 return str(manifest["digest"])
         raise KeyError(tag)
 
-    def tags(self) -> list[str]:
-        return [str(m["annotations"][REF_NAME]) for m in self._manifests]
-
 
 def _config_fields(config: ImageConfig) -> dict[str, Any]:
     fields: dict[str, Any] = {

@@ -20,7 +20,6 @@ import pytest
 from e2e.conftest import run_asya
 
 from asya_pulumi.images.build import LAYOUT_DIR, build_all
-from asya_pulumi.images.oci import Layout
 from asya_pulumi.images.podman import load_image, missing_tools, podman
 from asya_pulumi.images.pods import POD_LABEL, read_rendered
 from asya_pulumi.images.runtime_image import BuiltImage
@@ -126,8 +125,3 @@ def no_pods_left() -> Iterator[None]:
     listed = podman("pod", "ps", "--quiet", "--filter", f"label={POD_LABEL}", check=False).stdout.split()
     if listed:
         podman("pod", "rm", "--force", "--time", "5", *listed, check=False, timeout=120)
-
-
-@pytest.fixture(scope="session")
-def runtime_layout(built: Built) -> Layout:
-    return Layout(built.layout)
