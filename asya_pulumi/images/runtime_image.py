@@ -12,6 +12,7 @@ commit).
 from __future__ import annotations
 
 import hashlib
+import shutil
 import subprocess
 import tempfile
 import tomllib
@@ -63,17 +64,30 @@ def runtime_version(repo: Path) -> str:
     return str(tomllib.loads((repo / "runtime/pyproject.toml").read_text())["project"]["version"])
 
 
-def sources_revision(repo: Path) -> str:
-    """sha256 over the runtime's tracked-or-new files (names and bytes) and the lock: changes exactly when the image
-    would."""
+def runtime_sources(repo: Path) -> list[str]:
+    """The runtime's tracked-or-new files and the lock (names relative to ``repo``): what reaches the image."""
     listed = subprocess.run(["git", "-C", str(repo), "ls-files", "-co", "--exclude-standard", "--",
                              *RUNTIME_SOURCES, RUNTIME_LOCK], capture_output=True, text=True, check=True).stdout
+    return sorted(name for name in set(listed.split()) if (repo / name).is_file() and "__pycache__" not in name)
+
+
+def sources_revision(repo: Path) -> str:
+    """sha256 over :func:`runtime_sources` (names and bytes): changes exactly when the image would."""
     digest = hashlib.sha256()
-    for name in sorted(set(listed.split())):
-        path = repo / name
-        if path.is_file() and "__pycache__" not in name:
-            digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for name in runtime_sources(repo):
+        digest.update(name.encode() + b"\0" + (repo / name).read_bytes() + b"\0")
     return "sha256:" + digest.hexdigest()
+
+
+def copy_runtime_project(*, repo: Path, into: Path) -> Path:
+    """The runtime project's sources alone in ``into``: the wheel is built from exactly the files the revision
+    hashes, never from a ``build/`` directory left in the checkout (setuptools would pack its stale modules)."""
+    for name in runtime_sources(repo):
+        if name.startswith("runtime/"):
+            target = into / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(repo / name, target)  # follows runtime/LICENSE, a link to the repository's
+    return into / "runtime"
 
 
 def created_at(epoch: int) -> str:
@@ -86,7 +100,8 @@ def build_runtime_image(*, repo: Path, layout: Layout, epoch: int = DEFAULT_EPOC
     version = runtime_version(repo)
     with tempfile.TemporaryDirectory(prefix="asya-runtime-image-") as scratch:
         prefix = Path(scratch) / "usr-local"
-        wheel = build_wheel(project=repo / "runtime", out=Path(scratch) / "wheel", epoch=epoch)
+        project = copy_runtime_project(repo=repo, into=Path(scratch) / "src")
+        wheel = build_wheel(project=project, out=Path(scratch) / "wheel", epoch=epoch)
         install(prefix=prefix, requirements=repo / RUNTIME_LOCK)
         install(prefix=prefix, wheels=[wheel])
         write_entry_script(prefix=prefix, name="asya-sidecar", module="asya_runtime.sidecar")
