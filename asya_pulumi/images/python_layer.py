@@ -51,16 +51,18 @@ def install(*, prefix: Path, requirements: Path | None = None, wheels: Sequence[
         _drop_machine_files(dist_info)
 
 def _drop_machine_files(dist_info: Path) -> None:
-    """Remove what records the build machine (the wheel's path, uv's cache key) and its RECORD rows."""
+    """Remove what records the build machine (the wheel's path, uv's cache key) and the RECORD rows of those files
+    and of the console scripts removed with ``bin/`` (each row holds the hash of a script whose shebang is the
+    build machine's interpreter)."""
     dropped = [dist_info / name for name in MACHINE_FILES if (dist_info / name).exists()]
-    if not dropped:
-        return
     for path in dropped:
         path.unlink()
-    rows = {f"{dist_info.name}/{path.name}," for path in dropped}
+    own = (*(f"{dist_info.name}/{path.name}," for path in dropped), "bin/")
     record = dist_info / "RECORD"
     lines = record.read_text().splitlines(keepends=True)
-    record.write_text("".join(line for line in lines if not any(line.startswith(row) for row in rows)))
+    kept = [line for line in lines if not line.startswith(own)]
+    if kept != lines:
+        record.write_text("".join(kept))
 
 
 def build_wheel(*, project: Path, out: Path, epoch: int) -> Path:

@@ -10,6 +10,6 @@ pushes the image under this name, and so under this digest.
 from __future__ import annotations
 
 RUNTIME_IMAGE_NAME = "ghcr.io/asya-sh/asya-runtime:0.1.0"
-RUNTIME_IMAGE_DIGEST = "sha256:20e76059581667a88b766645b3eaadb39d3994ecac441b4591d8f2dad4a50cde"
+RUNTIME_IMAGE_DIGEST = "sha256:a01e61a2254cc531233d8d06769e65cd58e1ee9e32b79c38ea7005a9facad27e"
 #: ``name:tag@digest``: the tag for people, the digest for the kubelet.
 DEFAULT_RUNTIME_IMAGE = f"{RUNTIME_IMAGE_NAME}@{RUNTIME_IMAGE_DIGEST}"
