@@ -11,7 +11,8 @@ machine without a registry or systemd cannot honour, changed here and nowhere el
 3. emptyDir volumes become *named* podman volumes, shared by every pod that uses the name: each pod's are renamed
    ``<pod>-<volume>`` (the socket of one pod must not be another's).
 4. The broker's endpoint and static credentials are added to the sidecar's env — in the cluster, the Pod Identity
-   webhook adds the credentials and the endpoint is AWS's.
+   webhook adds the credentials and the endpoint is AWS's. A variable from ``fieldRef: status.podIP`` becomes
+   ``127.0.0.1`` (podman resolves no ``status`` field; on the host network the pod's IP is the host's).
 5. Probes: podman turns a liveness probe into a healthcheck that needs systemd timers (absent here), an ``httpGet``
    probe into ``curl`` (not in the image) with a named port resolved to 0, and ignores readiness and startup
    probes. :func:`probe` runs each container's probes by hand, as the kubelet would: ``exec`` through
@@ -54,11 +55,20 @@ def playable(*, deployment: Mapping[str, Any], pod_name: str, metrics_port: int,
             container["imagePullPolicy"] = "IfNotPresent"
         for mount in container.get("volumeMounts", []):
             mount["name"] = renamed.get(mount["name"], mount["name"])
+        container["env"] = [_pod_ip_on_host(e) for e in container.get("env", [])]
         if _is_sidecar(container):
             extra = {**sidecar_env, "ASYA_METRICS_PORT": str(metrics_port)}
             container["env"] = [e for e in container.get("env", []) if e["name"] not in extra] + [
                 {"name": k, "value": v} for k, v in extra.items()]
     return played
+
+
+def _pod_ip_on_host(variable: dict[str, Any]) -> dict[str, Any]:
+    """``valueFrom: {fieldRef: status.podIP}`` as ``127.0.0.1``: on the host network the pod's IP is the host's, and
+    podman 4.3 resolves no ``status`` field."""
+    if variable.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "status.podIP":
+        return {"name": variable["name"], "value": "127.0.0.1"}
+    return variable
 
 
 def _is_sidecar(container: Mapping[str, Any]) -> bool:

@@ -18,7 +18,9 @@ DEPLOYMENT = {
                               {"name": "handler-server", "mountPath": "/opt/asya", "readOnly": True}]},
             {"name": "sidecar", "image": "r:1@sha256:x", "command": ["asya-sidecar"], "imagePullPolicy": "Always",
              "ports": [{"name": "metrics", "containerPort": 9100}],
-             "env": [{"name": "ASYA_ACTOR", "value": "a"}], "volumeMounts": [{"name": "socket", "mountPath": "/s"}]},
+             "env": [{"name": "ASYA_ACTOR", "value": "a"},
+                     {"name": "ASYA_METRICS_HOST", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
+             "volumeMounts": [{"name": "socket", "mountPath": "/s"}]},
         ],
         "volumes": [{"name": "socket", "emptyDir": {"medium": "Memory"}},
                     {"name": "handler-server", "configMap": {"name": "asya-handler-server"}}],
@@ -40,7 +42,11 @@ def test_playable_changes_only_what_podman_cannot_honour():
     assert spec["volumes"][1]["name"] == "handler-server"  # a ConfigMap keeps its name
     assert [m["name"] for m in handler["volumeMounts"]] == ["m-a-socket", "handler-server"]
     assert handler["env"] == [{"name": "ASYA_HANDLER", "value": "m.f"}]
-    assert sidecar["env"] == [{"name": "ASYA_ACTOR", "value": "a"}, {"name": "ASYA_SQS_ENDPOINT", "value": "u"},
-                              {"name": "ASYA_METRICS_PORT", "value": "4321"}]
+    assert sidecar["env"] == [
+        {"name": "ASYA_ACTOR", "value": "a"},
+        {"name": "ASYA_METRICS_HOST", "value": "127.0.0.1"},  # status.podIP: the host's, on the host network
+        {"name": "ASYA_SQS_ENDPOINT", "value": "u"},
+        {"name": "ASYA_METRICS_PORT", "value": "4321"},
+    ]
     assert spec["securityContext"] == {"runAsUser": 10001}
     assert played["spec"]["template"]["metadata"]["labels"] == {"app": "a", POD_LABEL: "m-a"}
