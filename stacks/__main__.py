@@ -46,6 +46,7 @@ def main() -> None:
     region = pulumi.Config("aws").require("region")
     cluster_spec = ClusterSpec.model_validate(config.require_object("cluster"))
     mesh_spec = mesh_for_stack(config, region=region, cluster=cluster_spec)
+    mesh_spec.check_fits(cluster_spec)
 
     cluster = AsyaCluster("asya", spec=cluster_spec, region=region)
     in_cluster = pulumi.ResourceOptions(providers=[cluster.k8s_provider])

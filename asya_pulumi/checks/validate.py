@@ -193,7 +193,7 @@ def keda_trigger_problems(obj: dict[str, Any]) -> list[tuple[str, str]]:
             problems.append((where, "KEDA's aws-sqs-queue scaler needs awsRegion (the triggers' pod identity "
                              "authentication brings no parameters, so it must be in the metadata)"))
         for key in ("queueLength", "activationQueueLength"):
-            if key in meta and not _GO_INT64.match(meta[key]):
+            if key in meta and not _GO_INT64.fullmatch(meta[key]):
                 problems.append((f"{where}.{key}", f"KEDA parses {key} as an integer, not {meta[key]!r}"))
         for key in ("scaleOnInFlight", "scaleOnDelayed"):
             if key in meta and meta[key] not in _GO_BOOLS:

@@ -30,26 +30,27 @@ from asya_pulumi.components.karpenter import karpenter
 from asya_pulumi.components.network import Network
 from asya_pulumi.components.node_groups import gpu_node_group, system_node_group
 from asya_pulumi.components.vpc_cni import vpc_cni_addon
+from asya_pulumi.objects import iam
 from asya_pulumi.objects.kubeconfig import eks_kubeconfig
 from asya_pulumi.spec import ClusterSpec, ControlPlaneLogsSpec, SecretsEncryptionSpec
 from asya_pulumi.spec.eks_versions import support_notice
 
 MANAGED_POLICY = "arn:aws:iam::aws:policy/"
+EKS_SERVICE = "eks.amazonaws.com"
 CLUSTER_POLICIES = ("AmazonEKSClusterPolicy",)
 NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly")
 ADMIN_ACCESS_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 
 
 def _service_role(
-    parent: pulumi.Resource, name: str, service: str, policies: tuple[str, ...]
+    parent: pulumi.Resource, name: str, service: str, policies: tuple[str, ...],
+    trust: pulumi.Input[str] | None = None,
 ) -> tuple[aws.iam.Role, list[pulumi.Resource]]:
-    """A role ``service`` may assume, with AWS managed ``policies``; returns (role, [role + its attachments])."""
+    """A role ``service`` may assume (``trust``: a narrower trust policy), with AWS managed ``policies``; returns
+    (role, [role + its attachments])."""
     role = aws.iam.Role(
         name,
-        assume_role_policy=json.dumps(
-            {"Version": "2012-10-17", "Statement": [
-                {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]}
-        ),
+        assume_role_policy=trust or json.dumps(iam.service_trust_policy(service=service)),
         opts=child(parent),
     )
     attachments: list[pulumi.Resource] = [
@@ -121,12 +122,14 @@ class AsyaCluster(pulumi.ComponentResource):
     def __init__(
         self, resource_name: str, *, spec: ClusterSpec, region: str, opts: pulumi.ResourceOptions | None = None
     ) -> None:
+        spec.check_in_region(region)  # before any resource: a wrong AZ would fail half-way through `pulumi up`
         super().__init__(f"{TYPE_PREFIX}AsyaCluster", resource_name, None, opts)
         self.spec = spec
         subnet_ids = self._subnet_ids(resource_name)
         # EKS refuses to create a cluster, and nodes cannot join, before their roles' policies are attached.
         cluster_role, cluster_role_ready = _service_role(
-            self, f"{resource_name}-cluster-role", "eks.amazonaws.com", CLUSTER_POLICIES
+            self, f"{resource_name}-cluster-role", EKS_SERVICE, CLUSTER_POLICIES,
+            trust=self._cluster_trust(cluster_name=spec.name, region=region),
         )
         node_role, node_role_ready = _service_role(
             self, f"{resource_name}-node-role", "ec2.amazonaws.com", NODE_POLICIES
@@ -170,6 +173,15 @@ class AsyaCluster(pulumi.ComponentResource):
         self.register_outputs(
             {"clusterName": cluster.name, "kubeconfig": self.kubeconfig, "gpuPools": [p.name for p in spec.gpu_pools]}
         )
+
+    def _cluster_trust(self, *, cluster_name: str, region: str) -> pulumi.Output[str]:
+        """EKS may assume the cluster role for this cluster of this account only (``aws:SourceAccount`` and
+        ``aws:SourceArn``, as EKS's confused-deputy guidance gives them)."""
+        identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        return identity.arn.apply(lambda arn: json.dumps(iam.service_trust_policy(
+            service=EKS_SERVICE, source_account=arn.split(":")[4],
+            source_arn=iam.eks_cluster_arn(same_account_arn=arn, region=region, cluster_name=cluster_name),
+        )))
 
     def _subnet_ids(self, resource_name: str) -> list[pulumi.Input[str]]:
         """The spec's own subnets (bring-your-own VPC), else the private subnets of a new :class:`Network`."""
@@ -227,7 +239,9 @@ class AsyaCluster(pulumi.ComponentResource):
                 # Only with public access: EKS reads an absent list as 0.0.0.0/0, but then there is no public endpoint.
                 "public_access_cidrs": endpoint.public_access_cidrs or None,
             },
-            access_config={"authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": True},
+            access_config={
+                "authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": spec.creator_admin,
+            },
             enabled_cluster_log_types=list(spec.control_plane_logs.types),
             encryption_config=(
                 {"resources": ["secrets"], "provider": {"key_arn": encryption[0].arn}} if encryption else None

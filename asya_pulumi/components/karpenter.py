@@ -59,7 +59,7 @@ INTERRUPTION_EVENTS = {
 
 def karpenter_nodepool_limits(pool: GpuNodePoolSpec) -> dict[str, str]:
     """At most ``maxSize`` nodes' worth of GPUs: Karpenter stops launching once the pool's GPUs would exceed it."""
-    return {GPU_RESOURCE: str(pool.max_size * pool.gpus_per_node)}
+    return {GPU_RESOURCE: str(pool.max_size * pool.node_gpus)}
 
 
 def ec2_node_class(*, pool: GpuNodePoolSpec, cluster_name: str, instance_profile: pulumi.Input[str],

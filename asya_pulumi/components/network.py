@@ -12,9 +12,7 @@ import pulumi
 import pulumi_aws as aws
 
 from asya_pulumi.components.common import TYPE_PREFIX, child
-
-#: Each subnet is a /20 (4,096 addresses): the VPC CNI gives every pod a VPC IP.
-SUBNET_PREFIX = 20
+from asya_pulumi.spec.cluster import SUBNET_PREFIX
 
 #: Karpenter's EC2NodeClass finds the node subnets by this tag (``gpuProvisioning: karpenter``; harmless otherwise).
 DISCOVERY_TAG = "karpenter.sh/discovery"

@@ -76,7 +76,7 @@ def autoscaler_node_template_tags(pool: GpuNodePoolSpec) -> dict[str, str]:
     """What the Cluster Autoscaler reads from the ASG to scale a GPU pool up from zero nodes."""
     tags = {f"{NODE_TEMPLATE}/label/{k}": v for k, v in gpu_pool_labels(pool).items()}
     tags[f"{NODE_TEMPLATE}/taint/{GPU_RESOURCE}"] = "true:NoSchedule"
-    tags[f"{NODE_TEMPLATE}/resources/{GPU_RESOURCE}"] = str(pool.gpus_per_node)
+    tags[f"{NODE_TEMPLATE}/resources/{GPU_RESOURCE}"] = str(pool.node_gpus)
     return tags
 
 

@@ -191,6 +191,15 @@ class KubeClient:
         raise KubeError(f"timed out after {timeout_s:.0f} s waiting for {what} (last: {last})")
 
 
+def conditions(obj: dict[str, Any] | None) -> dict[str, str]:
+    """The object's ``status.conditions`` as type -> status.
+
+    The apiserver writes ``status`` and ``conditions`` as explicit nulls on an object no controller has reached yet,
+    so a missing key and a null one both mean "no conditions".
+    """
+    return {c["type"]: c["status"] for c in ((obj or {}).get("status") or {}).get("conditions") or []}
+
+
 def describe(obj: dict[str, Any]) -> str:
     """``Kind namespace/name`` for messages."""
     metadata = obj.get("metadata", {})

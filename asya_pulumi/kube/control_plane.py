@@ -28,7 +28,7 @@ import yaml
 
 from asya_pulumi.kube import processes
 from asya_pulumi.kube.build import ensure_all
-from asya_pulumi.kube.client import ApplyError, KubeClient
+from asya_pulumi.kube.client import ApplyError, KubeClient, conditions
 from asya_pulumi.kube.errors import KubeError
 from asya_pulumi.kube.nodes import KWOK_ANNOTATION, node_objects
 from asya_pulumi.kube.pki import IDENTITIES, Pki, ensure_pki
@@ -208,8 +208,7 @@ class ControlPlane:
     def _wait_crds(self, client: KubeClient) -> None:
         def established() -> bool:
             for crd in client.list("apiextensions.k8s.io/v1", "CustomResourceDefinition"):
-                conditions = {c["type"]: c["status"] for c in crd.get("status", {}).get("conditions", [])}
-                if conditions.get("Established") != "True":
+                if conditions(crd).get("Established") != "True":
                     return False
             return True
 
@@ -386,8 +385,7 @@ def _api_service_available(client: KubeClient) -> bool:
         service = client.get("apiregistration.k8s.io/v1", "APIService", "v1beta1.external.metrics.k8s.io")
     except ApplyError:
         return False
-    conditions = {c["type"]: c["status"] for c in (service or {}).get("status", {}).get("conditions", [])}
-    return conditions.get("Available") == "True"
+    return conditions(service).get("Available") == "True"
 
 
 def _last_line(path: Path) -> str:

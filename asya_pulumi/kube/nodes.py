@@ -50,7 +50,7 @@ def node_objects(cluster: ClusterSpec, *, zone_count: int | None = None) -> list
         for index in range(pool.max_size):
             node = _node(f"{pool.name}-{index}", instance_type=pool.instance_types[0],
                          zone=zones[index % len(zones)], labels=gpu_pool_labels(pool),
-                         gpus=pool.gpus_per_node)
+                         gpus=pool.node_gpus)
             node["spec"]["taints"] = [{"key": GPU_RESOURCE, "value": "true", "effect": "NoSchedule"}]
             nodes.append(node)
     return nodes

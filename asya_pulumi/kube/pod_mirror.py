@@ -42,7 +42,7 @@ class PodMirror:
         wanted = {
             pod["metadata"]["name"]: pod
             for pod in pods
-            if pod.get("status", {}).get("phase") == "Running" and not pod["metadata"].get("deletionTimestamp")
+            if (pod.get("status") or {}).get("phase") == "Running" and not pod["metadata"].get("deletionTimestamp")
             and pod["metadata"].get("labels", {}).get(ACTOR_LABEL)
         }
         for name in sorted(set(self.running) - set(wanted)):

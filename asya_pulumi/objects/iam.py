@@ -9,7 +9,8 @@ Least privilege, stated once:
 * actors write, read and delete offloaded envelopes (claim-check) under ``offload/`` of their own mesh's bucket,
   sinks read and delete them there; nobody lists;
 * KEDA's operator may only read queue attributes;
-* every role trusts EKS Pod Identity for one service account of one namespace of one cluster of one account.
+* every role trusts EKS Pod Identity for one service account of one namespace of one cluster of one account;
+  the cluster role trusts EKS for that one cluster of that one account.
 
 No statement has a wildcard action.
 """
@@ -70,6 +71,27 @@ def pod_identity_trust_policy(*, cluster_arn: str, namespace: str, service_accou
             },
         }
     )
+
+
+def service_trust_policy(*, service: str, source_account: str | None = None,
+                         source_arn: str | None = None) -> PolicyDocument:
+    """A trust policy that lets the AWS ``service`` assume the role; with ``source_account`` / ``source_arn``, only
+    on behalf of that account / resource (the confused-deputy guard: no other account's EKS cluster can be made to
+    use the role).
+
+    EKS documents both keys for the cluster role. EC2 does not send them when it hands an instance profile's role
+    to an instance, so the node roles cannot carry them (the condition would leave every node without credentials);
+    who may pass the node role is what guards it (``iam:PassRole``), and docs/infrastructure.md says so.
+    """
+    statement: dict[str, Any] = {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+    condition: dict[str, Any] = {}
+    if source_account is not None:
+        condition["StringEquals"] = {"aws:SourceAccount": source_account}
+    if source_arn is not None:
+        condition["ArnLike"] = {"aws:SourceArn": source_arn}
+    if condition:
+        statement["Condition"] = condition
+    return _document(statement)
 
 
 def eks_cluster_arn(*, same_account_arn: str, region: str, cluster_name: str) -> str:

@@ -61,6 +61,12 @@ SIDECAR_TRACING_ENV_PREFIX = "OTEL_"
 CLUSTER_AUTOSCALER_MAX_GRACE_S = 600
 SAFE_TO_EVICT = "cluster-autoscaler.kubernetes.io/safe-to-evict"
 METRICS_PORT: int = SidecarConfig.model_fields["metrics_port"].default
+#: The sidecar's /metrics and /healthz listen on the pod's IP (the kubelet's probes and Prometheus come from outside
+#: the pod), not on every address; outside a pod they default to loopback (SidecarConfig.metrics_host).
+POD_IP_METRICS_HOST = {
+    "name": SidecarConfig.model_fields["metrics_host"].alias,
+    "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}},
+}
 #: Slack between the sidecar's own shutdown budget and the kubelet's SIGKILL.
 SHUTDOWN_MARGIN_S = 5
 #: After SIGTERM the handler server waits for in-flight calls this long past the actor timeout (clients hang up).
@@ -238,7 +244,7 @@ def sidecar_container(*, image: str, sidecar_env: dict[str, Any]) -> dict[str, A
         "image": image,
         "imagePullPolicy": IMAGE_PULL_POLICY,
         "command": SIDECAR_COMMAND,
-        "env": _env_list(sidecar_env),
+        "env": [*_env_list(sidecar_env), POD_IP_METRICS_HOST],
         "ports": [{"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}],
         "livenessProbe": {**probe, "failureThreshold": 3},
         "readinessProbe": {**probe, "failureThreshold": 1},

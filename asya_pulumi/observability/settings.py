@@ -50,7 +50,7 @@ class ObservabilitySettings:
     def __post_init__(self) -> None:
         for name in ("scrape_interval", "alert_for"):
             value = getattr(self, name)
-            if not _DURATION.match(value):
+            if not _DURATION.fullmatch(value):
                 raise ValueError(f"observability.{name}: {value!r} is not a Prometheus duration; write e.g. '30s'")
         if not self.dashboard_labels:
             raise ValueError("observability.dashboard_labels is empty: Grafana's sidecar would never find the "
@@ -62,6 +62,6 @@ class ObservabilitySettings:
             if getattr(self, name) <= 0:
                 raise ValueError(f"observability.{name} must be above 0, e.g. {getattr(type(self), name)}")
         for key in self.alert_labels:
-            if not _LABEL_NAME.match(key):
+            if not _LABEL_NAME.fullmatch(key):
                 raise ValueError(f"observability.alert_labels: {key!r} is not a Prometheus label name "
                                  f"([a-zA-Z_][a-zA-Z0-9_]*)")

@@ -13,10 +13,19 @@ from typing import Any, Literal
 import annotated_types
 from pydantic import Field, field_validator, model_validator
 
+from asya_pulumi.spec.aws_facts import MAX_GPUS_PER_INSTANCE
 from asya_pulumi.spec.base import SpecModel
 from asya_pulumi.spec.cluster import GPU_POOL_LABEL, check_gpu_pool_name
 from asya_pulumi.spec.inputs import InputStr, is_output
-from asya_pulumi.spec.limits import check_image, check_label_key, check_label_value, parse_quantity
+from asya_pulumi.spec.limits import (
+    MIN_MEMORY_LIMIT_BYTES,
+    check_env_value,
+    check_image,
+    check_label_key,
+    check_label_value,
+    check_resource_size,
+    parse_quantity,
+)
 from asya_pulumi.spec.pod_options import (
     DEFAULT_IMAGE_PULL_POLICY,
     EnvSource,
@@ -50,7 +59,7 @@ def _camel(field: str) -> str:
 
 
 def _check_env_name(key: Any) -> None:
-    if not _ENV_NAME.match(str(key)):
+    if not _ENV_NAME.fullmatch(str(key)):
         raise ValueError(f"env name {key!r} is not a valid variable name; use letters, digits and '_'")
     if str(key).startswith(RESERVED_ENV_PREFIX):
         raise ValueError(f"env {key!r}: the {RESERVED_ENV_PREFIX}* names are rendered from the spec; "
@@ -102,7 +111,10 @@ class ScalingSpec(SpecModel):
 class GpuSpec(SpecModel):
     """GPUs per replica and the node pool they come from (``gpu: 1`` is short for ``gpu: {count: 1}``)."""
 
-    count: int = Field(1, ge=1, description="`nvidia.com/gpu` limit of the handler container.")
+    count: int = Field(
+        1, ge=1, le=MAX_GPUS_PER_INSTANCE, description="`nvidia.com/gpu` limit of the handler container; at most "
+        "the GPUs of a node of its pool (and no EC2 instance has more than 8)."
+    )
     pool: str | None = Field(None, description="GPU node pool name; may be left out when the mesh has exactly one.")
 
     @field_validator("pool")
@@ -132,12 +144,18 @@ class ResourcesSpec(SpecModel):
             if isinstance(quantity, bool) or not isinstance(quantity, (str, int, float)):
                 raise ValueError(f"{name}: {quantity!r} is not a Kubernetes quantity; write e.g. '500m', '2', '4Gi'")
             text = str(quantity)
-            parse_quantity(text, what=name)
+            check_resource_size(name, parse_quantity(text, what=name), text=text)
             checked[name] = text
         return checked
 
     @model_validator(mode="after")
     def _check_requests_within_limits(self) -> ResourcesSpec:
+        memory = self.limits.get("memory")
+        if memory is not None and parse_quantity(memory, what="memory") < MIN_MEMORY_LIMIT_BYTES:
+            raise ValueError(
+                f"limits.memory {memory} is below {MIN_MEMORY_LIMIT_BYTES // 2**20}Mi, the smallest memory limit the "
+                "container runtime (runc) accepts: the pod would never start; raise it (a Python handler needs ~64Mi)"
+            )
         for name, limit in self.limits.items():
             request = self.requests.get(name)
             if request is None:
@@ -159,6 +177,7 @@ class Toleration(SpecModel):
     value: str | None = None
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
     toleration_seconds: int | None = None
+    int64_fields = frozenset({"toleration_seconds"})
 
     @model_validator(mode="after")
     def _check_rules(self) -> Toleration:
@@ -271,7 +290,7 @@ class AsyncActorSpec(SpecModel):
     @field_validator("handler")
     @classmethod
     def _check_handler(cls, value: str) -> str:
-        if not _HANDLER.match(value):
+        if not _HANDLER.fullmatch(value):
             raise ValueError(
                 f"handler {value!r} is not `module.function` or `module.Class.method`; write e.g. handlers.score"
             )
@@ -304,7 +323,8 @@ class AsyncActorSpec(SpecModel):
                     f"env {key!r} is {kind}; an environment variable holds one string: quote the value "
                     f"(e.g. JSON text) or split it into several variables"
                 )
-            checked[key] = ("true" if raw else "false") if isinstance(raw, bool) else str(raw)
+            text = ("true" if raw else "false") if isinstance(raw, bool) else str(raw)
+            checked[key] = check_env_value(str(key), text)
         return checked
 
     @model_validator(mode="after")
@@ -318,6 +338,23 @@ class AsyncActorSpec(SpecModel):
             twice = sorted({item for item in seen if seen.count(item) > 1})
             if twice:
                 raise ValueError(f"volumes: {_camel(attribute)} {twice} used more than once; each volume needs its own")
+        return self
+
+    @model_validator(mode="after")
+    def _check_memory_volumes(self) -> AsyncActorSpec:
+        """A ``medium: Memory`` emptyDir is tmpfs, charged to the container's memory: past the limit it OOM-kills."""
+        in_memory = [v for v in self.volumes if v.empty_dir is not None and v.empty_dir.medium == "Memory"]
+        limit = self.resources.limits.get("memory")
+        if not in_memory or limit is None:
+            return self
+        total = sum(parse_quantity(v.empty_dir.size_limit, what="sizeLimit") for v in in_memory if v.empty_dir)
+        if total >= parse_quantity(limit, what="memory"):
+            names = ", ".join(v.name for v in in_memory)
+            raise ValueError(
+                f"volumes {names}: in-memory emptyDir sizeLimit (total {total / 2**20:.0f}Mi) is not below "
+                f"resources.limits.memory {limit}; tmpfs counts against the memory limit, so a full volume leaves the "
+                "handler nothing: lower sizeLimit, raise limits.memory, or drop medium: Memory"
+            )
         return self
 
     @field_validator("gpu", mode="before")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
@@ -19,32 +20,42 @@ class SpecError(AsyaError, ValueError):
         super().__init__(f"{source}: invalid spec:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
-def known_field_names(models: Iterable[type[BaseModel]]) -> set[str]:
-    """Every manifest spelling (alias) of every field of ``models`` and the models nested in them."""
-    names: set[str] = set()
-    seen: set[type[BaseModel]] = set()
-    pending = list(models)
+def known_field_names(models: Iterable[type[BaseModel]]) -> dict[str, list[str]]:
+    """Every manifest spelling (alias) of every field of ``models`` and the models nested in them, each with the
+    dotted places it can be written (``maxAttempts`` -> ``["resiliency.policies.<name>"]``); ``""`` is the top."""
+    places: dict[str, list[str]] = {}
+    pending: list[tuple[type[BaseModel], str]] = [(model, "") for model in models]
+    seen: set[tuple[type[BaseModel], str]] = set()
     while pending:
-        model = pending.pop()
-        if model in seen:
+        model, path = pending.pop()
+        if (model, path) in seen or path.count(".") > 8:
             continue
-        seen.add(model)
+        seen.add((model, path))
         for name, field in model.model_fields.items():
-            names.add(field.alias or name)
-            pending.extend(_nested_models(field.annotation))
-    return names
+            alias = field.alias or name
+            places.setdefault(alias, [])
+            if path not in places[alias]:
+                places[alias].append(path)
+            child = f"{path}.{alias}" if path else alias
+            pending.extend((nested, child + suffix) for nested, suffix in _nested_models(field.annotation))
+    return places
 
 
-def _nested_models(annotation: object) -> list[type[BaseModel]]:
+def _nested_models(annotation: object, suffix: str = "") -> list[tuple[type[BaseModel], str]]:
+    """The models inside ``annotation`` with how their path continues: ``[]`` in a list, ``.<name>`` in a dict."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    found: list[type[BaseModel]] = []
-    for arg in getattr(annotation, "__args__", ()):
-        found.extend(_nested_models(arg))
-    return found
+        return [(annotation, suffix)]
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is dict and len(args) == 2:
+        return _nested_models(args[1], suffix + ".<name>")
+    if origin in (list, tuple, set, frozenset):
+        return [found for arg in args for found in _nested_models(arg, suffix + "[]")]
+    return [found for arg in args for found in _nested_models(arg, suffix)]
 
 
-def describe(exc: ValidationError, *, vocabulary: set[str], prefix: tuple[str | int, ...] = ()) -> list[str]:
+def describe(
+    exc: ValidationError, *, vocabulary: Mapping[str, list[str]], prefix: tuple[str | int, ...] = ()
+) -> list[str]:
     """One line per error: the dotted manifest path, then the message (with a suggestion for unknown fields)."""
     problems = []
     for err in exc.errors():
@@ -53,7 +64,15 @@ def describe(exc: ValidationError, *, vocabulary: set[str], prefix: tuple[str | 
         if err["type"] == "extra_forbidden":
             bad = str(loc[-1])
             close = difflib.get_close_matches(bad, sorted(vocabulary), n=1, cutoff=0.6)
-            hint = f"did you mean {close[0]!r}?" if close else "remove it (see docs/infrastructure.md for the fields)"
+            if bad in vocabulary:  # a real field, in the wrong place
+                base = ".".join(str(p) for p in prefix)
+                places = " or ".join(repr(".".join(filter(None, (base, p)))) if base or p else "the top level"
+                                     for p in vocabulary[bad])
+                hint = f"it is a field of {places}, not of this mapping; move it there"
+            elif close:
+                hint = f"did you mean {close[0]!r}?"
+            else:
+                hint = "remove it (see docs/infrastructure.md for the fields)"
             problems.append(f"{where}: unknown field {bad!r}; {hint}")
         else:
             msg = err["msg"].removeprefix("Value error, ")

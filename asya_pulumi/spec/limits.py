@@ -13,6 +13,7 @@ import ipaddress
 import re
 from decimal import Decimal, InvalidOperation
 
+from asya_pulumi.spec.aws_facts import EBS_GP3_MAX_GIB, LARGEST_INSTANCE_MEMORY_GIB, LARGEST_INSTANCE_VCPUS
 from asya_runtime.naming import (
     IAM_ROLE_NAME_MAX,
     PREFIX,
@@ -104,7 +105,7 @@ def check_bucket_name(name: str) -> str:
     problem = None
     if not 3 <= len(name) <= S3_BUCKET_NAME_MAX:
         problem = f"is {len(name)} characters; S3 allows 3 to {S3_BUCKET_NAME_MAX}"
-    elif not _BUCKET_NAME.match(name) or ".." in name:
+    elif not _BUCKET_NAME.fullmatch(name) or ".." in name:
         problem = "may hold only lowercase letters, digits, '.' and '-', start and end with a letter or digit"
     elif name.startswith(_BUCKET_RESERVED_PREFIXES) or name.endswith(_BUCKET_RESERVED_SUFFIXES):
         problem = "uses a prefix or suffix S3 reserves"
@@ -137,12 +138,12 @@ _LABEL_FORMS = "letters, digits, '-', '_' and '.', starting and ending with a le
 def check_label_key(key: str, *, what: str) -> str:
     """A Kubernetes label key (qualified name): optional ``dns.subdomain/`` prefix, then a name of ≤ 63 characters."""
     prefix, _, name = key.rpartition("/")
-    if "/" in key and (not prefix or len(prefix) > DNS_SUBDOMAIN_MAX or not _DNS_SUBDOMAIN.match(prefix)):
+    if "/" in key and (not prefix or len(prefix) > DNS_SUBDOMAIN_MAX or not _DNS_SUBDOMAIN.fullmatch(prefix)):
         raise ValueError(
             f"{what} {key!r}: the prefix before '/' must be a DNS subdomain of at most {DNS_SUBDOMAIN_MAX} "
             f"characters (lowercase letters, digits, '-' and '.'), e.g. 'example.com/{name or 'name'}'"
         )
-    if len(name) > LABEL_NAME_MAX or not _LABEL_NAME.match(name):
+    if len(name) > LABEL_NAME_MAX or not _LABEL_NAME.fullmatch(name):
         raise ValueError(
             f"{what} {key!r} is not a Kubernetes label key; its name (after any 'prefix/') has at most "
             f"{LABEL_NAME_MAX} characters: {_LABEL_FORMS}"
@@ -152,7 +153,7 @@ def check_label_key(key: str, *, what: str) -> str:
 
 def check_label_value(value: str, *, what: str) -> str:
     """A Kubernetes label value: empty, or at most 63 characters of the label alphabet."""
-    if value and (len(value) > LABEL_NAME_MAX or not _LABEL_NAME.match(value)):
+    if value and (len(value) > LABEL_NAME_MAX or not _LABEL_NAME.fullmatch(value)):
         raise ValueError(
             f"{what} {value!r} is not a Kubernetes label value; use at most {LABEL_NAME_MAX} characters: "
             f"{_LABEL_FORMS} (or leave it empty)"
@@ -160,12 +161,64 @@ def check_label_value(value: str, *, what: str) -> str:
     return value
 
 
+#: distribution/reference's grammar (what the kubelet and every registry parse): ``[host[:port]/]path[:tag][@digest]``.
+_HOST_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+_IMAGE_HOST = rf"(?:{_HOST_LABEL}(?:\.{_HOST_LABEL})*|\[[0-9a-fA-F:]+\])"
+_IMAGE_PATH = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+_IMAGE_REFERENCE = re.compile(
+    rf"(?:(?P<host>{_IMAGE_HOST}(?::[0-9]+)?)/)?(?P<path>{_IMAGE_PATH})(?::(?P<tag>[\w][\w.-]{{0,127}}))?"
+    r"(?:@(?P<digest>[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}))?"
+)
+#: The longest repository name (host and path) a registry takes.
+IMAGE_NAME_MAX = 255
+_DIGEST_HEX = {"sha256": 64, "sha512": 128}
+
+
 def check_image(value: str, *, what: str) -> str:
-    """A container image reference: not blank, no whitespace anywhere (Kubernetes refuses both)."""
+    """A container image reference as the kubelet parses it: lowercase repository, a tag of at most 128 word
+    characters, a digest whose hex fits its algorithm; no whitespace or control characters."""
     if not value.strip():
         raise ValueError(f"{what} is blank; name the container image, e.g. 'registry.example.com/scoring:1.4'")
-    if any(c.isspace() for c in value):
-        raise ValueError(f"{what} {value!r} contains whitespace, which no image reference may; remove it")
+    if any(c.isspace() or not c.isprintable() for c in value):
+        raise ValueError(f"{what} {value!r} contains whitespace or a control character, which no image reference "
+                         "may; remove it")
+    match = _IMAGE_REFERENCE.fullmatch(value)
+    problem = None
+    if match is None:
+        lowered = value.lower()
+        hint = f" (did you mean {lowered!r}? repositories are lowercase)" if _IMAGE_REFERENCE.fullmatch(lowered) else ""
+        problem = (f"is not an image reference{hint}; write [registry/]repository[:tag][@sha256:<64 hex>], e.g. "
+                   "'registry.example.com/scoring:1.4'")
+    elif len((match["host"] or "") + "/" + match["path"]) > IMAGE_NAME_MAX:
+        problem = f"has a repository name over {IMAGE_NAME_MAX} characters; shorten it"
+    elif match["digest"]:
+        algorithm, _, hexdigits = match["digest"].partition(":")
+        expected = _DIGEST_HEX.get(algorithm)
+        if expected is None or len(hexdigits) != expected:
+            problem = (f"has the digest {match['digest']!r}; a digest is sha256: and 64 hex digits (or sha512: and "
+                       "128), as `crane digest` or `docker inspect` print it")
+    if problem:
+        raise ValueError(f"{what} {value!r} {problem}")
+    return value
+
+
+# ---------------------------------------------------------------- environment variables
+#: Linux's MAX_ARG_STRLEN: one ``NAME=value`` string of the environment, its NUL included, is at most 32 pages.
+ENV_ENTRY_MAX_BYTES = 128 * 1024
+
+
+def check_env_value(name: str, value: str) -> str:
+    """An env value ``execve`` can pass: no NUL (it would end the string), and ``NAME=value`` within 128 KiB
+    (past it the container's start fails with E2BIG, after the pod was scheduled)."""
+    if "\0" in value:
+        raise ValueError(f"env {name!r} contains a NUL character, which no environment variable can hold; remove it")
+    size = len(f"{name}={value}".encode()) + 1
+    if size > ENV_ENTRY_MAX_BYTES:
+        raise ValueError(
+            f"env {name!r} is {size} bytes as NAME=value, over Linux's {ENV_ENTRY_MAX_BYTES} bytes (128 KiB) for one "
+            "variable (the container would fail to start with E2BIG); put the data in a ConfigMap volume or fetch "
+            "it in the handler"
+        )
     return value
 
 
@@ -184,12 +237,12 @@ _MAX_EXPONENT = 18
 
 def parse_quantity(text: str, *, what: str) -> Decimal:
     """A Kubernetes resource quantity (``500m``, ``2``, ``512Mi``, ``1G``, ``1e3``) as a non-negative Decimal."""
-    match = _QUANTITY.match(text)
+    match = _QUANTITY.fullmatch(text)
     if match is None:
         raise ValueError(f"{what}: {text!r} is not a Kubernetes quantity; write e.g. '500m', '2', '512Mi', '1G'")
     number, suffix = Decimal(match["number"]), match["suffix"] or ""
     try:
-        if suffix[:1] in ("e", "E") and suffix != "E":
+        if suffix not in _SUFFIX:  # the exponent form, 1e3 / 1E-3 (E and Ei are units)
             exponent = int(suffix[1:])
             if abs(exponent) > _MAX_EXPONENT:
                 raise InvalidOperation
@@ -200,4 +253,24 @@ def parse_quantity(text: str, *, what: str) -> Decimal:
         raise ValueError(f"{what}: {text!r} is out of range for a Kubernetes quantity; write e.g. '4Gi'") from None
     if value < 0:
         raise ValueError(f"{what}: {text!r} is negative; a resource quantity is zero or more")
+    return value
+
+
+#: runc refuses a memory limit below 6 MiB (the container never starts).
+MIN_MEMORY_LIMIT_BYTES = 6 * 2**20
+
+
+def check_resource_size(name: str, value: Decimal, *, text: str) -> Decimal:
+    """A CPU or memory amount no EC2 instance is too small for (a pod asking more stays Pending forever)."""
+    ceilings = {
+        "cpu": (Decimal(LARGEST_INSTANCE_VCPUS), f"{LARGEST_INSTANCE_VCPUS} CPUs"),
+        "memory": (Decimal(LARGEST_INSTANCE_MEMORY_GIB) * 2**30, f"{LARGEST_INSTANCE_MEMORY_GIB}Gi"),
+        "ephemeral-storage": (Decimal(EBS_GP3_MAX_GIB) * 2**30, f"{EBS_GP3_MAX_GIB}Gi"),
+    }
+    ceiling, readable = ceilings[name]
+    if value > ceiling:
+        raise ValueError(
+            f"{name}: {text} is more than the largest EC2 instance (or volume) has ({readable}); no node could ever "
+            "run the pod: ask for what one replica needs and add replicas"
+        )
     return value

@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Mapping, Sequence
 
 from pydantic import Field, field_validator, model_validator
 
 from asya_pulumi.spec.actor import AsyncActorSpec
+from asya_pulumi.spec.aws_facts import check_region
 from asya_pulumi.spec.base import SpecModel
-from asya_pulumi.spec.cluster import check_gpu_pool_name
+from asya_pulumi.spec.cluster import ClusterSpec, check_gpu_pool_name
 from asya_pulumi.spec.hardening import ResultRetentionSpec
 from asya_pulumi.spec.limits import check_image, check_mesh_namespace, check_namespace_fits, check_result_bucket
 from asya_pulumi.spec.runtime_pin import DEFAULT_RUNTIME_IMAGE
 from asya_runtime.naming import check_dns_label, check_names_fit
-from asya_runtime.resiliency import check_recovery_actors
-
-_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
-
-
-def check_region(value: str) -> str:
-    """An AWS region name such as ``us-east-1`` (it is part of every role name, so a typo must fail early)."""
-    if not _REGION.match(value):
-        raise ValueError(f"region {value!r} is not an AWS region name; write e.g. 'us-east-1'")
-    return value
+from asya_runtime.resiliency import check_recovery_actors, check_recovery_cycles
 
 
 def check_namespace(value: str) -> str:
@@ -107,6 +98,7 @@ class MeshSpec(SpecModel):
         for actor in self.actors:
             self._check_gpu(actor)
             check_recovery_actors(actor=actor.name, resiliency=actor.resiliency, known=names)
+        check_recovery_cycles({actor.name: actor.resiliency for actor in self.actors})
         check_routes(self.routes, known=names)
         return self
 
@@ -134,6 +126,25 @@ class MeshSpec(SpecModel):
         if actor.gpu is None:
             return None
         return actor.gpu.pool or self.gpu_pools[0]
+
+    def check_fits(self, cluster: ClusterSpec) -> None:
+        """Every GPU actor fits a node of its pool: any of the pool's instance types may be started for it, so its
+        ``gpu.count`` must fit the one with the fewest GPUs, or the pod stays Pending on that node forever."""
+        pools = {pool.name: pool for pool in cluster.gpu_pools}
+        for actor in self.actors:
+            name = self.gpu_pool_of(actor)
+            if actor.gpu is None or name is None:
+                continue
+            pool = pools.get(name)
+            if pool is None:
+                raise ValueError(f"actor {actor.name!r}: GPU pool {name!r} is not one of the cluster's gpuPools "
+                                 f"({', '.join(pools) or 'none'}); add it to asya:cluster.gpuPools")
+            if actor.gpu.count > pool.node_gpus:
+                raise ValueError(
+                    f"actor {actor.name!r}: gpu {actor.gpu.count}, but a node of pool {name!r} has {pool.node_gpus} "
+                    f"({pool.smallest_type}), so the pod could never be scheduled; lower gpu, or give the pool only "
+                    f"instance types with {actor.gpu.count} or more GPUs (e.g. g5.12xlarge has 4)"
+                )
 
     def actor(self, name: str) -> AsyncActorSpec:
         for actor in self.actors:

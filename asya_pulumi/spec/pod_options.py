@@ -37,7 +37,7 @@ _REFUSED_VOLUMES = {
 
 def check_object_name(value: str, *, what: str) -> str:
     """A Kubernetes object name (DNS-1123 subdomain: lowercase, digits, '-', '.', at most 253 characters)."""
-    if len(value) > 253 or not _DNS_SUBDOMAIN.match(value):
+    if len(value) > 253 or not _DNS_SUBDOMAIN.fullmatch(value):
         raise ValueError(f"{what} {value!r} is not a Kubernetes object name; use lowercase letters, digits, '-' "
                          f"and '.', at most 253 characters")
     return value
@@ -58,7 +58,7 @@ class KeyRef(SpecModel):
     @field_validator("key")
     @classmethod
     def _check_key(cls, value: str) -> str:
-        if len(value) > 253 or not _KEY.match(value):
+        if len(value) > 253 or not _KEY.fullmatch(value):
             raise ValueError(f"key {value!r} is not a Secret/ConfigMap key; use letters, digits, '-', '_', '.'")
         return value
 
@@ -148,7 +148,7 @@ class VolumeSpec(SpecModel):
     @field_validator("name")
     @classmethod
     def _check_name(cls, value: str) -> str:
-        if len(value) > 63 or not _DNS_LABEL.match(value):
+        if len(value) > 63 or not _DNS_LABEL.fullmatch(value):
             raise ValueError(f"volume name {value!r} is not a DNS label; use lowercase letters, digits and '-'")
         if value in RESERVED_VOLUMES:
             raise ValueError(f"volume name {value!r} is the pod's own; reserved: {', '.join(RESERVED_VOLUMES)}")
@@ -160,6 +160,9 @@ class VolumeSpec(SpecModel):
         path = posixpath.normpath(value)
         if not value.startswith("/") or path == "/":
             raise ValueError(f"mountPath {value!r} must be an absolute path below '/', e.g. /models")
+        if ":" in value or any(not c.isprintable() for c in value):
+            raise ValueError(f"mountPath {value!r} contains ':' or a control character, which the kubelet refuses "
+                             "(':' separates a bind mount's fields); choose another path, e.g. /models")
         for reserved in RESERVED_VOLUMES.values():
             if path == reserved or path.startswith(reserved + "/") or reserved.startswith(path + "/"):
                 raise ValueError(f"mountPath {value!r} overlaps the pod's own {reserved}; choose another path")

@@ -13,9 +13,10 @@ from collections.abc import Sequence
 from pydantic import Field, field_validator, model_validator
 
 from asya_pulumi.spec.actor import AsyncActorSpec
+from asya_pulumi.spec.aws_facts import check_region
 from asya_pulumi.spec.base import SpecModel
-from asya_pulumi.spec.mesh import check_actor_names, check_namespace, check_region, check_routes
-from asya_runtime.resiliency import check_recovery_actors
+from asya_pulumi.spec.mesh import check_actor_names, check_namespace, check_routes
+from asya_runtime.resiliency import check_recovery_actors, check_recovery_cycles
 
 #: Where a route's actors may come from in a team stack, as the error message says it.
 ACROSS_STACKS = "the mesh base (platform stack) nor this team stack"
@@ -85,3 +86,4 @@ def check_team_against_mesh(
                 f"actor {actor.name!r}: gpu.pool {actor.gpu.pool!r} is not a GPU pool of mesh {namespace!r}; "
                 f"the platform stack exports: {pools}"
             )
+    check_recovery_cycles({actor.name: actor.resiliency for actor in team.actors})

@@ -5,10 +5,16 @@ PyYAML's ``safe_load`` is safe from code execution, not from size: an alias (``*
 3.3 GiB before these budgets). Here the composer counts every alias and the number of nodes the document *would*
 expand to, and stops as soon as either budget is passed, before any value is constructed. A manifest is a few KB
 with an anchor or two; each budget is far above that and far below what hurts.
+
+Two YAML 1.1 habits PyYAML keeps are refused or dropped, because each silently changes a manifest's meaning: a key
+written twice in one mapping (PyYAML keeps the last, so a second ``spec:`` replaces the whole actor) is an error
+naming both lines, and only ``true``/``false`` are booleans (YAML 1.2's rule), so ``maxAttempts: yes`` is the string
+``"yes"`` and fails as a number instead of becoming ``1``.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +34,18 @@ class YamlRefused(ValueError):
     """A YAML document passed a budget; the message names the rule and the fix (the caller adds the file)."""
 
 
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+
+
 class _BoundedLoader(yaml.SafeLoader):
-    """SafeLoader whose composer counts aliases, expanded nodes and depth, and refuses past the budgets."""
+    """SafeLoader whose composer counts aliases, expanded nodes and depth, and refuses past the budgets; duplicate
+    keys refused, YAML 1.2 booleans."""
+
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != _BOOL_TAG]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
@@ -65,6 +81,29 @@ class _BoundedLoader(yaml.SafeLoader):
                 f"over the limit for a manifest; write the values out instead of nesting aliases"
             )
         return node
+
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == _MERGE_TAG:  # `<<: *base` then an explicit key is an override, not a duplicate
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                first = seen.get(key)
+                seen[key] = line
+            except TypeError:  # an unhashable key: PyYAML's own error says so
+                continue
+            if first is not None:
+                raise YamlRefused(
+                    f"line {line}: key {key!r} appears twice in the same mapping (first on line {first}); YAML would "
+                    f"keep only the last one, silently dropping the first: remove one or merge them"
+                )
+        return super().construct_mapping(node, deep=deep)
+
+
+_BoundedLoader.add_implicit_resolver(_BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 
 
 def load_yaml(text: str) -> Any:

@@ -94,6 +94,12 @@ class SidecarConfig(BaseModel):
     metrics_port: int = Field(
         9100, ge=0, alias="ASYA_METRICS_PORT", description="Port of Prometheus `/metrics` and `/healthz`; 0 = off."
     )
+    metrics_host: str = Field(
+        "127.0.0.1", alias="ASYA_METRICS_HOST", min_length=1,
+        description="Address `/metrics` and `/healthz` listen on. Loopback by default, so a sidecar on a laptop or "
+        "a host network is reachable from nowhere else; a pod sets its own IP (the downward API's status.podIP), "
+        "where the kubelet's probes and Prometheus reach it.",
+    )
     log_payloads: bool = Field(
         False, alias="ASYA_LOG_PAYLOADS", description="Log payloads (may hold personal data; off by default)."
     )

@@ -74,7 +74,7 @@ def actor_of_queue(*, namespace: str, name: str) -> str | None:
     if not name.startswith(prefix) or name.endswith(DLQ_SUFFIX):
         return None
     actor = name[len(prefix) :]
-    return actor if _DNS_LABEL.match(actor) else None
+    return actor if _DNS_LABEL.fullmatch(actor) else None
 
 
 def role_name(*, namespace: str, actor: str, region: str) -> str:
@@ -96,7 +96,7 @@ def check_dns_label(value: str, *, what: str, max_len: int = 63) -> str:
     """Return ``value`` if it is a DNS-1123 label (Kubernetes object and queue names), else explain the fix."""
     if len(value) > max_len:
         raise ValueError(f"{what} {value!r} is {len(value)} characters; use at most {max_len}")
-    if not _DNS_LABEL.match(value):
+    if not _DNS_LABEL.fullmatch(value):
         suggestion = re.sub(r"[^a-z0-9-]+", "-", value.lower()).strip("-")
         raise ValueError(
             f"{what} {value!r} is not a DNS-1123 label; use lowercase letters, digits and '-', "

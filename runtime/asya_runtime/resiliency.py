@@ -31,12 +31,13 @@ from __future__ import annotations
 import math
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator, model_validator
 
 from asya_runtime.durations import format_duration, parse_duration, readable_duration
+from asya_runtime.manifest_model import ManifestModel
 from asya_runtime.naming import check_actor_name
 
 #: SQS refuses a VisibilityTimeout above 12 hours; an actor may not be allowed to run longer than that.
@@ -68,7 +69,7 @@ def _one_or_many(value: object) -> object:
     return [value] if isinstance(value, str) else value
 
 
-class _Model(BaseModel):
+class _Model(ManifestModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
 
@@ -176,7 +177,7 @@ class RetryRule(_Model):
     @classmethod
     def _check_errors(cls, value: list[str]) -> list[str]:
         for name in value:
-            if not _ERROR_NAME.match(name):
+            if not _ERROR_NAME.fullmatch(name):
                 raise ValueError(
                     f"{name!r} is not an exception class name; write a class name ('TimeoutError') or a dotted "
                     f"qualified one ('requests.exceptions.Timeout')"
@@ -283,6 +284,33 @@ def check_recovery_actors(*, actor: str, resiliency: Resiliency, known: Sequence
                 raise ValueError(
                     f"{where}, which is not an actor of the mesh; add it or name one of: {', '.join(sorted(known))}"
                 )
+
+
+def check_recovery_cycles(recovery: Mapping[str, Resiliency]) -> None:
+    """Raise if ``onExhausted`` hands envelopes round a cycle (``a -> b -> a``): an envelope that fails in every
+    actor of it would be handed on forever, each hop with fresh attempts (the hop budget would end it, but only
+    after thousands of calls). ``recovery`` maps each actor whose policies are known to its resiliency."""
+    edges = {
+        actor: sorted({target for policy in res.policies.values() for target in policy.on_exhausted})
+        for actor, res in recovery.items()
+    }
+    done: set[str] = set()
+
+    def visit(actor: str, path: list[str]) -> None:
+        if actor in path:
+            cycle = [*path[path.index(actor):], actor]
+            raise ValueError(
+                f"onExhausted forms a cycle: {' -> '.join(cycle)}; an envelope failing in each would be handed round "
+                "it forever. End the chain in an actor without onExhausted (it error-ends what it cannot recover)"
+            )
+        if actor in done:
+            return
+        for target in edges.get(actor, ()):
+            visit(target, [*path, actor])
+        done.add(actor)
+
+    for actor in sorted(edges):
+        visit(actor, [])
 
 
 def queue_visibility_timeout(resiliency: Resiliency) -> int:

@@ -34,6 +34,7 @@ def main() -> None:
         namespace=config.get("namespace") or base.namespace,
         gpu_pools=[pool.name for pool in cluster_spec.gpu_pools],
     )
+    mesh_spec.check_fits(cluster_spec)
 
     cluster = AsyaCluster("asya", spec=cluster_spec, region=region)
     in_cluster = pulumi.ResourceOptions(providers=[cluster.k8s_provider])

@@ -13,6 +13,7 @@ from typing import Any
 import pulumi
 import pytest
 from infra_mocks import ACCOUNT, REGION, Deployment
+from support.pods import plain_env
 
 from asya_pulumi.components import ActorMesh, AsyncActor
 from asya_pulumi.objects.pod import handler_server_sources
@@ -56,10 +57,6 @@ def build(deployment: Deployment, spec: dict[str, Any] = SCORE, **kwargs: Any) -
         )
     )
     return actors[0]
-
-
-def env_of(container: dict[str, Any]) -> dict[str, str]:
-    return {e["name"]: e["value"] for e in container["env"]}
 
 
 def test_queue_settings_are_derived_from_resiliency(deployment: Deployment) -> None:
@@ -184,11 +181,13 @@ def test_gpu_actor_without_a_pool_is_refused(deployment: Deployment) -> None:
 def test_sidecar_env_is_rendered_from_sidecar_config(deployment: Deployment) -> None:
     build(deployment)
     sidecar = deployment_spec(deployment)["spec"]["template"]["spec"]["containers"][1]
-    config = SidecarConfig.from_env(env_of(sidecar))
+    config = SidecarConfig.from_env(plain_env(sidecar))
     assert config.actor == "score-image" and config.namespace == "dev" and config.mode == "actor"
     assert config.concurrency == 2 and config.region == REGION
     assert config.resiliency == Resiliency.model_validate(SCORE["resiliency"])
     assert sidecar["command"] == ["asya-sidecar"]
+    # /metrics and /healthz on the pod's IP, where the kubelet probes them (loopback is the default elsewhere)
+    assert {"name": "ASYA_METRICS_HOST", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}} in sidecar["env"]
 
 
 def test_handler_container_runs_the_mounted_handler_server(deployment: Deployment) -> None:
@@ -196,7 +195,7 @@ def test_handler_container_runs_the_mounted_handler_server(deployment: Deploymen
     handler = deployment_spec(deployment)["spec"]["template"]["spec"]["containers"][0]
     assert handler["command"] == ["python3", "/opt/asya/handler_server.py"]
     assert handler["livenessProbe"]["exec"]["command"] == ["python3", "/opt/asya/handler_server.py", "--health"]
-    env = env_of(handler)
+    env = plain_env(handler)
     assert env[ENV_HANDLER] == "handlers.score_image"
     assert env[ENV_HANDLER_CONCURRENCY] == "2"
     # actorTimeout 10m: the handler server drains a running call for 610 s, inside the pod's 651 s grace period
@@ -283,7 +282,7 @@ def test_a_node_actor_runs_the_node_handler_server(deployment: Deployment, tmp_p
     assert node["command"] == ["node", "/opt/asya/handler_server.js"]
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
         assert node[probe]["exec"]["command"] == ["node", "/opt/asya/handler_server.js", "--health"]
-    env = env_of(node)
+    env = plain_env(node)
     assert env[ENV_HANDLER] == "words.js:countWords" and env[ENV_HANDLER_PATH] == "."
     assert "PYTHONDONTWRITEBYTECODE" not in env
     assert {"name": "handler-server", "mountPath": "/opt/asya", "readOnly": True} in node["volumeMounts"]

@@ -264,3 +264,22 @@ def test_every_hardening_default_is_documented_with_its_value() -> None:
     for name, field in ResultRetentionSpec.model_fields.items():
         row = f"| `{field.alias}` | {getattr(retention, name)} |"
         assert row in doc, f"docs/infrastructure.md lacks the row {row!r}"
+
+
+# --- trust and admin ------------------------------------------------------------------------------------------------
+
+
+def test_eks_may_assume_the_cluster_role_for_this_cluster_of_this_account_only(deployment: Deployment) -> None:
+    build(deployment, **BYO)
+    (statement,) = json.loads(deployment.one("aws:iam/role:Role", f"{CLUSTER}-cluster-role").inputs[
+        "assumeRolePolicy"])["Statement"]
+    assert statement["Principal"] == {"Service": "eks.amazonaws.com"}
+    account = statement["Condition"]["StringEquals"]["aws:SourceAccount"]
+    assert account.isdigit() and len(account) == 12
+    assert statement["Condition"]["ArnLike"]["aws:SourceArn"] == f"arn:aws:eks:{REGION}:{account}:cluster/{CLUSTER}"
+
+
+@pytest.mark.parametrize("creator_admin", [True, False])
+def test_the_creators_admin_access_is_a_switch(deployment: Deployment, creator_admin: bool) -> None:
+    cluster = build(deployment, **BYO, creatorAdmin=creator_admin)
+    assert cluster.inputs["accessConfig"]["bootstrapClusterCreatorAdminPermissions"] is creator_admin

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from infra_mocks import REGION, Deployment
+from support.pods import plain_env
 
 from asya_pulumi.components import AsyncActor
 from asya_pulumi.spec import AsyncActorSpec
@@ -34,7 +35,7 @@ def _rendered(deployment: Deployment, spec: dict[str, Any]) -> tuple[int, int]:
     pod = deployment.one("kubernetes:apps/v1:Deployment", f"dev-{actor_spec.name}-deployment").inputs["spec"]
     handler, sidecar = pod["template"]["spec"]["containers"][:2]
     env = {e["name"]: e.get("value") for e in handler["env"]}
-    sidecar_env = {e["name"]: e["value"] for e in sidecar["env"] if "value" in e}
+    sidecar_env = plain_env(sidecar)
     return SidecarConfig.from_env(sidecar_env).concurrency, int(env[ENV_HANDLER_CONCURRENCY])
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from infra_mocks import ACCOUNT, REGION, Deployment
+from support.pods import plain_env
 
 from asya_pulumi.checks.validate import InvalidObject, validate_object, validate_objects
 from asya_pulumi.components import ActorMesh, Keda
@@ -51,7 +52,7 @@ def test_sinks_run_the_runtime_image_and_may_only_put_results(deployment: Deploy
     for sink in ("success-sink", "error-sink"):
         pod = deployment.one("kubernetes:apps/v1:Deployment", f"scoring-{sink}-deployment").inputs["spec"]["template"]
         (sidecar,) = pod["spec"]["containers"]
-        config = SidecarConfig.from_env({e["name"]: e["value"] for e in sidecar["env"]})
+        config = SidecarConfig.from_env(plain_env(sidecar))
         assert (config.mode, config.result_bucket) == (sink, bucket["bucket"])
         assert sidecar["image"].startswith("ghcr.io/asya-sh/asya-runtime:")
         policy = json.loads(deployment.one("aws:iam/rolePolicy:RolePolicy", f"scoring-{sink}-policy").inputs["policy"])
@@ -217,7 +218,7 @@ def test_actors_get_the_mesh_bucket_and_their_offload_threshold(deployment: Depl
     def sidecar_config(actor: str) -> SidecarConfig:
         pod = deployment.one("kubernetes:apps/v1:Deployment", f"scoring-{actor}-deployment").inputs["spec"]["template"]
         (sidecar,) = [c for c in pod["spec"]["containers"] if c["name"] == "sidecar"]
-        return SidecarConfig.from_env({e["name"]: e["value"] for e in sidecar["env"]})
+        return SidecarConfig.from_env(plain_env(sidecar))
 
     assert (sidecar_config("judge").result_bucket, sidecar_config("judge").offload_threshold) == (bucket, 100_000)
     assert sidecar_config("store").offload_threshold == 7 * 64 * 1024  # the default: offloading is on

@@ -6,6 +6,7 @@ from typing import Any
 
 import pulumi
 from infra_mocks import Deployment
+from support.pods import plain_env
 
 from asya_pulumi.components import ActorMesh
 from asya_pulumi.spec import MeshSpec
@@ -16,7 +17,7 @@ ENDPOINT = "http://otel-collector.observability:4317"
 def _env(deployment: Deployment, name: str, container: str) -> dict[str, Any]:
     template = deployment.one("kubernetes:apps/v1:Deployment", f"traced-{name}-deployment").inputs["spec"]["template"]
     [found] = [c for c in template["spec"]["containers"] if c["name"] == container]
-    return {e["name"]: e["value"] for e in found["env"]}
+    return plain_env(found)
 
 
 def test_the_actors_otel_env_goes_to_its_sidecar_as_well_as_its_handler(deployment: Deployment) -> None:

@@ -89,7 +89,7 @@ def resolve_credentials(
     Returns what the chain produced ("none", "error: ...", "credentials: <method>") and the addresses it tried to
     connect to (every connection is refused, so nothing leaves this machine).
     """
-    environ = {e["name"]: e["value"].replace(TOKEN_MOUNT, str(token_dir)) for e in env}
+    environ = {e["name"]: e["value"].replace(TOKEN_MOUNT, str(token_dir)) for e in env if "value" in e}
     environ["HOME"] = str(home)  # the pod's HOME is a fresh emptyDir: no ~/.aws
     attempts: list[Any] = []
 

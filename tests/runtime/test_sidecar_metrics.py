@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 import urllib.error
 import urllib.request
 from typing import Any
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from support.mesh import MeshHarness, wait_for
 
 from asya_pulumi.local.broker import free_port
+from asya_runtime.config import SidecarConfig
 from asya_runtime.envelope import new_envelope
 from asya_runtime.sidecar.metrics import Metrics, MetricsServer
 
@@ -117,7 +120,7 @@ def test_healthz_reports_receives_the_broker_refuses_and_clears_once_they_succee
 
 def test_healthz_turns_unhealthy_once_receives_have_been_refused_past_the_limit() -> None:
     metrics = Metrics()
-    server = MetricsServer(metrics=metrics, port=free_port(), stale_after_s=62)
+    server = MetricsServer(metrics=metrics, host="127.0.0.1", port=free_port(), stale_after_s=62)
 
     async def scenario() -> list[tuple[int, dict[str, Any]]]:
         await server.start()
@@ -136,3 +139,41 @@ def test_healthz_turns_unhealthy_once_receives_have_been_refused_past_the_limit(
     assert early_status == 200 and early["ok"] is True and early["receive_refused_s"] >= 10
     assert late_status == 503 and late["ok"] is False and late["receive_refused_s"] >= 100
     assert late["error"] == "ClientError: SignatureDoesNotMatch"
+
+
+def _other_address() -> str | None:
+    """An address of this machine that is not loopback (the one a default route leaves by), if there is one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: nothing is sent, the kernel only picks a source address
+        except OSError:
+            return None
+        address = probe.getsockname()[0]
+    return None if address.startswith("127.") else address
+
+
+def test_by_default_metrics_listen_on_loopback_only() -> None:
+    other = _other_address()
+    if other is None:
+        pytest.skip("this machine has no address other than loopback to try")
+    config = SidecarConfig.model_validate({"ASYA_ACTOR": "a", "ASYA_NAMESPACE": "m"})
+    server = MetricsServer(metrics=Metrics(), host=config.metrics_host, port=free_port(), stale_after_s=62)
+
+    async def scenario() -> tuple[bool, bool]:
+        await server.start()
+        try:
+            return await asyncio.to_thread(_answers, "127.0.0.1", server.port), await asyncio.to_thread(
+                _answers, other, server.port)
+        finally:
+            await server.stop()
+
+    on_loopback, on_other = asyncio.run(scenario())
+    assert on_loopback and not on_other
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False

@@ -111,6 +111,7 @@ class Sidecar:
             if self.config.metrics_port:
                 server = MetricsServer(
                     metrics=self.metrics,
+                    host=self.config.metrics_host,
                     port=self.config.metrics_port,
                     stale_after_s=self.config.wait_time_seconds + 60,
                     queue_depth=QueueDepth(

@@ -182,9 +182,16 @@ class MetricsServer:
     being refused; 503 once either has lasted ``stale_after_s``."""
 
     def __init__(
-        self, *, metrics: Metrics, port: int, stale_after_s: float, queue_depth: QueueDepth | None = None
+        self,
+        *,
+        metrics: Metrics,
+        port: int,
+        stale_after_s: float,
+        host: str,
+        queue_depth: QueueDepth | None = None,
     ) -> None:
         self.metrics = metrics
+        self.host = host
         self.port = port
         self.stale_after_s = stale_after_s
         self.queue_depth = queue_depth
@@ -196,7 +203,7 @@ class MetricsServer:
         app.router.add_get("/healthz", self._healthz)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        await web.TCPSite(self._runner, "0.0.0.0", self.port).start()
+        await web.TCPSite(self._runner, self.host, self.port).start()
 
     async def stop(self) -> None:
         if self._runner is not None:
