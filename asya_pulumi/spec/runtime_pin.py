@@ -10,6 +10,6 @@ pushes the image under this name, and so under this digest.
 from __future__ import annotations
 
 RUNTIME_IMAGE_NAME = "ghcr.io/asya-sh/asya-runtime:0.1.0"
-RUNTIME_IMAGE_DIGEST = "sha256:a01e61a2254cc531233d8d06769e65cd58e1ee9e32b79c38ea7005a9facad27e"
+RUNTIME_IMAGE_DIGEST = "sha256:b0c672fd8a0f64640cd84e38cf4f683c9c78b1e5d2746eda9611e15f345656f8"
 #: ``name:tag@digest``: the tag for people, the digest for the kubelet.
 DEFAULT_RUNTIME_IMAGE = f"{RUNTIME_IMAGE_NAME}@{RUNTIME_IMAGE_DIGEST}"
