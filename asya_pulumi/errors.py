@@ -7,7 +7,9 @@ in documented groups (``httpx._exceptions``'s shape):
 - :class:`~asya_pulumi.ops.errors.OpsError` — a request to a running mesh cannot be answered as asked (no result
   bucket, an unknown actor or queue, a bad time);
 - :class:`~asya_pulumi.local.broker.BrokerError` — the embedded broker could not be found, started or reached
-  (also a ``RuntimeError``).
+  (also a ``RuntimeError``);
+- :class:`~asya_pulumi.images.errors.ImageError` — an image could not be built here (a missing tool, a failed
+  package install, a handler module not in the pipeline directory).
 
 A caller catches the group it understands, or the root. The ``asya`` command maps the root to one ``asya: error:``
 line and exit status 2 (:mod:`asya_pulumi.cli.main`); the web UI shows the message. No library error derives from

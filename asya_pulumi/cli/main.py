@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ui": ("asya_pulumi.cli.ui", "a local web page: the mesh graph, records, traces, replay"),
     "kube": ("asya_pulumi.cli.kube", "a local Kubernetes control plane with KEDA (up, down, status)"),
     "render": ("asya_pulumi.cli.render", "offline plan: resources, Kubernetes YAML, validation"),
+    "build": ("asya_pulumi.cli.build", "build a pipeline's handler images (OCI layout)"),
     "init": ("asya_pulumi.cli.init", "create a pipeline directory (mesh, one actor, handler, inputs)"),
     "completion": ("asya_pulumi.cli.completion", "print a shell completion script (bash, zsh)"),
 }

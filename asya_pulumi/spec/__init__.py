@@ -21,7 +21,8 @@ from asya_pulumi.spec.hardening import (
     SecretsEncryptionSpec,
 )
 from asya_pulumi.spec.manifest import load_actor_manifest, load_pipeline_dir, runtime_in_dir
-from asya_pulumi.spec.mesh import DEFAULT_RUNTIME_IMAGE, MeshSpec
+from asya_pulumi.spec.mesh import MeshSpec
+from asya_pulumi.spec.runtime_pin import DEFAULT_RUNTIME_IMAGE
 from asya_pulumi.spec.scaling_options import ScalingSpec
 from asya_pulumi.spec.sink import SinkSpec
 

@@ -12,12 +12,10 @@ from asya_pulumi.spec.base import SpecModel
 from asya_pulumi.spec.cluster import ClusterSpec, check_gpu_pool_name
 from asya_pulumi.spec.hardening import ResultRetentionSpec
 from asya_pulumi.spec.limits import check_image, check_mesh_namespace, check_namespace_fits, check_result_bucket
+from asya_pulumi.spec.runtime_pin import DEFAULT_RUNTIME_IMAGE
 from asya_runtime.config import DEFAULT_HOP_BUDGET, MAX_HOP_BUDGET
 from asya_runtime.naming import check_dns_label, check_names_fit
 from asya_runtime.resiliency import check_recovery_actors, check_recovery_cycles
-
-#: The runtime image (sidecar + sinks). Pin it per stack in production.
-DEFAULT_RUNTIME_IMAGE = "ghcr.io/asya-sh/asya-runtime:0.1.0"
 
 
 def check_namespace(value: str) -> str:

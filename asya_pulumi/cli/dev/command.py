@@ -79,6 +79,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="KEDA on the local control plane decides each actor's replicas (the one `asya kube up` started, or "
         "one started for this run): one handler server + sidecar per Running pod; see docs/kube.md",
     )
+    parser.add_argument(
+        "--containers",
+        action="store_true",
+        help="every actor and sink as its pod, from images built here (podman, as root; see docs/runtime.md): "
+        "what the cluster will run",
+    )
     parser.add_argument("--logs", type=Path, metavar="DIR", help="write process logs here (default: a temp dir)")
     parser.set_defaults(run=run)
 
@@ -94,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--resend re-sends after a reload: it needs --watch")
     if args.kube and args.replicas:
         raise UsageError("--replicas and --kube: with --kube, KEDA decides each actor's replicas from its queue")
+    if args.containers and (args.kube or args.replicas or args.watch):
+        raise UsageError("--containers runs one pod per actor from built images: drop --kube, --replicas and --watch")
     replicas = parse_replicas(args.replicas, mesh)
     from asya_pulumi.cli.dev.start import launch  # no boto3 yet: the broker and handlers start while it imports
 

@@ -94,7 +94,7 @@ class MeshRunner:
         outcome = watch_run(
             queues=self.queues, collector=self.collector, supervisor=launched.supervisor, settings=launched.settings,
             urls=self.urls, inputs=sent, timeout_s=self.args.timeout,
-            replicas=launched.kube.replicas if launched.kube is not None else dict(launched.plan.replicas),
+            replicas=launched.replicas,
             sent_at=sent_at,
         )
         if self.args.results:

@@ -19,6 +19,7 @@ import argparse
 import contextlib
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,7 @@ from asya_pulumi.records import result_bucket_name
 from asya_pulumi.spec.mesh import MeshSpec
 
 if TYPE_CHECKING:
+    from asya_pulumi.images.dev_mesh import ContainerMesh
     from asya_pulumi.kube.dev_mesh import KubeMesh
 
 #: How long the actors may take to start (imports of the handler and the AWS SDK, on a busy 2-core machine).
@@ -53,6 +55,18 @@ class Launch:
     settings: list[MeshQueue]
     #: ``--kube``: the control plane decides which processes run (one pair per Running pod).
     kube: KubeMesh | None = None
+    #: ``--containers``: each actor and sink is a podman pod, played once the queues exist.
+    containers: ContainerMesh | None = None
+
+    @property
+    def replicas(self) -> Mapping[str, int]:
+        """Replicas per actor now, for the progress line: the pods' when something else decides them (KEDA's
+        live view with ``--kube``)."""
+        if self.kube is not None:
+            return self.kube.replicas
+        if self.containers is not None:
+            return self.containers.replicas
+        return dict(self.plan.replicas)
 
 
 def launch(
@@ -76,7 +90,7 @@ def launch(
         sqs_endpoint = s3_endpoint = broker.endpoint
     work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="asya-dev-")))
     log_dir = args.logs or work_dir / "logs"
-    if args.kube:  # no process until a pod runs; each pod's sidecar is its own process, as in the pod
+    if args.kube or args.containers:  # no process: pods run them (kube: one pair per Running pod; containers: podman)
         replicas = {member.name: 0 for member in mesh_members(mesh)}
     plan = MeshPlan(
         mesh=mesh, pipeline_dir=pipeline_dir, region=region, sqs_endpoint=sqs_endpoint, s3_endpoint=s3_endpoint,
@@ -96,11 +110,18 @@ def launch(
 
         kube = KubeMesh(plan=plan, supervisor=supervisor, notice=sys.stdout)
         stack.callback(kube.close)  # before the supervisor stops: pods drain, then the namespace goes
-    else:
+    elif not args.containers:
         print(f"starting {len(specs)} processes (logs: {log_dir}) ...", flush=True)
+    containers = None
+    if args.containers:
+        from asya_pulumi.images.dev_mesh import ContainerMesh
+
+        containers = ContainerMesh(plan=plan, notice=sys.stdout)
+        stack.callback(containers.close)  # pods drain before the broker stops
     return Launch(
         mesh=mesh, region=region, sqs_endpoint=sqs_endpoint, s3_endpoint=s3_endpoint, broker=broker, plan=plan,
         supervisor=supervisor, log_dir=log_dir, settings=mesh_queue_settings(mesh), kube=kube,
+        containers=containers,
     )
 
 
@@ -146,4 +167,12 @@ def finish_start(launched: Launch) -> Started:
             launched.kube.start(urls=urls, settings=launched.settings)
         except KubeError as exc:
             problems = [f"--kube: {exc}"]
+    if launched.containers is not None and not problems:
+        from asya_pulumi.images.errors import ImageError
+
+        assert launched.sqs_endpoint is not None and launched.s3_endpoint is not None
+        try:
+            launched.containers.start(sqs_endpoint=launched.sqs_endpoint, s3_endpoint=launched.s3_endpoint)
+        except ImageError as exc:
+            problems = [f"--containers: {exc}"]
     return Started(sqs=sqs, s3=s3, urls=urls, problems=problems)

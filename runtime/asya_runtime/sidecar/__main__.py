@@ -1,4 +1,8 @@
-"""``asya-sidecar``: read SidecarConfig from the environment and run until SIGTERM (exit 0) or a fatal error."""
+"""``asya-sidecar``: read SidecarConfig from the environment and run until SIGTERM (exit 0) or a fatal error.
+
+``asya-sidecar --version`` prints the runtime's version and exits: the image's entrypoint is this command, so an
+image says which runtime it carries without a broker (scripts/build-image's checks, ``docker run IMAGE --version``).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import sys
 
 from pydantic import ValidationError
 
+from asya_runtime import __version__
 from asya_runtime.config import SidecarConfig
 from asya_runtime.sidecar import logs
 from asya_runtime.sidecar.app import Sidecar
@@ -15,6 +20,9 @@ from asya_runtime.sidecar.host import exit_now
 
 
 def main() -> int:
+    if sys.argv[1:] == ["--version"]:
+        print(f"asya-sidecar {__version__}")
+        return 0
     try:
         config = SidecarConfig.from_env(os.environ)
     except ValidationError as exc:

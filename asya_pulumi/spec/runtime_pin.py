@@ -1,0 +1,15 @@
+"""The runtime image every mesh uses unless it names its own (``MeshSpec.runtime_image``), pinned by digest.
+
+The one home of the default: ``scripts/build-image --pin`` rewrites the two constants below from a fresh build of
+the runtime image (``asya_pulumi/images/runtime_image.py``), and ``tests/images/test_runtime_pin.py`` fails when
+the sources no longer build to this digest. A digest, not just a tag: a pod then runs exactly the bytes that were
+built and tested, and a re-pushed tag cannot change it. The release workflow (``.github/workflows/release.yml``)
+pushes the image under this name, and so under this digest.
+"""
+
+from __future__ import annotations
+
+RUNTIME_IMAGE_NAME = "ghcr.io/asya-sh/asya-runtime:0.1.0"
+RUNTIME_IMAGE_DIGEST = "sha256:b0c672fd8a0f64640cd84e38cf4f683c9c78b1e5d2746eda9611e15f345656f8"
+#: ``name:tag@digest``: the tag for people, the digest for the kubelet.
+DEFAULT_RUNTIME_IMAGE = f"{RUNTIME_IMAGE_NAME}@{RUNTIME_IMAGE_DIGEST}"

@@ -1,0 +1,21 @@
+"""The spec's default runtime image is the digest scripts/build-image builds from these sources."""
+
+from __future__ import annotations
+
+from asya_pulumi.spec import DEFAULT_RUNTIME_IMAGE, MeshSpec
+from asya_pulumi.spec.runtime_pin import RUNTIME_IMAGE_DIGEST, RUNTIME_IMAGE_NAME
+from images.conftest import Built
+
+
+def test_the_pinned_digest_is_what_the_sources_build(built: Built):
+    runtime = built.images["runtime"]
+    assert (runtime.name, runtime.digest) == (RUNTIME_IMAGE_NAME, RUNTIME_IMAGE_DIGEST), (
+        f"the runtime sources now build {runtime.pinned}, but asya_pulumi/spec/runtime_pin.py pins "
+        f"{DEFAULT_RUNTIME_IMAGE}; run `scripts/build-image /tmp/asya-images --pin` and commit runtime_pin.py "
+        "(docs/runtime.md, 'Pinning')"
+    )
+
+
+def test_the_spec_default_is_the_pin():
+    assert f"{RUNTIME_IMAGE_NAME}@{RUNTIME_IMAGE_DIGEST}" == DEFAULT_RUNTIME_IMAGE
+    assert MeshSpec.model_fields["runtime_image"].default == DEFAULT_RUNTIME_IMAGE
