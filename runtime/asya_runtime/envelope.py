@@ -29,6 +29,8 @@ count, the deadline and ``error`` (whose ``reason`` is this project's own phrase
 
 from __future__ import annotations
 
+import contextlib
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -50,6 +52,47 @@ MAX_ID_BYTES = 256
 MAX_NESTING = 200
 
 
+#: A JSON escape of a UTF-16 surrogate (``\\ud83d``): paired, it is one character (an emoji); alone, it is no text.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+#: What SQS refuses in a message body: anything but #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD. In JSON text that
+#: is a character outside the Basic Multilingual Plane (an emoji) or U+FFFE/U+FFFF; control characters are escaped
+#: by every JSON writer already.
+_OUTSIDE_SQS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd]")
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code > 0xFFFF:  # a surrogate pair, as JSON writes characters outside the BMP
+        code -= 0x10000
+        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+    return f"\\u{code:04x}"
+
+
+def sqs_safe(text: str) -> str:
+    """JSON ``text`` with every character SQS refuses (``InvalidMessageContents``: an emoji, U+FFFF) written as a
+    JSON escape: the same JSON value, a body SQS takes. ASCII text (most bodies) is returned as it is."""
+    return text if text.isascii() else _OUTSIDE_SQS.sub(_json_escape, text)
+
+
+def _refuse_lone_surrogates(text: str) -> None:
+    """Refuse a body whose JSON holds a lone surrogate: it parses, but no UTF-8 output (the next hop's message, the
+    sink's record) can be written from it, so it would fail later, where no record can be written."""
+    import json
+
+    try:
+        json.dumps(json.loads(text), ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise EnvelopeError(
+            "malformed envelope",
+            f"body holds a lone UTF-16 surrogate ({exc.object[exc.start:exc.end]!a}), which is not Unicode text; "
+            "encode text as UTF-8, or escape a character outside the BMP as a surrogate pair",
+        ) from None
+    except (ValueError, RecursionError):
+        pass  # not JSON: the parse above has already said so
+
+
 def id_problem(value: object) -> str | None:
     """Why ``value`` cannot be an envelope id (None when it can): a non-empty string of at most
     :data:`MAX_ID_BYTES` bytes of UTF-8 without ``/`` (ids are S3 key segments)."""
@@ -57,6 +100,9 @@ def id_problem(value: object) -> str | None:
         return "id must be a non-empty string"
     if "/" in value:
         return "id must not contain '/' (it names the sink's S3 object)"
+    if any(ord(c) < 0x20 or ord(c) == 0x7F or 0xD800 <= ord(c) <= 0xDFFF for c in value):
+        return ("id must not contain control characters (NUL, CR, LF, ...) or lone UTF-16 surrogates: it names the "
+                "sink's S3 object and appears in every listing")
     size = len(value.encode())
     if size > MAX_ID_BYTES:
         return f"id is {size} bytes of UTF-8, over {MAX_ID_BYTES} (sink keys must fit S3's 1,024 bytes)"
@@ -164,12 +210,15 @@ class Envelope(_Model):
         text = body if isinstance(body, str) else body.decode(errors="replace")
         # Counting brackets is C-speed; only a body with enough of them can nest too deeply, and only that is walked.
         may_nest_too_deeply = text.count("[") + text.count("{") > MAX_NESTING
+        envelope = None
         if not may_nest_too_deeply:
-            try:
-                return cls.model_validate_json(body)
-            except (ValidationError, ValueError, RecursionError):
-                pass  # the path below says why
-        return cls._parse_slowly(body, text=text, may_nest_too_deeply=may_nest_too_deeply)
+            with contextlib.suppress(ValidationError, ValueError, RecursionError):  # the path below says why
+                envelope = cls.model_validate_json(body)
+        if envelope is None:
+            envelope = cls._parse_slowly(body, text=text, may_nest_too_deeply=may_nest_too_deeply)
+        if _SURROGATE_ESCAPE.search(text):  # C-speed scan; only a body with such an escape is checked further
+            _refuse_lone_surrogates(text)
+        return envelope
 
     @classmethod
     def _parse_slowly(cls, body: str | bytes, *, text: str, may_nest_too_deeply: bool) -> Envelope:
@@ -197,7 +246,8 @@ class Envelope(_Model):
             raise EnvelopeError("malformed envelope", f"{where}: {first['msg']}") from None
 
     def to_json(self) -> str:
-        return self.model_dump_json(exclude_none=False)
+        """The envelope as an SQS message body: JSON whose every character SQS accepts (:func:`sqs_safe`)."""
+        return sqs_safe(self.model_dump_json(exclude_none=False))
 
     def call_json(self, body: str, *, exclude: set[str] | None = None) -> str:
         """This envelope as the JSON object of a handler call, given ``body``, the text it was parsed from.

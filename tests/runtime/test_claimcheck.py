@@ -198,3 +198,39 @@ def test_a_reference_to_a_missing_object_is_error_ended_with_its_reason(mesh: Me
     assert mesh.calls() == []  # the handler never saw it
     mesh.assert_quiet("a", wait_s=1)
     assert "processing failed" not in actor.logs()
+
+
+@pytest.mark.parametrize(
+    ("forge", "says"),
+    [
+        (lambda r, other: {**r, "bucket": other}, "not this mesh's"),
+        (lambda r, other: {**r, "key": "failed/secret.json"}, "is not an offloaded envelope's"),
+        (lambda r, other: {**r, "key": f"{OFFLOAD_PREFIX}/someone-else/0-a-1.json"}, "is not an offloaded envelope's"),
+        (lambda r, other: {**r, "id": "x/y"}, "not an envelope id"),
+    ],
+    ids=["other-bucket", "other-prefix", "other-envelope", "bad-id"],
+)
+def test_a_forged_reference_is_refused_with_a_record_and_its_object_is_never_read_or_deleted(
+    mesh: MeshHarness, forge: Any, says: str
+) -> None:
+    mesh.standard("a", sinks=True)
+    mesh.start_actor("a", handler="identity", result_bucket=mesh.bucket)
+    other = f"{mesh.bucket}-other"
+    mesh.s3.create_bucket(Bucket=other)
+    secret = {"Bucket": other, "Key": "failed/secret.json"}
+    mesh.s3.put_object(**secret, Body=b"{}")
+    mesh.s3.put_object(Bucket=mesh.bucket, Key="failed/secret.json", Body=b"{}")
+    envelope = new_envelope(route=["a"], payload={"key": "forged"})
+    real = reference_in(offload_with(mesh.s3, bucket=mesh.bucket, envelope=envelope))  # written, never sent
+    assert real is not None
+    fields = forge(dict(real.__dict__), other)
+    mesh.send("a", Reference(**fields).to_body())
+
+    records = mesh.wait_records("failed", 2, timeout_s=60)  # the error record, and the untouched secret
+    [record] = [r for r in records.values() if r.get("status")]
+
+    error = record["status"]["error"]
+    assert error["reason"] == "malformed envelope" and says in error["message"]
+    assert mesh.calls() == []
+    for bucket in (other, mesh.bucket):  # neither object was deleted
+        assert mesh.s3.get_object(Bucket=bucket, Key="failed/secret.json")["Body"].read() == b"{}"

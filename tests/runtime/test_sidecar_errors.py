@@ -224,3 +224,59 @@ def test_a_route_loop_is_error_ended_by_the_hop_budget_naming_the_actors_it_went
     assert "10 hops" in error["message"] and "ping ×5" in error["message"] and "pong ×5" in error["message"]
     assert len(mesh.calls()) == 10  # the 11th delivery is refused before the handler is called
     mesh.assert_quiet("ping", "pong", "success-sink", "error-sink", wait_s=1)
+
+
+def test_bodies_no_record_could_be_written_from_are_refused_at_parse_with_a_record(mesh: MeshHarness) -> None:
+    mesh.standard("worker")
+    mesh.start_actor("worker", handler="identity")
+    route = '{"prev":[],"curr":"worker","next":[]}'
+    bad = {
+        '{"id":"s1","route":' + route + ',"payload":{"x":"\\ud800"}}': "lone UTF-16 surrogate",
+        '{"id":"s2","route":' + route + ',"payload":{"x":"\\udc00 tail"}}': "lone UTF-16 surrogate",
+        '{"id":"nul\\u0000id","route":' + route + ',"payload":{}}': "control characters",
+        '{"id":"cr\\rid","route":' + route + ',"payload":{}}': "control characters",
+    }
+    for body in bad:
+        mesh.send("worker", body)
+    emoji = '{"id":"ok","route":' + route + ',"payload":{"key":"pair","x":"\\ud83d\\ude00"}}'  # a pair is text
+    mesh.send("worker", emoji)
+
+    records = mesh.take("error-sink", len(bad))
+    [success] = mesh.take("success-sink", 1)
+
+    by_body = {r["payload"]["raw_body"]: r["status"]["error"] for r in records}
+    for body, detail in bad.items():
+        assert by_body[body]["reason"] == "malformed envelope" and detail in by_body[body]["message"]
+    assert success["payload"] == {"key": "pair", "x": "😀"}
+    assert [c["key"] for c in mesh.calls()] == ["pair"]
+
+
+def test_an_envelope_that_carries_the_wake_up_attribute_is_still_processed(mesh: MeshHarness) -> None:
+    from asya_runtime.sidecar import wakeup
+
+    mesh.standard("worker")
+    mesh.start_actor("worker", handler="identity")
+    envelope = new_envelope(route=["worker"], payload={"key": "disguised"})
+    mesh.sqs.send_message(
+        QueueUrl=mesh.queue_url("worker"), MessageBody=envelope.to_json(),
+        MessageAttributes={wakeup.ATTRIBUTE: {"DataType": "String", "StringValue": wakeup.WAKEUP}},
+    )
+
+    [done] = mesh.take("success-sink", 1)
+
+    assert done["id"] == envelope.id and [c["key"] for c in mesh.calls()] == ["disguised"]
+
+
+def test_a_payload_with_characters_sqs_refuses_raw_goes_through_as_json_escapes(mesh: MeshHarness) -> None:
+    # SQS refuses any body with a character outside #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD: an emoji in a
+    # handler's result once made every send fail, and the envelope never reached the next hop
+    mesh.standard("first", "second")
+    mesh.start_actor("first", handler="identity")
+    mesh.start_actor("second", handler="identity")
+    text = "emoji 😀, U+FFFF \uffff, é"
+    envelope = new_envelope(route=["first", "second"], payload={"key": "wide", "x": text})
+    mesh.send("first", envelope)
+
+    [done] = mesh.take("success-sink", 1)
+
+    assert done["payload"]["x"] == text and [c["key"] for c in mesh.calls()] == ["wide", "wide"]

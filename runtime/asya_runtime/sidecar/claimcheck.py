@@ -35,7 +35,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from asya_runtime.config import OFFLOAD_PREFIX, SidecarConfig
-from asya_runtime.envelope import Envelope, EnvelopeError, ErrorInfo, Route, Status
+from asya_runtime.envelope import Envelope, EnvelopeError, ErrorInfo, Route, Status, id_problem
 from asya_runtime.naming import ERROR_SINK, malformed_record_key
 from asya_runtime.sidecar import logs
 from asya_runtime.sidecar.aws import BrokerClient, error_code
@@ -170,8 +170,27 @@ class ClaimCheck:
         logs.event("offloaded", id=envelope.id, to=hop.to, key=key, bytes=len(body))
         return reference.to_body()
 
+    def untrusted(self, reference: Reference) -> str | None:
+        """Why this sidecar must not follow ``reference`` (None when it may): only objects a producer of this mesh
+        wrote — this bucket, under ``offload/{id}/`` of the envelope the reference names. A forged reference would
+        otherwise make the sidecar read (and, once consumed, delete) any object its role can reach; on AWS IAM
+        stops other buckets, but not other prefixes of this one, and locally nothing would."""
+        prefix = f"{OFFLOAD_PREFIX}/{reference.id}/" if isinstance(reference.id, str) else None
+        if not isinstance(reference.bucket, str) or reference.bucket != self.bucket:
+            return f"it names bucket {reference.bucket!r}, not this mesh's ({self.bucket!r})"
+        if id_problem(reference.id) is not None or prefix is None:
+            return f"its id is not an envelope id ({id_problem(reference.id)})"
+        if not isinstance(reference.key, str) or not reference.key.startswith(prefix) or "/" in reference.key[
+                len(prefix):]:
+            return f"its key {reference.key!r} is not an offloaded envelope's ({prefix}<name>.json)"
+        return None
+
     async def fetch(self, reference: Reference) -> str:
-        """The offloaded envelope's text; :class:`PayloadMissing` if the object is gone (transient errors retried)."""
+        """The offloaded envelope's text; :class:`PayloadMissing` if the object is gone (transient errors retried);
+        :class:`EnvelopeError` for a reference this sidecar must not follow (:meth:`untrusted`)."""
+        problem = self.untrusted(reference)
+        if problem is not None:
+            raise EnvelopeError(MALFORMED, f"not a claim-check reference of this mesh: {problem}")
         version = {"VersionId": reference.version_id} if reference.version_id else {}
         try:
             result = await self.broker.call_s3(
@@ -198,6 +217,8 @@ class ClaimCheck:
             reference = reference_in(body)
         except EnvelopeError:
             return
+        if reference is not None and self.untrusted(reference) is not None:
+            return  # never delete what a forged reference names
         if reference is None:
             return
         try:

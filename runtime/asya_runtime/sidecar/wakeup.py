@@ -21,14 +21,18 @@ from asya_runtime.sidecar.aws import BrokerClient
 
 ATTRIBUTE = "asya-control"
 WAKEUP = "wakeup"
+#: A wake-up's body. Only a message with both the attribute and this body is one: an envelope that carries the
+#: attribute (any sender may set message attributes) is still an envelope, and is processed, never deleted unread.
+BODY = "{}"
 #: Wait of the one extra poll that collects our wake-up when the pending poll came back without it.
 COLLECT_WAIT_S = 1
 
 
 def is_wakeup(message: dict[str, Any]) -> bool:
-    """True for a wake-up message (SQS's ReceiveMessage shape, asked with ``MessageAttributeNames=[ATTRIBUTE]``)."""
+    """True for a wake-up message (SQS's ReceiveMessage shape, asked with ``MessageAttributeNames=[ATTRIBUTE]``):
+    the attribute and the empty-object body."""
     attribute = (message.get("MessageAttributes") or {}).get(ATTRIBUTE) or {}
-    return attribute.get("StringValue") == WAKEUP
+    return attribute.get("StringValue") == WAKEUP and message.get("Body") == BODY
 
 
 def split(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -42,7 +46,7 @@ async def send(broker: BrokerClient, *, queue_url: str) -> None:
     await broker.call(
         "send_message",
         QueueUrl=queue_url,
-        MessageBody="{}",
+        MessageBody=BODY,
         MessageAttributes={ATTRIBUTE: {"DataType": "String", "StringValue": WAKEUP}},
     )
 
