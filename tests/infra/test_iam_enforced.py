@@ -6,8 +6,9 @@ and ``a-b`` an actor ``x``) to moto 5.2.5 running as an HTTP server (``INITIAL_N
 is signed and authorised), assumes each role through moto's STS and tries, with the role's own credentials, every
 SQS action on every queue and DLQ of both meshes, every S3 object action under every record and offload prefix of
 both buckets, ``ListBucket``, and DynamoDB. The expected outcome of each call comes from the design stated in
-:mod:`asya_pulumi.objects.iam` (written out here as ``expected_queue`` and ``expected_object``), not from the policies under test: every
-cross-mesh call must be refused with AccessDenied, every call the role is meant to make must succeed.
+:mod:`asya_pulumi.objects.iam` (written out here as ``expected_queue`` and ``expected_object``), not from the
+policies under test: every cross-mesh call must be refused with AccessDenied, every call the role is meant to
+make must succeed.
 
 What moto does and does not evaluate (moto 5.2.5, ``moto/iam/access_control.py``), and what this test does about it:
 
