@@ -56,7 +56,8 @@ from asya_runtime.naming import MALFORMED_RECORD_PREFIX, SINK_RECORD_PREFIXES, S
 
 pytest.importorskip("moto", reason="moto[server] (requirements/dev.txt) is the policy engine this test runs")
 boto3 = pytest.importorskip("boto3")
-from botocore.exceptions import ClientError  # noqa: E402  (after the skip: botocore comes with boto3)
+from botocore.config import Config  # noqa: E402  (after the skip: botocore comes with boto3)
+from botocore.exceptions import ClientError  # noqa: E402
 
 MESHES = {"a": ["b-x", "x"], "a-b": ["x"]}
 ADMIN = "test-admin"
@@ -165,7 +166,7 @@ class Moto:
 
     def client(self, service: str, **credentials: str) -> Any:
         return boto3.client(service, endpoint_url=self.url, region_name=REGION,
-                            config=boto3.session.Config(**NO_RETRIES), **(credentials or self.admin))
+                            config=Config(**NO_RETRIES), **(credentials or self.admin))
 
     def assume(self, role: str) -> dict[str, str]:
         creds = self.client("sts").assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/{role}",
@@ -350,18 +351,18 @@ def test_enforcement_is_on(world: World) -> None:
 
 
 def test_every_cross_mesh_call_is_refused_and_every_own_call_allowed(world: World) -> None:
-    found: list[Probe] = []
+    found: list[tuple[str, Probe]] = []
     counts = {"allowed": 0, "denied": 0, "denied cross-mesh": 0}
     for role, who in sorted(world.roles.items()):
         probes = probe_all(world, who=who, credentials=world.moto.assume(role))
-        found += mismatches(probes)
+        found += [(role, p) for p in mismatches(probes)]
         counts["allowed"] += sum(p.expected for p in probes)
         counts["denied"] += sum(not p.expected for p in probes)
         counts["denied cross-mesh"] += sum(not p.expected and not p.resource.startswith(
             (f"asya-{who.mesh}_", f"asya-{who.mesh}-results-")) for p in probes)
     print(f"\nmoto IAM: {len(world.roles)} roles, {counts}")
-    assert not found, "\n".join(f"{p.service}:{p.action} on {p.resource}: expected "
-                                f"{'allowed' if p.expected else 'denied'}" for p in found)
+    assert not found, "\n".join(f"role {role}: {p.service}:{p.action} on {p.resource}: expected "
+                                f"{'allowed' if p.expected else 'denied'}" for role, p in found)
     per_mesh = {m.namespace: len(m.queues) * len(QUEUE_ACTIONS) + len(PREFIXES) * len(OBJECT_ACTIONS) + 1
                 + len(TABLE_ACTIONS) for m in world.meshes.values()}
     assert counts["denied cross-mesh"] == sum(per_mesh[other] for who in world.roles.values()
