@@ -18,7 +18,7 @@ from asya_pulumi.spec import AsyncActorSpec, MeshSpec
 DEFAULT_SIZES = (10, 50, 100, 200)
 
 
-def mesh_of(size: int) -> MeshSpec:
+def mesh_of(size: int, *, namespace: str = "bench") -> MeshSpec:
     actors = [
         AsyncActorSpec(
             name=f"step-{i:03d}",
@@ -29,7 +29,7 @@ def mesh_of(size: int) -> MeshSpec:
         for i in range(size)
     ]
     return MeshSpec(
-        namespace="bench", actors=actors, gpu_pools=["gpu"], routes={"all": [a.name for a in actors]}, region=REGION
+        namespace=namespace, actors=actors, gpu_pools=["gpu"], routes={"all": [a.name for a in actors]}, region=REGION
     )
 
 

@@ -4,11 +4,13 @@ Runs ``PROGRAM_DIR/__main__.py`` with the stack's config (``PROGRAM_DIR/Pulumi.<
 (:mod:`asya_pulumi.checks.mocked`): no cloud credentials, no Pulumi CLI, no engine. Prints the resource tree that
 ``pulumi up`` would create, writes every Kubernetes object as YAML (``DIR/<namespace>/<kind>-<name>.yaml``, for
 GitOps), and validates each against the Kubernetes schemas and the CRD schemas generated from KEDA's, Karpenter's
-and the Prometheus operator's CRDs (:mod:`asya_pulumi.checks.validate`), and refuses two objects that are one Kubernetes
-object. Exit 0 when everything is valid; 1 naming each invalid or duplicated object and field; 1 with one line (no
-traceback) when the program fails, e.g. a spec past an AWS or Kubernetes limit (:mod:`asya_pulumi.spec.limits`) or a
-manifest over the YAML budgets; 2 (one line) when the ``render`` extra (kubernetes-validate, cel-python) is not
-installed.
+and the Prometheus operator's CRDs (:mod:`asya_pulumi.checks.validate`), and refuses two objects that are one
+Kubernetes object. Warns of the AWS quotas the whole program nears (IAM roles per account, Pod Identity
+associations per cluster) and refuses a role whose inline policies pass IAM's size limit
+(:mod:`asya_pulumi.checks.quotas`). Exit 0 when everything is valid; 1 naming each invalid or duplicated object and
+field, or the limit passed; 1 with one line (no traceback) when the program fails, e.g. a spec past an AWS or
+Kubernetes limit (:mod:`asya_pulumi.spec.limits`) or a manifest over the YAML budgets; 2 (one line) when the
+``render`` extra (kubernetes-validate, cel-python) is not installed.
 """
 
 from __future__ import annotations
@@ -54,6 +56,11 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None:
         written = plan.write_objects(args.out)
         print(f"wrote {len(written)} Kubernetes object(s) under {args.out}")
+    findings = plan.quotas()
+    for finding in findings:
+        print(f"{'over a limit' if finding.error else 'warning'}: {finding.message()}")
+    if any(finding.error for finding in findings):
+        return EXIT_FAILED
     problems = plan.validate()
     if problems:
         for problem in problems:

@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.tree import Tree
 
 from asya_pulumi.checks.mocked import MockedDeployment, Registered, integers_restored, secrets_redacted
+from asya_pulumi.checks.quotas import QuotaFinding, quota_findings
 from asya_pulumi.checks.validate import validate_objects
 from asya_pulumi.spec import ClusterSpec, MeshSpec
 from asya_pulumi.spec.errors import describe, known_field_names
@@ -102,6 +103,10 @@ class RenderPlan:
             path.write_text(yaml.safe_dump(obj, sort_keys=False), encoding="utf-8")
             written.append(path)
         return written
+
+    def quotas(self) -> list[QuotaFinding]:
+        """AWS quotas the whole program reaches (IAM roles, Pod Identity associations, inline policy size)."""
+        return quota_findings(registered=self.registered)
 
     def validate(self) -> list[str]:
         """One line per invalid object, naming the object, the field and the rule (empty: all valid)."""

@@ -122,3 +122,28 @@ def test_spec_past_aws_and_kubernetes_limits_exits_1_in_one_line(tmp_path: Path)
         f"{bad}resiliency.policies.default.initialInterval: nan is not a finite duration",
     ):
         assert expected in lines[0]
+
+
+_OVER_QUOTA_PROGRAM = '''
+import json
+import pulumi_aws as aws
+
+for i in range(800):
+    aws.iam.Role(f"r{i}", name=f"r{i}", assume_role_policy="{}")
+statement = {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "arn:aws:sqs:us-east-1:1:" + "q" * 10240}
+aws.iam.RolePolicy("big", role="r0", policy=json.dumps({"Version": "2012-10-17", "Statement": [statement]}))
+'''
+
+
+def test_quotas_of_the_whole_program_warn_and_a_hard_limit_fails(tmp_path: Path):
+    """800 roles (80 % of IAM's default 1,000 per account) warn, naming the quota and how to raise it; an inline
+    policy past IAM's 10,240 characters exits 1 (asya_pulumi/checks/quotas.py)."""
+    (tmp_path / "__main__.py").write_text(_OVER_QUOTA_PROGRAM)
+    (tmp_path / "Pulumi.dev.yaml").write_text("config: {}\n")
+
+    run = run_asya("render", str(tmp_path))
+
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "warning: IAM roles per account: the program (its account) uses 800 of 1,000" in run.stdout
+    assert "Service Quotas" in run.stdout
+    assert "over a limit: IAM inline policy characters per role" in run.stdout and "role r0" in run.stdout
