@@ -10,6 +10,6 @@ pushes the image under this name, and so under this digest.
 from __future__ import annotations
 
 RUNTIME_IMAGE_NAME = "ghcr.io/asya-sh/asya-runtime:0.1.0"
-RUNTIME_IMAGE_DIGEST = "sha256:b0c672fd8a0f64640cd84e38cf4f683c9c78b1e5d2746eda9611e15f345656f8"
+RUNTIME_IMAGE_DIGEST = "sha256:db2eb19bcff94347ab794d7c1ef97c5a459226edd0be4e9a0e8e6bc1dc3136c6"
 #: ``name:tag@digest``: the tag for people, the digest for the kubelet.
 DEFAULT_RUNTIME_IMAGE = f"{RUNTIME_IMAGE_NAME}@{RUNTIME_IMAGE_DIGEST}"
