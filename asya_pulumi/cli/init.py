@@ -60,7 +60,12 @@ def _render(directory: Path, *, values: dict[str, str]) -> None:
 
 def _check_loads(directory: Path, *, name: str) -> None:
     from asya_pulumi.spec import SpecError, load_pipeline_dir
+    from asya_pulumi.spec.mesh import check_namespace
 
+    try:  # the name first: every other file derives from it, so its own rule is the message that helps
+        check_namespace(name)
+    except ValueError as exc:
+        raise UsageError(f"NAME {name!r} is the mesh namespace, and {exc}") from None
     try:
         load_pipeline_dir(directory)
     except SpecError as exc:

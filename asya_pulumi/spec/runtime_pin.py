@@ -1,6 +1,6 @@
 """The runtime image every mesh uses unless it names its own (``MeshSpec.runtime_image``), pinned by digest.
 
-The one home of the default: ``scripts/build-image --pin`` rewrites the two constants below from a fresh build of
+The one home of the default: ``scripts/build-image --pin`` rewrites the constants below from a fresh build of
 the runtime image (``asya_pulumi/images/runtime_image.py``), and ``tests/images/test_runtime_pin.py`` fails when
 the sources no longer build to this digest. A digest, not just a tag: a pod then runs exactly the bytes that were
 built and tested, and a re-pushed tag cannot change it. The release workflow (``.github/workflows/release.yml``)
@@ -11,5 +11,8 @@ from __future__ import annotations
 
 RUNTIME_IMAGE_NAME = "ghcr.io/asya-sh/asya-runtime:0.1.0"
 RUNTIME_IMAGE_DIGEST = "sha256:db2eb19bcff94347ab794d7c1ef97c5a459226edd0be4e9a0e8e6bc1dc3136c6"
+#: The sha256 of the Debian base layer the pinned digest was built on (the archive moves: a newer base builds
+#: another digest from the same sources; ``tests/images/test_runtime_pin.py`` tells the two cases apart).
+RUNTIME_IMAGE_BASE = "6411b014dd2a26dddda7bb6d50391c50b5d10f52ba0a11427c890ff5ecff1787"
 #: ``name:tag@digest``: the tag for people, the digest for the kubelet.
 DEFAULT_RUNTIME_IMAGE = f"{RUNTIME_IMAGE_NAME}@{RUNTIME_IMAGE_DIGEST}"
