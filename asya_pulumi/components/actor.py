@@ -240,7 +240,7 @@ class AsyncActor(pulumi.ComponentResource):
             **fixed,
             "selector": {"matchLabels": self._selector},
             "revisionHistoryLimit": 3,
-            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": pod.MAX_SURGE, "maxUnavailable": 0}},
             "template": {"metadata": {"labels": self._labels, "annotations": annotations}, "spec": pod_spec},
         }
 

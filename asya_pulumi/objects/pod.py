@@ -74,6 +74,9 @@ POD_IP_METRICS_HOST = {
     "name": SidecarConfig.model_fields["metrics_host"].alias,
     "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}},
 }
+#: A rolling update starts one new pod before it stops an old one (``maxSurge``; ``maxUnavailable`` is 0), so an
+#: actor at its ``maxReplicaCount`` briefly runs one pod more (the namespace's ResourceQuota counts it).
+MAX_SURGE = 1
 #: Slack between the sidecar's own shutdown budget and the kubelet's SIGKILL.
 SHUTDOWN_MARGIN_S = 5
 #: After SIGTERM the handler server waits for in-flight calls this long past the actor timeout (clients hang up).

@@ -1,10 +1,10 @@
 """The ResourceQuota of a mesh namespace: the most its actors can ever claim, derived from their specs.
 
 KEDA scales each actor up to its ``maxReplicaCount``; the quota is what every actor of the mesh (sinks included) at
-its maximum asks for, times a headroom, so a mesh is bounded where it runs (a forged or runaway Deployment, a pod
-created by hand, or a `maxReplicaCount` typo in another stack cannot take a shared cluster) while its own actors at
-full scale always fit. Rolling updates briefly run one pod more per actor (``maxSurge``), which the headroom's
-floor of one pod per actor covers.
+its maximum asks for, plus the pod a rolling update adds (:data:`~asya_pulumi.objects.pod.MAX_SURGE`), times a
+headroom, so a mesh is bounded where it runs (a forged or runaway Deployment, a pod created by hand, or a
+``maxReplicaCount`` typo in another stack cannot take a shared cluster) while its own actors at full scale always
+fit, mid-rollout included.
 
 A resource appears in the quota only when every container of the mesh sets it: Kubernetes refuses any pod that
 lacks a resource a quota tracks, so a quota on ``limits.memory`` would lock out an actor whose spec sets no memory
@@ -23,7 +23,7 @@ from asya_pulumi.objects import pod
 from asya_pulumi.spec import AsyncActorSpec, SinkSpec
 from asya_pulumi.spec.limits import parse_quantity
 
-#: Headroom over the mesh's own maximum: 1.0 is exactly what its actors can reach (plus a surge pod each).
+#: Headroom over the mesh's own maximum: 1.0 is exactly what its actors can reach (mid-rollout included).
 DEFAULT_HEADROOM = 1.0
 #: What the quota bounds per container: ``requests.cpu`` … ``limits.memory``; GPUs are counted apart.
 _COMPUTE = tuple(f"{kind}.{name}" for kind in ("requests", "limits") for name in ("cpu", "memory"))
@@ -51,6 +51,11 @@ class PodShape:
     containers: Sequence[dict[str, Any]]
     max_replicas: int
 
+    @property
+    def pods(self) -> int:
+        """The most pods of the actor at once: its maximum, and the one a rolling update adds."""
+        return self.max_replicas + pod.MAX_SURGE
+
 
 def mesh_quota_hard(*, pods: Iterable[PodShape], headroom: float = DEFAULT_HEADROOM) -> dict[str, str]:
     """``spec.hard`` of the mesh's ResourceQuota: ``pods``, each of ``requests``/``limits`` ``cpu``/``memory``
@@ -68,12 +73,12 @@ def mesh_quota_hard(*, pods: Iterable[PodShape], headroom: float = DEFAULT_HEADR
                 if quantity is None:
                     everywhere.discard(key)
                 else:
-                    totals[key] += parse_quantity(str(quantity), what=key) * shape.max_replicas
+                    totals[key] += parse_quantity(str(quantity), what=key) * shape.pods
             gpus = (resources.get("limits") or {}).get(GPU)
             if gpus is not None:
-                totals[GPU] += Decimal(str(gpus)) * shape.max_replicas
+                totals[GPU] += Decimal(str(gpus)) * shape.pods
     scale = Decimal(str(headroom))
-    hard = {"pods": str(math.ceil(sum(shape.max_replicas + 1 for shape in shapes) * scale))}
+    hard = {"pods": str(math.ceil(sum(shape.pods for shape in shapes) * scale))}
     for key in _COMPUTE:
         if key in everywhere:
             hard[key] = _quantity(totals[key] * scale)

@@ -176,8 +176,9 @@ class ReplayResult:
 def replay_envelope(envelope: Envelope, *, to: str) -> Envelope:
     """The replay of ``envelope``: attempts reset, sent to ``to``, the original id kept in ``replay_of``."""
     route = Route(prev=list(envelope.route.prev), curr=to, next=list(envelope.route.next))
+    status = Status().stamped(phase="pending", actor=to)  # a new envelope, stamped as new_envelope stamps one
     return envelope.model_copy(
-        update={"id": replay_id(envelope.id), "route": route, "status": Status(), REPLAY_OF: envelope.id}
+        update={"id": replay_id(envelope.id), "route": route, "status": status, REPLAY_OF: envelope.id}
     )
 
 

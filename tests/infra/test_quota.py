@@ -1,4 +1,5 @@
-"""The mesh namespace's ResourceQuota: every actor at full scale fits it, and nothing much more does."""
+"""The mesh namespace's ResourceQuota: every actor at full scale fits it, mid-rollout included, and nothing much
+more does."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def demand_at_full_scale(rendered: dict[str, Any]) -> dict[str, Decimal]:
     for obj in rendered["objects"]:
         if obj["kind"] != "Deployment":
             continue
-        replicas = max_replicas.get(obj["metadata"]["name"], SINK_MAX_REPLICAS)
+        replicas = max_replicas.get(obj["metadata"]["name"], SINK_MAX_REPLICAS) + 1  # + the rolling update's surge
         totals["pods"] = totals.get("pods", Decimal(0)) + replicas
         for container in obj["spec"]["template"]["spec"]["containers"]:
             for kind, values in container["resources"].items():
@@ -55,17 +56,16 @@ def quota_of(rendered: dict[str, Any]) -> dict[str, str]:
     return hard
 
 
-def test_every_actor_at_full_scale_fits_the_quota_with_one_surge_pod_each(deployment: Deployment) -> None:
+def test_every_actor_at_full_scale_and_mid_rollout_fits_the_quota(deployment: Deployment) -> None:
     rendered = render(deployment)
     hard, demand = quota_of(rendered), demand_at_full_scale(rendered)
     assert set(hard) == {"pods", "requests.cpu", "requests.memory", "limits.cpu", "limits.memory",
                          "requests.nvidia.com/gpu"}
-    deployments = sum(o["kind"] == "Deployment" for o in rendered["objects"])
-    assert int(hard["pods"]) == demand["pods"] + deployments  # a rolling update's surge pod per actor
+    assert int(hard["pods"]) == demand["pods"]
     for key, value in hard.items():
         if key != "pods":
             assert parse_quantity(value, what=key) >= demand[key], key
-    assert int(hard["requests.nvidia.com/gpu"]) == 10  # score-image: gpu 1 × maxReplicaCount 10, nothing more
+    assert int(hard["requests.nvidia.com/gpu"]) == 11  # score-image: gpu 1 × (maxReplicaCount 10 + a surge pod)
 
 
 def test_the_headroom_scales_the_quota_and_explicit_limits_replace_it(deployment: Deployment) -> None:
@@ -86,8 +86,8 @@ def test_a_resource_some_container_does_not_set_is_not_quota_d() -> None:
     with_limit = {"resources": {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}}}
     without = {"resources": {"requests": {"cpu": "100m", "memory": "64Mi"}}}
     hard = mesh_quota_hard(pods=[PodShape(containers=[with_limit, without], max_replicas=2)])
-    assert "limits.memory" not in hard and hard["requests.memory"] == str(4 * 64 * 2**20)
-    assert hard["requests.cpu"] == "400m" and hard["pods"] == "3"
+    assert "limits.memory" not in hard and hard["requests.memory"] == str(6 * 64 * 2**20)  # 2 containers × 3 pods
+    assert hard["requests.cpu"] == "600m" and hard["pods"] == "3"
 
 
 def test_a_headroom_below_one_is_refused() -> None:

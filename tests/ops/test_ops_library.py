@@ -231,8 +231,10 @@ def test_a_replay_resets_attempts_keeps_the_rest_and_is_recorded_once(meshed: Me
     assert [item.original_id for item in result.sent] == ["f1"] and not result.refused
     [sent] = meshed.take("b", 1)
     assert sent["id"] == replay.replay_id("f1") and sent["replay_of"] == "f1"
+    fresh = {key: sent["status"].pop(key) for key in ("created_at", "updated_at")}
+    assert all(fresh.values())  # a new envelope: stamped now, like any other (docs/asya-compat.md)
     assert sent["status"] == {"attempt": 1, "max_attempts": None, "deadline_at": None, "error": None,
-                              "first_attempt_at": None}
+                              "first_attempt_at": None, "phase": "pending", "actor": "b", "reason": None}
     assert sent["route"] == {"prev": ["a"], "curr": "b", "next": ["c"]}
     assert sent["headers"]["x"] == 1 and sent["payload"] == {"n": "f1"} and len(sent["hops"]) == 3
     marker = replay.read_marker(s3=meshed.s3, bucket=meshed.bucket, original_id="f1")

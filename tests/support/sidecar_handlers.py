@@ -64,7 +64,7 @@ def fan_out(payload: dict[str, Any]) -> Any:
         if index == payload.get("big"):
             child["pad"] = "x" * int(payload["big_bytes"])
         if index == payload.get("unsendable"):
-            child["text"] = "\uffff"  # a character SQS refuses: this entry of the batch fails, its siblings do not
+            child["text"] = "\uffff"  # a character SQS refuses raw: the sidecar must send it escaped
         yield child
 
 

@@ -98,12 +98,20 @@ def test_envelope_ids_are_bounded_in_utf8_bytes(envelope_id: str, fits: bool) ->
     [
         new_envelope(route=["a", "b"], payload={"x": [1, 2.5, "é", None, {"y": True}]}, headers={"h": 1}).to_json(),
         '{"id": "x", "route": {"curr": "a"}, "payload": 1e400, "status": {"deadline_at": "2030-01-01T00:00:00+02:00"}}',
-        '{"id": "x", "route": {"curr": "a"}, "payload": "\\ud800 lone surrogate", "extra": [1]}',
+        '{"id": "x", "route": {"curr": "a"}, "payload": "\\ud83d\\ude00 a surrogate pair", "extra": [1]}',
         '{"id": "x", "route": {"curr": "a"}, "payload": {"n": 123456789012345678901234567890}}',
     ],
 )
 def test_the_one_pass_parse_gives_what_json_loads_and_validation_give(body: str) -> None:
     assert Envelope.parse(body) == Envelope.model_validate(json.loads(body))
+
+
+def test_a_lone_surrogate_is_refused_on_either_parse_path() -> None:
+    # json.loads takes it, but no UTF-8 output (the next message, the sink's record) could be written from it
+    for body in ('{"id": "x", "route": {"curr": "a"}, "payload": "\\ud800 lone surrogate", "extra": [1]}',
+                 '{"id": "x", "route": {"curr": "a"}, "payload": "\\udfff"}'):
+        with pytest.raises(EnvelopeError, match="lone UTF-16 surrogate"):
+            Envelope.parse(body)
 
 
 def test_a_call_carries_the_body_as_received_when_it_states_every_field_on_one_line() -> None:
