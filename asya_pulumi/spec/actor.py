@@ -25,6 +25,7 @@ from asya_pulumi.spec.limits import (
     check_label_value,
     check_resource_size,
     parse_quantity,
+    repeated,
 )
 from asya_pulumi.spec.pod_options import (
     DEFAULT_IMAGE_PULL_POLICY,
@@ -331,7 +332,7 @@ class AsyncActorSpec(SpecModel):
                 raise ValueError(f"env {both} is set in both {_camel(first)} and {_camel(second)}; keep one")
         for attribute in ("name", "mount_path"):
             seen = [getattr(volume, attribute) for volume in self.volumes]
-            twice = sorted({item for item in seen if seen.count(item) > 1})
+            twice = repeated(seen)
             if twice:
                 raise ValueError(f"volumes: {_camel(attribute)} {twice} used more than once; each volume needs its own")
         return self

@@ -22,6 +22,7 @@ from asya_pulumi.spec.aws_facts import (
 from asya_pulumi.spec.base import SpecModel
 from asya_pulumi.spec.eks_versions import DEFAULT_KUBERNETES_VERSION, check_supported
 from asya_pulumi.spec.hardening import ApiEndpointSpec, ControlPlaneLogsSpec, NodeSecuritySpec, SecretsEncryptionSpec
+from asya_pulumi.spec.limits import repeated
 from asya_runtime.naming import check_dns_label
 
 #: Node label that names a GPU pool; GPU actors select their pool by it.
@@ -54,7 +55,7 @@ class NodeGroupSize(SpecModel):
     def _check_instance_types(cls, value: list[str]) -> list[str]:
         for instance_type in value:
             check_instance_type(instance_type)
-        duplicates = sorted({t for t in value if value.count(t) > 1})
+        duplicates = repeated(value)
         if duplicates:
             raise ValueError(f"instance type(s) {duplicates} listed twice; list each once")
         return value
@@ -208,7 +209,7 @@ class ClusterSpec(SpecModel):
     @field_validator("availability_zones")
     @classmethod
     def _check_zones(cls, value: list[str]) -> list[str]:
-        duplicates = sorted({z for z in value if value.count(z) > 1})
+        duplicates = repeated(value)
         if duplicates:
             raise ValueError(f"{duplicates} listed twice; EKS needs subnets in two different AZs")
         return value
@@ -254,7 +255,7 @@ class ClusterSpec(SpecModel):
                     "Quotas), or use gpuProvisioning: karpenter"
                 )
         names = [p.name for p in self.gpu_pools]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
+        duplicates = repeated(names)
         if duplicates:
             raise ValueError(f"gpuPools: duplicate pool name(s) {duplicates}; give each pool its own name")
         if self.gpu_provisioning == "karpenter":

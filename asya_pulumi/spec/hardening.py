@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from asya_pulumi.spec.base import SpecModel
+from asya_pulumi.spec.limits import repeated
 
 #: EKS service quota "public endpoint access CIDR ranges per cluster".
 MAX_PUBLIC_ACCESS_CIDRS = 40
@@ -99,7 +100,7 @@ class ControlPlaneLogsSpec(SpecModel):
     @field_validator("types")
     @classmethod
     def _check_types(cls, value: list[str]) -> list[str]:
-        duplicates = sorted({t for t in value if value.count(t) > 1})
+        duplicates = repeated(value)
         if duplicates:
             raise ValueError(f"log type(s) {duplicates} listed twice; list each once")
         return value

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections import Counter
+from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 
 from asya_pulumi.spec.aws_facts import EBS_GP3_MAX_GIB, LARGEST_INSTANCE_MEMORY_GIB, LARGEST_INSTANCE_VCPUS
@@ -22,6 +24,13 @@ from asya_runtime.naming import (
     dlq_name,
     role_name,
 )
+
+
+def repeated(values: Iterable[str]) -> list[str]:
+    """The values that occur more than once, sorted (a list the API would refuse, or silently collapse)."""
+    counts = Counter(values)
+    return sorted(value for value, n in counts.items() if n > 1)
+
 
 # ---------------------------------------------------------------- namespaces
 #: Kubernetes' own namespace.

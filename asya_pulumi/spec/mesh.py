@@ -11,7 +11,13 @@ from asya_pulumi.spec.aws_facts import check_region
 from asya_pulumi.spec.base import SpecModel
 from asya_pulumi.spec.cluster import ClusterSpec, check_gpu_pool_name
 from asya_pulumi.spec.hardening import ResultRetentionSpec
-from asya_pulumi.spec.limits import check_image, check_mesh_namespace, check_namespace_fits, check_result_bucket
+from asya_pulumi.spec.limits import (
+    check_image,
+    check_mesh_namespace,
+    check_namespace_fits,
+    check_result_bucket,
+    repeated,
+)
 from asya_pulumi.spec.runtime_pin import DEFAULT_RUNTIME_IMAGE
 from asya_runtime.config import DEFAULT_HOP_BUDGET, MAX_HOP_BUDGET
 from asya_runtime.naming import check_dns_label, check_names_fit
@@ -30,7 +36,7 @@ def check_namespace(value: str) -> str:
 def check_actor_names(*, namespace: str, region: str, actors: Sequence[AsyncActorSpec]) -> list[str]:
     """The actors' names, after refusing duplicates and any name whose derived AWS names would pass a limit."""
     names = [a.name for a in actors]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
+    duplicates = repeated(names)
     if duplicates:
         raise ValueError(f"actors: duplicate actor name(s) {duplicates}; every actor needs its own name")
     check_namespace_fits(namespace=namespace, region=region)

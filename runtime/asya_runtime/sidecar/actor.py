@@ -161,40 +161,37 @@ class ActorProcessor:
     ) -> bool:
         """Whether the envelope must not be called, and was dealt with: error-ended (delivered too often, its hop
         budget spent, its deadline passed) or requeued (the sidecar is stopping)."""
-        resiliency = self.config.resiliency
-        if attempt > resiliency.max_attempts:
+        refusal = self._refusal(message, envelope, attempt=attempt, deadline_at=deadline_at, now=now)
+        if refusal is not None:
             slot.release()
-            text = (
-                f"delivered {message.receive_count} times: attempt {attempt} is over maxAttempts "
-                f"{resiliency.max_attempts}"
-            )
-            await self._error_end(
-                message, envelope, routing.REDELIVERED_TOO_OFTEN, "RedeliveredTooOften", text, attempt, started=started
-            )
-            return True
-        history = hops.history_of(envelope)
-        made = hops.count(history)
-        if made >= self.config.hop_budget:
-            slot.release()
-            text = (
-                f"the envelope made {made} hops, the mesh's hop budget ({self.config.hop_budget}): a route or "
-                f"recovery loop? Its latest hops went round: {hops.visited(history)}"
-            )
-            await self._error_end(
-                message, envelope, routing.HOP_BUDGET_EXHAUSTED, "HopBudgetExhausted", text, attempt, started=started
-            )
-            return True
-        if deadline_at is not None and deadline_at <= now:
-            slot.release()
-            text = f"the envelope's deadline {envelope.status.deadline_at} passed before the call"
-            await self._error_end(
-                message, envelope, routing.DEADLINE_EXCEEDED, "DeadlineExceeded", text, attempt, started=started
-            )
+            reason, type_name, text = refusal
+            await self._error_end(message, envelope, reason, type_name, text, attempt, started=started)
             return True
         if self.stopping.is_set():
             await self.inflight.requeue([message])
             return True
         return False
+
+    def _refusal(
+        self, message: Received, envelope: Envelope, *, attempt: int, deadline_at: float | None, now: float
+    ) -> tuple[str, str, str] | None:
+        """``(reason, error type, message)`` of why the envelope must be error-ended uncalled, or None."""
+        max_attempts = self.config.resiliency.max_attempts
+        if attempt > max_attempts:
+            text = f"delivered {message.receive_count} times: attempt {attempt} is over maxAttempts {max_attempts}"
+            return routing.REDELIVERED_TOO_OFTEN, "RedeliveredTooOften", text
+        history = hops.history_of(envelope)
+        made = hops.count(history)
+        if made >= self.config.hop_budget:
+            text = (
+                f"the envelope made {made} hops, the mesh's hop budget ({self.config.hop_budget}): a route or "
+                f"recovery loop? Its latest hops went round: {hops.visited(history)}"
+            )
+            return routing.HOP_BUDGET_EXHAUSTED, "HopBudgetExhausted", text
+        if deadline_at is not None and deadline_at <= now:
+            text = f"the envelope's deadline {envelope.status.deadline_at} passed before the call"
+            return routing.DEADLINE_EXCEEDED, "DeadlineExceeded", text
+        return None
 
     async def _fetch(self, message: Received, reference: claimcheck.Reference) -> str | None:
         """The offloaded envelope's text; None when its object is gone and the message was error-ended instead."""
