@@ -45,7 +45,7 @@ def test_the_default_cap_is_the_sidecars_default() -> None:
 
 @pytest.mark.parametrize("value", [0, MAX_FANOUT + 1])
 def test_a_cap_out_of_bounds_is_refused_naming_the_field(value: int) -> None:
-    with pytest.raises(ValueError, match="maxFanOut|max_fan_out"):
+    with pytest.raises(ValueError, match="maxFanOut"):
         AsyncActorSpec.model_validate({**SPLIT, "maxFanOut": value})
 
 

@@ -4,21 +4,11 @@ stays under the sidecar's rendered memory limit (its peak RSS is printed: run wi
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from support.mesh import MeshHarness, wait_for
+from support.mesh import MeshHarness, peak_rss_mib, wait_for
 
 from asya_pulumi.objects.pod import sidecar_memory_limit_mib
 from asya_runtime.envelope import child_id, new_envelope
 from asya_runtime.sidecar.routing import FAN_OUT_TOO_LARGE
-
-
-def peak_rss_mib(pid: int) -> int:
-    """The process's peak resident set (``VmHWM``), in MiB: what an OOM-killer's limit is measured against."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) // 1024
-    raise AssertionError(f"no VmHWM in /proc/{pid}/status")
 
 
 def test_a_fan_out_over_the_cap_is_error_ended_and_none_of_it_is_sent(mesh: MeshHarness) -> None:
