@@ -2,7 +2,8 @@
 
     .venv/bin/python -m bench.fanout_memory [--children 1 10000 100000]
 
-One actor (``concurrency`` 1, ``maxFanOut`` = the largest N) on the embedded broker, its children going to the
+One actor (``concurrency`` 1, ``maxFanOut`` = the largest N, offloading on as in a pod, so a 100,000-child answer
+of ~9 MB is read rather than refused as ``result too large``) on the embedded broker, its children going to the
 success sink's queue (no sink running). Each case is a fresh sidecar; its peak RSS (``VmHWM``) is read once every
 child is queued, and printed with the memory limit the pod would render (asya_pulumi/objects/pod.py). Prints one
 JSON line per case. Not a test: the figures sized ``SIDECAR_MEMORY_PER_OUTPUT_KIB`` (docs/sidecar.md, *Fan-out
@@ -35,7 +36,10 @@ def run_case(*, broker: LocalBroker, sqs: Any, s3: Any, workdir: Path, children:
     mesh = MeshHarness(broker=broker, sqs=sqs, s3=s3, workdir=workdir)
     try:
         mesh.standard("split")
-        actor = mesh.start_actor("split", handler="fan_out", max_fanout=cap, concurrency=1)
+        mesh.create_bucket()  # offloading on, as in a pod: the answer may be up to 256 MiB, not 5 MiB
+        actor = mesh.start_actor(
+            "split", handler="fan_out", max_fanout=cap, concurrency=1, result_bucket=mesh.bucket
+        )
         actor.wait_handler_ready()
         pid = actor.sidecar_pid
         assert pid is not None
