@@ -95,10 +95,11 @@ SIDECAR_RESOURCES = {"requests": {"cpu": "50m", "memory": "96Mi"}, "limits": {"c
 #: The sidecar's memory limit never goes below this (MiB): the fixed limit it had before it was derived.
 SIDECAR_MEMORY_FLOOR_MIB = 256
 #: A sidecar's resident memory before any call's answer (MiB): the interpreter, the clients, the first message
-#: (measured at 68 MiB peak after a one-output call; bench/fanout_memory.py).
+#: (measured at 68-74 MiB peak after a one-output call; bench/fanout_memory.py).
 SIDECAR_MEMORY_BASE_MIB = 96
 #: Resident memory one output costs until it is sent (KiB): its parsed frame, its envelope and, one chunk at a time,
-#: its body and batch entry. Measured at about 2 KiB per child (bench/fanout_memory.py); 2.5 leaves margin.
+#: its body and batch entry. Measured at 2.1 KiB per child (bench/fanout_memory.py, 100,000 children: 279 MiB
+#: peak against 74 for one); 2.5 leaves margin.
 SIDECAR_MEMORY_PER_OUTPUT_KIB = 2.5
 #: A handler without a CPU limit gets this many times its CPU request (at least one CPU): it may burst, but a
 #: runaway (or hostile) handler cannot take a whole node from its neighbours.

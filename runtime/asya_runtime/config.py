@@ -35,7 +35,7 @@ DEFAULT_HOP_BUDGET = 1000
 MAX_HOP_BUDGET = 100_000
 #: Children one handler call may emit (a generator's yielded dicts) before the call is error-ended as
 #: ``fan-out too large``: each child costs the sidecar memory until it is sent (about 2 KiB with its envelope and
-#: body, docs/sidecar.md, "Fan-out"), and an unbounded fan-out OOM-killed the sidecar on every redelivery.
+#: body, docs/sidecar.md, "Fan-out bounds"), and an unbounded fan-out OOM-killed the sidecar on every redelivery.
 DEFAULT_MAX_FANOUT = 10_000
 #: The largest cap an actor may set: the sidecar's memory limit grows with it (asya_pulumi/objects/pod.py).
 MAX_FANOUT = 100_000
