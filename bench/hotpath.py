@@ -27,7 +27,7 @@ from typing import Any
 import psutil
 
 from asya_pulumi.local.plan import handler_argv
-from asya_runtime.config import SidecarConfig
+from asya_runtime.config import DEFAULT_MAX_FANOUT, SidecarConfig
 from asya_runtime.envelope import new_envelope
 from asya_runtime.handler_server import HandlerServerConfig
 from asya_runtime.sidecar import logs
@@ -72,7 +72,7 @@ async def drive(*, socket_path: str, bodies: list[str], server: psutil.Process, 
 
     sends = SendBatcher(broker=broker, byte_limit=config.max_message_bytes, busy=busy)
     deletes = DeleteBatcher(broker=broker, byte_limit=None, busy=busy)
-    handler = HandlerClient(socket_path=socket_path, read_limit=16 * 1024 * 1024)
+    handler = HandlerClient(socket_path=socket_path, read_limit=16 * 1024 * 1024, max_outputs=DEFAULT_MAX_FANOUT)
     processor = ActorProcessor(
         config=config,
         broker=broker,

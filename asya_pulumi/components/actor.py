@@ -208,6 +208,7 @@ class AsyncActor(pulumi.ComponentResource):
         sidecar = pulumi.Output.from_input(bucket_name).apply(
             lambda bucket: pod.sidecar_container(
                 image=runtime_image,
+                sidecar=config,
                 sidecar_env=config.model_copy(update={"result_bucket": bucket}).to_env()
                 | pod.sidecar_tracing_env(spec),
                 overrides=spec.sidecar if isinstance(spec, AsyncActorSpec) else None,

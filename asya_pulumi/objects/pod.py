@@ -38,6 +38,7 @@ from asya_pulumi.spec.pod_options import (
 from asya_runtime.config import DEFAULT_SOCKET_PATH, SidecarConfig
 from asya_runtime.handler_server import HandlerServerConfig
 from asya_runtime.resiliency import Resiliency
+from asya_runtime.sidecar.handler_client import read_limit_bytes
 
 #: The runtime's handler server for each handler language (files of ``asya_runtime``, all in the ConfigMap).
 HANDLER_SERVER_FILES: dict[HandlerRuntime, str] = {"python": "handler_server.py", "node": "handler_server.js"}
@@ -92,7 +93,17 @@ CONTAINER_SECURITY = {
 }
 #: The sidecar's pull policy: the default an actor's handler gets too.
 IMAGE_PULL_POLICY = DEFAULT_IMAGE_PULL_POLICY
+#: The sidecar's requests and limits; the memory limit is only the floor of :func:`sidecar_memory_limit_mib`.
 SIDECAR_RESOURCES = {"requests": {"cpu": "50m", "memory": "96Mi"}, "limits": {"cpu": "1", "memory": "256Mi"}}
+#: The sidecar's memory limit never goes below this (MiB): the fixed limit it had before it was derived.
+SIDECAR_MEMORY_FLOOR_MIB = 256
+#: A sidecar's resident memory before any call's answer (MiB): the interpreter, the clients, the first message
+#: (measured at 68-74 MiB peak after a one-output call; bench/fanout_memory.py).
+SIDECAR_MEMORY_BASE_MIB = 96
+#: Resident memory one output costs until it is sent (KiB): its parsed frame, its envelope and, one chunk at a time,
+#: its body and batch entry. Measured at 2.1 KiB per child (bench/fanout_memory.py, 100,000 children: 279 MiB
+#: peak against 74 for one); 2.5 leaves margin.
+SIDECAR_MEMORY_PER_OUTPUT_KIB = 2.5
 #: A handler without a CPU limit gets this many times its CPU request (at least one CPU): it may burst, but a
 #: runaway (or hostile) handler cannot take a whole node from its neighbours.
 HANDLER_CPU_BURST = 4
@@ -250,9 +261,33 @@ def sidecar_tracing_env(spec: object) -> dict[str, Any]:
     return {k: v for k, v in spec.env.items() if k.startswith(SIDECAR_TRACING_ENV_PREFIX)}
 
 
-def sidecar_resources(overrides: SidecarOverrides | None = None) -> dict[str, dict[str, str]]:
-    """The sidecar's requests and limits: :data:`SIDECAR_RESOURCES`, with what the actor's ``sidecar`` block names."""
+def sidecar_memory_limit_mib(*, concurrency: int, max_fanout: int, max_message_bytes: int) -> int:
+    """The sidecar's memory limit (MiB), from what its calls may hold at once, so a fan-out at the cap is never
+    OOM-killed (a limit too small kills the sidecar on every redelivery of the same message)::
+
+        max(256, 96 + concurrency × (2 × answer_limit + max_fanout × 2.5 KiB))
+
+    ``answer_limit`` is the longest answer line read (``4 × max_message_bytes + 1 MiB``), held as bytes and once
+    parsed; ``max_fanout × 2.5 KiB`` what the outputs of one answer cost until sent. Every call in flight
+    (``concurrency``) may answer at once. An offloading sidecar reads answers of up to 256 MiB
+    (``claimcheck.OFFLOAD_ANSWER_LIMIT_BYTES``): that is not budgeted per call here (ten of them would ask for
+    5 GiB per pod); an actor that returns answers that large sets ``sidecar.resources.limits.memory``.
+    """
+    answer_mib = read_limit_bytes(max_message_bytes=max_message_bytes) / (1024 * 1024)
+    per_call_mib = 2 * answer_mib + max_fanout * SIDECAR_MEMORY_PER_OUTPUT_KIB / 1024
+    return max(SIDECAR_MEMORY_FLOOR_MIB, math.ceil(SIDECAR_MEMORY_BASE_MIB + concurrency * per_call_mib))
+
+
+def sidecar_resources(
+    *, sidecar: SidecarConfig, overrides: SidecarOverrides | None = None
+) -> dict[str, dict[str, str]]:
+    """The sidecar's requests and limits: :data:`SIDECAR_RESOURCES` with the memory limit sized from ``sidecar``
+    (:func:`sidecar_memory_limit_mib`), then what the actor's ``sidecar`` block names, which wins."""
     resources = {part: dict(values) for part, values in SIDECAR_RESOURCES.items()}
+    memory = sidecar_memory_limit_mib(
+        concurrency=sidecar.concurrency, max_fanout=sidecar.max_fanout, max_message_bytes=sidecar.max_message_bytes
+    )
+    resources["limits"]["memory"] = f"{memory}Mi"
     if overrides is not None and overrides.resources is not None:
         resources["requests"].update(overrides.resources.requests or {})
         resources["limits"].update(overrides.resources.limits or {})
@@ -260,10 +295,15 @@ def sidecar_resources(overrides: SidecarOverrides | None = None) -> dict[str, di
 
 
 def sidecar_container(
-    *, image: str, sidecar_env: dict[str, Any], overrides: SidecarOverrides | None = None
+    *,
+    image: str,
+    sidecar: SidecarConfig,
+    sidecar_env: dict[str, Any],
+    overrides: SidecarOverrides | None = None,
 ) -> dict[str, Any]:
-    """The sidecar container; ``overrides`` (the actor's ``sidecar`` block) replaces the image, the pull policy and
-    any resource it names, and adds env (the platform's own variables win: the spec refused ``ASYA_*`` there)."""
+    """The sidecar container running ``sidecar`` (its settings size the memory limit) with ``sidecar_env``;
+    ``overrides`` (the actor's ``sidecar`` block) replaces the image, the pull policy and any resource it names,
+    and adds env (the platform's own variables win: the spec refused ``ASYA_*`` there)."""
     overrides = overrides or SidecarOverrides()
     probe = {"httpGet": {"path": "/healthz", "port": "metrics"}, "periodSeconds": 10, "timeoutSeconds": 3}
     return {
@@ -275,7 +315,7 @@ def sidecar_container(
         "ports": [{"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}],
         "livenessProbe": {**probe, "failureThreshold": 3},
         "readinessProbe": {**probe, "failureThreshold": 1},
-        "resources": sidecar_resources(overrides),
+        "resources": sidecar_resources(sidecar=sidecar, overrides=overrides),
         "securityContext": CONTAINER_SECURITY,
         "volumeMounts": [{"name": "socket", "mountPath": SOCKET_DIR}, {"name": "tmp", "mountPath": "/tmp"}],
     }

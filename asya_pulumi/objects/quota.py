@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from asya_pulumi.objects import pod
+from asya_pulumi.objects.sidecar import sidecar_config
 from asya_pulumi.spec import AsyncActorSpec, SinkSpec
 from asya_pulumi.spec.limits import parse_quantity
 
@@ -90,7 +91,9 @@ def mesh_quota_hard(*, pods: Iterable[PodShape], headroom: float = DEFAULT_HEADR
 def actor_pod_shape(spec: AsyncActorSpec | SinkSpec) -> PodShape:
     """The pod an actor (or sink) renders, as far as the quota counts it: its containers' resources and its
     maximum replicas (``maxReplicaCount``; ``replicas`` when KEDA does not scale it)."""
-    sidecar = {"resources": pod.sidecar_resources(getattr(spec, "sidecar", None))}
+    # The sidecar's sizing reads only its concurrency and limits: the namespace and region here are placeholders.
+    config = sidecar_config(spec, namespace="quota", region="us-east-1")
+    sidecar = {"resources": pod.sidecar_resources(sidecar=config, overrides=getattr(spec, "sidecar", None))}
     if isinstance(spec, SinkSpec):
         return PodShape(containers=[sidecar], max_replicas=spec.scaling.max_replica_count)
     replicas = spec.scaling.max_replica_count if spec.scaling.enabled else spec.replicas

@@ -39,7 +39,13 @@ from asya_pulumi.spec.pod_options import (
 )
 from asya_pulumi.spec.scaling_options import ScalingSpec
 from asya_pulumi.spec.upstream_form import from_upstream_form
-from asya_runtime.config import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_OFFLOAD_THRESHOLD_BYTES, SidecarConfig
+from asya_runtime.config import (
+    DEFAULT_MAX_FANOUT,
+    DEFAULT_MAX_MESSAGE_BYTES,
+    DEFAULT_OFFLOAD_THRESHOLD_BYTES,
+    MAX_FANOUT,
+    SidecarConfig,
+)
 from asya_runtime.naming import check_actor_name
 from asya_runtime.resiliency import Resiliency
 
@@ -235,6 +241,12 @@ class AsyncActorSpec(SpecModel):
     offload_threshold: int = Field(
         DEFAULT_OFFLOAD_THRESHOLD_BYTES, ge=0, le=DEFAULT_MAX_MESSAGE_BYTES,
         description="Bytes over which an output envelope travels through the mesh's bucket (claim-check); 0 = never.",
+    )
+    max_fan_out: int = Field(
+        DEFAULT_MAX_FANOUT, ge=1, le=MAX_FANOUT,
+        description=f"Outputs one handler call may emit (default {DEFAULT_MAX_FANOUT:,}, at most {MAX_FANOUT:,}): a "
+        f"call that emits more is error-ended (`fan-out too large`, naming the count and the limit) and none of its "
+        f"outputs is sent. The sidecar's memory limit grows with it (docs/infrastructure.md, *Sidecar memory*).",
     )
 
     @field_validator("name")

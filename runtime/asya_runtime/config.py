@@ -33,6 +33,12 @@ DEFAULT_OFFLOAD_THRESHOLD_BYTES = 7 * 64 * 1024
 DEFAULT_HOP_BUDGET = 1000
 #: The largest hop budget a mesh may set.
 MAX_HOP_BUDGET = 100_000
+#: Children one handler call may emit (a generator's yielded dicts) before the call is error-ended as
+#: ``fan-out too large``: each child costs the sidecar memory until it is sent (about 2 KiB with its envelope and
+#: body, docs/sidecar.md, "Fan-out bounds"), and an unbounded fan-out OOM-killed the sidecar on every redelivery.
+DEFAULT_MAX_FANOUT = 10_000
+#: The largest cap an actor may set: the sidecar's memory limit grows with it (asya_pulumi/objects/pod.py).
+MAX_FANOUT = 100_000
 #: Key prefix of offloaded envelopes in the mesh's bucket: IAM grants actors this prefix only, a lifecycle rule
 #: expires it (asya_runtime.sidecar.claimcheck).
 OFFLOAD_PREFIX = "offload"
@@ -103,6 +109,11 @@ class SidecarConfig(BaseModel):
         DEFAULT_HOP_BUDGET, ge=2, le=MAX_HOP_BUDGET, alias="ASYA_HOP_BUDGET",
         description="Hops an envelope may make in the mesh, retries included; past it the envelope is error-ended "
         "(`hop budget exhausted`, naming the actors it went round) instead of looping forever (the mesh's hopBudget).",
+    )
+    max_fanout: int = Field(
+        DEFAULT_MAX_FANOUT, ge=1, le=MAX_FANOUT, alias="ASYA_MAX_FANOUT",
+        description="Outputs one handler call may emit; an answer with more is error-ended (`fan-out too large`, "
+        "naming the count and the limit) and none of its outputs is sent (the actor's maxFanOut).",
     )
     metrics_host: str = Field(
         "127.0.0.1", alias="ASYA_METRICS_HOST", min_length=1,

@@ -41,6 +41,14 @@ def persisted_keys(sidecar_log: str) -> Counter[str]:
     return sink_writes([sidecar_log])
 
 
+def peak_rss_mib(pid: int) -> int:
+    """The process's peak resident set (``VmHWM``), in MiB: what an OOM-killer's limit is measured against."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) // 1024
+    raise AssertionError(f"no VmHWM in /proc/{pid}/status")
+
+
 def wait_for(condition: Callable[[], Any], *, timeout_s: float, what: str, interval_s: float = 0.1) -> Any:
     """Poll ``condition`` until it returns something truthy; fail naming ``what`` after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s

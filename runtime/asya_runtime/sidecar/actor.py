@@ -218,7 +218,7 @@ class ActorProcessor:
         self, envelope: Envelope, envelope_json: str, *, deadline_at: float | None, slot: Slot
     ) -> HandlerAnswer:
         """The handler's answer; a call that produced none becomes the sidecar's own ``ok: false`` answer
-        (:meth:`HandlerAnswer.no_answer`: retryable, except an answer too large).
+        (:meth:`HandlerAnswer.no_answer`: retryable, except an answer too large or a fan-out over the cap).
 
         ``envelope_json`` is ``envelope`` as JSON text (:meth:`Envelope.call_json`: usually the body as received).
 

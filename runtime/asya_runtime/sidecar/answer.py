@@ -4,8 +4,8 @@
 An answer is either the handler server's answer line, read by :meth:`HandlerAnswer.from_wire` (docs/protocol.md,
 *Call responses*: ``ok``, ``outputs``, ``error``, ``fly``), or the sidecar's own answer for a call that produced
 none (:meth:`HandlerAnswer.no_answer`, from a :class:`~asya_runtime.sidecar.handler_client.HandlerCallError`).
-The error-sink reason the sidecar decided for such a call (``result too large``) is the answer's ``reason``; the
-handler cannot set it, since nothing read from the wire does.
+The error-sink reason the sidecar decided for such a call (``result too large``, ``fan-out too large``) is the
+answer's ``reason``; the handler cannot set it, since nothing read from the wire does.
 """
 
 from __future__ import annotations
@@ -71,7 +71,8 @@ class HandlerAnswer:
 
     @classmethod
     def no_answer(cls, exc: HandlerCallError) -> HandlerAnswer:
-        """The sidecar's answer for a call that produced none: timed out, dropped, no server, answer too large."""
+        """The sidecar's answer for a call that produced none: timed out, dropped, no server, answer too large,
+        fan-out over the cap."""
         error = CallError(
             type=exc.type_name,
             message=str(exc),

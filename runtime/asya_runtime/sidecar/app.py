@@ -89,6 +89,7 @@ class Sidecar:
                 read_limit=claimcheck.answer_limit_bytes(
                     self.config, default=read_limit_bytes(max_message_bytes=self.config.max_message_bytes)
                 ),
+                max_outputs=self.config.max_fanout,
             )
             if self.config.mode == "actor":
                 self._actor: ActorProcessor | None = ActorProcessor(

@@ -67,6 +67,17 @@ class HandlerAnswerTooLarge(HandlerCallError):
     reason = routing.RESULT_TOO_LARGE
 
 
+class HandlerFanOutTooLarge(HandlerCallError):
+    """The answer carries more outputs than ``ASYA_MAX_FANOUT``: not retryable (the handler would emit as many again).
+
+    Raised once the answer line is parsed and before any output becomes an envelope, so no child is sent (all or
+    nothing) and the memory spent is bounded by the read limit, not by the children the handler emitted.
+    """
+
+    type_name = "FanOutTooLarge"
+    reason = routing.FAN_OUT_TOO_LARGE
+
+
 class _Connection(asyncio.Protocol):
     """One connection to the handler server: a frame goes out, one answer line comes back.
 
@@ -161,9 +172,10 @@ class _Suspect:
 
 
 class HandlerClient:
-    def __init__(self, *, socket_path: str, read_limit: int) -> None:
+    def __init__(self, *, socket_path: str, read_limit: int, max_outputs: int) -> None:
         self.socket_path = socket_path
         self.read_limit = read_limit
+        self.max_outputs = max_outputs
         self._idle: list[_Connection] = []
         self._suspect: _Suspect | None = None
 
@@ -176,7 +188,8 @@ class HandlerClient:
         ``budget()`` is the time the call may take, asked once a healthy server is connected (waiting for a
         restarting server does not eat into the handler's time). Raises :class:`HandlerTimeout` when the budget
         runs out, :class:`HandlerCrashed` when the connection drops mid-call, :class:`HandlerUnavailable` when
-        no healthy server answered within ``connect_wait_s``.
+        no healthy server answered within ``connect_wait_s``, :class:`HandlerFanOutTooLarge` when the answer has
+        more than ``max_outputs`` outputs.
         """
         conn = await self._connection(wait_s=connect_wait_s)
         timeout_s = budget()
@@ -200,7 +213,14 @@ class HandlerClient:
         except asyncio.CancelledError:  # its answer would arrive on a connection nobody reads: never reuse it
             conn.close()
             raise
-        self._idle.append(conn)
+        self._idle.append(conn)  # the whole answer was read: the connection is clean, whatever it said
+        outputs = answer.get("outputs")
+        if isinstance(outputs, list) and len(outputs) > self.max_outputs:
+            raise HandlerFanOutTooLarge(
+                f"the handler emitted {len(outputs)} outputs in one call, over the limit of {self.max_outputs} "
+                f"(ASYA_MAX_FANOUT, the actor's maxFanOut); none was sent: split the work over several envelopes "
+                f"(a fan-out of fan-outs) or raise maxFanOut"
+            )
         return HandlerAnswer.from_wire(answer)
 
     async def _connection(self, *, wait_s: float) -> _Connection:

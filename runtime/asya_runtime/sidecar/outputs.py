@@ -1,9 +1,12 @@
 """A message's outputs: check each, send them all, and only then delete the message — or hand it back.
 
 Every output is checked first: one over the broker's size limit, or addressed to an actor without a queue,
-becomes an error-sink record instead (its siblings still go on). Then all are sent through the batcher; only when
-every one was accepted is the source deleted. If any cannot be sent, the source is not deleted but handed back to
-SQS with a backoff, so it is processed again later; deterministic ids make the repeat harmless downstream.
+becomes an error-sink record instead (its siblings still go on). Then all are sent through the batcher, in chunks
+of :data:`SEND_CHUNK` (a fan-out's serialised children are never all held at once); only when every one was
+accepted is the source deleted. If any cannot be sent, the source is not deleted but handed back to SQS with a
+backoff, so it is processed again later: the chunks already sent are sent again then, and deterministic ids make the
+repeat harmless downstream. (A fan-out over ``ASYA_MAX_FANOUT`` never gets here: it is refused before any output
+is made, so none of it is sent; sidecar/handler_client.py.)
 """
 
 from __future__ import annotations
@@ -17,12 +20,16 @@ from asya_runtime.envelope import Envelope
 from asya_runtime.naming import ERROR_SINK, queue_name
 from asya_runtime.sidecar import fitting, hops, logs, routing
 from asya_runtime.sidecar.aws import BrokerClient
-from asya_runtime.sidecar.batching import DeleteBatcher, SendBatcher
+from asya_runtime.sidecar.batching import SQS_BATCH_MAX, DeleteBatcher, SendBatcher
 from asya_runtime.sidecar.claimcheck import ClaimCheck
 from asya_runtime.sidecar.inflight import InFlight, Received
 from asya_runtime.sidecar.metrics import Metrics
 from asya_runtime.sidecar.routing import Outgoing
 from asya_runtime.sidecar.tracing import HopTracer
+
+#: Outputs checked, serialised and sent at a time: ten full SQS batches. A fan-out's bodies are built chunk by
+#: chunk, so the sidecar holds one chunk of serialised children (and their batch entries) at once, not all of them.
+SEND_CHUNK = 10 * SQS_BATCH_MAX
 
 
 class Outputs:
@@ -60,17 +67,9 @@ class Outputs:
         if self.tracer is not None:  # this hop's span goes into every output's traceparent
             hops, source = self.tracer.stamp(hops, source)
         try:
-            # One output (the common case) is awaited in place: a gather costs a task per output.
-            if len(hops) == 1:
-                checked_bodies = [await self._checked(hops[0], source)]
-            else:
-                checked_bodies = await asyncio.gather(*(self._checked(hop, source) for hop in hops))
-            known = self.broker.known_queue_url
-            bodies = [(known(hop.to) or await self._url(hop), body) for hop, body in checked_bodies]
-            accepted = [
-                self.sends.submit(queue_url=url, body=body, delay_seconds=delay_seconds) for url, body in bodies
-            ]
-            await (accepted[0] if len(accepted) == 1 else asyncio.gather(*accepted))
+            checked: list[Outgoing] = []
+            for start in range(0, len(hops), SEND_CHUNK):
+                checked += await self._send(hops[start : start + SEND_CHUNK], source, delay_seconds=delay_seconds)
         except Exception as exc:
             logs.error(
                 "outputs not accepted; the message stays queued for another try",
@@ -79,7 +78,6 @@ class Outputs:
             )
             await self.inflight.retry_later(message)
             return False
-        checked = [hop for hop, _ in checked_bodies]
         if self.tracer is not None:
             self.tracer.sent(checked)
         log_sent = logs.enabled(logging.DEBUG)  # a line per message costs more than the rest of its bookkeeping
@@ -100,6 +98,19 @@ class Outputs:
         if self.claims is not None:
             await self.claims.consumed(message.body)
         return True
+
+    async def _send(self, hops: list[Outgoing], source: Envelope | None, *, delay_seconds: int) -> list[Outgoing]:
+        """Check, serialise and send one chunk of outputs; the hops as checked, once SQS accepted every one."""
+        # One output (the common case) is awaited in place: a gather costs a task per output.
+        if len(hops) == 1:
+            checked_bodies = [await self._checked(hops[0], source)]
+        else:
+            checked_bodies = await asyncio.gather(*(self._checked(hop, source) for hop in hops))
+        known = self.broker.known_queue_url
+        bodies = [(known(hop.to) or await self._url(hop), body) for hop, body in checked_bodies]
+        accepted = [self.sends.submit(queue_url=url, body=body, delay_seconds=delay_seconds) for url, body in bodies]
+        await (accepted[0] if len(accepted) == 1 else asyncio.gather(*accepted))
+        return [hop for hop, _ in checked_bodies]
 
     async def _checked(self, hop: Outgoing, source: Envelope | None) -> tuple[Outgoing, str]:
         """``hop``, or the error record that replaces it when it is too large or addressed to no queue, with its body.
