@@ -53,7 +53,8 @@ MAX_NESTING = 200
 
 
 #: A JSON escape of a UTF-16 surrogate (``\\ud83d``): paired, it is one character (an emoji); alone, it is no text.
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+#: A surrogate character itself (a ``str`` body decoded with ``surrogateescape``, or built in Python) is no text either.
+_SURROGATE_ESCAPE = re.compile("\\\\u[dD][89a-fA-F]|[\ud800-\udfff]")
 
 
 #: What SQS refuses in a message body: anything but #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD. In JSON text that
