@@ -94,6 +94,36 @@ def _refuse_lone_surrogates(text: str) -> None:
         pass  # not JSON: the parse above has already said so
 
 
+#: What may spell a number JSON cannot carry: ``NaN``/``Infinity`` (Python's JSON extensions) or a number too large
+#: for a float (``1e999``, 309 digits). Parsed, it is a non-finite float, which every writer sends on as ``null``.
+_MAY_BE_NON_FINITE = re.compile(r"NaN|Infinity|\d[eE][-+]?\d{3}|\d{309}")
+
+
+def _refuse_non_finite(text: str) -> None:
+    """Refuse a body holding ``NaN``, ``Infinity`` or a number beyond a float's range: the parsers take them, but the
+    envelope would go on with ``null`` in their place, a value changed without a record."""
+    import json
+    import math
+
+    def refuse(spelling: str) -> float:
+        raise EnvelopeError(
+            "malformed envelope",
+            f"body holds the number {spelling[:40]!r}, which JSON cannot carry (NaN, an infinity or beyond a float's "
+            "range); send it as a string",
+        )
+
+    def checked(spelling: str) -> float:
+        value = float(spelling)
+        return value if math.isfinite(value) else refuse(spelling)
+
+    try:
+        json.loads(text, parse_constant=refuse, parse_float=checked)
+    except EnvelopeError:
+        raise
+    except (ValueError, RecursionError):
+        pass  # not JSON: the parse above has already said so
+
+
 def id_problem(value: object) -> str | None:
     """Why ``value`` cannot be an envelope id (None when it can): a non-empty string of at most
     :data:`MAX_ID_BYTES` bytes of UTF-8 without ``/`` (ids are S3 key segments)."""
@@ -219,6 +249,8 @@ class Envelope(_Model):
             envelope = cls._parse_slowly(body, text=text, may_nest_too_deeply=may_nest_too_deeply)
         if _SURROGATE_ESCAPE.search(text):  # C-speed scan; only a body with such an escape is checked further
             _refuse_lone_surrogates(text)
+        if _MAY_BE_NON_FINITE.search(text):  # likewise: only a body that may spell such a number is parsed again
+            _refuse_non_finite(text)
         return envelope
 
     @classmethod

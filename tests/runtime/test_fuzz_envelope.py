@@ -29,7 +29,7 @@ FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCh
 hostile_text = st.text(alphabet=st.characters(codec=None, min_codepoint=0, max_codepoint=0x10FFFF), max_size=40)
 json_scalars = st.one_of(
     st.none(), st.booleans(), st.integers(min_value=-(2**80), max_value=2**80),
-    st.floats(allow_nan=False, allow_infinity=False), hostile_text,
+    st.floats(), hostile_text,  # NaN and the infinities too: json.dumps writes them (as no JSON writer should)
 )
 json_values = st.recursive(
     json_scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(hostile_text, inner, max_size=4),
@@ -61,6 +61,10 @@ def envelope_shaped(draw: st.DrawFn) -> dict[str, Any]:
     for field in draw(st.lists(st.sampled_from(sorted(envelope)), max_size=2)):
         envelope[field] = draw(json_values)  # a wrong type (or, by chance, a right one) in a whole field
     return envelope
+
+
+#: What is spliced into a valid body: JSON's structural characters, escapes and the numbers JSON cannot carry.
+SPLICES = ["", "[", "{", "]", "}", '"', "\\", "\\ud800", ",", "NaN", "-Infinity", "1e999", "\x00", "\ud800"]
 
 
 def nested(depth: int) -> str:
@@ -98,6 +102,9 @@ def check_outcome(body: str | bytes) -> Envelope | None:
 @example('{"id": "a\\u0000b", "route": {"curr": "a"}}')
 @example('{"id": "a", "route": {"curr": "a"}, "payload": "\\ud800"}')
 @example(nested(MAX_NESTING + 5))
+@example('{"id": "a", "route": {"curr": "a"}, "payload": NaN}')  # found: accepted, sent on as null
+@example('{"id": "a", "route": {"curr": "a"}, "payload": {"x": 1e999}}')  # found: accepted, sent on as null
+@example('{"id": "a", "route": {"curr": "a"}, "payload": {"x": 1e-999, "NaN": "Infinity"}}')
 @example("\ud800")  # found: its error record could not be serialised (the message vanished)
 @example('{"id": "a", "route": {"curr": "a"}, "payload": "\ud800"}')  # found: accepted, then unserialisable
 def test_any_text_is_an_envelope_or_a_reasoned_refusal(body: str) -> None:
@@ -124,7 +131,7 @@ def test_a_mutilated_envelope_body_is_an_envelope_or_a_reasoned_refusal(envelope
     """Cut, spliced and bracket-stuffed envelope bodies: the edges of the JSON grammar near valid input."""
     text = json.dumps(envelope)
     cut = data.draw(st.integers(min_value=0, max_value=len(text)))
-    splice = data.draw(st.sampled_from(["", "[", "{", "]", "}", '"', "\\", "\\ud800", ",", "NaN", "1e999", "\x00"]))
+    splice = data.draw(st.sampled_from(SPLICES))
     check_outcome(text[:cut] + splice + text[cut:])
 
 
@@ -135,3 +142,20 @@ def test_nesting_at_any_depth_is_parsed_or_refused(depth: int, opener: str) -> N
     body = '{"id":"x","route":{"curr":"a"},"payload":' + opener * depth + "0" + closer * depth + "}"
     refused = check_outcome(body) is None
     assert refused == (depth + 1 > MAX_NESTING)  # the envelope is level 1, its payload's brackets the levels below
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"id": "a", "route": {"curr": "a"}, "payload": "\ud800"}',
+        '{"id": "a", "route": {"curr": "a"}, "payload": NaN}',
+        '{"id": "a", "route": {"curr": "a"}, "headers": {"x": -Infinity}}',
+        '{"id": "a", "route": {"curr": "a"}, "payload": [1e999]}',
+        '{"id": "a", "route": {"curr": "a"}, "payload": 1' + "0" * 400 + '.5}',
+    ],
+    ids=["surrogate-character", "nan", "infinity", "exponent", "digits"],
+)
+def test_what_fuzzing_found_is_refused_with_a_reason(body: str) -> None:
+    """Each was accepted and then failed to serialise (the surrogate) or went on with ``null`` in its place."""
+    with pytest.raises(EnvelopeError, match=r"surrogate|JSON cannot carry"):
+        Envelope.parse(body)
