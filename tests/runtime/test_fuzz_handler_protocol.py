@@ -13,6 +13,7 @@ Client side: whatever a server answers (any bytes, any JSON), :meth:`HandlerClie
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import re
@@ -120,6 +121,7 @@ def check_sidecar_side(line: bytes, *, read_limit: int = 1 << 20) -> HandlerAnsw
     assert isinstance(outcome, HandlerAnswer)
     if not outcome.ok:
         assert outcome.error is not None and outcome.error.type
+        json.dumps(dataclasses.asdict(outcome.error), ensure_ascii=False).encode()  # an error record can hold it
         return outcome
     hops = routing.next_hops(source=source_envelope({}), outputs=outcome.outputs)
     assert hops
@@ -314,6 +316,7 @@ answer_objects = st.fixed_dictionaries(
 @example(b'{"ok": true, "outputs": [{"headers": null, "payload": 1}]}\n')
 @example(b'{"ok": true, "outputs": [{"payload": "\\ud800"}]}\n')  # found: sent on, then unserialisable
 @example(b'{"ok": true, "outputs": [{"route": {}, "payload": "\\ud83d\\ude00"}]}\n')
+@example(b'{"ok": false, "error": {"type": "E", "message": "\\ud83d", "mro": ["E", "\\udc00"]}}\n')
 @example(b"x" * 5000 + b"\n")
 def test_any_answer_is_typed_or_a_handler_call_error(answer: bytes) -> None:
     check_sidecar_side(answer, read_limit=2048)

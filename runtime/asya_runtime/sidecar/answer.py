@@ -38,21 +38,27 @@ class CallError:
 
     @classmethod
     def from_wire(cls, error: Mapping[str, Any]) -> CallError:
-        type_name = str(error.get("type") or "Error")
+        type_name = _text(error.get("type") or "Error")
         traceback = error.get("traceback")
         return cls(
             type=type_name,
-            message=str(error.get("message") or ""),
+            message=_text(error.get("message") or ""),
             error_types=_names(error.get("mro")) or (type_name,),
             qualified_types=_names(error.get("mro_qualified")),
-            traceback=None if traceback is None else str(traceback),
+            traceback=None if traceback is None else _text(traceback),
             retryable=error.get("retryable") is not False,
         )
 
 
+def _text(value: object) -> str:
+    """``value`` as text an error record can hold: a lone UTF-16 surrogate (half of an emoji in an exception's
+    message) kept as its ``\\udXXX`` escape."""
+    return str(value).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _names(value: object) -> tuple[str, ...]:
     """A list of class names from the wire as a tuple of text; anything else as none."""
-    return tuple(str(name) for name in value) if isinstance(value, list) else ()
+    return tuple(_text(name) for name in value) if isinstance(value, list) else ()
 
 
 @dataclass(frozen=True)

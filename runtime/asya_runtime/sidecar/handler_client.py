@@ -146,7 +146,7 @@ class _Connection(asyncio.Protocol):
             raise ValueError("the handler server's answer nests too deeply for the JSON parser") from None
         if not isinstance(answer, dict):
             raise ValueError(f"handler server answered {type(answer).__name__}, not an object")
-        if _SURROGATE_ESCAPE.search(line) and _holds_lone_surrogate(answer):
+        if answer.get("ok") and _SURROGATE_ESCAPE.search(line) and _holds_lone_surrogate(answer.get("outputs")):
             raise _Unsendable(
                 "the handler's result holds a lone UTF-16 surrogate (half of a character outside the BMP, such as "
                 "an emoji cut in two), which no message body can hold; keep such characters whole"
@@ -172,9 +172,9 @@ class _Unsendable(ValueError):
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
-def _holds_lone_surrogate(answer: dict[str, Any]) -> bool:
+def _holds_lone_surrogate(outputs: object) -> bool:
     try:
-        json.dumps(answer, ensure_ascii=False).encode("utf-8")
+        json.dumps(outputs, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
         return True
     return False
