@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from asya_runtime.config import OFFLOAD_PREFIX
@@ -95,6 +95,7 @@ def check(body: str) -> Reference | None:
         assert not body.startswith(START)
         return None
     problem = claims().untrusted(reference)
+    event("untrusted" if problem else "trusted")
     if problem is not None:
         assert isinstance(problem, str) and problem
         return reference
