@@ -53,8 +53,10 @@ MAX_NESTING = 200
 
 
 #: A JSON escape of a UTF-16 surrogate (``\\ud83d``): paired, it is one character (an emoji); alone, it is no text.
-#: A surrogate character itself (a ``str`` body decoded with ``surrogateescape``, or built in Python) is no text either.
-_SURROGATE_ESCAPE = re.compile("\\\\u[dD][89a-fA-F]|[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+#: A surrogate character itself (a ``str`` body built in Python or decoded with ``surrogateescape``): no text either.
+#: Searched only in a body that is not ASCII (one character class: an alternation would cost more than the parse).
+_SURROGATE_CHARACTER = re.compile("[\ud800-\udfff]")
 
 
 #: What SQS refuses in a message body: anything but #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD. In JSON text that
@@ -94,14 +96,11 @@ def _refuse_lone_surrogates(text: str) -> None:
         pass  # not JSON: the parse above has already said so
 
 
-#: What may spell a number JSON cannot carry: ``NaN``/``Infinity`` (Python's JSON extensions) or a number too large
-#: for a float (``1e999``, 309 digits). Parsed, it is a non-finite float, which every writer sends on as ``null``.
-_MAY_BE_NON_FINITE = re.compile(r"NaN|Infinity|\d[eE][-+]?\d{3}|\d{309}")
-
-
 def _refuse_non_finite(text: str) -> None:
-    """Refuse a body holding ``NaN``, ``Infinity`` or a number beyond a float's range: the parsers take them, but the
-    envelope would go on with ``null`` in their place, a value changed without a record."""
+    """Refuse a body holding ``NaN`` or ``Infinity`` (Python's JSON extensions, which the parsers take): the envelope
+    would go on with ``null`` in their place, a value changed without a record. A number beyond a float's range
+    (``1e999``) in the same body is refused too; alone it is not looked for (no scan for it costs less than the
+    parse) and goes on as ``null``, as every JSON parser in the mesh reads it as infinity."""
     import json
     import math
 
@@ -247,9 +246,9 @@ class Envelope(_Model):
                 envelope = cls.model_validate_json(body)
         if envelope is None:
             envelope = cls._parse_slowly(body, text=text, may_nest_too_deeply=may_nest_too_deeply)
-        if _SURROGATE_ESCAPE.search(text):  # C-speed scan; only a body with such an escape is checked further
-            _refuse_lone_surrogates(text)
-        if _MAY_BE_NON_FINITE.search(text):  # likewise: only a body that may spell such a number is parsed again
+        if _SURROGATE_ESCAPE.search(text) or (not text.isascii() and _SURROGATE_CHARACTER.search(text)):
+            _refuse_lone_surrogates(text)  # C-speed scans; only a body with a surrogate is checked further
+        if "NaN" in text or "Infinity" in text:  # likewise: only a body that may spell such a number is parsed again
             _refuse_non_finite(text)
         return envelope
 
