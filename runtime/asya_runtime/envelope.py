@@ -54,6 +54,9 @@ MAX_NESTING = 200
 
 #: A JSON escape of a UTF-16 surrogate (``\\ud83d``): paired, it is one character (an emoji); alone, it is no text.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+#: A surrogate character itself (a ``str`` body built in Python or decoded with ``surrogateescape``): no text either.
+#: Searched only in a body that is not ASCII (one character class: an alternation would cost more than the parse).
+_SURROGATE_CHARACTER = re.compile("[\ud800-\udfff]")
 
 
 #: What SQS refuses in a message body: anything but #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD. In JSON text that
@@ -89,6 +92,33 @@ def _refuse_lone_surrogates(text: str) -> None:
             f"body holds a lone UTF-16 surrogate ({exc.object[exc.start:exc.end]!a}), which is not Unicode text; "
             "encode text as UTF-8, or escape a character outside the BMP as a surrogate pair",
         ) from None
+    except (ValueError, RecursionError):
+        pass  # not JSON: the parse above has already said so
+
+
+def _refuse_non_finite(text: str) -> None:
+    """Refuse a body holding ``NaN`` or ``Infinity`` (Python's JSON extensions, which the parsers take): the envelope
+    would go on with ``null`` in their place, a value changed without a record. A number beyond a float's range
+    (``1e999``) in the same body is refused too; alone it is not looked for (no scan for it costs less than the
+    parse) and goes on as ``null``, as every JSON parser in the mesh reads it as infinity."""
+    import json
+    import math
+
+    def refuse(spelling: str) -> float:
+        raise EnvelopeError(
+            "malformed envelope",
+            f"body holds the number {spelling[:40]!r}, which JSON cannot carry (NaN, an infinity or beyond a float's "
+            "range); send it as a string",
+        )
+
+    def checked(spelling: str) -> float:
+        value = float(spelling)
+        return value if math.isfinite(value) else refuse(spelling)
+
+    try:
+        json.loads(text, parse_constant=refuse, parse_float=checked)
+    except EnvelopeError:
+        raise
     except (ValueError, RecursionError):
         pass  # not JSON: the parse above has already said so
 
@@ -216,8 +246,10 @@ class Envelope(_Model):
                 envelope = cls.model_validate_json(body)
         if envelope is None:
             envelope = cls._parse_slowly(body, text=text, may_nest_too_deeply=may_nest_too_deeply)
-        if _SURROGATE_ESCAPE.search(text):  # C-speed scan; only a body with such an escape is checked further
-            _refuse_lone_surrogates(text)
+        if _SURROGATE_ESCAPE.search(text) or (not text.isascii() and _SURROGATE_CHARACTER.search(text)):
+            _refuse_lone_surrogates(text)  # C-speed scans; only a body with a surrogate is checked further
+        if "NaN" in text or "Infinity" in text:  # likewise: only a body that may spell such a number is parsed again
+            _refuse_non_finite(text)
         return envelope
 
     @classmethod

@@ -117,9 +117,18 @@ def set_path(envelope: dict[str, Any], path: Any, value: Any) -> None:
             raise PathError(f"SET .status takes an object, got {type(value).__name__}")
         envelope["status"] = value
         return
-    parent = _parent(envelope, segments, create=True, path=path)
-    assert parent is not None  # created on the way
-    _assign(parent, segments[-1], value, path=path)
+    created: list[tuple[dict[str, Any], str, bool]] = []
+    try:
+        parent = _parent(envelope, segments, create=True, path=path, created=created)
+        assert parent is not None  # created on the way
+        _assign(parent, segments[-1], value, path=path)
+    except PathError:
+        for node, key, held_null in created:  # a refused SET leaves the envelope as it was: no objects on the way
+            if held_null:
+                node[key] = None
+            else:
+                del node[key]
+        raise
 
 
 def del_path(envelope: dict[str, Any], path: Any) -> None:
@@ -186,12 +195,19 @@ def _child(value: Any, segment: Segment) -> Any:
     return None
 
 
-def _parent(envelope: dict[str, Any], segments: list[Segment], *, create: bool, path: str) -> Any:
-    """What holds the last segment; SET creates missing objects on the way, DEL stops (None) at a missing one."""
+def _parent(
+    envelope: dict[str, Any], segments: list[Segment], *, create: bool, path: str,
+    created: list[tuple[dict[str, Any], str, bool]] | None = None,
+) -> Any:
+    """What holds the last segment; SET creates missing objects on the way (the outermost one created is appended
+    to ``created`` with whether it held null, so that a refusal can take it back), DEL stops (None) at a missing
+    one."""
     node: Any = envelope
     for depth, segment in enumerate(segments[:-1]):
         child = _child(node, segment)
         if child is None and create and isinstance(node, dict) and isinstance(segment, str):
+            if created is not None and not created:
+                created.append((node, segment, segment in node))
             child = node[segment] = {}
         if child is None:
             if create:

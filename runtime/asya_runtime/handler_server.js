@@ -197,13 +197,25 @@ function actorNames(value, p) {
   return value;
 }
 
-/** What holds the last segment; SET creates missing objects on the way, DEL stops (null) at a missing one. */
-function parentOf(envelope, segments, create, p) {
+/** Set an own property, also for a key such as "__proto__", which plain assignment would take as the prototype. */
+function setOwn(object, key, value) {
+  Object.defineProperty(object, key, { value, writable: true, enumerable: true, configurable: true });
+}
+
+/**
+ * What holds the last segment; SET creates missing objects on the way (the outermost one created is pushed to
+ * `created` with whether it held null, so that a refusal can take it back), DEL stops (null) at a missing one.
+ */
+function parentOf(envelope, segments, create, p, created) {
   let node = envelope;
   for (let depth = 0; depth < segments.length - 1; depth++) {
     const segment = segments[depth];
     let next = child(node, segment);
-    if (next === null && create && isObject(node) && typeof segment === "string") next = node[segment] = {};
+    if (next === null && create && isObject(node) && typeof segment === "string") {
+      if (created && !created.length) created.push([node, segment, Object.prototype.hasOwnProperty.call(node, segment)]);
+      next = {};
+      setOwn(node, segment, next);
+    }
     if (next === null) {
       if (create) throw new EnvelopeCommandError(`cannot write ${p}: ${render(segments.slice(0, depth + 1))} does not exist`);
       return null;
@@ -219,7 +231,7 @@ function parentOf(envelope, segments, create, p) {
 
 function assign(parent, segment, value, p) {
   if (isObject(parent) && typeof segment === "string") {
-    parent[segment] = value;
+    setOwn(parent, segment, value);
   } else if (Array.isArray(parent) && typeof segment === "number") {
     if (segment < -parent.length || segment >= parent.length) {
       throw new EnvelopeCommandError(`cannot write ${p}: index ${segment} is out of range (length ${parent.length})`);
@@ -272,7 +284,17 @@ function setPath(envelope, p, raw) {
     envelope.status = value;
     return;
   }
-  assign(parentOf(envelope, segments, true, p), segments[segments.length - 1], value, p);
+  const created = [];
+  try {
+    assign(parentOf(envelope, segments, true, p, created), segments[segments.length - 1], value, p);
+  } catch (error) {
+    // A refused SET leaves the envelope as it was: no objects on the way.
+    for (const [node, key, heldNull] of created) {
+      if (heldNull) setOwn(node, key, null);
+      else delete node[key];
+    }
+    throw error;
+  }
 }
 
 function delPath(envelope, p) {

@@ -541,6 +541,9 @@ class HandlerServer:
             request = json.loads(line)
         except ValueError as exc:
             return _encode(_error_frame(ProtocolError(f"the frame is not JSON: {exc}"), retryable=False))
+        except RecursionError:  # not a ValueError: uncaught, it would end the connection without an answer
+            problem = ProtocolError("the frame nests too deeply for the JSON parser")
+            return _encode(_error_frame(problem, retryable=False))
         op = request.get("op") if isinstance(request, dict) else None
         if op == "call":
             envelope, timeout_s = request.get("envelope"), request.get("timeout_s")

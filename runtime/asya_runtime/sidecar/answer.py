@@ -14,6 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
+from asya_runtime.envelope import Route
+
 if TYPE_CHECKING:
     from asya_runtime.sidecar.handler_client import HandlerCallError
 
@@ -34,16 +38,27 @@ class CallError:
 
     @classmethod
     def from_wire(cls, error: Mapping[str, Any]) -> CallError:
-        type_name = str(error.get("type") or "Error")
+        type_name = _text(error.get("type") or "Error")
         traceback = error.get("traceback")
         return cls(
             type=type_name,
-            message=str(error.get("message") or ""),
-            error_types=tuple(error.get("mro") or [type_name]),
-            qualified_types=tuple(error.get("mro_qualified") or ()),
-            traceback=None if traceback is None else str(traceback),
+            message=_text(error.get("message") or ""),
+            error_types=_names(error.get("mro")) or (type_name,),
+            qualified_types=_names(error.get("mro_qualified")),
+            traceback=None if traceback is None else _text(traceback),
             retryable=error.get("retryable") is not False,
         )
+
+
+def _text(value: object) -> str:
+    """``value`` as text an error record can hold: a lone UTF-16 surrogate (half of an emoji in an exception's
+    message) kept as its ``\\udXXX`` escape."""
+    return str(value).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _names(value: object) -> tuple[str, ...]:
+    """A list of class names from the wire as a tuple of text; anything else as none."""
+    return tuple(_text(name) for name in value) if isinstance(value, list) else ()
 
 
 @dataclass(frozen=True)
@@ -61,13 +76,32 @@ class HandlerAnswer:
 
     @classmethod
     def from_wire(cls, answer: Mapping[str, Any]) -> HandlerAnswer:
+        """The answer a server sent; one that is not what docs/protocol.md says (outputs that are not objects with
+        an object ``route`` and ``headers``, an ``error`` that is not an object, a ``fly`` that is not a count) is
+        the contract violation it is (:meth:`violation`), as the sidecar could never send it on."""
         ok = bool(answer.get("ok"))
-        return cls(
-            ok=ok,
-            outputs=list(answer.get("outputs") or []),
-            error=None if ok else CallError.from_wire(answer.get("error") or {}),
-            fly=int(answer.get("fly") or 0),
+        outputs, error, fly = answer.get("outputs") or [], answer.get("error") or {}, answer.get("fly") or 0
+        problem = _output_problem(outputs) if ok else None
+        if problem is None and not ok and not isinstance(error, Mapping):
+            problem = f"'error' is {type(error).__name__}, not an object"
+        if problem is None and (not isinstance(fly, int) or isinstance(fly, bool) or fly < 0):
+            problem = f"'fly' is {fly!r}, not a count"
+        if problem is not None:
+            return cls.violation(f"the handler server's answer does not follow the protocol: {problem}")
+        return cls(ok=ok, outputs=outputs, error=None if ok else CallError.from_wire(error), fly=fly)
+
+    @classmethod
+    def violation(cls, message: str) -> HandlerAnswer:
+        """The answer for one the sidecar cannot use (see :meth:`from_wire`; a lone UTF-16 surrogate, which no
+        message body can hold): a ``HandlerResultError``, not retryable — the same call would answer the same."""
+        error = CallError(
+            type="HandlerResultError",
+            message=message,
+            error_types=("HandlerResultError", "ContractError"),
+            qualified_types=("asya.HandlerResultError", "asya.ContractError"),
+            retryable=False,
         )
+        return cls(ok=False, error=error)
 
     @classmethod
     def no_answer(cls, exc: HandlerCallError) -> HandlerAnswer:
@@ -81,3 +115,22 @@ class HandlerAnswer:
             retryable=exc.reason is None,
         )
         return cls(ok=False, error=error, reason=exc.reason)
+
+
+def _output_problem(outputs: object) -> str | None:
+    """What makes ``outputs`` no list of output frames the sidecar can route (None when nothing does)."""
+    if not isinstance(outputs, list):
+        return f"'outputs' is {type(outputs).__name__}, not a list"
+    for index, output in enumerate(outputs):
+        if not isinstance(output, dict):
+            return f"output {index} is {type(output).__name__}, not an object"
+        route, headers = output.get("route"), output.get("headers", {})
+        if not isinstance(headers, dict):
+            return f"output {index}: 'headers' is {type(headers).__name__}, not an object"
+        if route:  # absent or empty: the envelope's own route
+            try:
+                Route.model_validate(route)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                return f"output {index}: route.{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+    return None

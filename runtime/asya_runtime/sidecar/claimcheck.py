@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
+from pydantic import ValidationError
 
 from asya_runtime.config import OFFLOAD_PREFIX, SidecarConfig
 from asya_runtime.envelope import Envelope, EnvelopeError, ErrorInfo, Route, Status, id_problem
@@ -100,7 +101,11 @@ def reference_in(body: str) -> Reference | None:
         return None
     try:
         fields = json.loads(body)[REFERENCE_FIELD]
+        # What a producer writes holds no lone surrogate and no NaN: no record could be written from those.
+        json.dumps(fields, ensure_ascii=False, allow_nan=False).encode()
         return Reference(**fields)
+    except RecursionError:
+        raise EnvelopeError(MALFORMED, "not a valid claim-check reference: it nests too deeply") from None
     except (ValueError, TypeError, KeyError) as exc:
         raise EnvelopeError(MALFORMED, f"not a valid claim-check reference: {type(exc).__name__}: {exc}") from None
 
@@ -172,7 +177,8 @@ class ClaimCheck:
 
     def untrusted(self, reference: Reference) -> str | None:
         """Why this sidecar must not follow ``reference`` (None when it may): only objects a producer of this mesh
-        wrote — this bucket, under ``offload/{id}/`` of the envelope the reference names. A forged reference would
+        wrote — this bucket, one name under ``offload/{id}/`` of the envelope the reference names, a text version
+        id, a route that is a route (the error record of a missing object is written with it). A forged reference would
         otherwise make the sidecar read (and, once consumed, delete) any object its role can reach; on AWS IAM
         stops other buckets, but not other prefixes of this one, and locally nothing would."""
         prefix = f"{OFFLOAD_PREFIX}/{reference.id}/" if isinstance(reference.id, str) else None
@@ -180,9 +186,19 @@ class ClaimCheck:
             return f"it names bucket {reference.bucket!r}, not this mesh's ({self.bucket!r})"
         if id_problem(reference.id) is not None or prefix is None:
             return f"its id is not an envelope id ({id_problem(reference.id)})"
-        if not isinstance(reference.key, str) or not reference.key.startswith(prefix) or "/" in reference.key[
-                len(prefix):]:
-            return f"its key {reference.key!r} is not an offloaded envelope's ({prefix}<name>.json)"
+        key = reference.key
+        # The name under the prefix obeys the id rule (no '/', no control characters), as offload_key's does.
+        if not isinstance(key, str) or not key.startswith(prefix) or id_problem(key[len(prefix):]) is not None or \
+                key[len(prefix):] in (".", ".."):
+            return f"its key {key!r} is not an offloaded envelope's ({prefix}<name>.json)"
+        version = reference.version_id
+        if version is not None and not (isinstance(version, str) and version.isascii() and version.isprintable()):
+            return f"its version_id {version!r} is not an S3 version id"
+        if reference.route:
+            try:
+                Route.model_validate(reference.route)
+            except ValidationError as exc:
+                return f"its route is not a route ({exc.errors()[0]['msg']})"
         return None
 
     async def fetch(self, reference: Reference) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -150,9 +151,17 @@ class _Connection(asyncio.Protocol):
             self._waiter = None
         if not line.endswith(b"\n"):
             raise ConnectionResetError("the handler server closed the connection")
-        answer = json.loads(line)
+        try:
+            answer = json.loads(line)
+        except RecursionError:
+            raise ValueError("the handler server's answer nests too deeply for the JSON parser") from None
         if not isinstance(answer, dict):
             raise ValueError(f"handler server answered {type(answer).__name__}, not an object")
+        if answer.get("ok") and _SURROGATE_ESCAPE.search(line) and _holds_lone_surrogate(answer.get("outputs")):
+            raise _Unsendable(
+                "the handler's result holds a lone UTF-16 surrogate (half of a character outside the BMP, such as "
+                "an emoji cut in two), which no message body can hold; keep such characters whole"
+            )
         return answer
 
 
@@ -163,6 +172,23 @@ def _expire(waiter: asyncio.Future[bytes]) -> None:
 
 class _LineTooLong(ValueError):
     """An answer line over the read limit."""
+
+
+class _Unsendable(ValueError):
+    """A whole answer line that no message can carry: the same call would answer the same (not retryable)."""
+
+
+#: A JSON escape of a UTF-16 surrogate: servers write other non-ASCII text raw, so only an answer holding one
+#: (rare) is checked for a lone one.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _holds_lone_surrogate(outputs: object) -> bool:
+    try:
+        json.dumps(outputs, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 @dataclass
@@ -196,6 +222,9 @@ class HandlerClient:
         frame = f'{{"op":"call","timeout_s":{round(max(timeout_s, 0.001), 3)!r},"envelope":{envelope_json}}}\n'
         try:
             answer = await conn.request(frame, timeout_s=timeout_s)
+        except _Unsendable as exc:  # a whole answer: the connection is still in step
+            self._idle.append(conn)
+            return HandlerAnswer.violation(str(exc))
         except TimeoutError:
             conn.close()
             self._suspect = _Suspect(pid=conn.pid, since=time.monotonic())

@@ -216,7 +216,9 @@ def malformed_record(*, raw_body: str, message_id: str, actor: str, detail: str)
     """An error-sink record for a body that is not a usable envelope; the raw body is kept for inspection.
 
     The id derives from the SQS MessageId, so a redelivered bad message overwrites its record instead of adding one.
+    A lone surrogate in the body (no UTF-8 can hold it, so no record could be written) is kept as its ``\\udXXX``.
     """
+    raw_body = raw_body.encode("utf-8", "backslashreplace").decode("utf-8")
     envelope = Envelope(
         id=malformed_record_id(message_id),
         route=Route(prev=[], curr=actor, next=[]),

@@ -149,8 +149,22 @@ function exits() {
   process.exit(3);
 }
 
+/** Yields each of payload.steps (as py_handlers.script does: replies as {got}, refusals as {refused}). */
+function* script(payload) {
+  for (const step of (payload && payload.steps) || []) {
+    let reply;
+    try {
+      reply = yield step;
+    } catch (error) {
+      yield { refused: error.name };
+      continue;
+    }
+    if (reply !== undefined && reply !== null) yield { got: reply };
+  }
+}
+
 module.exports = {
-  flies, only_flies, async_flies, bad_fly,
+  script, flies, only_flies, async_flies, bad_fly,
   echo, end_here, fan_out, commands, write_path, returns_list, yields_string, fail, async_echo, async_fan_out,
   Counter, Broken, slow_async, slow, hang, exits,
 };

@@ -155,3 +155,17 @@ def hang(payload: dict[str, Any]) -> dict[str, Any]:
 
 def exits(payload: dict[str, Any]) -> dict[str, Any]:
     sys.exit(3)
+
+
+def script(payload: dict[str, Any]) -> Any:
+    """Yields each of ``payload["steps"]``: a list is a command (sent as a tuple), anything else an item as it is.
+    What a command gives back is yielded as ``{"got": ...}``, a refusal as ``{"refused": its type}``, and the
+    script goes on (the fuzz tests compare the two servers by these)."""
+    for step in payload.get("steps") or []:
+        try:
+            reply = yield tuple(step) if isinstance(step, list) else step
+        except Exception as exc:
+            yield {"refused": type(exc).__name__}
+            continue
+        if reply is not None:
+            yield {"got": reply}
