@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
+from hypothesis import settings
 from support.mesh import MeshHarness  # tests/ is on sys.path: pytest puts a rootdir conftest's folder there
 
 from asya_pulumi.local.broker import LocalBroker
+
+# The fuzz tests (tests/runtime/test_fuzz_*.py) draw the same examples on every run, so that a CI run fails only on a
+# change, never on a draw. `ASYA_FUZZ=explore` draws new ones (and keeps failures in .hypothesis/ to replay them).
+settings.register_profile("reproducible", derandomize=True, database=None)
+settings.register_profile("explore")
+settings.load_profile("explore" if os.environ.get("ASYA_FUZZ") == "explore" else "reproducible")
 
 
 @pytest.fixture(scope="session")

@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from support.handler_servers import ServerProcess, server_kind
 
 from asya_runtime import handler_server
+from asya_runtime.config import DEFAULT_MAX_FANOUT
 from asya_runtime.envelope import Envelope, Route, Status
 from asya_runtime.sidecar import routing
 from asya_runtime.sidecar.answer import HandlerAnswer
@@ -165,7 +166,7 @@ def test_any_line_gets_one_answer_line(line: bytes) -> None:
 call_frames = st.fixed_dictionaries(
     {"op": st.sampled_from(["call", "health", "CALL"]) | json_values,
      "envelope": st.one_of(
-         steps.map(lambda s: source_envelope({"steps": s}).model_dump(mode="json")),
+         steps.map(lambda s: source_envelope({"steps": s}).model_dump(mode="python")),
          st.dictionaries(st.sampled_from(["route", "payload", "headers"]), json_values, max_size=3), json_values),
      "timeout_s": st.none() | st.floats() | st.integers() | json_values},
 )
@@ -274,7 +275,7 @@ def _call_against(answer: bytes, *, read_limit: int = 2048) -> HandlerAnswer | H
 
     async def main(path: str) -> HandlerAnswer | HandlerCallError:
         server = await asyncio.start_unix_server(serve, path)
-        client = HandlerClient(socket_path=path, read_limit=read_limit)
+        client = HandlerClient(socket_path=path, read_limit=read_limit, max_outputs=DEFAULT_MAX_FANOUT)
         try:
             return await asyncio.wait_for(
                 client.call(envelope_json=source_envelope({}).model_dump_json(), budget=lambda: 2.0,
