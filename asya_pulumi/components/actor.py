@@ -150,7 +150,9 @@ class AsyncActor(pulumi.ComponentResource):
             )
         else:
             policy = pulumi.Output.all(self.queue.arn, result_bucket.arn).apply(
-                lambda arns: json.dumps(iam.sink_policy(queue_arn=arns[0], sink=actor, bucket_arn=arns[1]))
+                lambda arns: json.dumps(
+                    iam.sink_policy(queue_arn=arns[0], sink=actor, namespace=namespace, bucket_arn=arns[1])
+                )
             )
         service_account = k8s.core.v1.ServiceAccount(
             f"{name}-sa", metadata=self._meta, automount_service_account_token=False, opts=child(self)
@@ -204,7 +206,11 @@ class AsyncActor(pulumi.ComponentResource):
         """Selector, rollout and pod template. No ``replicas`` while KEDA's HPA owns it (SSA would fight over it);
         an actor with ``scaling.enabled: false`` has no ScaledObject and runs its ``replicas``."""
         spec = self._spec
-        config = sidecar_config(spec, namespace=self._namespace, region=region, hop_budget=self._hop_budget)
+        # A deployed sink keeps a record only from the actor it names (SQS's SenderId is a real IAM role here).
+        on_aws = {"verify_senders": True} if isinstance(spec, SinkSpec) else {}
+        config = sidecar_config(
+            spec, namespace=self._namespace, region=region, hop_budget=self._hop_budget, **on_aws
+        )
         sidecar = pulumi.Output.from_input(bucket_name).apply(
             lambda bucket: pod.sidecar_container(
                 image=runtime_image,

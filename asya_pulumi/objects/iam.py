@@ -20,7 +20,14 @@ from __future__ import annotations
 from typing import Any
 
 from asya_runtime.config import OFFLOAD_PREFIX
-from asya_runtime.naming import DLQ_SUFFIX, MALFORMED_RECORD_PREFIX, SINK_RECORD_PREFIXES, dlq_name, queue_name
+from asya_runtime.naming import (
+    DLQ_SUFFIX,
+    MALFORMED_RECORD_PREFIX,
+    SINK_RECORD_PREFIXES,
+    dlq_name,
+    mesh_prefix,
+    queue_name,
+)
 
 PolicyDocument = dict[str, Any]
 
@@ -35,6 +42,8 @@ CONSUME_ACTIONS = (
 )
 SEND_ACTIONS = ("sqs:SendMessage", "sqs:GetQueueUrl")
 SINK_WRITE_ACTIONS = ("s3:PutObject",)
+#: A sink reads its mesh's actor roles to check who sent a record.
+SENDER_CHECK_ACTIONS = ("iam:GetRole",)
 SCALER_ACTIONS = ("sqs:GetQueueAttributes",)
 #: Claim-check: GetObjectVersion because references name the version they wrote (a duplicate delivery still reads
 #: it after the consumer's delete marker); DeleteObject without a version only adds that marker.
@@ -165,10 +174,15 @@ def actor_policy(*, queue_arn: str, namespace: str, bucket_arn: str | None = Non
     )
 
 
-def sink_policy(*, queue_arn: str, sink: str, bucket_arn: str) -> PolicyDocument:
+def sink_policy(*, queue_arn: str, sink: str, namespace: str, bucket_arn: str) -> PolicyDocument:
     """Consume the sink's own queue and send only to it (the shutdown requeue); put objects under its own prefix
-    (and, for a body that is no envelope, the malformed-record prefix); read and delete offloaded envelopes."""
+    (and, for a body that is no envelope, the malformed-record prefix); read and delete offloaded envelopes; read
+    the roles of its own mesh's actors (``iam:GetRole``: a record is kept only if SQS's SenderId is the role of the
+    actor it names, runtime ``sidecar/sinks.py``). The mesh prefix ``asya-{namespace}_`` ends in ``_``, which no
+    namespace holds, so mesh ``a`` reads no role of mesh ``a-b``."""
     prefixes = sorted({SINK_RECORD_PREFIXES[sink], MALFORMED_RECORD_PREFIX})
+    partition = _arn_part(queue_arn, index=1, what="ARN with a partition")
+    account = _arn_part(queue_arn, index=4, what="ARN with an account id")
     return _document(
         _consume(queue_arn),
         _dead_letter_depth(queue_arn),
@@ -184,6 +198,12 @@ def sink_policy(*, queue_arn: str, sink: str, bucket_arn: str) -> PolicyDocument
             "Effect": "Allow",
             "Action": list(OFFLOAD_READ_ACTIONS),
             "Resource": offload_objects(bucket_arn),
+        },
+        {
+            "Sid": "ReadMeshRoles",
+            "Effect": "Allow",
+            "Action": list(SENDER_CHECK_ACTIONS),
+            "Resource": f"arn:{partition}:iam::{account}:role/{mesh_prefix(namespace=namespace)}*",
         },
     )
 

@@ -75,6 +75,17 @@ class SidecarConfig(BaseModel):
         description="The mesh's bucket: sinks write `{status}/{id}.json`; actors offload large envelopes to "
         "`offload/` (unset: no offloading).",
     )
+    verify_senders: bool = Field(
+        False,
+        alias="ASYA_VERIFY_SENDERS",
+        description="Sinks only: keep a record only if SQS's SenderId is the IAM role of the actor the envelope "
+        "names as its last (`route.curr`), looked up with iam:GetRole; any other is kept under `failed/` by its "
+        "message id as a `forged record`, so no actor can write or overwrite another's record. Deployed sinks set "
+        "it; local brokers name no real sender.",
+    )
+    iam_endpoint: str | None = Field(
+        None, alias="ASYA_IAM_ENDPOINT", description="IAM endpoint override (local servers); unset = AWS."
+    )
     socket_path: str = Field(
         DEFAULT_SOCKET_PATH, alias=ENV_SOCKET_PATH, description="Unix socket of the handler server."
     )

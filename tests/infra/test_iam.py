@@ -1,7 +1,7 @@
 """The actor and sink policies grant exactly the AWS operations the runtime's sidecar calls: no more, no less.
 
-The operations are read from the sidecar's source (every string literal that is an SQS or S3 operation name in
-botocore's service model), so a runtime change that needs a new permission fails here, not in production.
+The operations are read from the sidecar's source (every string literal that is an SQS, S3 or IAM operation name in
+botocore's service models), so a runtime change that needs a new permission fails here, not in production.
 """
 
 from __future__ import annotations
@@ -58,9 +58,13 @@ def test_an_actor_with_the_mesh_bucket_may_offload_only_under_its_offload_prefix
 def test_sink_policy_grants_exactly_the_operations_the_sink_calls_on_its_own_queue_and_prefix() -> None:
     bucket = "arn:aws:s3:::asya-dev-results-x"
     sink_queue = "arn:aws:sqs:us-east-1:123456789012:asya-dev_error-sink"
-    sink = iam.sink_policy(queue_arn=sink_queue, sink="error-sink", bucket_arn=bucket)
-    assert granted(sink) == operations_called("sqs") | operations_called("s3") | VERSIONED_READ
+    sink = iam.sink_policy(queue_arn=sink_queue, sink="error-sink", namespace="dev", bucket_arn=bucket)
+    assert operations_called("iam") == {"iam:GetRole"}
+    called = operations_called("sqs") | operations_called("s3") | operations_called("iam")
+    assert granted(sink) == called | VERSIONED_READ
     statements = {s["Sid"]: s for s in sink["Statement"]}
+    # Who sent a record: the roles of its own mesh only ('_' ends the prefix: mesh dev reads none of dev-b's).
+    assert statements.pop("ReadMeshRoles")["Resource"] == "arn:aws:iam::123456789012:role/asya-dev_*"
     assert statements["WriteResults"]["Resource"] == [f"{bucket}/failed/*"]
     offload = statements.pop("ReadOffloadedEnvelopes")
     assert offload["Resource"] == f"{bucket}/offload/*" and "s3:PutObject" not in offload["Action"]
@@ -68,7 +72,7 @@ def test_sink_policy_grants_exactly_the_operations_the_sink_calls_on_its_own_que
     assert statements["RequeueToOwnQueue"]["Resource"] == sink_queue
     assert statements.pop("ReadOwnDeadLetterQueueDepth")["Resource"] == f"{sink_queue}_dlq"  # its metrics only
     assert all(s["Resource"] == sink_queue for s in statements.values() if s["Sid"] != "WriteResults")
-    success = iam.sink_policy(queue_arn=sink_queue, sink="success-sink", bucket_arn=bucket)
+    success = iam.sink_policy(queue_arn=sink_queue, sink="success-sink", namespace="dev", bucket_arn=bucket)
     (write,) = [s for s in success["Statement"] if s["Sid"] == "WriteResults"]
     assert write["Resource"] == [f"{bucket}/failed/*", f"{bucket}/succeeded/*"]  # failed/: bodies that are no envelope
 
@@ -99,7 +103,7 @@ def test_trust_policy_names_one_service_account_of_one_cluster() -> None:
 def test_no_allowed_action_is_a_wildcard() -> None:
     policies = [
         iam.actor_policy(queue_arn=QUEUE, namespace="dev", bucket_arn=BUCKET),
-        iam.sink_policy(queue_arn=QUEUE, sink="success-sink", bucket_arn="arn:aws:s3:::b"),
+        iam.sink_policy(queue_arn=QUEUE, sink="success-sink", namespace="dev", bucket_arn="arn:aws:s3:::b"),
         iam.scaler_policy(queue_arn_patterns=["arn:aws:sqs:us-east-1:1:asya-*"]),
         iam.cluster_autoscaler_policy(cluster_name="c"),
         iam.pod_identity_trust_policy(

@@ -5,7 +5,8 @@ policies of two meshes whose namespaces are prefixes of each other (``a`` and ``
 and ``a-b`` an actor ``x``) to moto 5.2.5 running as an HTTP server (``INITIAL_NO_AUTH_ACTION_COUNT=0``: every call
 is signed and authorised), assumes each role through moto's STS and tries, with the role's own credentials, every
 SQS action on every queue and DLQ of both meshes, every S3 object action under every record and offload prefix of
-both buckets, ``ListBucket``, and DynamoDB. The expected outcome of each call comes from the design stated in
+both buckets, ``ListBucket``, DynamoDB, and ``iam:GetRole`` on every actor's and sink's role (the sinks' sender
+check). The expected outcome of each call comes from the design stated in
 :mod:`asya_pulumi.objects.iam` (written out here as ``expected_queue`` and ``expected_object``), not from the
 policies under test: every cross-mesh call must be refused with AccessDenied, every call the role is meant to
 make must succeed.
@@ -35,10 +36,6 @@ Skipped only when moto cannot be imported.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -47,9 +44,9 @@ from typing import Any
 import pytest
 from infra_mocks import ACCOUNT, REGION, Deployment
 from pulumi.runtime import settings
+from support.moto_server import MotoServer
 
 from asya_pulumi.components import ActorMesh, Keda
-from asya_pulumi.local.broker import free_port
 from asya_pulumi.spec import AsyncActorSpec, MeshSpec
 from asya_runtime.config import OFFLOAD_PREFIX
 from asya_runtime.naming import MALFORMED_RECORD_PREFIX, SINK_RECORD_PREFIXES, SINKS, dlq_name, queue_name, role_name
@@ -96,6 +93,7 @@ class Mesh:
     queues: dict[str, str] = field(default_factory=dict)  # queue name -> URL, DLQs included
     bucket: str = ""
     table: str = ""
+    roles: list[str] = field(default_factory=list)  # its actors' and sinks' roles
 
 
 def expected_queue(who: Actor, *, mesh: str, queue: str, action: str) -> bool:
@@ -128,27 +126,9 @@ class Moto:
     """moto's server on a free loopback port, IAM enforced from the first call; a bootstrap admin user."""
 
     def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "0", "AWS_DEFAULT_REGION": REGION}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        self._wait_ready()
+        self.server = MotoServer(region=REGION, enforce_iam=True)
+        self.url = self.server.url
         self.admin = self._bootstrap_admin()
-
-    def _wait_ready(self, timeout_s: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"moto's server exited with {self.process.returncode}")
-            try:
-                urllib.request.urlopen(f"{self.url}/moto-api/", timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError(f"moto's server did not answer on {self.url} within {timeout_s} s")
 
     def _bootstrap_admin(self) -> dict[str, str]:
         """With enforcement on from the start no call can create the first user, so three calls (CreateUser,
@@ -185,8 +165,7 @@ class Moto:
         iam.put_role_policy(RoleName=name, PolicyName="rendered", PolicyDocument=policy)
 
     def close(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
+        self.server.close()
 
 
 def refused(error: ClientError) -> bool:
@@ -274,19 +253,22 @@ def world() -> Iterator[World]:
                                   AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
                                   KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])
         assert all(len(m.queues) == 2 * (len(MESHES[m.namespace]) + len(SINKS)) for m in meshes.values())
-        for name in roles:
+        for name, who in roles.items():
             moto.create_role(name=name, policy=policies[name])
+            if who.kind != "keda":
+                meshes[who.mesh].roles.append(name)
         yield World(moto=moto, meshes=meshes, roles=roles, policies=policies)
     finally:
         moto.close()
 
 
 def probe_all(world: World, *, who: Actor, credentials: dict[str, str]) -> list[Probe]:
-    """Every SQS, S3 and DynamoDB call on every resource of both meshes, with ``credentials``."""
+    """Every SQS, S3 and DynamoDB call on every resource of both meshes, and GetRole on their roles, with
+    ``credentials``."""
     moto = world.moto
     admin_sqs, admin_s3 = moto.client("sqs"), moto.client("s3")
     sqs, s3 = moto.client("sqs", **credentials), moto.client("s3", **credentials)
-    dynamodb = moto.client("dynamodb", **credentials)
+    dynamodb, iam = moto.client("dynamodb", **credentials), moto.client("iam", **credentials)
     probes: list[Probe] = []
     for mesh in world.meshes.values():
         for queue, url in mesh.queues.items():
@@ -330,6 +312,9 @@ def probe_all(world: World, *, who: Actor, credentials: dict[str, str]) -> list[
         for action in TABLE_ACTIONS:
             method, params = table_calls[action]
             probes.append(Probe("dynamodb", action, mesh.table, False, attempt(dynamodb, method, **params)))
+        for role in mesh.roles:  # a sink reads its own mesh's roles: who sent a record (runtime sidecar/sinks.py)
+            expected = who.kind == "sink" and mesh.namespace == who.mesh
+            probes.append(Probe("iam", "GetRole", role, expected, attempt(iam, "get_role", RoleName=role)))
     return probes
 
 
@@ -364,7 +349,7 @@ def test_every_cross_mesh_call_is_refused_and_every_own_call_allowed(world: Worl
     assert not found, "\n".join(f"role {role}: {p.service}:{p.action} on {p.resource}: expected "
                                 f"{'allowed' if p.expected else 'denied'}" for role, p in found)
     per_mesh = {m.namespace: len(m.queues) * len(QUEUE_ACTIONS) + len(PREFIXES) * len(OBJECT_ACTIONS) + 1
-                + len(TABLE_ACTIONS) for m in world.meshes.values()}
+                + len(TABLE_ACTIONS) + len(m.roles) for m in world.meshes.values()}
     assert counts["denied cross-mesh"] == sum(per_mesh[other] for who in world.roles.values()
                                               for other in per_mesh if other != who.mesh)
     assert counts["allowed"] > 50

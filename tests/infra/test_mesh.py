@@ -235,3 +235,25 @@ def test_the_mesh_hop_budget_reaches_every_sidecar(deployment: Deployment) -> No
                 for c in o["spec"]["template"]["spec"]["containers"] if c["name"] == "sidecar"]
     assert len(sidecars) == len(spec.actors) + 2
     assert {plain_env(c).get("ASYA_HOP_BUDGET") for c in sidecars} == {"77"}
+
+
+def test_deployed_sinks_verify_who_sent_each_record_and_actors_do_not(deployment: Deployment) -> None:
+    """On AWS, SQS's SenderId is a real role: the sinks check it (runtime sidecar/sinks.py); their policy lets them
+    read their own mesh's roles, which the check needs."""
+    spec = load_pipeline_dir(EXAMPLE)
+
+    def program() -> None:
+        ActorMesh("scoring", spec=spec, cluster_name="c1", keda=())
+
+    deployment.run(program)
+    verifying = {
+        o["metadata"]["name"]: SidecarConfig.from_env(plain_env(c)).verify_senders
+        for o in deployment.kubernetes_objects() if o["kind"] == "Deployment"
+        for c in o["spec"]["template"]["spec"]["containers"] if c["name"] == "sidecar"
+    }
+    assert verifying == {"success-sink": True, "error-sink": True} | {a.name: False for a in spec.actors}
+    sink_policies = [json.loads(r.inputs["policy"]) for r in deployment.of_type("aws:iam/rolePolicy:RolePolicy")
+                     if "sink" in r.name]
+    assert len(sink_policies) == 2
+    reads = [s["Resource"] for p in sink_policies for s in p["Statement"] if s["Sid"] == "ReadMeshRoles"]
+    assert reads == [f"arn:aws:iam::{ACCOUNT}:role/asya-{spec.namespace}_*"] * 2

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 import time
+import uuid
+from collections.abc import Iterator
 
-from support.mesh import MeshHarness, wait_for
+import boto3
+import pytest
+from support.mesh import AWS_ENV, MeshHarness, wait_for
+from support.moto_server import MotoServer
 from support.tcp_proxy import TcpProxy
 
+from asya_pulumi.local.broker import LOCAL_CREDENTIALS
+from asya_runtime.config import SidecarConfig
 from asya_runtime.envelope import new_envelope
+from asya_runtime.naming import role_name
+from asya_runtime.sidecar.aws import BrokerClient
+from asya_runtime.sidecar.metrics import Metrics
+from asya_runtime.sidecar.sinks import SenderCheck
 
 TRACEPARENT = "00-55555555555555555555555555555555-6666666666666666-01"
 
@@ -83,3 +96,79 @@ def test_a_short_s3_outage_is_retried_in_process_and_the_message_is_never_handed
     metrics = sink.read_metrics()
     assert re.search(r'asya_broker_errors_total\{api="put_object"\} [1-9]', metrics), metrics
     assert re.search(r"asya_sink_write_failures_total 0\.0", metrics)
+
+
+# ------------------------------------------------------------------------------------ who sent a record (SenderId)
+
+
+@pytest.fixture(scope="module")
+def iam_server() -> Iterator[MotoServer]:
+    """A real IAM endpoint (moto's server) holding the actors' roles, as a deployed mesh has them."""
+    with MotoServer(region=LOCAL_CREDENTIALS["region_name"]) as server:
+        yield server
+
+
+def create_role(server: MotoServer, *, namespace: str, actor: str) -> str:
+    """``actor``'s role as the components name it; its RoleId (what SQS's SenderId starts with)."""
+    iam = boto3.client("iam", endpoint_url=server.url, **LOCAL_CREDENTIALS)
+    name = role_name(namespace=namespace, actor=actor, region=LOCAL_CREDENTIALS["region_name"])
+    role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17",
+                                                                                "Statement": []}))
+    return str(role["Role"]["RoleId"])
+
+
+def test_a_record_whose_sender_is_not_the_actor_it_names_is_kept_by_message_id_and_overwrites_nothing(
+    mesh: MeshHarness, iam_server: MotoServer
+) -> None:
+    """The embedded broker names every sender ``000000000000``, no actor's role: each record claims an actor it was
+    not sent by, the way a compromised actor would forge another's result."""
+    create_role(iam_server, namespace=mesh.namespace, actor="score")
+    mesh.create_sink_queues()
+    mesh.create_bucket()
+    mesh.start_sinks(verify_senders=True, iam_endpoint=iam_server.url)
+    forged = new_envelope(route=["score"], payload={"verdict": "forged"})
+    ghost = new_envelope(route=["ghost"], payload={"verdict": "no such actor"})
+    mesh.send("success-sink", forged)
+    mesh.send("error-sink", ghost)
+
+    records = mesh.wait_records("failed", 2)
+
+    assert mesh.keys("succeeded") == [] and forged.id not in records and ghost.id not in records
+    by_claim = {json.loads(r["raw_body"])["id"]: r for r in records.values()}
+    assert {r["reason"] for r in by_claim.values()} == {"forged record"}
+    assert by_claim[forged.id]["sink"] == "success-sink" and by_claim[ghost.id]["sink"] == "error-sink"
+    assert "sent by '000000000000', but it claims actor 'score', whose role is 'AROA" in by_claim[forged.id]["detail"]
+    assert "claims actor 'ghost'" in by_claim[ghost.id]["detail"] and "NoSuchEntity" in by_claim[ghost.id]["detail"]
+    wait_for(lambda: mesh.depth("success-sink") + mesh.depth("error-sink") == 0, timeout_s=30,
+             what="both messages deleted once their records were kept")
+
+
+def test_the_sender_check_accepts_the_named_actors_role_and_nothing_else(
+    iam_server: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in AWS_ENV.items():
+        monkeypatch.setenv(name, value)
+    namespace = "t" + uuid.uuid4().hex[:10]
+    score = create_role(iam_server, namespace=namespace, actor="score")
+    judge = create_role(iam_server, namespace=namespace, actor="judge")
+    config = SidecarConfig(actor="success-sink", namespace=namespace, mode="success-sink", verify_senders=True,
+                           region=LOCAL_CREDENTIALS["region_name"], iam_endpoint=iam_server.url, result_bucket="b")
+
+    async def problems() -> list[str | None]:
+        async with BrokerClient(config=config, metrics=Metrics()) as broker:
+            check = SenderCheck(broker=broker, config=config, within_s=5)
+            return [
+                await check.problem(sender_id=f"{score}:eks-c-score-6f7d9", claimed="score"),
+                await check.problem(sender_id=f"{judge}:eks-c-judge-1a2b3", claimed="score"),
+                await check.problem(sender_id=score, claimed="score"),  # a role id with no session: still the role
+                await check.problem(sender_id=None, claimed="score"),
+                await check.problem(sender_id=f"{score}:s", claimed=None),
+                await check.problem(sender_id=f"{score}:s", claimed="../other"),
+            ]
+
+    accepted, wrong_role, bare, no_sender, no_claim, bad_name = asyncio.run(problems())
+    assert accepted is None and bare is None
+    assert wrong_role is not None and f"whose role is {score!r}" in wrong_role
+    assert no_sender == "SQS named no sender (SenderId) for this message"
+    assert no_claim is not None and "names no actor" in no_claim
+    assert bad_name is not None and "no actor name" in bad_name

@@ -58,6 +58,11 @@ class Sidecar:
         #: Resolved when the receive loop, waiting for room, may receive again (see :meth:`_room_changed`).
         self._room: asyncio.Future[None] | None = None
         self._receive_batch = min(10, config.concurrency)
+        #: What each ReceiveMessage asks SQS for besides the body; a sink that verifies senders also asks who sent it.
+        self._system_attributes = [
+            "ApproximateReceiveCount", "ApproximateFirstReceiveTimestamp", "SentTimestamp",
+            *(["SenderId"] if config.verify_senders and config.mode != "actor" else []),
+        ]
         # Read when scraped, not counted up and down per message.
         self.metrics.in_flight.set_function(lambda: len(self._tasks))
 
@@ -249,9 +254,7 @@ class Sidecar:
             QueueUrl=queue_url,
             MaxNumberOfMessages=count,
             WaitTimeSeconds=wait_s,
-            MessageSystemAttributeNames=[
-                "ApproximateReceiveCount", "ApproximateFirstReceiveTimestamp", "SentTimestamp"
-            ],
+            MessageSystemAttributeNames=self._system_attributes,
             MessageAttributeNames=[wakeup.ATTRIBUTE],
         )
         work, wakeups = wakeup.split(result.get("Messages", []))

@@ -1,4 +1,4 @@
-"""The sidecar's only door to SQS and S3: counts every request, and outlasts broker outages and throttling.
+"""The sidecar's only door to SQS, S3 and (sinks) IAM: counts every request, outlasts broker outages and throttling.
 
 Every call goes through :meth:`BrokerClient.call`, which retries transport failures (connection refused, reset,
 timed out) and throttling/5xx answers with capped exponential backoff, forever or until the caller is cancelled
@@ -81,6 +81,7 @@ class BrokerClient:
         self._stack = contextlib.AsyncExitStack()
         self._sqs: SqsJsonClient | None = None
         self._s3: Any = None
+        self._iam: Any = None
         self._queue_urls: dict[str, str] = {}
         self._urls_by_actor: dict[str, str] = {}
         self._outage_since: float | None = None
@@ -120,6 +121,10 @@ class BrokerClient:
             self._s3 = await self._stack.enter_async_context(
                 session.create_client("s3", endpoint_url=self.config.s3_endpoint, config=aio_config, **base)
             )
+        if self.config.mode != "actor" and self.config.verify_senders:  # sinks: who sent a record (sinks.py)
+            self._iam = await self._stack.enter_async_context(
+                session.create_client("iam", endpoint_url=self.config.iam_endpoint, config=aio_config, **base)
+            )
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -139,8 +144,18 @@ class BrokerClient:
         give_up_at = time.monotonic() + within_s
         return await self._call(self._send_s3, self.metrics.s3_requests, api, kwargs, give_up_at=give_up_at)
 
+    async def call_iam(self, api: str, *, within_s: float, **kwargs: Any) -> dict[str, Any]:
+        """One IAM request (a sink's ``get_role``), retried like :meth:`call_s3` for at most ``within_s`` seconds."""
+        give_up_at = time.monotonic() + within_s
+        return await self._call(self._send_iam, self.metrics.iam_requests, api, kwargs, give_up_at=give_up_at)
+
     async def _send_s3(self, api: str, params: dict[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = await getattr(self._s3, api)(**params)
+        return result
+
+    async def _send_iam(self, api: str, params: dict[str, Any]) -> dict[str, Any]:
+        assert self._iam is not None, "IAM is a client of sinks that verify senders only"
+        result: dict[str, Any] = await getattr(self._iam, api)(**params)
         return result
 
     async def _call(

@@ -33,6 +33,8 @@ class Received:
     #: When SQS first delivered this message (epoch seconds; None if the broker did not say): a redelivered first
     #: attempt's start, which ``maxDuration`` counts from.
     first_received_s: float | None = None
+    #: SQS's SenderId: the sender's IAM identity (for a role, ``{role id}:{session}``); None if not asked for.
+    sender_id: str | None = None
 
     @classmethod
     def from_sqs(cls, message: dict[str, Any]) -> Received:
@@ -44,6 +46,7 @@ class Received:
             body=message.get("Body", ""),
             receive_count=int(attributes.get("ApproximateReceiveCount", "1")),
             first_received_s=int(first_ms) / 1000 if first_ms else None,
+            sender_id=attributes.get("SenderId"),
         )
 
 

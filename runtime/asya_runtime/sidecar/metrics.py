@@ -53,6 +53,9 @@ class Metrics:
         )
         self.sqs_requests = Counter("asya_sqs_requests", "Requests made to SQS, by API.", ["api"], registry=r)
         self.s3_requests = Counter("asya_s3_requests", "Requests made to S3, by API.", ["api"], registry=r)
+        self.iam_requests = Counter(
+            "asya_iam_requests", "Requests made to IAM (sinks that verify senders), by API.", ["api"], registry=r
+        )
         self.broker_errors = Counter(
             "asya_broker_errors", "Broker calls that failed and were retried, by API.", ["api"], registry=r
         )
