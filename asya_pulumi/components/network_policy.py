@@ -1,9 +1,9 @@
 """The mesh namespace's default-deny NetworkPolicy: what an actor pod may reach, and who may reach it.
 
 Ingress: nothing, except the sidecar's metrics port from the namespaces ``metrics_from`` selects (your Prometheus).
-Egress: DNS to kube-dns, TCP 443 to ``egress_cidrs`` (AWS APIs: SQS, S3, STS) minus the node's IMDS, and the EKS Pod
-Identity agent (169.254.170.23:80), which hands the sidecar its credentials; with ``otlp_to`` set, also the
-OpenTelemetry collector's OTLP/gRPC port in the namespaces it selects (docs/observability.md).
+Egress: DNS to kube-dns, TCP 443 to ``egress_cidrs`` (AWS APIs: SQS, S3, STS; IAM for the sinks) minus the
+node's IMDS, and the EKS Pod Identity agent (169.254.170.23:80), which hands the sidecar its credentials; with
+``otlp_to`` set, also the OpenTelemetry collector's OTLP/gRPC port in the namespaces it selects (docs/observability.md).
 
 A NetworkPolicy selects pods, not containers: the handler shares the sidecar's network namespace and therefore its
 egress. It holds no credentials (see ``asya_pulumi.objects.pod``), but it can open TLS connections wherever the sidecar
@@ -49,7 +49,8 @@ class MeshNetworkPolicy:
     ``metrics_from``: labels of the namespaces allowed to scrape the sidecars' metrics port (e.g.
     ``{"kubernetes.io/metadata.name": "monitoring"}``); None (the default) lets nothing in.
     ``egress_cidrs``: where TCP 443 may go. Defaults to ``0.0.0.0/0`` (public AWS endpoints); narrow it to your VPC's
-    CIDR when SQS, S3 and STS have VPC endpoints. IMDS is excepted from any range that contains it.
+    CIDR when SQS, S3 and STS have VPC endpoints (the sinks also call IAM's ``GetRole``, whose endpoint is public:
+    keep it reachable, e.g. through an egress proxy). IMDS is excepted from any range that contains it.
     ``otlp_to``: labels of the namespaces where your OpenTelemetry collector runs; the pods may then open TCP
     ``otlp_port`` (default 4317, OTLP/gRPC) to any pod there. None (the default) adds no such rule, so a sidecar with
     tracing on can reach only a collector served on 443 inside ``egress_cidrs``.
