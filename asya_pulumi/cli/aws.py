@@ -161,9 +161,11 @@ def _unreachable(exc: Exception, *, region: str | None, endpoint: str | None) ->
         close = difflib.get_close_matches(region, sorted(known), n=3)
         hint = f"did you mean {' or '.join(close)}? " if close else ""
         return f"unknown AWS region {region!r}; {hint}pass --region (or set AWS_REGION) to a region such as us-east-1"
+    configured = region or boto3.session.Session().region_name  # what boto3 used when --region was not given
+    which = f"region {configured!r}" if configured else "a region (none is set)"
     return (
         f"cannot reach {url} ({type(exc).__name__}); check the network and proxy (HTTPS_PROXY), "
-        f"and that region {region!r} is the mesh's (--region or AWS_REGION)"
+        f"and that {which} is the mesh's (--region or AWS_REGION)"
     )
 
 

@@ -33,6 +33,17 @@ def test_the_region_decides_between_unknown_region_and_network():
     assert "unknown AWS region 'eu-wset-1'" in (describe_aws_error(down, region="eu-wset-1", endpoint=None) or "")
 
 
+def test_without_region_the_line_names_the_one_boto3_used_never_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    down = EndpointConnectionError(endpoint_url="https://sqs.eu-west-1.amazonaws.com/")
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    assert "that region 'eu-west-1' is the mesh's" in (describe_aws_error(down, region=None, endpoint=None) or "")
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    line = describe_aws_error(down, region=None, endpoint=None) or ""
+    assert "None" not in line and "that a region (none is set) is the mesh's (--region or AWS_REGION)" in line
+
+
 def test_a_command_raising_an_aws_error_exits_4(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
     """Through ``main``: what the command raises is reported as one line on stderr."""
     import asya_pulumi.cli.status as status

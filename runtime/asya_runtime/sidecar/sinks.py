@@ -142,7 +142,10 @@ class SinkProcessor:
             key, content, forged = await self._record(message)
         except Exception as exc:
             self.metrics.sink_write_failures.inc()
-            logs.error("record not resolved (offloaded envelope or sender); the message stays queued", error=f"{type(exc).__name__}: {exc}")
+            logs.error(
+                "record not resolved (offloaded envelope or sender); the message stays queued",
+                error=f"{type(exc).__name__}: {exc}",
+            )
             await self.inflight.retry_later(message)
             return
         try:
