@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from asya_pulumi.cli.errors import EXIT_FAILED, EXIT_OK, UsageError, report_error
+from asya_pulumi.extras import require
 
 if TYPE_CHECKING:
     from asya_pulumi.spec import ClusterSpec
@@ -43,6 +44,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    require("kube", needed_by=f"asya kube {args.action}")
     from asya_pulumi.kube.control_plane import ControlPlane
     from asya_pulumi.kube.errors import KubeError
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from asya_pulumi.cli.errors import EXIT_FAILED, EXIT_OK, UsageError
+from asya_pulumi.extras import require
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -43,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     if not entry.is_file():
         raise UsageError(f"{str(program_dir)!r} has no __main__.py; point at a Pulumi Python program (e.g. stacks)")
     config = _stack_config(program_dir, args.stack)
-    _require_render_extra()
+    require("render", needed_by="asya render")
 
     from asya_pulumi.cli.render_plan import ProgramFailed, render_plan  # pulumi: heavy, only past the checks
 
@@ -69,22 +70,6 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     print(f"{len(plan.registered)} resources; all {len(plan.kubernetes_objects)} Kubernetes objects are valid")
     return EXIT_OK
-
-
-def _require_render_extra() -> None:
-    """Validation needs kubernetes-validate and cel-python (the CRDs' CEL rules), which only the ``render`` extra
-    installs: say so before any work."""
-    missing = []
-    for package, module in (("kubernetes-validate", "kubernetes_validate"), ("cel-python", "celpy")):
-        try:
-            __import__(module)
-        except ImportError:
-            missing.append(package)
-    if missing:
-        raise UsageError(
-            f"asya render validates Kubernetes objects with {' and '.join(missing)}, not installed; "
-            "install the render extra: pip install 'asya-pulumi[render]'"
-        )
 
 
 def _stack_config(program_dir: Path, stack: str) -> dict[str, Any]:

@@ -29,6 +29,12 @@ def _run(*command: str | Path, cwd: Path, env: dict[str, str] | None = None, tim
     return done.stdout + done.stderr
 
 
+def _size_mb(directory: Path) -> float:
+    """Bytes under ``directory`` in MB, each file once (uv links files from its cache; ``du`` counts them here)."""
+    done = subprocess.run(["du", "-sk", str(directory)], capture_output=True, text=True, check=True)
+    return int(done.stdout.split()[0]) / 1024
+
+
 def _expected_payloads(pipeline: Path, inputs: list[dict[str, Any]]) -> list[str]:
     """Every final payload, computed by calling the example's handlers (and words.js's rule) directly."""
     spec = importlib.util.spec_from_file_location("wheel_text_chunking_handlers", pipeline / "handlers.py")
@@ -93,3 +99,16 @@ def test_asya_dev_runs_from_the_installed_wheels_outside_the_checkout(tmp_path: 
     )
     assert render.returncode == 2, render.stdout + render.stderr
     assert render.stderr.count("\n") == 1 and "pip install 'asya-pulumi[render]'" in render.stderr
+
+    # The plain install has no Pulumi; the deploy extra adds the SDKs, and the components import.
+    blocked = subprocess.run(["python", "-c", "import asya_pulumi.components"], cwd=elsewhere, env=env,
+                             capture_output=True, text=True, timeout=120)
+    assert blocked.returncode == 1 and "pip install 'asya-pulumi[deploy]'" in blocked.stderr.splitlines()[-1]
+    light_mb = _size_mb(venv)
+    (project_wheel,) = [w for w in wheels if w.name.startswith("asya_pulumi")]
+    _run(*uv, "pip", "install", "-q", "-p", venv / "bin" / "python", "-c", REPO / "requirements" / "dev.txt",
+         f"{project_wheel}[deploy]", cwd=tmp_path)
+    _run("python", "-c", "import asya_pulumi.components", cwd=elsewhere, env=env)
+    deploy_mb = _size_mb(venv)
+    print(f"\ninstall size: pip install asya-pulumi {light_mb:.0f} MB; with [deploy] {deploy_mb:.0f} MB")
+    assert light_mb < deploy_mb / 3  # what the light install is for

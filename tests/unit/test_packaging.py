@@ -1,7 +1,9 @@
-"""What the two distributions declare: one version, one license, and `asya render` without its extra."""
+"""What the two distributions declare: one version, one license, the extras, and each command without its extra."""
 
 from __future__ import annotations
 
+import re
+import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -12,6 +14,7 @@ import asya_pulumi
 import asya_runtime
 from asya_pulumi.cli.errors import EXIT_USAGE
 from asya_pulumi.cli.main import main
+from asya_pulumi.extras import EXTRAS
 
 REPO = Path(__file__).resolve().parents[2]
 PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
@@ -58,3 +61,39 @@ def test_render_without_cel_python_names_the_extra_too(
 
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cel-python" in err and "pip install 'asya-pulumi[render]'" in err
+
+
+def _names(requirements: list[str]) -> set[str]:
+    """Distribution names of requirement strings, with ``asya-pulumi[x]`` expanded to extra ``x``'s."""
+    names: set[str] = set()
+    for requirement in requirements:
+        name = re.split(r"[\s<>=!~;\[]", requirement, maxsplit=1)[0]
+        if name == PROJECT["name"]:
+            (extra,) = re.findall(r"\[(\w+)\]", requirement)
+            names |= _names(PROJECT["optional-dependencies"][extra])
+        else:
+            names.add(name)
+    return names
+
+
+def test_the_extras_named_in_errors_are_the_extras_pyproject_declares():
+    declared = {extra: _names(reqs) for extra, reqs in PROJECT["optional-dependencies"].items()}
+    assert declared == {extra: set(modules) for extra, modules in EXTRAS.items()}
+    assert not _names(PROJECT["dependencies"]) & declared["deploy"]  # a plain install has no Pulumi
+
+
+def test_the_components_without_pulumi_are_one_error_naming_the_deploy_extra():
+    blocked = "import sys; sys.modules['pulumi_aws'] = None; import asya_pulumi.components"
+    done = subprocess.run([sys.executable, "-c", blocked], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("asya_pulumi.extras.MissingExtra: the Pulumi components (asya_pulumi.components) needs")
+    assert "pulumi-aws, not installed; install the deploy extra: pip install 'asya-pulumi[deploy]'" in last
+
+
+def test_asya_kube_without_its_extra_is_one_line(monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]):
+    monkeypatch.setitem(sys.modules, "cryptography", None)
+    assert main(["kube", "status"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "asya kube status needs cryptography" in err and "'asya-pulumi[kube]'" in err

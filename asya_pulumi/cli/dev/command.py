@@ -17,6 +17,7 @@ from types import FrameType
 
 from asya_pulumi.cli.dev.setup import load_mesh, parse_replicas, read_inputs
 from asya_pulumi.cli.errors import UsageError
+from asya_pulumi.extras import require
 from asya_pulumi.local.broker import BROKER_KINDS
 
 #: Exit statuses after a signal, as a shell reports them (128 + signal number).
@@ -102,6 +103,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--replicas and --kube: with --kube, KEDA decides each actor's replicas from its queue")
     if args.containers and (args.kube or args.replicas or args.watch):
         raise UsageError("--containers runs one pod per actor from built images: drop --kube, --replicas and --watch")
+    if args.kube:
+        require("kube", needed_by="asya dev --kube")
+    if args.containers:  # the pods are rendered by the components, as for `pulumi up`
+        require("deploy", needed_by="asya dev --containers")
     replicas = parse_replicas(args.replicas, mesh)
     from asya_pulumi.cli.dev.start import launch  # no boto3 yet: the broker and handlers start while it imports
 
