@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -77,6 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return report_usage_error(str(exc))
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader went away (`asya render --tree | head`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's exit flush must not fail again
+        return 141  # 128 + SIGPIPE, the status a shell reports for a tool killed by it
     except Exception as exc:
         message = _aws_failure(exc, args)
         if message is None:

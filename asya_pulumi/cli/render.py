@@ -28,10 +28,14 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "render",
         help="offline plan: resources, Kubernetes YAML, validation",
         description="Run the Pulumi program in PROGRAM_DIR under Pulumi's mocks (no credentials, no Pulumi CLI), "
-        "print the resource tree, write every Kubernetes object as YAML under --out and validate them.",
+        "print a summary of the resources (--tree: every one), write every Kubernetes object as YAML under --out "
+        "and validate them.",
     )
-    parser.add_argument("program_dir", nargs="?", default="stacks", metavar="PROGRAM_DIR", help="default: stacks")
+    parser.add_argument("program_dir", nargs="?", default=".", metavar="PROGRAM_DIR",
+                        help="a Pulumi Python program's directory (default: the current one)")
     parser.add_argument("--stack", default="dev", help="stack whose Pulumi.<stack>.yaml config to use (dev)")
+    parser.add_argument("--tree", action="store_true",
+                        help="print every resource under its parent (default: a summary per component)")
     parser.add_argument("--out", type=Path, metavar="DIR", help="write Kubernetes objects as YAML under DIR")
     parser.set_defaults(run=run)
 
@@ -42,7 +46,10 @@ def run(args: argparse.Namespace) -> int:
     if not program_dir.is_dir():
         raise UsageError(f"program directory {str(program_dir)!r} does not exist")
     if not entry.is_file():
-        raise UsageError(f"{str(program_dir)!r} has no __main__.py; point at a Pulumi Python program (e.g. stacks)")
+        raise UsageError(
+            f"{str(program_dir)!r} has no __main__.py; pass PROGRAM_DIR, a Pulumi Python program's directory "
+            "(in the asya-pulumi repository: stacks)"
+        )
     config = _stack_config(program_dir, args.stack)
     require("render", needed_by="asya render")
 
@@ -53,7 +60,10 @@ def run(args: argparse.Namespace) -> int:
     except ProgramFailed as exc:
         print(f"asya render: the program failed under mocks: {exc}")
         return EXIT_FAILED
-    plan.print_tree()
+    if args.tree:
+        plan.print_tree()
+    else:
+        plan.print_summary()
     if args.out is not None:
         written = plan.write_objects(args.out)
         print(f"wrote {len(written)} Kubernetes object(s) under {args.out}")

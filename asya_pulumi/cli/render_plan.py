@@ -79,15 +79,37 @@ class RenderPlan:
     kubernetes_objects: list[dict[str, Any]]
 
     def print_tree(self, console: Console | None = None) -> None:
-        """Every resource under its parent component: type, name and its key inputs."""
-        console = console or Console(width=None if sys.stdout.isatty() else 160)
+        """Every resource under its parent component: type, name and its key inputs; siblings sorted by type and
+        name (the registration order varies from run to run: Outputs resolve in any order)."""
+        console = console or _console()
+        root = Tree(f"[bold]{len(self.registered)} resources[/bold] (what `pulumi up` would create)")
+        _add_children(root, self._by_parent(), "")
+        console.print(root)
+
+    def print_summary(self, console: Console | None = None) -> None:
+        """A few lines, the same on every run: each top-level resource (the stack's components) with how many
+        resources it holds, then the count per provider. :meth:`print_tree` lists them all."""
+        console = console or _console()
+        by_parent = self._by_parent()
+        console.print(f"[bold]{len(self.registered)} resources[/bold] (what `pulumi up` would create; "
+                      "`--tree` lists each):")
+        for record in by_parent.get("", []):
+            console.print(f"  {record.type}  [cyan]{record.name}[/cyan]  {_descendants(by_parent, record.urn)} inside")
+        providers: dict[str, int] = {}
+        for record in self.registered:
+            provider = record.type.split(":", 1)[0]
+            providers[provider] = providers.get(provider, 0) + 1
+        console.print("  by provider: " + ", ".join(f"{name} {count}" for name, count in sorted(providers.items())))
+
+    def _by_parent(self) -> dict[str, list[Registered]]:
+        """Each parent's URN (``""``: the stack) → its children, sorted by type and name."""
         by_parent: dict[str, list[Registered]] = {}
         known = {r.urn for r in self.registered}
         for record in self.registered:
             by_parent.setdefault(record.parent if record.parent in known else "", []).append(record)
-        root = Tree(f"[bold]{len(self.registered)} resources[/bold] (what `pulumi up` would create)")
-        _add_children(root, by_parent, "")
-        console.print(root)
+        for children in by_parent.values():
+            children.sort(key=lambda r: (r.type, r.name))
+        return by_parent
 
     def write_objects(self, out: Path) -> list[Path]:
         """Each Kubernetes object as ``out/<namespace or _cluster>/<kind>-<name>.yaml``; returns the paths."""
@@ -113,6 +135,14 @@ class RenderPlan:
         return validate_objects(self.kubernetes_objects)
 
 
+def _console() -> Console:
+    return Console(width=None if sys.stdout.isatty() else 160)
+
+
+def _descendants(by_parent: dict[str, list[Registered]], parent: str) -> int:
+    return sum(1 + _descendants(by_parent, child.urn) for child in by_parent.get(parent, []))
+
+
 def _add_children(node: Tree, by_parent: dict[str, list[Registered]], parent: str) -> None:
     for record in by_parent.get(parent, []):
         child = node.add(_label(record))
@@ -133,5 +163,5 @@ def _label(record: Registered) -> str:
 
 
 def _short(value: Any, limit: int = 60) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+    text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), sort_keys=True)
     return text if len(text) <= limit else text[: limit - 1] + "…"

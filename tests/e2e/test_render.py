@@ -43,8 +43,21 @@ def test_dev_stack_renders_valid_yaml(tmp_path: Path):
     deployments = {o["metadata"]["name"] for o in objects if o["kind"] == "Deployment"}
     assert {"preprocess", "score-image", "judge", "store", "human-review", "success-sink", "error-sink"} <= deployments
     assert all(o["metadata"]["namespace"] == config["asya:namespace"] for o in objects if o["kind"] == "Deployment")
-    assert "aws:sqs/queue:Queue" in run.stdout and "asya:index:ActorMesh" in run.stdout  # the resource tree
+    summary = run.stdout.splitlines()
+    assert summary[0].endswith("resources (what `pulumi up` would create; `--tree` lists each):")
+    assert [line.split()[0] for line in summary[1:4]] == ["asya:index:ActorMesh", "asya:index:AsyaCluster",
+                                                          "asya:index:Keda"]  # one line per component, sorted
+    assert summary[4].startswith("  by provider: asya ") and " aws " in summary[4]
+    assert "aws:sqs/queue:Queue" not in run.stdout  # the whole tree only behind --tree
     assert "are valid" in run.stdout
+
+
+def test_the_tree_lists_every_resource_in_the_same_order_on_every_run():
+    first, second = (run_asya("render", "stacks", "--stack", "dev", "--tree") for _ in range(2))
+
+    assert first.returncode == second.returncode == 0, first.stdout + first.stderr
+    assert "aws:sqs/queue:Queue" in first.stdout and "asya:index:ActorMesh" in first.stdout
+    assert first.stdout == second.stdout  # siblings sorted, inputs with sorted keys: Outputs resolve in any order
 
 
 def test_invalid_object_names_object_and_field(tmp_path: Path):
