@@ -10,14 +10,16 @@ while its broker and processes start (see :mod:`asya_pulumi.cli.dev.start`).
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
 from asya_pulumi import __version__
-from asya_pulumi.cli.errors import EXIT_AWS, report_error, report_usage_error
+from asya_pulumi.cli.errors import EXIT_AWS, EXIT_OK, report_error, report_usage_error
 from asya_pulumi.errors import AsyaError
 
 #: Every command: the module that defines it (``add_parser`` and ``run``) and its line in ``asya --help`` (the
@@ -39,18 +41,49 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a bad command line is one ``asya: error:`` line (with the command) and exit status 2."""
+    """argparse, but a bad command line is one ``asya: error:`` line (with the command and, for a mistyped command
+    or option, the closest one) and exit status 2."""
 
     def error(self, message: str) -> NoReturn:
         command = self.prog.removeprefix("asya").strip()
+        message += _closest(message, options=_option_strings(self))
         sys.exit(report_usage_error(f"{command}: {message}" if command else message))
+
+
+def _closest(message: str, *, options: Sequence[str]) -> str:
+    """``; did you mean X?`` for argparse's invalid-choice and unrecognized-option messages, when one is close."""
+    choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+    if choice:
+        wrong, candidates = choice.group(1), re.findall(r"'([^']*)'", choice.group(2))
+    elif unknown := re.match(r"unrecognized arguments: (.*)", message):
+        flags = [token.split("=", 1)[0] for token in unknown.group(1).split() if token.startswith("--")]
+        if not flags:
+            return ""
+        wrong, candidates = flags[0], list(options)
+    else:
+        return ""
+    close = difflib.get_close_matches(wrong, candidates, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _option_strings(parser: argparse.ArgumentParser) -> list[str]:
+    """Every ``--option`` of ``parser`` and of the subcommands it holds (only the chosen command has its options)."""
+    found: list[str] = []
+    for action in parser._actions:
+        found += [option for option in action.option_strings if option.startswith("--")]
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found += _option_strings(sub)
+    return found
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The parser with the full options of the command ``argv`` names (every command when None); the others are
     listed with their help line only, so their modules are not imported."""
     chosen = _chosen_command(argv)
-    parser = _Parser(prog="asya", description="Run, inspect and render asya actor meshes (see docs/cli.md).")
+    parser = _Parser(
+        prog="asya", description="Run, inspect and render asya actor meshes; `asya COMMAND --help` for its options."
+    )
     parser.add_argument("--version", action="version", version=f"asya {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
     for name, (module, help_line) in COMMANDS.items():
@@ -69,6 +102,9 @@ def _chosen_command(argv: Sequence[str] | None) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
+    if not arguments:  # `asya` alone: what it can do, not an error
+        build_parser(arguments).print_help()
+        return EXIT_OK
     args = build_parser(arguments).parse_args(arguments)
     try:
         if settle := getattr(args, "settle", None):  # --stack, environment and defaults of the mesh options

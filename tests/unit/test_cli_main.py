@@ -66,3 +66,35 @@ def test_commands_that_do_not_talk_to_aws_do_not_import_boto3(tmp_path: Path, co
     )
     done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+def test_asya_alone_prints_the_commands_and_succeeds(capsys: pytest.CaptureFixture[str]):
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: asya") and all(f"    {name} " in out for name in ("dev", "send", "render", "ui"))
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["sned", "a", "{}"], "invalid choice: 'sned' (choose from 'dev', 'send',"),
+        (["status", "--namspace", "x"], "unrecognized arguments: --namspace x; did you mean '--namespace'?"),
+        (["dlq", "redrve", "x"], "dlq: argument COMMAND: invalid choice: 'redrve' (choose from 'redrive'); did you "
+                                 "mean 'redrive'?"),
+        (["kube", "stauts"], "did you mean 'status'?"),
+        (["render", "--trie"], "unrecognized arguments: --trie; did you mean '--tree'?"),
+    ],
+)
+def test_a_mistyped_command_or_option_suggests_the_closest(argv: list[str], said: str,
+                                                            capsys: pytest.CaptureFixture[str]):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.count("\n") == 1 and said in err
+    assert argv[0] != "sned" or err.rstrip().endswith("; did you mean 'send'?")
+
+
+def test_nothing_close_suggests_nothing(capsys: pytest.CaptureFixture[str]):
+    with pytest.raises(SystemExit):
+        main(["status", "--zzzzz"])
+    assert capsys.readouterr().err == "asya: error: unrecognized arguments: --zzzzz\n"
