@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import difflib
 import os
+import socket
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +31,9 @@ MESH_ATTEMPTS = 5
 COMMAND_ATTEMPTS = 3
 #: A TCP connect that takes longer is a black-holed endpoint (boto3's default waits 60 s, per attempt).
 _CONNECT_TIMEOUT_S = 10
+#: How long a one-shot command waits for its endpoint to take a TCP connection before saying it is unreachable:
+#: botocore would retry a refused connection with backoff (3 attempts: ~6 s) before giving up.
+REACH_TIMEOUT_S = 1.5
 
 #: ClientError codes, as SQS, S3 and STS spell them, grouped by the fix they need.
 _DENIED = {"AccessDenied", "AccessDeniedException", "AuthorizationError", "UnauthorizedOperation", "Forbidden"}
@@ -76,6 +82,26 @@ def sqs_client(endpoints: Endpoints, *, attempts: int = MESH_ATTEMPTS) -> Any:
         config=_config(attempts=attempts),
         **_credentials(endpoints.sqs_endpoint),
     )
+
+
+def reachable(client: Any) -> Any:
+    """``client``, once its endpoint took a TCP connection within :data:`REACH_TIMEOUT_S`; else botocore's
+    ``EndpointConnectionError`` at once (worded by :func:`describe_aws_error`), so a one-shot command against a
+    stopped broker or a mistyped region fails in under two seconds. Skipped when a proxy carries the requests (the
+    endpoint itself may be unreachable from here then, and the proxy's answer is what counts) and when there are no
+    credentials (botocore resolved them, or found none, when it made the client; that error comes first)."""
+    if getattr(client._request_signer, "_credentials", None) is None:
+        return client  # no credentials: the first call says so, which is the problem to fix first
+    url = urllib.parse.urlsplit(client.meta.endpoint_url)
+    host = url.hostname or ""
+    if urllib.request.getproxies().get(url.scheme) and not urllib.request.proxy_bypass(host):
+        return client
+    try:
+        socket.create_connection((host, url.port or (443 if url.scheme == "https" else 80)),
+                                 timeout=REACH_TIMEOUT_S).close()
+    except OSError as exc:
+        raise boto_errors.EndpointConnectionError(endpoint_url=client.meta.endpoint_url, error=exc) from None
+    return client
 
 
 def _session_without_timestamp_parsing() -> boto3.session.Session:

@@ -16,8 +16,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from asya_pulumi.cli.aws import s3_client, sqs_client
-from asya_pulumi.cli.common import add_mesh_options, endpoints_from, namespace_from
+from asya_pulumi.cli.aws import COMMAND_ATTEMPTS, reachable, s3_client
+from asya_pulumi.cli.common import add_mesh_options, command_sqs, endpoints_from, namespace_from
 from asya_pulumi.cli.errors import EXIT_FAILED, EXIT_OK
 from asya_pulumi.ops.mesh_queues import MeshQueues
 from asya_pulumi.ops.records import find_bucket
@@ -63,9 +63,9 @@ def open_mesh_records(args: argparse.Namespace) -> MeshRecords:
     """The queues and result bucket of the mesh the command line names (``--bucket``, else found from the namespace)."""
     namespace = namespace_from(args)
     endpoints = endpoints_from(args)
-    s3 = s3_client(endpoints)
+    s3 = reachable(s3_client(endpoints, attempts=COMMAND_ATTEMPTS))
     bucket = find_bucket(s3=s3, namespace=namespace, bucket=args.bucket)
-    return MeshRecords(queues=MeshQueues(sqs=sqs_client(endpoints), namespace=namespace), s3=s3, bucket=bucket)
+    return MeshRecords(queues=MeshQueues(sqs=command_sqs(args), namespace=namespace), s3=s3, bucket=bucket)
 
 
 def run(args: argparse.Namespace) -> int:

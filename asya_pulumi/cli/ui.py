@@ -56,14 +56,15 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("no mesh namespace; pass --namespace NAME, --mesh PIPELINE_DIR or set ASYA_NAMESPACE")
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port {args.port}: a port is 0..65535 (0 picks a free one)")
-    from asya_pulumi.cli.aws import s3_client, sqs_client
+    from asya_pulumi.cli.aws import reachable, s3_client, sqs_client
     from asya_pulumi.ops.mesh_queues import MeshQueues
     from asya_pulumi.ui.backend import UiBackend
 
     endpoints = endpoints_from(args)
+    sqs, s3 = reachable(sqs_client(endpoints)), reachable(s3_client(endpoints))
     backend = UiBackend(
-        queues=MeshQueues(sqs=sqs_client(endpoints), namespace=namespace), s3=s3_client(endpoints),
-        bucket=args.bucket, routes=routes, declared_actors=declared,
+        queues=MeshQueues(sqs=sqs, namespace=namespace), s3=s3, bucket=args.bucket, routes=routes,
+        declared_actors=declared,
     )
     _check_reachable(backend)
     server = start_ui(backend=backend, port=args.port, open_browser=not args.no_browser)
@@ -76,13 +77,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _check_reachable(backend: UiBackend) -> None:
     """Refuse to serve a page that could only show errors: no queues under the namespace (a typo, the wrong
-    endpoint) or no way to ask (credentials, endpoint) is one line before the server starts."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        found = backend.queues.actors()
-    except (ClientError, BotoCoreError) as exc:
-        raise UsageError(f"cannot list the mesh's queues: {exc}; check the endpoint, region and credentials") from None
+    endpoint) is one line before the server starts, and so is no way to ask (credentials, endpoint: what boto3
+    raises goes to the entry point, which words it and exits 4, as for every command)."""
+    found = backend.queues.actors()
     if not found:
         raise UsageError(
             f"no queues found for namespace {backend.namespace!r}; check --namespace and the endpoint "

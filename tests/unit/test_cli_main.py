@@ -98,3 +98,20 @@ def test_nothing_close_suggests_nothing(capsys: pytest.CaptureFixture[str]):
     with pytest.raises(SystemExit):
         main(["status", "--zzzzz"])
     assert capsys.readouterr().err == "asya: error: unrecognized arguments: --zzzzz\n"
+
+
+def test_a_closed_endpoint_is_unreachable_at_once_and_a_proxy_is_left_to_answer(monkeypatch: pytest.MonkeyPatch):
+    """`reachable` tries one TCP connection, so a one-shot command does not wait out botocore's retries of a
+    refused connection (3 attempts with backoff: ~6 s)."""
+    from asya_pulumi.cli.aws import Endpoints, reachable, sqs_client
+    from asya_pulumi.local.broker import free_port
+
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    closed = f"http://127.0.0.1:{free_port()}"
+    client = sqs_client(Endpoints(region="us-east-1", sqs_endpoint=closed))
+    with pytest.raises(EndpointConnectionError) as raised:
+        reachable(client)
+    assert "cannot reach" in (describe_aws_error(raised.value, region="us-east-1", endpoint=closed) or "")
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:3128")
+    assert reachable(client) is client  # through a proxy, the proxy's answer is what counts
