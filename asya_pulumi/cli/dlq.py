@@ -12,6 +12,7 @@ lost), the same at-least-once promise the rest of the mesh makes.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections import Counter
 from typing import Any
@@ -20,6 +21,7 @@ from botocore.exceptions import ClientError
 
 from asya_pulumi.cli.common import add_mesh_options, command_sqs, namespace_from
 from asya_pulumi.cli.errors import EXIT_FAILED, EXIT_OK
+from asya_pulumi.cli.output import add_json_option, emit
 from asya_pulumi.ops.mesh_queues import MeshQueues
 
 _POLL_S = 0.5
@@ -40,6 +42,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     redrive.add_argument("actor", metavar="ACTOR")
     redrive.add_argument("--no-wait", action="store_true", help="return once the task started, without waiting")
     redrive.add_argument("--timeout", type=float, default=300.0, metavar="S", help="longest wait (default 300 s)")
+    add_json_option(redrive, what="what was moved")
     add_mesh_options(redrive)
     redrive.set_defaults(run=run_redrive)
 
@@ -49,42 +52,53 @@ def run_redrive(args: argparse.Namespace) -> int:
     source_arn = _arn(queues, queues.dlq_url(args.actor))
     destination_arn = _arn(queues, queues.actor_url(args.actor))
     waiting = queues.depth(queues.dlq_url(args.actor)).visible
+    result: dict[str, Any] = {"actor": args.actor, "waiting": waiting, "moved": 0, "state": "empty", "task": None}
+
+    def done(state: str, text: str, *, code: int = EXIT_OK, **more: Any) -> int:
+        emit(args, data={**result, "state": state, **more}, text=text)
+        return code
+
     if waiting == 0:
-        print(f"DLQ of {args.actor} is empty; nothing to redrive")
-        return EXIT_OK
+        return done("empty", f"DLQ of {args.actor} is empty; nothing to redrive")
     try:
         handle = queues.sqs.start_message_move_task(SourceArn=source_arn, DestinationArn=destination_arn)["TaskHandle"]
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") not in _NO_MOVE_TASKS:
             raise
-        print(f"this SQS server has no move tasks; moving {waiting} message(s) from the DLQ of {args.actor} by hand")
+        notice(f"this SQS server has no move tasks; moving {waiting} message(s) from the DLQ of {args.actor} by hand")
         moved, refused = _move_by_hand(
             queues.sqs, source=queues.dlq_url(args.actor), destination=queues.actor_url(args.actor),
             deadline=time.monotonic() + args.timeout,
         )
-        print(f"moved {moved} message(s) back to {args.actor}")
+        text = f"moved {moved} message(s) back to {args.actor}"
         if refused:
             codes = ", ".join(f"{code} × {n}" for code, n in sorted(refused.items()))
-            print(f"{refused.total()} message(s) stay in the DLQ: {args.actor}'s queue refused them ({codes})")
-            return EXIT_FAILED
-        return EXIT_OK
-    print(f"redriving {waiting} message(s) from the DLQ of {args.actor} (task {handle})")
+            text += f"\n{refused.total()} message(s) stay in the DLQ: {args.actor}'s queue refused them ({codes})"
+            return done("failed", text, code=EXIT_FAILED, moved=moved, refused=dict(refused))
+        return done("completed", text, moved=moved)
+    result["task"] = handle
+    started = f"redriving {waiting} message(s) from the DLQ of {args.actor} (task {handle})"
     if args.no_wait:
-        return EXIT_OK
+        return done("started", started)
+    notice(started)
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:
         tasks = queues.sqs.list_message_move_tasks(SourceArn=source_arn, MaxResults=10).get("Results", [])
         task = next((t for t in tasks if t.get("TaskHandle") == handle), tasks[0] if tasks else {})
         status = task.get("Status")
         if status == "COMPLETED":
-            print(f"moved {task.get('ApproximateNumberOfMessagesMoved', waiting)} message(s) back to {args.actor}")
-            return EXIT_OK
+            moved = task.get("ApproximateNumberOfMessagesMoved", waiting)
+            return done("completed", f"moved {moved} message(s) back to {args.actor}", moved=moved)
         if status in ("FAILED", "CANCELLED"):
-            print(f"redrive {status.lower()}: {task.get('FailureReason', 'no reason given')}")
-            return EXIT_FAILED
+            reason = task.get("FailureReason", "no reason given")
+            return done(status.lower(), f"redrive {status.lower()}: {reason}", code=EXIT_FAILED, reason=reason)
         time.sleep(_POLL_S)
-    print(f"redrive still running after {args.timeout:g} s; check `asya status`")
-    return EXIT_FAILED
+    return done("running", f"redrive still running after {args.timeout:g} s; check `asya status`", code=EXIT_FAILED)
+
+
+def notice(text: str) -> None:
+    """A progress line: on stderr, so that stdout holds only the result (the ``--json`` object)."""
+    print(text, file=sys.stderr, flush=True)
 
 
 def _move_by_hand(sqs: Any, *, source: str, destination: str, deadline: float) -> tuple[int, Counter[str]]:

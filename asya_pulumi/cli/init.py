@@ -18,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 
 from asya_pulumi.cli.errors import EXIT_OK, UsageError
+from asya_pulumi.cli.output import add_json_option, emit
 
 _TEMPLATES = "templates/init"
 _SUFFIX = ".tmpl"
@@ -31,6 +32,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "directory's name is the mesh namespace (a DNS label: lowercase letters, digits, '-').",
     )
     parser.add_argument("path", metavar="NAME", help="the new directory; its last part is the mesh namespace")
+    add_json_option(parser, what="the directory and the files written")
     parser.set_defaults(run=run)
 
 
@@ -76,7 +78,11 @@ def _check_loads(directory: Path, *, name: str) -> None:
 def run(args: argparse.Namespace) -> int:
     target = Path(args.path)
     written = scaffold(target=target)
-    print(f"created {target}/: {', '.join(p.name for p in written)}")
-    print(f"run it:  asya dev {target}")
-    print(f"then edit {target / 'handlers.py'} and try `asya dev {target} --watch`")
+    text = (
+        f"created {target}/: {', '.join(p.name for p in written)}\n"
+        f"run it:  asya dev {target}\n"
+        f"then edit {target / 'handlers.py'} and try `asya dev {target} --watch`"
+    )
+    emit(args, data={"directory": str(target), "files": [str(p) for p in written], "run": f"asya dev {target}"},
+         text=text)
     return EXIT_OK

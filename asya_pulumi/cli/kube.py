@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from asya_pulumi.cli.errors import EXIT_FAILED, EXIT_OK, UsageError, report_error
+from asya_pulumi.cli.output import add_json_option, emit
 from asya_pulumi.extras import require
 
 if TYPE_CHECKING:
@@ -39,7 +40,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                     help="shape the Nodes after this stack's asya:cluster (e.g. stacks/Pulumi.dev.yaml)")
     down = actions.add_parser("down", help="stop the control plane's processes (only its own)")
     down.add_argument("--purge", action="store_true", help="also delete its state: certificates, etcd data, logs")
-    actions.add_parser("status", help="which components run, and the apiserver's /readyz")
+    status = actions.add_parser("status", help="which components run, and the apiserver's /readyz")
+    add_json_option(up, what="the kubeconfig's path")
+    add_json_option(down, what="the components stopped")
+    add_json_option(status, what="each component's state")
     parser.set_defaults(run=run)
 
 
@@ -52,14 +56,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.action == "up":
             kubeconfig = plane.up(cluster=_cluster(args.stack_file), notice=sys.stderr)
-            print(f"KUBECONFIG={kubeconfig}")
+            emit(args, data={"kubeconfig": str(kubeconfig)}, text=f"KUBECONFIG={kubeconfig}")
         elif args.action == "down":
             stopped = plane.down(purge=args.purge)
-            print(f"stopped {', '.join(stopped)}" if stopped else "nothing was running")
+            emit(args, data={"stopped": list(stopped)},
+                 text=f"stopped {', '.join(stopped)}" if stopped else "nothing was running")
         else:
             report = plane.status()
-            for name, state in report.items():
-                print(f"{name:<24} {state}")
+            emit(args, data=dict(report), text="\n".join(f"{name:<24} {state}" for name, state in report.items()))
             return EXIT_OK if report.get("readyz", "").startswith("200") else EXIT_FAILED
     except KubeError as exc:
         return report_error(f"kube {args.action}: {exc}", code=EXIT_FAILED)

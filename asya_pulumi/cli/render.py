@@ -16,10 +16,12 @@ Kubernetes limit (:mod:`asya_pulumi.spec.limits`) or a manifest over the YAML bu
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
 from asya_pulumi.cli.errors import EXIT_FAILED, EXIT_OK, UsageError
+from asya_pulumi.cli.output import add_json_option
 from asya_pulumi.extras import require
 
 
@@ -37,6 +39,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--tree", action="store_true",
                         help="print every resource under its parent (default: a summary per component)")
     parser.add_argument("--out", type=Path, metavar="DIR", help="write Kubernetes objects as YAML under DIR")
+    add_json_option(parser, what="the summary, what was written, quota findings and validation")
     parser.set_defaults(run=run)
 
 
@@ -55,31 +58,45 @@ def run(args: argparse.Namespace) -> int:
 
     from asya_pulumi.cli.render_plan import ProgramFailed, render_plan  # pulumi: heavy, only past the checks
 
+    report: dict[str, Any] = {"stack": args.stack}
+
+    def finish(code: int) -> int:
+        if args.json:
+            print(json.dumps({**report, "ok": code == EXIT_OK}, indent=2))
+        return code
+
+    def say(line: str) -> None:
+        if not args.json:
+            print(line)
+
     try:
         plan = render_plan(entry=entry, stack=args.stack, config=config)
     except ProgramFailed as exc:
-        print(f"asya render: the program failed under mocks: {exc}")
-        return EXIT_FAILED
-    if args.tree:
-        plan.print_tree()
-    else:
-        plan.print_summary()
+        report["error"] = str(exc)
+        say(f"asya render: the program failed under mocks: {exc}")
+        return finish(EXIT_FAILED)
+    report.update(plan.summary())
+    if not args.json:
+        plan.print_tree() if args.tree else plan.print_summary()
     if args.out is not None:
         written = plan.write_objects(args.out)
-        print(f"wrote {len(written)} Kubernetes object(s) under {args.out}")
+        report["written"] = {"directory": str(args.out), "objects": len(written)}
+        say(f"wrote {len(written)} Kubernetes object(s) under {args.out}")
     findings = plan.quotas()
+    report["quotas"] = [{"error": f.error, "message": f.message()} for f in findings]
     for finding in findings:
-        print(f"{'over a limit' if finding.error else 'warning'}: {finding.message()}")
+        say(f"{'over a limit' if finding.error else 'warning'}: {finding.message()}")
     if any(finding.error for finding in findings):
-        return EXIT_FAILED
+        return finish(EXIT_FAILED)
     problems = plan.validate()
+    report["kubernetes_objects"], report["invalid"] = len(plan.kubernetes_objects), problems
     if problems:
         for problem in problems:
-            print(f"invalid: {problem}")
-        print(f"{len(problems)} of {len(plan.kubernetes_objects)} Kubernetes object(s) are invalid")
-        return EXIT_FAILED
-    print(f"{len(plan.registered)} resources; all {len(plan.kubernetes_objects)} Kubernetes objects are valid")
-    return EXIT_OK
+            say(f"invalid: {problem}")
+        say(f"{len(problems)} of {len(plan.kubernetes_objects)} Kubernetes object(s) are invalid")
+        return finish(EXIT_FAILED)
+    say(f"{len(plan.registered)} resources; all {len(plan.kubernetes_objects)} Kubernetes objects are valid")
+    return finish(EXIT_OK)
 
 
 def _stack_config(program_dir: Path, stack: str) -> dict[str, Any]:

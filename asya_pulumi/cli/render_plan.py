@@ -86,20 +86,30 @@ class RenderPlan:
         _add_children(root, self._by_parent(), "")
         console.print(root)
 
-    def print_summary(self, console: Console | None = None) -> None:
-        """A few lines, the same on every run: each top-level resource (the stack's components) with how many
-        resources it holds, then the count per provider. :meth:`print_tree` lists them all."""
-        console = console or _console()
+    def summary(self) -> dict[str, Any]:
+        """The same on every run: how many resources, each top-level resource (the stack's components) with how
+        many it holds, and the count per provider (``asya render --json``'s first keys)."""
         by_parent = self._by_parent()
-        console.print(f"[bold]{len(self.registered)} resources[/bold] (what `pulumi up` would create; "
-                      "`--tree` lists each):")
-        for record in by_parent.get("", []):
-            console.print(f"  {record.type}  [cyan]{record.name}[/cyan]  {_descendants(by_parent, record.urn)} inside")
         providers: dict[str, int] = {}
         for record in self.registered:
             provider = record.type.split(":", 1)[0]
             providers[provider] = providers.get(provider, 0) + 1
-        console.print("  by provider: " + ", ".join(f"{name} {count}" for name, count in sorted(providers.items())))
+        return {
+            "resources": len(self.registered),
+            "components": [{"type": r.type, "name": r.name, "inside": _descendants(by_parent, r.urn)}
+                           for r in by_parent.get("", [])],
+            "by_provider": dict(sorted(providers.items())),
+        }
+
+    def print_summary(self, console: Console | None = None) -> None:
+        """:meth:`summary` as a few lines; :meth:`print_tree` lists every resource."""
+        console = console or _console()
+        summary = self.summary()
+        console.print(f"[bold]{summary['resources']} resources[/bold] (what `pulumi up` would create; "
+                      "`--tree` lists each):")
+        for component in summary["components"]:
+            console.print(f"  {component['type']}  [cyan]{component['name']}[/cyan]  {component['inside']} inside")
+        console.print("  by provider: " + ", ".join(f"{name} {n}" for name, n in summary["by_provider"].items()))
 
     def _by_parent(self) -> dict[str, list[Registered]]:
         """Each parent's URN (``""``: the stack) → its children, sorted by type and name."""

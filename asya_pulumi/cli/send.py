@@ -11,6 +11,7 @@ import argparse
 from asya_pulumi.cli.common import add_mesh_options, command_sqs, namespace_from
 from asya_pulumi.cli.errors import EXIT_OK
 from asya_pulumi.cli.inputs import envelope_from_arguments
+from asya_pulumi.cli.output import add_json_option, emit
 from asya_pulumi.ops.mesh_queues import MeshQueues
 from asya_pulumi.records import with_trace
 
@@ -23,6 +24,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("route", metavar="ROUTE", help="actors to visit, e.g. preprocess,score or '[\"a\",\"b\"]'")
     parser.add_argument("payload", metavar="PAYLOAD", help="the payload, a JSON object")
+    add_json_option(parser, what="the envelope's id and route")
     add_mesh_options(parser)
     parser.set_defaults(run=run)
 
@@ -34,5 +36,6 @@ def run(args: argparse.Namespace) -> int:
     for actor in envelope.route.next:  # fail before sending when a later hop has no queue either
         queues.actor_url(actor)
     queues.send([envelope])
-    print(envelope.id)
+    route = [envelope.route.curr, *envelope.route.next]
+    emit(args, data={"id": envelope.id, "route": route, "namespace": namespace}, text=envelope.id)
     return EXIT_OK

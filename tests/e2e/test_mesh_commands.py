@@ -83,9 +83,28 @@ def test_a_hand_redrive_that_the_queue_refuses_leaves_the_message_in_the_dlq_and
                        timeout=120)
 
     assert redrive.returncode == 1, redrive.stdout + redrive.stderr
-    assert "by hand" in redrive.stdout and "moved 1 message(s)" in redrive.stdout
+    assert "by hand" in redrive.stderr and "moved 1 message(s)" in redrive.stdout  # progress on stderr
     assert "1 message(s) stay in the DLQ: store's queue refused them (InvalidParameterValue × 1)" in redrive.stdout
     assert _depth(sqs, queue_name(namespace=namespace, actor="store")) == 1
+
+
+def test_send_and_redrive_print_one_json_object_with_json(broker: LocalBroker, sqs: Any, namespace: str):
+    mesh = load_pipeline_dir(EXAMPLES / "image-scoring").model_copy(update={"namespace": namespace})
+    create_queues(sqs=sqs, settings=mesh_queue_settings(mesh))
+    where = ["--sqs-endpoint", broker.endpoint, "--namespace", namespace, "--json"]
+
+    sent = run_asya("send", "preprocess,score-image", '{"image_id": "x"}', *where, timeout=60)
+    empty = run_asya("dlq", "redrive", "judge", *where, timeout=60)
+    dlq_url = sqs.get_queue_url(QueueName=dlq_name(namespace=namespace, actor="judge"))["QueueUrl"]
+    sqs.send_message(QueueUrl=dlq_url, MessageBody=json.dumps({"poison": 1}))
+    moved = run_asya("dlq", "redrive", "judge", *where, timeout=120)
+
+    assert sent.returncode == empty.returncode == moved.returncode == 0, sent.stderr + empty.stderr + moved.stderr
+    assert json.loads(sent.stdout) == {"id": json.loads(sent.stdout)["id"], "route": ["preprocess", "score-image"],
+                                       "namespace": namespace}
+    assert json.loads(empty.stdout) == {"actor": "judge", "waiting": 0, "moved": 0, "state": "empty", "task": None}
+    result = json.loads(moved.stdout)  # the whole of stdout: progress lines went to stderr
+    assert (result["actor"], result["waiting"], result["moved"], result["state"]) == ("judge", 1, 1, "completed")
 
 
 def test_send_to_an_unknown_actor_is_a_usage_error(broker: LocalBroker, namespace: str):

@@ -3,6 +3,7 @@ the object and the field; a missing stack config is a usage error."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import yaml
@@ -50,6 +51,20 @@ def test_dev_stack_renders_valid_yaml(tmp_path: Path):
     assert summary[4].startswith("  by provider: asya ") and " aws " in summary[4]
     assert "aws:sqs/queue:Queue" not in run.stdout  # the whole tree only behind --tree
     assert "are valid" in run.stdout
+
+
+def test_render_json_is_one_object_with_the_summary_and_the_validation(tmp_path: Path):
+    run = run_asya("render", "stacks", "--stack", "dev", "--out", str(tmp_path / "out"), "--json")
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    report = json.loads(run.stdout)  # the whole of stdout
+    assert set(report) == {"stack", "resources", "components", "by_provider", "written", "quotas",
+                           "kubernetes_objects", "invalid", "ok"}
+    assert report["ok"] is True and report["invalid"] == [] and report["stack"] == "dev"
+    assert [c["type"] for c in report["components"]] == ["asya:index:ActorMesh", "asya:index:AsyaCluster",
+                                                         "asya:index:Keda"]
+    assert report["written"]["objects"] == report["kubernetes_objects"] == len(list((tmp_path / "out").rglob("*.yaml")))
+    assert sum(report["by_provider"].values()) == report["resources"]
 
 
 def test_the_tree_lists_every_resource_in_the_same_order_on_every_run():
