@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import copy
+import importlib.metadata
 import json
+import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +54,27 @@ def test_the_provider_serves_the_generated_schema(package: dict[str, Any]) -> No
     assert json.loads(AsyaProvider().schema or "{}") == package
     assert sorted(package["resources"]) == sorted(COMPONENTS)
     assert "pulumi.json#/Any" not in json.dumps(package)
+
+
+def test_the_version_is_the_distributions_and_each_language_sdk_is_named(package: dict[str, Any]) -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert package["version"] == pyproject["version"] == importlib.metadata.version("asya-pulumi")
+    language = package["language"]
+    assert language["nodejs"]["packageName"] == "@asya-sh/pulumi"
+    assert language["go"]["importBasePath"] == "github.com/asya-sh/asya-pulumi/sdk/go/asya"
+    csharp = language["csharp"]  # .NET namespace: rootNamespace + the package's entry in namespaces
+    assert f"{csharp['rootNamespace']}.{csharp['namespaces'][package['name']]}" == "Asya.Pulumi"
+    assert package["repository"] == "https://github.com/asya-sh/asya-pulumi"
+
+
+def test_descriptions_are_markdown_with_no_restructuredtext_left(package: dict[str, Any]) -> None:
+    """Pulumi reads descriptions as Markdown (its metaschema): a docstring's ``x`` or :class:`X` must arrive as `x`."""
+    descriptions = [d["description"] for d in walk(package) if isinstance(d.get("description"), str)]
+    assert len(descriptions) > 150
+    for text in descriptions:
+        assert "``" not in text and not re.search(r":[a-z]+:`", text), text
+    summary = package["resources"]["asya:index:AsyncActor"]["description"]
+    assert summary.startswith("`AsyncActor`: one actor on EKS") and "no `spec.replicas`" in summary
 
 
 def test_every_property_is_typed_and_every_reference_resolves(package: dict[str, Any]) -> None:
