@@ -153,26 +153,35 @@ def field_default(field: FieldInfo) -> dict[str, Any]:
     """``{"default": value}`` when the schema can state the field's default, else ``{}``.
 
     Stated: a boolean, number or string default (all Pulumi's ``default`` takes). Not stated: a required field, a
-    default that is None (unset, the component decides), a list, map or model (the SDKs cannot express one), and a
-    :class:`~asya_pulumi.spec.base.DerivedDefault`, which depends on other fields: a literal there would be filled in
-    by every generated SDK and override the rule (the description states the rule instead).
+    default that is None (unset, the component decides), a list, map or model (the SDKs cannot express one), a
+    default of a field that also takes null (the SDKs fill a default in for null too, so null, e.g. "kept forever",
+    could never be sent), and a :class:`~asya_pulumi.spec.base.DerivedDefault`, which depends on other fields: a
+    literal there would be filled in by every generated SDK and override the rule. What is not stated the
+    description says (:func:`_default_note`).
     """
-    if field.is_required() or derived_default(field) is not None:
+    if field.is_required() or derived_default(field) is not None or nullable(field.annotation):
         return {}
     value = field.get_default(call_default_factory=True)
     return {"default": value} if isinstance(value, (bool, int, float, str)) else {}
 
 
+def nullable(annotation: Any) -> bool:
+    """``X | None``: the field takes null."""
+    return get_origin(annotation) in (Union, types.UnionType) and type(None) in get_args(annotation)
+
+
 def _default_note(field: FieldInfo) -> str | None:
-    """What the description adds about the default that ``default`` cannot carry: a derived default's rule, or a
-    plain list or map default (``Default: ["t3.large"].``) unless the description already names its default."""
+    """What the description adds about a default that ``default`` does not carry: a derived default's rule, or a
+    list, map or nullable field's default (``Default: ["t3.large"].``) unless the description already names it."""
     rule = derived_default(field)
     if rule is not None:
         return rule.rule
     if field.is_required() or "default" in (field.description or "").lower():
         return None
     value = field.get_default(call_default_factory=True)
-    if isinstance(value, (list, dict)) and value and _is_plain(value):
+    if isinstance(value, (list, dict)):
+        return f"Default: {json.dumps(value)}." if value and _is_plain(value) else None
+    if value is not None and nullable(field.annotation):
         return f"Default: {json.dumps(value)}."
     return None
 
