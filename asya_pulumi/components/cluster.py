@@ -25,6 +25,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from asya_pulumi.components.cluster_addons import cluster_autoscaler, nvidia_device_plugin
+from asya_pulumi.components.cluster_hardening import control_plane_log_group, secrets_key
 from asya_pulumi.components.common import TYPE_PREFIX, AsyaComponent, ComponentOutput, child
 from asya_pulumi.components.karpenter import karpenter
 from asya_pulumi.components.network import Network
@@ -32,7 +33,7 @@ from asya_pulumi.components.node_groups import gpu_node_group, system_node_group
 from asya_pulumi.components.vpc_cni import vpc_cni_addon
 from asya_pulumi.objects import iam
 from asya_pulumi.objects.kubeconfig import eks_kubeconfig
-from asya_pulumi.spec import ClusterSpec, ControlPlaneLogsSpec, SecretsEncryptionSpec
+from asya_pulumi.spec import ClusterSpec
 from asya_pulumi.spec.eks_versions import support_notice
 
 MANAGED_POLICY = "arn:aws:iam::aws:policy/"
@@ -60,56 +61,6 @@ def _service_role(
         for policy in policies
     ]
     return role, [role, *attachments]
-
-
-def control_plane_log_group(
-    parent: pulumi.Resource, *, resource_name: str, cluster_name: str, logs: ControlPlaneLogsSpec
-) -> aws.cloudwatch.LogGroup | None:
-    """The group EKS writes control-plane logs to, with ``logs.retention_days``; None when no log type is on.
-
-    EKS writes to ``/aws/eks/<cluster>/cluster`` and creates it, with no expiry, if it does not exist; creating it
-    first (the cluster depends on it) is how the retention applies from the first log line.
-    """
-    if not logs.types:
-        return None
-    return aws.cloudwatch.LogGroup(
-        f"{resource_name}-control-plane-logs",
-        name=f"/aws/eks/{cluster_name}/cluster",
-        retention_in_days=logs.retention_days,
-        opts=child(parent),
-    )
-
-
-def secrets_key(
-    parent: pulumi.Resource, *, resource_name: str, cluster_role: aws.iam.Role, encryption: SecretsEncryptionSpec
-) -> tuple[aws.kms.Key, aws.iam.RolePolicy] | None:
-    """A KMS key (rotated yearly) that wraps the cluster's Secrets, and the cluster role's right to use it.
-
-    The key policy is KMS's default (the account's IAM decides); the cluster role may use only this key, only for
-    the calls envelope encryption makes.
-    """
-    if not encryption.enabled:
-        return None
-    key = aws.kms.Key(
-        f"{resource_name}-secrets",
-        description=f"{resource_name}: envelope encryption of Kubernetes Secrets",
-        enable_key_rotation=True,
-        deletion_window_in_days=encryption.deletion_window_days,
-        opts=child(parent),
-    )
-    grant = aws.iam.RolePolicy(
-        f"{resource_name}-cluster-role-secrets-key",
-        role=cluster_role.id,
-        policy=key.arn.apply(
-            lambda arn: json.dumps(
-                {"Version": "2012-10-17", "Statement": [{
-                    "Effect": "Allow", "Action": ["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey", "kms:ListGrants"],
-                    "Resource": arn}]}
-            )
-        ),
-        opts=child(parent),
-    )
-    return key, grant
 
 
 class AsyaCluster(AsyaComponent):

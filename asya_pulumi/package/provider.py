@@ -4,7 +4,9 @@ TypeScript/Go/YAML programs ``pulumi package add ./components`` and create e.g. 
 same spec, in the manifest's camelCase form, that Python users pass as a ``MeshSpec``. The package schema is typed
 field by field: each ``spec`` input is an object type generated from its pydantic model
 (``asya_pulumi.package.schema``), so editors show every field, its type and its description. Specs are validated here by
-those same models, so a bad spec fails at preview with the same messages in every language.
+those same models, so a bad spec fails at preview with the same messages in every language. A component's outputs
+are its class's ``OUTPUTS``, the list its ``register_outputs`` reads too: ``construct`` returns them and the schema
+types them, so no output is listed twice.
 """
 
 from __future__ import annotations

@@ -5,7 +5,10 @@ are the model's fields under their manifest (camelCase) names, with the field's 
 it has no default, a place in ``required``. A ``Literal`` becomes a string enum type ``asya:index:<Class><Field>``;
 ``list``/``dict`` become ``array``/``object`` with typed items; ``X | None`` is ``X``, optional. So TypeScript, Go
 and YAML users get the fields, their docs and their types in the editor, and a field added to a model appears in
-the schema without a second edit.
+the schema without a second edit. A default is stated only where the model gives it in every case
+(:func:`field_default`): the generated SDKs fill it in before the provider sees the input, so a default that
+depends on other fields (:class:`~asya_pulumi.spec.base.DerivedDefault`) is stated as its rule, in words. The
+docstrings' reST becomes Markdown (:func:`markdown`), which Pulumi reads descriptions as.
 
 Why not ``pulumi.provider.experimental.component_provider_host``: it reads the schema from ``TypedDict`` ``Args``
 annotations, so each spec would be written twice (the TypedDict and the pydantic model with its validators) and
