@@ -168,6 +168,14 @@ def test_the_yaml_program_fits_the_schema(package: dict[str, Any]) -> None:
         assert check_resource(package, resource_type=resource["type"], properties=resource["properties"]) == [], name
 
 
+def test_the_yaml_programs_outputs_name_outputs_the_schema_lists(package: dict[str, Any]) -> None:
+    program = yaml.safe_load(YAML_PROGRAM.read_text())
+    for name, value in program["outputs"].items():
+        resource, prop = re.fullmatch(r"\$\{(\w+)\.(\w+)\}", value).groups()  # type: ignore[union-attr]
+        token = program["resources"][resource]["type"]
+        assert prop in package["resources"][token]["properties"], f"outputs.{name}: {token} has no output {prop}"
+
+
 def test_the_yaml_programs_specs_are_what_the_models_accept() -> None:
     resources = asya_resources()
     mesh = MeshSpec.model_validate(resources["mesh"]["properties"]["spec"])
