@@ -60,8 +60,8 @@ def main() -> None:
     )
     mesh = ActorMesh(mesh_spec.namespace, spec=mesh_spec, cluster_name=cluster.cluster_name, keda=keda, opts=in_cluster)
 
-    pulumi.export("clusterName", cluster.cluster_name)
-    pulumi.export("kubeconfig", cluster.kubeconfig)
+    for key, value in cluster.output_values().items():  # AsyaCluster.OUTPUTS: name, kubeconfig, VPC, subnets, ...
+        pulumi.export(key, value)
     pulumi.export("namespace", mesh.namespace)
     pulumi.export("bucketName", mesh.bucket_name)
     pulumi.export("queueUrls", mesh.queue_urls)

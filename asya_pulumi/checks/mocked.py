@@ -3,8 +3,8 @@
 Used by the infra tests, ``bench/mesh_build.py`` and ``asya render`` (no cloud credentials, no Pulumi CLI).
 
 * ``new_resource`` fills the computed fields (``arn``, ``url``, ``id``, ``name``, a bucket's ``bucket``, a node
-  group's ASG name, a launch template's ``latestVersion``, ...) so no assertion can pass on a None that a real
-  deploy would never produce.
+  group's ASG name, a launch template's ``latestVersion``, an EKS cluster's VPC, security group and OIDC issuer,
+  ...) so no assertion can pass on a None that a real deploy would never produce.
 * Dependencies: ``MockResourceArgs`` carries none, so ``RecordingMonitor`` wraps ``MockMonitor.RegisterResource``
   and keeps ``request.dependencies`` — the URNs the SDK sends to the engine for ``depends_on`` and for inputs that
   are outputs of other resources. Ordering assertions check exactly what would order a real ``pulumi up``.
@@ -76,7 +76,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 outputs["endpoint"] = f"https://{_suffix(name)}.gr7.{REGION}.eks.amazonaws.com"
                 outputs["certificateAuthority"] = {"data": "LS0tLS1CRUdJTi1DRVJU"}
                 outputs["vpcConfig"] = {**dict(inputs.get("vpcConfig") or {}),
-                                        "clusterSecurityGroupId": f"sg-{_suffix(name)}"}
+                                        "clusterSecurityGroupId": f"sg-{_suffix(name)}",
+                                        "vpcId": f"vpc-{_suffix(name)}"}
+                issuer = f"https://oidc.eks.{REGION}.amazonaws.com/id/{_suffix(name).upper()}"
+                outputs["identities"] = [{"oidcs": [{"issuer": issuer}]}]
             elif typ == "aws:kms/key:Key":
                 key_id = f"{_suffix(name)}-0000-4000-8000-000000000000"
                 outputs["arn"] = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{key_id}"

@@ -27,7 +27,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from asya_pulumi.components.common import TYPE_PREFIX, child, labels, tags
+from asya_pulumi.components.common import TYPE_PREFIX, AsyaComponent, ComponentOutput, child, labels, tags
 from asya_pulumi.components.identity import pod_identity
 from asya_pulumi.components.queue import ActorQueue
 from asya_pulumi.components.shared import SharedObjects, shared_objects
@@ -44,7 +44,7 @@ SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
 MAX_UNAVAILABLE = 1
 
 
-class AsyncActor(pulumi.ComponentResource):
+class AsyncActor(AsyaComponent):
     """An actor (``AsyncActorSpec``) or a sink (``SinkSpec``) of mesh ``namespace``.
 
     Bring-your-own cluster: pass ``opts=ResourceOptions(providers=[k8s_provider])``; the Kubernetes children inherit
@@ -53,6 +53,10 @@ class AsyncActor(pulumi.ComponentResource):
     ``hop_budget``: the mesh's ``hopBudget`` (hops an envelope may make before it is error-ended as a loop).
     """
 
+    OUTPUTS = (
+        ComponentOutput("queueUrl", "queue_url", str, "The actor's SQS queue URL."),
+        ComponentOutput("roleArn", "role_arn", str, "The actor's IAM role (Pod Identity)."),
+    )
     queue: ActorQueue
     queue_url: pulumi.Output[str]
     role_arn: pulumi.Output[str]
@@ -135,7 +139,7 @@ class AsyncActor(pulumi.ComponentResource):
         )
         self.queue_url = self.queue.url
         self.role_arn = self.role.arn
-        self.register_outputs({"queueUrl": self.queue_url, "roleArn": self.role_arn})
+        self.register()
 
     def _identity(
         self, *, cluster_name: pulumi.Input[str], result_bucket: aws.s3.Bucket | None

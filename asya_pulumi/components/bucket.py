@@ -19,7 +19,7 @@ import json
 import pulumi
 import pulumi_aws as aws
 
-from asya_pulumi.components.common import TYPE_PREFIX, child
+from asya_pulumi.components.common import TYPE_PREFIX, AsyaComponent, ComponentOutput, child
 from asya_pulumi.objects.iam import deny_insecure_transport
 from asya_pulumi.objects.queue_settings import DLQ_RETENTION_S
 from asya_pulumi.spec import ResultRetentionSpec
@@ -61,13 +61,19 @@ def lifecycle_rules(retention: ResultRetentionSpec) -> list[dict[str, object]]:
     return [versions, markers, offloaded]
 
 
-class ResultBucket(pulumi.ComponentResource):
+class ResultBucket(AsyaComponent):
     """Versioning keeps an overwritten ``{status}/{id}.json`` (a redelivery) recoverable for a while.
 
     ``retention`` defaults to ``ResultRetentionSpec()``: records expire after 90 days, old versions 7 days later.
     """
 
+    OUTPUTS = (
+        ComponentOutput("bucket", "bucket_name", str, "The bucket's name."),
+        ComponentOutput("arn", "arn", str, "The bucket's ARN."),
+    )
     bucket: aws.s3.Bucket
+    bucket_name: pulumi.Output[str]
+    arn: pulumi.Output[str]
 
     def __init__(
         self,
@@ -126,4 +132,5 @@ class ResultBucket(pulumi.ComponentResource):
             ),
             opts=child(self),
         )
-        self.register_outputs({"bucket": self.bucket.bucket, "arn": self.bucket.arn})
+        self.bucket_name, self.arn = self.bucket.bucket, self.bucket.arn
+        self.register()

@@ -25,14 +25,15 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from asya_pulumi.components.cluster_addons import cluster_autoscaler, nvidia_device_plugin
-from asya_pulumi.components.common import TYPE_PREFIX, child
+from asya_pulumi.components.cluster_hardening import control_plane_log_group, secrets_key
+from asya_pulumi.components.common import TYPE_PREFIX, AsyaComponent, ComponentOutput, child
 from asya_pulumi.components.karpenter import karpenter
 from asya_pulumi.components.network import Network
 from asya_pulumi.components.node_groups import gpu_node_group, system_node_group
 from asya_pulumi.components.vpc_cni import vpc_cni_addon
 from asya_pulumi.objects import iam
 from asya_pulumi.objects.kubeconfig import eks_kubeconfig
-from asya_pulumi.spec import ClusterSpec, ControlPlaneLogsSpec, SecretsEncryptionSpec
+from asya_pulumi.spec import ClusterSpec
 from asya_pulumi.spec.eks_versions import support_notice
 
 MANAGED_POLICY = "arn:aws:iam::aws:policy/"
@@ -62,62 +63,36 @@ def _service_role(
     return role, [role, *attachments]
 
 
-def control_plane_log_group(
-    parent: pulumi.Resource, *, resource_name: str, cluster_name: str, logs: ControlPlaneLogsSpec
-) -> aws.cloudwatch.LogGroup | None:
-    """The group EKS writes control-plane logs to, with ``logs.retention_days``; None when no log type is on.
+class AsyaCluster(AsyaComponent):
+    """The cluster; its outputs are ``OUTPUTS`` (what another stack or tool needs to reach it and add to it), and
+    ``k8s_provider`` is for the Kubernetes resources deployed into it."""
 
-    EKS writes to ``/aws/eks/<cluster>/cluster`` and creates it, with no expiry, if it does not exist; creating it
-    first (the cluster depends on it) is how the retention applies from the first log line.
-    """
-    if not logs.types:
-        return None
-    return aws.cloudwatch.LogGroup(
-        f"{resource_name}-control-plane-logs",
-        name=f"/aws/eks/{cluster_name}/cluster",
-        retention_in_days=logs.retention_days,
-        opts=child(parent),
+    OUTPUTS = (
+        ComponentOutput("clusterName", "cluster_name", str, "The EKS cluster's name."),
+        ComponentOutput("kubeconfig", "kubeconfig", str, "Kubeconfig for the cluster (a secret).", secret=True),
+        ComponentOutput("gpuPools", "gpu_pool_names", list[str], "The GPU pools' names (`gpu.pool` of GPU actors)."),
+        ComponentOutput("vpcId", "vpc_id", str, "The VPC the cluster runs in (the new one, or that of `subnetIds`)."),
+        ComponentOutput("privateSubnetIds", "private_subnet_ids", list[str],
+                        "The cluster's and nodes' subnets: the new VPC's private ones, or `subnetIds`."),
+        ComponentOutput("publicSubnetIds", "public_subnet_ids", list[str],
+                        "The new VPC's public subnets (NAT gateway, internet-facing load balancers); empty with "
+                        "`subnetIds` (your VPC's are yours to know)."),
+        ComponentOutput("nodeRoleArn", "node_role_arn", str,
+                        "The IAM role of the managed node groups' nodes (system and GPU pools)."),
+        ComponentOutput("clusterSecurityGroupId", "cluster_security_group_id", str,
+                        "The security group EKS created for the control plane and the managed nodes."),
+        ComponentOutput("oidcIssuerUrl", "oidc_issuer_url", str,
+                        "The cluster's OIDC issuer URL (an IAM OIDC provider for IRSA trusts it)."),
     )
-
-
-def secrets_key(
-    parent: pulumi.Resource, *, resource_name: str, cluster_role: aws.iam.Role, encryption: SecretsEncryptionSpec
-) -> tuple[aws.kms.Key, aws.iam.RolePolicy] | None:
-    """A KMS key (rotated yearly) that wraps the cluster's Secrets, and the cluster role's right to use it.
-
-    The key policy is KMS's default (the account's IAM decides); the cluster role may use only this key, only for
-    the calls envelope encryption makes.
-    """
-    if not encryption.enabled:
-        return None
-    key = aws.kms.Key(
-        f"{resource_name}-secrets",
-        description=f"{resource_name}: envelope encryption of Kubernetes Secrets",
-        enable_key_rotation=True,
-        deletion_window_in_days=encryption.deletion_window_days,
-        opts=child(parent),
-    )
-    grant = aws.iam.RolePolicy(
-        f"{resource_name}-cluster-role-secrets-key",
-        role=cluster_role.id,
-        policy=key.arn.apply(
-            lambda arn: json.dumps(
-                {"Version": "2012-10-17", "Statement": [{
-                    "Effect": "Allow", "Action": ["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey", "kms:ListGrants"],
-                    "Resource": arn}]}
-            )
-        ),
-        opts=child(parent),
-    )
-    return key, grant
-
-
-class AsyaCluster(pulumi.ComponentResource):
-    """Outputs: ``cluster_name``, ``kubeconfig`` (secret), ``gpu_pools`` (names); ``k8s_provider`` for children."""
-
     k8s_provider: k8s.Provider
     cluster_name: pulumi.Output[str]
     kubeconfig: pulumi.Output[str]
+    vpc_id: pulumi.Output[str]
+    private_subnet_ids: pulumi.Output[list[str]]
+    public_subnet_ids: pulumi.Output[list[str]]
+    node_role_arn: pulumi.Output[str]
+    cluster_security_group_id: pulumi.Output[str]
+    oidc_issuer_url: pulumi.Output[str]
 
     def __init__(
         self, resource_name: str, *, spec: ClusterSpec, region: str, opts: pulumi.ResourceOptions | None = None
@@ -125,7 +100,10 @@ class AsyaCluster(pulumi.ComponentResource):
         spec.check_in_region(region)  # before any resource: a wrong AZ would fail half-way through `pulumi up`
         super().__init__(f"{TYPE_PREFIX}AsyaCluster", resource_name, None, opts)
         self.spec = spec
-        subnet_ids = self._subnet_ids(resource_name)
+        network = self._network(resource_name)
+        subnet_ids: list[pulumi.Input[str]] = (
+            list(network.private_subnet_ids) if network else list(spec.subnet_ids or [])
+        )
         # EKS refuses to create a cluster, and nodes cannot join, before their roles' policies are attached.
         cluster_role, cluster_role_ready = _service_role(
             self, f"{resource_name}-cluster-role", EKS_SERVICE, CLUSTER_POLICIES,
@@ -170,9 +148,14 @@ class AsyaCluster(pulumi.ComponentResource):
         )
         self.cluster_name = cluster.name
         self.system_node_group = system
-        self.register_outputs(
-            {"clusterName": cluster.name, "kubeconfig": self.kubeconfig, "gpuPools": [p.name for p in spec.gpu_pools]}
-        )
+        vpc_config = cluster.vpc_config
+        self.vpc_id = network.vpc_id if network else vpc_config.vpc_id
+        self.private_subnet_ids = pulumi.Output.all(*subnet_ids)
+        self.public_subnet_ids = pulumi.Output.all(*(network.public_subnet_ids if network else []))
+        self.node_role_arn = node_role.arn
+        self.cluster_security_group_id = vpc_config.cluster_security_group_id
+        self.oidc_issuer_url = cluster.identities.apply(lambda identities: identities[0].oidcs[0].issuer)
+        self.register()
 
     def _cluster_trust(self, *, cluster_name: str, region: str) -> pulumi.Output[str]:
         """EKS may assume the cluster role for this cluster of this account only (``aws:SourceAccount`` and
@@ -183,16 +166,15 @@ class AsyaCluster(pulumi.ComponentResource):
             source_arn=iam.eks_cluster_arn(same_account_arn=arn, region=region, cluster_name=cluster_name),
         )))
 
-    def _subnet_ids(self, resource_name: str) -> list[pulumi.Input[str]]:
-        """The spec's own subnets (bring-your-own VPC), else the private subnets of a new :class:`Network`."""
+    def _network(self, resource_name: str) -> Network | None:
+        """A new :class:`Network` over the spec's AZs, or None when the spec brings its own subnets."""
         spec = self.spec
         if spec.subnet_ids:
-            return list(spec.subnet_ids)
-        network = Network(
+            return None
+        return Network(
             f"{resource_name}-network", cluster_name=spec.name, cidr=spec.vpc_cidr,
             availability_zones=spec.availability_zones, opts=child(self),
         )
-        return list(network.private_subnet_ids)
 
     def _control_plane(
         self,

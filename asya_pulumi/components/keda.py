@@ -14,7 +14,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from asya_pulumi.components.common import TYPE_PREFIX, child
+from asya_pulumi.components.common import TYPE_PREFIX, AsyaComponent, ComponentOutput, child
 from asya_pulumi.components.identity import pod_identity
 from asya_pulumi.objects import iam
 from asya_pulumi.spec.limits import KEDA_NAMESPACE
@@ -32,15 +32,22 @@ def scaler_queue_patterns(*, region: str, account_id: str, namespaces: Sequence[
     return [f"arn:aws:sqs:{region}:{account_id}:{name}" for name in names]
 
 
-class Keda(pulumi.ComponentResource):
+class Keda(AsyaComponent):
     """KEDA in ``namespace``; ``mesh_namespaces`` narrows its SQS read access to those meshes' queues.
 
     ``wait_for``: what must exist before the chart installs (e.g. ``cluster.system_node_group``: Helm waits for
     the operator's pods, which need nodes).
     """
 
+    OUTPUTS = (
+        ComponentOutput("roleArn", "role_arn", str, "The KEDA operator's IAM role."),
+        ComponentOutput("releaseName", "release_name", str, "The KEDA Helm release."),
+        ComponentOutput("namespace", "namespace", str, "The namespace KEDA runs in."),
+    )
     release: k8s.helm.v3.Release
     role_arn: pulumi.Output[str]
+    release_name: pulumi.Output[str]
+    namespace: pulumi.Output[str]
 
     def __init__(
         self,
@@ -96,4 +103,6 @@ class Keda(pulumi.ComponentResource):
             opts=child(self, depends_on=[association, *wait_for]),
         )
         self.role_arn = self.role.arn
-        self.register_outputs({"roleArn": self.role_arn, "namespace": ns.metadata.name})
+        self.release_name = self.release.name
+        self.namespace = ns.metadata.name
+        self.register()

@@ -20,7 +20,7 @@ import pulumi_kubernetes as k8s
 
 from asya_pulumi.components.actor import AsyncActor
 from asya_pulumi.components.bucket import ResultBucket
-from asya_pulumi.components.common import PART_OF, TYPE_PREFIX, child, tags
+from asya_pulumi.components.common import PART_OF, TYPE_PREFIX, AsyaComponent, ComponentOutput, child, tags
 from asya_pulumi.components.keda import Keda
 from asya_pulumi.components.network_policy import MeshNetworkPolicy, mesh_network_policy
 from asya_pulumi.components.observability import Observability, ObservabilityArgs
@@ -37,7 +37,7 @@ DEFAULT_NETWORK_POLICY = MeshNetworkPolicy()
 DEFAULT_QUOTA = QuotaSettings()
 
 
-class ActorMesh(pulumi.ComponentResource):
+class ActorMesh(AsyaComponent):
     """Outputs: ``queue_urls`` (actor → URL, sinks included), ``bucket_name``, ``namespace``.
 
     Bring-your-own cluster: pass ``opts=ResourceOptions(providers=[k8s_provider])`` and your cluster's name.
@@ -51,6 +51,11 @@ class ActorMesh(pulumi.ComponentResource):
     Grafana dashboard and alerts (:class:`Observability`); None (the default) creates none.
     """
 
+    OUTPUTS = (
+        ComponentOutput("queueUrls", "queue_urls", dict[str, str], "Actor name (sinks included) → SQS queue URL."),
+        ComponentOutput("bucketName", "bucket_name", str, "The S3 bucket the sinks write results to."),
+        ComponentOutput("namespace", "namespace", str, "The mesh's Kubernetes namespace."),
+    )
     #: The validated spec the mesh was built from (team stacks read its actor names and GPU pools from the exports).
     spec: MeshSpec
     actors: dict[str, AsyncActor]
@@ -127,9 +132,7 @@ class ActorMesh(pulumi.ComponentResource):
         )
         self.bucket_name = results.bucket.bucket
         self.namespace = ns.metadata.name
-        self.register_outputs(
-            {"queueUrls": self.queue_urls, "bucketName": self.bucket_name, "namespace": self.namespace}
-        )
+        self.register()
 
     def _resource_quota(
         self, resource_name: str, *, spec: MeshSpec, settings: QuotaSettings, k8s_namespace: pulumi.Input[str],

@@ -23,7 +23,7 @@ from typing import Any
 import pulumi
 
 from asya_pulumi.components.actor import AsyncActor
-from asya_pulumi.components.common import TYPE_PREFIX, child
+from asya_pulumi.components.common import TYPE_PREFIX, AsyaComponent, ComponentOutput, child
 from asya_pulumi.components.mesh import ActorMesh
 from asya_pulumi.spec.team import TeamSpec, check_team_against_mesh
 
@@ -74,7 +74,7 @@ def mesh_exports(mesh: ActorMesh, *, cluster_name: pulumi.Input[str]) -> dict[st
     return {key: getattr(ref, field) for field, key in EXPORTS.items()}
 
 
-class TeamActors(pulumi.ComponentResource):
+class TeamActors(AsyaComponent):
     """A team's actors (``TeamSpec``) added to a mesh deployed by another stack (``MeshRef``).
 
     The spec is checked against the mesh once the references resolve (at preview): same namespace and region, no
@@ -85,6 +85,11 @@ class TeamActors(pulumi.ComponentResource):
     Outputs: ``queue_urls`` and ``role_arns`` (actor → value) and ``routes`` (the team's routes, checked).
     """
 
+    OUTPUTS = (
+        ComponentOutput("queueUrls", "queue_urls", dict[str, str], "Team actor → SQS queue URL."),
+        ComponentOutput("roleArns", "role_arns", dict[str, str], "Team actor → IAM role ARN."),
+        ComponentOutput("routes", "routes", dict[str, list[str]], "The team's routes, checked."),
+    )
     actors: dict[str, AsyncActor]
     queue_urls: pulumi.Output[dict[str, str]]
     role_arns: pulumi.Output[dict[str, str]]
@@ -120,7 +125,7 @@ class TeamActors(pulumi.ComponentResource):
             lambda arns: dict(zip(names, arns, strict=True))
         )
         self.routes = checked
-        self.register_outputs({"queueUrls": self.queue_urls, "roleArns": self.role_arns, "routes": self.routes})
+        self.register()
 
 
 def _checked(spec: TeamSpec, mesh: dict[str, Any]) -> dict[str, list[str]]:

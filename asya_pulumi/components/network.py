@@ -11,13 +11,20 @@ import ipaddress
 import pulumi
 import pulumi_aws as aws
 
-from asya_pulumi.components.common import TYPE_PREFIX, child
+from asya_pulumi.components.common import TYPE_PREFIX, AsyaComponent, ComponentOutput, child
 from asya_pulumi.spec.cluster import SUBNET_PREFIX
 
 #: Karpenter's EC2NodeClass finds the node subnets by this tag (``gpuProvisioning: karpenter``; harmless otherwise).
 DISCOVERY_TAG = "karpenter.sh/discovery"
 
-class Network(pulumi.ComponentResource):
+class Network(AsyaComponent):
+    OUTPUTS = (
+        ComponentOutput("vpcId", "vpc_id", str, "The VPC's id."),
+        ComponentOutput("privateSubnetIds", "private_subnet_ids", list[str], "One private subnet per AZ (the nodes')."),
+        ComponentOutput("publicSubnetIds", "public_subnet_ids", list[str], "One public subnet per AZ (NAT, load "
+                        "balancers)."),
+    )
+    vpc_id: pulumi.Output[str]
     private_subnet_ids: list[pulumi.Output[str]]
     public_subnet_ids: list[pulumi.Output[str]]
 
@@ -81,4 +88,4 @@ class Network(pulumi.ComponentResource):
             )
             self.private_subnet_ids.append(private.id)
         self.vpc_id = vpc.id
-        self.register_outputs({"vpcId": vpc.id, "privateSubnetIds": self.private_subnet_ids})
+        self.register()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
-from asya_pulumi.components.common import PART_OF, TYPE_PREFIX, child
+from asya_pulumi.components.common import PART_OF, TYPE_PREFIX, AsyaComponent, ComponentOutput, child
 from asya_pulumi.objects.labels import MANAGED_BY_LABEL, MESH_LABEL, PART_OF_LABEL
 from asya_pulumi.observability import alerts, dashboard, scrape
 from asya_pulumi.observability.settings import ObservabilitySettings
@@ -46,9 +46,14 @@ def dashboard_file(mesh: str) -> str:
     return f"asya-{mesh}.json"
 
 
-class Observability(pulumi.ComponentResource):
+class Observability(AsyaComponent):
     """Outputs: ``pod_monitor_name``, ``rule_name``, ``dashboard_uid``."""
 
+    OUTPUTS = (
+        ComponentOutput("podMonitorName", "pod_monitor_name", str, "The mesh's PodMonitor."),
+        ComponentOutput("ruleName", "rule_name", str, "The mesh's PrometheusRule (its alerts)."),
+        ComponentOutput("dashboardUid", "dashboard_uid", str, "The Grafana dashboard's uid."),
+    )
     pod_monitor: k8s.apiextensions.CustomResource
     rule: k8s.apiextensions.CustomResource
     dashboard: k8s.core.v1.ConfigMap
@@ -95,6 +100,4 @@ class Observability(pulumi.ComponentResource):
         self.pod_monitor_name = self.pod_monitor.metadata.apply(lambda meta: meta["name"])
         self.rule_name = self.rule.metadata.apply(lambda meta: meta["name"])
         self.dashboard_uid = mesh.apply(dashboard.dashboard_uid)
-        self.register_outputs(
-            {"podMonitorName": self.pod_monitor_name, "ruleName": self.rule_name, "dashboardUid": self.dashboard_uid}
-        )
+        self.register()

@@ -14,16 +14,22 @@ from collections.abc import Mapping
 import pulumi
 import pulumi_aws as aws
 
-from asya_pulumi.components.common import TYPE_PREFIX, child
+from asya_pulumi.components.common import TYPE_PREFIX, AsyaComponent, ComponentOutput, child
 from asya_pulumi.objects.iam import deny_insecure_transport
 from asya_pulumi.objects.queue_settings import queue_settings
 from asya_runtime.naming import check_dns_label, check_names_fit, dlq_name, queue_name
 from asya_runtime.resiliency import Resiliency
 
 
-class ActorQueue(pulumi.ComponentResource):
+class ActorQueue(AsyaComponent):
     """Queue ``asya-{namespace}_{actor}`` and DLQ ``asya-{namespace}_{actor}_dlq`` (:mod:`asya_runtime.naming`)."""
 
+    OUTPUTS = (
+        ComponentOutput("url", "url", str, "The actor's queue URL."),
+        ComponentOutput("arn", "arn", str, "The actor's queue ARN."),
+        ComponentOutput("dlqUrl", "dlq_url", str, "Its dead-letter queue's URL."),
+        ComponentOutput("dlqArn", "dlq_arn", str, "Its dead-letter queue's ARN."),
+    )
     url: pulumi.Output[str]
     arn: pulumi.Output[str]
     dlq_url: pulumi.Output[str]
@@ -81,4 +87,4 @@ class ActorQueue(pulumi.ComponentResource):
             )
         self.url, self.arn = self.queue.url, self.queue.arn
         self.dlq_url, self.dlq_arn = self.dlq.url, self.dlq.arn
-        self.register_outputs({"url": self.url, "arn": self.arn, "dlqUrl": self.dlq_url, "dlqArn": self.dlq_arn})
+        self.register()

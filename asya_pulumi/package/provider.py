@@ -4,7 +4,9 @@ TypeScript/Go/YAML programs ``pulumi package add ./components`` and create e.g. 
 same spec, in the manifest's camelCase form, that Python users pass as a ``MeshSpec``. The package schema is typed
 field by field: each ``spec`` input is an object type generated from its pydantic model
 (``asya_pulumi.package.schema``), so editors show every field, its type and its description. Specs are validated here by
-those same models, so a bad spec fails at preview with the same messages in every language.
+those same models, so a bad spec fails at preview with the same messages in every language. A component's outputs
+are its class's ``OUTPUTS``, the list its ``register_outputs`` reads too: ``construct`` returns them and the schema
+types them, so no output is listed twice.
 """
 
 from __future__ import annotations
@@ -12,30 +14,39 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi.provider as provider
 from pydantic import BaseModel
 
+from asya_pulumi import __version__
 from asya_pulumi.components import ActorMesh, AsyaCluster, AsyncActor, Keda
+from asya_pulumi.components.common import AsyaComponent, ComponentOutput
 from asya_pulumi.components.mesh_ref import MeshRef, TeamActors
-from asya_pulumi.package.schema import PACKAGE, STRING, SchemaTypes, token
+from asya_pulumi.package.schema import PACKAGE, STRING, SchemaTypes, markdown, token
 from asya_pulumi.spec import AsyncActorSpec, ClusterSpec, MeshSpec
 from asya_pulumi.spec.team import TeamSpec
 
-VERSION = "0.1.0"
 STRING_LIST: dict[str, Any] = {"type": "array", "items": STRING}
-STRING_MAP: dict[str, Any] = {"type": "object", "additionalProperties": STRING}
-SECRET_STRING: dict[str, Any] = {**STRING, "secret": True}
+#: Where the package's source lives; the Go SDK's import path is under it.
+REPOSITORY = "github.com/asya-sh/asya-pulumi"
+#: Each language's SDK name, under the names the project publishes as (ghcr.io/asya-sh, PyPI asya-pulumi): an npm
+#: package in the asya-sh scope, a Go module under the repository, a .NET namespace ``Asya.Pulumi``
+#: (``rootNamespace`` + the package's entry in ``namespaces``).
+LANGUAGE: dict[str, dict[str, Any]] = {
+    "nodejs": {"packageName": "@asya-sh/pulumi"},
+    "go": {"importBasePath": f"{REPOSITORY}/sdk/go/{PACKAGE}", "generateResourceContainerTypes": True},
+    "csharp": {"rootNamespace": "Asya", "namespaces": {PACKAGE: "Pulumi"}},
+}
 
-Builder = Callable[[str, dict[str, Any], pulumi.ResourceOptions], tuple[pulumi.Resource, dict[str, Any]]]
+Builder = Callable[[str, dict[str, Any], pulumi.ResourceOptions], AsyaComponent]
 
 
 @dataclass(frozen=True)
 class Arg:
-    """One input or output property: a schema type, or the pydantic model whose generated type it has."""
+    """One input property: a schema type, or the pydantic model whose generated type it has."""
 
     type: dict[str, Any] | type[BaseModel]
     description: str
@@ -44,25 +55,30 @@ class Arg:
 
 @dataclass(frozen=True)
 class Component:
+    """A component the provider serves: how to build it from camelCase inputs, and its inputs. Its outputs are the
+    component class's own ``OUTPUTS`` (the list its ``register_outputs`` reads too)."""
+
     build: Builder
-    resource: type[pulumi.ComponentResource]
+    resource: type[AsyaComponent]
     inputs: dict[str, Arg]
-    outputs: dict[str, Arg] = field(default_factory=dict)
+
+    @property
+    def outputs(self) -> tuple[ComponentOutput, ...]:
+        return self.resource.OUTPUTS
 
 
-def _mesh(name: str, inputs: dict[str, Any], opts: pulumi.ResourceOptions) -> tuple[pulumi.Resource, dict[str, Any]]:
-    mesh = ActorMesh(
+def _mesh(name: str, inputs: dict[str, Any], opts: pulumi.ResourceOptions) -> AsyaComponent:
+    return ActorMesh(
         name,
         spec=MeshSpec.model_validate(inputs["spec"]),
         cluster_name=inputs["clusterName"],
         keda=list(inputs.get("dependsOnKeda") or []),
         opts=opts,
     )
-    return mesh, {"queueUrls": mesh.queue_urls, "bucketName": mesh.bucket_name, "namespace": mesh.namespace}
 
 
-def _actor(name: str, inputs: dict[str, Any], opts: pulumi.ResourceOptions) -> tuple[pulumi.Resource, dict[str, Any]]:
-    actor = AsyncActor(
+def _actor(name: str, inputs: dict[str, Any], opts: pulumi.ResourceOptions) -> AsyaComponent:
+    return AsyncActor(
         name,
         spec=AsyncActorSpec.model_validate(inputs["spec"]),
         namespace=inputs["namespace"],
@@ -71,27 +87,23 @@ def _actor(name: str, inputs: dict[str, Any], opts: pulumi.ResourceOptions) -> t
         gpu_pool=inputs.get("gpuPool"),
         opts=opts,
     )
-    return actor, {"queueUrl": actor.queue_url, "roleArn": actor.role_arn}
 
 
-def _keda(name: str, inputs: dict[str, Any], opts: pulumi.ResourceOptions) -> tuple[pulumi.Resource, dict[str, Any]]:
-    keda = Keda(
+def _keda(name: str, inputs: dict[str, Any], opts: pulumi.ResourceOptions) -> AsyaComponent:
+    return Keda(
         name,
         cluster_name=inputs["clusterName"],
         region=inputs["region"],
         mesh_namespaces=inputs.get("meshNamespaces"),
         opts=opts,
     )
-    return keda, {"roleArn": keda.role_arn, "releaseName": keda.release.name}
 
 
-def _cluster(name: str, inputs: dict[str, Any], opts: pulumi.ResourceOptions) -> tuple[pulumi.Resource, dict[str, Any]]:
-    cluster = AsyaCluster(name, spec=ClusterSpec.model_validate(inputs["spec"]), region=inputs["region"], opts=opts)
-    return cluster, {"clusterName": cluster.cluster_name, "kubeconfig": cluster.kubeconfig}
+def _cluster(name: str, inputs: dict[str, Any], opts: pulumi.ResourceOptions) -> AsyaComponent:
+    return AsyaCluster(name, spec=ClusterSpec.model_validate(inputs["spec"]), region=inputs["region"], opts=opts)
 
 
-def _team(name: str, inputs: dict[str, Any], opts: pulumi.ResourceOptions) -> tuple[pulumi.Resource, dict[str, Any]]:
-    spec = TeamSpec.model_validate(inputs["spec"])
+def _team(name: str, inputs: dict[str, Any], opts: pulumi.ResourceOptions) -> AsyaComponent:
     mesh = MeshRef(
         namespace=inputs["meshNamespace"],
         region=inputs["meshRegion"],
@@ -99,8 +111,7 @@ def _team(name: str, inputs: dict[str, Any], opts: pulumi.ResourceOptions) -> tu
         actor_names=inputs["meshActors"],
         gpu_pools=inputs.get("gpuPools") or [],
     )
-    team = TeamActors(name, spec=spec, mesh=mesh, opts=opts)
-    return team, {"queueUrls": team.queue_urls, "roleArns": team.role_arns, "routes": team.routes}
+    return TeamActors(name, spec=TeamSpec.model_validate(inputs["spec"]), mesh=mesh, opts=opts)
 
 
 _CLUSTER_NAME = Arg(STRING, "Name of the EKS cluster (Pod Identity associations are created in it).")
@@ -120,11 +131,6 @@ COMPONENTS: dict[str, Component] = {
                 required=False,
             ),
         },
-        outputs={
-            "queueUrls": Arg(STRING_MAP, "Actor name (sinks included) → SQS queue URL."),
-            "bucketName": Arg(STRING, "The S3 bucket the sinks write results to."),
-            "namespace": Arg(STRING, "The mesh's Kubernetes namespace."),
-        },
     ),
     token("AsyncActor"): Component(
         _actor,
@@ -135,10 +141,6 @@ COMPONENTS: dict[str, Component] = {
             "region": _REGION,
             "clusterName": _CLUSTER_NAME,
             "gpuPool": Arg(STRING, "GPU node pool, required when the spec asks for a GPU.", required=False),
-        },
-        outputs={
-            "queueUrl": Arg(STRING, "The actor's SQS queue URL."),
-            "roleArn": Arg(STRING, "The actor's IAM role (Pod Identity)."),
         },
     ),
     token("Keda"): Component(
@@ -151,19 +153,11 @@ COMPONENTS: dict[str, Component] = {
                 STRING_LIST, "Meshes whose queues KEDA may read; default: every asya-* queue.", required=False
             ),
         },
-        outputs={
-            "roleArn": Arg(STRING, "The KEDA operator's IAM role."),
-            "releaseName": Arg(STRING, "The KEDA Helm release."),
-        },
     ),
     token("AsyaCluster"): Component(
         _cluster,
         AsyaCluster,
         inputs={"spec": Arg(ClusterSpec, "The EKS cluster, its node groups and GPU pools."), "region": _REGION},
-        outputs={
-            "clusterName": Arg(STRING, "The EKS cluster's name."),
-            "kubeconfig": Arg(SECRET_STRING, "Kubeconfig for the cluster (a secret)."),
-        },
     ),
     token("TeamActors"): Component(
         _team,
@@ -177,11 +171,6 @@ COMPONENTS: dict[str, Component] = {
                               "(`actorNames`); routes may name them."),
             "gpuPools": Arg(STRING_LIST, "The cluster's GPU pools (`gpuPools`).", required=False),
         },
-        outputs={
-            "queueUrls": Arg(STRING_MAP, "Team actor → SQS queue URL."),
-            "roleArns": Arg(STRING_MAP, "Team actor → IAM role ARN."),
-            "routes": Arg({"type": "object", "additionalProperties": STRING_LIST}, "The team's routes, checked."),
-        },
     ),
 }
 
@@ -190,18 +179,30 @@ def _properties(args: dict[str, Arg], types: SchemaTypes) -> dict[str, Any]:
     properties = {}
     for name, arg in args.items():
         spec = types.model(arg.type) if isinstance(arg.type, type) else dict(arg.type)
-        properties[name] = {**spec, "description": arg.description}
+        properties[name] = {**spec, "description": markdown(arg.description)}
+    return properties
+
+
+def _output_properties(outputs: tuple[ComponentOutput, ...], types: SchemaTypes) -> dict[str, Any]:
+    """The schema ``properties`` of a component's ``OUTPUTS``: each one's type from its Python type."""
+    properties = {}
+    for output in outputs:
+        spec = types.annotation(output.type, enum_name=output.name)
+        properties[output.name] = {**spec, "description": markdown(output.description)}
+        if output.secret:
+            properties[output.name]["secret"] = True
     return properties
 
 
 def _summary(resource: type[pulumi.ComponentResource]) -> str:
     """The first paragraph of the component module's docstring (what it creates, in no one language's terms)."""
     module = sys.modules[resource.__module__]
-    return " ".join((module.__doc__ or resource.__doc__ or "").split("\n\n")[0].split())
+    return markdown(" ".join((module.__doc__ or resource.__doc__ or "").split("\n\n")[0].split()))
 
 
 def schema() -> dict[str, Any]:
-    """The package schema: every component with typed inputs and outputs, and the types the specs generate."""
+    """The package schema: every component with typed inputs and outputs, the types the specs generate, each
+    language's SDK name, and the version of this distribution (``asya_pulumi.__version__``, from pyproject.toml)."""
     types = SchemaTypes()
     resources = {
         name: {
@@ -209,15 +210,17 @@ def schema() -> dict[str, Any]:
             "description": _summary(component.resource),
             "inputProperties": _properties(component.inputs, types),
             "requiredInputs": [n for n, arg in component.inputs.items() if arg.required],
-            "properties": _properties(component.outputs, types),
-            "required": sorted(n for n, arg in component.outputs.items() if arg.required),
+            "properties": _output_properties(component.outputs, types),
+            "required": sorted(output.name for output in component.outputs),
         }
         for name, component in COMPONENTS.items()
     }
     return {
         "name": PACKAGE,
-        "version": VERSION,
+        "version": __version__,
         "description": "An actor mesh for AI/ML pipelines on AWS: SQS queue per actor, KEDA scaling, EKS.",
+        "repository": f"https://{REPOSITORY}",
+        "language": LANGUAGE,
         "resources": resources,
         "types": dict(sorted(types.types.items())),
     }
@@ -225,12 +228,12 @@ def schema() -> dict[str, Any]:
 
 class AsyaProvider(provider.Provider):
     def __init__(self) -> None:
-        super().__init__(VERSION, json.dumps(schema()))
+        super().__init__(__version__, json.dumps(schema()))
 
     def construct(
         self, name: str, resource_type: str, inputs: pulumi.Inputs, options: pulumi.ResourceOptions | None = None
     ) -> provider.ConstructResult:
         if resource_type not in COMPONENTS:
             raise ValueError(f"unknown resource type {resource_type}; this provider serves {sorted(COMPONENTS)}")
-        component, state = COMPONENTS[resource_type].build(name, dict(inputs), options or pulumi.ResourceOptions())
-        return provider.ConstructResult(urn=component.urn, state=state)
+        component = COMPONENTS[resource_type].build(name, dict(inputs), options or pulumi.ResourceOptions())
+        return provider.ConstructResult(urn=component.urn, state=component.output_values())

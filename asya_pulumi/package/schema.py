@@ -5,7 +5,10 @@ are the model's fields under their manifest (camelCase) names, with the field's 
 it has no default, a place in ``required``. A ``Literal`` becomes a string enum type ``asya:index:<Class><Field>``;
 ``list``/``dict`` become ``array``/``object`` with typed items; ``X | None`` is ``X``, optional. So TypeScript, Go
 and YAML users get the fields, their docs and their types in the editor, and a field added to a model appears in
-the schema without a second edit.
+the schema without a second edit. A default is stated only where the model gives it in every case
+(:func:`field_default`): the generated SDKs fill it in before the provider sees the input, so a default that
+depends on other fields (:class:`~asya_pulumi.spec.base.DerivedDefault`) is stated as its rule, in words. The
+docstrings' reST becomes Markdown (:func:`markdown`), which Pulumi reads descriptions as.
 
 Why not ``pulumi.provider.experimental.component_provider_host``: it reads the schema from ``TypedDict`` ``Args``
 annotations, so each spec would be written twice (the TypedDict and the pydantic model with its validators) and
@@ -18,6 +21,8 @@ in the validators, which fail at preview with the field, the limit and the fix.
 
 from __future__ import annotations
 
+import json
+import re
 import types
 import typing
 from typing import Any, Literal, Union, get_args, get_origin
@@ -25,6 +30,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel, BeforeValidator, WithJsonSchema
 from pydantic.fields import FieldInfo
 
+from asya_pulumi.spec.base import derived_default
 from asya_runtime.durations import parse_duration
 
 PACKAGE = "asya"
@@ -65,6 +71,8 @@ class SchemaTypes:
 
     def __init__(self) -> None:
         self.types: dict[str, dict[str, Any]] = {}
+        #: object type token → the model it was generated from (what a property's default is checked against)
+        self.models: dict[str, type[BaseModel]] = {}
 
     def model(self, model: type[BaseModel]) -> dict[str, str]:
         """Add ``model`` (and every model its fields name) as an object type; return a reference to it."""
@@ -74,16 +82,16 @@ class SchemaTypes:
         spec: dict[str, Any] = {"type": "object", "properties": {}}
         self.types[token(name)] = spec  # before the fields: a model may name itself
         if model.__doc__:
-            spec["description"] = " ".join(model.__doc__.split())
+            spec["description"] = markdown(" ".join(model.__doc__.split()))
+        self.models[token(name)] = model
         required = []
         for field_name, field in model.model_fields.items():
             key = manifest_name(field_name, field)
             prop = self.field(model=model, name=field_name, field=field)
-            described = " ".join(d for d in (field.description, prop.get("description")) if d)
+            prop.update(field_default(field))
+            described = " ".join(d for d in (field.description, prop.get("description"), _default_note(field)) if d)
             if described:
-                prop["description"] = described
-            if _is_scalar(field.default):
-                prop["default"] = field.default
+                prop["description"] = markdown(described)
             if isinstance(field.json_schema_extra, dict) and field.json_schema_extra.get("secret"):
                 prop["secret"] = True  # Pulumi keeps the value encrypted in state and out of logs, in every language
             spec["properties"][key] = prop
@@ -144,9 +152,65 @@ class SchemaTypes:
         return ref(name)
 
 
-def _is_scalar(value: object) -> bool:
-    """A default the schema can state (``default`` takes booleans, numbers and strings only)."""
+def field_default(field: FieldInfo) -> dict[str, Any]:
+    """``{"default": value}`` when the schema can state the field's default, else ``{}``.
+
+    Stated: a boolean, number or string default (all Pulumi's ``default`` takes). Not stated: a required field, a
+    default that is None (unset, the component decides), a list, map or model (the SDKs cannot express one), a
+    default of a field that also takes null (the SDKs fill a default in for null too, so null, e.g. "kept forever",
+    could never be sent), and a :class:`~asya_pulumi.spec.base.DerivedDefault`, which depends on other fields: a
+    literal there would be filled in by every generated SDK and override the rule. What is not stated the
+    description says (:func:`_default_note`).
+    """
+    if field.is_required() or derived_default(field) is not None or nullable(field.annotation):
+        return {}
+    value = field.get_default(call_default_factory=True)
+    return {"default": value} if isinstance(value, (bool, int, float, str)) else {}
+
+
+def nullable(annotation: Any) -> bool:
+    """``X | None``: the field takes null."""
+    return get_origin(annotation) in (Union, types.UnionType) and type(None) in get_args(annotation)
+
+
+def _default_note(field: FieldInfo) -> str | None:
+    """What the description adds about a default that ``default`` does not carry: a derived default's rule, or a
+    list, map or nullable field's default (``Default: ["t3.large"].``) unless the description already names it."""
+    rule = derived_default(field)
+    if rule is not None:
+        return rule.rule
+    if field.is_required() or "default" in (field.description or "").lower():
+        return None
+    value = field.get_default(call_default_factory=True)
+    if isinstance(value, (list, dict)):
+        return f"Default: {json.dumps(value)}." if value and _is_plain(value) else None
+    if value is not None and nullable(field.annotation):
+        return f"Default: {json.dumps(value)}."
+    return None
+
+
+def _is_plain(value: object) -> bool:
+    """Text, numbers, booleans, and lists and maps of them (a value a description can quote as JSON)."""
+    if isinstance(value, (list, tuple)):
+        return all(_is_plain(item) for item in value)
+    if isinstance(value, dict):
+        return all(isinstance(key, str) and _is_plain(item) for key, item in value.items())
     return isinstance(value, (bool, int, float, str))
+
+
+#: A Sphinx role (``:class:`~a.b.C```, ``:mod:`a.b```) and a reST literal (````x````), as docstrings write them.
+_ROLE = re.compile(r":[a-z]+:`(~?)([^`]+)`")
+_LITERAL = re.compile(r"``([^`]+)``")
+
+
+def markdown(text: str) -> str:
+    """A docstring's reST as the Markdown Pulumi schema descriptions are (its metaschema: "Descriptions are
+    interpreted as Markdown"): a literal or a role becomes a code span; a role with ``~`` keeps the last name."""
+    def role(match: re.Match[str]) -> str:
+        short, target = match.groups()
+        return f"`{target.rsplit('.', 1)[-1] if short else target}`"
+
+    return _LITERAL.sub(r"`\1`", _ROLE.sub(role, text))
 
 
 def _without_none(annotation: Any) -> Any:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import annotated_types
 from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from asya_pulumi.spec.aws_facts import MAX_GPUS_PER_INSTANCE
-from asya_pulumi.spec.base import SpecModel
+from asya_pulumi.spec.base import DerivedDefault, SpecModel
 from asya_pulumi.spec.cluster import GPU_POOL_LABEL, check_gpu_pool_name
 from asya_pulumi.spec.inputs import InputStr, is_output
 from asya_pulumi.spec.limits import (
@@ -150,7 +150,14 @@ class Toleration(SpecModel):
     """A pod toleration, checked by the rules the API server applies (so a bad one fails here, not at deploy)."""
 
     key: str | None = None
-    operator: Literal["Equal", "Exists"] = "Equal"
+    operator: Annotated[
+        Literal["Equal", "Exists"],
+        DerivedDefault(
+            rule="Default: Equal with a key, Exists without one (a toleration without key tolerates every taint "
+            "of its effect, and Kubernetes accepts only Exists there).",
+            derive=lambda data: "Equal" if data.get("key") else "Exists",
+        ),
+    ] = Field("Equal", description="How the taint's value is matched: Equal to `value`, or any value (Exists).")
     value: str | None = None
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
     toleration_seconds: int | None = None
@@ -230,13 +237,18 @@ class AsyncActorSpec(SpecModel):
         default_factory=SidecarOverrides, description="The sidecar container's image, pull policy, env, resources."
     )
     resiliency: Resiliency = Field(default_factory=Resiliency)
-    concurrency: int = Field(
+    concurrency: Annotated[
+        int,
+        DerivedDefault(
+            rule=f"Default: {DEFAULT_CPU_CONCURRENCY} without `gpu`, {DEFAULT_GPU_CONCURRENCY} with it.",
+            derive=lambda data: DEFAULT_CPU_CONCURRENCY if data.get("gpu") is None else DEFAULT_GPU_CONCURRENCY,
+        ),
+    ] = Field(
         DEFAULT_CPU_CONCURRENCY,
         ge=1,
-        description=f"Messages in flight per replica: handler calls at once (threads of the handler server; one "
-        f"asyncio loop for async handlers) and the size of each SQS receive, send and delete. Default "
-        f"{DEFAULT_CPU_CONCURRENCY} without `gpu`, {DEFAULT_GPU_CONCURRENCY} with it; set 1 for a handler that is not "
-        f"thread-safe.",
+        description="Messages in flight per replica: handler calls at once (threads of the handler server; one "
+        "asyncio loop for async handlers) and the size of each SQS receive, send and delete; set 1 for a handler "
+        "that is not thread-safe.",
     )
     offload_threshold: int = Field(
         DEFAULT_OFFLOAD_THRESHOLD_BYTES, ge=0, le=DEFAULT_MAX_MESSAGE_BYTES,
@@ -370,15 +382,6 @@ class AsyncActorSpec(SpecModel):
     @classmethod
     def _gpu_shorthand(cls, value: Any) -> Any:
         return {"count": value} if isinstance(value, int) and not isinstance(value, bool) else value
-
-    @model_validator(mode="before")
-    @classmethod
-    def _default_concurrency(cls, data: Any) -> Any:
-        """An actor that does not set ``concurrency`` gets :data:`DEFAULT_GPU_CONCURRENCY` when it has ``gpu``,
-        else the field's default, :data:`DEFAULT_CPU_CONCURRENCY`."""
-        if isinstance(data, Mapping) and "concurrency" not in data and data.get("gpu") is not None:
-            return {**data, "concurrency": DEFAULT_GPU_CONCURRENCY}
-        return data
 
     @field_validator("concurrency")
     @classmethod

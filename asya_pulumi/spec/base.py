@@ -1,14 +1,50 @@
-"""The base every spec model shares: camelCase aliases for manifests, unknown fields refused, immutable."""
+"""The base every spec model shares: camelCase aliases for manifests, unknown fields refused, immutable, and
+defaults that depend on other fields (:class:`DerivedDefault`) filled in one place."""
 
 from __future__ import annotations
 
-from pydantic import ConfigDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import AliasChoices, ConfigDict, model_validator
 from pydantic.alias_generators import to_camel
+from pydantic.fields import FieldInfo
 
 from asya_runtime.manifest_model import ManifestModel
 
 #: The manifest apiVersion every asya kind uses.
 API_VERSION = "asya.sh/v1alpha1"
+
+
+@dataclass(frozen=True)
+class DerivedDefault:
+    """Field metadata (``Annotated[int, DerivedDefault(...)]``): the field's default depends on other fields.
+
+    ``derive`` computes it from the model's input (a mapping in manifest or Python names) when the field is left
+    out; ``rule`` says the same in words. The rule is the one statement of that default: :class:`SpecModel` applies
+    ``derive``, and the cross-language package schema states no ``default`` for the field (the generated SDKs would
+    fill a literal one in and override the rule) but ends its description with ``rule``.
+    """
+
+    rule: str
+    derive: Callable[[Mapping[str, Any]], Any]
+
+
+def derived_default(field: FieldInfo) -> DerivedDefault | None:
+    """The field's :class:`DerivedDefault`, or None when its default is the ``Field`` default."""
+    return next((item for item in field.metadata if isinstance(item, DerivedDefault)), None)
+
+
+def spellings(name: str, field: FieldInfo) -> set[str]:
+    """Every key an input may give the field under: its Python name, its alias and its validation aliases."""
+    names = {name, field.alias or name}
+    choices = field.validation_alias
+    if isinstance(choices, str):
+        names.add(choices)
+    elif isinstance(choices, AliasChoices):
+        names.update(choice for choice in choices.choices if isinstance(choice, str))
+    return names
 
 
 class SpecModel(ManifestModel):
@@ -22,3 +58,20 @@ class SpecModel(ManifestModel):
         extra="forbid", frozen=True, populate_by_name=True, alias_generator=to_camel, validate_default=True
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _derived_defaults(cls, data: Any) -> Any:
+        """Each :class:`DerivedDefault` field the input leaves out, derived from the rest of the input.
+
+        A base-class before-validator runs after the subclass's own (pydantic runs before-validators last-defined
+        first), so the input it sees is already in this model's shape, e.g. upstream Asya's GPUs under
+        ``resources`` moved to ``gpu`` (``spec/upstream_form.py``).
+        """
+        if not isinstance(data, Mapping):
+            return data
+        derived = {
+            field.alias or name: rule.derive(data)
+            for name, field in cls.model_fields.items()
+            if (rule := derived_default(field)) is not None and not spellings(name, field) & set(data)
+        }
+        return {**data, **derived} if derived else data

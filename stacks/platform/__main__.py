@@ -9,8 +9,9 @@ Stack config (stacks/platform/Pulumi.<stack>.yaml):
                       room for the actors team stacks add (default 4)
 
 Exports what a team stack's ``MeshRef.from_stack`` reads (``mesh_exports``: namespace, region, clusterName,
-actorNames, gpuPools) and the cluster's kubeconfig (a secret) for the team's Kubernetes provider. KEDA may read
-every ``asya-{namespace}_*`` queue, so it scales the actors teams add as well as the base's.
+actorNames, gpuPools) and the cluster's outputs (``AsyaCluster.OUTPUTS``): its kubeconfig (a secret) for the team's
+Kubernetes provider, and its VPC, subnets, node role, security group and OIDC issuer for whatever else joins it.
+KEDA may read every ``asya-{namespace}_*`` queue, so it scales the actors teams add as well as the base's.
 """
 
 from __future__ import annotations
@@ -51,9 +52,10 @@ def main() -> None:
         resource_quota=QuotaSettings(headroom=config.get_float("quotaHeadroom") or TEAM_QUOTA_HEADROOM),
     )
 
-    for key, value in mesh_exports(mesh, cluster_name=cluster.cluster_name).items():
+    # The cluster's outputs (AsyaCluster.OUTPUTS: kubeconfig, VPC, subnets, node role, ...), then what a team
+    # stack's MeshRef reads (clusterName and gpuPools are in both, with the same values).
+    for key, value in {**cluster.output_values(), **mesh_exports(mesh, cluster_name=cluster.cluster_name)}.items():
         pulumi.export(key, value)
-    pulumi.export("kubeconfig", cluster.kubeconfig)
     pulumi.export("bucketName", mesh.bucket_name)
     pulumi.export("queueUrls", mesh.queue_urls)
     pulumi.export("routes", mesh_spec.routes)

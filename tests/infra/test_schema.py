@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import copy
+import importlib.metadata
 import json
+import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +56,27 @@ def test_the_provider_serves_the_generated_schema(package: dict[str, Any]) -> No
     assert "pulumi.json#/Any" not in json.dumps(package)
 
 
+def test_the_version_is_the_distributions_and_each_language_sdk_is_named(package: dict[str, Any]) -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert package["version"] == pyproject["version"] == importlib.metadata.version("asya-pulumi")
+    language = package["language"]
+    assert language["nodejs"]["packageName"] == "@asya-sh/pulumi"
+    assert language["go"]["importBasePath"] == "github.com/asya-sh/asya-pulumi/sdk/go/asya"
+    csharp = language["csharp"]  # .NET namespace: rootNamespace + the package's entry in namespaces
+    assert f"{csharp['rootNamespace']}.{csharp['namespaces'][package['name']]}" == "Asya.Pulumi"
+    assert package["repository"] == "https://github.com/asya-sh/asya-pulumi"
+
+
+def test_descriptions_are_markdown_with_no_restructuredtext_left(package: dict[str, Any]) -> None:
+    """Pulumi reads descriptions as Markdown (its metaschema): a docstring's ``x`` or :class:`X` must arrive as `x`."""
+    descriptions = [d["description"] for d in walk(package) if isinstance(d.get("description"), str)]
+    assert len(descriptions) > 150
+    for text in descriptions:
+        assert "``" not in text and not re.search(r":[a-z]+:`", text), text
+    summary = package["resources"]["asya:index:AsyncActor"]["description"]
+    assert summary.startswith("`AsyncActor`: one actor on EKS") and "no `spec.replicas`" in summary
+
+
 def test_every_property_is_typed_and_every_reference_resolves(package: dict[str, Any]) -> None:
     for where, spec in property_specs(package):
         assert {"type", "$ref", "oneOf"} & set(spec), f"{where} has no type"
@@ -89,7 +113,7 @@ def test_spec_fields_have_their_model_types_defaults_and_descriptions(package: d
     assert props["env"]["additionalProperties"] == {"type": "string"}
     assert props["image"]["type"] == "string"  # text or an Output: Pulumi inputs are Outputs in every language
     assert props["secretEnv"]["secret"] is True and "secret" not in props["env"]
-    assert props["concurrency"]["type"] == "integer" and props["concurrency"]["default"] == 10  # 1 with gpu
+    assert props["concurrency"]["type"] == "integer" and "default" not in props["concurrency"]  # 10, or 1 with gpu
     assert props["image"]["description"].startswith("The user's image")
     assert actor["description"].startswith("One actor: its image and handler")
 
@@ -142,6 +166,14 @@ def test_the_yaml_program_fits_the_schema(package: dict[str, Any]) -> None:
     ]
     for name, resource in resources.items():
         assert check_resource(package, resource_type=resource["type"], properties=resource["properties"]) == [], name
+
+
+def test_the_yaml_programs_outputs_name_outputs_the_schema_lists(package: dict[str, Any]) -> None:
+    program = yaml.safe_load(YAML_PROGRAM.read_text())
+    for name, value in program["outputs"].items():
+        resource, prop = re.fullmatch(r"\$\{(\w+)\.(\w+)\}", value).groups()  # type: ignore[union-attr]
+        token = program["resources"][resource]["type"]
+        assert prop in package["resources"][token]["properties"], f"outputs.{name}: {token} has no output {prop}"
 
 
 def test_the_yaml_programs_specs_are_what_the_models_accept() -> None:

@@ -11,18 +11,29 @@ import pulumi
 import pytest
 import yaml
 from infra_mocks import Deployment, Registered
+from pulumi.runtime import settings
 
 from asya_pulumi.checks.validate import validate_objects
+from asya_pulumi.components.cluster import AsyaCluster
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_stack(deployment: Deployment, stack: str) -> dict[str, Any]:
+    """Run stacks/ with ``stack``'s committed config; returns that config, plus the stack's export names under
+    ``exports`` (what ``pulumi stack output`` would list)."""
     config = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())["config"]
     pulumi.runtime.set_all_config(
         {key: value if isinstance(value, str) else json.dumps(value) for key, value in config.items()}
     )
-    deployment.run(lambda: runpy.run_path(str(ROOT / "stacks" / "__main__.py"), run_name="__main__"))
+
+    def program() -> Any:
+        runpy.run_path(str(ROOT / "stacks" / "__main__.py"), run_name="__main__")
+        root = settings.get_root_resource()
+        assert root is not None
+        config["exports"] = set(root.outputs)
+
+    deployment.run(program)
     return config
 
 
@@ -41,6 +52,11 @@ def test_every_kubernetes_object_of_the_stack_validates(stack: tuple[Deployment,
     assert [kinds.count(k) for k in ("Deployment", "ScaledObject", "ServiceAccount")] == [7, 7, 7]
     assert [kinds.count(k) for k in ("ConfigMap", "TriggerAuthentication", "Namespace")] == [1, 1, 2]
     assert validate_objects(objects) == []
+
+
+def test_the_stack_exports_every_cluster_output(stack: tuple[Deployment, dict[str, Any]]) -> None:
+    _, config = stack
+    assert {output.name for output in AsyaCluster.OUTPUTS} <= config["exports"]
 
 
 def test_stack_config_reaches_the_cluster_and_the_mesh(stack: tuple[Deployment, dict[str, Any]]) -> None:

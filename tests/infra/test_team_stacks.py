@@ -22,6 +22,7 @@ from pulumi.runtime import settings
 
 from asya_pulumi.checks.mocked import RecordingMocks, RecordingMonitor
 from asya_pulumi.checks.validate import validate_objects
+from asya_pulumi.components.cluster import AsyaCluster
 from asya_pulumi.components.mesh_ref import EXPORTS, MeshRef
 from asya_pulumi.objects import iam
 from asya_pulumi.spec.team import TeamSpec, check_team_against_mesh
@@ -108,7 +109,8 @@ def team(platform: tuple[Deployment, dict[str, Any]]) -> Deployment:
 def test_platform_exports_what_a_team_stack_reads(platform: tuple[Deployment, dict[str, Any]]) -> None:
     _, outputs = platform
     assert set(EXPORTS) == {f.name for f in fields(MeshRef)}
-    assert set(EXPORTS.values()) | {"kubeconfig"} <= set(outputs)
+    assert set(EXPORTS.values()) | {output.name for output in AsyaCluster.OUTPUTS} <= set(outputs)
+    assert outputs["oidcIssuerUrl"].startswith("https://oidc.eks.") and outputs["vpcId"]
     assert outputs["namespace"] == "scoring-dev"
     assert outputs["region"] == REGION
     assert outputs["actorNames"] == ["human-review", "judge", "preprocess", "score-image", "store"]
