@@ -54,11 +54,13 @@ def iam_pattern(resource: str) -> re.Pattern[str]:
 
 
 def arns_by_mesh(deployment: Deployment) -> dict[str, set[str]]:
-    """Every ARN a mesh owns: its queues and DLQs, its bucket, and objects under every key prefix a sink or an actor
-    writes (offloaded envelopes)."""
+    """Every ARN a mesh owns: its queues and DLQs, its bucket, objects under every key prefix a sink or an actor
+    writes (offloaded envelopes), and its actors' and sinks' roles (which its sinks read: who sent a record)."""
     found: dict[str, set[str]] = defaultdict(set)
-    for typ in ("aws:sqs/queue:Queue", "aws:s3/bucket:Bucket"):
+    for typ in ("aws:sqs/queue:Queue", "aws:s3/bucket:Bucket", "aws:iam/role:Role"):
         for record in deployment.of_type(typ):
+            if MESH_TAG not in (record.inputs.get("tags") or {}):
+                continue  # KEDA's role, the cluster's and the nodes': no mesh's
             arn = record.outputs["arn"]
             found[record.inputs["tags"][MESH_TAG]].add(arn)
             if typ == "aws:s3/bucket:Bucket":
