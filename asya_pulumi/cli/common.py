@@ -19,9 +19,12 @@ from asya_pulumi.cli.errors import UsageError
 DEFAULT_REGION = "us-east-1"
 
 
-def add_mesh_options(parser: argparse.ArgumentParser, *, namespace_required: bool = True) -> None:
-    """``--sqs-endpoint``, ``--s3-endpoint``, ``--region``, ``--stack``/``--program-dir`` and (unless the command
-    knows it) ``--namespace``."""
+def add_mesh_options(
+    parser: argparse.ArgumentParser, *, namespace_required: bool = True, pipeline: str | None = None
+) -> None:
+    """``--sqs-endpoint``, ``--s3-endpoint``, ``--region``, ``--stack``/``--program-dir``, (unless the command
+    knows it) ``--namespace`` and, when ``pipeline`` says what the command reads from it, ``--mesh PIPELINE_DIR``
+    (the stack's ``asya:pipeline`` by default)."""
     group = parser.add_argument_group("mesh location (default: real AWS with the default credential chain)")
     group.add_argument(
         "--sqs-endpoint",
@@ -51,6 +54,11 @@ def add_mesh_options(parser: argparse.ArgumentParser, *, namespace_required: boo
         metavar="DIR",
         help="where --stack's file is: DIR, or the stackConfigDir of DIR/Pulumi.yaml (default: .)",
     )
+    if pipeline is not None:
+        group.add_argument(
+            "--mesh", metavar="PIPELINE_DIR", help=f"pipeline directory: {pipeline}; its namespace is the default "
+            "for --namespace (default: the stack's asya:pipeline)",
+        )
     if namespace_required:
         group.add_argument(
             "--namespace",
@@ -69,6 +77,8 @@ def settle_mesh_options(args: argparse.Namespace) -> None:
 
         location = mesh_location(stack_config_path(args.program_dir, args.stack))
         from_stack_namespace, from_stack_region = location.namespace, location.region
+        if hasattr(args, "mesh") and args.mesh is None and location.pipeline is not None:
+            args.mesh = str(location.pipeline)
     args.region = (
         args.region or from_stack_region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
         or DEFAULT_REGION

@@ -7,11 +7,13 @@ inputs do, so its spans and its records share one trace id (docs/observability.m
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping, Sequence
 
 from asya_pulumi.cli.common import add_mesh_options, command_sqs, namespace_from
-from asya_pulumi.cli.errors import EXIT_OK
+from asya_pulumi.cli.errors import EXIT_OK, UsageError
 from asya_pulumi.cli.inputs import envelope_from_arguments
 from asya_pulumi.cli.output import add_json_option, emit
+from asya_pulumi.ops.errors import OpsError
 from asya_pulumi.ops.mesh_queues import MeshQueues
 from asya_pulumi.records import with_trace
 
@@ -25,16 +27,30 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("route", metavar="ROUTE", help="actors to visit, e.g. preprocess,score or '[\"a\",\"b\"]'")
     parser.add_argument("payload", metavar="PAYLOAD", help="the payload, a JSON object")
     add_json_option(parser, what="the envelope's id and route")
-    add_mesh_options(parser)
+    add_mesh_options(parser, pipeline="ROUTE may name one of its routes, and every actor is checked against it")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    routes: Mapping[str, Sequence[str]] = {}
+    actors: list[str] | None = None
+    if args.mesh:
+        from asya_pulumi.cli.dev.setup import load_mesh
+
+        mesh, _ = load_mesh(args.mesh, namespace=args.namespace)
+        routes, actors, args.namespace = mesh.routes, [a.name for a in mesh.actors], mesh.namespace
     namespace = namespace_from(args)
-    envelope = with_trace(envelope_from_arguments(route=args.route, payload=args.payload, actors=None, routes={}))
+    envelope = with_trace(envelope_from_arguments(route=args.route, payload=args.payload, actors=actors,
+                                                  routes=routes))
     queues = MeshQueues(sqs=command_sqs(args), namespace=namespace)
-    for actor in envelope.route.next:  # fail before sending when a later hop has no queue either
-        queues.actor_url(actor)
+    try:
+        for actor in [envelope.route.curr, *envelope.route.next]:  # fail before sending if any hop has no queue
+            queues.actor_url(actor)
+    except OpsError as exc:
+        if args.mesh or "," in args.route or args.route.lstrip().startswith("["):
+            raise
+        raise UsageError(f"{exc}; if {args.route!r} is a route of the mesh, pass --mesh PIPELINE_DIR (or --stack) "
+                         "so that its routes are known") from None
     queues.send([envelope])
     route = [envelope.route.curr, *envelope.route.next]
     emit(args, data={"id": envelope.id, "route": route, "namespace": namespace}, text=envelope.id)

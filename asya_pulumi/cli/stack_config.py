@@ -31,6 +31,8 @@ class MeshLocation:
     namespace: str | None
     region: str | None
     path: Path
+    #: The pipeline directory ``asya:pipeline`` names, resolved (None when the config names none): its routes.
+    pipeline: Path | None = None
 
 
 def stack_config_path(program_dir: Path, stack: str) -> Path:
@@ -58,17 +60,24 @@ def mesh_location(path: Path) -> MeshLocation:
 
     The namespace is ``asya:namespace``; without it the programs use the pipeline's ``ActorMesh`` name, so the
     pipeline directory ``asya:pipeline`` names (relative to the repository root, i.e. the nearest directory above
-    the stack file that holds it) is loaded for it. The region is ``aws:region``.
+    the stack file that holds it) is loaded for it. The region is ``aws:region``. That directory is also the
+    location's ``pipeline``: the commands read the mesh's routes from it.
     """
     config = read_stack_config(path)
     region = config.get(REGION_KEY)
     namespace = config.get(NAMESPACE_KEY)
-    if namespace is None and isinstance(config.get(PIPELINE_KEY), str):
-        namespace = _pipeline_namespace(path, config[PIPELINE_KEY])
+    pipeline = _pipeline_dir(path, config[PIPELINE_KEY]) if isinstance(config.get(PIPELINE_KEY), str) else None
+    if namespace is None and pipeline is not None:
+        namespace = _pipeline_namespace(path, pipeline)
+    elif namespace is None and isinstance(config.get(PIPELINE_KEY), str):
+        raise UsageError(
+            f"{path}: has no {NAMESPACE_KEY}, and its {PIPELINE_KEY} {config[PIPELINE_KEY]!r} is not found above it; "
+            f"add {NAMESPACE_KEY} to the stack config or pass --namespace"
+        )
     for key, value in ((NAMESPACE_KEY, namespace), (REGION_KEY, region)):
         if value is not None and not isinstance(value, str):
             raise UsageError(f"{path}: {key} must be a string, not {type(value).__name__}")
-    return MeshLocation(namespace=namespace, region=region, path=path)
+    return MeshLocation(namespace=namespace, region=region, path=path, pipeline=pipeline)
 
 
 def _config_dir(program_dir: Path) -> Path:
@@ -80,19 +89,19 @@ def _config_dir(program_dir: Path) -> Path:
     return program_dir / configured if isinstance(configured, str) else program_dir
 
 
-def _pipeline_namespace(path: Path, pipeline: str) -> str:
+def _pipeline_dir(path: Path, pipeline: str) -> Path | None:
+    """``asya:pipeline`` resolved against the nearest directory above the stack file that holds it (the repository
+    root), or None when none does."""
+    return next((root / pipeline for root in path.resolve().parents if (root / pipeline).is_dir()), None)
+
+
+def _pipeline_namespace(path: Path, pipeline: Path) -> str:
     from asya_pulumi.spec import SpecError, load_pipeline_dir
 
-    for root in path.resolve().parents:
-        if (root / pipeline).is_dir():
-            try:
-                return load_pipeline_dir(root / pipeline).namespace
-            except SpecError as exc:
-                raise UsageError(f"{path}: {PIPELINE_KEY} {pipeline!r}: {exc}") from None
-    raise UsageError(
-        f"{path}: has no {NAMESPACE_KEY}, and its {PIPELINE_KEY} {pipeline!r} is not found above it; "
-        f"add {NAMESPACE_KEY} to the stack config or pass --namespace"
-    )
+    try:
+        return load_pipeline_dir(pipeline).namespace
+    except SpecError as exc:
+        raise UsageError(f"{path}: {PIPELINE_KEY} {str(pipeline)!r}: {exc}") from None
 
 
 def _read_yaml(path: Path) -> Any:

@@ -29,11 +29,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         description="Serve a page on 127.0.0.1 showing the mesh as a graph with live queue depths, recent final "
         "records (searchable), one envelope's trace as a timeline, and replay of failed envelopes.",
     )
-    add_mesh_options(parser)
-    parser.add_argument(
-        "--mesh", metavar="PIPELINE_DIR", help="pipeline directory: draw its declared routes; its namespace is the "
-        "default for --namespace",
-    )
+    add_mesh_options(parser, pipeline="draw its declared routes")
     parser.add_argument(
         "--bucket", metavar="NAME", help="the mesh's result bucket (default: found from the namespace; on AWS the "
         "stack output bucketName if several match)",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -112,5 +113,27 @@ def test_send_to_an_unknown_actor_is_a_usage_error(broker: LocalBroker, namespac
     assert run.returncode == 2
     assert run.stderr.strip() == (
         f"asya: error: queue '{queue_name(namespace=namespace, actor='ghost')}' does not exist; "
-        f"check the actor name and --namespace '{namespace}'"
+        f"check the actor name and --namespace '{namespace}'; if 'ghost' is a route of the mesh, pass --mesh "
+        "PIPELINE_DIR (or --stack) so that its routes are known"
     )
+
+
+def test_send_takes_a_route_name_of_the_mesh_wherever_an_actor_name_goes(
+    broker: LocalBroker, sqs: Any, namespace: str, tmp_path: Path
+):
+    pipeline = tmp_path / "greeter"
+    assert run_asya("init", str(pipeline), timeout=60).returncode == 0  # its mesh declares the route 'greet'
+    mesh = load_pipeline_dir(pipeline).model_copy(update={"namespace": namespace})
+    (route_name, actors), *_ = mesh.routes.items()
+    create_queues(sqs=sqs, settings=mesh_queue_settings(mesh))
+    where = ["--sqs-endpoint", broker.endpoint, "--namespace", namespace, "--mesh", str(pipeline), "--json"]
+
+    sent = run_asya("send", route_name, '{"name": "route"}', *where, timeout=60)
+    unknown = run_asya("send", "nope", "{}", *where, timeout=60)
+
+    assert sent.returncode == 0, sent.stderr
+    assert json.loads(sent.stdout)["route"] == list(actors)
+    url = sqs.get_queue_url(QueueName=queue_name(namespace=namespace, actor=actors[0]))["QueueUrl"]
+    [message] = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=5)["Messages"]
+    assert json.loads(message["Body"])["payload"] == {"name": "route"}
+    assert unknown.returncode == 2 and "'nope' is neither a route of the mesh (routes: " in unknown.stderr
