@@ -20,6 +20,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from asya_pulumi.cli.common import add_mesh_options, command_sqs, namespace_from
+from asya_pulumi.cli.completion import completes_names
 from asya_pulumi.cli.errors import EXIT_FAILED, EXIT_OK
 from asya_pulumi.cli.output import add_json_option, emit
 from asya_pulumi.ops.mesh_queues import MeshQueues
@@ -39,7 +40,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="move ACTOR's dead-lettered messages back to its queue",
         description="Move messages from asya-{namespace}_{ACTOR}_dlq back to asya-{namespace}_{ACTOR} (SQS move task).",
     )
-    redrive.add_argument("actor", metavar="ACTOR")
+    completes_names(redrive.add_argument("actor", metavar="ACTOR"))
     redrive.add_argument("--no-wait", action="store_true", help="return once the task started, without waiting")
     redrive.add_argument("--timeout", type=float, default=300.0, metavar="S", help="longest wait (default 300 s)")
     add_json_option(redrive, what="what was moved")

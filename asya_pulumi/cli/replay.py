@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from asya_pulumi.cli.common import add_mesh_options
+from asya_pulumi.cli.completion import completes_names
 from asya_pulumi.cli.errors import EXIT_FAILED, EXIT_OK, UsageError
 from asya_pulumi.cli.trace import add_bucket_option, open_mesh_records
 from asya_pulumi.ops import replay
@@ -38,10 +39,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     chosen.add_argument("--since", metavar="TIME", help="records written since TIME: '2h' ago or ISO 8601 (UTC)")
     chosen.add_argument("--until", metavar="TIME", help="records written until TIME (same forms)")
     chosen.add_argument("--id", dest="ids", action="append", default=[], metavar="ID", help="this envelope (repeats)")
-    chosen.add_argument("--from-dlq", metavar="ACTOR", help="ACTOR's DLQ messages instead of error records")
+    completes_names(chosen.add_argument("--from-dlq", metavar="ACTOR",
+                                        help="ACTOR's DLQ messages instead of error records"))
     chosen.add_argument("--all", action="store_true", help="every error record not yet replayed")
     chosen.add_argument("--limit", type=int, metavar="N", help="at most N records, newest first")
-    parser.add_argument("--to", metavar="ACTOR", help="send into ACTOR instead of the actor that failed each one")
+    completes_names(parser.add_argument("--to", metavar="ACTOR",
+                                        help="send into ACTOR instead of the actor that failed each one"))
     parser.add_argument("--dry-run", action="store_true", help="show what would be sent; send nothing")
     parser.add_argument("--json", action="store_true", help="print the plan (or what was sent) as JSON")
     add_bucket_option(parser)

@@ -10,6 +10,7 @@ import argparse
 from collections.abc import Mapping, Sequence
 
 from asya_pulumi.cli.common import add_mesh_options, command_sqs, namespace_from
+from asya_pulumi.cli.completion import completes_names
 from asya_pulumi.cli.errors import EXIT_OK, UsageError
 from asya_pulumi.cli.inputs import envelope_from_arguments
 from asya_pulumi.cli.output import add_json_option, emit
@@ -24,7 +25,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="send one envelope to a running mesh",
         description="Send one envelope whose route is ROUTE (a,b,c or a JSON list) with PAYLOAD (a JSON object).",
     )
-    parser.add_argument("route", metavar="ROUTE", help="actors to visit, e.g. preprocess,score or '[\"a\",\"b\"]'")
+    completes_names(parser.add_argument(
+        "route", metavar="ROUTE", help="a route of the mesh, or actors to visit: preprocess,score or '[\"a\",\"b\"]'"
+    ))
     parser.add_argument("payload", metavar="PAYLOAD", help="the payload, a JSON object")
     add_json_option(parser, what="the envelope's id and route")
     add_mesh_options(parser, pipeline="ROUTE may name one of its routes, and every actor is checked against it")

@@ -15,6 +15,7 @@ import signal
 from pathlib import Path
 from types import FrameType
 
+from asya_pulumi.cli.completion import completes_names
 from asya_pulumi.cli.dev.setup import load_mesh, parse_replicas, read_inputs
 from asya_pulumi.cli.errors import UsageError
 from asya_pulumi.extras import require
@@ -39,7 +40,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("pipeline_dir", metavar="PIPELINE_DIR", help="directory of AsyncActor + ActorMesh manifests")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--input", type=Path, metavar="FILE.jsonl", help='one {"route": ..., "payload": ...} per line')
-    source.add_argument("--send", nargs=2, metavar=("ROUTE", "PAYLOAD_JSON"), help="send one envelope")
+    completes_names(source.add_argument("--send", nargs=2, metavar=("ROUTE", "PAYLOAD_JSON"), help="send one envelope"))
     parser.add_argument("--results", type=Path, metavar="FILE.jsonl", help="write every final envelope here")
     parser.add_argument(
         "--replicas",
