@@ -204,14 +204,14 @@ def watch(args: argparse.Namespace, *, launched: Launch, runner: MeshRunner, las
     keys.start()
     before: list[list[str]] | None = record_lines(last) if last is not None else None
     down: set[str] = set()  # actors whose reload failed: their handler servers are stopped
-    print(
-        f"watching {len(files)} file(s) in {launched.plan.pipeline_dir}; save a handler to reload it "
-        f"(its in-memory state is lost); Enter re-sends the inputs, N Enter the N-th"
-        f"{', and every successful reload re-sends' if args.resend else ''}; Ctrl-C stops. "
-        f"Mesh {launched.mesh.namespace!r} at {launched.sqs_endpoint} (also for `asya send`/`status`)",
-        flush=True,
-    )
-    try:
+    try:  # from the line that says so on, Ctrl-C is the documented way out (exit 0), not an interruption
+        print(
+            f"watching {len(files)} file(s) in {launched.plan.pipeline_dir}; save a handler to reload it "
+            f"(its in-memory state is lost); Enter re-sends the inputs, N Enter the N-th"
+            f"{', and every successful reload re-sends' if args.resend else ''}; Ctrl-C stops. "
+            f"Mesh {launched.mesh.namespace!r} at {launched.sqs_endpoint} (also for `asya send`/`status`)",
+            flush=True,
+        )
         while True:
             request = keys.next()
             changed = poller.changed()
