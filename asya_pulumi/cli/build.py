@@ -12,6 +12,7 @@ import argparse
 from pathlib import Path
 
 from asya_pulumi.cli.errors import EXIT_OK, UsageError
+from asya_pulumi.cli.output import add_json_option, emit
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -24,6 +25,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("pipeline_dir", metavar="DIR", type=Path, help="a pipeline directory, e.g. examples/x")
     parser.add_argument("--out", type=Path, metavar="OUT", help="output directory (default: DIR/.asya-images)")
     parser.add_argument("--archive", action="store_true", help="also a docker-archive tar per image")
+    add_json_option(parser, what="each image built")
     parser.set_defaults(run=run)
 
 
@@ -35,6 +37,9 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or args.pipeline_dir / ".asya-images"
     built = build_all(repo=Path.cwd(), out=out, runtime=False, pipeline_dirs=[args.pipeline_dir],
                       archive=args.archive)
-    for image in built:
-        print(f"{image.name}\t{image.digest}\toci:{out / 'oci'}:{image.ref}\t{image.compressed_bytes / 1e6:.1f} MB")
+    images = [{"name": image.name, "digest": image.digest, "reference": f"oci:{out / 'oci'}:{image.ref}",
+               "compressed_bytes": image.compressed_bytes} for image in built]
+    lines = [f"{image.name}\t{image.digest}\toci:{out / 'oci'}:{image.ref}\t{image.compressed_bytes / 1e6:.1f} MB"
+             for image in built]
+    emit(args, data={"out": str(out), "images": images}, text="\n".join(lines))
     return EXIT_OK

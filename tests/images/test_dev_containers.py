@@ -23,6 +23,12 @@ def test_asya_build_builds_every_example(tmp_path: Path):
                                       "ghcr.io/asya-sh/example-text-chunking-node:0.1.0"}}[example]
         assert names == expected
         assert all(f"oci:{out / 'oci'}:" in line for line in run.stdout.splitlines())
+    again = run_asya("build", str(EXAMPLES / "text-chunking"), "--out", str(tmp_path / "text-chunking"), "--json",
+                     timeout=600)  # the layers are cached: seconds
+    assert again.returncode == 0, again.stderr
+    report = json.loads(again.stdout)
+    assert report["out"] == str(tmp_path / "text-chunking") and len(report["images"]) == 2
+    assert all(i["digest"].startswith("sha256:") and i["compressed_bytes"] > 0 for i in report["images"])
 
 
 def test_dev_containers_runs_the_image_scoring_example(tmp_path: Path):
