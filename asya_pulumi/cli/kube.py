@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from asya_pulumi.cli.errors import EXIT_FAILED, EXIT_OK, UsageError, report_error
 from asya_pulumi.cli.output import add_json_option, emit
 from asya_pulumi.extras import require
+from asya_pulumi.links import docs
 
 if TYPE_CHECKING:
     from asya_pulumi.spec import ClusterSpec
@@ -30,7 +31,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "kube", help="a local Kubernetes control plane with KEDA (up, down, status)",
         description="A real kube-apiserver, controller-manager, scheduler, etcd, KWOK (nodes without a kubelet) "
-        "and KEDA on loopback, built from Go sources once. docs/kube.md says what it proves and what it cannot.",
+        f"and KEDA on loopback, built from Go sources once. {docs('kube.md')} says what it proves and what it cannot.",
     )
     parser.add_argument("--dir", type=Path, help="state directory (default: $ASYA_KUBE_DIR or "
                         "~/.cache/asya/kube/local)")

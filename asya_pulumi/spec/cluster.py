@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from asya_pulumi.links import docs
 from asya_pulumi.spec.aws_facts import (
     EBS_GP3_MAX_GIB,
     EKS_MANAGED_NODE_GROUPS_PER_CLUSTER,
@@ -152,7 +153,7 @@ class ClusterSpec(SpecModel):
         "managedNodeGroups",
         description="managedNodeGroups (default): one scale-to-zero managed node group per GPU pool, resized by the "
         "Cluster Autoscaler. karpenter: one Karpenter NodePool + EC2NodeClass per GPU pool (faster fallback across "
-        "instance types and spot capacity); docs/infrastructure.md compares them.",
+        f"instance types and spot capacity); {docs('infrastructure.md')} compares them.",
     )
     availability_zones: list[str] = Field(
         default_factory=lambda: ["us-east-1a", "us-east-1b"],

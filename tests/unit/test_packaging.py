@@ -97,3 +97,10 @@ def test_asya_kube_without_its_extra_is_one_line(monkeypatch: pytest.MonkeyPatch
     assert main(["kube", "status"]) == EXIT_USAGE
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "asya kube status needs cryptography" in err and "'asya-pulumi[kube]'" in err
+
+
+def test_installed_text_links_the_published_docs_not_a_checkout_path():
+    from asya_pulumi.links import docs
+
+    assert docs("kube.md") == f"{PROJECT['urls']['Documentation']}/kube.md"
+    assert (REPO / "docs" / "kube.md").is_file()  # the page the link names exists

@@ -19,6 +19,7 @@ from asya_pulumi.cli.completion import completes_names
 from asya_pulumi.cli.dev.setup import load_mesh, parse_replicas, read_inputs
 from asya_pulumi.cli.errors import UsageError
 from asya_pulumi.extras import require
+from asya_pulumi.links import docs
 from asya_pulumi.local.broker import BROKER_KINDS
 
 #: Exit statuses after a signal, as a shell reports them (128 + signal number).
@@ -79,7 +80,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--kube",
         action="store_true",
         help="KEDA on the local control plane decides each actor's replicas (the one `asya kube up` started, or "
-        "one started for this run): one handler server + sidecar per Running pod; see docs/kube.md",
+        "one started for this run): one handler server + sidecar per Running pod; see " + docs("kube.md"),
     )
     parser.add_argument(
         "--containers",
