@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,17 @@ from asya_pulumi.local.broker import LocalBroker
 settings.register_profile("reproducible", derandomize=True, database=None)
 settings.register_profile("explore")
 settings.load_profile("explore" if os.environ.get("ASYA_FUZZ") == "explore" else "reproducible")
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """SIGTERM (what `timeout` and CI runners send) ends the run as Ctrl-C does: pytest then tears the fixtures
+    down, so no control plane, broker or pod outlives a run that was stopped (by default SIGTERM kills pytest at
+    once and leaves them running)."""
+    signal.signal(signal.SIGTERM, _interrupted)
 
 
 @pytest.fixture(scope="session")
