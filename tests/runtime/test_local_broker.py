@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import time
 import uuid
+from pathlib import Path
 
+import boto3
 import pytest
 
 from asya_pulumi.local.broker import BrokerError, LocalBroker, broker_python, default_broker_kind
@@ -32,3 +38,66 @@ def test_the_running_broker_serves_sqs_and_s3_on_loopback(broker: LocalBroker, s
     s3.create_bucket(Bucket=name)
     s3.put_object(Bucket=name, Key="k", Body=b"v")
     assert s3.get_object(Bucket=name, Key="k")["Body"].read() == b"v"
+
+
+def _wait_restarted(broker: LocalBroker, *, old_pid: int, timeout_s: float = 30.0) -> int:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        pid = broker.pid
+        if pid is not None and pid != old_pid and broker.is_healthy():
+            return pid
+        time.sleep(0.05)
+    raise AssertionError(f"the broker was not back within {timeout_s:g} s; see {broker.log_path}")
+
+
+def test_a_sigkilled_broker_comes_back_on_its_port_with_every_queue_message_and_object() -> None:
+    """Visible, delayed and in-flight messages and the bucket's objects survive; the held receipt handle still works
+    (a sidecar's delete after the restart removes the message instead of leaving it to be delivered twice)."""
+    with LocalBroker(kind="fauxqs") as broker:
+        assert broker.state_file is not None
+        sqs = boto3.client("sqs", **broker.client_kwargs())
+        s3 = boto3.client("s3", **broker.client_kwargs())
+        url = sqs.create_queue(QueueName="survivor")["QueueUrl"]
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(n), "MessageBody": f"m{n}"} for n in range(6)])
+        sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=2)
+        held = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=2, VisibilityTimeout=60)["Messages"]
+        s3.create_bucket(Bucket="survivor-bucket")
+        s3.put_object(Bucket="survivor-bucket", Key="success/x.json", Body=b"{}")
+        port, old_pid = broker.port, broker.pid
+        assert old_pid is not None
+
+        os.killpg(old_pid, signal.SIGKILL)
+        new_pid = _wait_restarted(broker, old_pid=old_pid)
+
+        assert broker.port == port and broker.restarts == 1 and new_pid != old_pid
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+                 "ApproximateNumberOfMessagesDelayed"]
+        depth = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+        assert [int(depth[n]) for n in names] == [4, 2, 1]
+        for message in held:  # the handles from before the kill
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        depth = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+        assert int(depth["ApproximateNumberOfMessagesNotVisible"]) == 0
+        assert s3.get_object(Bucket="survivor-bucket", Key="success/x.json")["Body"].read() == b"{}"
+        assert broker.log_path is not None and "1 queues restored" in broker.log_path.read_text()
+
+
+def test_an_in_memory_broker_is_not_restarted(tmp_path: Path) -> None:
+    with LocalBroker(kind="fauxqs", persist=False, state_dir=tmp_path) as broker:
+        assert broker.state_file is None
+        pid = broker.pid
+        assert pid is not None
+        os.killpg(pid, signal.SIGKILL)
+        time.sleep(1.0)
+        assert broker.pid is None and broker.restarts == 0
+    assert tmp_path.is_dir() and not list(tmp_path.glob("fauxqs.db*"))  # a given directory is the caller's to remove
+
+
+def test_a_broker_that_exits_before_it_is_healthy_is_one_error_with_its_log(tmp_path: Path) -> None:
+    with socket.socket() as taken:  # the port is in use: fauxqs exits at once
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        broker = LocalBroker(kind="fauxqs", port=taken.getsockname()[1], state_dir=tmp_path)
+        with pytest.raises(BrokerError, match=r"(?s)fauxqs exited with 1:.*EADDRINUSE"):
+            broker.start()
+    assert broker.pid is None  # stopped, not restarted behind the error

@@ -40,6 +40,16 @@ if (dataDir) {
   // As startFauxqs does it: load first (so loading writes nothing back), then wire the manager into every store.
   persistence = new PersistenceManager(dataDir);
   persistence.db.exec("PRAGMA synchronous = NORMAL");
+  // fauxqs 2.4.1's updateMessageReady (a release: ChangeMessageVisibility to 0) writes NULL into the NOT NULL
+  // receive count and throws, after the message has left the in-flight set and before it is back in the queue: the
+  // caller gets MessageNotInflight and the message is gone until a restart reloads it. Ours clears only the
+  // receipt handle and deadline; the receive count stays, as in SQS (tests/runtime/test_broker_semantics.py).
+  const release = persistence.db.prepare(
+    "UPDATE sqs_messages SET receipt_handle = NULL, visibility_deadline = NULL WHERE message_id = ?",
+  );
+  persistence.updateMessageReady = (messageId) => {
+    release.run(messageId);
+  };
   persistence.load(sqsStore, snsStore, s3Store);
   sqsStore.persistence = snsStore.persistence = s3Store.persistence = persistence;
   for (const queue of sqsStore.allQueues()) {
