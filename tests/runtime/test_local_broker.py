@@ -13,6 +13,7 @@ import boto3
 import pytest
 
 from asya_pulumi.local.broker import BrokerError, LocalBroker, broker_python, default_broker_kind
+from asya_pulumi.local.processes import Supervisor
 
 
 def test_a_missing_broker_interpreter_is_reported_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -101,3 +102,45 @@ def test_a_broker_that_exits_before_it_is_healthy_is_one_error_with_its_log(tmp_
         with pytest.raises(BrokerError, match=r"(?s)fauxqs exited with 1:.*EADDRINUSE"):
             broker.start()
     assert broker.pid is None  # stopped, not restarted behind the error
+
+
+def test_asya_devs_wait_ends_in_one_line_when_the_broker_stays_unreachable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """watch_run (the loop `asya dev` waits in) skips the polls a restarting broker refuses (test_dev_broker_kill.py);
+    one that does not come back ends the run with one line after UNREACHABLE_LIMIT_S, not a botocore traceback."""
+    from asya_pulumi.cli.aws import Endpoints, s3_client, sqs_client
+    from asya_pulumi.cli.dev import run
+    from asya_pulumi.local.queues import create_bucket, create_queues, mesh_queue_settings
+    from asya_pulumi.local.results import ResultCollector
+    from asya_pulumi.ops.mesh_queues import MeshQueues
+    from asya_pulumi.records import result_bucket_name
+    from asya_pulumi.spec.actor import AsyncActorSpec
+    from asya_pulumi.spec.mesh import MeshSpec
+    from asya_runtime.envelope import new_envelope
+
+    monkeypatch.setattr(run, "UNREACHABLE_LIMIT_S", 2.0)
+    actor = AsyncActorSpec.model_validate({"name": "a", "image": "local", "handler": "steps.a"})
+    mesh = MeshSpec(namespace="gone", actors=[actor], routes={"go": ["a"]})
+    broker = LocalBroker(kind="fauxqs", persist=False).start()
+    try:
+        endpoints = Endpoints(region="us-east-1", sqs_endpoint=broker.endpoint, s3_endpoint=broker.endpoint)
+        sqs, s3 = sqs_client(endpoints, attempts=1), s3_client(endpoints, attempts=1)
+        settings = mesh_queue_settings(mesh)
+        urls = create_queues(sqs=sqs, settings=settings)
+        bucket = result_bucket_name(namespace=mesh.namespace)
+        create_bucket(s3=s3, bucket=bucket, region="us-east-1")
+        queues = MeshQueues(sqs=sqs, namespace=mesh.namespace)
+        for setting in settings:
+            queues.url(setting.dlq_name)  # resolved while the broker runs, as `asya dev` has by then
+        collector = ResultCollector(s3=s3, bucket=bucket)
+    finally:
+        broker.stop()
+    supervisor = Supervisor(specs=[], log_dir=tmp_path)
+    started = time.monotonic()
+    outcome = run.watch_run(
+        queues=queues, collector=collector, supervisor=supervisor, settings=settings,
+        urls=urls, inputs=[new_envelope(route=["a"], payload={})], replicas={"a": 1}, timeout_s=60,
+    )
+    assert [p.startswith("the broker has been unreachable for 2 s") for p in outcome.problems] == [True]
+    assert len(outcome.missing) == 1 and time.monotonic() - started < 30

@@ -85,7 +85,7 @@ def watch_run(
     problems: list[str] = []
     unread: list[str] = []
     keys = KeyCounts()
-    dead = queues.depths(dlq_urls)
+    dead = [QueueDepth(visible=0, in_flight=0, delayed=0) for _ in dlq_urls]  # until the first poll reads them
     listed_at = 0.0
     unreachable_since: float | None = None
     with ProgressView() as view:
@@ -93,7 +93,7 @@ def watch_run(
             polled_at = time.monotonic()  # the moment the depths describe (reads below may take a while)
             try:
                 depths = queues.depths(queue_urls)
-                if poll % DLQ_EVERY == 0:
+                if (poll - 1) % DLQ_EVERY == 0:
                     dead = queues.depths(dlq_urls)
                 busy = any(d.total for d in depths)
                 new_keys: list[str] = []
