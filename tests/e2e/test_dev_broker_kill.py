@@ -140,3 +140,4 @@ def test_sigkill_of_the_embedded_broker_mid_run_loses_no_envelope(tmp_path: Path
         assert record["payload"] == getattr(handlers, decided.replace("-", "_"))(expected)
     ok = INPUTS - len(broken)
     assert f"{INPUTS} input(s) → {INPUTS} final record(s): {ok} succeeded, {len(broken)} failed" in output, output
+    assert "the embedded broker exited and was restarted 1 time(s) from its state file" in output
