@@ -25,8 +25,9 @@ Clients see a few refused connections, which the sidecars and ``asya dev`` retry
 valid, so what it was working on is deleted, not delivered twice. LocalStack keeps its state in memory (its
 persistence is not in the community edition), so it is not restarted: a LocalStack that dies ends the run as before.
 
-Each broker's state lives in its own directory: ``state_dir`` (``asya dev`` passes one inside the run's directory)
-or a private temporary directory that :meth:`LocalBroker.stop` removes, so two brokers never share queues.
+Each broker's state lives in its own directory: ``state_dir`` (``asya dev`` passes a fresh one inside the run's
+directory; a directory that already holds a ``fauxqs.db`` is restored from, as on a restart, and left in place at
+stop) or a private temporary directory that :meth:`LocalBroker.stop` removes, so two brokers never share queues.
 """
 
 from __future__ import annotations
@@ -182,7 +183,7 @@ class LocalBroker:
         :meth:`wait_healthy`. The endpoint is known already: the port was chosen when this object was made.
 
         The server runs under its own :class:`Supervisor` (its thread starts and restarts it; see the module's
-        docstring); the same port and state file on every start, so clients never learn of a restart.
+        docstring); the same port and state file on every start, so clients keep their endpoint and receipt handles.
         """
         if self._supervisor is not None:
             return self

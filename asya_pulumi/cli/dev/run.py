@@ -32,7 +32,7 @@ DLQ_EVERY = 4
 #: While work is queued, list the bucket at most this often: a listing of thousands of keys costs the broker and
 #: this process real CPU, which a burst needs more. Once the queues are empty, every poll lists.
 LIST_WHILE_BUSY_S = 3.0
-#: A poll that cannot reach the broker is skipped (the embedded one is restarted within a second when it dies, from
+#: A poll that cannot reach the broker is skipped (the embedded one answers again ~1 s after it dies, restarted from
 #: its state file); only this long without an answer ends the run.
 UNREACHABLE_LIMIT_S = 30.0
 #: What botocore raises, after its own retries, for a broker that refuses or drops connections.
