@@ -12,7 +12,9 @@ machine without a registry or systemd cannot honour, changed here and nowhere el
    ``<pod>-<volume>`` (the socket of one pod must not be another's).
 4. The broker's endpoint and static credentials are added to the sidecar's env — in the cluster, the Pod Identity
    webhook adds the credentials and the endpoint is AWS's. A variable from ``fieldRef: status.podIP`` becomes
-   ``127.0.0.1`` (podman resolves no ``status`` field; on the host network the pod's IP is the host's).
+   ``127.0.0.1`` (podman resolves no ``status`` field; on the host network the pod's IP is the host's). A sink's
+   sender check is switched off (``ASYA_VERIFY_SENDERS=false``): a local broker names no real sender and there is
+   no IAM to ask, so every record would be kept as forged (docs/sidecar.md, "Who sent it").
 5. Probes: podman turns a liveness probe into a healthcheck that needs systemd timers (absent here), an ``httpGet``
    probe into ``curl`` (not in the image) with a named port resolved to 0, and ignores readiness and startup
    probes. :func:`probe` runs each container's probes by hand, as the kubelet would: ``exec`` through
@@ -57,7 +59,7 @@ def playable(*, deployment: Mapping[str, Any], pod_name: str, metrics_port: int,
             mount["name"] = renamed.get(mount["name"], mount["name"])
         container["env"] = [_pod_ip_on_host(e) for e in container.get("env", [])]
         if _is_sidecar(container):
-            extra = {**sidecar_env, "ASYA_METRICS_PORT": str(metrics_port)}
+            extra = {**sidecar_env, "ASYA_METRICS_PORT": str(metrics_port), "ASYA_VERIFY_SENDERS": "false"}
             container["env"] = [e for e in container.get("env", []) if e["name"] not in extra] + [
                 {"name": k, "value": v} for k, v in extra.items()]
     return played
