@@ -47,6 +47,7 @@ def test_playable_changes_only_what_podman_cannot_honour():
         {"name": "ASYA_METRICS_HOST", "value": "127.0.0.1"},  # status.podIP: the host's, on the host network
         {"name": "ASYA_SQS_ENDPOINT", "value": "u"},
         {"name": "ASYA_METRICS_PORT", "value": "4321"},
+        {"name": "ASYA_VERIFY_SENDERS", "value": "false"},  # a local broker names no real sender
     ]
     assert spec["securityContext"] == {"runAsUser": 10001}
     assert played["spec"]["template"]["metadata"]["labels"] == {"app": "a", POD_LABEL: "m-a"}
