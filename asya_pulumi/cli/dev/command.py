@@ -56,7 +56,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         choices=BROKER_KINDS,
         default=None,
         help="which embedded SQS/S3 server to start when there is no --sqs-endpoint "
-        "(default: $ASYA_BROKER, else fauxqs; localstack needs `scripts/setup --localstack`)",
+        "(default: $ASYA_BROKER, else fauxqs; localstack runs on $ASYA_BROKER_PYTHON, a Python with localstack-core)",
     )
     parser.add_argument("--s3-endpoint", metavar="URL", help="S3 endpoint (default: --sqs-endpoint)")
     parser.add_argument("--region", default=None, help="region (default: the mesh's)")
