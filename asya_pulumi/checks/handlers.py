@@ -59,6 +59,31 @@ class HandlerCheck:
     actor: str
     problem: str | None = None
     note: str | None = None
+    #: The manifest named by ``problem``.
+    manifest: str = ""
+    #: For a problem of the module rather than of this actor's handler (its import raised, it does not compile, it
+    #: is not found): the server's words, which every actor naming that module shares (:func:`problem_lines`).
+    module_problem: str | None = None
+
+
+def problem_lines(checks: Sequence[HandlerCheck]) -> list[str]:
+    """One line per mistake: actors whose handlers share a module that fails to import are one mistake, reported
+    once with the other manifests named."""
+    lines: list[str] = []
+    seen: dict[str, int] = {}  # module problem → its line's index
+    others: dict[int, list[str]] = {}
+    for check in checks:
+        if check.problem is None:
+            continue
+        if check.module_problem is not None and check.module_problem in seen:
+            others.setdefault(seen[check.module_problem], []).append(Path(check.manifest).name)
+            continue
+        if check.module_problem is not None:
+            seen[check.module_problem] = len(lines)
+        lines.append(check.problem)
+    for index, names in others.items():
+        lines[index] += f" (the same module: {', '.join(names)})"
+    return lines
 
 
 def check_handlers(
@@ -122,7 +147,11 @@ def _check_one(
         return HandlerCheck(actor.name, problem=line if strict else None)
     if answer.get("ok") or (not strict and answer.get("problem") not in CODE_PROBLEMS):
         return HandlerCheck(actor.name)
-    return HandlerCheck(actor.name, problem=describe_problem(answer, handler=actor.handler, manifest=manifest))
+    module_wide = answer.get("problem") in ("module", "import", "syntax")
+    return HandlerCheck(
+        actor.name, problem=describe_problem(answer, handler=actor.handler, manifest=manifest), manifest=manifest,
+        module_problem=str(answer.get("message")) if module_wide else None,
+    )
 
 
 def _answer(stdout: str) -> dict[str, Any] | None:
@@ -173,15 +202,18 @@ def _manifest_name(name: str) -> str:
 
 
 def load_checked_pipeline(path: str | Path) -> MeshSpec:
-    """The pipeline directory's :class:`MeshSpec` (:func:`~asya_pulumi.spec.manifest.load_pipeline_dir`), its
-    handlers checked for deploy (not strict): what a Pulumi program (``stacks/``, so ``asya render`` and ``pulumi
-    preview``) loads, so that a misspelled handler fails the preview rather than the pods. A problem is a
-    :class:`SpecError` naming each manifest, one line each."""
+    """The pipeline directory's :class:`MeshSpec` (:func:`~asya_pulumi.spec.manifest.load_pipeline_dir`) with its
+    handlers checked for deploy (:func:`require_handlers`): what a Pulumi program (``stacks/``, so ``asya render``
+    and ``pulumi preview``) loads, so that a misspelled handler fails the preview rather than the pods."""
     pipeline = load_pipeline(path)
-    checks = check_handlers(
-        actors=pipeline.mesh.actors, pipeline_dir=pipeline.directory, manifests=pipeline.manifests, strict=False
-    )
-    problems = [check.problem for check in checks if check.problem]
-    if problems:
-        raise SpecError(str(pipeline.directory), problems)
+    require_handlers(actors=pipeline.mesh.actors, directory=pipeline.directory, manifests=pipeline.manifests)
     return pipeline.mesh
+
+
+def require_handlers(*, actors: Sequence[AsyncActorSpec], directory: Path, manifests: Mapping[str, str]) -> None:
+    """Check the handlers of ``actors`` whose modules are files of ``directory``, for deploy (not strict); a
+    problem is a :class:`SpecError` with one line per manifest to fix."""
+    checks = check_handlers(actors=actors, pipeline_dir=directory, manifests=manifests, strict=False)
+    problems = problem_lines(checks)
+    if problems:
+        raise SpecError(str(directory), problems)

@@ -58,7 +58,7 @@ def check_handlers_first(pipeline: Pipeline, *, strict: bool) -> None:
     ``strict`` is False for ``--containers``, whose handlers run in their images (what this machine lacks may be
     there). Each problem is printed as its own ``asya: error:`` line, the last one raised as the UsageError.
     """
-    from asya_pulumi.checks.handlers import check_handlers
+    from asya_pulumi.checks.handlers import check_handlers, problem_lines
 
     checks = check_handlers(
         actors=pipeline.mesh.actors, pipeline_dir=pipeline.directory, manifests=pipeline.manifests, strict=strict
@@ -66,7 +66,7 @@ def check_handlers_first(pipeline: Pipeline, *, strict: bool) -> None:
     for check in checks:
         if check.note:
             print(f"asya dev: {check.note}", flush=True)
-    problems = [check.problem for check in checks if check.problem]
+    problems = problem_lines(checks)
     for problem in problems[:-1]:
         print(f"asya: error: {' '.join(problem.split())}", file=sys.stderr)
     if problems:
