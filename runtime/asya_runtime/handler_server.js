@@ -26,6 +26,7 @@ const DEFAULT_SOCKET_PATH = "/var/run/asya/handler.sock";
 const DEFAULT_DRAIN_S = 25;
 const HUNG_GRACE_S = 2;
 const HEALTH_PROBE_TIMEOUT_MS = 800;
+const IDLE_CLOSE_GRACE_MS = 100; // after SIGTERM, idle connections are closed this long after the socket file went
 const EXIT_OK = 0;
 const EXIT_UNHEALTHY = 1;
 const EXIT_STARTUP_ERROR = 2;
@@ -588,6 +589,12 @@ function settings(env) {
   };
 }
 
+/** What tells one file at `p` from the next: the inode number (reused at once on tmpfs) and its ctime. */
+function identity(p) {
+  const info = fs.statSync(p, { bigint: true });
+  return `${info.ino}:${info.ctimeNs}`;
+}
+
 function unlink(p) {
   try {
     fs.unlinkSync(p);
@@ -620,14 +627,33 @@ class HandlerServer {
     this.server = net.createServer((socket) => this.serveConnection(socket));
     return new Promise((resolve, reject) => {
       this.server.once("error", reject);
-      this.server.listen(this.socketPath, resolve);
+      this.server.listen(this.socketPath, () => {
+        this.socketIdentity = identity(this.socketPath);
+        resolve();
+      });
     });
+  }
+
+  /** Whether the socket file is still the one this server bound (a successor may have bound the path since). */
+  ownsSocket() {
+    try {
+      return identity(this.socketPath) === this.socketIdentity;
+    } catch (err) {
+      if (err.code !== "ENOENT") throw err;
+      return false;
+    }
+  }
+
+  /** Remove the socket file if it is still this server's. */
+  unlinkSocket() {
+    if (this.ownsSocket()) unlink(this.socketPath);
   }
 
   serveConnection(socket) {
     this.connections.add(socket);
     let pending = [];
     let queue = Promise.resolve();
+    socket.answering = 0; // requests read and not yet answered: the connection is busy, not idle
     socket.on("data", (data) => {
       let start = 0;
       for (let end = data.indexOf(10); end !== -1; end = data.indexOf(10, start)) {
@@ -635,9 +661,15 @@ class HandlerServer {
         const line = Buffer.concat(pending).toString("utf8");
         pending = [];
         start = end + 1;
-        if (line.trim()) queue = queue.then(() => this.respond(line)).then((frame) => socket.write(frame + "\n"));
+        if (!line.trim()) continue;
+        socket.answering++;
+        queue = queue.then(() => this.respond(line)).then((frame) => {
+          socket.write(frame + "\n");
+          socket.answering--;
+        });
       }
       if (start < data.length) pending.push(data.subarray(start));
+      socket.partial = pending.length > 0;
     });
     socket.on("error", () => {}); // the client went away; its call (if any) still runs
     socket.on("close", () => this.connections.delete(socket));
@@ -700,21 +732,32 @@ class HandlerServer {
       if (timeoutS !== null && now - started > (timeoutS + HUNG_GRACE_S) * 1000) {
         const runningS = Math.round(now - started) / 1000;
         log("error", "hung", { pid: process.pid, running_s: runningS, grace_s: HUNG_GRACE_S, exit_status: EXIT_HUNG });
-        unlink(this.socketPath);
+        this.unlinkSocket();
         process.exit(EXIT_HUNG);
       }
     }
   }
 
-  /** After SIGTERM: stop accepting, let in-flight calls finish and clients hang up, within the drain bound. */
+  /**
+   * After SIGTERM: stop accepting, let in-flight calls finish, close idle connections (once IDLE_CLOSE_GRACE_MS
+   * has passed: a client that picked one just before has written its request, which is answered), within the
+   * drain bound. handler_server.py's _drain does the same.
+   */
   stop() {
     if (this.draining) return;
     this.draining = true;
-    this.server.close();
-    unlink(this.socketPath);
+    // libuv removes a Unix socket's file when its server closes: close only a server whose file it still is (a
+    // successor may have bound the path); otherwise refuse what it might still accept (nothing can reach it).
+    if (this.ownsSocket()) this.server.close();
+    else this.server.on("connection", (socket) => socket.destroy());
+    this.unlinkSocket();
     log("info", "stopping", { pid: process.pid, in_flight: this.running.size, connections: this.connections.size });
-    const deadline = performance.now() + this.drainS * 1000;
+    const started = performance.now();
+    const deadline = started + this.drainS * 1000;
     const poll = setInterval(() => {
+      if (performance.now() - started >= IDLE_CLOSE_GRACE_MS) {
+        for (const socket of this.connections) if (!socket.answering && !socket.partial) socket.destroy();
+      }
       const drained = this.running.size === 0 && this.connections.size === 0;
       if (!drained && performance.now() < deadline) return;
       clearInterval(poll);
@@ -746,7 +789,7 @@ async function serve() {
   const crash = (detail) => {
     if (server.draining) return;
     log("error", "crash", { pid: process.pid, ...detail });
-    unlink(config.socketPath);
+    server.unlinkSocket();
     process.exit(EXIT_UNHEALTHY);
   };
   worker.on("error", (err) => crash({ error: err.name, message: err.message }));

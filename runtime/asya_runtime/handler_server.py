@@ -22,6 +22,7 @@ import importlib.util
 import itertools
 import json
 import os
+import select
 import selectors
 import signal
 import socket
@@ -44,6 +45,8 @@ DEFAULT_CONCURRENCY = 1
 DEFAULT_DRAIN_S = 25.0
 #: A call running this long past its ``timeout_s`` is hung: the process exits with :data:`EXIT_HUNG`.
 HUNG_GRACE_S = 2.0
+#: After SIGTERM, a connection with no request being answered is closed once this long has passed (docs/protocol.md).
+IDLE_CLOSE_GRACE_S = 0.1
 #: The ``--health`` probe gives up after this long (Kubernetes' exec probe default timeout is 1 s).
 HEALTH_PROBE_TIMEOUT_S = 0.8
 
@@ -594,7 +597,8 @@ class HandlerServer:
         self._lock = threading.Lock()
         self._running: dict[int, tuple[float, float | None]] = {}  # call number → (started, timeout_s)
         self._call_numbers = itertools.count()
-        self._connections = 0
+        self._connections: dict[socket.socket, bool] = {}  # open connection → a request is being answered on it
+        self._socket_identity: tuple[int, int] | None = None  # (inode, ctime): a reused inode number differs in ctime
         self._draining = False
 
     # -- lifecycle
@@ -627,7 +631,7 @@ class HandlerServer:
                     elif not stop.is_set():
                         self._accept(listener)
         listener.close()
-        _unlink(self._socket_path)
+        self._unlink_socket()
         return self._drain()
 
     def _listen(self) -> socket.socket:
@@ -637,6 +641,7 @@ class HandlerServer:
         _unlink(self._socket_path)  # a socket left by a previous process that died
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(self._socket_path)
+        self._socket_identity = _identity(self._socket_path)
         listener.listen(128)
         listener.setblocking(False)
         return listener
@@ -648,20 +653,33 @@ class HandlerServer:
             return
         connection.setblocking(True)
         with self._lock:
-            self._connections += 1
+            self._connections[connection] = False
         threading.Thread(target=self._serve_connection, args=(connection,), name="asya-conn", daemon=True).start()
 
     def _drain(self) -> int:
-        """After SIGTERM: let in-flight calls finish and clients hang up, within the drain bound."""
+        """After SIGTERM: let in-flight calls finish, close idle connections, within the drain bound.
+
+        A connection on which no request is being answered is closed once :data:`IDLE_CLOSE_GRACE_S` has passed
+        since the socket file was removed (a client that picked it just before then has had time to write its
+        frame, which is then answered); clients reconnect to the next server. Without this a client's pooled
+        connections kept a stopped server alive for the whole drain bound (``asya dev --watch``'s reload: 10 s).
+        """
         with self._lock:
             self._draining = True
-        log("info", "stopping", pid=os.getpid(), in_flight=len(self._running), connections=self._connections)
-        deadline = time.monotonic() + self._drain_s
+            connections = len(self._connections)
+        log("info", "stopping", pid=os.getpid(), in_flight=len(self._running), connections=connections)
+        started = time.monotonic()
+        deadline = started + self._drain_s
         while time.monotonic() < deadline:
             with self._lock:
                 if not self._running and not self._connections:
                     log("info", "stop", pid=os.getpid())
                     return EXIT_OK
+                if time.monotonic() - started >= IDLE_CLOSE_GRACE_S:
+                    for connection, busy in self._connections.items():
+                        if not busy and not _readable(connection):
+                            with contextlib.suppress(OSError):
+                                connection.shutdown(socket.SHUT_RDWR)  # its thread reads EOF and ends
             time.sleep(0.02)
         log("warning", "stop", pid=os.getpid(), drain_timed_out=True, in_flight=len(self._running))
         os._exit(EXIT_OK)  # daemon threads may still be inside the handler
@@ -673,12 +691,16 @@ class HandlerServer:
             with connection, connection.makefile("rb") as frames:
                 for line in frames:
                     if line.strip():
+                        with self._lock:
+                            self._connections[connection] = True
                         connection.sendall(self._respond(line))
+                        with self._lock:
+                            self._connections[connection] = False
         except OSError:
             pass  # the client went away; its call (if any) already ran
         finally:
             with self._lock:
-                self._connections -= 1
+                self._connections.pop(connection, None)
 
     def _respond(self, line: bytes) -> bytes:
         try:
@@ -751,8 +773,29 @@ class HandlerServer:
                     grace_s=HUNG_GRACE_S,
                     exit_status=EXIT_HUNG,
                 )
-                _unlink(self._socket_path)
+                self._unlink_socket()
                 os._exit(EXIT_HUNG)
+
+
+    def _unlink_socket(self) -> None:
+        """Remove the socket file if it is still the one this server bound: a successor that already bound the path
+        (a reload starting the next server early) keeps its own."""
+        with contextlib.suppress(OSError):
+            if _identity(self._socket_path) == self._socket_identity:
+                os.unlink(self._socket_path)
+
+
+def _identity(path: str) -> tuple[int, int]:
+    """What tells one file at ``path`` from the next: the inode number (reused at once on tmpfs) and its ctime."""
+    info = os.stat(path)
+    return info.st_ino, info.st_ctime_ns
+
+
+def _readable(connection: socket.socket) -> bool:
+    """Whether ``connection`` has bytes waiting (a request on its way in): then it is not idle."""
+    with contextlib.suppress(OSError, ValueError):
+        return bool(select.select([connection], [], [], 0)[0])
+    return False
 
 
 def _unlink(path: str) -> None:

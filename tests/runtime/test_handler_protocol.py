@@ -303,6 +303,39 @@ def test_sigterm_finishes_the_call_in_flight_then_exits_0(start: Callable[..., S
     assert [e["event"] for e in server.log_events()] == ["start", "stopping", "stop"]
 
 
+def test_sigterm_closes_idle_keep_alive_connections_and_exits_at_once(start: Callable[..., ServerProcess]) -> None:
+    """A client's pooled connections no longer keep a stopped server up for the drain bound (25 s): an idle one
+    is closed right after the grace, and the server exits (``asya dev --watch`` reloads in about a second)."""
+    server = start("echo")
+    idle = server.connect()
+    assert idle.call({"a": 1})["ok"] is True  # a used connection, kept open as the sidecar keeps it
+    started = time.monotonic()
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.wait_exit() == 0
+    assert time.monotonic() - started < 1.5
+    assert idle.frames.readline() == b"", "the idle connection was closed by the server"
+    assert [e["event"] for e in server.log_events()] == ["start", "stopping", "stop"]
+
+
+def test_a_stopping_server_leaves_its_successors_socket_in_place(kind: ServerKind) -> None:
+    first = ServerProcess(kind, "echo", handlers_dir=HANDLERS_DIR)
+    second = ServerProcess(kind, "echo", handlers_dir=HANDLERS_DIR)
+    second.socket_path = first.socket_path  # the next server binds the path while the first still runs
+    second.env[handler_server.ENV_SOCKET_PATH] = first.socket_path
+    try:
+        first.start().wait_ready()
+        second.start()
+        wait_for(lambda: Connection(first.socket_path).request({"op": "health"})["pid"] == second.proc.pid,
+                 what="the second server to bind the path")
+        first.proc.send_signal(signal.SIGTERM)
+        assert first.wait_exit() == 0
+        assert os.path.exists(first.socket_path)
+        assert Connection(first.socket_path).request({"op": "health"})["pid"] == second.proc.pid
+    finally:
+        second.close()
+        first.close()
+
+
 def test_a_handler_that_exits_the_process_is_a_crash_with_status_1(start: Callable[..., ServerProcess]) -> None:
     server = start("exits")
     connection = server.connect()

@@ -75,10 +75,11 @@ def check_handlers_first(pipeline: Pipeline, *, strict: bool) -> None:
 
 def read_inputs(args: argparse.Namespace, mesh: MeshSpec) -> list[Envelope]:
     """The envelopes of ``--input`` or ``--send``; with neither, of the pipeline directory's ``input.jsonl`` unless
-    the mesh is to stay up (``--keep-running``/``--watch`` without inputs start an empty mesh, as before)."""
+    the mesh is only to stay up (``--keep-running`` without inputs starts an empty mesh). ``--watch`` reads it: its
+    re-sends need inputs, and the file is read again at each (edits count)."""
     actors = {a.name for a in mesh.actors}
     default = Path(args.pipeline_dir) / DEFAULT_INPUT
-    if args.input is None and args.send is None and not (args.keep_running or args.watch) and default.is_file():
+    if args.input is None and args.send is None and not args.keep_running and default.is_file():
         print(f"input: {default} (no --input or --send given)")
         args.input = default
     if args.input is not None:
