@@ -126,8 +126,8 @@ def _check_one(
         process = actor_handler_process(
             actor=actor, pipeline_dir=pipeline_dir, name=f"{actor.name}-check", socket_path=os.devnull
         )
-    except RuntimeError as exc:  # no `node` here
-        return HandlerCheck(actor.name, problem=f"{manifest}: {exc}" if strict else None)
+    except (RuntimeError, ValueError) as exc:  # no `node` here; an env value known only at deploy time
+        return HandlerCheck(actor.name, problem=f"{manifest}: {exc}" if strict else None, manifest=manifest)
     child = subprocess.Popen(
         [*process.argv, "--check"], cwd=process.cwd, env=dict(process.env), stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
@@ -144,7 +144,7 @@ def _check_one(
     if answer is None:  # the process died without answering (a handler that exits at import)
         tail = " ".join((stderr or "").split())[-300:] or f"exit status {child.returncode}"
         line = f"{manifest}: handler {actor.handler!r}: importing it ended the process ({tail})"
-        return HandlerCheck(actor.name, problem=line if strict else None)
+        return HandlerCheck(actor.name, problem=line if strict else None, manifest=manifest)
     if answer.get("ok") or (not strict and answer.get("problem") not in CODE_PROBLEMS):
         return HandlerCheck(actor.name)
     module_wide = answer.get("problem") in ("module", "import", "syntax")
