@@ -100,15 +100,21 @@ def check_handlers(
     if not runnable:
         return []
     workers = min(len(runnable), max(4, 2 * (os.cpu_count() or 1)))
+    children: list[subprocess.Popen[str]] = []
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="asya-preflight") as pool:
         futures = [
             pool.submit(
                 _check_one, actor=actor, pipeline_dir=pipeline_dir, manifest=manifests.get(actor.name, actor.name),
-                strict=strict, timeout_s=timeout_s,
+                strict=strict, timeout_s=timeout_s, children=children,
             )
             for actor in runnable
         ]
-        return [future.result() for future in futures]
+        try:
+            return [future.result() for future in futures]
+        except BaseException:  # Ctrl-C: the checks run in sessions of their own, which the terminal does not signal
+            for child in list(children):
+                _kill_group(child)
+            raise
 
 
 def _source_is_here(actor: AsyncActorSpec, *, pipeline_dir: Path) -> bool:
@@ -119,8 +125,19 @@ def _source_is_here(actor: AsyncActorSpec, *, pipeline_dir: Path) -> bool:
     return (pipeline_dir / f"{module}.py").is_file() or (pipeline_dir / module / "__init__.py").is_file()
 
 
+def _kill_group(child: subprocess.Popen[str]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(child.pid, signal.SIGKILL)  # its own group: whatever the import started goes too
+
+
 def _check_one(
-    *, actor: AsyncActorSpec, pipeline_dir: Path, manifest: str, strict: bool, timeout_s: float
+    *,
+    actor: AsyncActorSpec,
+    pipeline_dir: Path,
+    manifest: str,
+    strict: bool,
+    timeout_s: float,
+    children: list[subprocess.Popen[str]],
 ) -> HandlerCheck:
     try:
         process = actor_handler_process(
@@ -132,11 +149,11 @@ def _check_one(
         [*process.argv, "--check"], cwd=process.cwd, env=dict(process.env), stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
+    children.append(child)
     try:
         stdout, stderr = child.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(child.pid, signal.SIGKILL)  # its own group: whatever the import started goes too
+        _kill_group(child)
         child.communicate()
         note = f"{manifest}: handler {actor.handler!r} took over {timeout_s:g} s to import; not checked"
         return HandlerCheck(actor.name, note=note)
