@@ -16,7 +16,8 @@ from typing import Any
 
 import pulumi
 
-from asya_pulumi import ActorMesh, AsyaCluster, ClusterSpec, Keda, MeshSpec, load_pipeline_dir
+from asya_pulumi import ActorMesh, AsyaCluster, ClusterSpec, Keda, MeshSpec
+from asya_pulumi.checks.handlers import load_checked_pipeline
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PIPELINE = "examples/image-scoring"
@@ -24,7 +25,7 @@ DEFAULT_PIPELINE = "examples/image-scoring"
 
 def mesh_for_stack(config: pulumi.Config, *, region: str, cluster: ClusterSpec) -> MeshSpec:
     """The pipeline's MeshSpec with this stack's namespace, region, GPU pools and scaling overrides."""
-    mesh = load_pipeline_dir(REPO_ROOT / (config.get("pipeline") or DEFAULT_PIPELINE))
+    mesh = load_checked_pipeline(REPO_ROOT / (config.get("pipeline") or DEFAULT_PIPELINE))
     scaling: dict[str, dict[str, Any]] = config.get_object("scaling") or {}
     unknown = sorted(set(scaling) - {a.name for a in mesh.actors})
     if unknown:

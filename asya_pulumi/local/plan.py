@@ -46,6 +46,7 @@ __all__ = [
     "SIDECAR_READY_MARKER",
     "HandlerLanguage",
     "MeshPlan",
+    "actor_handler_process",
     "handler_argv",
     "handler_language",
     "handler_process",
@@ -187,8 +188,8 @@ def process_specs(plan: MeshPlan) -> list[ProcessSpec]:
     for actor in plan.mesh.actors:
         for replica in range(plan.replicas.get(actor.name, 1)):
             socket_path = str(plan.socket_dir / f"{actor.name}-{replica}.sock")
-            specs.append(_handler_spec(plan, actor=actor, name=f"{actor.name}-{replica}-handler",
-                                       socket_path=socket_path))
+            specs.append(actor_handler_process(actor=actor, pipeline_dir=plan.pipeline_dir,
+                                               name=f"{actor.name}-{replica}-handler", socket_path=socket_path))
             config = _sidecar_config(plan, spec=actor, socket_path=socket_path)
             sidecars.append((f"{actor.name}-{replica}-sidecar", replica, config))
     for sink in mesh_sinks():
@@ -226,14 +227,20 @@ def pod_process_specs(plan: MeshPlan, *, member: str, pod: str) -> list[ProcessS
     socket_path = str(plan.socket_dir / f"{pod}.sock")
     config = _sidecar_config(plan, spec=actor, socket_path=socket_path)
     return [
-        _handler_spec(plan, actor=actor, name=f"{pod}-handler", socket_path=socket_path),
+        actor_handler_process(actor=actor, pipeline_dir=plan.pipeline_dir, name=f"{pod}-handler",
+                              socket_path=socket_path),
         sidecar_process(name=f"{pod}-sidecar", group=member, config=config, cwd=plan.pipeline_dir,
                         aws_env=_aws_env(plan)),
     ]
 
 
-def _handler_spec(plan: MeshPlan, *, actor: AsyncActorSpec, name: str, socket_path: str) -> ProcessSpec:
-    language = handler_language(actor=actor, pipeline_dir=plan.pipeline_dir)
+def actor_handler_process(*, actor: AsyncActorSpec, pipeline_dir: Path, name: str, socket_path: str) -> ProcessSpec:
+    """``actor``'s handler server as ``asya dev`` runs it: its language's server, the handler in that server's
+    form, ``pipeline_dir`` as working directory and search path, the actor's own variables. The pre-flight check
+    (:mod:`asya_pulumi.checks.handlers`) runs this same command with ``--check``.
+
+    Raises RuntimeError when the server cannot run here (no ``node`` for a Node.js handler)."""
+    language = handler_language(actor=actor, pipeline_dir=pipeline_dir)
     try:
         argv = handler_argv(language)
     except RuntimeError as exc:  # no `node` on PATH
@@ -242,11 +249,11 @@ def _handler_spec(plan: MeshPlan, *, actor: AsyncActorSpec, name: str, socket_pa
         spec=actor,
         runtime=language,
         socket_path=socket_path,
-        search_path=(str(plan.pipeline_dir),),
+        search_path=(str(pipeline_dir),),
     )
     return handler_process(
         name=name, group=actor.name, config=config, argv=argv,
-        cwd=plan.pipeline_dir, env=local_env(actor),
+        cwd=pipeline_dir, env=local_env(actor),
     )
 
 

@@ -11,6 +11,7 @@ A pipeline directory (e.g. ``examples/image-scoring/``) holds one ``kind: AsyncA
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -124,7 +125,23 @@ def runtime_in_dir(actor: AsyncActorSpec, *, pipeline_dir: Path) -> HandlerRunti
     return "python"
 
 
+@dataclass(frozen=True)
+class Pipeline:
+    """A loaded pipeline directory: its :class:`MeshSpec` and the manifest file each actor came from (so that a
+    later check, such as importing the handlers, can name the file to fix)."""
+
+    mesh: MeshSpec
+    directory: Path
+    #: actor name → its ``kind: AsyncActor`` file
+    manifests: Mapping[str, str]
+
+
 def load_pipeline_dir(path: str | Path) -> MeshSpec:
+    """The :class:`MeshSpec` of the pipeline directory ``path`` (:func:`load_pipeline`)."""
+    return load_pipeline(path).mesh
+
+
+def load_pipeline(path: str | Path) -> Pipeline:
     """Load every ``*.yaml``/``*.yml`` in ``path``: exactly one ``ActorMesh`` and one ``AsyncActor`` per actor.
 
     The ``ActorMesh`` file's ``metadata.name`` is the mesh namespace; its ``spec`` holds ``routes``, ``gpuPools``,
@@ -137,6 +154,7 @@ def load_pipeline_dir(path: str | Path) -> MeshSpec:
         raise SpecError(str(directory), ["not a directory; point at a pipeline directory, e.g. examples/image-scoring"])
     files = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
     actors: list[AsyncActorSpec] = []
+    manifests: dict[str, str] = {}
     meshes: list[tuple[str, dict[str, Any], str]] = []
     problems: list[str] = []
     namespaces: list[tuple[Any, str]] = []  # (an actor's metadata.namespace, its file)
@@ -153,6 +171,7 @@ def load_pipeline_dir(path: str | Path) -> MeshSpec:
                     namespaces.append((metadata["namespace"], where))
                 runtime = runtime_in_dir(actor, pipeline_dir=directory)
                 actors.append(actor if actor.runtime == runtime else actor.model_copy(update={"runtime": runtime}))
+                manifests.setdefault(actor.name, where)
         except SpecError as exc:
             problems += [f"{exc.source}: {p}" for p in exc.problems]
     if len(meshes) != 1:
@@ -170,4 +189,4 @@ def load_pipeline_dir(path: str | Path) -> MeshSpec:
     mesh: MeshSpec = _validate(
         MeshSpec, {"namespace": namespace, "actors": actors, **spec}, where=where, prefix=("spec",)
     )
-    return mesh
+    return Pipeline(mesh=mesh, directory=directory, manifests=manifests)

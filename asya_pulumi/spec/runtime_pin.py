@@ -10,7 +10,7 @@ pushes the image under this name, and so under this digest.
 from __future__ import annotations
 
 RUNTIME_IMAGE_NAME = "ghcr.io/asya-sh/asya-runtime:0.1.0"
-RUNTIME_IMAGE_DIGEST = "sha256:b41e2b436385c7a67ad8e1e4a31365a2f051947d4dd84f666c18569f88972b7f"
+RUNTIME_IMAGE_DIGEST = "sha256:cb59a0dfe54a946a14252e18a1161d37cee4ffe0bfeb91ed51ef326fc0f8b66b"
 #: The sha256 of the Debian base layer the pinned digest was built on (the archive moves: a newer base builds
 #: another digest from the same sources; ``tests/images/test_runtime_pin.py`` tells the two cases apart).
 RUNTIME_IMAGE_BASE = "6411b014dd2a26dddda7bb6d50391c50b5d10f52ba0a11427c890ff5ecff1787"

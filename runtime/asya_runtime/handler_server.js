@@ -26,6 +26,7 @@ const DEFAULT_SOCKET_PATH = "/var/run/asya/handler.sock";
 const DEFAULT_DRAIN_S = 25;
 const HUNG_GRACE_S = 2;
 const HEALTH_PROBE_TIMEOUT_MS = 800;
+const IDLE_CLOSE_GRACE_MS = 100; // after SIGTERM, idle connections are closed this long after the socket file went
 const EXIT_OK = 0;
 const EXIT_UNHEALTHY = 1;
 const EXIT_STARTUP_ERROR = 2;
@@ -43,7 +44,21 @@ class ContractError extends Error {
 class HandlerResultError extends ContractError {}
 class EnvelopeCommandError extends ContractError {}
 class ProtocolError extends ContractError {}
-class StartupError extends Error {}
+/**
+ * The server cannot start; `message` is one readable line, `ASYA_HANDLER='…': <what is wrong; the fix>`. `problem`,
+ * `missing` and `candidates` travel in `--check`'s answer (the same fields as handler_server.py's StartupError).
+ */
+class StartupError extends Error {
+  constructor(detail, { spec = null, problem = "config", missing = null, candidates = [] } = {}) {
+    super(spec === null ? detail : `${ENV_HANDLER}='${spec}': ${detail}`);
+    Object.assign(this, { detail, spec, problem, missing, candidates });
+  }
+
+  answer() {
+    const { spec: handler, problem, detail: message, missing, candidates } = this;
+    return { ok: false, handler, problem, message, missing, candidates };
+  }
+}
 
 function log(level, event, fields = {}) {
   const record = { time: new Date().toISOString(), level, logger: "asya.handler_server", event, ...fields };
@@ -419,8 +434,43 @@ async function respond(func, envelope) {
 
 const isClass = (v) => typeof v === "function" && /^class[\s{]/.test(Function.prototype.toString.call(v));
 
-async function loadHandler(spec, searchPath) {
+/** The JavaScript files in `searchPath` (what a mistyped file name may have meant). */
+function scriptFiles(searchPath) {
+  const found = new Set();
+  for (const dir of searchPath) {
+    try {
+      for (const name of fs.readdirSync(dir)) if (/\.[cm]?js$/.test(name)) found.add(name);
+    } catch {
+      // not a readable directory: nothing to offer from it
+    }
+  }
+  return [...found].sort();
+}
+
+/** The names `value` offers: own keys, and for a class its prototype's methods. */
+function namesOf(value) {
+  const names = new Set(Object.keys(Object(value)));
+  if (isClass(value)) for (const name of Object.getOwnPropertyNames(value.prototype)) if (name !== "constructor") names.add(name);
+  return [...names].filter((name) => !name.startsWith("_") && name !== "default").sort();
+}
+
+function construct(spec, cls, name) {
+  try {
+    return new cls();
+  } catch (err) {
+    const detail = `creating ${name}() raised ${err.name}: ${err.message}; the class is created without arguments`;
+    throw new StartupError(detail, { spec, problem: "constructor" });
+  }
+}
+
+/**
+ * Resolve the handler as handler_server.py does (docs/protocol.md, `ASYA_HANDLER`) and check that it takes at most
+ * one parameter, the payload (JavaScript calls a function of more with the rest undefined: a mistake).
+ * `instantiate: false` (`--check`) looks a method up on its class's prototype without creating an instance.
+ */
+async function loadHandler(spec, searchPath, { instantiate = true } = {}) {
   let modulePath, attrs;
+  const where = searchPath.join(":");
   const colon = spec.lastIndexOf(":");
   if (colon > 0) {
     const file = spec.slice(0, colon);
@@ -428,11 +478,12 @@ async function loadHandler(spec, searchPath) {
     const candidates = path.isAbsolute(file) ? [file] : searchPath.map((dir) => path.resolve(dir, file));
     modulePath = candidates.find((candidate) => fs.existsSync(candidate));
     if (!modulePath) {
-      throw new StartupError(`${ENV_HANDLER}='${spec}': file '${file}' not found (${ENV_HANDLER_PATH}='${searchPath.join(":")}')`);
+      const detail = `file '${file}' not found (${ENV_HANDLER_PATH}='${where}')`;
+      throw new StartupError(detail, { spec, problem: "module", missing: file, candidates: scriptFiles(searchPath) });
     }
   } else {
     const dot = spec.indexOf(".", spec.lastIndexOf("/") + 1);
-    if (dot <= 0) throw new StartupError(`${ENV_HANDLER}='${spec}' must be 'path/to/file.js:export' or 'module.export'`);
+    if (dot <= 0) throw new StartupError("must be 'path/to/file.js:export' or 'module.export'", { spec, problem: "spec" });
     const name = spec.slice(0, dot);
     attrs = spec.slice(dot + 1).split(".");
     for (const dir of searchPath) {
@@ -444,37 +495,61 @@ async function loadHandler(spec, searchPath) {
       }
     }
     if (!modulePath) {
-      throw new StartupError(`${ENV_HANDLER}='${spec}': module '${name}' not found (${ENV_HANDLER_PATH}='${searchPath.join(":")}')`);
+      throw new StartupError(`module '${name}' not found (${ENV_HANDLER_PATH}='${where}')`, { spec, problem: "module", missing: name });
     }
   }
-  if (!attrs.every(Boolean)) throw new StartupError(`${ENV_HANDLER}='${spec}' names an empty export`);
+  if (!attrs.every(Boolean)) throw new StartupError("names an empty export", { spec, problem: "spec" });
   let namespace;
   try {
     namespace = path.isAbsolute(modulePath) ? await import(pathToFileURL(modulePath).href) : await import(modulePath);
   } catch (err) {
-    throw new StartupError(`${ENV_HANDLER}='${spec}': loading '${modulePath}' raised ${err.name}: ${err.message}`);
+    const problem = err && err.name === "SyntaxError" ? "syntax" : "import";
+    throw new StartupError(`loading '${modulePath}' raised ${err.name}: ${String(err.message).split("\n")[0]}`, { spec, problem });
   }
   let owner = null;
   let target = attrs[0] in namespace ? namespace : namespace.default;
   for (let i = 0; i < attrs.length; i++) {
     const name = attrs[i];
-    if (target === null || target === undefined || !(name in Object(target))) {
-      const where = i === 0 ? modulePath : attrs.slice(0, i).join(".");
-      throw new StartupError(`${ENV_HANDLER}='${spec}': '${where}' has no export or attribute '${name}'`);
+    let holder = target;
+    if (isClass(holder) && i > 0 && !instantiate) {
+      // --check: a method on the prototype needs no instance; one the constructor sets does
+      holder = name in holder.prototype ? holder.prototype : construct(spec, holder, attrs[i - 1]);
     }
-    owner = i === 0 ? null : target;
-    target = target[name];
-    if (isClass(target) && i < attrs.length - 1) {
-      try {
-        target = new target();
-      } catch (err) {
-        throw new StartupError(`${ENV_HANDLER}='${spec}': creating ${name}() raised ${err.name}: ${err.message}`);
-      }
+    if (holder === null || holder === undefined || !(name in Object(holder))) {
+      const at = i === 0 ? modulePath : attrs.slice(0, i).join(".");
+      const names = namesOf(i === 0 ? { ...namespace.default, ...namespace } : target);
+      const listed = names.length ? ` (it has ${names.slice(0, 8).join(", ")})` : "";
+      throw new StartupError(`'${at}' has no export or attribute '${name}'${listed}`, { spec, problem: "attribute", missing: name, candidates: names });
     }
+    owner = i === 0 ? null : holder;
+    target = holder[name];
+    if (isClass(target) && i < attrs.length - 1 && instantiate) target = construct(spec, target, name);
   }
-  if (isClass(target)) throw new StartupError(`${ENV_HANDLER}='${spec}' names a class; name one of its methods: file.js:Class.method`);
-  if (typeof target !== "function") throw new StartupError(`${ENV_HANDLER}='${spec}' names a ${typeName(target)}, not a function`);
+  if (isClass(target)) {
+    throw new StartupError("names a class; name one of its methods: file.js:Class.method", { spec, problem: "target" });
+  }
+  if (typeof target !== "function") throw new StartupError(`names a ${typeName(target)}, not a function`, { spec, problem: "target" });
+  if (target.length > 1) {
+    const name = target.name || attrs[attrs.length - 1];
+    const detail = `${name} takes ${target.length} parameters but is called with one, the payload; define it as function ${name}(payload)`;
+    throw new StartupError(detail, { spec, problem: "signature" });
+  }
   return owner ? target.bind(owner) : target;
+}
+
+/** `--check`: load the handler as serving would, print one JSON line, exit 0 or 2 (handler_server.py's `check`). */
+async function check(env) {
+  let answer;
+  try {
+    const config = settings(env);
+    await loadHandler(config.handler, config.searchPath, { instantiate: false });
+    answer = { ok: true, handler: config.handler };
+  } catch (err) {
+    if (!(err instanceof StartupError)) throw err;
+    answer = { ...err.answer(), handler: (env[ENV_HANDLER] || "").trim() || null };
+  }
+  fs.writeSync(1, JSON.stringify(answer) + "\n");
+  return answer.ok ? EXIT_OK : EXIT_STARTUP_ERROR;
 }
 
 async function workerMain() {
@@ -514,6 +589,12 @@ function settings(env) {
   };
 }
 
+/** What tells one file at `p` from the next: the inode number (reused at once on tmpfs) and its ctime. */
+function identity(p) {
+  const info = fs.statSync(p, { bigint: true });
+  return `${info.ino}:${info.ctimeNs}`;
+}
+
 function unlink(p) {
   try {
     fs.unlinkSync(p);
@@ -546,14 +627,33 @@ class HandlerServer {
     this.server = net.createServer((socket) => this.serveConnection(socket));
     return new Promise((resolve, reject) => {
       this.server.once("error", reject);
-      this.server.listen(this.socketPath, resolve);
+      this.server.listen(this.socketPath, () => {
+        this.socketIdentity = identity(this.socketPath);
+        resolve();
+      });
     });
+  }
+
+  /** Whether the socket file is still the one this server bound (a successor may have bound the path since). */
+  ownsSocket() {
+    try {
+      return identity(this.socketPath) === this.socketIdentity;
+    } catch (err) {
+      if (err.code !== "ENOENT") throw err;
+      return false;
+    }
+  }
+
+  /** Remove the socket file if it is still this server's. */
+  unlinkSocket() {
+    if (this.ownsSocket()) unlink(this.socketPath);
   }
 
   serveConnection(socket) {
     this.connections.add(socket);
     let pending = [];
     let queue = Promise.resolve();
+    socket.answering = 0; // requests read and not yet answered: the connection is busy, not idle
     socket.on("data", (data) => {
       let start = 0;
       for (let end = data.indexOf(10); end !== -1; end = data.indexOf(10, start)) {
@@ -561,9 +661,15 @@ class HandlerServer {
         const line = Buffer.concat(pending).toString("utf8");
         pending = [];
         start = end + 1;
-        if (line.trim()) queue = queue.then(() => this.respond(line)).then((frame) => socket.write(frame + "\n"));
+        if (!line.trim()) continue;
+        socket.answering++;
+        queue = queue.then(() => this.respond(line)).then((frame) => {
+          socket.write(frame + "\n");
+          socket.answering--;
+        });
       }
       if (start < data.length) pending.push(data.subarray(start));
+      socket.partial = pending.length > 0;
     });
     socket.on("error", () => {}); // the client went away; its call (if any) still runs
     socket.on("close", () => this.connections.delete(socket));
@@ -626,21 +732,32 @@ class HandlerServer {
       if (timeoutS !== null && now - started > (timeoutS + HUNG_GRACE_S) * 1000) {
         const runningS = Math.round(now - started) / 1000;
         log("error", "hung", { pid: process.pid, running_s: runningS, grace_s: HUNG_GRACE_S, exit_status: EXIT_HUNG });
-        unlink(this.socketPath);
+        this.unlinkSocket();
         process.exit(EXIT_HUNG);
       }
     }
   }
 
-  /** After SIGTERM: stop accepting, let in-flight calls finish and clients hang up, within the drain bound. */
+  /**
+   * After SIGTERM: stop accepting, let in-flight calls finish, close idle connections (once IDLE_CLOSE_GRACE_MS
+   * has passed: a client that picked one just before has written its request, which is answered), within the
+   * drain bound. handler_server.py's _drain does the same.
+   */
   stop() {
     if (this.draining) return;
     this.draining = true;
-    this.server.close();
-    unlink(this.socketPath);
+    // libuv removes a Unix socket's file when its server closes: close only a server whose file it still is (a
+    // successor may have bound the path); otherwise refuse what it might still accept (nothing can reach it).
+    if (this.ownsSocket()) this.server.close();
+    else this.server.on("connection", (socket) => socket.destroy());
+    this.unlinkSocket();
     log("info", "stopping", { pid: process.pid, in_flight: this.running.size, connections: this.connections.size });
-    const deadline = performance.now() + this.drainS * 1000;
+    const started = performance.now();
+    const deadline = started + this.drainS * 1000;
     const poll = setInterval(() => {
+      if (performance.now() - started >= IDLE_CLOSE_GRACE_MS) {
+        for (const socket of this.connections) if (!socket.answering && !socket.partial) socket.destroy();
+      }
       const drained = this.running.size === 0 && this.connections.size === 0;
       if (!drained && performance.now() < deadline) return;
       clearInterval(poll);
@@ -672,7 +789,7 @@ async function serve() {
   const crash = (detail) => {
     if (server.draining) return;
     log("error", "crash", { pid: process.pid, ...detail });
-    unlink(config.socketPath);
+    server.unlinkSocket();
     process.exit(EXIT_UNHEALTHY);
   };
   worker.on("error", (err) => crash({ error: err.name, message: err.message }));
@@ -714,8 +831,9 @@ async function main(args) {
     if (!healthy) process.stderr.write(`asya handler server unhealthy: ${seen}\n`);
     return healthy ? EXIT_OK : EXIT_UNHEALTHY;
   }
+  if (args.length === 1 && args[0] === "--check") return check(process.env);
   if (args.length) {
-    process.stderr.write("usage: handler_server.js [--health]  (configured by ASYA_* environment variables)\n");
+    process.stderr.write("usage: handler_server.js [--health | --check]  (configured by ASYA_* environment variables)\n");
     return EXIT_STARTUP_ERROR;
   }
   return serve();

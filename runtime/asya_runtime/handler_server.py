@@ -22,6 +22,7 @@ import importlib.util
 import itertools
 import json
 import os
+import select
 import selectors
 import signal
 import socket
@@ -44,6 +45,8 @@ DEFAULT_CONCURRENCY = 1
 DEFAULT_DRAIN_S = 25.0
 #: A call running this long past its ``timeout_s`` is hung: the process exits with :data:`EXIT_HUNG`.
 HUNG_GRACE_S = 2.0
+#: After SIGTERM, a connection with no request being answered is closed once this long has passed (docs/protocol.md).
+IDLE_CLOSE_GRACE_S = 0.1
 #: The ``--health`` probe gives up after this long (Kubernetes' exec probe default timeout is 1 s).
 HEALTH_PROBE_TIMEOUT_S = 0.8
 
@@ -74,8 +77,64 @@ class ProtocolError(ContractError):
     """The request frame was not understood."""
 
 
+class HandlerSignatureError(ContractError):
+    """Calling the handler with the payload raised a TypeError itself (its signature refuses one argument), before
+    any of its code ran: every attempt would fail the same way."""
+
+
+#: What ``--check`` reports as ``problem``: ``module`` (not found), ``import`` (importing it raised), ``syntax``
+#: (it does not compile), ``attribute`` (a name it lacks), ``constructor`` (the class's constructor raised),
+#: ``signature`` (it cannot be called with one payload), ``target`` (a class or a value, not a function), ``spec``
+#: (the handler string's form), ``config`` (another setting).
+PROBLEMS = ("module", "import", "syntax", "attribute", "constructor", "signature", "target", "spec", "config")
+#: How close a name must be to be offered as "did you mean" (difflib's ratio; its own default).
+CLOSE_MATCH_CUTOFF = 0.6
+
+
+def close_match(name: str, candidates: list[str]) -> str | None:
+    """The candidate closest to ``name`` (a mistyped function or module), or None when none is close.
+
+    The one rule for "did you mean": this server's startup line and ``asya``'s pre-flight (for both servers) use it.
+    """
+    import difflib  # only on errors
+
+    found = difflib.get_close_matches(name, candidates, n=1, cutoff=CLOSE_MATCH_CUTOFF)
+    return found[0] if found else None
+
+
 class StartupError(Exception):
-    """The server cannot start; the message is one readable line."""
+    """The server cannot start; ``str()`` is one readable line: ``ASYA_HANDLER='…': <what is wrong; the fix>``.
+
+    ``problem`` (one of :data:`PROBLEMS`), ``missing`` (the name not found) and ``candidates`` (the names there
+    are) travel in ``--check``'s answer so that a caller can word the fix in its own terms.
+    """
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        spec: str | None = None,
+        problem: str = "config",
+        missing: str | None = None,
+        candidates: list[str] | None = None,
+    ) -> None:
+        self.detail = detail
+        self.spec = spec
+        self.problem = problem
+        self.missing = missing
+        self.candidates = candidates or []
+        super().__init__(f"{ENV_HANDLER}={spec!r}: {detail}" if spec is not None else detail)
+
+    def answer(self) -> dict[str, Any]:
+        """``--check``'s answer for this error (docs/protocol.md, *Lifecycle*)."""
+        return {
+            "ok": False,
+            "handler": self.spec,
+            "problem": self.problem,
+            "message": self.detail,
+            "missing": self.missing,
+            "candidates": self.candidates,
+        }
 
 
 # --------------------------------------------------------------------------------------------- configuration
@@ -153,34 +212,88 @@ def log(level: str, event: str, **fields: Any) -> None:
 
 # ------------------------------------------------------------------------------------------ loading the handler
 
+def load_handler(spec: str, search_path: list[str], *, instantiate: bool = True) -> Callable[[Any], Any]:
+    """Resolve ``module.func`` or ``module.Class.method`` (the class instantiated once, without arguments) and check
+    that it can be called with one argument, the payload.
 
-def load_handler(spec: str, search_path: list[str]) -> Callable[[Any], Any]:
-    """Resolve ``module.func`` or ``module.Class.method`` (the class instantiated once, without arguments)."""
+    ``instantiate=False`` (``--check``) looks a method up on its class without creating an instance, so a check does
+    not run a constructor that loads a model; only a method the class does not define (one its constructor sets)
+    needs the instance. Every failure is a :class:`StartupError`; a name not found comes with a "did you mean".
+    """
     for directory in reversed(search_path):
         sys.path.insert(0, directory)
     parts = spec.split(".")
     if len(parts) < 2 or not all(parts):
-        raise StartupError(f"{ENV_HANDLER}={spec!r} must be 'module.function' or 'module.Class.method'")
+        raise StartupError("must be 'module.function' or 'module.Class.method'", spec=spec, problem="spec")
     target, index = _import_longest_prefix(spec, parts, search_path)
+    unbound = False  # target is a function looked up on a class, not on an instance: it takes `self` first
     for position in range(index, len(parts)):
-        name = parts[position]
+        name, owner = parts[position], target
         try:
-            target = getattr(target, name)
+            target = getattr(owner, name)
+            unbound = isinstance(owner, type) and isinstance(_class_attribute(owner, name), types.FunctionType)
         except AttributeError:
-            where = ".".join(parts[:position])
-            raise StartupError(f"{ENV_HANDLER}={spec!r}: {where!r} has no attribute {name!r}") from None
-        if isinstance(target, type) and position < len(parts) - 1:
-            try:
-                target = target()
-            except Exception as exc:
-                raise StartupError(
-                    f"{ENV_HANDLER}={spec!r}: creating {name}() raised {type(exc).__name__}: {exc}"
-                ) from exc
+            if isinstance(owner, type) and not instantiate:  # set by the constructor, perhaps: ask an instance
+                target, unbound = getattr(_instance(spec, owner), name, None), False
+                if target is not None:
+                    continue
+            raise _missing(spec, where=".".join(parts[:position]), name=name, owner=owner) from None
+        if isinstance(target, type) and position < len(parts) - 1 and instantiate:
+            target = _instance(spec, target)
     if isinstance(target, type):
-        raise StartupError(f"{ENV_HANDLER}={spec!r} names a class; name one of its methods: module.Class.method")
+        raise StartupError("names a class; name one of its methods: module.Class.method", spec=spec, problem="target")
     if not callable(target):
-        raise StartupError(f"{ENV_HANDLER}={spec!r} names a {type(target).__name__}, not a function")
+        raise StartupError(f"names a {type(target).__name__}, not a function", spec=spec, problem="target")
+    _check_signature(spec, target, unbound=unbound)
     return target
+
+
+def _class_attribute(owner: type, name: str) -> Any:
+    """The class attribute as its class body wrote it (a function, a staticmethod...), not bound to anything."""
+    import inspect
+
+    return inspect.getattr_static(owner, name, None)
+
+
+def _instance(spec: str, cls: type) -> Any:
+    try:
+        return cls()
+    except Exception as exc:
+        problem = f"creating {cls.__name__}() raised {type(exc).__name__}: {exc}"
+        detail = f"{problem}; the class is created without arguments"
+        raise StartupError(detail, spec=spec, problem="constructor") from exc
+
+
+def _missing(spec: str, *, where: str, name: str, owner: Any) -> StartupError:
+    """``where`` has no ``name``: the error names what it does have, and the closest as "did you mean"."""
+    candidates = sorted(n for n in dir(owner) if not n.startswith("_") and callable(getattr(owner, n, None)))
+    close = close_match(name, candidates)
+    hint = f"; did you mean {close!r}?" if close else (f"; it has {', '.join(candidates[:8])}" if candidates else "")
+    return StartupError(f"{where!r} has no attribute {name!r}{hint}", spec=spec, problem="attribute", missing=name,
+                        candidates=candidates)
+
+
+def _check_signature(spec: str, target: Callable[[Any], Any], *, unbound: bool) -> None:
+    """Refuse a handler that cannot be called with one positional argument (the payload): every call would fail.
+
+    A signature Python cannot read (some builtins) passes; a TypeError the call itself raises is then still
+    refused without a retry (:class:`HandlerSignatureError`).
+    """
+    import inspect
+
+    try:
+        signature = inspect.signature(target)
+    except (TypeError, ValueError):
+        return
+    try:
+        signature.bind(*([None] if unbound else []), {})
+    except TypeError as exc:
+        name = getattr(target, "__name__", spec.rsplit(".", 1)[-1])
+        raise StartupError(
+            f"{name}{signature} cannot be called with one argument, the payload ({exc}); "
+            f"define it as def {name}({'self, ' if unbound else ''}payload)",
+            spec=spec, problem="signature",
+        ) from None
 
 
 def _import_longest_prefix(spec: str, parts: list[str], search_path: list[str]) -> tuple[Any, int]:
@@ -192,12 +305,23 @@ def _import_longest_prefix(spec: str, parts: list[str], search_path: list[str]) 
         except ModuleNotFoundError as exc:
             if exc.name and (name == exc.name or name.startswith(exc.name + ".")):
                 continue  # this prefix is not a module: try a shorter one
-            raise StartupError(f"{ENV_HANDLER}={spec!r}: importing {name!r} failed: {exc}") from exc
+            problem = f"importing {name!r} failed: {exc}; install it where the handler runs"
+            raise StartupError(problem, spec=spec, problem="import", missing=exc.name) from exc
+        except SyntaxError as exc:
+            where = f"{exc.filename}:{exc.lineno}" if exc.filename else name
+            problem = f"importing {name!r} raised SyntaxError: {exc.msg} ({where})"
+            raise StartupError(problem, spec=spec, problem="syntax") from exc
         except Exception as exc:
             problem = f"importing {name!r} raised {type(exc).__name__}: {exc}"
-            raise StartupError(f"{ENV_HANDLER}={spec!r}: {problem}") from exc
+            raise StartupError(problem, spec=spec, problem="import") from exc
+    import pkgutil
+
     where = ":".join(search_path)
-    raise StartupError(f"{ENV_HANDLER}={spec!r}: module {parts[0]!r} not found ({ENV_HANDLER_PATH}={where!r})")
+    candidates = sorted({module.name for module in pkgutil.iter_modules(search_path)})
+    close = close_match(parts[0], candidates)
+    hint = f"; did you mean {close!r}?" if close else f"; put {parts[0]}.py in {where} or install it"
+    raise StartupError(f"module {parts[0]!r} not found ({ENV_HANDLER_PATH}={where!r}){hint}", spec=spec,
+                       problem="module", missing=parts[0], candidates=candidates)
 
 
 # ------------------------------------------------------------------------------------------ generator commands
@@ -329,7 +453,15 @@ class CallRunner:
         return _encode_line(head + ",".join(outputs) + ("]}\n" if not fly else '],"fly":' + str(fly) + "}\n"))
 
     def _run(self, envelope: dict[str, Any]) -> tuple[str, list[str]]:
-        result = self._func(envelope.get("payload"))
+        try:
+            result = self._func(envelope.get("payload"))
+        except TypeError as exc:
+            if _raised_by_the_call(exc, self._func):
+                raise HandlerSignatureError(
+                    f"the handler cannot be called with one argument, the payload: {exc}; "
+                    "define it as def handle(payload) (a method: def handle(self, payload))"
+                ) from exc
+            raise
         if isinstance(result, dict):  # the common case first: this is the hot path
             return "return", [_output(envelope, result)]
         if isinstance(result, types.GeneratorType):
@@ -379,6 +511,21 @@ class CallRunner:
             return outputs
         finally:
             await generator.aclose()
+
+
+def _raised_by_the_call(exc: TypeError, func: Callable[[Any], Any]) -> bool:
+    """Whether ``exc`` came from binding the payload to ``func``'s parameters rather than from its body.
+
+    A Python function's body runs in a frame of its own, so an error raised there has a traceback entry below the
+    caller's; a TypeError with none was raised by the call itself. Only for Python code (functions, methods, objects
+    with a Python ``__call__``): a builtin has no frame, and its TypeError may be about the payload's content.
+    """
+    if exc.__traceback__ is None or exc.__traceback__.tb_next is not None:
+        return False
+    code = func.__func__ if isinstance(func, types.MethodType) else func
+    if not isinstance(code, types.FunctionType):
+        code = _class_attribute(type(func), "__call__")  # an object with a Python __call__
+    return isinstance(code, types.FunctionType)
 
 
 async def _await(awaitable: Any) -> Any:
@@ -450,7 +597,8 @@ class HandlerServer:
         self._lock = threading.Lock()
         self._running: dict[int, tuple[float, float | None]] = {}  # call number → (started, timeout_s)
         self._call_numbers = itertools.count()
-        self._connections = 0
+        self._connections: dict[socket.socket, bool] = {}  # open connection → a request is being answered on it
+        self._socket_identity: tuple[int, int] | None = None  # (inode, ctime): a reused inode number differs in ctime
         self._draining = False
 
     # -- lifecycle
@@ -483,7 +631,7 @@ class HandlerServer:
                     elif not stop.is_set():
                         self._accept(listener)
         listener.close()
-        _unlink(self._socket_path)
+        self._unlink_socket()
         return self._drain()
 
     def _listen(self) -> socket.socket:
@@ -493,6 +641,7 @@ class HandlerServer:
         _unlink(self._socket_path)  # a socket left by a previous process that died
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(self._socket_path)
+        self._socket_identity = _identity(self._socket_path)
         listener.listen(128)
         listener.setblocking(False)
         return listener
@@ -504,20 +653,33 @@ class HandlerServer:
             return
         connection.setblocking(True)
         with self._lock:
-            self._connections += 1
+            self._connections[connection] = False
         threading.Thread(target=self._serve_connection, args=(connection,), name="asya-conn", daemon=True).start()
 
     def _drain(self) -> int:
-        """After SIGTERM: let in-flight calls finish and clients hang up, within the drain bound."""
+        """After SIGTERM: let in-flight calls finish, close idle connections, within the drain bound.
+
+        A connection on which no request is being answered is closed once :data:`IDLE_CLOSE_GRACE_S` has passed
+        since the socket file was removed (a client that picked it just before then has had time to write its
+        frame, which is then answered); clients reconnect to the next server. Without this a client's pooled
+        connections kept a stopped server alive for the whole drain bound (``asya dev --watch``'s reload: 10 s).
+        """
         with self._lock:
             self._draining = True
-        log("info", "stopping", pid=os.getpid(), in_flight=len(self._running), connections=self._connections)
-        deadline = time.monotonic() + self._drain_s
+            connections = len(self._connections)
+        log("info", "stopping", pid=os.getpid(), in_flight=len(self._running), connections=connections)
+        started = time.monotonic()
+        deadline = started + self._drain_s
         while time.monotonic() < deadline:
             with self._lock:
                 if not self._running and not self._connections:
                     log("info", "stop", pid=os.getpid())
                     return EXIT_OK
+                if time.monotonic() - started >= IDLE_CLOSE_GRACE_S:
+                    for connection, busy in self._connections.items():
+                        if not busy and not _readable(connection):
+                            with contextlib.suppress(OSError):
+                                connection.shutdown(socket.SHUT_RDWR)  # its thread reads EOF and ends
             time.sleep(0.02)
         log("warning", "stop", pid=os.getpid(), drain_timed_out=True, in_flight=len(self._running))
         os._exit(EXIT_OK)  # daemon threads may still be inside the handler
@@ -529,12 +691,16 @@ class HandlerServer:
             with connection, connection.makefile("rb") as frames:
                 for line in frames:
                     if line.strip():
+                        with self._lock:
+                            self._connections[connection] = True
                         connection.sendall(self._respond(line))
+                        with self._lock:
+                            self._connections[connection] = False
         except OSError:
             pass  # the client went away; its call (if any) already ran
         finally:
             with self._lock:
-                self._connections -= 1
+                self._connections.pop(connection, None)
 
     def _respond(self, line: bytes) -> bytes:
         try:
@@ -607,8 +773,29 @@ class HandlerServer:
                     grace_s=HUNG_GRACE_S,
                     exit_status=EXIT_HUNG,
                 )
-                _unlink(self._socket_path)
+                self._unlink_socket()
                 os._exit(EXIT_HUNG)
+
+
+    def _unlink_socket(self) -> None:
+        """Remove the socket file if it is still the one this server bound: a successor that already bound the path
+        (a reload starting the next server early) keeps its own."""
+        with contextlib.suppress(OSError):
+            if _identity(self._socket_path) == self._socket_identity:
+                os.unlink(self._socket_path)
+
+
+def _identity(path: str) -> tuple[int, int]:
+    """What tells one file at ``path`` from the next: the inode number (reused at once on tmpfs) and its ctime."""
+    info = os.stat(path)
+    return info.st_ino, info.st_ctime_ns
+
+
+def _readable(connection: socket.socket) -> bool:
+    """Whether ``connection`` has bytes waiting (a request on its way in): then it is not idle."""
+    with contextlib.suppress(OSError, ValueError):
+        return bool(select.select([connection], [], [], 0)[0])
+    return False
 
 
 def _unlink(path: str) -> None:
@@ -638,6 +825,22 @@ def probe_health(socket_path: str, *, timeout_s: float = HEALTH_PROBE_TIMEOUT_S)
     return bool(answer.get("ok")), f"status {answer.get('status')!r}"
 
 
+def check(environ: Mapping[str, str]) -> int:
+    """``--check``: load the handler as serving would (without creating a class's instance when the class defines
+    the method), print one JSON line on stdout, ``{"ok": true, "handler": …}`` or :meth:`StartupError.answer`, and
+    exit 0 or :data:`EXIT_STARTUP_ERROR`. Listens on nothing: ``asya``'s pre-flight runs it in a throwaway process."""
+    handler = environ.get(ENV_HANDLER, "").strip() or None
+    try:
+        config = HandlerServerConfig.from_env(environ)
+        load_handler(config.handler, list(config.search_path) or [os.getcwd()], instantiate=False)
+        answer: dict[str, Any] = {"ok": True, "handler": config.handler}
+    except StartupError as exc:
+        answer = {**exc.answer(), "handler": handler}
+    sys.stdout.write(json.dumps(answer) + "\n")
+    sys.stdout.flush()
+    return EXIT_OK if answer["ok"] else EXIT_STARTUP_ERROR
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args == ["--health"]:
@@ -645,8 +848,10 @@ def main(argv: list[str] | None = None) -> int:
         if not healthy:
             sys.stderr.write(f"asya handler server unhealthy: {seen}\n")
         return EXIT_OK if healthy else EXIT_UNHEALTHY
+    if args == ["--check"]:
+        return check(os.environ)
     if args:
-        sys.stderr.write("usage: handler_server.py [--health]  (configured by ASYA_* environment variables)\n")
+        sys.stderr.write("usage: handler_server.py [--health | --check]  (configured by ASYA_* variables)\n")
         return EXIT_STARTUP_ERROR
     try:
         config = HandlerServerConfig.from_env(os.environ)

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pulumi
 
-from asya_pulumi import ActorMesh, AsyaCluster, ClusterSpec, Keda, QuotaSettings, load_pipeline_dir
+from asya_pulumi import ActorMesh, AsyaCluster, ClusterSpec, Keda, QuotaSettings
+from asya_pulumi.checks.handlers import load_checked_pipeline
 from asya_pulumi.components.mesh_ref import mesh_exports
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -33,7 +34,7 @@ def main() -> None:
     config = pulumi.Config("asya")
     region = pulumi.Config("aws").require("region")
     cluster_spec = ClusterSpec.model_validate(config.require_object("cluster"))
-    base = load_pipeline_dir(REPO_ROOT / (config.get("pipeline") or DEFAULT_PIPELINE))
+    base = load_checked_pipeline(REPO_ROOT / (config.get("pipeline") or DEFAULT_PIPELINE))
     mesh_spec = base.with_overrides(
         region=region,
         namespace=config.get("namespace") or base.namespace,

@@ -18,6 +18,7 @@ from pathlib import Path
 import pulumi
 import pulumi_kubernetes as k8s
 
+from asya_pulumi.checks.handlers import require_handlers
 from asya_pulumi.components.mesh_ref import MeshRef, TeamActors
 from asya_pulumi.spec import load_actor_manifest
 from asya_pulumi.spec.team import TeamSpec
@@ -31,10 +32,14 @@ def main() -> None:
     manifests = sorted([*actors_dir.glob("*.yaml"), *actors_dir.glob("*.yml")])
     if not manifests:
         raise ValueError(f"asya:actors {str(actors_dir)!r} holds no AsyncActor manifest (*.yaml)")
+    actors = {str(path): load_actor_manifest(path) for path in manifests}
+    require_handlers(  # the handlers whose modules sit beside the manifests: a typo fails the preview
+        actors=list(actors.values()), directory=actors_dir, manifests={a.name: f for f, a in actors.items()}
+    )
     spec = TeamSpec(
         namespace=config.require("namespace"),
         region=pulumi.Config("aws").require("region"),
-        actors=[load_actor_manifest(path) for path in manifests],
+        actors=list(actors.values()),
         routes=config.get_object("routes") or {},
     )
     platform = pulumi.StackReference(config.require("platformStack"))

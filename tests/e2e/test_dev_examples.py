@@ -114,11 +114,18 @@ def test_text_chunking_fans_out_through_node_on_each_embedded_broker(tmp_path: P
 
 
 def test_a_handler_that_cannot_start_fails_the_run_with_its_error(broker: LocalBroker, namespace: str, tmp_path: Path):
+    """A handler that passes the pre-flight (its method is on its class, which ``--check`` does not create) yet
+    cannot start: the constructor raises when the server creates the instance. The crash loop ends the run."""
     pipeline = tmp_path / "pipeline"
     pipeline.mkdir()
     for source in (EXAMPLES / "text-chunking").iterdir():
         text = source.read_text()
-        (pipeline / source.name).write_text(text.replace("handlers.summarize", "handlers.summarise"))
+        (pipeline / source.name).write_text(text.replace("handlers.summarize", "handlers.Summarizer.summarize"))
+    with (pipeline / "handlers.py").open("a") as handlers:
+        handlers.write(
+            "\n\nclass Summarizer:\n    def __init__(self):\n        raise RuntimeError('model weights missing')\n"
+            "\n    def summarize(self, payload):\n        return payload\n"
+        )
 
     run = run_asya(
         "dev", str(pipeline), "--send", "count", '{"text": "a b"}', "--timeout", "120",
@@ -127,4 +134,4 @@ def test_a_handler_that_cannot_start_fails_the_run_with_its_error(broker: LocalB
 
     assert run.returncode == 1, run.stdout + run.stderr
     assert "summarize-0-handler keeps exiting" in run.stdout
-    assert "summarise" in run.stdout  # the handler server's own last log line says what is wrong
+    assert "model weights missing" in run.stdout  # the handler server's own last log line says what is wrong

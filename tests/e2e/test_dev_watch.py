@@ -4,6 +4,7 @@ the next save recovers."""
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import signal
@@ -122,3 +123,82 @@ def _handler_pid(root: int, actor: str) -> int:
         if "handler_server" in " ".join(p.cmdline()) and p.environ().get("ASYA_HANDLER", "").startswith(f"{actor}.")
     ]
     return pid
+
+
+SLOW = HEAD + "kind: AsyncActor\nmetadata: {name: slow}\nspec: {image: x, handler: slow.run}\n"
+SLOW_MESH = HEAD + "kind: ActorMesh\nmetadata: {name: reloads}\nspec:\n  routes: {go: [slow]}\n"
+#: Records each call's start (``calls``), then takes a second: long enough for a reload to land mid-call.
+SLOW_HANDLER = (
+    "import json, os, time\n"
+    "def run(payload):\n"
+    "    with open(os.path.join(os.path.dirname(__file__), 'calls'), 'a') as calls:\n"
+    "        calls.write(json.dumps(payload) + '\\n')\n"
+    "    time.sleep(1.0)\n"
+    "    return {**payload, 'word': %r}\n"
+)
+
+
+def test_a_reload_during_a_call_takes_about_a_second_and_the_envelope_ends_once(tmp_path: Path) -> None:
+    """The old server finishes the call in flight (its answer goes on), then exits at once; the new one answers
+    the next. ``--watch`` without ``--input`` sends the pipeline's input.jsonl."""
+    import boto3
+
+    pipeline = tmp_path / "pipeline"
+    pipeline.mkdir()
+    (pipeline / "mesh.yaml").write_text(SLOW_MESH)
+    (pipeline / "slow.yaml").write_text(SLOW)
+    (pipeline / "slow.py").write_text(SLOW_HANDLER % "one")
+    (pipeline / "input.jsonl").write_text('{"route": "go", "payload": {"n": 1}}\n')
+    process = subprocess.Popen(
+        [ASYA, "dev", str(pipeline), "--watch", "--logs", str(tmp_path / "l")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
+    )
+    output = Output(process)
+    output.start()
+    calls = pipeline / "calls"
+    try:
+        first = output.wait_for("watching")
+        assert f"input: {pipeline}/input.jsonl" in first and '"word": "one"' in first, first
+        endpoint = first.split(" at ")[-1].split()[0]
+        sent = subprocess.run(
+            [ASYA, "send", "slow", '{"n": 2}', "--sqs-endpoint", endpoint, "--namespace", "reloads"],
+            capture_output=True, text=True, timeout=60, check=True,
+        )
+        envelope_id = sent.stdout.strip().splitlines()[-1]
+        deadline = time.monotonic() + 30
+        while '"n": 2' not in (calls.read_text() if calls.exists() else ""):  # the call is running
+            assert time.monotonic() < deadline, "the sent envelope was never called"
+            time.sleep(0.02)
+
+        saved = time.monotonic()
+        _save(pipeline / "slow.py", SLOW_HANDLER % "two")
+        output.wait_for("reloaded slow")
+        reload_s = time.monotonic() - saved
+        print(f"reload during a call: {reload_s:.2f} s from the save")
+        assert reload_s < 4.0, f"{reload_s:.2f} s from the save to the reload (the old server waited out its stop?)"
+
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test",
+                          aws_secret_access_key="test")
+        deadline = time.monotonic() + 30
+        while True:
+            keys = [item["Key"] for item in s3.list_objects_v2(Bucket="asya-reloads-results").get("Contents", [])]
+            if any(envelope_id in key for key in keys) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert [key for key in keys if envelope_id in key] == [f"succeeded/{envelope_id}.json"], keys
+        record = json.loads(s3.get_object(Bucket="asya-reloads-results", Key=f"succeeded/{envelope_id}.json")["Body"]
+                            .read())
+        assert record["payload"] == {"n": 2, "word": "one"}, "the call in flight was finished by the old code"
+        assert [json.loads(line) for line in calls.read_text().splitlines()].count({"n": 2}) == 1, "called once"
+
+        assert process.stdin is not None
+        process.stdin.write("\n")  # Enter: input.jsonl again, through the new code
+        process.stdin.flush()
+        changed = output.wait_for("since the previous run")
+        assert '+ ok   slow  {"n": 1, "word": "two"}' in changed, changed
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+    finally:
+        print("".join(output.seen))
+        if process.poll() is None:
+            process.kill()

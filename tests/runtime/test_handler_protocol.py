@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -302,6 +303,39 @@ def test_sigterm_finishes_the_call_in_flight_then_exits_0(start: Callable[..., S
     assert [e["event"] for e in server.log_events()] == ["start", "stopping", "stop"]
 
 
+def test_sigterm_closes_idle_keep_alive_connections_and_exits_at_once(start: Callable[..., ServerProcess]) -> None:
+    """A client's pooled connections no longer keep a stopped server up for the drain bound (25 s): an idle one
+    is closed right after the grace, and the server exits (``asya dev --watch`` reloads in about a second)."""
+    server = start("echo")
+    idle = server.connect()
+    assert idle.call({"a": 1})["ok"] is True  # a used connection, kept open as the sidecar keeps it
+    started = time.monotonic()
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.wait_exit() == 0
+    assert time.monotonic() - started < 1.5
+    assert idle.frames.readline() == b"", "the idle connection was closed by the server"
+    assert [e["event"] for e in server.log_events()] == ["start", "stopping", "stop"]
+
+
+def test_a_stopping_server_leaves_its_successors_socket_in_place(kind: ServerKind) -> None:
+    first = ServerProcess(kind, "echo", handlers_dir=HANDLERS_DIR)
+    second = ServerProcess(kind, "echo", handlers_dir=HANDLERS_DIR)
+    second.socket_path = first.socket_path  # the next server binds the path while the first still runs
+    second.env[handler_server.ENV_SOCKET_PATH] = first.socket_path
+    try:
+        first.start().wait_ready()
+        second.start()
+        wait_for(lambda: Connection(first.socket_path).request({"op": "health"})["pid"] == second.proc.pid,
+                 what="the second server to bind the path")
+        first.proc.send_signal(signal.SIGTERM)
+        assert first.wait_exit() == 0
+        assert os.path.exists(first.socket_path)
+        assert Connection(first.socket_path).request({"op": "health"})["pid"] == second.proc.pid
+    finally:
+        second.close()
+        first.close()
+
+
 def test_a_handler_that_exits_the_process_is_a_crash_with_status_1(start: Callable[..., ServerProcess]) -> None:
     server = start("exits")
     connection = server.connect()
@@ -335,6 +369,61 @@ def test_a_startup_error_exits_2_with_one_readable_line(kind: ServerKind, handle
         assert "ASYA_HANDLER" in record["message"] and fragment in record["message"]
         if handler:
             assert server.env[handler_server.ENV_HANDLER] in record["message"]
+        assert not os.path.exists(server.socket_path)
+    finally:
+        server.close()
+
+
+def _check(kind: ServerKind, handler: str) -> tuple[int, dict[str, Any]]:
+    """Run ``--check`` for ``handler`` (the server's own form) and return its exit status and its JSON answer."""
+    env = {**os.environ, handler_server.ENV_HANDLER: handler, handler_server.ENV_HANDLER_PATH: str(HANDLERS_DIR)}
+    done = subprocess.run([*kind.command, "--check"], env=env, capture_output=True, text=True, timeout=30)
+    [line] = done.stdout.splitlines()
+    return done.returncode, json.loads(line)
+
+
+def test_check_loads_the_handler_and_answers_ok_without_listening_or_creating_the_class(kind: ServerKind) -> None:
+    assert _check(kind, kind.handler("echo")) == (0, {"ok": True, "handler": kind.handler("echo")})
+    # Broken() raises in its constructor; --check finds Broken.handle on the class and never creates one
+    status, answer = _check(kind, kind.handler("Broken.handle"))
+    assert (status, answer["ok"]) == (0, True)
+
+
+def test_check_names_a_misspelled_function_and_what_the_module_has(kind: ServerKind) -> None:
+    status, answer = _check(kind, kind.handler("ecko"))
+    assert status == handler_server.EXIT_STARTUP_ERROR and answer["ok"] is False
+    assert (answer["problem"], answer["missing"]) == ("attribute", "ecko")
+    assert "echo" in answer["candidates"] and "ecko" in answer["message"]
+    assert handler_server.close_match("ecko", answer["candidates"]) == "echo"
+    if kind.name == "python":
+        assert "did you mean 'echo'?" in answer["message"]
+
+
+def test_check_names_a_missing_module(kind: ServerKind) -> None:
+    handler = "py_handler.echo" if kind.name == "python" else "js_handler.js:echo"
+    status, answer = _check(kind, handler)
+    assert status == handler_server.EXIT_STARTUP_ERROR
+    assert answer["problem"] == "module" and answer["missing"] in ("py_handler", "js_handler.js")
+    assert handler_server.close_match(answer["missing"], answer["candidates"]) in ("py_handlers", "js_handlers.js")
+
+
+def test_check_names_the_module_whose_import_raises_and_the_exception(kind: ServerKind) -> None:
+    handler = "import_fails.handle" if kind.name == "python" else "import_fails.js:handle"
+    status, answer = _check(kind, handler)
+    assert status == handler_server.EXIT_STARTUP_ERROR and answer["problem"] == "import"
+    assert "import_fails" in answer["message"] and "\n" not in answer["message"]
+    assert "a_dependency_that_is_not_installed" in answer["message"].replace("-", "_")
+
+
+def test_a_handler_that_takes_two_parameters_is_refused_at_load(kind: ServerKind) -> None:
+    status, answer = _check(kind, kind.handler("two_args"))
+    assert (status, answer["problem"]) == (handler_server.EXIT_STARTUP_ERROR, "signature")
+    assert "payload" in answer["message"]
+    server = ServerProcess(kind, "two_args", handlers_dir=HANDLERS_DIR)
+    try:  # serving refuses it too: one startup_failed line, and no socket
+        assert server.start().wait_exit() == handler_server.EXIT_STARTUP_ERROR
+        [record] = server.log_events()
+        assert record["event"] == "startup_failed" and "two_args" in record["message"]
         assert not os.path.exists(server.socket_path)
     finally:
         server.close()

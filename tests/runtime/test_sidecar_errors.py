@@ -5,12 +5,17 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from support.mesh import MeshHarness
 
 from asya_runtime.envelope import Status, child_id, new_envelope
 from asya_runtime.resiliency import Resiliency
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+#: Three attempts, 50 ms apart: a retried error shows as attempt 3 within a second.
+FAST_RETRIES = Resiliency.model_validate(
+    {"policies": {"default": {"maxAttempts": 3, "backoff": "constant", "initialInterval": "50ms", "jitter": False}}}
+)
 
 
 def test_malformed_bodies_are_error_ended_with_the_raw_body_and_the_sidecar_keeps_running(mesh: MeshHarness) -> None:
@@ -277,3 +282,35 @@ def test_a_payload_with_characters_sqs_refuses_raw_goes_through_as_json_escapes(
     [done] = mesh.take("success-sink", 1)
 
     assert done["payload"]["x"] == text and [c["key"] for c in mesh.calls()] == ["wide", "wide"]
+
+
+def test_a_typeerror_raised_by_the_call_itself_is_error_ended_after_one_attempt(mesh: MeshHarness) -> None:
+    """The handler's signature refuses the payload (past the load check: it advertises one that does not): the
+    same call can never succeed, so the envelope ends at once, not after ``maxAttempts``."""
+    mesh.standard("worker", resiliency=FAST_RETRIES)
+    mesh.start_actor("worker", handler="advertises_one_argument", resiliency=FAST_RETRIES)
+    mesh.send("worker", new_envelope(route=["worker"], payload={"key": "sig"}))
+
+    [record] = mesh.take("error-sink", 1)
+
+    error = record["status"]["error"]
+    assert error["type"] == "HandlerSignatureError" and error["reason"] == "not retryable"
+    assert "cannot be called with one argument, the payload" in error["message"]
+    assert "takes 0 positional arguments but 1 was given" in error["message"]
+    assert record["status"]["attempt"] == 1
+    assert [(h["attempt"], h["outcome"]) for h in record["hops"]] == [(1, "error")]
+    mesh.assert_quiet("worker", "success-sink", "error-sink", wait_s=1)
+
+
+@pytest.mark.parametrize("node", [False, True], ids=["python", "node"])
+def test_a_typeerror_inside_the_handler_is_retried_by_the_policy(mesh: MeshHarness, node: bool) -> None:
+    mesh.standard("worker", resiliency=FAST_RETRIES)
+    mesh.start_actor("worker", handler="type_error_inside", node=node, resiliency=FAST_RETRIES)
+    mesh.send("worker", new_envelope(route=["worker"], payload={"key": None}))
+
+    [record] = mesh.take("error-sink", 1)
+
+    error = record["status"]["error"]
+    assert error["type"] == "TypeError" and error["reason"] == "retries exhausted"
+    assert record["status"]["attempt"] == 3 and len(mesh.calls()) == 3
+    mesh.assert_quiet("worker", "success-sink", "error-sink", wait_s=1)

@@ -1,6 +1,14 @@
 // Node.js counterparts of sidecar_handlers.py, run behind handler_server.js by the sidecar tests.
 "use strict";
 
+const fs = require("fs");
+
+// Appends {"key", "pid", "t"} to ASYA_TEST_CALLS, as sidecar_handlers.py's _record does.
+function record(payload) {
+  const path = process.env.ASYA_TEST_CALLS;
+  if (path) fs.appendFileSync(path, JSON.stringify({ key: payload.key ?? null, pid: process.pid, t: Date.now() / 1000 }) + "\n");
+}
+
 // Yields payload.n children, each routed on to payload.next and tagged with its index in a header.
 function* fan_out(payload) {
   yield ["SET", ".route.next", payload.next];
@@ -16,4 +24,10 @@ function* flies(payload) {
   yield { ...payload, flew: true };
 }
 
-module.exports = { fan_out, flies };
+/** A TypeError from the handler's own code: the policy decides, as for any exception (py: type_error_inside). */
+function type_error_inside(payload) {
+  record(payload);
+  return { n: payload.key.length }; // payload.key is undefined here: TypeError
+}
+
+module.exports = { fan_out, flies, type_error_inside };

@@ -6,6 +6,7 @@ so a test can count how often, when and in which process its handler really ran.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import time
@@ -129,3 +130,22 @@ def copies(payload: dict[str, Any]) -> Any:
     _record(payload)
     for index in range(payload["n"]):
         yield {**payload, "i": index}
+
+
+def _never_called() -> dict[str, Any]:
+    raise AssertionError("the server called a handler its signature refuses")
+
+
+def advertises_one_argument() -> dict[str, Any]:
+    """Takes no argument, yet advertises ``(payload)`` (as a decorator library may): the load check passes it, and
+    the call itself raises the TypeError, before any of its code runs."""
+    return _never_called()
+
+
+advertises_one_argument.__signature__ = inspect.signature(identity)  # type: ignore[attr-defined]
+
+
+def type_error_inside(payload: dict[str, Any]) -> dict[str, Any]:
+    """A TypeError from the handler's own code (a bug, or bad data): the policy decides, as for any exception."""
+    _record(payload)
+    return {"n": len(payload.get("key"))}  # type: ignore[arg-type]  # payload["key"] is None here: TypeError

@@ -197,9 +197,10 @@ def test_asya_dev_without_node_says_so_in_one_line_and_exits_2(
     from asya_pulumi.cli.main import main
 
     monkeypatch.setenv("PATH", str(tmp_path))
-    example = REPO / "examples" / "text-chunking"
+    # a pipeline of Python handlers only: a Node.js one would be reported first, by the handlers' pre-flight
+    example = REPO / "examples" / "image-scoring"
 
-    assert main(["dev", str(example), "--send", "count", '{"text": "a b"}']) == EXIT_USAGE
+    assert main(["dev", str(example), "--send", "score", '{"pixels": [1]}']) == EXIT_USAGE
 
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("asya: error: the embedded broker (fauxqs 2.")

@@ -1,6 +1,7 @@
 """``asya dev PIPELINE_DIR``: run a whole pipeline on this machine and wait for every input's final records.
 
 Steps: load the manifests; read the inputs (all of them, before starting anything, so a bad line costs nothing);
+import every handler in a throwaway process (a misspelled handler is one line, before anything starts);
 start the embedded broker unless ``--sqs-endpoint``; create the queues, DLQs and bucket from the spec; start every
 actor and both sinks under the supervisor; send the inputs; show progress until the run is complete (see
 :mod:`asya_pulumi.local.results` for how completion is decided with fan-out); write the final envelopes to
@@ -16,7 +17,7 @@ from pathlib import Path
 from types import FrameType
 
 from asya_pulumi.cli.completion import completes_names
-from asya_pulumi.cli.dev.setup import load_mesh, parse_replicas, read_inputs
+from asya_pulumi.cli.dev.setup import check_handlers_first, load_mesh, parse_replicas, read_inputs
 from asya_pulumi.cli.errors import UsageError
 from asya_pulumi.extras import require
 from asya_pulumi.links import docs
@@ -93,7 +94,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    mesh, pipeline_dir = load_mesh(args.pipeline_dir, namespace=args.namespace)
+    mesh, pipeline = load_mesh(args.pipeline_dir, namespace=args.namespace)
+    pipeline_dir = pipeline.directory
     envelopes = read_inputs(args, mesh)
     if not envelopes and not (args.keep_running or args.watch or args.ui):
         raise UsageError(
@@ -110,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
     if args.containers:  # the pods are rendered by the components, as for `pulumi up`
         require("deploy", needed_by="asya dev --containers")
     replicas = parse_replicas(args.replicas, mesh)
+    check_handlers_first(pipeline, strict=not args.containers)  # before the broker: a typo costs no wait
     from asya_pulumi.cli.dev.start import launch  # no boto3 yet: the broker and handlers start while it imports
 
     previous = signal.signal(signal.SIGTERM, _raise_terminated)

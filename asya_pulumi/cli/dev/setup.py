@@ -6,6 +6,8 @@ Each mistake is a :class:`UsageError` (one line, exit 2), so nothing is started 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import sys
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -13,7 +15,7 @@ from pydantic import ValidationError
 from asya_pulumi.cli.errors import UsageError
 from asya_pulumi.cli.inputs import envelope_from_arguments, read_input_file
 from asya_pulumi.spec.errors import SpecError
-from asya_pulumi.spec.manifest import load_pipeline_dir
+from asya_pulumi.spec.manifest import Pipeline, load_pipeline
 from asya_pulumi.spec.mesh import MeshSpec
 from asya_runtime.envelope import Envelope
 from asya_runtime.naming import SINKS, check_dns_label
@@ -24,18 +26,20 @@ MAX_LOCAL_REPLICAS = 16
 DEFAULT_INPUT = "input.jsonl"
 
 
-def load_mesh(directory: str, *, namespace: str | None) -> tuple[MeshSpec, Path]:
-    """The pipeline's :class:`MeshSpec` (namespace replaced when given) and its resolved directory."""
+def load_mesh(directory: str, *, namespace: str | None) -> tuple[MeshSpec, Pipeline]:
+    """The pipeline's :class:`MeshSpec` (namespace replaced when given) and the pipeline as loaded (its resolved
+    directory, each actor's manifest file)."""
     path = Path(directory)
     if not path.exists():
         raise UsageError(f"pipeline directory {directory!r} does not exist")
     if not path.is_dir():
         raise UsageError(f"{directory!r} is not a directory; pass a pipeline directory (e.g. examples/image-scoring)")
     try:
-        mesh = load_pipeline_dir(path)
+        pipeline = load_pipeline(path)
     except SpecError as exc:
         extra = f" (and {len(exc.problems) - 1} more)" if len(exc.problems) > 1 else ""
         raise UsageError(f"invalid pipeline: {exc.problems[0] if exc.problems else exc}{extra}") from None
+    mesh = pipeline.mesh
     if namespace is not None:
         try:
             check_dns_label(namespace, what="--namespace", max_len=40)
@@ -44,15 +48,38 @@ def load_mesh(directory: str, *, namespace: str | None) -> tuple[MeshSpec, Path]
             raise UsageError(f"--namespace {namespace}: {exc.errors()[0]['msg']}") from None
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-    return mesh, path.resolve()
+    return mesh, dataclasses.replace(pipeline, directory=path.resolve())
+
+
+def check_handlers_first(pipeline: Pipeline, *, strict: bool) -> None:
+    """Import every handler in a throwaway process (:mod:`asya_pulumi.checks.handlers`) before the broker or any
+    process starts: a misspelled function, a missing module or a failing import is one line each, and no wait.
+
+    ``strict`` is False for ``--containers``, whose handlers run in their images (what this machine lacks may be
+    there). Each problem is printed as its own ``asya: error:`` line, the last one raised as the UsageError.
+    """
+    from asya_pulumi.checks.handlers import check_handlers, problem_lines
+
+    checks = check_handlers(
+        actors=pipeline.mesh.actors, pipeline_dir=pipeline.directory, manifests=pipeline.manifests, strict=strict
+    )
+    for check in checks:
+        if check.note:
+            print(f"asya dev: {check.note}", flush=True)
+    problems = problem_lines(checks)
+    for problem in problems[:-1]:
+        print(f"asya: error: {' '.join(problem.split())}", file=sys.stderr)
+    if problems:
+        raise UsageError(problems[-1])
 
 
 def read_inputs(args: argparse.Namespace, mesh: MeshSpec) -> list[Envelope]:
     """The envelopes of ``--input`` or ``--send``; with neither, of the pipeline directory's ``input.jsonl`` unless
-    the mesh is to stay up (``--keep-running``/``--watch`` without inputs start an empty mesh, as before)."""
+    the mesh is only to stay up (``--keep-running`` without inputs starts an empty mesh). ``--watch`` reads it: its
+    re-sends need inputs, and the file is read again at each (edits count)."""
     actors = {a.name for a in mesh.actors}
     default = Path(args.pipeline_dir) / DEFAULT_INPUT
-    if args.input is None and args.send is None and not (args.keep_running or args.watch) and default.is_file():
+    if args.input is None and args.send is None and not args.keep_running and default.is_file():
         print(f"input: {default} (no --input or --send given)")
         args.input = default
     if args.input is not None:

@@ -5,8 +5,9 @@ handler) reloads that actor's handler servers; any other ``.py``/``.js`` file di
 (a helper the handlers import) reloads every actor. Files are polled for changes of modification time or size
 every :data:`POLL_S` (no file-watching dependency: a pipeline has a handful of files).
 
-A reload stops the actor's handler servers (SIGTERM: calls in progress finish) and starts new ones; the sidecar
-keeps its queue and reconnects. **Handler state in memory (a loaded model, a cache) is lost on every reload.**
+A reload stops the actor's handler servers (SIGTERM: calls in progress finish, idle connections are closed, so a
+server with nothing running exits at once) and starts new ones; the sidecar keeps its queue and reconnects.
+**Handler state in memory (a loaded model, a cache) is lost on every reload.**
 A handler that no longer starts (a syntax or import error) is reported with the end of its log and kept stopped
 — its queue keeps what arrives, nothing is lost — and the next save tries again.
 
@@ -101,26 +102,40 @@ class Reload:
     error: str = ""
 
 
-def reload_actor(supervisor: Supervisor, actor: str, *, timeout_s: float = RELOAD_TIMEOUT_S) -> Reload:
-    """Restart ``actor``'s handler servers and wait until they answer; a failure is kept stopped, with its log."""
-    names = [n for n in supervisor.names(group=actor) if n.endswith("-handler")]
-    exits = {n: len(supervisor.exit_statuses(n)) for n in names}
-    for name in names:
-        supervisor.stop_process(name, timeout_s=10)
-        supervisor.start_process(name)
+def reload_actors(
+    supervisor: Supervisor, actors: Sequence[str], *, timeout_s: float = RELOAD_TIMEOUT_S
+) -> list[Reload]:
+    """Restart the handler servers of ``actors`` (all at once) and wait until they answer; one :class:`Reload` per
+    actor, in order. An actor whose server fails to start is kept stopped, with its log, until the next save.
+
+    A server stops at once unless a call is running (it closes its idle connections, docs/protocol.md *Lifecycle*):
+    the sidecar's call in flight is answered by the old code, the next goes to the new server, none is lost or
+    made twice.
+    """
+    names = {actor: [n for n in supervisor.names(group=actor) if n.endswith("-handler")] for actor in actors}
+    every = [name for group in names.values() for name in group]
+    exits = {n: len(supervisor.exit_statuses(n)) for n in every}
+    supervisor.replace_processes(every, timeout_s=10)
     deadline = time.monotonic() + timeout_s
-    while True:
-        failed = [n for n in names if len(supervisor.exit_statuses(n)) > exits[n]]
-        if failed:
-            log = supervisor.log_since_start(failed[0]) or supervisor.log_path(failed[0]).read_text(errors="replace")
-            for name in names:
-                supervisor.stop_process(name, timeout_s=5)  # kept stopped until the next save
-            return Reload(actor=actor, ok=False, error=_tail(log))
-        if all(supervisor.is_ready(n) for n in names):
-            return Reload(actor=actor, ok=True)
-        if time.monotonic() > deadline:
-            return Reload(actor=actor, ok=False, error=f"not answering after {timeout_s:g} s")
-        time.sleep(0.05)
+    results: dict[str, Reload] = {}
+    while len(results) < len(names):
+        for actor, group in names.items():
+            if actor in results:
+                continue
+            failed = [n for n in group if len(supervisor.exit_statuses(n)) > exits[n]]
+            if failed:
+                log = supervisor.log_since_start(failed[0]) or supervisor.log_path(failed[0]).read_text(
+                    errors="replace"
+                )
+                for name in group:
+                    supervisor.stop_process(name, timeout_s=5)  # kept stopped until the next save
+                results[actor] = Reload(actor=actor, ok=False, error=_tail(log))
+            elif all(supervisor.is_ready(n) for n in group):
+                results[actor] = Reload(actor=actor, ok=True)
+            elif time.monotonic() > deadline:
+                results[actor] = Reload(actor=actor, ok=False, error=f"not answering after {timeout_s:g} s")
+        time.sleep(0.02)
+    return [results[actor] for actor in actors]
 
 
 def _tail(log: str) -> str:
@@ -219,7 +234,7 @@ def watch(args: argparse.Namespace, *, launched: Launch, runner: MeshRunner, las
             if changed:
                 actors = sorted({a for path in changed for a in files[path]} | (down & _all(files)))
                 print(f"changed: {', '.join(p.name for p in changed)}; reloading {', '.join(actors)} ...", flush=True)
-                results = [reload_actor(launched.supervisor, actor) for actor in actors]
+                results = reload_actors(launched.supervisor, actors)
                 for result in results:
                     if result.ok:
                         down.discard(result.actor)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import time
 from collections.abc import Callable
@@ -90,6 +91,9 @@ class _Connection(asyncio.Protocol):
     def __init__(self, *, limit: int) -> None:
         self.limit = limit
         self.pid: int | None = None
+        #: The socket file this connection was made through (:func:`_socket_file`): a pooled connection is used
+        #: again only while the path still names that file.
+        self.socket_file: tuple[int, int] | None = None
         self._transport: asyncio.Transport | None = None
         self._buffer = bytearray()
         self._waiter: asyncio.Future[bytes] | None = None
@@ -163,6 +167,16 @@ class _Connection(asyncio.Protocol):
                 "an emoji cut in two), which no message body can hold; keep such characters whole"
             )
         return answer
+
+
+def _socket_file(path: str) -> tuple[int, int] | None:
+    """Which file ``path`` names now, (inode, ctime): a new server's socket differs even where the inode number is
+    reused; None when there is none. One ``stat`` per call (about a microsecond)."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_ino, info.st_ctime_ns
 
 
 def _expire(waiter: asyncio.Future[bytes]) -> None:
@@ -269,9 +283,12 @@ class HandlerClient:
             delay = min(delay * 2, 1.0)
 
     async def _try_connection(self) -> _Connection | None:
+        current = _socket_file(self.socket_path) if self._idle else None
         while self._idle:
             conn = self._idle.pop()
-            if conn.usable and (self._suspect is None or await self._trusted(conn)):
+            # a pooled connection to a server whose socket file is gone or replaced (it is stopping: a reload, a
+            # restarted container) is not used again: the server closes it, and the next call goes to the new one
+            if conn.usable and conn.socket_file == current and (self._suspect is None or await self._trusted(conn)):
                 return conn
             conn.close()
         try:
@@ -280,6 +297,7 @@ class HandlerClient:
             )
         except OSError:
             return None
+        conn.socket_file = _socket_file(self.socket_path)
         if not await self._trusted(conn):
             conn.close()
             return None

@@ -163,8 +163,13 @@ function* script(payload) {
   }
 }
 
+/** Wants a second argument the server never passes: refused at load, before any call. */
+function two_args(payload, context) {
+  return { ...payload, context };
+}
+
 module.exports = {
-  script, flies, only_flies, async_flies, bad_fly,
+  two_args, script, flies, only_flies, async_flies, bad_fly,
   echo, end_here, fan_out, commands, write_path, returns_list, yields_string, fail, async_echo, async_fan_out,
   Counter, Broken, slow_async, slow, hang, exits,
 };

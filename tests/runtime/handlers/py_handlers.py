@@ -169,3 +169,8 @@ def script(payload: dict[str, Any]) -> Any:
             continue
         if reply is not None:
             yield {"got": reply}
+
+
+def two_args(payload: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+    """Wants a second argument the server never passes: refused at load, before any call."""
+    return payload
