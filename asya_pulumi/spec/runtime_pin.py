@@ -10,7 +10,7 @@ pushes the image under this name, and so under this digest.
 from __future__ import annotations
 
 RUNTIME_IMAGE_NAME = "ghcr.io/asya-sh/asya-runtime:0.1.0"
-RUNTIME_IMAGE_DIGEST = "sha256:cb59a0dfe54a946a14252e18a1161d37cee4ffe0bfeb91ed51ef326fc0f8b66b"
+RUNTIME_IMAGE_DIGEST = "sha256:a5ef86a02d5d11c6cfb7cfa58fcb63bb38d5ecb9df6ced5ac6774deb14e7fd39"
 #: The sha256 of the Debian base layer the pinned digest was built on (the archive moves: a newer base builds
 #: another digest from the same sources; ``tests/images/test_runtime_pin.py`` tells the two cases apart).
 RUNTIME_IMAGE_BASE = "6411b014dd2a26dddda7bb6d50391c50b5d10f52ba0a11427c890ff5ecff1787"
