@@ -115,14 +115,19 @@ def page(dev_ui: DevUi) -> Iterator[Any]:
             browser.close()
 
 
-def _search(page: Any, envelope_id: str) -> Any:
-    """Search by id; the one matching row, once the trace it opens shows its hops."""
+def _search(page: Any, envelope_id: str) -> str:
+    """Search by id from the mesh view; the one matching row's text, once its id link opened the trace view and
+    that shows its hops."""
+    if page.locator("#records-panel").is_hidden():
+        page.click("#trace-back")
     page.fill('#search input[name="id"]', envelope_id)
     page.click('#search button[type="submit"]')
     expect(page.locator("#records tr.record")).to_have_count(1)  # the search's answer replaced the recent list
     row = page.locator(f'#records tr.record[data-id="{envelope_id}"]')
+    text = str(row.inner_text())
+    row.locator("a.trace-link").click()
     page.wait_for_selector(f'#timeline .branch[data-id="{envelope_id}"] .hop')
-    return row
+    return text
 
 
 def _assert_hops_shown(page: Any, record: dict[str, Any]) -> None:
@@ -147,7 +152,7 @@ def test_page_shows_the_mesh_finds_an_envelope_and_its_hops(dev_ui: DevUi, page:
 
     # A succeeded envelope, found by id: its four hops in order, each with its timing.
     row = _search(page, STORED_ID)
-    assert "succeeded" in row.inner_text()
+    assert "succeeded" in row
     assert [h["actor"] for h in records[STORED_ID]["hops"]] == ["preprocess", "score-image", "judge", "store"]
     _assert_hops_shown(page, records[STORED_ID])
     page.locator("#trace-panel").screenshot(path=str(SCREENSHOTS / "trace.png"))
@@ -155,8 +160,9 @@ def test_page_shows_the_mesh_finds_an_envelope_and_its_hops(dev_ui: DevUi, page:
 
     # The failed one: its hop, the error with the handler's traceback.
     row = _search(page, BROKEN_ID)
-    assert "failed" in row.inner_text() and "ValueError" in row.inner_text()
+    assert "failed" in row and "ValueError" in row
     _assert_hops_shown(page, records[BROKEN_ID])
+    page.click("#trace-errors details.traceback summary")  # the traceback is folded until asked for
     errors = page.inner_text("#trace-errors")
     assert "ValueError" in errors and "Traceback (most recent call last)" in errors
     page.locator("#trace-panel").screenshot(path=str(SCREENSHOTS / "trace-failed.png"))
@@ -165,6 +171,10 @@ def test_page_shows_the_mesh_finds_an_envelope_and_its_hops(dev_ui: DevUi, page:
     assert json.dumps(MARKUP) in page.inner_text("#trace-records")  # as JSON text, quotes escaped
     assert page.evaluate("window.__pwned") is None
     assert page.locator("#trace-records img, #trace-records script, #records img").count() == 0
+    page.click("#trace-back")
+    page.locator("#graph-panel").screenshot(path=str(SCREENSHOTS / "graph.png"))  # with the error edge
+    page.click(f'#records tr.record[data-id="{BROKEN_ID}"] a.trace-link')
+    page.wait_for_selector(f'#timeline .branch[data-id="{BROKEN_ID}"] .hop')
 
     # Replay asks first (a dry run lists what would be sent), then sends on confirmation.
     page.click("#replay-trace")
