@@ -343,7 +343,8 @@ def test_replay_dialog_sends_an_edited_payload_to_another_actor_after_review(dev
         page.reload()
         page.wait_for_selector(f'#timeline .branch[data-id="{BROKEN_ID}"] .hop')
     branch = page.locator(f'#timeline .branch[data-id="{replayed}"]')
-    assert branch.locator(".hop").first.get_attribute("data-actor") == "score-image"
+    hops = branch.locator(".hop").evaluate_all("rows => rows.map(r => r.dataset.actor)")
+    assert hops[:2] == ["preprocess", "score-image"]  # the original's history, then the replay at its target
     assert "fixed-by-hand" in page.inner_text("#trace-records")
 
 
