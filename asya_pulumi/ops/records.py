@@ -13,6 +13,7 @@ Records written by anything else (``offload/`` claim-check objects, ``replays/``
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -300,6 +301,37 @@ def search(*, s3: Any, bucket: str, query: RecordQuery) -> list[Found]:
         found = read_found(s3=s3, bucket=bucket, keys=[item.key for item in listed])
     matching = [f for f in found if query.matches(f.record)]
     return matching[: query.limit] if query.limit is not None else matching
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a search: the records at ``offset`` (newest first) and how many match in all (``total``)."""
+
+    found: list[Found]
+    total: int
+    offset: int
+
+
+def search_page(*, s3: Any, bucket: str, query: RecordQuery, offset: int) -> Page:
+    """Records ``offset .. offset + query.limit`` of those ``query`` matches, newest first, with the total count.
+
+    Why not :func:`search` and slice: a listing alone already gives the count and the order, so without an actor or
+    error-type filter only the page's records are read (a page of 50 costs 50 GETs however large the bucket). With
+    those filters every listed record in the time window must be read to know whether it matches, so the window
+    (``since``/``until``) is what keeps such a search cheap.
+    """
+    if query.ids:
+        matching = search(s3=s3, bucket=bucket, query=dataclasses.replace(query, limit=None))
+        end = None if query.limit is None else offset + query.limit
+        return Page(found=matching[offset:end], total=len(matching), offset=offset)
+    status = "failed" if query.error_type is not None and query.status is None else query.status
+    listed = list_records(s3=s3, bucket=bucket, status=status, since=query.since, until=query.until)
+    end = None if query.limit is None else offset + query.limit
+    if query.actor is None and query.error_type is None:
+        return Page(found=read_found(s3=s3, bucket=bucket, keys=[i.key for i in listed[offset:end]]),
+                    total=len(listed), offset=offset)
+    matching = [f for f in read_found(s3=s3, bucket=bucket, keys=[i.key for i in listed]) if query.matches(f.record)]
+    return Page(found=matching[offset:end], total=len(matching), offset=offset)
 
 
 def find_records(*, s3: Any, bucket: str, query: RecordQuery) -> list[FinalRecord]:

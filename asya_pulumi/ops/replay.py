@@ -211,6 +211,25 @@ def plan_records(
     return ReplayPlan(items=items)
 
 
+def with_payload(plan: ReplayPlan, *, payload: Any) -> ReplayPlan:
+    """``plan``, which must send exactly one envelope, with that envelope's payload replaced by ``payload``.
+
+    Why: the fix for a failure is sometimes in the input (a field a handler cannot read), not in the code; the
+    operator edits the payload and replays. Only one envelope at a time, so an edit can never be copied onto
+    envelopes the operator did not look at; everything else (new id, ``replay_of``, the marker) is as for any replay.
+    """
+    sendable = plan.to_send
+    if len(plan.items) != 1 or len(sendable) != 1 or sendable[0].envelope is None:
+        reasons = "; ".join(f"{i.original_id}: {i.skipped}" for i in plan.skipped)
+        raise OpsError(
+            f"a replacement payload replays exactly one envelope; this selection sends {len(sendable)}"
+            + (f" ({reasons})" if reasons else "")
+        )
+    item = sendable[0]
+    envelope = item.envelope.model_copy(update={"payload": payload}) if item.envelope is not None else None
+    return ReplayPlan(items=[dataclasses.replace(item, envelope=envelope)])
+
+
 def _record_item(
     record: FinalRecord, *, to: str | None, replayed: bool, queues: MeshQueues, known: dict[str, str | None]
 ) -> ReplayItem:

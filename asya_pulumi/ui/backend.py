@@ -93,21 +93,34 @@ class UiBackend:
         return records.find_records(s3=self.s3, bucket=self.result_bucket(), query=RecordQuery(limit=limit))
 
     def records(self, query: Mapping[str, str]) -> dict[str, Any]:
-        """Final records matching the page's search: by id (its own record, or its fan-out descendants'), else by
-        status, actor (failed at, or visited by a success) and error type; newest first."""
+        """One page of the final records matching the page's search, newest first, and how many match in all.
+
+        By id: its own record, or its fan-out descendants'. Otherwise by status, actor (failed at, or visited by a
+        success), error type and when the sink wrote it (``since``/``until``: an ISO time, UTC unless it names a
+        zone, or a duration ago like ``30m``, as ``asya replay --since`` takes). ``offset``/``limit`` page through
+        them server-side (:func:`asya_pulumi.ops.records.search_page`: only the page's records are read when no
+        actor or error type is asked for).
+        """
         limit = _limit(query.get("limit"))
+        offset = _offset(query.get("offset"))
         bucket = self.result_bucket()
+        now = time.time()
+        since = records.parse_time(query["since"], now=now) if query.get("since", "").strip() else None
+        until = records.parse_time(query["until"], now=now) if query.get("until", "").strip() else None
         envelope_id = query.get("id", "").strip()
         if envelope_id:
-            own = records.records_of(s3=self.s3, bucket=bucket, envelope_id=envelope_id)[:limit]
-            found = records.read_found(s3=self.s3, bucket=bucket, keys=[r.key for r in own])  # with write times
+            own = records.records_of(s3=self.s3, bucket=bucket, envelope_id=envelope_id)
+            found = [f for f in records.read_found(s3=self.s3, bucket=bucket, keys=[r.key for r in own])
+                     if records.within(f.written, since=since, until=until)]  # with write times
+            page = records.Page(found=found[offset : offset + limit], total=len(found), offset=offset)
         else:
             wanted = RecordQuery(
                 status=query.get("status") or None, actor=query.get("actor") or None,
-                error_type=query.get("error_type") or None, limit=limit,
+                error_type=query.get("error_type") or None, since=since, until=until, limit=limit,
             )
-            found = records.search(s3=self.s3, bucket=bucket, query=wanted)
-        return {"records": [f.to_json() for f in found]}
+            page = records.search_page(s3=self.s3, bucket=bucket, query=wanted, offset=offset)
+        return {"records": [f.to_json() for f in page.found], "total": page.total, "offset": page.offset,
+                "limit": limit, "since": since, "until": until}
 
     def trace(self, envelope_id: str) -> dict[str, Any]:
         """One envelope's trace (:func:`asya_pulumi.ops.trace.trace`: a branch per final record, replays followed,
@@ -124,10 +137,13 @@ class UiBackend:
 
     def replay(self, request: Mapping[str, Any]) -> dict[str, Any]:
         """Plan (``dry_run``, the default) or send a replay of error records: those of ``ids``, else those failed
-        at ``failed_at`` with ``error_type``; each into ``to`` or the actor that failed it.
+        at ``failed_at`` with ``error_type``; each into ``to`` or the actor that failed it; with ``payload`` (one
+        envelope only, :func:`asya_pulumi.ops.replay.with_payload`) that payload instead of the record's.
 
         Sending plans again rather than trusting the page's copy: what is sent is what the bucket says now, and
-        :mod:`asya_pulumi.ops.replay`'s markers keep an envelope from being replayed twice.
+        :mod:`asya_pulumi.ops.replay`'s markers keep an envelope from being replayed twice. Both answers list
+        every envelope with its new id, its target and (to send) the payload it carries, so the page shows
+        exactly what will be, or was, sent.
         """
         ids = request.get("ids") or []
         if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
@@ -139,17 +155,35 @@ class UiBackend:
             raise ValueError("say what to replay: 'ids', or 'failed_at' / 'error_type'")
         bucket = self.result_bucket()
         plan = replay.plan_records(s3=self.s3, bucket=bucket, queues=self.queues, query=wanted, to=_text(request, "to"))
-        items = [
-            {"id": item.original_id, "actor": item.to, "error_type": item.error_type, "reason": item.skipped}
-            for item in plan.items
-        ]
+        if "payload" in request:
+            plan = replay.with_payload(plan, payload=request["payload"])
+        items = [_replay_item(item) for item in plan.items]
         if request.get("dry_run", True) is not False:
             summary = f"{len(plan.to_send)} envelope(s) would be sent again, {len(plan.skipped)} skipped"
             return {"dry_run": True, "summary": summary, "items": items, "to_send": len(plan.to_send)}
         result = replay.send(plan, s3=self.s3, bucket=bucket, queues=self.queues)
         summary = f"sent {len(result.sent)}" + (f", refused {len(result.refused)}" if result.refused else "")
         return {"dry_run": False, "summary": summary, "sent": len(result.sent), "items": items,
+                "sent_items": [_replay_item(item) for item in result.sent],
                 "refused": [{"id": item.original_id, "reason": reason} for item, reason in result.refused]}
+
+
+def _replay_item(item: replay.ReplayItem) -> dict[str, Any]:
+    """One envelope of a replay as the dialog lists it: original id, new id, target, why skipped, the payload."""
+    data: dict[str, Any] = {"id": item.original_id, "replay_id": item.replay_id, "actor": item.to,
+                            "error_type": item.error_type, "reason": item.skipped}
+    if item.envelope is not None:
+        data["payload"] = item.envelope.payload
+    return data
+
+
+def _offset(value: str | None) -> int:
+    if not value:
+        return 0
+    if not value.isdigit():
+        raise ValueError(f"offset {value!r}: a number of rows to skip (0 or more)")
+    return int(value)
+
 
 def _limit(value: str | None) -> int:
     if not value:

@@ -1,9 +1,11 @@
 """The mesh as a graph for the page: nodes (actors and sinks with their live numbers), edges, and a layered layout.
 
-Edges come from two places. **Declared** ones are the mesh spec's routes (``--mesh``): consecutive actors of each
+Edges come from three places. **Declared** ones are the mesh spec's routes (``--mesh``): consecutive actors of each
 route, and its last actor to the success sink. **Observed** ones come from the recent final records: each record's
 ``route.prev`` is the path its envelope really took, so hops a handler chose at run time (a judge that routes to
-``store`` or ``human-review``) show up too, and a mesh without a spec still gets edges.
+``store`` or ``human-review``) show up too, and a mesh without a spec still gets edges. **Error** edges join each
+actor that ended recent envelopes in the error sink to it, with the count: the records say which actors failed
+envelopes, so only those get one.
 
 The layout is computed here rather than in the page so it can be tested: a node's column is the length of the
 longest path reaching it (sources in column 0, cycles cut by a bound), its row its order within the column.
@@ -42,8 +44,9 @@ class ActorLoad:
 @dataclass
 class Activity:
     """Per actor, over the recent final records: envelopes it handled successfully and errors it raised (a sink:
-    the records it stored), and the hops the envelopes took. Hops into the error sink are not edges: every actor
-    can end there, and its error count says how often it did."""
+    the records it stored), and the hops the envelopes took. Hops into the error sink are kept apart, as
+    ``errors``: :func:`mesh_graph` draws an *error* edge from each actor that really ended envelopes there (not
+    from every actor, which could only say that any of them might)."""
 
     passed: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
@@ -117,7 +120,7 @@ def mesh_graph(
     loads: Mapping[str, ActorLoad],
     activity: Activity,
 ) -> dict[str, Any]:
-    """The JSON the page draws: nodes with their numbers and positions, declared and observed edges.
+    """The JSON the page draws: nodes with their numbers and positions, declared, observed and error edges.
 
     ``actors`` are the nodes to show (declared and found from queues); ``loads`` has an entry for each actor that
     has a queue, so a declared actor without one (not deployed yet, or another namespace) is marked as such.
@@ -141,6 +144,9 @@ def mesh_graph(
             "column": column,
             "row": row,
         })
-    edges = [{"from": a, "to": b, "kind": "declared"} for a, b in sorted(declared)]
+    edges: list[dict[str, Any]] = [{"from": a, "to": b, "kind": "declared"} for a, b in sorted(declared)]
     edges += [{"from": a, "to": b, "kind": "observed"} for a, b in sorted(observed)]
+    if ERROR_SINK in names:  # not part of the layout: the sink's column is last whatever points at it
+        edges += [{"from": actor, "to": ERROR_SINK, "kind": "error", "count": count}
+                  for actor, count in sorted(activity.errors.items()) if actor in names and actor != ERROR_SINK]
     return {"namespace": namespace, "routes": {k: list(v) for k, v in routes.items()}, "nodes": nodes, "edges": edges}

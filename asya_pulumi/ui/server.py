@@ -6,8 +6,8 @@ and needs nothing installed. Every request passes :mod:`asya_pulumi.ui.security`
 package data; no build step): the token reaches it in a ``<meta>`` tag, and the Content-Security-Policy allows only
 our own scripts, so record content that slipped past the page's escaping still could not run.
 
-API (JSON): ``GET /api/graph``; ``GET /api/records?id=&status=&actor=&error_type=&limit=``;
-``GET /api/trace?id=``; ``POST /api/replay`` ``{"ids": [...], "actor": null, "dry_run": true}``.
+API (JSON): ``GET /api/graph``; ``GET /api/records?id=&status=&actor=&error_type=&since=&until=&offset=&limit=``;
+``GET /api/trace?id=``; ``POST /api/replay`` ``{"ids": [...], "to": null, "payload": ..., "dry_run": true}``.
 """
 
 from __future__ import annotations

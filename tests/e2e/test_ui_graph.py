@@ -69,3 +69,14 @@ def test_unconnected_actors_stack_in_the_first_column():
     placed = layout(["x", "y", "z"], [])
 
     assert sorted(placed.values()) == [(0, 0), (0, 1), (0, 2)]
+
+
+def test_error_edges_lead_from_the_actors_that_failed_envelopes_into_the_error_sink():
+    graph = mesh_graph(
+        namespace="m", actors=["a", "b", "c", "success-sink", "error-sink"], routes={"r": ["a", "b", "c"]},
+        loads={},
+        activity=activity_of([_failed("a", at="b"), _failed("a", at="b"), _failed(at="a"), _ok("a", "b", "c")]),
+    )
+
+    errors = {(e["from"], e["to"]): e["count"] for e in graph["edges"] if e["kind"] == "error"}
+    assert errors == {("a", "error-sink"): 1, ("b", "error-sink"): 2}  # not from c: it failed nothing

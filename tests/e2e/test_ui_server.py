@@ -196,3 +196,89 @@ def test_asya_ui_refuses_a_namespace_without_queues(broker: LocalBroker, namespa
     assert run.returncode == 2 and run.stdout == ""
     assert run.stderr.startswith(f"asya: error: no queues found for namespace {namespace!r}; check --namespace")
     assert len(run.stderr.splitlines()) == 1
+
+
+def _put_record(s3: Any, bucket: str, *, status: str, envelope_id: str, actor: str = "preprocess") -> None:
+    """A final record as a sink writes it: a failed one at ``actor``, or a success that visited it."""
+    failed = status == "failed"
+    envelope = {
+        "id": envelope_id, "route": {"prev": [] if failed else [actor], "curr": actor if failed else "success-sink",
+                                     "next": []},
+        "headers": {}, "payload": {"image_id": envelope_id, "pixels": []},
+        "status": {"phase": "failed" if failed else "succeeded", "attempt": 1, "max_attempts": 1, "actor": actor,
+                   "error": {"actor": actor, "type": "ValueError", "message": "bad pixels", "reason": "handler_error"}
+                   if failed else None},
+    }
+    prefix = "failed" if failed else "succeeded"
+    s3.put_object(Bucket=bucket, Key=f"{prefix}/{envelope_id}.json", Body=json.dumps(envelope).encode())
+
+
+def _records(server: UiServer, query: str) -> dict[str, Any]:
+    status, _, body = _request(server, "GET", f"/api/records?{query}")
+    assert status == 200, body
+    answer: dict[str, Any] = json.loads(body)
+    return answer
+
+
+def test_records_are_counted_and_paged_server_side_within_a_time_window(ui: UiServer, s3: Any):
+    bucket = ui.backend.result_bucket()
+    ids = [f"{i:08d}-0000-4000-8000-000000000000" for i in range(7)]
+    for i, envelope_id in enumerate(ids):
+        _put_record(s3, bucket, status="failed" if i % 2 else "succeeded", envelope_id=envelope_id)
+
+    first, second, last = (_records(ui, f"limit=3&offset={offset}") for offset in (0, 3, 6))
+
+    assert [page["total"] for page in (first, second, last)] == [7, 7, 7]
+    assert [len(page["records"]) for page in (first, second, last)] == [3, 3, 1]
+    assert sorted(r["id"] for page in (first, second, last) for r in page["records"]) == ids  # each once
+    failed = _records(ui, "status=failed&limit=2")
+    assert (failed["total"], len(failed["records"])) == (3, 2)
+    by_actor = _records(ui, "actor=preprocess&error_type=ValueError&limit=2&offset=2")
+    assert (by_actor["total"], len(by_actor["records"])) == (3, 1)
+    assert _records(ui, "since=1h")["total"] == 7
+    assert _records(ui, "until=2020-01-01T00:00")["total"] == 0
+    assert _records(ui, "since=2999-01-01T00:00Z")["total"] == 0
+    status, _, body = _request(ui, "GET", "/api/records?since=yesterday")
+    assert status == 400 and "neither a duration ago" in json.loads(body)["error"]
+
+
+def test_replay_of_one_record_into_another_actor_with_a_replacement_payload(ui: UiServer, s3: Any, sqs: Any):
+    from asya_pulumi.ops.replay import replay_id
+
+    bucket = ui.backend.result_bucket()
+    original = "0badc0de-0000-4000-8000-00000000e0e0"
+    _put_record(s3, bucket, status="failed", envelope_id=original)
+    headers = {security.TOKEN_HEADER: ui.token, "Origin": f"http://127.0.0.1:{ui.port}"}
+    request = {"ids": [original], "to": "score-image", "payload": {"image_id": "fixed", "pixels": [1, 2]}}
+
+    status, _, body = _request(ui, "POST", "/api/replay", headers=headers, body=request)
+    plan = json.loads(body)
+    assert status == 200 and plan["dry_run"] is True, plan
+    assert plan["items"] == [{"id": original, "replay_id": replay_id(original), "actor": "score-image",
+                              "error_type": "ValueError", "reason": None, "payload": request["payload"]}]
+
+    status, _, body = _request(ui, "POST", "/api/replay", headers=headers, body={**request, "dry_run": False})
+    sent = json.loads(body)
+    assert status == 200 and sent["summary"] == "sent 1", sent
+    assert [(i["id"], i["replay_id"], i["actor"]) for i in sent["sent_items"]] == [
+        (original, replay_id(original), "score-image")
+    ]
+    queue = MeshQueues(sqs=sqs, namespace=ui.backend.namespace).actor_url("score-image")
+    messages = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=2).get("Messages", [])
+    envelope = json.loads(messages[0]["Body"])
+    assert (envelope["id"], envelope["replay_of"], envelope["payload"]) == (
+        replay_id(original), original, request["payload"]
+    )
+
+
+def test_a_replacement_payload_replays_exactly_one_envelope(ui: UiServer, s3: Any):
+    bucket = ui.backend.result_bucket()
+    for n in range(2):
+        _put_record(s3, bucket, status="failed", envelope_id=f"0badc0de-0000-4000-8000-00000000000{n}")
+    headers = {security.TOKEN_HEADER: ui.token}
+    body = {"failed_at": "preprocess", "payload": {"pixels": [1]}}
+
+    status, _, answer = _request(ui, "POST", "/api/replay", headers=headers, body=body)
+
+    assert status == 400
+    assert json.loads(answer)["error"].startswith("a replacement payload replays exactly one envelope; this selection")
