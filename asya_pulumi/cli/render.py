@@ -76,8 +76,12 @@ def run(args: argparse.Namespace) -> int:
         say(f"asya render: the program failed under mocks: {exc}")
         return finish(EXIT_FAILED)
     report.update(plan.summary())
-    if not args.json:
-        plan.print_tree() if args.tree else plan.print_summary()
+    if args.json:
+        pass  # printed once, at the end
+    elif args.tree:
+        plan.print_tree()
+    else:
+        plan.print_summary()
     if args.out is not None:
         written = plan.write_objects(args.out)
         report["written"] = {"directory": str(args.out), "objects": len(written)}

@@ -4,6 +4,7 @@ the next save recovers."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -11,6 +12,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -56,6 +58,24 @@ class Output(threading.Thread):
         raise AssertionError(f"{text!r} not printed within {timeout_s} s; output so far:\n{''.join(self.seen)}")
 
 
+@contextlib.contextmanager
+def _watching(*args: str) -> Iterator[tuple[subprocess.Popen[str], Output]]:
+    """``asya dev ARGS`` with stdin a pipe and its output collected; afterwards the output is printed (for a failing
+    test's report) and a process still running is killed."""
+    process = subprocess.Popen(
+        [ASYA, "dev", *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=REPO,
+    )
+    output = Output(process)
+    output.start()
+    try:
+        yield process, output
+    finally:
+        print("".join(output.seen))
+        if process.poll() is None:
+            process.kill()
+
+
 def _save(path: Path, text: str) -> None:
     """Write ``text`` with a modification time that surely differs from the last one (coarse file systems)."""
     before = path.stat().st_mtime_ns if path.exists() else 0
@@ -71,13 +91,8 @@ def test_saving_a_handler_reloads_it_and_resends_without_restarting_the_broker(t
     (pipeline / "tag.yaml").write_text(TAG)
     (pipeline / "shout.py").write_text(HANDLER % "one")
     (pipeline / "tag.py").write_text("def run(payload):\n    return {**payload, 'tagged': True}\n")
-    process = subprocess.Popen(
-        [ASYA, "dev", str(pipeline), "--send", "go", '{"n": 1}', "--watch", "--resend", "--logs", str(tmp_path / "l")],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
-    )
-    output = Output(process)
-    output.start()
-    try:
+    with _watching(str(pipeline), "--send", "go", '{"n": 1}', "--watch", "--resend", "--logs",
+                   str(tmp_path / "l")) as (process, output):
         first = output.wait_for("watching")
         assert '"word": "one"' in first, first
         brokers = [p for p in psutil.Process(process.pid).children(recursive=True) if "fauxqs" in " ".join(p.cmdline())]
@@ -111,10 +126,6 @@ def test_saving_a_handler_reloads_it_and_resends_without_restarting_the_broker(t
         assert _handler_pid(process.pid, "tag") == tag_handler  # ... and only the edited actor was restarted
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0
-    finally:
-        print("".join(output.seen))
-        if process.poll() is None:
-            process.kill()
 
 
 def _handler_pid(root: int, actor: str) -> int:
@@ -149,14 +160,8 @@ def test_a_reload_during_a_call_takes_about_a_second_and_the_envelope_ends_once(
     (pipeline / "slow.yaml").write_text(SLOW)
     (pipeline / "slow.py").write_text(SLOW_HANDLER % "one")
     (pipeline / "input.jsonl").write_text('{"route": "go", "payload": {"n": 1}}\n')
-    process = subprocess.Popen(
-        [ASYA, "dev", str(pipeline), "--watch", "--logs", str(tmp_path / "l")],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
-    )
-    output = Output(process)
-    output.start()
     calls = pipeline / "calls"
-    try:
+    with _watching(str(pipeline), "--watch", "--logs", str(tmp_path / "l")) as (process, output):
         first = output.wait_for("watching")
         assert f"input: {pipeline}/input.jsonl" in first and '"word": "one"' in first, first
         endpoint = first.split(" at ")[-1].split()[0]
@@ -198,7 +203,3 @@ def test_a_reload_during_a_call_takes_about_a_second_and_the_envelope_ends_once(
         assert '+ ok   slow  {"n": 1, "word": "two"}' in changed, changed
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0
-    finally:
-        print("".join(output.seen))
-        if process.poll() is None:
-            process.kill()
