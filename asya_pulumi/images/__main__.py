@@ -10,7 +10,7 @@ from pathlib import Path
 
 from asya_pulumi.images.build import build_all
 from asya_pulumi.images.errors import ImageError
-from asya_pulumi.images.pin import PIN_MODULE, write_pin
+from asya_pulumi.images.pin import PIN_MODULE, PINNED_REFS, write_pin
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -20,8 +20,8 @@ def main(argv: list[str] | None = None) -> int:
                                      "pipeline's handler images) as an OCI layout, reproducibly.")
     parser.add_argument("out", type=Path, metavar="OUT_DIR")
     parser.add_argument("--archive", action="store_true", help="also write a docker-archive tar per image")
-    parser.add_argument("--pin", action="store_true", help=f"point the spec's default runtime image ({PIN_MODULE}) "
-                        "at the digest built")
+    parser.add_argument("--pin", action="store_true", help=f"point the spec's default runtime and gateway images "
+                        f"({PIN_MODULE}) at the digests built")
     parser.add_argument("--pipeline", type=Path, metavar="DIR", action="append", default=[],
                         help="also build DIR's handler images (repeatable)")
     parser.add_argument("--no-runtime", action="store_true", help="only the pipeline's handler images")
@@ -38,8 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     for image in built:
         print(f"{image.ref}\t{image.pinned}\t{image.compressed_bytes / 1e6:.1f} MB compressed")
     if args.pin:
-        changed = write_pin(repo=REPO, image=built[0])
-        print(f"{PIN_MODULE}: {'pinned ' + built[0].digest if changed else 'already pinned to this digest'}")
+        by_ref = {image.ref: image for image in built}
+        changed = write_pin(repo=REPO, images=by_ref)
+        digests = ", ".join(f"{ref} {by_ref[ref].digest}" for ref in PINNED_REFS)
+        print(f"{PIN_MODULE}: {'pinned ' + digests if changed else 'already pinned to these digests'}")
     print(f"wrote {args.out} in {time.monotonic() - started:.1f} s")
     return 0
 

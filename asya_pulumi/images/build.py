@@ -1,9 +1,10 @@
 """What ``scripts/build-image`` and ``asya build`` write into an output directory, and the pin.
 
-``OUT_DIR/oci/`` is one OCI image layout holding every image built (refs: ``runtime``, and one per handler image);
-beside it, per image, ``<ref>.packages.tsv`` (the Debian packages of its base), ``<ref>.rootfs.sha256`` (the base
-layer's sha256: the archive moves, this records what was installed) and for the runtime ``runtime.cdx.json``, a
-CycloneDX SBOM of its Python distributions; ``images.json`` lists name, ref, digest and compressed size of each.
+``OUT_DIR/oci/`` is one OCI image layout holding every image built (refs: ``runtime``, ``gateway`` — the runtime's
+layers and one more — and one per handler image); beside it, per image, ``<ref>.packages.tsv`` (the Debian packages
+of its base), ``<ref>.rootfs.sha256`` (the base layer's sha256: the archive moves, this records what was installed)
+and for the runtime and the gateway ``<ref>.cdx.json``, a CycloneDX SBOM of its Python distributions;
+``images.json`` lists name, ref, digest and compressed size of each.
 ``--archive`` adds ``<ref>.docker.tar`` for ``docker load``. Nothing beside the layout reaches a digest.
 """
 
@@ -16,24 +17,29 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from asya_pulumi.images.errors import ImageError
+from asya_pulumi.images.gateway_image import GATEWAY_LOCK, build_gateway_image
 from asya_pulumi.images.handler_images import build_handler_images
 from asya_pulumi.images.oci import Layout, write_docker_archive
 from asya_pulumi.images.runtime_image import DEFAULT_EPOCH, RUNTIME_LOCK, BuiltImage, build_runtime_image
 
 LAYOUT_DIR = "oci"
 IMAGES_FILE = "images.json"
-SBOM_FILE = "runtime.cdx.json"
+#: The SBOM beside each image built from the runtime's sources: its ref's, from its lock.
+SBOMS = {"runtime": RUNTIME_LOCK, "gateway": GATEWAY_LOCK}
 
 
 def build_all(*, repo: Path, out: Path, runtime: bool = True, pipeline_dirs: Sequence[Path] = (),
               archive: bool = False, epoch: int = DEFAULT_EPOCH) -> list[BuiltImage]:
-    """Build the runtime image (when ``runtime``) and the handler images of each of ``pipeline_dirs`` into
-    ``out``; two pipelines naming one image is refused (the second would silently replace the first)."""
+    """Build the runtime and gateway images (when ``runtime``) and the handler images of each of
+    ``pipeline_dirs`` into ``out``; two pipelines naming one image is refused (the second would silently replace
+    the first)."""
     layout = Layout(out / LAYOUT_DIR)
     built: list[BuiltImage] = []
     if runtime:
-        built.append(build_runtime_image(repo=repo, layout=layout, epoch=epoch))
-        write_sbom(repo=repo, out=out / SBOM_FILE)
+        runtime_image = build_runtime_image(repo=repo, layout=layout, epoch=epoch)
+        built += [runtime_image, build_gateway_image(repo=repo, layout=layout, runtime=runtime_image, epoch=epoch)]
+        for ref, lock in SBOMS.items():
+            write_sbom(repo=repo, lock=lock, out=out / f"{ref}.cdx.json")
     for pipeline_dir in pipeline_dirs:
         images = build_handler_images(pipeline_dir=pipeline_dir, layout=layout, epoch=epoch)
         if clash := {i.ref for i in images} & {i.ref for i in built}:
@@ -50,10 +56,10 @@ def build_all(*, repo: Path, out: Path, runtime: bool = True, pipeline_dirs: Seq
     return built
 
 
-def write_sbom(*, repo: Path, out: Path) -> None:
-    """CycloneDX (JSON) of the runtime and its locked dependencies, by cyclonedx-bom (requirements/dev.txt), with
+def write_sbom(*, repo: Path, lock: str, out: Path) -> None:
+    """CycloneDX (JSON) of the runtime and ``lock``'s dependencies, by cyclonedx-bom (requirements/dev.txt), with
     reproducible output (no serial number, no timestamp)."""
-    command = [sys.executable, "-m", "cyclonedx_py", "requirements", str(repo / RUNTIME_LOCK),
+    command = [sys.executable, "-m", "cyclonedx_py", "requirements", str(repo / lock),
                "--pyproject", str(repo / "runtime/pyproject.toml"), "--of", "JSON", "--output-reproducible",
                "-o", str(out)]
     done = subprocess.run(command, capture_output=True, text=True)

@@ -47,6 +47,7 @@ def install(*, prefix: Path, requirements: Path | None = None, wheels: Sequence[
     if wheels:
         _uv(*common, *map(str, wheels))
     shutil.rmtree(target / "bin", ignore_errors=True)
+    (target / ".lock").unlink(missing_ok=True)  # uv's lock of the target while it installs: no part of a layer
     for dist_info in sorted(target.glob("*.dist-info")):
         _drop_machine_files(dist_info)
 

@@ -53,6 +53,8 @@ class BuiltImage:
     digest: str
     compressed_bytes: int
     base: Base
+    #: The image's layers, base first (another image built on this one shares their blobs).
+    layers: tuple[Layer, ...] = ()
 
     @property
     def pinned(self) -> str:
@@ -64,17 +66,17 @@ def runtime_version(repo: Path) -> str:
     return str(tomllib.loads((repo / "runtime/pyproject.toml").read_text())["project"]["version"])
 
 
-def runtime_sources(repo: Path) -> list[str]:
-    """The runtime's tracked-or-new files and the lock (names relative to ``repo``): what reaches the image."""
+def runtime_sources(repo: Path, *, locks: tuple[str, ...] = (RUNTIME_LOCK,)) -> list[str]:
+    """The runtime's tracked-or-new files and ``locks`` (names relative to ``repo``): what reaches the image."""
     listed = subprocess.run(["git", "-C", str(repo), "ls-files", "-co", "--exclude-standard", "--",
-                             *RUNTIME_SOURCES, RUNTIME_LOCK], capture_output=True, text=True, check=True).stdout
+                             *RUNTIME_SOURCES, *locks], capture_output=True, text=True, check=True).stdout
     return sorted(name for name in set(listed.split()) if (repo / name).is_file() and "__pycache__" not in name)
 
 
-def sources_revision(repo: Path) -> str:
+def sources_revision(repo: Path, *, locks: tuple[str, ...] = (RUNTIME_LOCK,)) -> str:
     """sha256 over :func:`runtime_sources` (names and bytes): changes exactly when the image would."""
     digest = hashlib.sha256()
-    for name in runtime_sources(repo):
+    for name in runtime_sources(repo, locks=locks):
         digest.update(name.encode() + b"\0" + (repo / name).read_bytes() + b"\0")
     return "sha256:" + digest.hexdigest()
 
@@ -105,24 +107,36 @@ def build_runtime_image(*, repo: Path, layout: Layout, epoch: int = DEFAULT_EPOC
         install(prefix=prefix, requirements=repo / RUNTIME_LOCK)
         install(prefix=prefix, wheels=[wheel])
         write_entry_script(prefix=prefix, name="asya-sidecar", module="asya_runtime.sidecar")
-        compile_python(root=base.root, paths=[f"/usr/local/{SITE_PACKAGES}"], usr_local=prefix)
-        normalize_modes(prefix)
-        packages = layout.add_layer(tar=tar_bytes(root=prefix, epoch=epoch, prefix="usr/local"),
-                                    comment=f"asya-runtime {version} and {RUNTIME_LOCK}")
+        packages = finish_layer(layout=layout, base=base, prefix=prefix, epoch=epoch,
+                                comment=f"asya-runtime {version} and {RUNTIME_LOCK}")
     base_layer = base_layer_of(layout=layout, base=base)
-    labels = {
-        "org.opencontainers.image.title": "asya-runtime",
-        "org.opencontainers.image.description": "asya sidecar and sinks (asya-sidecar)",
-        "org.opencontainers.image.source": SOURCE_URL,
-        "org.opencontainers.image.revision": sources_revision(repo),
-        "org.opencontainers.image.version": version,
-        "org.opencontainers.image.licenses": "Apache-2.0",
-        "org.opencontainers.image.base.name": f"debian:bookworm ({base.sha256[:16]})",
-    }
+    labels = image_labels(repo=repo, title="asya-runtime", description="asya sidecar and sinks (asya-sidecar)",
+                          base=base)
     config = ImageConfig(entrypoint=["asya-sidecar"], user=f"{USER_ID}:{USER_ID}", env=PYTHON_ENV,
                          labels=labels, exposed_ports=[METRICS_PORT])
     return add_image(layout=layout, ref="runtime", name=f"{RUNTIME_REPOSITORY}:{version}",
                      layers=[base_layer, packages], config=config, epoch=epoch, base=base)
+
+
+def image_labels(*, repo: Path, title: str, description: str, base: Base,
+                 locks: tuple[str, ...] = (RUNTIME_LOCK,)) -> dict[str, str]:
+    """The OCI labels of an image built from the runtime's sources and ``locks``."""
+    return {
+        "org.opencontainers.image.title": title,
+        "org.opencontainers.image.description": description,
+        "org.opencontainers.image.source": SOURCE_URL,
+        "org.opencontainers.image.revision": sources_revision(repo, locks=locks),
+        "org.opencontainers.image.version": runtime_version(repo),
+        "org.opencontainers.image.licenses": "Apache-2.0",
+        "org.opencontainers.image.base.name": f"debian:bookworm ({base.sha256[:16]})",
+    }
+
+
+def finish_layer(*, layout: Layout, base: Base, prefix: Path, epoch: int, comment: str) -> Layer:
+    """``prefix`` (a tree for ``/usr/local``) compiled with the base's interpreter, modes normalised, as a layer."""
+    compile_python(root=base.root, paths=[f"/usr/local/{SITE_PACKAGES}"], usr_local=prefix)
+    normalize_modes(prefix)
+    return layout.add_layer(tar=tar_bytes(root=prefix, epoch=epoch, prefix="usr/local"), comment=comment)
 
 
 def base_layer_of(*, layout: Layout, base: Base) -> Layer:
@@ -135,5 +149,6 @@ def add_image(*, layout: Layout, ref: str, name: str, layers: list[Layer], confi
               base: Base) -> BuiltImage:
     manifest = layout.add_image(tag=ref, layers=layers, config=config, created=created_at(epoch))
     size = sum(layer.blob.size for layer in layers)
-    return BuiltImage(ref=ref, name=name, digest=manifest.digest, compressed_bytes=size, base=base)
+    return BuiltImage(ref=ref, name=name, digest=manifest.digest, compressed_bytes=size, base=base,
+                      layers=tuple(layers))
 

@@ -1,10 +1,11 @@
-"""The runtime image every mesh uses unless it names its own (``MeshSpec.runtime_image``), pinned by digest.
+"""The runtime image every mesh uses unless it names its own (``MeshSpec.runtime_image``), and the gateway image
+built on it (docs/gateway.md), pinned by digest.
 
-The one home of the default: ``scripts/build-image --pin`` rewrites the constants below from a fresh build of
-the runtime image (``asya_pulumi/images/runtime_image.py``), and ``tests/images/test_runtime_pin.py`` fails when
-the sources no longer build to this digest. A digest, not just a tag: a pod then runs exactly the bytes that were
-built and tested, and a re-pushed tag cannot change it. The release workflow (``.github/workflows/release.yml``)
-pushes the image under this name, and so under this digest.
+The one home of the defaults: ``scripts/build-image --pin`` rewrites the constants below from a fresh build of
+the runtime and gateway images (``asya_pulumi/images/runtime_image.py``, ``gateway_image.py``), and
+``tests/images/test_runtime_pin.py`` fails when the sources no longer build to these digests. A digest, not just a
+tag: a pod then runs exactly the bytes that were built and tested, and a re-pushed tag cannot change it. The release
+workflow (``.github/workflows/release.yml``) pushes each image under its name, and so under its digest.
 """
 
 from __future__ import annotations
@@ -16,3 +17,8 @@ RUNTIME_IMAGE_DIGEST = "sha256:a5ef86a02d5d11c6cfb7cfa58fcb63bb38d5ecb9df6ced5ac
 RUNTIME_IMAGE_BASE = "6411b014dd2a26dddda7bb6d50391c50b5d10f52ba0a11427c890ff5ecff1787"
 #: ``name:tag@digest``: the tag for people, the digest for the kubelet.
 DEFAULT_RUNTIME_IMAGE = f"{RUNTIME_IMAGE_NAME}@{RUNTIME_IMAGE_DIGEST}"
+
+GATEWAY_IMAGE_NAME = "ghcr.io/asya-sh/asya-gateway:0.1.0"
+GATEWAY_IMAGE_DIGEST = "sha256:0000000000000000000000000000000000000000000000000000000000000000"
+#: The front door's image (``GatewaySpec.image``'s default): built on the same base as the runtime image.
+DEFAULT_GATEWAY_IMAGE = f"{GATEWAY_IMAGE_NAME}@{GATEWAY_IMAGE_DIGEST}"

@@ -51,6 +51,8 @@ def test_release_workflow_builds_signs_attests_and_publishes():
              for job, spec in workflow["jobs"].items()}
     assert "scripts/build-image out" in steps["images"]
     assert "pip_audit --requirement requirements/runtime.txt" in steps["images"]
+    assert "pip_audit --requirement requirements/gateway.txt" in steps["images"]
+    assert "out/gateway.cdx.json" in WORKFLOW.read_text()
     assert "skopeo copy --preserve-digests" in steps["images"]  # GHCR gets the digests that were built
     assert "cosign sign --yes" in steps["images"]
     assert "actions/attest-build-provenance" in steps["images"] and "actions/attest-sbom" in steps["images"]

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from asya_pulumi.images.build import SBOM_FILE
 from asya_pulumi.images.oci import Layout
 from asya_pulumi.images.podman import podman
 from asya_pulumi.images.rootfs import base_key, debian_base
@@ -85,7 +84,7 @@ def test_no_compiler_or_package_manager_in_any_image(built: Built):
 
 
 def test_sbom_packages_and_checksum_beside_the_image(built: Built):
-    sbom = json.loads((built.out / SBOM_FILE).read_text())
+    sbom = json.loads((built.out / "runtime.cdx.json").read_text())
     assert sbom["bomFormat"] == "CycloneDX"
     names = {c["name"] for c in sbom["components"]}
     assert {"aiobotocore", "botocore", "pydantic", "prometheus-client"} <= names

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from asya_pulumi.spec import DEFAULT_RUNTIME_IMAGE, MeshSpec
-from asya_pulumi.spec.runtime_pin import RUNTIME_IMAGE_BASE, RUNTIME_IMAGE_DIGEST, RUNTIME_IMAGE_NAME
+from asya_pulumi.spec.runtime_pin import (
+    DEFAULT_GATEWAY_IMAGE,
+    GATEWAY_IMAGE_DIGEST,
+    GATEWAY_IMAGE_NAME,
+    RUNTIME_IMAGE_BASE,
+    RUNTIME_IMAGE_DIGEST,
+    RUNTIME_IMAGE_NAME,
+)
 from images.conftest import Built
 
 
@@ -29,3 +36,13 @@ def test_the_pinned_digest_is_what_the_sources_build(built: Built):
 def test_the_spec_default_is_the_pin():
     assert f"{RUNTIME_IMAGE_NAME}@{RUNTIME_IMAGE_DIGEST}" == DEFAULT_RUNTIME_IMAGE
     assert MeshSpec.model_fields["runtime_image"].default == DEFAULT_RUNTIME_IMAGE
+
+
+def test_the_pinned_gateway_digest_is_what_the_sources_build(built: Built):
+    gateway = built.images["gateway"]
+    if gateway.base.sha256 != RUNTIME_IMAGE_BASE:
+        pytest.skip("the Debian archive moved since the pin (see the runtime's test above)")
+    assert (gateway.name, gateway.digest) == (GATEWAY_IMAGE_NAME, GATEWAY_IMAGE_DIGEST), (
+        f"the sources now build the gateway image {gateway.pinned}, but asya_pulumi/spec/runtime_pin.py pins "
+        f"{DEFAULT_GATEWAY_IMAGE}; run `scripts/build-image /tmp/asya-images --pin` and commit runtime_pin.py"
+    )

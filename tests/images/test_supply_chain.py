@@ -1,9 +1,10 @@
-"""Supply chain: pip-audit over the runtime image's locked dependencies, and the Debian package list shipped.
+"""Supply chain: pip-audit over the runtime and gateway images' locked dependencies, and the Debian package lists
+shipped.
 
 pip-audit asks a vulnerability service (PyPI's JSON API / OSV); where it cannot be reached — an error, or every
 dependency "not found on PyPI" (a package index without the JSON API, as here) — the audit is skipped with that
-reason rather than passed. A finding is fixed by moving the lock (requirements/runtime.txt) or suppressed in
-``IGNORED`` below with the reason.
+reason rather than passed. A finding is fixed by moving the lock (requirements/runtime.txt, gateway.txt) or
+suppressed in ``IGNORED`` below with the reason.
 """
 
 from __future__ import annotations
@@ -18,16 +19,17 @@ import pytest
 from images.conftest import Built
 
 REPO = Path(__file__).resolve().parents[2]
-LOCK = REPO / "requirements" / "runtime.txt"
+LOCKS = ("runtime.txt", "gateway.txt")
 #: Vulnerability ids pip-audit may report without failing, each with the reason (none so far).
 IGNORED: dict[str, str] = {}
 _UNREACHABLE = ("ConnectionError", "Max retries exceeded", "Name or service not known", "Failed to resolve",
                 "Temporary failure in name resolution", "ConnectTimeout", "Network is unreachable")
 
 
-def test_pip_audit_of_the_runtime_lock():
-    command = [sys.executable, "-m", "pip_audit", "--requirement", str(LOCK), "--require-hashes",
-               "--disable-pip", "--format", "json", "--progress-spinner", "off", "--timeout", "10",
+@pytest.mark.parametrize("lock", LOCKS)
+def test_pip_audit_of_the_image_locks(lock: str):
+    command = [sys.executable, "-m", "pip_audit", "--requirement", str(REPO / "requirements" / lock),
+               "--require-hashes", "--disable-pip", "--format", "json", "--progress-spinner", "off", "--timeout", "10",
                *(f"--ignore-vuln={vuln}" for vuln in IGNORED)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     if done.returncode != 0 and any(marker in done.stderr for marker in _UNREACHABLE):
