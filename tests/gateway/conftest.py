@@ -68,7 +68,8 @@ class Gateway:
         return asyncio.run(main())
 
     def queue_url(self, actor: str) -> str:
-        return str(self.sqs.get_queue_url(QueueName=queue_name(namespace=self.config.namespace, actor=actor))["QueueUrl"])
+        name = queue_name(namespace=self.config.namespace, actor=actor)
+        return str(self.sqs.get_queue_url(QueueName=name)["QueueUrl"])
 
     def sent(self, actor: str, *, wait_s: float = 1.0) -> list[dict[str, Any]]:
         """Every envelope waiting in ``actor``'s queue, received and deleted (so the next test starts empty)."""
