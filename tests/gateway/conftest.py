@@ -33,6 +33,8 @@ from asya_runtime.status import StatusStore
 
 REPO = Path(__file__).resolve().parents[2]
 ACTORS = ["prep", "slow", "done"]
+#: An actor of the mesh whose queue does not exist (yet): every send to it fails.
+ORPHAN = "orphan"
 ROUTES: dict[str, Any] = {
     "pipeline": {
         "actors": ["prep", "done"], "description": "Prepares a text and finishes it.",
@@ -116,7 +118,7 @@ def running_gateway(
     config = GatewayConfig.model_validate({
         "namespace": namespace, "status_table": table.name, "port": port, "region": LOCAL_CREDENTIALS["region_name"],
         "sqs_endpoint": broker.endpoint, "s3_endpoint": broker.endpoint, "result_bucket": bucket,
-        "mesh": GatewayMesh.model_validate({"namespace": namespace, "actors": ACTORS, "routes": ROUTES}),
+        "mesh": GatewayMesh.model_validate({"namespace": namespace, "actors": [*ACTORS, ORPHAN], "routes": ROUTES}),
         "keepalive_s": 0.5, "poll_interval_s": 0.05, "call_timeout_s": 20,
         **settings,
     })

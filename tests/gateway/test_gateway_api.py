@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from conftest import Gateway
@@ -50,6 +50,8 @@ def test_a_submission_to_an_actor_is_sent_tracked_and_pending(gateway: Gateway) 
     assert view["id"] == envelope_id and view["status"] == "pending"
     assert view["created_at"].endswith("Z") and view["updated_at"].endswith("Z")
     assert view["data"]["route"] == "slow"
+    assert view["data"]["deadline_at"].endswith("Z")
+    assert datetime.fromisoformat(view["data"]["deadline_at"]) - deadline < timedelta(milliseconds=1)
     assert gateway.table.item(envelope_id)["sent"] == {"BOOL": True}  # type: ignore[index]
 
 
@@ -243,3 +245,28 @@ def parse_sse(lines: list[str]) -> list[tuple[str, Any]]:
             events.append((kind, data))
             kind, data = None, None
     return events
+
+
+def test_a_failed_send_is_503_and_the_record_says_so(gateway: Gateway) -> None:
+    """Without a key the record is ended `failed` (`not sent`); with one it stays pending and unsent, and the retry
+    sends it once the queue is there."""
+    from conftest import ORPHAN
+
+    from asya_runtime.gateway.requests import submission_id
+    from asya_runtime.naming import queue_name
+
+    with gateway.http() as http:
+        plain = http.post(f"/api/v1/mesh/?actor={ORPHAN}", json={"payload": {}})
+        keyed = http.post(f"/api/v1/mesh/?actor={ORPHAN}", json={"payload": {}}, headers={"Idempotency-Key": "k-503"})
+    assert plain.status_code == keyed.status_code == 503
+    assert "could not be sent" in plain.json()["error"] and "same Idempotency-Key" in keyed.json()["error"]
+    failed = [m for m in gateway.store(lambda store: store.list(status="failed", limit=100)).records
+              if m.error and m.error.get("reason") == "not sent"]
+    assert failed and failed[0].actor == ORPHAN
+    keyed_id = submission_id(namespace=gateway.config.namespace, idempotency_key="k-503")
+    assert get(gateway, keyed_id)["status"] == "pending"
+    assert gateway.table.item(keyed_id)["sent"] == {"BOOL": False}  # type: ignore[index]
+    gateway.sqs.create_queue(QueueName=queue_name(namespace=gateway.config.namespace, actor=ORPHAN))
+    assert submit(gateway, f"actor={ORPHAN}", {"payload": {}}, **{"Idempotency-Key": "k-503"}) == keyed_id
+    assert [e["id"] for e in gateway.sent(ORPHAN)] == [keyed_id]
+    assert gateway.table.item(keyed_id)["sent"] == {"BOOL": True}  # type: ignore[index]
