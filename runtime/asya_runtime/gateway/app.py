@@ -2,8 +2,8 @@
 
 :func:`open_backends` connects SQS, S3 and the status store (aiobotocore, endpoints from the config);
 :func:`build_app` wires the three front ends onto them behind the configured authentication. Every error a request
-can cause is answered as JSON ``{"error": ...}`` with a 4xx (or 503 when a backend is down): an unexpected
-exception is logged and answered 500 without a traceback, and counts as a bug.
+can cause is answered as JSON ``{"error": ...}`` with a 4xx, or 503 when a backend (DynamoDB, SQS, S3) fails or
+cannot be reached; any other exception is logged and answered 500 without a traceback, and counts as a bug.
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 from a2a.server.routes import create_agent_card_routes, create_jsonrpc_routes
 from aiobotocore.session import get_session
+from botocore.exceptions import BotoCoreError, ClientError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -78,6 +80,16 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": message}, status_code=exc.status_code, headers=exc.headers)
 
 
+#: What a failing or unreachable backend raises (botocore's errors, aiohttp's, sockets', timeouts): 503, not 500.
+BACKEND_ERRORS: tuple[type[Exception], ...] = (BotoCoreError, ClientError, aiohttp.ClientError, OSError, TimeoutError)
+
+
+async def _backend_error(request: Request, exc: Exception) -> Response:
+    log.warning("backend failed on %s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
+    return JSONResponse({"error": f"a backend of the gateway (status store, queue or bucket) failed "
+                                  f"({type(exc).__name__}); try again"}, status_code=503)
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return JSONResponse({"error": f"internal error ({type(exc).__name__}); the gateway's log has the details"},
@@ -107,6 +119,9 @@ def build_app(*, config: GatewayConfig, backends: Backends) -> ASGIApp:
 
     app = Starlette(
         routes=routes, lifespan=lifespan,
-        exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _unexpected},
+        exception_handlers={
+            ApiError: _api_error, HTTPException: _http_error, Exception: _unexpected,
+            **dict.fromkeys(BACKEND_ERRORS, _backend_error),
+        },
     )
     return build_auth(app, config=config)

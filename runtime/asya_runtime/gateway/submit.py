@@ -8,13 +8,16 @@ The order is what keeps a submission from being lost or run twice:
   ``Idempotency-Key`` derives the same id, finds that record and sends again; one that finds ``sent`` true returns
   the id without sending, so the pipeline runs once;
 * a submission without a key whose send fails is ended ``failed`` (reason ``not sent``), so no record waits for an
-  envelope that never left, and the caller gets 503.
+  envelope that never left, and the caller gets 503;
+* a send that succeeded but could not be marked sent still answers the id (the envelope is on its way and has its
+  record); only a retry with the same key in that window sends it a second time.
 
 The MCP tools and the A2A handler submit through the same :class:`Submitter`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -74,7 +77,10 @@ class Submitter:
                 return envelope_id  # a retry of a submission that was sent: the pipeline runs once
         await self._send(envelope_id=envelope_id, actor=submission.route[0], body=body,
                          ends_on_failure=submission.idempotency_key is None)
-        await self._store.mark_sent(id=envelope_id)
+        try:
+            await self._store.mark_sent(id=envelope_id)
+        except Exception as exc:  # the envelope is on its way and has its record: the caller still gets its id
+            log.warning("sent %s but could not mark it sent: %s", envelope_id, exc)
         return envelope_id
 
     async def _send(self, *, envelope_id: str, actor: str, body: str, ends_on_failure: bool) -> None:
@@ -84,10 +90,11 @@ class Submitter:
         except Exception as exc:  # the broker's every failure: the record says so, the caller gets 503
             log.warning("send of %s to %s failed: %s", envelope_id, actor, exc)
             if ends_on_failure:
-                await self._store.finish(
-                    id=envelope_id, status="failed",
-                    error={"type": type(exc).__name__, "message": str(exc)[:500], "reason": "not sent"},
-                )
+                with contextlib.suppress(Exception):  # the store failing too leaves the record pending: still 503
+                    await self._store.finish(
+                        id=envelope_id, status="failed",
+                        error={"type": type(exc).__name__, "message": str(exc)[:500], "reason": "not sent"},
+                    )
             retry = "retry with the same Idempotency-Key" if not ends_on_failure else "submit it again"
             raise ApiError(503, f"the envelope could not be sent to actor {actor!r}'s queue ({type(exc).__name__}); "
                                 f"{retry}") from None
