@@ -288,3 +288,16 @@ def test_a_listing_shows_inline_payloads_and_leaves_references_unread(gateway: G
     assert listed[small]["data"]["payload"] == {"s": 1} and "result" not in listed[small]["data"]
     assert "payload" not in listed[large]["data"] and listed[large]["data"]["payload_ref"].endswith(key)
     assert "payload" not in get(gateway, large)["data"]  # gone from the bucket: the status still answers
+    gateway.sent("done")
+
+
+def test_concurrent_requests_with_one_key_send_once(gateway: Gateway) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(_: int) -> str:
+        return submit(gateway, "actor=done", {"payload": {"c": 1}}, **{"Idempotency-Key": "burst-1"})
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        ids = set(pool.map(one, range(16)))
+    assert len(ids) == 1
+    assert [e["id"] for e in gateway.sent("done")].count(ids.pop()) == 1

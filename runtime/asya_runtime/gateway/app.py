@@ -16,6 +16,7 @@ from typing import Any
 
 import aiohttp
 from a2a.server.routes import create_agent_card_routes, create_jsonrpc_routes
+from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 from starlette.applications import Starlette
@@ -31,7 +32,7 @@ from asya_runtime.gateway.config import GatewayConfig
 from asya_runtime.gateway.errors import ApiError, error_response
 from asya_runtime.gateway.mcp_tools import McpTools
 from asya_runtime.gateway.mesh_api import MeshApi
-from asya_runtime.gateway.submit import Submitter
+from asya_runtime.gateway.submit import SQS_CLIENT_CONFIG, Submitter
 from asya_runtime.gateway.views import RecordViews
 from asya_runtime.status import StatusStore
 from asya_runtime.status.client import open_store
@@ -55,8 +56,8 @@ async def open_backends(config: GatewayConfig) -> AsyncIterator[Backends]:
     """SQS, S3 and the status store of ``config``'s mesh, open until the block ends."""
     session = get_session()
     async with contextlib.AsyncExitStack() as stack:
-        sqs = await stack.enter_async_context(
-            session.create_client("sqs", region_name=config.region, endpoint_url=config.sqs_endpoint))
+        sqs = await stack.enter_async_context(session.create_client(
+            "sqs", region_name=config.region, endpoint_url=config.sqs_endpoint, config=AioConfig(**SQS_CLIENT_CONFIG)))
         s3 = await stack.enter_async_context(
             session.create_client("s3", region_name=config.region, endpoint_url=config.s3_endpoint))
         store = await stack.enter_async_context(

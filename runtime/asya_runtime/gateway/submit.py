@@ -6,7 +6,9 @@ The order is what keeps a submission from being lost or run twice:
   record, and a caller that got ``201`` can always read one;
 * a crash or a failed send between the two leaves the record ``pending`` with ``sent`` false: a retry with the same
   ``Idempotency-Key`` derives the same id, finds that record and sends again; one that finds ``sent`` true returns
-  the id without sending, so the pipeline runs once;
+  the id without sending, so the pipeline runs once. Concurrent requests with one key on one replica take turns
+  (a lock per id), so they never both send; on two replicas at the same instant both may (the store has no
+  send lease yet);
 * a submission without a key whose send fails is ended ``failed`` (reason ``not sent``), so no record waits for an
   envelope that never left, and the caller gets 503;
 * a send that succeeded but could not be marked sent still answers the id (the envelope is on its way and has its
@@ -17,6 +19,7 @@ The MCP tools and the A2A handler submit through the same :class:`Submitter`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
@@ -32,6 +35,12 @@ from asya_runtime.status.schema import TRACKED_HEADER, TRACKED_VALUE, iso_timest
 __all__ = ["Submitter", "build_envelope"]
 
 log = logging.getLogger("asya.gateway")
+
+#: The gateway's SQS client (``app.open_backends``): a send that cannot reach the broker fails within ~40 s (3 s to
+#: connect, 10 s to answer, 3 attempts) and is answered 503, instead of holding the request for botocore's 60 s ones.
+SQS_CLIENT_CONFIG: dict[str, Any] = {
+    "connect_timeout": 3, "read_timeout": 10, "retries": {"total_max_attempts": 3, "mode": "standard"},
+}
 
 
 def build_envelope(*, submission: Submission, envelope_id: str, now: datetime) -> Envelope:
@@ -56,10 +65,27 @@ class Submitter:
         self._sqs = sqs
         self._max_message_bytes = max_message_bytes
         self._queue_urls: dict[str, str] = {}
+        #: Per idempotent id: its lock and how many requests hold or wait for it.
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
     async def submit(self, submission: Submission) -> str:
         """Store, send and mark sent; the envelope's id. Idempotent for a submission with a key."""
         envelope_id = submission_id(namespace=self._namespace, idempotency_key=submission.idempotency_key)
+        if submission.idempotency_key is None:
+            return await self._submit(submission, envelope_id=envelope_id)
+        lock, waiting = self._locks.get(envelope_id, (asyncio.Lock(), 0))
+        self._locks[envelope_id] = (lock, waiting + 1)
+        try:
+            async with lock:
+                return await self._submit(submission, envelope_id=envelope_id)
+        finally:
+            lock, waiting = self._locks[envelope_id]
+            if waiting == 1:
+                del self._locks[envelope_id]  # the last one out: no lock per key outlives its requests
+            else:
+                self._locks[envelope_id] = (lock, waiting - 1)
+
+    async def _submit(self, submission: Submission, *, envelope_id: str) -> str:
         now = datetime.now(UTC)
         envelope = build_envelope(submission=submission, envelope_id=envelope_id, now=now)
         body = envelope.to_json()
