@@ -8,7 +8,8 @@ exists and no request is made. Per received batch (:class:`Batch`), once every m
   the child of a canceled parent) is ended uncalled (``actor.py``). If the check fails the envelopes are called
   (logged, counted in ``asya_status_write_failures{kind="cancel check"}``): the store never stops the mesh;
 * **one** ``running`` per envelope of the batch, sent together in the background right after (the handler call
-  does not wait for it; a failure is logged and counted, never fails the envelope).
+  does not wait for it; a failure is logged and counted, never fails the envelope). ``ASYA_STATUS_RUNNING`` may
+  limit it to the first hop or switch it off: each is a write unit per envelope, the store's main cost.
 
 During a call, FLY events (:class:`FlyReporter`) are coalesced to at most one write per :data:`FLY_INTERVAL_S`
 per envelope. After a fan-out the parent's item records ``fanout: {actor, count}`` before any child is sent (a
@@ -61,6 +62,11 @@ class StatusReports:
 
     async def _call(self, api: str, params: dict[str, Any]) -> dict[str, Any]:
         return await self._broker.call_dynamodb(api, params, within_s=self._within_s)
+
+    def reports_running(self, update: RunningUpdate) -> bool:
+        """Whether this hop writes ``running`` (``ASYA_STATUS_RUNNING``): every hop, the first only, or none."""
+        mode = self.config.status_running
+        return mode == "every-hop" or (mode == "first-hop" and update.seq == 0)
 
     def batch(self, size: int) -> Batch:
         """A received batch of ``size`` messages: each gets a :meth:`Batch.ticket`."""
@@ -174,7 +180,8 @@ class Batch:
                 canceled = set()
             self._canceled.set_result(canceled)
             updates = [
-                u for i, u in self._tracked.items() if i not in canceled and self._parents.get(i) not in canceled
+                u for i, u in self._tracked.items()
+                if i not in canceled and self._parents.get(i) not in canceled and self.reports.reports_running(u)
             ]
             if updates:
                 await self.reports.store.report_running(updates=updates)
