@@ -72,12 +72,15 @@ class StatusReports:
         """A received batch of ``size`` messages: each gets a :meth:`Batch.ticket`."""
         return Batch(self, size)
 
-    def in_background(self, name: str, work: Any) -> asyncio.Task[None]:
-        """Run ``work`` (a coroutine) without waiting for it; a failure is logged and counted under ``name``."""
+    def in_background(
+        self, name: str, work: Any, *, timeout_s: float | None = REPORT_WITHIN_S + 5
+    ) -> asyncio.Task[None]:
+        """Run ``work`` (a coroutine) without waiting for it, for at most ``timeout_s`` (None: as long as it runs; its
+        requests are bounded anyway); a failure is logged and counted under ``name``."""
 
         async def guarded() -> None:
             try:
-                await asyncio.wait_for(work, timeout=REPORT_WITHIN_S + 5)
+                await asyncio.wait_for(work, timeout=timeout_s)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -240,7 +243,8 @@ class FlyReporter:
         if isinstance(progress, (int, float)) and not isinstance(progress, bool) and 0 <= progress <= 100:
             self._progress = float(progress)
         if self._writer is None or self._writer.done():
-            self._writer = self._reports.in_background("fly", self._write())
+            # a stream may go on for a whole long call: only each write is bounded (by the broker client's within_s)
+            self._writer = self._reports.in_background("fly", self._write(), timeout_s=None)
 
     async def _write(self) -> None:
         await asyncio.shield(self._after)
