@@ -103,6 +103,7 @@ def check_handlers(
 
     Actors whose check would be the very same process (command, directory, environment: the same handler with the
     same settings, as in a chain of pass-through actors) share one check: its answer is each one's."""
+    pipeline_dir = pipeline_dir.resolve()  # the check runs in it: a relative search path would point below itself
     runnable = [actor for actor in actors if strict or _source_is_here(actor, pipeline_dir=pipeline_dir)]
     if not runnable:
         return []
