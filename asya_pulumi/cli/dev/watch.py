@@ -277,10 +277,12 @@ def _reload_changed(
     checked = recheck(mesh=launched.mesh, pipeline_dir=launched.plan.pipeline_dir, actors=actors, manifests=manifests)
     for line in [*checked.notes, *checked.problems]:
         print(f"asya dev: {line}", flush=True)
-    if checked.problems:
-        kept = [a for a in actors if a not in checked.passed]
-        print(f"not reloaded: {', '.join(kept)} (the running code stays; nothing is lost); fix it and save again",
+    refused = [a for a in actors if a not in checked.passed]
+    if running := [a for a in refused if a not in down]:
+        print(f"not reloaded: {', '.join(running)} (the running code stays; nothing is lost); fix it and save again",
               flush=True)
+    if stopped := [a for a in refused if a in down]:
+        print(f"still stopped: {', '.join(stopped)} (its queue keeps what arrives); fix it and save again", flush=True)
     results = reload_actors(launched.supervisor, checked.passed) if checked.passed else []
     for result in results:
         if result.ok:
@@ -290,7 +292,7 @@ def _reload_changed(
             print(f"reload of {result.actor!r} failed; fix it and save again:\n{result.error}", flush=True)
     if results and all(r.ok for r in results):
         print(f"reloaded {', '.join(checked.passed)}", flush=True)
-    return bool(results) and all(r.ok for r in results) and not checked.problems
+    return bool(results) and all(r.ok for r in results) and not refused
 
 
 def _all(files: Mapping[Path, list[str]]) -> set[str]:
