@@ -14,6 +14,9 @@ command prints its lines (stdout is a pipe: every line is flushed as it is print
 - **results**: until the summary's last line (the input went through every actor and its final record was read);
 - **exit**: until the process ended (every process stopped, the broker last).
 
+``--preflight DIR`` times the handler pre-flight alone (every handler imported in a throwaway process before the
+broker starts; the servers import them again): wall time, and the CPU its processes use, per handler.
+
 ``--reloads N`` times something else: how long a misspelled handler takes to be reported (the pre-flight), and N
 ``--watch`` reloads of every actor's module, from the save to ``reloaded`` (target ≤ 1.5 s).
 
@@ -163,6 +166,32 @@ def _until(stream: IO[str], text: str, lines: list[str]) -> None:
     raise RuntimeError(f"asya dev ended before printing {text!r}")
 
 
+def preflight_cost(*, pipeline: Path, runs: int) -> tuple[float, float, int]:
+    """The handler pre-flight of ``pipeline`` alone (:func:`asya_pulumi.checks.handlers.check_handlers`, strict, as
+    ``asya dev`` runs it before the broker): the median wall seconds of ``runs`` runs, the CPU seconds its check
+    processes used per run (what importing every handler a second time costs: the servers import them again), and
+    how many check processes one run starts."""
+    import resource
+
+    from asya_pulumi.checks.handlers import check_handlers
+    from asya_pulumi.spec.manifest import load_pipeline
+
+    loaded = load_pipeline(pipeline)
+    walls, cpus = [], []
+    for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.monotonic()
+        checks = check_handlers(actors=loaded.mesh.actors, pipeline_dir=loaded.directory, manifests=loaded.manifests,
+                                strict=True)
+        walls.append(time.monotonic() - started)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+        if any(c.problem for c in checks):
+            raise RuntimeError(f"{pipeline}: {[c.problem for c in checks if c.problem]}")
+    distinct = len({(a.handler, a.runtime) for a in loaded.mesh.actors})
+    return statistics.median(walls), statistics.median(cpus), distinct
+
+
 def table(runs: list[Run]) -> str:
     header = f"| actors | processes | {' | '.join(PHASES)} | ready | total | load (1 min) |"
     rows = [header, "|" + "---|" * (len(PHASES) + 5)]
@@ -180,7 +209,15 @@ def main() -> int:
     parser.add_argument("--example", type=Path, help="also time this pipeline directory with its input.jsonl")
     parser.add_argument("--reloads", type=int, default=0, metavar="N",
                         help="instead: time N --watch reloads of every actor's module, and a misspelled handler")
+    parser.add_argument("--preflight", type=Path, action="append", metavar="DIR",
+                        help="instead: time the handler pre-flight of this pipeline directory (repeatable)")
     args = parser.parse_args()
+    if args.preflight:
+        for pipeline in args.preflight:
+            wall, cpu, handlers = preflight_cost(pipeline=pipeline, runs=args.runs)
+            print(f"{pipeline}: pre-flight of {handlers} handler(s) {wall * 1000:.0f} ms wall, {cpu * 1000:.0f} ms "
+                  f"CPU ({cpu * 1000 / handlers:.0f} ms per handler); load {os.getloadavg()[0]:.1f}", flush=True)
+        return 0
     if args.reloads:
         for actors in args.actors or [5]:
             fail = time_to_fail(actors=actors)

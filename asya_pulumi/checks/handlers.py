@@ -6,7 +6,8 @@ Each actor's check is its handler server's own ``--check`` (``handler_server.py 
 (:func:`asya_pulumi.local.plan.actor_handler_process`), so resolving ``module.Class.method`` or ``file.js:export``
 has one home, the servers. It loads the handler as serving would — a class's method is looked up on the class, not
 on a new instance — checks that it takes one payload argument, prints one JSON line and exits. Checks run in
-parallel, one process per actor (a module's import side effects stay in that process), each under a timeout.
+parallel, one process per actor (a module's import side effects stay in that process; actors whose check would be
+the very same process share it), each under a timeout.
 
 Two strengths:
 
@@ -33,7 +34,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asya_pulumi.local.plan import actor_handler_process
 from asya_pulumi.spec.actor import AsyncActorSpec
@@ -41,6 +42,9 @@ from asya_pulumi.spec.errors import SpecError
 from asya_pulumi.spec.manifest import load_pipeline, runtime_in_dir
 from asya_pulumi.spec.mesh import MeshSpec
 from asya_runtime.handler_server import close_match
+
+if TYPE_CHECKING:
+    from asya_pulumi.local.processes import ProcessSpec
 
 #: How long one handler's import may take before its check is given up (an import that downloads a model).
 CHECK_TIMEOUT_S = 20.0
@@ -95,26 +99,52 @@ def check_handlers(
     timeout_s: float = CHECK_TIMEOUT_S,
 ) -> list[HandlerCheck]:
     """Check every actor's handler (see the module docstring for ``strict``), in parallel; one result per actor
-    checked, in ``actors``' order. ``manifests`` maps an actor to the file its line names."""
+    checked, in ``actors``' order. ``manifests`` maps an actor to the file its line names.
+
+    Actors whose check would be the very same process (command, directory, environment: the same handler with the
+    same settings, as in a chain of pass-through actors) share one check: its answer is each one's."""
+    pipeline_dir = pipeline_dir.resolve()  # the check runs in it: a relative search path would point below itself
     runnable = [actor for actor in actors if strict or _source_is_here(actor, pipeline_dir=pipeline_dir)]
     if not runnable:
         return []
-    workers = min(len(runnable), max(4, 2 * (os.cpu_count() or 1)))
+    processes: dict[str, ProcessSpec | Exception] = {}
+    for actor in runnable:
+        try:
+            processes[actor.name] = actor_handler_process(
+                actor=actor, pipeline_dir=pipeline_dir, name=f"{actor.name}-check", socket_path=os.devnull
+            )
+        except (RuntimeError, ValueError) as exc:  # no `node` here; an env value known only at deploy time
+            processes[actor.name] = exc
+    distinct = {_same_check(p): p for p in processes.values() if not isinstance(p, Exception)}
+    workers = min(max(len(distinct), 1), max(4, 2 * (os.cpu_count() or 1)))
     children: list[subprocess.Popen[str]] = []
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="asya-preflight") as pool:
-        futures = [
-            pool.submit(
-                _check_one, actor=actor, pipeline_dir=pipeline_dir, manifest=manifests.get(actor.name, actor.name),
-                strict=strict, timeout_s=timeout_s, children=children,
-            )
-            for actor in runnable
-        ]
+        futures = {
+            key: pool.submit(_run_check, process, timeout_s=timeout_s, children=children)
+            for key, process in distinct.items()
+        }
         try:
-            return [future.result() for future in futures]
+            ran = {key: future.result() for key, future in futures.items()}
         except BaseException:  # Ctrl-C: the checks run in sessions of their own, which the terminal does not signal
             for child in list(children):
                 _kill_group(child)
             raise
+    checks = []
+    for actor in runnable:
+        manifest = manifests.get(actor.name, actor.name)
+        process = processes[actor.name]
+        if isinstance(process, Exception):
+            checks.append(HandlerCheck(actor.name, problem=f"{manifest}: {process}" if strict else None,
+                                       manifest=manifest))
+        else:
+            checks.append(_judge(actor, ran[_same_check(process)], manifest=manifest, strict=strict,
+                                 timeout_s=timeout_s))
+    return checks
+
+
+def _same_check(process: ProcessSpec) -> str:
+    """What makes two checks the same process: its command, working directory and environment."""
+    return json.dumps([list(process.argv), str(process.cwd), sorted(process.env.items())])
 
 
 def _source_is_here(actor: AsyncActorSpec, *, pipeline_dir: Path) -> bool:
@@ -130,21 +160,18 @@ def _kill_group(child: subprocess.Popen[str]) -> None:
         os.killpg(child.pid, signal.SIGKILL)  # its own group: whatever the import started goes too
 
 
-def _check_one(
-    *,
-    actor: AsyncActorSpec,
-    pipeline_dir: Path,
-    manifest: str,
-    strict: bool,
-    timeout_s: float,
-    children: list[subprocess.Popen[str]],
-) -> HandlerCheck:
-    try:
-        process = actor_handler_process(
-            actor=actor, pipeline_dir=pipeline_dir, name=f"{actor.name}-check", socket_path=os.devnull
-        )
-    except (RuntimeError, ValueError) as exc:  # no `node` here; an env value known only at deploy time
-        return HandlerCheck(actor.name, problem=f"{manifest}: {exc}" if strict else None, manifest=manifest)
+@dataclass(frozen=True)
+class _Ran:
+    """What one ``--check`` process left: its answer (None: it died without one), stderr and exit status, or that
+    it outlived the timeout."""
+
+    answer: dict[str, Any] | None
+    stderr: str = ""
+    returncode: int | None = None
+    timed_out: bool = False
+
+
+def _run_check(process: ProcessSpec, *, timeout_s: float, children: list[subprocess.Popen[str]]) -> _Ran:
     child = subprocess.Popen(
         [*process.argv, "--check"], cwd=process.cwd, env=dict(process.env), stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
@@ -155,11 +182,18 @@ def _check_one(
     except subprocess.TimeoutExpired:
         _kill_group(child)
         child.communicate()
+        return _Ran(answer=None, timed_out=True)
+    return _Ran(answer=_answer(stdout), stderr=stderr or "", returncode=child.returncode)
+
+
+def _judge(actor: AsyncActorSpec, ran: _Ran, *, manifest: str, strict: bool, timeout_s: float) -> HandlerCheck:
+    """The check's verdict for one actor, from what its ``--check`` process said."""
+    if ran.timed_out:
         note = f"{manifest}: handler {actor.handler!r} took over {timeout_s:g} s to import; not checked"
         return HandlerCheck(actor.name, note=note)
-    answer = _answer(stdout)
+    answer = ran.answer
     if answer is None:  # the process died without answering (a handler that exits at import)
-        tail = " ".join((stderr or "").split())[-300:] or f"exit status {child.returncode}"
+        tail = " ".join(ran.stderr.split())[-300:] or f"exit status {ran.returncode}"
         line = f"{manifest}: handler {actor.handler!r}: importing it ended the process ({tail})"
         return HandlerCheck(actor.name, problem=line if strict else None, manifest=manifest)
     if answer.get("ok") or (not strict and answer.get("problem") not in CODE_PROBLEMS):

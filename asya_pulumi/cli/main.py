@@ -36,7 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "render": ("asya_pulumi.cli.render", "offline plan: resources, Kubernetes YAML, validation"),
     "build": ("asya_pulumi.cli.build", "build a pipeline's handler images (OCI layout)"),
     "init": ("asya_pulumi.cli.init", "create a pipeline directory (mesh, one actor, handler, inputs)"),
-    "completion": ("asya_pulumi.cli.completion", "print a shell completion script (bash, zsh)"),
+    "completion": ("asya_pulumi.cli.completion", "print a shell completion script (bash, zsh, fish)"),
 }
 
 

@@ -63,11 +63,14 @@ def run(args: argparse.Namespace) -> int:
         declared_actors=declared,
     )
     _check_reachable(backend)
-    server = start_ui(backend=backend, port=args.port, open_browser=not args.no_browser)
-    try:
-        signal.pause()
-    finally:
-        server.close()
+    try:  # Ctrl-C is the documented way to stop the page (even the moment its URL is printed): exit 0
+        server = start_ui(backend=backend, port=args.port, open_browser=not args.no_browser)
+        try:
+            signal.pause()
+        finally:
+            server.close()
+    except KeyboardInterrupt:
+        pass
     return EXIT_OK
 
 

@@ -1,6 +1,6 @@
 """``asya dev --watch``: saving a handler reloads only its handler server, with broker, queues and sidecars kept;
-``--resend`` runs the inputs again and prints what changed; a handler saved with a syntax error is reported and
-the next save recovers."""
+``--resend`` runs the inputs again and prints what changed; a save the handler pre-flight refuses (a syntax error, a
+misspelled function, a wrong signature) is one line and keeps the running server, and the next good save reloads."""
 
 from __future__ import annotations
 
@@ -83,6 +83,14 @@ def _save(path: Path, text: str) -> None:
     os.utime(path, ns=(before + 2_000_000_000, before + 2_000_000_000))
 
 
+#: Saves the pre-flight refuses, and what its line says: a syntax error, a misspelled function, a wrong signature.
+BROKEN_SAVES = [
+    ("def run(payload:\n", "SyntaxError"),
+    ("def rnu(payload):\n    return payload\n", "did you mean 'rnu'?"),
+    ("def run(payload, context):\n    return payload\n", "cannot be called with one argument"),
+]
+
+
 def test_saving_a_handler_reloads_it_and_resends_without_restarting_the_broker(tmp_path: Path) -> None:
     pipeline = tmp_path / "pipeline"
     pipeline.mkdir()
@@ -106,17 +114,27 @@ def test_saving_a_handler_reloads_it_and_resends_without_restarting_the_broker(t
         assert '+ ok   shout→tag  {"n": 1, "tagged": true, "word": "two"}' in changed, changed
         assert "1 input(s) changed, 0 unchanged" in changed
 
-        _save(pipeline / "shout.py", "def run(payload:\n")
-        broken = output.wait_for("fix it and save again", timeout_s=90)
-        broken += output.wait_for("SyntaxError")
-        assert "reload of 'shout' failed" in broken, broken
+        # Broken saves: the pre-flight reports each in one line, and the running server (code "two") stays.
+        shout_handler = _handler_pid(process.pid, "shout")
+        for text, expected in BROKEN_SAVES:
+            _save(pipeline / "shout.py", text)
+            broken = output.wait_for("fix it and save again", timeout_s=90)
+            assert "not reloaded: shout (the running code stays" in broken, broken
+            [line] = [x for x in broken.splitlines() if x.startswith("asya dev: ")]
+            assert "shout.yaml: handler 'shout.run'" in line and expected in line, line
+            assert not any(x.startswith(("reload of", "reloaded")) for x in broken.splitlines()), broken
+            assert _handler_pid(process.pid, "shout") == shout_handler
+        assert process.stdin is not None
+        process.stdin.write("\n")  # Enter: the old code still answers, nothing was lost
+        process.stdin.flush()
+        assert "0 input(s) changed, 1 unchanged" in output.wait_for("since the previous run")
 
         _save(pipeline / "shout.py", HANDLER % "three")
         recovered = output.wait_for("since the previous run")
         assert "reloaded shout" in recovered, recovered
         assert '+ ok   shout→tag  {"n": 1, "tagged": true, "word": "three"}' in recovered, recovered
+        assert _handler_pid(process.pid, "shout") != shout_handler
 
-        assert process.stdin is not None
         process.stdin.write("\n")  # Enter: the same inputs again, nothing changed
         process.stdin.flush()
         assert "0 input(s) changed, 1 unchanged" in output.wait_for("since the previous run")

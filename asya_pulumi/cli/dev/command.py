@@ -17,8 +17,10 @@ from pathlib import Path
 from types import FrameType
 
 from asya_pulumi.cli.completion import completes_names
+from asya_pulumi.cli.dev.json_summary import check_json_options, people_to_stderr
 from asya_pulumi.cli.dev.setup import check_handlers_first, load_mesh, parse_replicas, read_inputs
 from asya_pulumi.cli.errors import UsageError
+from asya_pulumi.cli.output import add_json_option
 from asya_pulumi.extras import require
 from asya_pulumi.links import docs
 from asya_pulumi.local.broker import BROKER_KINDS
@@ -90,10 +92,17 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "what the cluster will run",
     )
     parser.add_argument("--logs", type=Path, metavar="DIR", help="write process logs here (default: a temp dir)")
+    add_json_option(parser, what="the run's summary (every envelope's status, route, record key and error; totals)")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    check_json_options(args)
+    with people_to_stderr(args):  # --json: stdout holds the run's object alone
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     mesh, pipeline = load_mesh(args.pipeline_dir, namespace=args.namespace)
     pipeline_dir = pipeline.directory
     envelopes = read_inputs(args, mesh)

@@ -12,9 +12,9 @@ import signal
 import time
 from collections.abc import Iterator
 
+from asya_pulumi.cli.dev.json_summary import emit_run
 from asya_pulumi.cli.dev.run import RunOutcome, watch_run
 from asya_pulumi.cli.dev.start import Launch, Started, finish_start
-from asya_pulumi.cli.errors import EXIT_FAILED, EXIT_OK
 from asya_pulumi.cli.summary import print_summary, write_results
 from asya_pulumi.local.results import ResultCollector
 from asya_pulumi.ops.mesh_queues import MeshQueues
@@ -29,7 +29,9 @@ def run_mesh(args: argparse.Namespace, *, launched: Launch, envelopes: list[Enve
     if started.problems:
         for problem in started.problems:
             print(f"asya dev: {problem}")
-        return EXIT_FAILED
+        unsent = RunOutcome(inputs=envelopes, records=[], missing=list(envelopes), problems=started.problems)
+        return emit_run(args, outcome=unsent, namespace=launched.mesh.namespace, endpoint=launched.sqs_endpoint,
+                        log_dir=launched.log_dir)
     runner = MeshRunner(args=args, launched=launched, started=started)
     if args.ui:
         with _serve_ui(runner=runner, launched=launched, started=started):
@@ -52,7 +54,10 @@ def _run_and_stay(args: argparse.Namespace, *, launched: Launch, runner: MeshRun
         return watch(args, launched=launched, runner=runner, last=outcome if envelopes else None)
     if args.keep_running or args.ui:
         _wait_forever(launched.mesh.namespace, launched.sqs_endpoint)
-    return EXIT_OK if outcome.succeeded else EXIT_FAILED
+    return emit_run(  # the exit status; with --json, the run's object on stdout too
+        args, outcome=outcome, namespace=launched.mesh.namespace, endpoint=launched.sqs_endpoint,
+        log_dir=launched.log_dir if outcome.problems else None,
+    )
 
 
 def _report_broker_restarts(launched: Launch) -> None:

@@ -8,8 +8,11 @@ every :data:`POLL_S` (no file-watching dependency: a pipeline has a handful of f
 A reload stops the actor's handler servers (SIGTERM: calls in progress finish, idle connections are closed, so a
 server with nothing running exits at once) and starts new ones; the sidecar keeps its queue and reconnects.
 **Handler state in memory (a loaded model, a cache) is lost on every reload.**
-A handler that no longer starts (a syntax or import error) is reported with the end of its log and kept stopped
-— its queue keeps what arrives, nothing is lost — and the next save tries again.
+Before anything is stopped, a save runs the start's pre-flight for the actors it would reload
+(:mod:`asya_pulumi.cli.dev.recheck`): a handler that would not load (a syntax or import error, a missing function, a
+wrong signature) is one line, and its old servers keep running — nothing is lost — until a save that passes. A
+server that passes the check but still fails to start is reported with the end of its log and kept stopped (its
+queue keeps what arrives), and the next save tries again.
 
 Re-sending: Enter re-sends the inputs (``--input`` is read again, so edits to it count; ``--send`` sends its one
 envelope again), a number then Enter re-sends that line of the input file, and ``--resend`` re-sends after every
@@ -28,6 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from asya_pulumi.cli.dev.recheck import manifest_files, recheck
 from asya_pulumi.cli.dev.run import RunOutcome
 from asya_pulumi.cli.dev.session import MeshRunner
 from asya_pulumi.cli.dev.setup import read_inputs
@@ -214,6 +218,7 @@ class KeyReader(threading.Thread):
 def watch(args: argparse.Namespace, *, launched: Launch, runner: MeshRunner, last: RunOutcome | None) -> int:
     """Reload handlers on save and re-send on request, until Ctrl-C (then exit 0)."""
     files = watched_files(launched.mesh, launched.plan.pipeline_dir)
+    manifests = manifest_files(launched.plan.pipeline_dir)  # for the pre-flight's lines on a save
     poller = FilePoller(list(files))
     keys = KeyReader()
     keys.start()
@@ -232,18 +237,7 @@ def watch(args: argparse.Namespace, *, launched: Launch, runner: MeshRunner, las
             changed = poller.changed()
             reloaded = False
             if changed:
-                actors = sorted({a for path in changed for a in files[path]} | (down & _all(files)))
-                print(f"changed: {', '.join(p.name for p in changed)}; reloading {', '.join(actors)} ...", flush=True)
-                results = reload_actors(launched.supervisor, actors)
-                for result in results:
-                    if result.ok:
-                        down.discard(result.actor)
-                    else:
-                        down.add(result.actor)
-                        print(f"reload of {result.actor!r} failed; fix it and save again:\n{result.error}", flush=True)
-                reloaded = all(r.ok for r in results)
-                if reloaded:
-                    print(f"reloaded {', '.join(actors)}", flush=True)
+                reloaded = _reload_changed(changed, files=files, down=down, launched=launched, manifests=manifests)
             if request is None and not (reloaded and args.resend):
                 time.sleep(POLL_S)
                 continue
@@ -266,6 +260,39 @@ def watch(args: argparse.Namespace, *, launched: Launch, runner: MeshRunner, las
     except KeyboardInterrupt:
         print("asya dev: stopped watching; stopping every process", flush=True)
         return EXIT_OK
+
+
+def _reload_changed(
+    changed: Sequence[Path],
+    *,
+    files: Mapping[Path, list[str]],
+    down: set[str],
+    launched: Launch,
+    manifests: Mapping[str, str],
+) -> bool:
+    """Pre-flight, then reload, the actors a save touches (and those still down); True when all of them reloaded.
+    ``down`` is updated: actors whose new server failed to start."""
+    actors = sorted({a for path in changed for a in files[path]} | (down & _all(files)))
+    print(f"changed: {', '.join(p.name for p in changed)}; reloading {', '.join(actors)} ...", flush=True)
+    checked = recheck(mesh=launched.mesh, pipeline_dir=launched.plan.pipeline_dir, actors=actors, manifests=manifests)
+    for line in [*checked.notes, *checked.problems]:
+        print(f"asya dev: {line}", flush=True)
+    refused = [a for a in actors if a not in checked.passed]
+    if running := [a for a in refused if a not in down]:
+        print(f"not reloaded: {', '.join(running)} (the running code stays; nothing is lost); fix it and save again",
+              flush=True)
+    if stopped := [a for a in refused if a in down]:
+        print(f"still stopped: {', '.join(stopped)} (its queue keeps what arrives); fix it and save again", flush=True)
+    results = reload_actors(launched.supervisor, checked.passed) if checked.passed else []
+    for result in results:
+        if result.ok:
+            down.discard(result.actor)
+        else:
+            down.add(result.actor)
+            print(f"reload of {result.actor!r} failed; fix it and save again:\n{result.error}", flush=True)
+    if results and all(r.ok for r in results):
+        print(f"reloaded {', '.join(checked.passed)}", flush=True)
+    return bool(results) and all(r.ok for r in results) and not refused
 
 
 def _all(files: Mapping[Path, list[str]]) -> set[str]:
