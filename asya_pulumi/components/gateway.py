@@ -37,7 +37,8 @@ class GatewayArgs:
     ``same_account_queue_arn``: any queue ARN of the mesh (the role's queue pattern is built from its account and
     region). ``k8s_namespace``: the Kubernetes namespace (default: the mesh's). ``issuer``: the OIDC issuer when
     ``gateway.auth.issuer`` is null (a stack passes its cluster's ``oidc_issuer_url``). ``ingress_from``: labels of
-    the namespaces that may reach port 8080; None: any (every request still needs a token)."""
+    the namespaces that may reach port 8080; None: any (every request still needs a token). ``network_policy``:
+    create the gateway's NetworkPolicy (``ActorMesh(network_policy=None)`` leaves the namespace open: none)."""
 
     mesh: MeshSpec
     cluster_name: pulumi.Input[str]
@@ -48,6 +49,7 @@ class GatewayArgs:
     k8s_namespace: pulumi.Input[str] | None = None
     issuer: pulumi.Input[str] | None = None
     ingress_from: Mapping[str, str] | None = None
+    network_policy: bool = True
 
     @property
     def gateway(self) -> GatewaySpec:
@@ -126,7 +128,7 @@ class Gateway(AsyaComponent):
                   "selector": {"matchLabels": objects.gateway_selector(namespace=namespace)}},
             opts=child(self),
         )
-        self.network_policy = k8s.networking.v1.NetworkPolicy(
+        self.network_policy = None if not args.network_policy else k8s.networking.v1.NetworkPolicy(
             f"{resource_name}-network-policy",
             metadata=meta,
             spec=objects.gateway_network_policy_spec(namespace=namespace, ingress_from=args.ingress_from),

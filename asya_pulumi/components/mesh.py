@@ -160,7 +160,7 @@ class ActorMesh(AsyaComponent):
                 mesh=spec, cluster_name=cluster_name, bucket_name=results.bucket.bucket, bucket_arn=results.bucket.arn,
                 status_table_arn=self.status_table.table_arn, k8s_namespace=ns.metadata.name,
                 same_account_queue_arn=self.actors[SUCCESS_SINK].queue.arn, issuer=gateway_issuer,
-                ingress_from=gateway_ingress_from,
+                ingress_from=gateway_ingress_from, network_policy=network_policy is not None,
             ),
             opts=child(self),
         )
