@@ -26,8 +26,8 @@ from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 from asya_runtime.config import SidecarConfig
 from asya_runtime.naming import queue_name
 from asya_runtime.sidecar import logs
+from asya_runtime.sidecar.aws_json import AwsJsonClient
 from asya_runtime.sidecar.metrics import Metrics
-from asya_runtime.sidecar.sqs_json import SqsJsonClient
 
 _TRANSIENT_CODES = {
     "Throttling",
@@ -39,6 +39,10 @@ _TRANSIENT_CODES = {
     "InternalError",
     "InternalFailure",
     "KMS.ThrottlingException",
+    # DynamoDB's (the status store): throttled, or a fault on its side.
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "InternalServerError",
 }
 _NO_SUCH_QUEUE = {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
 #: The sidecar's User-Agent on every AWS request.
@@ -70,7 +74,7 @@ def _shared_session() -> Any:
 class BrokerClient:
     """SQS (and, for sinks and offloading actors, S3) requests with request counting and outage handling.
 
-    SQS requests go out through :class:`~asya_runtime.sidecar.sqs_json.SqsJsonClient` (the same requests as
+    SQS requests go out through :class:`~asya_runtime.sidecar.aws_json.AwsJsonClient` (the same requests as
     the aiobotocore client, at about a third of its CPU per call); the aiobotocore SQS client it is made from supplies
     the endpoint, model and credentials. S3 stays on aiobotocore: it is off the per-message path.
     """
@@ -79,9 +83,10 @@ class BrokerClient:
         self.config = config
         self.metrics = metrics
         self._stack = contextlib.AsyncExitStack()
-        self._sqs: SqsJsonClient | None = None
+        self._sqs: AwsJsonClient | None = None
         self._s3: Any = None
         self._iam: Any = None
+        self._dynamodb: AwsJsonClient | None = None
         self._queue_urls: dict[str, str] = {}
         self._urls_by_actor: dict[str, str] = {}
         self._outage_since: float | None = None
@@ -107,7 +112,7 @@ class BrokerClient:
         sqs = await self._stack.enter_async_context(
             session.create_client("sqs", endpoint_url=self.config.sqs_endpoint, config=aio_config, **base)
         )
-        self._sqs = SqsJsonClient(
+        self._sqs = AwsJsonClient(
             client=sqs,
             credentials=await session.get_credentials(),
             user_agent=USER_AGENT,
@@ -121,6 +126,20 @@ class BrokerClient:
             self._s3 = await self._stack.enter_async_context(
                 session.create_client("s3", endpoint_url=self.config.s3_endpoint, config=aio_config, **base)
             )
+        if self.config.status_table:  # the status store (docs/gateway.md): the same lean path as SQS
+            dynamodb = await self._stack.enter_async_context(
+                session.create_client("dynamodb", endpoint_url=self.config.dynamodb_endpoint, config=aio_config, **base)
+            )
+            self._dynamodb = AwsJsonClient(
+                client=dynamodb,
+                credentials=await session.get_credentials(),
+                user_agent=USER_AGENT,
+                pool_size=aio_config.max_pool_connections,
+                connect_timeout_s=aio_config.connect_timeout,
+                read_timeout_s=10,
+                ca_bundle=session.get_config_variable("ca_bundle"),
+            )
+            self._stack.push_async_callback(self._dynamodb.close)
         if self.config.mode != "actor" and self.config.verify_senders:  # sinks: who sent a record (sinks.py)
             self._iam = await self._stack.enter_async_context(
                 session.create_client("iam", endpoint_url=self.config.iam_endpoint, config=aio_config, **base)
@@ -148,6 +167,14 @@ class BrokerClient:
         """One IAM request (a sink's ``get_role``), retried like :meth:`call_s3` for at most ``within_s`` seconds."""
         give_up_at = time.monotonic() + within_s
         return await self._call(self._send_iam, self.metrics.iam_requests, api, kwargs, give_up_at=give_up_at)
+
+    async def call_dynamodb(self, api: str, params: dict[str, Any], *, within_s: float) -> dict[str, Any]:
+        """One DynamoDB request (the status store's), retried like :meth:`call_s3` for at most ``within_s`` seconds."""
+        assert self._dynamodb is not None, "DynamoDB is a client of sidecars with ASYA_STATUS_TABLE only"
+        give_up_at = time.monotonic() + within_s
+        return await self._call(
+            self._dynamodb.call, self.metrics.dynamodb_requests, api, params, give_up_at=give_up_at
+        )
 
     async def _send_s3(self, api: str, params: dict[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = await getattr(self._s3, api)(**params)
