@@ -34,10 +34,9 @@ from asya_pulumi.components.shared import SharedObjects, shared_objects
 from asya_pulumi.objects import iam, pod, scaling
 from asya_pulumi.objects.labels import MESH_LABEL, NAME_LABEL
 from asya_pulumi.objects.sidecar import sidecar_config
-from asya_pulumi.objects.status_table import STATUS_TABLE_ENV, status_table_name
 from asya_pulumi.spec import DEFAULT_RUNTIME_IMAGE, AsyncActorSpec, SinkSpec
 from asya_runtime.config import DEFAULT_HOP_BUDGET
-from asya_runtime.naming import check_names_fit, role_name
+from asya_runtime.naming import check_names_fit, role_name, status_table_name
 
 #: Pulumi must not wait for an actor's pods: with scale-to-zero (and GPU nodes that take minutes) none may start.
 SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
@@ -182,12 +181,6 @@ class AsyncActor(AsyaComponent):
         self.role = identity.role
         return service_account, identity.association
 
-    def _status_env(self) -> dict[str, str]:
-        """The status table's name for the sidecar when the mesh's gateway is on (unset: no status tracked)."""
-        if self._status_table_arn is None:
-            return {}
-        return {STATUS_TABLE_ENV: status_table_name(namespace=self._namespace)}
-
     def _secret_env(self) -> k8s.core.v1.Secret | None:
         """The actor's Secret holding ``secretEnv`` (None when there is none); every value is ``Output.secret``."""
         spec = self._spec
@@ -222,15 +215,17 @@ class AsyncActor(AsyaComponent):
         spec = self._spec
         # A deployed sink keeps a record only from the actor it names (SQS's SenderId is a real IAM role here).
         on_aws = {"verify_senders": True} if isinstance(spec, SinkSpec) else {}
+        # The mesh's gateway is on: the sidecar reports status to the mesh's table (unset: no status tracked).
+        status = {} if self._status_table_arn is None else {"status_table": status_table_name(self._namespace)}
         config = sidecar_config(
-            spec, namespace=self._namespace, region=region, hop_budget=self._hop_budget, **on_aws
+            spec, namespace=self._namespace, region=region, hop_budget=self._hop_budget, **on_aws, **status
         )
         sidecar = pulumi.Output.from_input(bucket_name).apply(
             lambda bucket: pod.sidecar_container(
                 image=runtime_image,
                 sidecar=config,
                 sidecar_env=config.model_copy(update={"result_bucket": bucket}).to_env()
-                | self._status_env() | pod.sidecar_tracing_env(spec),
+                | pod.sidecar_tracing_env(spec),
                 overrides=spec.sidecar if isinstance(spec, AsyncActorSpec) else None,
             )
         )

@@ -106,7 +106,9 @@ class Gateway(AsyaComponent):
         container = pulumi.Output.all(issuer, args.bucket_name).apply(
             lambda values: objects.gateway_container(
                 image=mesh.runtime_image,
-                env=objects.gateway_env(mesh, gateway, issuer=values[0], audience=audience, result_bucket=values[1]),
+                env=objects.gateway_config(
+                    mesh, gateway, issuer=values[0], audience=audience, result_bucket=values[1]
+                ).to_env(),
                 gateway=gateway,
             )
         )

@@ -6,27 +6,26 @@ lets TCP 8080 in and nothing else. The pod is hardened as every actor pod is (:m
 non-root, read-only root filesystem, no privilege escalation, every capability dropped, RuntimeDefault seccomp, no
 Kubernetes API token; liveness and readiness ask ``/health``.
 
-Its settings are one environment variable each (the gateway's ``GatewayConfig`` field aliases, listed once in
-:func:`gateway_env`), so the Deployment and ``asya dev --gateway`` configure the same process the same way.
+Its settings are the runtime's ``GatewayConfig`` (:func:`gateway_config`), rendered with its ``to_env``, so the
+Deployment and ``asya dev --gateway`` configure the same process the same way.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from asya_pulumi.objects import pod
 from asya_pulumi.objects.labels import MANAGED_BY_LABEL, MESH_LABEL, NAME_LABEL, PART_OF, PART_OF_LABEL
-from asya_pulumi.objects.status_table import STATUS_TABLE_ENV, status_table_name
 from asya_pulumi.spec.gateway import GATEWAY_NAME, GatewaySpec
 from asya_pulumi.spec.mesh import MeshSpec
-from asya_runtime.naming import role_name
+from asya_runtime.gateway.config import GatewayConfig, GatewayMesh
+from asya_runtime.naming import role_name, status_table_name
 
 GATEWAY_COMMAND = ["asya-gateway"]
 GATEWAY_CONTAINER = "gateway"
 #: The gateway's listening port (``GatewayConfig.port``'s default) and the Service's port in front of it.
-GATEWAY_PORT = 8080
+GATEWAY_PORT: int = GatewayConfig.model_fields["port"].default
 SERVICE_PORT = 80
 HEALTH_PATH = "/health"
 #: A stopping gateway finishes its requests; open SSE streams are cut (clients reconnect and read the status again).
@@ -62,25 +61,35 @@ def gateway_mesh(mesh: MeshSpec, gateway: GatewaySpec) -> dict[str, Any]:
     return {"namespace": mesh.namespace, "actors": [actor.name for actor in mesh.actors], "routes": routes}
 
 
-def gateway_env(
+def gateway_config(
     mesh: MeshSpec, gateway: GatewaySpec, *, issuer: str, audience: str, result_bucket: str
-) -> dict[str, str]:
-    """The gateway's environment (``GatewayConfig``'s aliases): its mesh, the table, the bucket, OIDC auth."""
-    return {
-        "ASYA_NAMESPACE": mesh.namespace,
-        "ASYA_GATEWAY_MESH": json.dumps(gateway_mesh(mesh, gateway), separators=(",", ":"), sort_keys=True),
-        "ASYA_AWS_REGION": mesh.region,
-        STATUS_TABLE_ENV: status_table_name(namespace=mesh.namespace),
-        "ASYA_RESULT_BUCKET": result_bucket,
-        "ASYA_GATEWAY_PORT": str(GATEWAY_PORT),
-        "ASYA_GATEWAY_AUTH": "oidc",
-        "ASYA_GATEWAY_OIDC_ISSUER": issuer,
-        "ASYA_GATEWAY_OIDC_AUDIENCE": audience,
-    }
+) -> GatewayConfig:
+    """The gateway's settings: its mesh, the status table, the bucket, OIDC auth (the listening address is the
+    pod's IP, :data:`POD_IP_HOST`, known only in the pod)."""
+    return GatewayConfig(
+        namespace=mesh.namespace,
+        mesh=GatewayMesh.model_validate(gateway_mesh(mesh, gateway)),
+        region=mesh.region,
+        status_table=status_table_name(mesh.namespace),
+        result_bucket=result_bucket,
+        auth="oidc",
+        oidc_issuer=issuer,
+        oidc_audience=audience,
+        public_url=service_url(namespace=mesh.namespace),
+    )
+
+
+def service_url(*, namespace: str) -> str:
+    """``http://asya-gateway.{namespace}.svc``: the Service's in-cluster address (port 80), the URL the A2A agent
+    card names. An Ingress in front of it is the operator's; its URL then goes in the card by hand."""
+    return f"http://{GATEWAY_NAME}.{namespace}.svc"
 
 
 #: The gateway listens on the pod's IP (Service traffic and the kubelet's probes arrive there), not every address.
-POD_IP_HOST = {"name": "ASYA_GATEWAY_HOST", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
+POD_IP_HOST = {
+    "name": GatewayConfig.model_fields["host"].alias,
+    "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}},
+}
 
 
 def gateway_container(*, image: str, env: Mapping[str, str], gateway: GatewaySpec) -> dict[str, Any]:
