@@ -7,6 +7,9 @@ Stack config (stacks/Pulumi.<stack>.yaml):
   asya:namespace      mesh namespace override (default: the pipeline's ActorMesh metadata.name)
   asya:runtimeImage   runtime image override (sidecar and sinks)
   asya:scaling        per-actor scaling overrides, e.g. {score-image: {maxReplicaCount: 16}}
+  asya:gateway        the front door (a GatewaySpec, over the pipeline's spec.gateway), e.g.
+                      {auth: {audience: asya-gateway}, deletionProtection: true}; its issuer defaults to the
+                      cluster's own OIDC issuer (pods of the cluster call with projected service-account tokens)
 """
 
 from __future__ import annotations
@@ -39,6 +42,10 @@ def mesh_for_stack(config: pulumi.Config, *, region: str, cluster: ClusterSpec) 
     for key, field in (("namespace", "namespace"), ("runtimeImage", "runtime_image")):
         if value := config.get(key):
             overrides[field] = value
+    gateway: dict[str, Any] | None = config.get_object("gateway")
+    if gateway is not None:
+        base = mesh.gateway.model_dump(by_alias=True, exclude_unset=True) if mesh.gateway is not None else {}
+        overrides["gateway"] = {**base, **gateway}
     return mesh.with_overrides(**overrides)
 
 
@@ -59,7 +66,10 @@ def main() -> None:
         wait_for=[cluster.system_node_group],
         opts=in_cluster,
     )
-    mesh = ActorMesh(mesh_spec.namespace, spec=mesh_spec, cluster_name=cluster.cluster_name, keda=keda, opts=in_cluster)
+    mesh = ActorMesh(
+        mesh_spec.namespace, spec=mesh_spec, cluster_name=cluster.cluster_name, keda=keda,
+        gateway_issuer=cluster.oidc_issuer_url, opts=in_cluster,
+    )
 
     for key, value in cluster.output_values().items():  # AsyaCluster.OUTPUTS: name, kubeconfig, VPC, subnets, ...
         pulumi.export(key, value)
@@ -67,6 +77,8 @@ def main() -> None:
     pulumi.export("bucketName", mesh.bucket_name)
     pulumi.export("queueUrls", mesh.queue_urls)
     pulumi.export("routes", mesh_spec.routes)
+    pulumi.export("statusTableName", mesh.status_table_name)
+    pulumi.export("gatewayUrl", mesh.gateway_url)
 
 
 main()

@@ -65,6 +65,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 resource_id = outputs["url"]
             elif typ == "aws:iam/role:Role":
                 outputs["arn"] = f"arn:aws:iam::{ACCOUNT}:role/{name}"
+            elif typ == "aws:dynamodb/table:Table":
+                outputs["arn"] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"
             elif typ == "aws:iam/instanceProfile:InstanceProfile":
                 outputs["arn"] = f"arn:aws:iam::{ACCOUNT}:instance-profile/{name}"
             elif typ == "aws:s3/bucket:Bucket":

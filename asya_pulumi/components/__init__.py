@@ -11,6 +11,8 @@ try:
     from asya_pulumi.components.actor import AsyncActor as AsyncActor
     from asya_pulumi.components.bucket import ResultBucket as ResultBucket
     from asya_pulumi.components.cluster import AsyaCluster as AsyaCluster
+    from asya_pulumi.components.gateway import Gateway as Gateway
+    from asya_pulumi.components.gateway import GatewayArgs as GatewayArgs
     from asya_pulumi.components.keda import KEDA_CHART_VERSION as KEDA_CHART_VERSION
     from asya_pulumi.components.keda import Keda as Keda
     from asya_pulumi.components.mesh import ActorMesh as ActorMesh
@@ -18,6 +20,7 @@ try:
     from asya_pulumi.components.observability import Observability as Observability
     from asya_pulumi.components.observability import ObservabilityArgs as ObservabilityArgs
     from asya_pulumi.components.queue import ActorQueue as ActorQueue
+    from asya_pulumi.components.status_table import StatusTable as StatusTable
 except ModuleNotFoundError:
     require("deploy", needed_by="the Pulumi components (asya_pulumi.components)")  # names the extra if it is that
     raise

@@ -36,7 +36,7 @@ from asya_pulumi.objects.labels import MESH_LABEL, NAME_LABEL
 from asya_pulumi.objects.sidecar import sidecar_config
 from asya_pulumi.spec import DEFAULT_RUNTIME_IMAGE, AsyncActorSpec, SinkSpec
 from asya_runtime.config import DEFAULT_HOP_BUDGET
-from asya_runtime.naming import check_names_fit, role_name
+from asya_runtime.naming import check_names_fit, role_name, status_table_name
 
 #: Pulumi must not wait for an actor's pods: with scale-to-zero (and GPU nodes that take minutes) none may start.
 SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
@@ -51,6 +51,8 @@ class AsyncActor(AsyaComponent):
     it. ``keda`` is what the ScaledObject must wait for (the KEDA release that installs the CRDs). ``shared``: the
     mesh's handler-server ConfigMap and TriggerAuthentication; without it the actor creates its own.
     ``hop_budget``: the mesh's ``hopBudget`` (hops an envelope may make before it is error-ended as a loop).
+    ``status_table_arn``: the mesh's status table (its gateway is on): the sidecar reports status there and may
+    update and batch-read its items, no other table's.
     """
 
     OUTPUTS = (
@@ -76,6 +78,7 @@ class AsyncActor(AsyaComponent):
         keda: Sequence[pulumi.Resource] = (),
         shared: SharedObjects | None = None,
         hop_budget: int = DEFAULT_HOP_BUDGET,
+        status_table_arn: pulumi.Input[str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         if isinstance(spec, AsyncActorSpec) and spec.gpu is not None and gpu_pool is None:
@@ -86,6 +89,7 @@ class AsyncActor(AsyaComponent):
         super().__init__(f"{TYPE_PREFIX}AsyncActor", resource_name, None, opts)
         self._name, self._spec, self._namespace, self._region = resource_name, spec, namespace, region
         self._hop_budget = hop_budget
+        self._status_table_arn = status_table_arn
         self._labels = labels(namespace=namespace, actor=spec.name)
         kube_ns = k8s_namespace if k8s_namespace is not None else namespace
         self._kube_namespace: pulumi.Input[str] = kube_ns
@@ -146,17 +150,16 @@ class AsyncActor(AsyaComponent):
     ) -> tuple[k8s.core.v1.ServiceAccount, aws.eks.PodIdentityAssociation]:
         """IAM role (own queue, mesh queues, sinks: result objects), ServiceAccount, Pod Identity association."""
         name, namespace, actor, region = self._name, self._namespace, self._spec.name, self._region
-        if result_bucket is None:
-            policy = self.queue.arn.apply(lambda arn: json.dumps(iam.actor_policy(queue_arn=arn, namespace=namespace)))
-        elif isinstance(self._spec, AsyncActorSpec):  # the mesh's bucket: offloaded envelopes (claim-check)
-            policy = pulumi.Output.all(self.queue.arn, result_bucket.arn).apply(
-                lambda arns: json.dumps(iam.actor_policy(queue_arn=arns[0], namespace=namespace, bucket_arn=arns[1]))
+        bucket_arn = result_bucket.arn if result_bucket is not None else None
+        if isinstance(self._spec, AsyncActorSpec) or bucket_arn is None:  # the bucket: offloaded envelopes
+            policy = pulumi.Output.all(self.queue.arn, bucket_arn, self._status_table_arn).apply(
+                lambda arns: json.dumps(iam.actor_policy(
+                    queue_arn=arns[0], namespace=namespace, bucket_arn=arns[1], status_table_arn=arns[2]))
             )
         else:
-            policy = pulumi.Output.all(self.queue.arn, result_bucket.arn).apply(
-                lambda arns: json.dumps(
-                    iam.sink_policy(queue_arn=arns[0], sink=actor, namespace=namespace, bucket_arn=arns[1])
-                )
+            policy = pulumi.Output.all(self.queue.arn, bucket_arn, self._status_table_arn).apply(
+                lambda arns: json.dumps(iam.sink_policy(
+                    queue_arn=arns[0], sink=actor, namespace=namespace, bucket_arn=arns[1], status_table_arn=arns[2]))
             )
         service_account = k8s.core.v1.ServiceAccount(
             f"{name}-sa", metadata=self._meta, automount_service_account_token=False, opts=child(self)
@@ -212,8 +215,10 @@ class AsyncActor(AsyaComponent):
         spec = self._spec
         # A deployed sink keeps a record only from the actor it names (SQS's SenderId is a real IAM role here).
         on_aws = {"verify_senders": True} if isinstance(spec, SinkSpec) else {}
+        # The mesh's gateway is on: the sidecar reports status to the mesh's table (unset: no status tracked).
+        status = {} if self._status_table_arn is None else {"status_table": status_table_name(self._namespace)}
         config = sidecar_config(
-            spec, namespace=self._namespace, region=region, hop_budget=self._hop_budget, **on_aws
+            spec, namespace=self._namespace, region=region, hop_budget=self._hop_budget, **on_aws, **status
         )
         sidecar = pulumi.Output.from_input(bucket_name).apply(
             lambda bucket: pod.sidecar_container(

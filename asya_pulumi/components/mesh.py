@@ -11,7 +11,7 @@ team stack deploys ``TeamActors`` into it (``components/mesh_ref.py``), with the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pulumi
@@ -21,17 +21,20 @@ import pulumi_kubernetes as k8s
 from asya_pulumi.components.actor import AsyncActor
 from asya_pulumi.components.bucket import ResultBucket
 from asya_pulumi.components.common import PART_OF, TYPE_PREFIX, AsyaComponent, ComponentOutput, child, tags
+from asya_pulumi.components.gateway import Gateway, GatewayArgs
 from asya_pulumi.components.keda import Keda
 from asya_pulumi.components.network_policy import MeshNetworkPolicy, mesh_network_policy
 from asya_pulumi.components.observability import Observability, ObservabilityArgs
 from asya_pulumi.components.pod_security import PodSecurityLevel, pod_security_labels
 from asya_pulumi.components.shared import shared_objects
+from asya_pulumi.components.status_table import StatusTable
 from asya_pulumi.objects import quota
 from asya_pulumi.objects.labels import MESH_LABEL, PART_OF_LABEL
 from asya_pulumi.objects.quota import QuotaSettings
 from asya_pulumi.observability import ObservabilitySettings
 from asya_pulumi.spec import MeshSpec, SinkSpec
-from asya_runtime.naming import SINKS
+from asya_pulumi.spec.gateway import check_deployable
+from asya_runtime.naming import SINKS, SUCCESS_SINK
 
 DEFAULT_NETWORK_POLICY = MeshNetworkPolicy()
 DEFAULT_QUOTA = QuotaSettings()
@@ -49,12 +52,20 @@ class ActorMesh(AsyaComponent):
     (:class:`~asya_pulumi.objects.quota.QuotaSettings`: a headroom for actors team stacks add, or explicit limits);
     None creates none. ``observability``: create the mesh's PodMonitor,
     Grafana dashboard and alerts (:class:`Observability`); None (the default) creates none.
+    With ``spec.gateway`` set, the mesh creates its status table (:class:`StatusTable`), gives every sidecar its
+    name and the right to update and batch-read it, and creates a :class:`Gateway`; ``gateway_issuer`` is the OIDC
+    issuer when ``gateway.auth.issuer`` is null (e.g. the cluster's ``oidc_issuer_url``), ``gateway_ingress_from``
+    the namespaces that may reach the gateway (None: any; every request needs a token).
     """
 
     OUTPUTS = (
         ComponentOutput("queueUrls", "queue_urls", dict[str, str], "Actor name (sinks included) → SQS queue URL."),
         ComponentOutput("bucketName", "bucket_name", str, "The S3 bucket the sinks write results to."),
         ComponentOutput("namespace", "namespace", str, "The mesh's Kubernetes namespace."),
+        ComponentOutput("statusTableName", "status_table_name", str,
+                        "The status table (asya-{namespace}_status); empty when the gateway is off."),
+        ComponentOutput("gatewayUrl", "gateway_url", str,
+                        "The gateway's in-cluster URL; empty when the gateway is off."),
     )
     #: The validated spec the mesh was built from (team stacks read its actor names and GPU pools from the exports).
     spec: MeshSpec
@@ -62,6 +73,10 @@ class ActorMesh(AsyaComponent):
     queue_urls: pulumi.Output[dict[str, str]]
     bucket_name: pulumi.Output[str]
     namespace: pulumi.Output[str]
+    status_table_name: pulumi.Output[str]
+    gateway_url: pulumi.Output[str]
+    status_table: StatusTable | None
+    gateway: Gateway | None
 
     def __init__(
         self,
@@ -74,9 +89,13 @@ class ActorMesh(AsyaComponent):
         pod_security: PodSecurityLevel | None = "restricted",
         resource_quota: QuotaSettings | None = DEFAULT_QUOTA,
         observability: ObservabilitySettings | None = None,
+        gateway_issuer: pulumi.Input[str] | None = None,
+        gateway_ingress_from: Mapping[str, str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         _refuse_unusable(spec=spec, keda=keda, network_policy=network_policy, observability=observability)
+        if spec.gateway is not None:
+            check_deployable(spec.gateway, issuer_given=gateway_issuer is not None)
         super().__init__(f"{TYPE_PREFIX}ActorMesh", resource_name, None, opts)
         self.spec = spec
         keda_dependencies = [keda.release] if isinstance(keda, Keda) else list(keda)
@@ -116,6 +135,11 @@ class ActorMesh(AsyaComponent):
             "shared": shared,
             "hop_budget": spec.hop_budget,
         }
+        self.status_table = None if spec.gateway is None else StatusTable(
+            f"{resource_name}-status", namespace=spec.namespace, gateway=spec.gateway, opts=child(self)
+        )
+        if self.status_table is not None:
+            common["status_table_arn"] = self.status_table.table_arn
         self.actors = self._actors(resource_name, spec=spec, bucket=results.bucket, common=common)
         names = list(self.actors)
         self.queue_urls = pulumi.Output.all(*(a.queue_url for a in self.actors.values())).apply(
@@ -130,8 +154,20 @@ class ActorMesh(AsyaComponent):
             if observability is not None
             else None
         )
+        self.gateway = None if self.status_table is None else Gateway(
+            f"{resource_name}-gateway",
+            GatewayArgs(
+                mesh=spec, cluster_name=cluster_name, bucket_name=results.bucket.bucket, bucket_arn=results.bucket.arn,
+                status_table_arn=self.status_table.table_arn, k8s_namespace=ns.metadata.name,
+                same_account_queue_arn=self.actors[SUCCESS_SINK].queue.arn, issuer=gateway_issuer,
+                ingress_from=gateway_ingress_from, network_policy=network_policy is not None,
+            ),
+            opts=child(self),
+        )
         self.bucket_name = results.bucket.bucket
         self.namespace = ns.metadata.name
+        self.status_table_name = self.status_table.table_name if self.status_table else pulumi.Output.from_input("")
+        self.gateway_url = self.gateway.url if self.gateway else pulumi.Output.from_input("")
         self.register()
 
     def _resource_quota(

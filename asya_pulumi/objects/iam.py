@@ -8,6 +8,9 @@ Least privilege, stated once:
   under its own prefix of the mesh's bucket (``succeeded/`` or ``failed/``);
 * actors write, read and delete offloaded envelopes (claim-check) under ``offload/`` of their own mesh's bucket,
   sinks read and delete them there; nobody lists;
+* with the front door on (docs/gateway.md), sidecars update and batch-read their own mesh's status table, sinks
+  also get single items; the gateway sends only to its own mesh's actor queues (never a sink's or a DLQ), reads and
+  writes its own table and its ``by_status`` index, and reads success records (``payload_ref``); nothing else;
 * KEDA's operator may only read queue attributes;
 * every role trusts EKS Pod Identity for one service account of one namespace of one cluster of one account;
   the cluster role trusts EKS for that one cluster of that one account.
@@ -19,11 +22,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from asya_pulumi.objects.status_table import index_arn
 from asya_runtime.config import OFFLOAD_PREFIX
 from asya_runtime.naming import (
     DLQ_SUFFIX,
     MALFORMED_RECORD_PREFIX,
     SINK_RECORD_PREFIXES,
+    SINKS,
+    SUCCESS_SINK,
     dlq_name,
     mesh_prefix,
     queue_name,
@@ -49,6 +55,16 @@ SCALER_ACTIONS = ("sqs:GetQueueAttributes",)
 #: it after the consumer's delete marker); DeleteObject without a version only adds that marker.
 OFFLOAD_READ_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject")
 OFFLOAD_ACTIONS = ("s3:PutObject", *OFFLOAD_READ_ACTIONS)
+#: A sidecar's status writes: one ``running`` update per envelope per hop, one batched cancel check per batch.
+STATUS_UPDATE_ACTIONS = ("dynamodb:UpdateItem", "dynamodb:BatchGetItem")
+#: A sink writes the terminal state and may read one item (a fan-out parent); BatchGetItem already reads as much.
+SINK_STATUS_ACTIONS = (*STATUS_UPDATE_ACTIONS, "dynamodb:GetItem")
+#: The gateway: create (``pending``), cancel, read one or many, list by status (Query on ``by_status``).
+GATEWAY_TABLE_ACTIONS = (
+    "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query",
+)
+#: The gateway reads a success record when a final payload was too large for the status item (``payload_ref``).
+GATEWAY_RESULT_ACTIONS = ("s3:GetObject",)
 
 
 def _document(*statements: dict[str, Any]) -> PolicyDocument:
@@ -138,9 +154,12 @@ def offload_objects(bucket_arn: str) -> str:
     return f"{bucket_arn}/{OFFLOAD_PREFIX}/*"
 
 
-def actor_policy(*, queue_arn: str, namespace: str, bucket_arn: str | None = None) -> PolicyDocument:
+def actor_policy(
+    *, queue_arn: str, namespace: str, bucket_arn: str | None = None, status_table_arn: str | None = None
+) -> PolicyDocument:
     """Consume the actor's own queue; send to the mesh's queues (its own included: retries), never to a DLQ; with
-    ``bucket_arn`` (the mesh's bucket), put, get and delete offloaded envelopes under its ``offload/`` prefix.
+    ``bucket_arn`` (the mesh's bucket), put, get and delete offloaded envelopes under its ``offload/`` prefix; with
+    ``status_table_arn`` (the mesh's status table), update and batch-read its items.
 
     The explicit deny keeps dead-letter queues for what SQS itself moves there: a handler that routes to a DLQ's
     name cannot slip an envelope into it (the sidecar refuses such routes too; this is the second lock).
@@ -171,10 +190,20 @@ def actor_policy(*, queue_arn: str, namespace: str, bucket_arn: str | None = Non
             "Resource": mesh_queue_arn_pattern(queue_arn=queue_arn, namespace=namespace, dlq=True),
         },
         *offload,
+        *_status(status_table_arn, STATUS_UPDATE_ACTIONS),
     )
 
 
-def sink_policy(*, queue_arn: str, sink: str, namespace: str, bucket_arn: str) -> PolicyDocument:
+def _status(table_arn: str | None, actions: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The statement on the mesh's status table (its items only: no index, no table-level action), or none."""
+    if table_arn is None:
+        return []
+    return [{"Sid": "TrackStatus", "Effect": "Allow", "Action": list(actions), "Resource": table_arn}]
+
+
+def sink_policy(
+    *, queue_arn: str, sink: str, namespace: str, bucket_arn: str, status_table_arn: str | None = None
+) -> PolicyDocument:
     """Consume the sink's own queue and send only to it (the shutdown requeue); put objects under its own prefix
     (and, for a body that is no envelope, the malformed-record prefix); read and delete offloaded envelopes; read
     the roles of its own mesh's actors (``iam:GetRole``: a record is kept only if SQS's SenderId is the role of the
@@ -204,6 +233,41 @@ def sink_policy(*, queue_arn: str, sink: str, namespace: str, bucket_arn: str) -
             "Effect": "Allow",
             "Action": list(SENDER_CHECK_ACTIONS),
             "Resource": f"arn:{partition}:iam::{account}:role/{mesh_prefix(namespace=namespace)}*",
+        },
+        *_status(status_table_arn, SINK_STATUS_ACTIONS),
+    )
+
+
+def gateway_policy(*, same_account_queue_arn: str, namespace: str, table_arn: str, bucket_arn: str) -> PolicyDocument:
+    """The gateway of mesh ``namespace``: send to the mesh's actor queues (``asya-{namespace}_*``, no other mesh's:
+    the ``_`` ends the prefix), never to a DLQ or a sink (a submission enters at an actor; a forged record must not
+    come from the front door); read and write the status table and query its ``by_status`` index; read success
+    records (``succeeded/``) of the mesh's bucket, for a ``payload_ref``. ``same_account_queue_arn``: any queue ARN
+    of the mesh's account and region (the pattern is built from it)."""
+    pattern = mesh_queue_arn_pattern(queue_arn=same_account_queue_arn, namespace=namespace)
+    prefix = pattern.removesuffix("*")
+    return _document(
+        {"Sid": "SubmitToMeshActors", "Effect": "Allow", "Action": list(SEND_ACTIONS), "Resource": pattern},
+        {
+            "Sid": "NeverSendToSinksOrDeadLetterQueues",
+            "Effect": "Deny",
+            "Action": ["sqs:SendMessage"],
+            "Resource": [
+                mesh_queue_arn_pattern(queue_arn=same_account_queue_arn, namespace=namespace, dlq=True),
+                *(prefix + sink for sink in SINKS),
+            ],
+        },
+        {
+            "Sid": "StatusTable",
+            "Effect": "Allow",
+            "Action": list(GATEWAY_TABLE_ACTIONS),
+            "Resource": [table_arn, index_arn(table_arn)],
+        },
+        {
+            "Sid": "ReadSuccessRecords",
+            "Effect": "Allow",
+            "Action": list(GATEWAY_RESULT_ACTIONS),
+            "Resource": f"{bucket_arn}/{SINK_RECORD_PREFIXES[SUCCESS_SINK]}/*",
         },
     )
 

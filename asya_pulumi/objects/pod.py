@@ -84,6 +84,14 @@ SHUTDOWN_MARGIN_S = 5
 HANDLER_DRAIN_MARGIN_S = 10
 #: Any non-root uid works: the images need no file of their own writable (root FS is read-only; /tmp is an emptyDir).
 RUN_AS_UID = 10001
+#: Every pod of a mesh (actors, sinks, the gateway): non-root with a fixed uid/gid, RuntimeDefault seccomp.
+POD_SECURITY_CONTEXT = {
+    "runAsNonRoot": True,
+    "runAsUser": RUN_AS_UID,
+    "runAsGroup": RUN_AS_UID,
+    "fsGroup": RUN_AS_UID,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
 GPU_TOLERATION = {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}
 CONTAINER_SECURITY = {
     "allowPrivilegeEscalation": False,
@@ -396,13 +404,7 @@ def pod_spec(
         # EKS Pod Identity mounts its own projected token; nothing in the pod talks to the Kubernetes API.
         "automountServiceAccountToken": False,
         "terminationGracePeriodSeconds": termination_grace_seconds(sidecar),
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": RUN_AS_UID,
-            "runAsGroup": RUN_AS_UID,
-            "fsGroup": RUN_AS_UID,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": POD_SECURITY_CONTEXT,
         "containers": containers,
         "volumes": volumes,
     }

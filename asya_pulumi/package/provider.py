@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from asya_pulumi import __version__
 from asya_pulumi.components import ActorMesh, AsyaCluster, AsyncActor, Keda
 from asya_pulumi.components.common import AsyaComponent, ComponentOutput
+from asya_pulumi.components.gateway import Gateway, GatewayArgs
 from asya_pulumi.components.mesh_ref import MeshRef, TeamActors
 from asya_pulumi.package.schema import PACKAGE, STRING, SchemaTypes, markdown, token
 from asya_pulumi.spec import AsyncActorSpec, ClusterSpec, MeshSpec
@@ -73,8 +74,22 @@ def _mesh(name: str, inputs: dict[str, Any], opts: pulumi.ResourceOptions) -> As
         spec=MeshSpec.model_validate(inputs["spec"]),
         cluster_name=inputs["clusterName"],
         keda=list(inputs.get("dependsOnKeda") or []),
+        gateway_issuer=inputs.get("gatewayIssuer"),
         opts=opts,
     )
+
+
+def _gateway(name: str, inputs: dict[str, Any], opts: pulumi.ResourceOptions) -> AsyaComponent:
+    args = GatewayArgs(
+        mesh=MeshSpec.model_validate(inputs["spec"]),
+        cluster_name=inputs["clusterName"],
+        bucket_name=inputs["bucketName"],
+        bucket_arn=inputs["bucketArn"],
+        status_table_arn=inputs["statusTableArn"],
+        same_account_queue_arn=inputs["queueArn"],
+        issuer=inputs.get("issuer"),
+    )
+    return Gateway(name, args, opts=opts)
 
 
 def _actor(name: str, inputs: dict[str, Any], opts: pulumi.ResourceOptions) -> AsyaComponent:
@@ -116,6 +131,8 @@ def _team(name: str, inputs: dict[str, Any], opts: pulumi.ResourceOptions) -> As
 
 _CLUSTER_NAME = Arg(STRING, "Name of the EKS cluster (Pod Identity associations are created in it).")
 _REGION = Arg(STRING, "AWS region of the mesh's queues and roles, e.g. us-east-1.")
+_ISSUER = "The OIDC issuer of the gateway's tokens when `spec.gateway.auth.issuer` is null, e.g. the cluster's " \
+    "`oidcIssuerUrl`."
 
 #: type token → component. The spec inputs' types are generated from the models; the rest are listed here.
 COMPONENTS: dict[str, Component] = {
@@ -130,6 +147,21 @@ COMPONENTS: dict[str, Component] = {
                 "The Keda component(s) the ScaledObjects wait for (KEDA installs their CRD).",
                 required=False,
             ),
+            "gatewayIssuer": Arg(STRING, _ISSUER, required=False),
+        },
+    ),
+    token("Gateway"): Component(
+        _gateway,
+        Gateway,
+        inputs={
+            "spec": Arg(MeshSpec, "The mesh the gateway serves, with `gateway` set (an ActorMesh manifest's spec)."),
+            "clusterName": _CLUSTER_NAME,
+            "bucketName": Arg(STRING, "The mesh's result bucket (ActorMesh's `bucketName`)."),
+            "bucketArn": Arg(STRING, "The mesh's result bucket's ARN: the gateway reads its success records."),
+            "statusTableArn": Arg(STRING, "The mesh's status table's ARN (asya-{namespace}_status)."),
+            "queueArn": Arg(STRING, "Any SQS queue ARN of the mesh: the role's queue pattern takes its account and "
+                            "region."),
+            "issuer": Arg(STRING, _ISSUER, required=False),
         },
     ),
     token("AsyncActor"): Component(

@@ -13,6 +13,7 @@ from asya_pulumi.spec.cluster import (
     SystemNodeGroupSpec,
 )
 from asya_pulumi.spec.errors import SpecError
+from asya_pulumi.spec.gateway import GatewayAuthSpec, GatewaySpec, GatewayToolSpec
 from asya_pulumi.spec.hardening import (
     ApiEndpointSpec,
     ControlPlaneLogsSpec,
@@ -35,6 +36,9 @@ __all__ = [
     "AsyncActorSpec",
     "ClusterSpec",
     "ControlPlaneLogsSpec",
+    "GatewayAuthSpec",
+    "GatewaySpec",
+    "GatewayToolSpec",
     "GpuNodePoolSpec",
     "GpuSpec",
     "MeshSpec",

@@ -10,6 +10,7 @@ from asya_pulumi.spec.actor import AsyncActorSpec
 from asya_pulumi.spec.aws_facts import check_region
 from asya_pulumi.spec.base import SpecModel
 from asya_pulumi.spec.cluster import ClusterSpec, check_gpu_pool_name
+from asya_pulumi.spec.gateway import GatewaySpec, check_gateway
 from asya_pulumi.spec.hardening import ResultRetentionSpec
 from asya_pulumi.spec.limits import (
     check_image,
@@ -83,6 +84,11 @@ class MeshSpec(SpecModel):
         default_factory=ResultRetentionSpec,
         description="Lifecycle of the result bucket: records expire after 90 days, old versions 7 days later.",
     )
+    gateway: GatewaySpec | None = Field(
+        None,
+        description="The front door (docs/gateway.md). null (default): no status table, no gateway, and the "
+        "sidecars track no status; set (even to {}) to create the status table and the gateway.",
+    )
 
     @field_validator("namespace")
     @classmethod
@@ -112,6 +118,8 @@ class MeshSpec(SpecModel):
             check_recovery_actors(actor=actor.name, resiliency=actor.resiliency, known=names)
         check_recovery_cycles({actor.name: actor.resiliency for actor in self.actors})
         check_routes(self.routes, known=names)
+        if self.gateway is not None:
+            check_gateway(self.gateway, routes=self.routes, actors=names)
         return self
 
     def _check_gpu(self, actor: AsyncActorSpec) -> None:

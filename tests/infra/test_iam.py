@@ -7,6 +7,7 @@ botocore's service models), so a runtime change that needs a new permission fail
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 
 import boto3
@@ -14,17 +15,19 @@ import boto3
 from asya_pulumi.objects import iam
 
 SIDECAR = Path(__file__).resolve().parents[2] / "runtime" / "asya_runtime" / "sidecar"
+#: The status store (asya_runtime.status), which the sidecars, the sinks and the gateway all write through.
+STATUS = SIDECAR.parent / "status"
 #: SQS authorises its batch APIs with the single-message action.
 BATCH_ACTIONS = {"SendMessageBatch": "SendMessage", "DeleteMessageBatch": "DeleteMessage",
                  "ChangeMessageVisibilityBatch": "ChangeMessageVisibility"}
 QUEUE = "arn:aws:sqs:us-east-1:123456789012:asya-dev_judge"
 
 
-def operations_called(service: str) -> set[str]:
+def operations_called(service: str, *, source: Path = SIDECAR) -> set[str]:
     mapping = boto3.session.Session().client(service, region_name="us-east-1").meta.method_to_api_mapping
     literals = {
         node.value
-        for path in SIDECAR.glob("*.py")
+        for path in source.glob("*.py")
         for node in ast.walk(ast.parse(path.read_text()))
         if isinstance(node, ast.Constant) and isinstance(node.value, str)
     }
@@ -121,3 +124,44 @@ def test_the_cluster_autoscaler_describes_and_resizes_only_this_clusters_node_gr
     assert resize["Condition"] == {"StringEquals": {"aws:ResourceTag/k8s.io/cluster-autoscaler/ml": "owned"}}
     # Only actions without resource-level permissions keep Resource "*".
     assert all(a.split(":")[1].startswith(("Describe", "Get")) for a in statements["Discover"]["Action"])
+
+
+TABLE = "arn:aws:dynamodb:us-east-1:123456789012:table/asya-dev_status"
+#: What only ``asya dev`` calls, creating the table in moto's server (on AWS the stack creates it).
+TABLE_MANAGEMENT = {"dynamodb:CreateTable", "dynamodb:UpdateTimeToLive"}
+
+
+def test_the_status_grants_are_exactly_the_operations_the_status_store_calls() -> None:
+    """Sidecars, sinks and the gateway together may call every item operation the status store makes, nothing more;
+    each on the one table (the gateway's Query also on its by_status index)."""
+    needed = operations_called("dynamodb", source=STATUS)
+    assert {"dynamodb:UpdateItem", "dynamodb:BatchGetItem", "dynamodb:Query"} <= needed  # the scan finds real calls
+    actor = iam.actor_policy(queue_arn=QUEUE, namespace="dev", bucket_arn=BUCKET, status_table_arn=TABLE)
+    sink = iam.sink_policy(queue_arn=QUEUE + "_x", sink="success-sink", namespace="dev", bucket_arn=BUCKET,
+                           status_table_arn=TABLE)
+    gateway = iam.gateway_policy(same_account_queue_arn=QUEUE, namespace="dev", table_arn=TABLE, bucket_arn=BUCKET)
+    grants = {name: {a for a in granted(policy) if a.startswith("dynamodb:")}
+              for name, policy in (("actor", actor), ("sink", sink), ("gateway", gateway))}
+    assert grants["actor"] == {"dynamodb:UpdateItem", "dynamodb:BatchGetItem"}
+    assert grants["actor"] < grants["sink"] and grants["sink"] - grants["actor"] == {"dynamodb:GetItem"}
+    assert set().union(*grants.values()) == needed - TABLE_MANAGEMENT
+    for policy in (actor, sink):
+        (statement,) = [s for s in policy["Statement"] if s["Action"][0].startswith("dynamodb:")]
+        assert statement["Resource"] == TABLE
+    (statement,) = [s for s in gateway["Statement"] if s["Action"][0].startswith("dynamodb:")]
+    assert statement["Resource"] == [TABLE, f"{TABLE}/index/by_status"]
+    assert "dynamodb" not in json.dumps(iam.actor_policy(queue_arn=QUEUE, namespace="dev"))  # gateway off: none
+
+
+def test_the_gateway_sends_only_to_its_meshs_actor_queues_and_reads_only_success_records() -> None:
+    gateway = iam.gateway_policy(same_account_queue_arn=QUEUE, namespace="dev", table_arn=TABLE, bucket_arn=BUCKET)
+    by_sid = {s["Sid"]: s for s in gateway["Statement"]}
+    assert by_sid["SubmitToMeshActors"]["Resource"] == "arn:aws:sqs:us-east-1:123456789012:asya-dev_*"
+    assert by_sid["SubmitToMeshActors"]["Action"] == ["sqs:SendMessage", "sqs:GetQueueUrl"]
+    denied = by_sid["NeverSendToSinksOrDeadLetterQueues"]
+    assert denied["Effect"] == "Deny" and denied["Action"] == ["sqs:SendMessage"]
+    assert sorted(denied["Resource"]) == sorted(f"arn:aws:sqs:us-east-1:123456789012:asya-dev_{q}"
+                                                for q in ("*_dlq", "success-sink", "error-sink"))
+    assert by_sid["ReadSuccessRecords"] == {"Sid": "ReadSuccessRecords", "Effect": "Allow",
+                                            "Action": ["s3:GetObject"], "Resource": f"{BUCKET}/succeeded/*"}
+    assert granted(gateway) == {"sqs:SendMessage", "sqs:GetQueueUrl", "s3:GetObject", *iam.GATEWAY_TABLE_ACTIONS}

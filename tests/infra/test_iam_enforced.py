@@ -2,14 +2,16 @@
 
 ``test_isolation.py`` expands our own IAM statements with our own matcher; this test hands the rendered roles and
 policies of two meshes whose namespaces are prefixes of each other (``a`` and ``a-b``; ``a`` has an actor ``b-x``
-and ``a-b`` an actor ``x``) to moto 5.2.5 running as an HTTP server (``INITIAL_NO_AUTH_ACTION_COUNT=0``: every call
-is signed and authorised), assumes each role through moto's STS and tries, with the role's own credentials, every
-SQS action on every queue and DLQ of both meshes, every S3 object action under every record and offload prefix of
-both buckets, ``ListBucket``, DynamoDB, and ``iam:GetRole`` on every actor's and sink's role (the sinks' sender
-check). The expected outcome of each call comes from the design stated in
-:mod:`asya_pulumi.objects.iam` (written out here as ``expected_queue`` and ``expected_object``), not from the
-policies under test: every cross-mesh call must be refused with AccessDenied, every call the role is meant to
-make must succeed.
+and ``a-b`` an actor ``x``), both with their front door on (the status table and the gateway), to moto 5.2.5
+running as an HTTP server (``INITIAL_NO_AUTH_ACTION_COUNT=0``: every call is signed and authorised), assumes each
+role — every actor's, sink's and gateway's, and KEDA's — through moto's STS and tries, with the role's own
+credentials, every SQS action on every queue and DLQ of both meshes, every S3 object action under every record and
+offload prefix of both buckets, ``ListBucket``, every DynamoDB item action on both status tables (``Query`` on their
+``by_status`` index, and one ``BatchGetItem`` over both tables at once), and ``iam:GetRole`` on every actor's and
+sink's role (the sinks' sender check). The expected outcome of each call comes from the design stated in
+:mod:`asya_pulumi.objects.iam` (written out here as ``expected_queue``, ``expected_object`` and
+``expected_table``), not from the policies under test: every cross-mesh call must be refused with AccessDenied,
+every call the role is meant to make must succeed.
 
 What moto does and does not evaluate (moto 5.2.5, ``moto/iam/access_control.py``), and what this test does about it:
 
@@ -25,8 +27,9 @@ What moto does and does not evaluate (moto 5.2.5, ``moto/iam/access_control.py``
   that lets the test's user assume it. The permission policies — what isolation rests on — are exactly the rendered
   ones; the trust policies are checked offline (``test_every_role_trusts_only_its_own_mesh_namespace``).
 * ``sqs:GetQueueUrl`` is authorised against ``*`` (moto finds no queue URL in the request), so a queue-scoped
-  Allow never matches it: not tried here. DynamoDB calls are authorised against ``*`` too; no mesh renders a table
-  and no policy grants ``dynamodb:*`` on anything, so every DynamoDB call must be refused.
+  Allow never matches it: not tried here. moto authorises DynamoDB calls against ``*`` as well; the server here is
+  started through ``moto_table_arns.py``, which gives moto's DynamoDB handler the table (or index) ARN a request
+  names, as AWS authorises it (``*`` for a batch over several tables), and changes nothing else.
 * The mock deployment (``asya_pulumi.checks.mocked``) gives resources moto's default account (123456789012) and
   region, so moto's ARNs are the rendered ones; the test asserts that rather than rewriting policies.
 
@@ -36,9 +39,13 @@ Skipped only when moto cannot be imported.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -47,9 +54,19 @@ from pulumi.runtime import settings
 from support.moto_server import MotoServer
 
 from asya_pulumi.components import ActorMesh, Keda
+from asya_pulumi.local.broker import free_port
+from asya_pulumi.objects.gateway import gateway_role_name
 from asya_pulumi.spec import AsyncActorSpec, MeshSpec
 from asya_runtime.config import OFFLOAD_PREFIX
-from asya_runtime.naming import MALFORMED_RECORD_PREFIX, SINK_RECORD_PREFIXES, SINKS, dlq_name, queue_name, role_name
+from asya_runtime.naming import (
+    MALFORMED_RECORD_PREFIX,
+    SINK_RECORD_PREFIXES,
+    SINKS,
+    SUCCESS_SINK,
+    dlq_name,
+    queue_name,
+    role_name,
+)
 
 pytest.importorskip("moto", reason="moto[server] (requirements/dev.txt) is the policy engine this test runs")
 boto3 = pytest.importorskip("boto3")
@@ -57,19 +74,26 @@ from botocore.config import Config  # noqa: E402  (after the skip: botocore come
 from botocore.exceptions import ClientError  # noqa: E402
 
 MESHES = {"a": ["b-x", "x"], "a-b": ["x"]}
+#: moto's server with DynamoDB authorised per table (see the module docstring).
+MOTO_LAUNCHER = str(Path(__file__).with_name("moto_table_arns.py"))
 ADMIN = "test-admin"
 #: moto's server closes each connection; a fresh client per role is cheap, a retry would only hide a refusal.
 NO_RETRIES: dict[str, Any] = {"retries": {"max_attempts": 1}}
 QUEUE_ACTIONS = ("SendMessage", "ReceiveMessage", "GetQueueAttributes", "ChangeMessageVisibility", "DeleteMessage")
 OBJECT_ACTIONS = ("PutObject", "GetObject", "GetObjectVersion", "DeleteObject")
-TABLE_ACTIONS = ("DescribeTable", "PutItem", "GetItem", "DeleteItem")
+TABLE_ACTIONS = ("DescribeTable", "PutItem", "UpdateItem", "GetItem", "BatchGetItem", "Query", "Scan", "DeleteItem")
+#: What each kind of role may do on its own mesh's status table (asya_pulumi/objects/iam.py; Query on the index).
+OWN_TABLE = {"actor": {"UpdateItem", "BatchGetItem"}, "sink": {"UpdateItem", "BatchGetItem", "GetItem"},
+             "gateway": {"PutItem", "UpdateItem", "GetItem", "BatchGetItem", "Query"}, "keda": set()}
+GATEWAY = {"auth": {"issuer": "https://issuer.example.com", "audience": "asya-gateway"}}
 PREFIXES = (*SINK_RECORD_PREFIXES.values(), OFFLOAD_PREFIX)
 CONSUME = frozenset(QUEUE_ACTIONS)  # own queue: consume, and send (retries; a sink's shutdown requeue)
 
 
 @dataclass(frozen=True)
 class Actor:
-    """Who a role is meant to be: ``kind`` is ``actor``, ``sink`` or ``keda``; ``name`` the actor or sink."""
+    """Who a role is meant to be: ``kind`` is ``actor``, ``sink``, ``gateway`` or ``keda``; ``name`` the actor or
+    sink."""
 
     mesh: str
     kind: str
@@ -103,6 +127,9 @@ def expected_queue(who: Actor, *, mesh: str, queue: str, action: str) -> bool:
     is_dlq = queue.endswith("_dlq")
     if who.kind == "keda":
         return action == "GetQueueAttributes"
+    if who.kind == "gateway":  # submits into its mesh's actor queues: no sink's, no DLQ, nothing but sending
+        sinks = {queue_name(namespace=mesh, actor=sink) for sink in SINKS}
+        return action == "SendMessage" and not is_dlq and queue not in sinks
     own = queue_name(namespace=mesh, actor=who.name)
     if queue == own:
         return action in CONSUME
@@ -116,17 +143,43 @@ def expected_object(who: Actor, *, mesh: str, prefix: str, action: str) -> bool:
     ``failed/``) and read and delete offloaded envelopes; nobody lists; KEDA touches no object."""
     if mesh != who.mesh or who.kind == "keda":
         return False
+    if who.kind == "gateway":  # reads a success record (a payload_ref), nothing else
+        return action == "GetObject" and prefix == SINK_RECORD_PREFIXES[SUCCESS_SINK]
     if prefix == OFFLOAD_PREFIX:
         return who.kind == "actor" or action != "PutObject"
     return who.kind == "sink" and action == "PutObject" and prefix in {SINK_RECORD_PREFIXES[who.name],
                                                                         MALFORMED_RECORD_PREFIX}
 
 
+def expected_table(who: Actor, *, mesh: str, action: str) -> bool:
+    """Sidecars update and batch-read their own mesh's status table, sinks also get one item, the gateway creates,
+    updates, reads and lists (Query on ``by_status``); nobody describes, scans or deletes; no other mesh's table."""
+    return mesh == who.mesh and action in OWN_TABLE[who.kind]
+
+
+class TableAwareMoto(MotoServer):
+    """:class:`MotoServer` started through ``moto_table_arns.py`` (DynamoDB authorised per table), IAM enforced."""
+
+    def __init__(self, *, region: str, ready_within_s: float = 60.0) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "AWS_DEFAULT_REGION": region, "INITIAL_NO_AUTH_ACTION_COUNT": "0"}
+        self.process = subprocess.Popen(
+            [sys.executable, MOTO_LAUNCHER, "-H", "127.0.0.1", "-p", str(self.port)],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        try:
+            self._wait_ready(ready_within_s)
+        except BaseException:
+            self.close()
+            raise
+
+
 class Moto:
     """moto's server on a free loopback port, IAM enforced from the first call; a bootstrap admin user."""
 
     def __init__(self) -> None:
-        self.server = MotoServer(region=REGION, enforce_iam=True)
+        self.server = TableAwareMoto(region=REGION)
         self.url = self.server.url
         self.admin = self._bootstrap_admin()
 
@@ -201,7 +254,7 @@ def render() -> tuple[Deployment, dict[str, str]]:
             for index, (namespace, actors) in enumerate(MESHES.items()):
                 keda = Keda(f"keda-{index}", cluster_name="c1", region=REGION, namespace=f"keda-{index}",
                             mesh_namespaces=[namespace])
-                spec = MeshSpec(namespace=namespace, region=REGION, actors=[
+                spec = MeshSpec(namespace=namespace, region=REGION, routes={"go": actors}, gateway=GATEWAY, actors=[
                     AsyncActorSpec(name=a, image="img:1", handler="handlers.run") for a in actors])
                 ActorMesh(f"mesh-{index}", spec=spec, cluster_name="c1", keda=keda)
 
@@ -218,6 +271,7 @@ def render() -> tuple[Deployment, dict[str, str]]:
 def intended_roles() -> dict[str, Actor]:
     roles = {f"keda-{i}-operator-role": Actor(mesh=ns, kind="keda") for i, ns in enumerate(MESHES)}
     for namespace, actors in MESHES.items():
+        roles[gateway_role_name(namespace=namespace, region=REGION)] = Actor(mesh=namespace, kind="gateway")
         for name in (*SINKS, *actors):
             kind = "sink" if name in SINKS else "actor"
             roles[role_name(namespace=namespace, actor=name, region=REGION)] = Actor(mesh=namespace, kind=kind,
@@ -246,20 +300,55 @@ def world() -> Iterator[World]:
             s3.create_bucket(Bucket=record.outputs["bucket"])
             s3.put_bucket_versioning(Bucket=record.outputs["bucket"], VersioningConfiguration={"Status": "Enabled"})
             meshes[record.inputs["tags"]["asya.sh/mesh"]].bucket = record.outputs["bucket"]
-        assert not deployment.of_type("aws:dynamodb/table:Table"), "a table: give it an expected_* rule of its own"
-        for mesh in meshes.values():  # a stand-in table per mesh: no role may reach any table
-            mesh.table = f"asya-{mesh.namespace}_status"
-            dynamodb.create_table(TableName=mesh.table, BillingMode="PAY_PER_REQUEST",
-                                  AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-                                  KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])
+        for record in deployment.of_type("aws:dynamodb/table:Table"):  # each mesh's status table, as rendered
+            create_table(dynamodb, record)
+            arn = dynamodb.describe_table(TableName=record.outputs["name"])["Table"]["TableArn"]
+            assert arn == record.outputs["arn"]  # the policies name moto's ARNs
+            meshes[record.inputs["tags"]["asya.sh/mesh"]].table = record.outputs["name"]
+        assert all(mesh.table for mesh in meshes.values())
         assert all(len(m.queues) == 2 * (len(MESHES[m.namespace]) + len(SINKS)) for m in meshes.values())
         for name, who in roles.items():
             moto.create_role(name=name, policy=policies[name])
-            if who.kind != "keda":
+            if who.kind in ("actor", "sink"):
                 meshes[who.mesh].roles.append(name)
         yield World(moto=moto, meshes=meshes, roles=roles, policies=policies)
     finally:
         moto.close()
+
+
+def create_table(dynamodb: Any, record: Any) -> None:
+    """The rendered ``aws.dynamodb.Table`` in moto: its name, key, attributes and ``by_status`` index."""
+    inputs = record.inputs
+    (index,) = inputs["globalSecondaryIndexes"]
+    dynamodb.create_table(
+        TableName=record.outputs["name"], BillingMode=inputs["billingMode"],
+        AttributeDefinitions=[{"AttributeName": a["name"], "AttributeType": a["type"]} for a in inputs["attributes"]],
+        KeySchema=[{"AttributeName": inputs["hashKey"], "KeyType": "HASH"}],
+        GlobalSecondaryIndexes=[{
+            "IndexName": index["name"],
+            "KeySchema": [{"AttributeName": k["attributeName"], "KeyType": k["keyType"]} for k in index["keySchemas"]],
+            "Projection": {"ProjectionType": index["projectionType"]},
+        }],
+    )
+
+
+def table_calls(table: str) -> dict[str, tuple[str, dict[str, Any]]]:
+    key = {"id": {"S": "probe"}}
+    return {
+        "DescribeTable": ("describe_table", {"TableName": table}),
+        "PutItem": ("put_item", {"TableName": table, "Item": {**key, "status": {"S": "pending"},
+                                                               "created_at": {"S": "2026-12-07T00:00:00.000Z"}}}),
+        "UpdateItem": ("update_item", {"TableName": table, "Key": key, "UpdateExpression": "SET #s = :s",
+                                       "ExpressionAttributeNames": {"#s": "status"},
+                                       "ExpressionAttributeValues": {":s": {"S": "running"}}}),
+        "GetItem": ("get_item", {"TableName": table, "Key": key}),
+        "BatchGetItem": ("batch_get_item", {"RequestItems": {table: {"Keys": [key]}}}),
+        "Query": ("query", {"TableName": table, "IndexName": "by_status", "KeyConditionExpression": "#s = :s",
+                            "ExpressionAttributeNames": {"#s": "status"},
+                            "ExpressionAttributeValues": {":s": {"S": "running"}}}),
+        "Scan": ("scan", {"TableName": table}),
+        "DeleteItem": ("delete_item", {"TableName": table, "Key": key}),
+    }
 
 
 def probe_all(world: World, *, who: Actor, credentials: dict[str, str]) -> list[Probe]:
@@ -302,19 +391,17 @@ def probe_all(world: World, *, who: Actor, credentials: dict[str, str]) -> list[
                                     attempt(s3, method, **params)))
         probes.append(Probe("s3", "ListBucket", mesh.bucket, False, attempt(s3, "list_objects_v2",
                                                                              Bucket=mesh.bucket)))
-        item = {"TableName": mesh.table, "Key": {"id": {"S": "probe"}}}
-        table_calls: dict[str, tuple[str, dict[str, Any]]] = {
-            "DescribeTable": ("describe_table", {"TableName": mesh.table}),
-            "PutItem": ("put_item", {"TableName": mesh.table, "Item": {"id": {"S": "probe"}}}),
-            "GetItem": ("get_item", item),
-            "DeleteItem": ("delete_item", item),
-        }
+        calls = table_calls(mesh.table)
         for action in TABLE_ACTIONS:
-            method, params = table_calls[action]
-            probes.append(Probe("dynamodb", action, mesh.table, False, attempt(dynamodb, method, **params)))
+            method, params = calls[action]
+            expected = expected_table(who, mesh=mesh.namespace, action=action)
+            probes.append(Probe("dynamodb", action, mesh.table, expected, attempt(dynamodb, method, **params)))
         for role in mesh.roles:  # a sink reads its own mesh's roles: who sent a record (runtime sidecar/sinks.py)
             expected = who.kind == "sink" and mesh.namespace == who.mesh
             probes.append(Probe("iam", "GetRole", role, expected, attempt(iam, "get_role", RoleName=role)))
+    both = {mesh.table: {"Keys": [{"id": {"S": "probe"}}]} for mesh in world.meshes.values()}
+    probes.append(Probe("dynamodb", "BatchGetItem", f"both tables: {', '.join(sorted(both))}", False,
+                        attempt(dynamodb, "batch_get_item", RequestItems=both)))
     return probes
 
 
@@ -350,8 +437,11 @@ def test_every_cross_mesh_call_is_refused_and_every_own_call_allowed(world: Worl
                                 f"{'allowed' if p.expected else 'denied'}" for role, p in found)
     per_mesh = {m.namespace: len(m.queues) * len(QUEUE_ACTIONS) + len(PREFIXES) * len(OBJECT_ACTIONS) + 1
                 + len(TABLE_ACTIONS) + len(m.roles) for m in world.meshes.values()}
+    batches_over_both = len(world.roles)  # one per role, on both meshes' tables: cross-mesh for every role
     assert counts["denied cross-mesh"] == sum(per_mesh[other] for who in world.roles.values()
-                                              for other in per_mesh if other != who.mesh)
+                                              for other in per_mesh if other != who.mesh) + batches_over_both
+    kinds = {who.kind for who in world.roles.values()}
+    assert kinds == {"actor", "sink", "gateway", "keda"}
     assert counts["allowed"] > 50
 
 
@@ -365,3 +455,16 @@ def test_an_over_broad_wildcard_is_allowed_across_meshes(world: World) -> None:
     crossing = {(p.action, p.resource) for p in mismatches(probes)}
     assert ("SendMessage", queue_name(namespace="a-b", actor="x")) in crossing
     assert all(resource.startswith("asya-a-b_") for _, resource in crossing), crossing
+
+
+def test_an_over_broad_table_grant_is_allowed_across_meshes(world: World) -> None:
+    """The table probes can fail too: mesh ``a``'s gateway with ``table/asya-a*`` for its own table reaches mesh
+    ``a-b``'s status table (moto evaluates the table ARN a request names: ``moto_table_arns.py``)."""
+    rendered = world.policies[gateway_role_name(namespace="a", region=REGION)]
+    assert "table/asya-a_status" in rendered
+    world.moto.create_role(name="over-broad-gateway", policy=rendered.replace("table/asya-a_status", "table/asya-a*"))
+    probes = probe_all(world, who=Actor(mesh="a", kind="gateway"),
+                       credentials=world.moto.assume("over-broad-gateway"))
+    crossing = {(p.action, p.resource) for p in mismatches(probes)}
+    assert ("PutItem", "asya-a-b_status") in crossing and ("Query", "asya-a-b_status") in crossing
+    assert all(resource == "asya-a-b_status" for _, resource in crossing), crossing

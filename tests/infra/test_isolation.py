@@ -3,7 +3,8 @@ expands them, is matched against every ARN of every other mesh — and matches n
 
 The namespaces are chosen to break prefix-based schemes: ``a`` is a prefix of ``a-b``, which is a prefix of a
 40-character namespace; ``a`` has an actor ``b-x`` and ``a-b`` an actor ``x`` (``asya-a-b-x`` under the old
-``asya-{ns}-{actor}`` scheme for both).
+``asya-{ns}-{actor}`` scheme for both). Every mesh has its front door on: its status table (and its ``by_status``
+index) is one more resource no other mesh may reach, and its gateway's role one more set of statements.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 from infra_mocks import REGION, Deployment
 
 from asya_pulumi.components import ActorMesh, Keda
+from asya_pulumi.objects.status_table import index_arn
 from asya_pulumi.spec import AsyncActorSpec, MeshSpec
 from asya_runtime.config import OFFLOAD_PREFIX
 from asya_runtime.naming import SINK_RECORD_PREFIXES
@@ -32,6 +34,8 @@ def spec(namespace: str, actors: list[str]) -> MeshSpec:
         namespace=namespace,
         region=REGION,
         actors=[AsyncActorSpec(name=a, image="img:1", handler="handlers.run") for a in actors],
+        routes={"go": actors[:2]},
+        gateway={"auth": {"issuer": "https://issuer.example.com", "audience": "asya-gateway"}},
     )
 
 
@@ -55,9 +59,10 @@ def iam_pattern(resource: str) -> re.Pattern[str]:
 
 def arns_by_mesh(deployment: Deployment) -> dict[str, set[str]]:
     """Every ARN a mesh owns: its queues and DLQs, its bucket, objects under every key prefix a sink or an actor
-    writes (offloaded envelopes), and its actors' and sinks' roles (which its sinks read: who sent a record)."""
+    writes (offloaded envelopes), its actors', sinks' and gateway's roles (which its sinks read: who sent a record),
+    and its status table with its index."""
     found: dict[str, set[str]] = defaultdict(set)
-    for typ in ("aws:sqs/queue:Queue", "aws:s3/bucket:Bucket", "aws:iam/role:Role"):
+    for typ in ("aws:sqs/queue:Queue", "aws:s3/bucket:Bucket", "aws:iam/role:Role", "aws:dynamodb/table:Table"):
         for record in deployment.of_type(typ):
             if MESH_TAG not in (record.inputs.get("tags") or {}):
                 continue  # KEDA's role, the cluster's and the nodes': no mesh's
@@ -66,6 +71,8 @@ def arns_by_mesh(deployment: Deployment) -> dict[str, set[str]]:
             if typ == "aws:s3/bucket:Bucket":
                 prefixes = [*SINK_RECORD_PREFIXES.values(), OFFLOAD_PREFIX]
                 found[record.inputs["tags"][MESH_TAG]] |= {f"{arn}/{p}/x.json" for p in prefixes}
+            if typ == "aws:dynamodb/table:Table":
+                found[record.inputs["tags"][MESH_TAG]].add(index_arn(arn))
     return found
 
 
@@ -140,7 +147,15 @@ def test_every_role_trusts_only_its_own_mesh_namespace(meshes: Deployment) -> No
         assert len(role.inputs["name"]) <= 64, role.inputs["name"]
 
 
+def test_every_mesh_has_its_own_table_and_gateway_role(meshes: Deployment) -> None:
+    """The resources the checks above cover for the front door exist, one of each per mesh."""
+    tables = {t.inputs["tags"][MESH_TAG]: t.inputs["name"] for t in meshes.of_type("aws:dynamodb/table:Table")}
+    assert tables == {mesh: f"asya-{mesh}_status" for mesh in MESHES}
+    gateways = [r for r in meshes.of_type("aws:iam/role:Role") if r.inputs.get("name", "").endswith("_gateway")]
+    assert sorted(r.inputs["tags"][MESH_TAG] for r in gateways) == sorted(MESHES)
+
+
 def test_no_two_resources_of_any_meshes_share_a_name(meshes: Deployment) -> None:
-    for typ in ("aws:sqs/queue:Queue", "aws:iam/role:Role"):
+    for typ in ("aws:sqs/queue:Queue", "aws:iam/role:Role", "aws:dynamodb/table:Table"):
         names = [r.inputs["name"] for r in meshes.of_type(typ) if r.inputs.get("name")]
         assert len(names) == len(set(names)), typ

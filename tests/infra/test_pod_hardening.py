@@ -26,7 +26,7 @@ from infra_mocks import REGION, Deployment
 from asya_pulumi.checks.mocked import integers_restored
 from asya_pulumi.checks.validate import validate_objects
 from asya_pulumi.components import ActorMesh, AsyaCluster
-from asya_pulumi.components.network_policy import MeshNetworkPolicy, network_policy_spec
+from asya_pulumi.components.network_policy import POLICY_NAME, MeshNetworkPolicy, network_policy_spec
 from asya_pulumi.objects import pod
 from asya_pulumi.spec import AsyncActorSpec, ClusterSpec, MeshSpec
 from asya_pulumi.spec.eks_versions import DEFAULT_KUBERNETES_VERSION
@@ -38,7 +38,8 @@ TOKEN_VOLUME = "eks-pod-identity-token"
 TOKEN_MOUNT = "/var/run/secrets/pods.eks.amazonaws.com/serviceaccount"
 SLOW = {"name": "slow", "image": "slow:1", "handler": "h.slow", "resiliency": {"actorTimeout": "10m"}}
 QUICK = {"name": "quick", "image": "quick:1", "handler": "h.quick", "resiliency": {"actorTimeout": "30s"}}
-MESH = {"namespace": "hard", "actors": [SLOW, QUICK], "routes": {"go": ["quick", "slow"]}}
+MESH = {"namespace": "hard", "actors": [SLOW, QUICK], "routes": {"go": ["quick", "slow"]},
+        "gateway": {"auth": {"issuer": "https://issuer.example.com", "audience": "asya-gateway"}}}
 
 
 def build_mesh(deployment: Deployment, **kwargs: Any) -> None:
@@ -200,7 +201,7 @@ def test_mesh_namespace_enforces_restricted_and_every_pod_complies(deployment: D
         # pinned to the cluster's default minor (asya_pulumi/spec/eks_versions.py), so it moves with it
         assert labels[f"pod-security.kubernetes.io/{mode}-version"] == f"v{DEFAULT_KUBERNETES_VERSION}"
     pods = [d.inputs["spec"]["template"]["spec"] for d in deployment.of_type("kubernetes:apps/v1:Deployment")]
-    assert len(pods) == 4
+    assert len(pods) == 5  # two actors, two sinks, the gateway
     for pod_spec in pods:
         assert restricted_violations(pod_spec) == []
         # ...and still after the Pod Identity webhook adds its projected token volume.
@@ -225,7 +226,8 @@ def test_pod_security_can_be_switched_off(deployment: Deployment) -> None:
 
 def test_default_deny_network_policy_lets_the_sidecar_reach_aws_and_dns_only(deployment: Deployment) -> None:
     build_mesh(deployment)
-    (record,) = deployment.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+    (record,) = [p for p in deployment.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+                 if p.inputs["metadata"]["name"] == POLICY_NAME]
     policy = record.inputs
     assert policy["metadata"]["namespace"] == "hard"
     spec = policy["spec"]
@@ -304,10 +306,11 @@ def test_every_actor_and_sink_has_a_disruption_budget_of_one(deployment: Deploym
     build_mesh(deployment)
     budgets = {r.inputs["metadata"]["name"]: r.inputs for r in deployment.of_type(
         "kubernetes:policy/v1:PodDisruptionBudget")}
-    assert sorted(budgets) == ["error-sink", "quick", "slow", "success-sink"]
+    assert sorted(budgets) == ["asya-gateway", "error-sink", "quick", "slow", "success-sink"]
+    deployments = {d.inputs["metadata"]["name"]: d for d in deployment.of_type("kubernetes:apps/v1:Deployment")}
     for name, budget in budgets.items():
         assert budget["spec"]["maxUnavailable"] == 1 and "minAvailable" not in budget["spec"]
-        template = deployment.one("kubernetes:apps/v1:Deployment", f"hard-{name}-deployment").inputs["spec"]
+        template = deployments[name].inputs["spec"]
         selector = budget["spec"]["selector"]["matchLabels"]
         assert selector == template["selector"]["matchLabels"]
         assert selector.items() <= template["template"]["metadata"]["labels"].items()
@@ -345,3 +348,27 @@ def test_every_container_has_probes_a_pull_policy_and_a_cpu_limit(deployment: De
     assert pod.handler_cpu_limit(request=None) == "1000m"
     limited = AsyncActorSpec.model_validate({**QUICK, "resources": {"limits": {"cpu": "3", "memory": "1Gi"}}})
     assert pod.handler_container(spec=limited)["resources"]["limits"]["cpu"] == "3"
+
+
+def test_the_gateway_takes_only_its_port_in_and_is_reached_through_its_service(deployment: Deployment) -> None:
+    """The gateway's NetworkPolicy adds ingress on TCP 8080 to its pods alone (the mesh's default-deny keeps the
+    rest); its Service is ClusterIP, port 80 onto that port; the pod probes /health there."""
+    build_mesh(deployment)
+    (policy,) = [p.inputs for p in deployment.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+                 if p.inputs["metadata"]["name"] == "asya-gateway"]
+    (service,) = [s.inputs for s in deployment.of_type("kubernetes:core/v1:Service")]
+    gateway = next(d.inputs for d in deployment.of_type("kubernetes:apps/v1:Deployment")
+                   if d.inputs["metadata"]["name"] == "asya-gateway")
+    labels = gateway["spec"]["template"]["metadata"]["labels"]
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    assert policy["spec"]["ingress"] == [{"ports": [{"protocol": "TCP", "port": 8080}]}]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
+    assert service["spec"]["type"] == "ClusterIP"
+    assert service["spec"]["ports"] == [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]
+    assert service["spec"]["selector"].items() <= labels.items()
+    (container,) = gateway["spec"]["template"]["spec"]["containers"]
+    assert container["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
+    assert container["securityContext"] == pod.CONTAINER_SECURITY
+    assert gateway["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
+    assert validate_objects([integers_restored(o) for o in (policy, service, gateway)]) == []

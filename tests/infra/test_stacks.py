@@ -48,8 +48,10 @@ def test_every_kubernetes_object_of_the_stack_validates(stack: tuple[Deployment,
     deployment, _ = stack
     objects = deployment.kubernetes_objects()
     kinds = [o["kind"] for o in objects]
-    # 5 actors + 2 sinks; one shared handler-server ConfigMap and TriggerAuthentication; KEDA's and the mesh's namespace
-    assert [kinds.count(k) for k in ("Deployment", "ScaledObject", "ServiceAccount")] == [7, 7, 7]
+    # 5 actors + 2 sinks + the gateway; one shared handler-server ConfigMap and TriggerAuthentication; KEDA's and the
+    # mesh's namespace; the mesh's default-deny NetworkPolicy and the gateway's
+    assert [kinds.count(k) for k in ("Deployment", "ScaledObject", "ServiceAccount")] == [8, 7, 8]
+    assert [kinds.count(k) for k in ("Service", "NetworkPolicy")] == [1, 2]
     assert [kinds.count(k) for k in ("ConfigMap", "TriggerAuthentication", "Namespace")] == [1, 1, 2]
     assert validate_objects(objects) == []
 
@@ -205,3 +207,29 @@ def test_both_stacks_are_hardened_as_their_config_says(stack: tuple[Deployment, 
         assert volumes and all(v["ebs"]["encrypted"] is True and v["ebs"]["volumeType"] == "gp3" for v in volumes)
     (lifecycle,) = deployment.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
     assert {"days": 90} in [rule.get("expiration") for rule in lifecycle.inputs["rules"]]
+
+
+def test_the_front_door_is_on_in_both_stacks_with_the_clusters_issuer(stack: tuple[Deployment, dict[str, Any]]) -> None:
+    """The status table as the stack says (deletion protection in prod only), every sidecar told its name, and the
+    gateway authenticating tokens of the cluster's own OIDC issuer (the stack's config names no other)."""
+    deployment, config = stack
+    namespace = config["asya:namespace"]
+    (table,) = deployment.of_type("aws:dynamodb/table:Table")
+    assert table.inputs["name"] == f"asya-{namespace}_status"
+    assert table.inputs["billingMode"] == "PAY_PER_REQUEST"
+    assert table.inputs["deletionProtectionEnabled"] is bool(config["asya:gateway"].get("deletionProtection"))
+    assert table.inputs["pointInTimeRecovery"] == {"enabled": True}
+    assert table.inputs["serverSideEncryption"] == {"enabled": True}
+    assert table.inputs["ttl"] == {"attributeName": "expires_at", "enabled": True}
+    deployments = {d.inputs["metadata"]["name"]: d for d in deployment.of_type("kubernetes:apps/v1:Deployment")}
+    gateway = deployments.pop("asya-gateway")
+    for actor in deployments.values():
+        sidecar = next(c for c in actor.inputs["spec"]["template"]["spec"]["containers"] if c["name"] == "sidecar")
+        assert {"name": "ASYA_STATUS_TABLE", "value": table.inputs["name"]} in sidecar["env"]
+    (container,) = gateway.inputs["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    cluster = deployment.one("aws:eks/cluster:Cluster", "asya")
+    assert env["ASYA_GATEWAY_OIDC_ISSUER"] == cluster.outputs["identities"][0]["oidcs"][0]["issuer"]
+    assert (env["ASYA_GATEWAY_AUTH"], env["ASYA_GATEWAY_OIDC_AUDIENCE"]) == ("oidc", "asya-gateway")
+    assert container["command"] == ["asya-gateway"]
+    assert {"statusTableName", "gatewayUrl"} <= config["exports"]
