@@ -6,8 +6,8 @@ alone for a mesh deployed elsewhere, given that mesh's bucket and table. The obj
 :mod:`asya_pulumi.objects.gateway`, the role's policy in :func:`asya_pulumi.objects.iam.gateway_policy`: send to
 the mesh's actor queues only, read and write its status table only, read its success records. A gateway without
 authentication is refused here, before anything is registered (``asya dev --gateway`` is the only place it runs
-without, on loopback). The image is the runtime image (``MeshSpec.runtime_image``) running ``asya-gateway``; a
-gateway image of its own is a follow-up (docs/gateway.md).
+without, on loopback). The image is the gateway image (``GatewaySpec.image``: by default the one built beside the
+runtime image and pinned by digest, docs/runtime.md).
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ class Gateway(AsyaComponent):
         audience = gateway.auth.audience
         container = pulumi.Output.all(issuer, args.bucket_name).apply(
             lambda values: objects.gateway_container(
-                image=mesh.runtime_image,
+                image=gateway.image,
                 env=objects.gateway_config(
                     mesh, gateway, issuer=values[0], audience=audience, result_bucket=values[1]
                 ).to_env(),

@@ -18,6 +18,8 @@ from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator
 
 from asya_pulumi.spec.actor import ResourcesSpec
 from asya_pulumi.spec.base import SpecModel
+from asya_pulumi.spec.limits import check_image
+from asya_pulumi.spec.runtime_pin import DEFAULT_GATEWAY_IMAGE
 
 #: The gateway's Deployment, Service and ServiceAccount in the mesh namespace. An actor's objects are named after
 #: the actor, so while the gateway is on no actor may take this name (:func:`check_gateway`).
@@ -156,6 +158,11 @@ class GatewayToolSpec(SpecModel):
 class GatewaySpec(SpecModel):
     """The front door: a Mesh API, MCP and A2A server (``asya-gateway``) and the mesh's status table."""
 
+    image: str = Field(
+        DEFAULT_GATEWAY_IMAGE,
+        description="The gateway image built beside the runtime image, pinned by digest (default): the runtime "
+        "image's layers and one with the MCP and A2A SDKs (docs/runtime.md, \"Gateway image\").",
+    )
     replicas: int = Field(
         DEFAULT_REPLICAS, ge=1, le=MAX_REPLICAS,
         description=f"{DEFAULT_REPLICAS} (default): a rollout or a node drain leaves one replica serving (a "
@@ -186,6 +193,12 @@ class GatewaySpec(SpecModel):
         description="False (default): `pulumi destroy` deletes the status table. True (the prod stack sets it): "
         "DynamoDB refuses to delete it until the flag is turned off.",
     )
+
+
+    @field_validator("image")
+    @classmethod
+    def _check_image(cls, value: str) -> str:
+        return check_image(value, what="gateway.image")
 
 
 def check_gateway(gateway: GatewaySpec, *, routes: dict[str, list[str]], actors: list[str]) -> None:
