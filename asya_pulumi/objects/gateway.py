@@ -1,9 +1,10 @@
 """The gateway's Kubernetes objects and settings, as plain dicts (``components/gateway.py`` renders them).
 
 One Deployment of ``asya-gateway`` (the gateway image, ``GatewaySpec.image``), a ClusterIP Service (port 80 → the
-container's 8080), its ServiceAccount and a NetworkPolicy that lets TCP 8080 in and nothing else. The pod is hardened as every actor pod is (:mod:`asya_pulumi.objects.pod`):
-non-root, read-only root filesystem, no privilege escalation, every capability dropped, RuntimeDefault seccomp, no
-Kubernetes API token; liveness and readiness ask ``/health``.
+container's 8080), its ServiceAccount and a NetworkPolicy that lets TCP 8080 in and nothing else. The pod is
+hardened as every actor pod is (:mod:`asya_pulumi.objects.pod`): non-root, read-only root filesystem, no privilege
+escalation, every capability dropped, RuntimeDefault seccomp, no Kubernetes API token; liveness and readiness ask
+``/health``.
 
 Its settings are the runtime's ``GatewayConfig`` (:func:`gateway_config`), rendered with its ``to_env``, so the
 Deployment and ``asya dev --gateway`` configure the same process the same way.
