@@ -30,6 +30,13 @@ def run_mesh(args: argparse.Namespace, *, launched: Launch, envelopes: list[Enve
         for problem in started.problems:
             print(f"asya dev: {problem}")
         return EXIT_FAILED
+    if launched.dynamodb is not None:
+        from asya_pulumi.cli.dev.gateway import start_gateway
+
+        failure = start_gateway(launched=launched)
+        if failure:
+            print(f"asya dev: {failure}")
+            return EXIT_FAILED
     runner = MeshRunner(args=args, launched=launched, started=started)
     if args.ui:
         with _serve_ui(runner=runner, launched=launched, started=started):
