@@ -1,4 +1,4 @@
-"""CPU per SQS call, by client: the loop's aiobotocore client, the sidecar's old aiobotocore client, SqsJsonClient.
+"""CPU per SQS call, by client: the loop's aiobotocore client, the sidecar's old aiobotocore client, AwsJsonClient.
 
     .venv/bin/python -m bench.sqs_call [--calls 200] [--rounds 5]
 
@@ -27,10 +27,10 @@ from aiobotocore.session import get_session
 from asya_pulumi.local.broker import LOCAL_CREDENTIALS, LocalBroker
 from asya_runtime.envelope import new_envelope
 from asya_runtime.sidecar.aws import USER_AGENT
-from asya_runtime.sidecar.sqs_json import SqsJsonClient
+from asya_runtime.sidecar.aws_json import AwsJsonClient
 
 RECEIVE_ATTRIBUTES = ["ApproximateReceiveCount", "ApproximateFirstReceiveTimestamp", "SentTimestamp"]
-#: The sidecar's aiobotocore settings before SqsJsonClient (kept for S3 and for the client SqsJsonClient is made from).
+#: The sidecar's aiobotocore settings before AwsJsonClient (kept for S3 and for the client AwsJsonClient is made from).
 SIDECAR_CONFIG = AioConfig(
     retries={"total_max_attempts": 1, "mode": "standard"}, parameter_validation=False, user_agent=USER_AGENT
 )
@@ -52,7 +52,7 @@ async def measure(*, endpoint: str, calls: int, rounds: int) -> dict[str, dict[s
         session.create_client("sqs", endpoint_url=endpoint, **keys) as loop_client,
         session.create_client("sqs", endpoint_url=endpoint, config=SIDECAR_CONFIG, **keys) as sidecar_client,
     ):
-        lean = SqsJsonClient(
+        lean = AwsJsonClient(
             client=sidecar_client,
             credentials=AioCredentials(keys["aws_access_key_id"], keys["aws_secret_access_key"]),
             user_agent=USER_AGENT,
@@ -63,7 +63,7 @@ async def measure(*, endpoint: str, calls: int, rounds: int) -> dict[str, dict[s
         clients = {
             "aiobotocore, the loop's settings": via_aiobotocore(loop_client),
             "aiobotocore, the sidecar's settings": via_aiobotocore(sidecar_client),
-            "SqsJsonClient (the sidecar now)": lean.call,
+            "AwsJsonClient (the sidecar now)": lean.call,
         }
         url = (await loop_client.create_queue(QueueName="sqs-call-bench"))["QueueUrl"]
         body = new_envelope(route=["a", "b", "c"], payload={"n": 0}).to_json()

@@ -129,3 +129,16 @@ def check_names_fit(*, namespace: str, actor: str) -> None:
             f"over SQS's {SQS_QUEUE_NAME_MAX}-character limit; shorten the actor name to at most {spare} characters "
             f"or the namespace"
         )
+
+
+#: Suffix of the mesh's status table (the front door's store, :mod:`asya_runtime.status`). An actor may still be
+#: called ``status``: its queue ``asya-{namespace}_status`` is an SQS name, the table a DynamoDB one, and every IAM
+#: grant names its service's ARNs (``arn:aws:sqs:...`` vs ``arn:aws:dynamodb:...:table/...``), so neither reaches
+#: the other.
+STATUS_TABLE_SUFFIX = "status"
+
+
+def status_table_name(namespace: str) -> str:
+    """``asya-{namespace}_status``: the mesh's DynamoDB status table. The ``_`` keeps it apart from any other mesh's,
+    as for queues (``asya-a_status`` is never ``asya-a-b``'s), and its IAM grant names this one table only."""
+    return f"{mesh_prefix(namespace=namespace)}{STATUS_TABLE_SUFFIX}"

@@ -28,8 +28,8 @@ from asya_pulumi.local.broker import LocalBroker, free_port
 from asya_runtime.config import SidecarConfig
 from asya_runtime.sidecar import sigv4
 from asya_runtime.sidecar.aws import USER_AGENT, BrokerClient, error_code, is_transient
+from asya_runtime.sidecar.aws_json import AwsJsonClient
 from asya_runtime.sidecar.metrics import Metrics
-from asya_runtime.sidecar.sqs_json import SqsJsonClient
 
 NOW = datetime.datetime(2026, 11, 30, 12, 0, 0, tzinfo=datetime.UTC)
 KEYS = {"aws_access_key_id": "AKIDTEST", "aws_secret_access_key": "secret", "aws_session_token": "token-1"}
@@ -68,11 +68,11 @@ async def recording_server() -> AsyncIterator[tuple[str, Recorder]]:
 
 
 @asynccontextmanager
-async def both_clients(endpoint: str, *, credentials: Any = None) -> AsyncIterator[tuple[Any, SqsJsonClient]]:
-    """An aiobotocore SQS client configured as the sidecar's, and the SqsJsonClient made from it."""
+async def both_clients(endpoint: str, *, credentials: Any = None) -> AsyncIterator[tuple[Any, AwsJsonClient]]:
+    """An aiobotocore SQS client configured as the sidecar's, and the AwsJsonClient made from it."""
     session = get_session()
     async with session.create_client("sqs", endpoint_url=endpoint, region_name="eu-west-1", **KEYS) as boto:
-        lean = SqsJsonClient(
+        lean = AwsJsonClient(
             client=boto,
             credentials=credentials or AioCredentials(*KEYS.values()),
             user_agent=USER_AGENT,
@@ -263,13 +263,13 @@ def test_the_broker_client_sends_sqs_requests_through_it_and_counts_them(
         "ASYA_S3_ENDPOINT": broker.endpoint, "ASYA_AWS_REGION": "us-east-1",
     })
     sent: list[str] = []
-    real_call = SqsJsonClient.call
+    real_call = AwsJsonClient.call
 
-    async def spy(self: SqsJsonClient, api: str, params: dict[str, Any]) -> dict[str, Any]:
+    async def spy(self: AwsJsonClient, api: str, params: dict[str, Any]) -> dict[str, Any]:
         sent.append(api)
         return await real_call(self, api, params)
 
-    monkeypatch.setattr(SqsJsonClient, "call", spy)
+    monkeypatch.setattr(AwsJsonClient, "call", spy)
 
     async def scenario() -> tuple[str | None, float]:
         metrics = Metrics()

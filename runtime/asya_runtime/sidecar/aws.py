@@ -26,8 +26,8 @@ from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 from asya_runtime.config import SidecarConfig
 from asya_runtime.naming import queue_name
 from asya_runtime.sidecar import logs
+from asya_runtime.sidecar.aws_json import AwsJsonClient
 from asya_runtime.sidecar.metrics import Metrics
-from asya_runtime.sidecar.sqs_json import SqsJsonClient
 
 _TRANSIENT_CODES = {
     "Throttling",
@@ -39,6 +39,10 @@ _TRANSIENT_CODES = {
     "InternalError",
     "InternalFailure",
     "KMS.ThrottlingException",
+    # DynamoDB's (the status store): throttled, or a fault on its side.
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "InternalServerError",
 }
 _NO_SUCH_QUEUE = {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
 #: The sidecar's User-Agent on every AWS request.
@@ -70,7 +74,7 @@ def _shared_session() -> Any:
 class BrokerClient:
     """SQS (and, for sinks and offloading actors, S3) requests with request counting and outage handling.
 
-    SQS requests go out through :class:`~asya_runtime.sidecar.sqs_json.SqsJsonClient` (the same requests as
+    SQS requests go out through :class:`~asya_runtime.sidecar.aws_json.AwsJsonClient` (the same requests as
     the aiobotocore client, at about a third of its CPU per call); the aiobotocore SQS client it is made from supplies
     the endpoint, model and credentials. S3 stays on aiobotocore: it is off the per-message path.
     """
@@ -79,7 +83,7 @@ class BrokerClient:
         self.config = config
         self.metrics = metrics
         self._stack = contextlib.AsyncExitStack()
-        self._sqs: SqsJsonClient | None = None
+        self._sqs: AwsJsonClient | None = None
         self._s3: Any = None
         self._iam: Any = None
         self._queue_urls: dict[str, str] = {}
@@ -107,7 +111,7 @@ class BrokerClient:
         sqs = await self._stack.enter_async_context(
             session.create_client("sqs", endpoint_url=self.config.sqs_endpoint, config=aio_config, **base)
         )
-        self._sqs = SqsJsonClient(
+        self._sqs = AwsJsonClient(
             client=sqs,
             credentials=await session.get_credentials(),
             user_agent=USER_AGENT,

@@ -1,11 +1,12 @@
-"""SQS requests on the sidecar's hot path, sent as SQS's own JSON protocol without botocore's per-call machinery.
+"""AWS JSON-protocol requests (SQS on the sidecar's hot path, DynamoDB for the status store) without botocore's
+per-call machinery.
 
 Every message costs its sidecar about 0.3 SQS requests (a receive, a send and a delete per batch of ten), and
 through an aiobotocore client each of them spent ~1 ms of CPU (docs/benchmarks.md, section 8): resolving the
 endpoint from its rules, emitting ~20 events to its hooks, walking the service model to serialise the parameters
 and parse the answer, wrapping aiohttp's request and response, and signing through ``email.message`` headers. For
 SQS all of that yields a POST of ``json.dumps(parameters)`` with an ``X-Amz-Target`` header, answered by JSON in
-the shape botocore returns. :class:`SqsJsonClient` sends that request — the same body and signed headers as the
+the shape botocore returns. :class:`AwsJsonClient` sends that request — the same body and signed headers as the
 aiobotocore client, byte for byte (``tests/runtime/test_sqs_json.py``) — for ~0.4 ms, and keeps botocore for
 everything that needs to be right rather than fast:
 
@@ -37,11 +38,12 @@ from botocore.parsers import create_parser
 
 from asya_runtime.sidecar.sigv4 import SigV4Signer
 
-__all__ = ["SqsJsonClient"]
+__all__ = ["AwsJsonClient"]
 
 
-class SqsJsonClient:
-    """SQS calls over one aiohttp session; made from an aiobotocore SQS client, which supplies what they go to.
+class AwsJsonClient:
+    """Calls of one JSON-protocol AWS service (SQS, DynamoDB) over one aiohttp session; made from an aiobotocore
+    client of that service, which supplies what they go to.
 
     ``call("send_message_batch", {...})`` takes botocore's snake_case name and the API's own parameters, and
     returns what the aiobotocore client would (without ``ResponseMetadata``).
@@ -57,8 +59,8 @@ class SqsJsonClient:
         self._url = meta.endpoint_url.rstrip("/") + "/"
         self._service_model = meta.service_model
         if self._service_model.protocol != "json":  # botocore has spoken JSON to SQS since 1.31 (2023)
-            protocol = self._service_model.protocol
-            raise ValueError(f"SqsJsonClient needs botocore's JSON protocol for SQS, not {protocol!r}")
+            protocol, name = self._service_model.protocol, self._service_model.service_name
+            raise ValueError(f"AwsJsonClient needs botocore's JSON protocol, and {name} speaks {protocol!r}")
         self._signer = SigV4Signer(url=self._url, region=meta.region_name, service=self._service_model.signing_name)
         self._target_prefix = self._service_model.metadata["targetPrefix"]
         # What every request carries besides its target, as botocore's serialiser sets it.
