@@ -1,0 +1,101 @@
+"""Submitting an envelope: store ``pending``, send it to the first actor's queue, mark it sent — in that order.
+
+The order is what keeps a submission from being lost or run twice:
+
+* the record is written first (conditional on the id being new), so an envelope that reaches a queue always has a
+  record, and a caller that got ``201`` can always read one;
+* a crash or a failed send between the two leaves the record ``pending`` with ``sent`` false: a retry with the same
+  ``Idempotency-Key`` derives the same id, finds that record and sends again; one that finds ``sent`` true returns
+  the id without sending, so the pipeline runs once;
+* a submission without a key whose send fails is ended ``failed`` (reason ``not sent``), so no record waits for an
+  envelope that never left, and the caller gets 503.
+
+The MCP tools and the A2A handler submit through the same :class:`Submitter`.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from asya_runtime.envelope import Envelope, new_envelope
+from asya_runtime.gateway.errors import ApiError
+from asya_runtime.gateway.requests import Submission, submission_id
+from asya_runtime.naming import queue_name
+from asya_runtime.status import StatusStore
+from asya_runtime.status.schema import TRACKED_HEADER, TRACKED_VALUE, iso_timestamp
+
+__all__ = ["Submitter", "build_envelope"]
+
+log = logging.getLogger("asya.gateway")
+
+
+def build_envelope(*, submission: Submission, envelope_id: str, now: datetime) -> Envelope:
+    """The envelope of ``submission``: its route, payload and the caller's headers with ``x-asya-tracked`` set,
+    the deadline ``timeout`` seconds after ``now``."""
+    headers = {**submission.headers, TRACKED_HEADER: TRACKED_VALUE}
+    envelope = new_envelope(
+        route=submission.route, payload=submission.payload, headers=headers, envelope_id=envelope_id
+    )
+    if submission.timeout_s is not None:
+        deadline = now + timedelta(seconds=submission.timeout_s)
+        envelope = envelope.model_copy(update={"status": envelope.status.model_copy(update={"deadline_at": deadline})})
+    return envelope
+
+
+class Submitter:
+    """Submits into one mesh: its status store and its actors' queues (``asya-{namespace}_{actor}``)."""
+
+    def __init__(self, *, namespace: str, store: StatusStore, sqs: Any, max_message_bytes: int) -> None:
+        self._namespace = namespace
+        self._store = store
+        self._sqs = sqs
+        self._max_message_bytes = max_message_bytes
+        self._queue_urls: dict[str, str] = {}
+
+    async def submit(self, submission: Submission) -> str:
+        """Store, send and mark sent; the envelope's id. Idempotent for a submission with a key."""
+        envelope_id = submission_id(namespace=self._namespace, idempotency_key=submission.idempotency_key)
+        now = datetime.now(UTC)
+        envelope = build_envelope(submission=submission, envelope_id=envelope_id, now=now)
+        body = envelope.to_json()
+        if len(body.encode()) > self._max_message_bytes:
+            raise ApiError(413, f"the envelope is {len(body.encode())} bytes, over the queue's "
+                                f"{self._max_message_bytes}; send a smaller payload (or a reference to it)")
+        deadline_at = iso_timestamp(envelope.status.deadline_at) if envelope.status.deadline_at else None
+        created = await self._store.create_pending(
+            id=envelope_id, actor=submission.route[0], route=submission.route_name, deadline_at=deadline_at,
+            idempotency_key=submission.idempotency_key,
+        )
+        if not created:
+            existing = await self._store.get(id=envelope_id)
+            if existing is not None and (existing.sent or existing.terminal):
+                return envelope_id  # a retry of a submission that was sent: the pipeline runs once
+        await self._send(envelope_id=envelope_id, actor=submission.route[0], body=body,
+                         ends_on_failure=submission.idempotency_key is None)
+        await self._store.mark_sent(id=envelope_id)
+        return envelope_id
+
+    async def _send(self, *, envelope_id: str, actor: str, body: str, ends_on_failure: bool) -> None:
+        try:
+            url = await self._queue_url(actor)
+            await self._sqs.send_message(QueueUrl=url, MessageBody=body)
+        except Exception as exc:  # the broker's every failure: the record says so, the caller gets 503
+            log.warning("send of %s to %s failed: %s", envelope_id, actor, exc)
+            if ends_on_failure:
+                await self._store.finish(
+                    id=envelope_id, status="failed",
+                    error={"type": type(exc).__name__, "message": str(exc)[:500], "reason": "not sent"},
+                )
+            retry = "retry with the same Idempotency-Key" if not ends_on_failure else "submit it again"
+            raise ApiError(503, f"the envelope could not be sent to actor {actor!r}'s queue ({type(exc).__name__}); "
+                                f"{retry}") from None
+
+    async def _queue_url(self, actor: str) -> str:
+        url = self._queue_urls.get(actor)
+        if url is None:
+            name = queue_name(namespace=self._namespace, actor=actor)
+            url = (await self._sqs.get_queue_url(QueueName=name))["QueueUrl"]
+            self._queue_urls[actor] = url
+        return url
