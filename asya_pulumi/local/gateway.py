@@ -48,10 +48,12 @@ def local_status_table(namespace: str) -> str:
 
 
 def status_settings(*, table: str, endpoint: str) -> dict[str, str]:
-    """The sidecar's environment for the status store, named by :class:`SidecarConfig`'s own fields."""
+    """The sidecar's environment for the status store, named by :class:`SidecarConfig`'s own fields (the gateway's
+    fields share the names; they name them until the sidecar has its own)."""
     from asya_runtime.config import SidecarConfig
+    from asya_runtime.gateway.config import GatewayConfig
 
-    fields = SidecarConfig.model_fields
+    fields = SidecarConfig.model_fields if "status_table" in SidecarConfig.model_fields else GatewayConfig.model_fields
     return {str(fields["status_table"].alias): table, str(fields["dynamodb_endpoint"].alias): endpoint}
 
 

@@ -270,11 +270,14 @@ def raise_for_answer(response: httpx.Response, *, what: str) -> None:
 
 def unreachable(exc: httpx.TransportError, *, base_url: str, what: str) -> GatewayUnreachable:
     """The one wording of a transport failure: which gateway, what happened, what to check."""
-    kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection failed"
-    return GatewayUnreachable(
-        f"{what}: cannot reach the gateway at {base_url} ({kind}: {exc or type(exc).__name__}); is it running "
-        "(`asya dev DIR --gateway` prints its URL) and is the URL right?"
-    )
+    detail = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+        return GatewayUnreachable(
+            f"{what}: cannot reach the gateway at {base_url} ({detail}); is it running (`asya dev DIR --gateway` "
+            "prints its URL) and is the URL right?"
+        )
+    kind = "no answer in time" if isinstance(exc, httpx.TimeoutException) else "the connection dropped"
+    return GatewayUnreachable(f"{what}: {kind} from the gateway at {base_url} ({detail}); try again")
 
 
 def list_page(body: Any) -> ListPage:

@@ -181,7 +181,7 @@ def _hostile_requests(url: str) -> list[tuple[str, str, dict[str, object]]]:
         ("POST", mesh, {"json": {"payload": {}}}),  # neither route nor actor
         ("POST", mesh + "?route=flow&actor=first", {"json": {"payload": {}}}),
         ("POST", mesh + "?route=flow", {"content": b"{not json", **json_body}),
-        ("POST", mesh + "?route=flow", {"content": b"", **json_body}),
+        ("POST", mesh + "?route=flow", {"json": {"payload": "a string"}}),
         ("POST", mesh + "?route=flow", {"content": b"[1, 2, 3]", **json_body}),
         ("POST", mesh + "?route=flow", {"content": b"\xff\xfe\x00garbage", **json_body}),
         ("POST", mesh + "?route=flow", {"json": {"payload": {}, "timeout": -1}}),
@@ -190,7 +190,7 @@ def _hostile_requests(url: str) -> list[tuple[str, str, dict[str, object]]]:
         ("POST", mesh + "?route=flow", {"json": {"payload": {}, "timeout": 1e12}}),
         ("POST", mesh + "?route=flow", {"content": b'{"payload": {}, "timeout": NaN}', **json_body}),
         ("POST", mesh + "?route=flow", {"json": {"payload": {}, "headers": "not-an-object"}}),
-        ("POST", mesh + "?route=flow", {"json": {"payload": {}, "headers": {"x": {"nested": True}}}}),
+        ("POST", mesh + "?route=flow", {"json": {"payload": {}, "headers": {"x-asya-tracked": "0"}}}),
         ("POST", mesh + "?route=flow", {"json": {"payload": {"blob": big}}}),
         ("POST", mesh + "?route=flow", {"json": {"payload": {}}, "headers": {"Idempotency-Key": "k" * 5000}}),
         ("POST", mesh + "?route=../../etc", {"json": {"payload": {}}}),
@@ -285,3 +285,34 @@ def test_the_mcp_sdk_lists_the_routes_as_tools_and_a_call_returns_the_final_payl
     assert payload == {"tag": tag, "first": True, "last": True} or structured == {"tag": tag, "first": True,
                                                                                  "last": True}, structured
     assert dev.calls("first", tag) == 1
+
+
+def test_an_a2a_client_sends_a_message_and_reads_the_task(dev: DevGateway) -> None:
+    import anyio
+    from a2a.client import ClientConfig, create_client
+    from a2a.helpers.proto_helpers import get_data_parts, new_data_part, new_message
+    from a2a.types import a2a_pb2 as pb
+
+    tag = _tag()
+
+    async def talk() -> tuple[pb.Task, pb.Task]:
+        client = await create_client(dev.url, ClientConfig(streaming=False))
+        try:
+            message = new_message([new_data_part({"tag": tag})], role=pb.ROLE_USER)
+            message.metadata.update({"skill_id": "quick"})
+            sent = [response async for response in client.send_message(pb.SendMessageRequest(message=message))]
+            task = sent[-1].task
+            read = await client.get_task(pb.GetTaskRequest(id=task.id))
+        finally:
+            await client.close()
+        return task, read
+
+    task, read = anyio.run(talk)
+    assert read.id == task.id
+    assert read.status.state == pb.TASK_STATE_COMPLETED, read
+    payloads = [value for artifact in read.artifacts for value in get_data_parts(artifact.parts)]
+    assert payloads == [{"tag": tag, "first": True, "last": True}], read
+    assert dev.calls("first", tag) == 1
+    with httpx.Client(timeout=10) as http:
+        card = http.get(f"{dev.url}/.well-known/agent-card.json").json()
+    assert {"flow", "quick"} <= {skill["id"] for skill in card["skills"]}
