@@ -120,8 +120,9 @@ class EnvelopeStatus:
 
     @property
     def payload(self) -> Any:
-        """The final payload of a succeeded envelope (``data.payload``); None before."""
-        return self.data.get("payload")
+        """The final payload of a succeeded envelope (``data.payload``, or the store's ``data.result``); None
+        before."""
+        return self.data.get("payload", self.data.get("result"))
 
     @property
     def error(self) -> Mapping[str, Any] | None:

@@ -84,6 +84,12 @@ def _serve_ui(*, runner: MeshRunner, launched: Launch, started: Started) -> Iter
         queues=runner.queues, s3=started.s3, bucket=launched.plan.bucket, routes=mesh.routes,
         declared_actors=[a.name for a in mesh.actors],
     )
+    if launched.dynamodb is not None:  # --gateway: the envelopes in flight, from the status store
+        from asya_pulumi.local.gateway import local_status_table
+        from asya_pulumi.ui.inflight import InFlightReader
+
+        backend.status = InFlightReader(dynamodb=launched.dynamodb.client(),
+                                        table=local_status_table(mesh.namespace))
     server = start_ui(backend=backend, open_browser=True)
     try:
         yield
