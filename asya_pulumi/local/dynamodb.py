@@ -31,7 +31,11 @@ __all__ = ["GATEWAY_EXTRA", "LocalDynamoDB", "LocalDynamoDBError", "require_gate
 GATEWAY_EXTRA = "gateway"
 #: Distribution → module that ``asya dev --gateway`` needs here: moto's server is the DynamoDB, the rest is the
 #: gateway's server (the runtime's ``gateway`` extra).
-_GATEWAY_MODULES = {"moto[server]": "moto", "flask": "flask", "starlette": "starlette", "uvicorn": "uvicorn"}
+_GATEWAY_MODULES = {
+    "moto[server]": "moto", "flask": "flask",  # moto's server runs on Flask (its `server` extra)
+    "starlette": "starlette", "uvicorn": "uvicorn", "sse-starlette": "sse_starlette", "mcp": "mcp",
+    "a2a-sdk": "a2a", "pyjwt": "jwt", "httpx": "httpx",
+}
 PROCESS_NAME = "dynamodb"
 
 

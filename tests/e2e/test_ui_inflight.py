@@ -6,8 +6,14 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import os
+import re
+import shutil
+import signal
+import subprocess
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,9 +29,12 @@ from asya_pulumi.ui.backend import UiBackend
 from asya_pulumi.ui.inflight import InFlightReader
 from asya_pulumi.ui.server import UiServer
 from asya_runtime.status import RunningUpdate
-from e2e.conftest import EXAMPLES
+from e2e.conftest import ASYA, EXAMPLES, REPO
+from e2e.test_gateway_dev import PIPELINE
+from e2e.test_ui_browser import Output
 
 dynamodb_server, status_table = tables.dynamodb_server, tables.status_table  # the status store's fixtures
+CHROMIUM = os.environ.get("ASYA_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 
 
 def _backend(sqs: Any, s3: Any, namespace: str) -> UiBackend:
@@ -93,3 +102,46 @@ def test_a_store_that_cannot_be_read_answers_the_reason(broker: LocalBroker, sqs
         status, answer = _get(server, "/api/inflight")
     assert status == 200 and answer["available"] is False and answer["configured"] is True
     assert "no-such-mesh" in answer["reason"] or "ResourceNotFound" in answer["reason"]
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}: apt-get install -y chromium")
+def test_asya_dev_gateway_ui_shows_an_envelope_running_at_its_actor_in_the_browser(tmp_path: Path) -> None:
+    """``asya dev --gateway --ui``: an envelope submitted through the gateway appears in the page's in-flight list
+    at the actor running it (slow, attempt 1), and leaves the list once it is final."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from asya_runtime.client import GatewayClient
+
+    process = subprocess.Popen(
+        [ASYA, "dev", str(PIPELINE), "--gateway", "--ui", "--namespace", f"gwui-{uuid.uuid4().hex[:8]}"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO, start_new_session=True,
+        env={**os.environ, "GATEWAY_E2E_MARKS": str(tmp_path)},
+    )
+    output = Output(process)
+    try:
+        gateway_url = output.wait_for(r"^gateway: (http://127\.0\.0\.1:\d+)$", timeout_s=240).group(1)
+        page_url = output.wait_for(r"asya ui: (http://127\.0\.0\.1:\d+/)", timeout_s=30).group(1)
+        with GatewayClient(gateway_url) as gateway, sync_playwright() as playwright:
+            envelope_id = gateway.submit(route="flow", payload={"tag": "ui", "sleep_s": 6})
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            try:
+                page = browser.new_page(viewport={"width": 1280, "height": 900})
+                page.set_default_timeout(20_000)
+                page.goto(page_url)
+                row = page.locator(f'#inflight tr.inflight[data-id="{envelope_id}"]')
+                expect(page.locator("#inflight-panel")).to_be_visible()
+                expect(row.locator("td.actor")).to_have_text("slow")
+                expect(row).to_have_class(re.compile(r"\brunning\b"))
+                expect(row.locator("td.attempt")).to_have_text("1")
+                assert gateway.wait(envelope_id, timeout=60).succeeded
+                expect(row).to_have_count(0)
+            finally:
+                browser.close()
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        print("".join(output.seen))
