@@ -86,6 +86,16 @@ class SidecarConfig(BaseModel):
     iam_endpoint: str | None = Field(
         None, alias="ASYA_IAM_ENDPOINT", description="IAM endpoint override (local servers); unset = AWS."
     )
+    status_table: str | None = Field(
+        None,
+        alias="ASYA_STATUS_TABLE",
+        description="The mesh's status table (`asya-{namespace}_status`, docs/gateway.md): envelopes with header "
+        "`x-asya-tracked: \"1\"` report running, FLY and (sinks) their end there, and a canceled one is ended "
+        "uncalled. Unset: no status store, not one request more.",
+    )
+    dynamodb_endpoint: str | None = Field(
+        None, alias="ASYA_DYNAMODB_ENDPOINT", description="DynamoDB endpoint override (local servers); unset = AWS."
+    )
     socket_path: str = Field(
         DEFAULT_SOCKET_PATH, alias=ENV_SOCKET_PATH, description="Unix socket of the handler server."
     )

@@ -440,9 +440,10 @@ class CallRunner:
         self._func = func
         self._async = _AsyncRunner()
 
-    def respond(self, envelope: dict[str, Any]) -> bytes:
+    def respond(self, envelope: dict[str, Any], on_fly: Callable[[Any], None] | None = None) -> bytes:
+        """``on_fly`` (a call that asked for ``"fly": true``) receives each FLY value as the generator yields it."""
         try:
-            kind, outputs = self._run(envelope)
+            kind, outputs = self._run(envelope, on_fly)
         except ContractError as exc:
             return _encode(_error_frame(exc, retryable=False))
         except Exception as exc:
@@ -452,7 +453,7 @@ class CallRunner:
         # The answer line is put together once and encoded once (newline included): no further copy of the outputs.
         return _encode_line(head + ",".join(outputs) + ("]}\n" if not fly else '],"fly":' + str(fly) + "}\n"))
 
-    def _run(self, envelope: dict[str, Any]) -> tuple[str, list[str]]:
+    def _run(self, envelope: dict[str, Any], on_fly: Callable[[Any], None] | None = None) -> tuple[str, list[str]]:
         try:
             result = self._func(envelope.get("payload"))
         except TypeError as exc:
@@ -465,9 +466,9 @@ class CallRunner:
         if isinstance(result, dict):  # the common case first: this is the hot path
             return "return", [_output(envelope, result)]
         if isinstance(result, types.GeneratorType):
-            outputs = self._drive(result, envelope)
+            outputs = self._drive(result, envelope, on_fly)
         elif isinstance(result, types.AsyncGeneratorType):
-            outputs = self._async.run(self._drive_async(result, envelope))
+            outputs = self._async.run(self._drive_async(result, envelope, on_fly))
         else:
             if hasattr(result, "__await__"):
                 result = self._async.run(_await(result))
@@ -480,8 +481,9 @@ class CallRunner:
             return "return", [_output(envelope, result)]
         return ("stream" if outputs else "none"), outputs
 
-    def _drive(self, generator: Any, envelope: dict[str, Any]) -> list[str]:
+    def _drive(self, generator: Any, envelope: dict[str, Any], on_fly: Callable[[Any], None] | None) -> list[str]:
         outputs = _Outputs()
+        outputs.on_fly = on_fly
         try:
             item = next(generator)
             while True:
@@ -496,8 +498,11 @@ class CallRunner:
         finally:
             generator.close()
 
-    async def _drive_async(self, generator: Any, envelope: dict[str, Any]) -> list[str]:
+    async def _drive_async(
+        self, generator: Any, envelope: dict[str, Any], on_fly: Callable[[Any], None] | None
+    ) -> list[str]:
         outputs = _Outputs()
+        outputs.on_fly = on_fly
         try:
             item = await generator.__anext__()
             while True:
@@ -533,16 +538,18 @@ async def _await(awaitable: Any) -> Any:
 
 
 class _Outputs(list):
-    """A generator's serialised outputs, and how many ``FLY`` events it yielded."""
+    """A generator's serialised outputs, and how many ``FLY`` events it yielded (sent on to ``on_fly`` if set)."""
 
     fly = 0
+    on_fly: Callable[[Any], None] | None = None
 
 
 def _take(item: Any, envelope: dict[str, Any], outputs: list[str]) -> Any:
     """Handle one yielded item: a dict is an output, a tuple a command (its result is sent back), None nothing.
 
     ``("FLY", value)`` is Asya's ephemeral partial output (a token, a progress note): it is accepted, counted in
-    the answer's ``fly`` and dropped here, never serialised or sent (docs/protocol.md, *Generator commands*).
+    the answer's ``fly`` and, unless the call asked for them (``on_fly``: a FLY frame to the sidecar, which keeps
+    it in the status store), dropped here (docs/protocol.md, *Generator commands*).
     """
     if isinstance(item, dict):
         outputs.append(_output(envelope, item))
@@ -553,6 +560,8 @@ def _take(item: Any, envelope: dict[str, Any], outputs: list[str]) -> Any:
                 raise EnvelopeCommandError(f"FLY takes 1 argument (the partial output), got {len(item) - 1}")
             if isinstance(outputs, _Outputs):
                 outputs.fly += 1
+                if outputs.on_fly is not None:
+                    outputs.on_fly(item[1])
             return None
         return apply_command(envelope, item)
     if item is None:
@@ -693,7 +702,7 @@ class HandlerServer:
                     if line.strip():
                         with self._lock:
                             self._connections[connection] = True
-                        connection.sendall(self._respond(line))
+                        connection.sendall(self._respond(line, connection))
                         with self._lock:
                             self._connections[connection] = False
         except OSError:
@@ -702,7 +711,7 @@ class HandlerServer:
             with self._lock:
                 self._connections.pop(connection, None)
 
-    def _respond(self, line: bytes) -> bytes:
+    def _respond(self, line: bytes, connection: socket.socket | None = None) -> bytes:
         try:
             request = json.loads(line)
         except ValueError as exc:
@@ -719,19 +728,22 @@ class HandlerServer:
             if timeout_s is not None and (isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float))):
                 problem = ProtocolError(f"'timeout_s' must be a number of seconds or null, got {timeout_s!r}")
                 return _encode(_error_frame(problem, retryable=False))
-            return self._call(envelope, timeout_s)
+            on_fly = _fly_sender(connection) if request.get("fly") is True and connection is not None else None
+            return self._call(envelope, timeout_s, on_fly)
         if op == "health":
             return _encode(self.health())
         problem = ProtocolError(f"unknown op {op!r}; ops are 'call' and 'health'")
         return _encode(_error_frame(problem, retryable=False))
 
-    def _call(self, envelope: dict[str, Any], timeout_s: float | None) -> bytes:
+    def _call(
+        self, envelope: dict[str, Any], timeout_s: float | None, on_fly: Callable[[Any], None] | None = None
+    ) -> bytes:
         with self._slots:
             number = next(self._call_numbers)
             with self._lock:
                 self._running[number] = (time.monotonic(), timeout_s)
             try:
-                return self._runner.respond(envelope)
+                return self._runner.respond(envelope, on_fly)
             except BaseException as exc:  # SystemExit, KeyboardInterrupt from a handler: a crash, not a result
                 log("error", "crash", pid=os.getpid(), error=type(exc).__name__, message=str(exc))
                 os._exit(EXIT_UNHEALTHY)
@@ -783,6 +795,17 @@ class HandlerServer:
         with contextlib.suppress(OSError):
             if _identity(self._socket_path) == self._socket_identity:
                 os.unlink(self._socket_path)
+
+
+def _fly_sender(connection: socket.socket) -> Callable[[Any], None]:
+    """Writes each FLY value to the sidecar as a frame of its own, ``{"fly": value}``, before the call's answer; a
+    value that cannot be written (the sidecar went away) is dropped, the call goes on."""
+
+    def send(value: Any) -> None:
+        with contextlib.suppress(OSError, ValueError):  # ValueError: text no UTF-8 can hold (a lone surrogate)
+            connection.sendall(_encode({"fly": value}))
+
+    return send
 
 
 def _identity(path: str) -> tuple[int, int]:

@@ -27,6 +27,7 @@ from asya_runtime.sidecar.metrics import Metrics
 from asya_runtime.sidecar.outputs import Outputs
 from asya_runtime.sidecar.retry import RetryDecision, decide, split_delay
 from asya_runtime.sidecar.routing import Outgoing
+from asya_runtime.sidecar.status_reports import FlyReporter, StatusReports, Ticket, is_tracked
 
 #: Least time a message waits for a (re)starting handler server before the attempt fails as HandlerUnavailable.
 HANDLER_WAIT_MIN_S = 60.0
@@ -56,8 +57,11 @@ class ActorProcessor:
         handler: HandlerClient,
         metrics: Metrics,
         stopping: asyncio.Event,
+        status: StatusReports | None = None,
     ) -> None:
         self.config = config
+        #: None unless ASYA_STATUS_TABLE is set (sidecar/status_reports.py): then no request is made for it.
+        self.status = status
         self.broker = broker
         self.inflight = inflight
         self.sends = sends
@@ -78,17 +82,20 @@ class ActorProcessor:
             tracer=self.tracer,
         )
 
-    async def process(self, message: Received, slot: Slot) -> None:
+    async def process(self, message: Received, slot: Slot, ticket: Ticket | None = None) -> None:
+        """``ticket``: the message's place in its received batch when the status store is on."""
         try:
             if self.tracer is None:
-                await self._process(message, slot)
+                await self._process(message, slot, ticket)
             else:
                 with self.tracer.hop(message_id=message.message_id):
-                    await self._process(message, slot)
+                    await self._process(message, slot, ticket)
         finally:
             slot.release()
+            if ticket is not None:
+                ticket.close()
 
-    async def _process(self, message: Received, slot: Slot) -> None:
+    async def _process(self, message: Received, slot: Slot, ticket: Ticket | None) -> None:
         """Read the envelope, refuse what must not be called, call the handler, act on its answer."""
         started = time.time()
         read = await self._read(message, slot, started=started)
@@ -98,6 +105,15 @@ class ActorProcessor:
         attempt = envelope.status.attempt + message.receive_count - 1
         if self.tracer is not None:
             self.tracer.begin(envelope=envelope, attempt=attempt)
+        fly: FlyReporter | None = None
+        if ticket is not None:
+            ticket.arrive(envelope, attempt=attempt)
+            if await ticket.batch.canceled(envelope):
+                slot.release()
+                await self._cancel_end(message, envelope, attempt, started=started)
+                return
+            if self.status is not None and is_tracked(envelope):
+                fly = self.status.fly_reporter(envelope, ticket)
         now = time.time()
         deadline_at = _timestamp(envelope)
         if await self._refused(message, envelope, attempt=attempt, deadline_at=deadline_at, now=now, slot=slot,
@@ -105,10 +121,13 @@ class ActorProcessor:
             return
         # The body as received (history included: no GET path reaches it), else serialised without the history.
         call_json = envelope.call_json(body, exclude=hops.NOT_FOR_HANDLER)
-        answer = await self._call(envelope, call_json, deadline_at=deadline_at, slot=slot)
-        if answer.fly:
+        answer = await self._call(envelope, call_json, deadline_at=deadline_at, slot=slot, on_fly=fly)
+        if answer.fly and fly is None:
             logs.event("fly events dropped", level=logging.DEBUG, id=envelope.id, count=answer.fly)
         if answer.ok:
+            if fly is not None and len(answer.outputs) > 1 and not await self._fanned_out(message, envelope, answer,
+                                                                                          attempt=attempt):
+                return
             # The hop entry is set in the same copy that makes each output (hops.stamped would copy each again).
             history = hops.extended(envelope, actor=self.config.actor, attempt=attempt, start=started, outcome=hops.OK)
             outputs = routing.next_hops(source=envelope, outputs=answer.outputs, extra={hops.FIELD: history})
@@ -215,12 +234,14 @@ class ActorProcessor:
         return envelope
 
     async def _call(
-        self, envelope: Envelope, envelope_json: str, *, deadline_at: float | None, slot: Slot
+        self, envelope: Envelope, envelope_json: str, *, deadline_at: float | None, slot: Slot,
+        on_fly: FlyReporter | None = None,
     ) -> HandlerAnswer:
         """The handler's answer; a call that produced none becomes the sidecar's own ``ok: false`` answer
         (:meth:`HandlerAnswer.no_answer`: retryable, except an answer too large or a fan-out over the cap).
 
         ``envelope_json`` is ``envelope`` as JSON text (:meth:`Envelope.call_json`: usually the body as received).
+        ``on_fly`` (a tracked envelope's, with the status store on) receives each FLY event while the call runs.
 
         The call may run for the effective deadline, ``min(actorTimeout, the envelope's deadline_at)``, counted
         from the moment a healthy handler server is connected.
@@ -241,7 +262,9 @@ class ActorProcessor:
             self.tracer.call_started(request)
             envelope_json = json.dumps(request, separators=(",", ":"))
         try:
-            answer = await self.handler.call(envelope_json=envelope_json, budget=budget, connect_wait_s=connect_wait_s)
+            answer = await self.handler.call(
+                envelope_json=envelope_json, budget=budget, connect_wait_s=connect_wait_s, on_fly=on_fly
+            )
             outcome = "ok" if answer.ok else "error"
         except HandlerCallError as exc:
             outcome = "timeout" if isinstance(exc, HandlerTimeout) else "crashed"
@@ -403,6 +426,28 @@ class ActorProcessor:
         )
         stamped = self._stamped([record], attempt, started, hops.ERROR, type_name)
         await self.outputs.finish(message, stamped, source=envelope)
+
+    async def _cancel_end(self, message: Received, envelope: Envelope, attempt: int, *, started: float) -> None:
+        """Its status record says canceled: to the error sink (reason ``canceled``) without a call. Its record stays
+        ``canceled`` (the error sink writes ``canceled`` again, and a terminal state is never overwritten)."""
+        logs.event("canceled: ended without calling the handler", id=envelope.id, attempt=attempt)
+        record = routing.error_record(
+            envelope=envelope, actor=self.config.actor, reason=routing.CANCELED, type_name="Canceled",
+            message="the envelope was canceled (its status record says so) before this actor called its handler",
+            attempt=attempt,
+        )
+        await self.outputs.finish(message, self._stamped([record], attempt, started, hops.CANCELED), source=envelope)
+
+    async def _fanned_out(self, message: Received, envelope: Envelope, answer: HandlerAnswer, *, attempt: int) -> bool:
+        """Record a tracked parent's fan-out before its children are sent; if that fails, hand the message back."""
+        assert self.status is not None
+        try:
+            await self.status.fanned_out(envelope, attempt=attempt, count=len(answer.outputs))
+        except Exception as exc:
+            self.status.failed("fanout", exc)
+            await self.inflight.retry_later(message)
+            return False
+        return True
 
     def _stamped(
         self, outgoing: list[Outgoing], attempt: int, started: float, outcome: str, error: str | None = None

@@ -26,7 +26,8 @@ from asya_runtime.sidecar.batching import DeleteBatcher, SendBatcher
 from asya_runtime.sidecar.handler_client import HandlerClient, read_limit_bytes
 from asya_runtime.sidecar.inflight import InFlight, Received
 from asya_runtime.sidecar.metrics import Metrics, MetricsServer, QueueDepth, depth_queues
-from asya_runtime.sidecar.sinks import SinkProcessor
+from asya_runtime.sidecar.sinks import S3_RETRY_SHARE_OF_VISIBILITY, SinkProcessor
+from asya_runtime.sidecar.status_reports import REPORT_WITHIN_S, StatusReports, Ticket
 
 #: Longest the receive loop sleeps while every slot is busy before it marks itself alive again.
 LOOP_TICK_S = 5.0
@@ -55,6 +56,7 @@ class Sidecar:
         self._tasks: set[asyncio.Task[None]] = set()
         self._busy = 0
         self._inflight: InFlight | None = None
+        self._status: StatusReports | None = None
         #: Resolved when the receive loop, waiting for room, may receive again (see :meth:`_room_changed`).
         self._room: asyncio.Future[None] | None = None
         self._receive_batch = min(10, config.concurrency)
@@ -96,6 +98,13 @@ class Sidecar:
                 ),
                 max_outputs=self.config.max_fanout,
             )
+            if self.config.status_table:  # the status store (sidecar/status_reports.py); unset: not one request
+                self._status = StatusReports(
+                    config=self.config, broker=broker, metrics=self.metrics,
+                    # a sink holds its message while it writes, as for S3; an actor's reports are background work
+                    within_s=REPORT_WITHIN_S if self.config.mode == "actor"
+                    else visibility * S3_RETRY_SHARE_OF_VISIBILITY,
+                )
             if self.config.mode == "actor":
                 self._actor: ActorProcessor | None = ActorProcessor(
                     config=self.config,
@@ -106,12 +115,14 @@ class Sidecar:
                     handler=handler,
                     metrics=self.metrics,
                     stopping=self.stopping,
+                    status=self._status,
                 )
                 self._sink: SinkProcessor | None = None
             else:
                 self._actor = None
                 self._sink = SinkProcessor(
-                    config=self.config, broker=broker, inflight=inflight, deletes=deletes, metrics=self.metrics
+                    config=self.config, broker=broker, inflight=inflight, deletes=deletes, metrics=self.metrics,
+                    status=self._status,
                 )
             server = None
             if self.config.metrics_port:
@@ -198,8 +209,10 @@ class Sidecar:
                             inflight.requeue(messages), timeout=self.config.wait_time_seconds + RECEIVE_SLACK_S
                         )
                     break
+                # with the status store on, the batch's tracked envelopes share one cancel check and one report
+                batch = self._status.batch(len(messages)) if self._status is not None and self._actor else None
                 for message in messages:
-                    self._start(message, inflight)
+                    self._start(message, inflight, None if batch is None else batch.ticket())
         finally:
             stop_wait.cancel()
 
@@ -275,13 +288,13 @@ class Sidecar:
             return False
         return True
 
-    def _start(self, message: Received, inflight: InFlight) -> None:
+    def _start(self, message: Received, inflight: InFlight, ticket: Ticket | None = None) -> None:
         self._busy += 1
-        task = asyncio.create_task(self._guarded(message, inflight, Slot(self._free_slot)))
+        task = asyncio.create_task(self._guarded(message, inflight, Slot(self._free_slot), ticket))
         self._tasks.add(task)
         task.add_done_callback(self._done)
 
-    async def _guarded(self, message: Received, inflight: InFlight, slot: Slot) -> None:
+    async def _guarded(self, message: Received, inflight: InFlight, slot: Slot, ticket: Ticket | None) -> None:
         """Process one message; a bug or an unforeseen error hands it back to SQS instead of holding it forever.
 
         Handed back, it is received again after a backoff and, if it keeps failing, error-ended once its receive
@@ -289,7 +302,7 @@ class Sidecar:
         """
         try:
             if self._actor is not None:
-                await self._actor.process(message, slot)
+                await self._actor.process(message, slot, ticket)
             else:
                 assert self._sink is not None
                 await self._sink.process(message)
@@ -301,6 +314,8 @@ class Sidecar:
                 await inflight.retry_later(message)
         finally:
             slot.release()
+            if ticket is not None:
+                ticket.close()
 
     def _may_receive(self, free: int) -> bool:
         """Whether the receive loop may receive now, given ``free`` (:func:`receive_room`).
@@ -338,7 +353,8 @@ class Sidecar:
                 logs.warning("grace period over; releasing unfinished messages", count=len(pending))
                 await asyncio.wait(pending, timeout=CANCEL_WAIT_S)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.gather(sends.drain(), deletes.drain()), timeout=SHUTDOWN_FLUSH_S)
+            reports = [self._status.drain(timeout_s=SHUTDOWN_FLUSH_S)] if self._status is not None else []
+            await asyncio.wait_for(asyncio.gather(sends.drain(), deletes.drain(), *reports), timeout=SHUTDOWN_FLUSH_S)
         sends.cancel()
         deletes.cancel()
         leftovers = inflight.held()

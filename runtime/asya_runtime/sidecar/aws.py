@@ -86,6 +86,7 @@ class BrokerClient:
         self._sqs: AwsJsonClient | None = None
         self._s3: Any = None
         self._iam: Any = None
+        self._dynamodb: AwsJsonClient | None = None
         self._queue_urls: dict[str, str] = {}
         self._urls_by_actor: dict[str, str] = {}
         self._outage_since: float | None = None
@@ -125,6 +126,20 @@ class BrokerClient:
             self._s3 = await self._stack.enter_async_context(
                 session.create_client("s3", endpoint_url=self.config.s3_endpoint, config=aio_config, **base)
             )
+        if self.config.status_table:  # the status store (docs/gateway.md): the same lean path as SQS
+            dynamodb = await self._stack.enter_async_context(
+                session.create_client("dynamodb", endpoint_url=self.config.dynamodb_endpoint, config=aio_config, **base)
+            )
+            self._dynamodb = AwsJsonClient(
+                client=dynamodb,
+                credentials=await session.get_credentials(),
+                user_agent=USER_AGENT,
+                pool_size=aio_config.max_pool_connections,
+                connect_timeout_s=aio_config.connect_timeout,
+                read_timeout_s=10,
+                ca_bundle=session.get_config_variable("ca_bundle"),
+            )
+            self._stack.push_async_callback(self._dynamodb.close)
         if self.config.mode != "actor" and self.config.verify_senders:  # sinks: who sent a record (sinks.py)
             self._iam = await self._stack.enter_async_context(
                 session.create_client("iam", endpoint_url=self.config.iam_endpoint, config=aio_config, **base)
@@ -152,6 +167,14 @@ class BrokerClient:
         """One IAM request (a sink's ``get_role``), retried like :meth:`call_s3` for at most ``within_s`` seconds."""
         give_up_at = time.monotonic() + within_s
         return await self._call(self._send_iam, self.metrics.iam_requests, api, kwargs, give_up_at=give_up_at)
+
+    async def call_dynamodb(self, api: str, params: dict[str, Any], *, within_s: float) -> dict[str, Any]:
+        """One DynamoDB request (the status store's), retried like :meth:`call_s3` for at most ``within_s`` seconds."""
+        assert self._dynamodb is not None, "DynamoDB is a client of sidecars with ASYA_STATUS_TABLE only"
+        give_up_at = time.monotonic() + within_s
+        return await self._call(
+            self._dynamodb.call, self.metrics.dynamodb_requests, api, params, give_up_at=give_up_at
+        )
 
     async def _send_s3(self, api: str, params: dict[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = await getattr(self._s3, api)(**params)

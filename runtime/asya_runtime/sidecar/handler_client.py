@@ -116,6 +116,25 @@ class _Connection(asyncio.Protocol):
             del self._buffer[: end + 1]
             waiter.set_result(line)
 
+    async def _line(self, loop: asyncio.AbstractEventLoop, deadline: float) -> bytes:
+        """The next line: one already buffered (after a FLY frame), else the next to arrive before ``deadline``."""
+        end = self._buffer.find(b"\n")
+        if end > self.limit or (end < 0 and len(self._buffer) > self.limit):
+            raise _LineTooLong(f"answer line over the limit of {self.limit} bytes")
+        if end >= 0:
+            line = bytes(self._buffer[: end + 1])
+            del self._buffer[: end + 1]
+            return line
+        if self._closed:
+            return b""
+        waiter = self._waiter = loop.create_future()
+        timer = loop.call_later(max(deadline - loop.time(), 0.0), _expire, waiter)
+        try:
+            return await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+
     def eof_received(self) -> bool:
         self._lost()
         return False
@@ -138,21 +157,22 @@ class _Connection(asyncio.Protocol):
         if self._transport is not None:
             self._transport.close()
 
-    async def request(self, frame: dict[str, Any] | str, *, timeout_s: float) -> dict[str, Any]:
+    async def request(
+        self, frame: dict[str, Any] | str, *, timeout_s: float, on_fly: Callable[[Any], None] | None = None
+    ) -> dict[str, Any]:
         """Send one frame (a dict, or its JSON text as one line ending in a newline) and read the answer line;
-        TimeoutError after ``timeout_s``."""
+        TimeoutError after ``timeout_s``. With ``on_fly`` (a call that asked for ``"fly": true``), each FLY frame
+        the server sends before its answer (``{"fly": value}``) is handed to it as it comes."""
         if not self.usable or self._transport is None:
             raise ConnectionResetError("the handler server closed the connection")
         text = frame if isinstance(frame, str) else json.dumps(frame, separators=(",", ":")) + "\n"
         loop = asyncio.get_running_loop()
-        waiter = self._waiter = loop.create_future()
-        timer = loop.call_later(timeout_s, _expire, waiter)
-        try:
-            self._transport.write(text.encode())
-            line = await waiter
-        finally:
-            timer.cancel()
-            self._waiter = None
+        deadline = loop.time() + timeout_s
+        self._transport.write(text.encode())
+        line = await self._line(loop, deadline)
+        while on_fly is not None and line.startswith(_FLY_FRAME):
+            _hand_over(on_fly, line)
+            line = await self._line(loop, deadline)
         if not line.endswith(b"\n"):
             raise ConnectionResetError("the handler server closed the connection")
         try:
@@ -177,6 +197,18 @@ def _socket_file(path: str) -> tuple[int, int] | None:
     except OSError:
         return None
     return info.st_ino, info.st_ctime_ns
+
+
+#: How a FLY frame starts (the server writes it compactly; an answer starts with ``{"ok":``).
+_FLY_FRAME = b'{"fly":'
+
+
+def _hand_over(on_fly: Callable[[Any], None], line: bytes) -> None:
+    """One FLY frame's value to ``on_fly``; a frame that is no JSON, or a receiver that fails, costs the event only."""
+    try:
+        on_fly(json.loads(line)["fly"])
+    except Exception as exc:
+        logs.warning("FLY event not reported", error=f"{type(exc).__name__}: {exc}")
 
 
 def _expire(waiter: asyncio.Future[bytes]) -> None:
@@ -219,7 +251,10 @@ class HandlerClient:
         self._idle: list[_Connection] = []
         self._suspect: _Suspect | None = None
 
-    async def call(self, *, envelope_json: str, budget: Callable[[], float], connect_wait_s: float) -> HandlerAnswer:
+    async def call(
+        self, *, envelope_json: str, budget: Callable[[], float], connect_wait_s: float,
+        on_fly: Callable[[Any], None] | None = None,
+    ) -> HandlerAnswer:
         """Send one ``call`` and return the server's answer (``ok`` true or false), typed.
 
         ``envelope_json`` is the envelope as JSON text on one line: it is spliced into the frame as it is, so the
@@ -230,12 +265,16 @@ class HandlerClient:
         runs out, :class:`HandlerCrashed` when the connection drops mid-call, :class:`HandlerUnavailable` when
         no healthy server answered within ``connect_wait_s``, :class:`HandlerFanOutTooLarge` when the answer has
         more than ``max_outputs`` outputs.
+
+        ``on_fly`` asks the server for the call's FLY events as they are yielded (``"fly": true`` in the frame;
+        docs/protocol.md) and receives each; without it the server counts and drops them.
         """
         conn = await self._connection(wait_s=connect_wait_s)
         timeout_s = budget()
-        frame = f'{{"op":"call","timeout_s":{round(max(timeout_s, 0.001), 3)!r},"envelope":{envelope_json}}}\n'
+        fly = ',"fly":true' if on_fly is not None else ""
+        frame = f'{{"op":"call","timeout_s":{round(max(timeout_s, 0.001), 3)!r}{fly},"envelope":{envelope_json}}}\n'
         try:
-            answer = await conn.request(frame, timeout_s=timeout_s)
+            answer = await conn.request(frame, timeout_s=timeout_s, on_fly=on_fly)
         except _Unsendable as exc:  # a whole answer: the connection is still in step
             self._idle.append(conn)
             return HandlerAnswer.violation(str(exc))

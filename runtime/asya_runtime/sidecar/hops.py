@@ -12,9 +12,10 @@ that reaches every hop (there is no coordinator), and the sinks persist it anywa
 - ``start`` is when this sidecar began processing the message, ``end`` when its outputs were handed to the sender
   (epoch seconds, millisecond precision). ``outcome`` is ``ok`` (the call succeeded: the entry rides on every
   output), ``retry`` (sent back to this actor for another attempt), ``error`` (error-ended: the record in the error
-  sink; the error itself is ``status.error``, with its traceback) or ``recovered`` (retries ran out and the policy's
-  ``onExhausted`` actors take over). An output the sender refuses (too large, no such actor) becomes an error record
-  that keeps the ``ok`` entry: the call did succeed; ``status.error`` says what went wrong after it.
+  sink; the error itself is ``status.error``, with its traceback), ``recovered`` (retries ran out and the policy's
+  ``onExhausted`` actors take over) or ``canceled`` (its status record says canceled: ended without a call). An
+  output the sender refuses (too large, no such actor) becomes an error record that keeps the ``ok`` entry: the call
+  did succeed; ``status.error`` says what went wrong after it.
 - A failed attempt's entry also names its error type (``"error": "ValueError"``): ``status.error`` keeps only the
   last error's message and traceback, the entries keep every attempt's type.
 - ``replica`` names the sidecar: the pod name on Kubernetes (its hostname), ``host:pid`` elsewhere, where several
@@ -54,6 +55,8 @@ OK: Final = "ok"
 RETRY: Final = "retry"
 ERROR: Final = "error"
 RECOVERED: Final = "recovered"
+#: Ended uncalled because its status record says canceled (sidecar/status_reports.py).
+CANCELED: Final = "canceled"
 
 
 def replica_name(*, environ: dict[str, str] | None = None) -> str:
@@ -192,7 +195,8 @@ def stamped(
 ) -> list[Outgoing]:
     """``outgoing`` with this attempt's entry appended to each envelope's history.
 
-    ``outcome`` is the attempt's (``ok``, ``recovered``); an output that is an error record says ``error`` and one
+    ``outcome`` is the attempt's (``ok``, ``recovered``, ``canceled``); an output that is an error record says
+    ``error`` (a canceled one ``canceled``) and one
     sent back to this actor says ``retry`` — except an ``ok`` call's refused output, which keeps ``ok`` (see the
     module docstring). ``error`` is the failed attempt's error type, kept in the entry of every attempt that
     failed (``status.error`` holds only the last one). Every output gets its own copy of the envelope; none is
@@ -203,7 +207,7 @@ def stamped(
     for hop in outgoing:
         if hop.retry:
             kind = RETRY
-        elif hop.is_error and outcome != OK:
+        elif hop.is_error and outcome not in (OK, CANCELED):
             kind = ERROR
         else:
             kind = outcome

@@ -56,6 +56,14 @@ class Metrics:
         self.iam_requests = Counter(
             "asya_iam_requests", "Requests made to IAM (sinks that verify senders), by API.", ["api"], registry=r
         )
+        self.dynamodb_requests = Counter(
+            "asya_dynamodb_requests", "Requests made to DynamoDB (the status store), by API.", ["api"], registry=r
+        )
+        self.status_write_failures = Counter(
+            "asya_status_write_failures",
+            "Status reports (running, FLY, the cancel check) that failed; the envelope went on regardless.",
+            ["kind"], registry=r,
+        )
         self.broker_errors = Counter(
             "asya_broker_errors", "Broker calls that failed and were retried, by API.", ["api"], registry=r
         )

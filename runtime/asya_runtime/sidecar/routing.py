@@ -26,6 +26,8 @@ NOT_RETRYABLE = "not retryable"
 REDELIVERED_TOO_OFTEN = "redelivered too often"
 HOP_BUDGET_EXHAUSTED = "hop budget exhausted"
 ROUTED_TO_ERROR_SINK = "routed to error sink"
+#: Its status record says it was canceled (the front door's DELETE): ended without calling the handler.
+CANCELED = "canceled"
 
 #: Upstream Asya's ``status.reason`` for an envelope in the error sink: the policy gave up, or the infrastructure
 #: refused the envelope (upstream's ``RuntimeError``: malformed, unroutable, too late, too large).

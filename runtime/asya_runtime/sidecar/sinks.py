@@ -6,7 +6,9 @@ own record instead of adding one. The message is deleted only after PutObject su
 queue's visibility timeout (the heartbeat keeps the message meanwhile), so a short S3 hiccup costs no receive and
 never walks a final record towards the sink's DLQ. A write that still failed hands the message back to SQS with a
 short, growing visibility backoff, so it is retried until the bucket takes it (and, if it never does, SQS's redrive
-policy moves it to the sink's DLQ) — a failure is never swallowed.
+policy moves it to the sink's DLQ) — a failure is never swallowed. With the status store on (``ASYA_STATUS_TABLE``)
+a tracked envelope's terminal state is written after its record, under the same rule: the message is deleted only
+once both were written (``sidecar/status_reports.py``).
 
 Every actor of a mesh may send to its sinks (any actor may end a route), so IAM alone cannot stop one actor from
 writing, or overwriting, the record of an envelope it never held. With ``ASYA_VERIFY_SENDERS`` (deployed sinks) a
@@ -30,6 +32,7 @@ from asya_runtime.sidecar.aws import BrokerClient, error_code
 from asya_runtime.sidecar.batching import DeleteBatcher
 from asya_runtime.sidecar.inflight import InFlight, Received
 from asya_runtime.sidecar.metrics import Metrics
+from asya_runtime.sidecar.status_reports import StatusReports
 
 #: Share of the queue's visibility timeout a write may spend retrying transient S3 errors before handing back.
 S3_RETRY_SHARE_OF_VISIBILITY = 0.5
@@ -119,6 +122,7 @@ class SinkProcessor:
         inflight: InFlight,
         deletes: DeleteBatcher,
         metrics: Metrics,
+        status: StatusReports | None = None,
     ) -> None:
         if not config.result_bucket:
             raise ValueError(f"ASYA_MODE={config.mode} needs ASYA_RESULT_BUCKET, the bucket final envelopes go to")
@@ -128,6 +132,8 @@ class SinkProcessor:
         self.inflight = inflight
         self.deletes = deletes
         self.metrics = metrics
+        #: The status store (ASYA_STATUS_TABLE): a tracked envelope's terminal state, after its record is stored.
+        self.status = status
         self.claims = claimcheck.ClaimCheck(
             broker=broker, bucket=self.bucket, threshold=0, visibility_s=inflight.visibility_s
         )
@@ -168,8 +174,19 @@ class SinkProcessor:
             )
             await self.inflight.retry_later(message)
             return
-        self.metrics.succeeded.inc()
         logs.event("persisted", key=key, bucket=self.bucket)
+        if self.status is not None and not forged and key != malformed_record_key(message.message_id):
+            try:
+                await self.status.record_end(mode=self.config.mode, body=content, key=key, bucket=self.bucket)
+            except Exception as exc:
+                self.metrics.sink_write_failures.inc()
+                logs.error(
+                    "status write failed; the message stays queued", key=key, receive_count=message.receive_count,
+                    error=f"{type(exc).__name__}: {exc}",
+                )
+                await self.inflight.retry_later(message)
+                return
+        self.metrics.succeeded.inc()
         await self.deletes.delete(queue_url=self.inflight.queue_url, receipt_handle=message.receipt_handle)
         self.inflight.discard(message)
         if not forged:  # a forged record's reference may be another envelope's offloaded payload: it stays

@@ -241,10 +241,12 @@ class StatusStore:
         payload_ref: str | None = None,
         error: dict[str, Any] | None = None,
         actor: str | None = None,
+        parent_id: str | None = None,
     ) -> bool:
         """The terminal state: ``succeeded`` with the payload (inline when its JSON text is at most 32 KiB, else
         ``payload_ref``, which must then be given), ``failed`` with ``error`` (``{type, message, reason}``), or
-        ``canceled``. False when the item is terminal already: a terminal state is never overwritten."""
+        ``canceled``. False when the item is terminal already: a terminal state is never overwritten. An item that
+        does not exist yet (a fan-out child that went straight to a sink) is created, with ``parent_id``."""
         if status not in schema.TERMINAL:
             raise ValueError(f"finish() takes a terminal status ({', '.join(sorted(schema.TERMINAL))}), not {status!r}")
         now = schema.iso_timestamp()
@@ -266,6 +268,8 @@ class StatusStore:
             values["actor"] = actor
         expression = _Expression()
         sets = [*expression.assign(values), self._if_absent(expression, "created_at", now)]
+        if parent_id is not None:
+            sets.append(self._if_absent(expression, "parent_id", parent_id))
         condition = (
             f"attribute_not_exists({expression.name(schema.KEY)}) OR "
             f"{expression.name('rank')} < {expression.value('terminal', schema.TERMINAL_RANK)}"
