@@ -89,10 +89,9 @@ def build_app(*, config: GatewayConfig, backends: Backends) -> ASGIApp:
     views = RecordViews(store=backends.store, s3=backends.s3, result_bucket=config.result_bucket)
     submitter = Submitter(namespace=config.namespace, store=backends.store, sqs=backends.sqs,
                           max_message_bytes=config.max_message_bytes)
-    parts = {"config": config, "submitter": submitter, "store": backends.store, "views": views}
-    mesh = MeshApi(**parts)  # type: ignore[arg-type]
-    tools = McpTools(**parts)  # type: ignore[arg-type]
-    agent = MeshAgent(**parts)  # type: ignore[arg-type]
+    mesh = MeshApi(config=config, submitter=submitter, store=backends.store, views=views)
+    tools = McpTools(config=config, submitter=submitter, store=backends.store, views=views)
+    agent = MeshAgent(config=config, submitter=submitter, store=backends.store, views=views)
     routes: list[BaseRoute] = [
         Route("/health", _health, methods=["GET"]),
         *mesh.routes(),

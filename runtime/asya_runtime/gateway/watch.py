@@ -2,8 +2,8 @@
 
 The store is DynamoDB, which pushes nothing a gateway could subscribe to without a stream consumer per replica, so
 each watcher (an SSE stream, an MCP tool call, a blocking A2A message) reads the record with a strongly consistent
-GetItem every ``poll_s`` (0.25 s by default: at most 4 reads per second per open watcher, each 0.5 RCU for an item
-under 4 KB) and reports what changed since the last read. A change of status, actor, attempt or hop is a
+GetItem every ``poll_s`` (0.25 s by default: at most 4 reads per second per open watcher, each one read unit for an
+item under 4 KB) and reports what changed since the last read. A change of status, actor, attempt or hop is a
 ``status`` event; each FLY event the record's counter says is new (of the last ones it keeps) is a ``fly`` event.
 The watch ends after the terminal status, or when the record is gone (expired).
 """

@@ -1,0 +1,209 @@
+"""OIDC bearer authentication against a real issuer: a discovery document and a JWKS served over HTTP on loopback,
+keys generated here (RSA and EC). Every token that is not the issuer's, for the audience, in date, signed with RS256
+or ES256 by a key of its JWKS, is 401 with a WWW-Authenticate challenge; /health needs none."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from conftest import Gateway, running_gateway
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from support.moto_server import MotoServer
+from support.status_table import create_status_table
+
+from asya_pulumi.local.broker import LocalBroker
+
+AUDIENCE = "asya-gateway-test"
+
+
+class Issuer:
+    """An OIDC issuer on loopback: ``/.well-known/openid-configuration`` and ``/jwks.json`` with one RSA and one EC
+    key; :meth:`token` signs claims with either (or with a key that is not in the JWKS)."""
+
+    def __init__(self) -> None:
+        self.rsa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.ec = ec.generate_private_key(ec.SECP256R1())
+        self.stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        keys = [self._jwk(self.rsa.public_key(), kid="rsa-1", alg="RS256"),
+                self._jwk(self.ec.public_key(), kid="ec-1", alg="ES256")]
+        issuer = self
+        self.jwks_requests = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path == "/.well-known/openid-configuration":
+                    body = {"issuer": issuer.url, "jwks_uri": f"{issuer.url}/jwks.json"}
+                elif self.path == "/jwks.json":
+                    issuer.jwks_requests += 1
+                    body = {"keys": keys}
+                else:
+                    self.send_error(404)
+                    return
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @staticmethod
+    def _jwk(public: Any, *, kid: str, alg: str) -> dict[str, Any]:
+        algorithm = jwt.algorithms.RSAAlgorithm if alg == "RS256" else jwt.algorithms.ECAlgorithm
+        jwk: dict[str, Any] = json.loads(algorithm.to_jwk(public))
+        return {**jwk, "kid": kid, "alg": alg, "use": "sig"}
+
+    def claims(self, **overrides: Any) -> dict[str, Any]:
+        now = int(time.time())
+        return {"iss": self.url, "aud": AUDIENCE, "sub": "system:serviceaccount:apps:caller", "iat": now,
+                "nbf": now - 5, "exp": now + 300, **overrides}
+
+    def token(self, *, key: str = "rsa", **overrides: Any) -> str:
+        claims = {k: v for k, v in self.claims(**overrides).items() if v is not None}
+        if key == "rsa":
+            return jwt.encode(claims, self.rsa, algorithm="RS256", headers={"kid": "rsa-1"})
+        if key == "ec":
+            return jwt.encode(claims, self.ec, algorithm="ES256", headers={"kid": "ec-1"})
+        if key == "stranger-same-kid":
+            return jwt.encode(claims, self.stranger, algorithm="RS256", headers={"kid": "rsa-1"})
+        if key == "stranger-own-kid":
+            return jwt.encode(claims, self.stranger, algorithm="RS256", headers={"kid": "stranger"})
+        raise AssertionError(key)
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def issuer() -> Iterator[Issuer]:
+    running = Issuer()
+    yield running
+    running.close()
+
+
+@pytest.fixture(scope="module")
+def secured(
+    broker: LocalBroker, sqs: Any, s3: Any, dynamodb_server: MotoServer, issuer: Issuer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Gateway]:
+    table = create_status_table(endpoint=dynamodb_server.url, namespace=f"au{uuid.uuid4().hex[:10]}")
+    with running_gateway(broker=broker, sqs=sqs, s3=s3, table=table, tmp=tmp_path_factory.mktemp("auth"),
+                         auth="oidc", oidc_issuer=issuer.url, oidc_audience=AUDIENCE) as gateway:
+        yield gateway
+
+
+def _unsigned(issuer: Issuer) -> str:
+    import base64
+
+    def part(value: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(issuer.claims())}."
+
+
+def _hmac_with_the_public_key(issuer: Issuer) -> str:
+    """The algorithm-confusion attack: HS256 keyed with the issuer's public key (PEM), which anyone has."""
+    import base64
+    import hashlib
+    import hmac
+
+    pem = issuer.rsa.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+    def part(value: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    signing_input = f"{part({'alg': 'HS256', 'typ': 'JWT', 'kid': 'rsa-1'})}.{part(issuer.claims())}"
+    signature = base64.urlsafe_b64encode(hmac.new(pem, signing_input.encode(), hashlib.sha256).digest()).rstrip(b"=")
+    return f"{signing_input}.{signature.decode()}"
+
+
+def test_valid_rs256_and_es256_tokens_are_let_through(secured: Gateway, issuer: Issuer) -> None:
+    for key in ("rsa", "ec"):
+        headers = {"Authorization": f"Bearer {issuer.token(key=key)}"}
+        answer = httpx.post(f"{secured.url}/api/v1/mesh/?actor=done", json={"payload": {"k": key}}, headers=headers)
+        assert answer.status_code == 201, answer.text
+        listed = httpx.get(f"{secured.url}/api/v1/mesh/", headers=headers)
+        assert listed.status_code == 200
+    assert len(secured.sent("done")) == 2
+
+
+def test_health_needs_no_token(secured: Gateway) -> None:
+    assert httpx.get(f"{secured.url}/health").status_code == 200
+
+
+@pytest.mark.parametrize(("case", "problem"), [
+    ("no header", "no bearer token"),
+    ("basic scheme", "no bearer token"),
+    ("not a jwt", "not a JWT"),
+    ("expired", "ExpiredSignatureError"),
+    ("not yet valid", "ImmatureSignatureError"),
+    ("wrong audience", "InvalidAudienceError"),
+    ("no audience", "MissingRequiredClaimError"),
+    ("wrong issuer", "InvalidIssuerError"),
+    ("no expiry", "MissingRequiredClaimError"),
+    ("alg none", "algorithm 'none' is not accepted"),
+    ("hmac with the public key", "algorithm 'HS256' is not accepted"),
+    ("a stranger's key under a known kid", "InvalidSignatureError"),
+    ("a key not in the jwks", "no key of the issuer's JWKS"),
+])
+def test_every_bad_token_is_401_with_a_challenge(secured: Gateway, issuer: Issuer, case: str, problem: str) -> None:
+    now = int(time.time())
+    tokens = {
+        "not a jwt": "abc.def", "expired": issuer.token(exp=now - 120, iat=now - 600, nbf=now - 600),
+        "not yet valid": issuer.token(nbf=now + 600), "wrong audience": issuer.token(aud="someone-else"),
+        "no audience": issuer.token(aud=None), "wrong issuer": issuer.token(iss="https://evil.example"),
+        "no expiry": issuer.token(exp=None), "alg none": _unsigned(issuer),
+        "hmac with the public key": _hmac_with_the_public_key(issuer),
+        "a stranger's key under a known kid": issuer.token(key="stranger-same-kid"),
+        "a key not in the jwks": issuer.token(key="stranger-own-kid"),
+    }
+    headers = {"no header": {}, "basic scheme": {"Authorization": "Basic dXNlcjpwYXNz"}}.get(
+        case, {"Authorization": f"Bearer {tokens.get(case, '')}"})
+    for method, path in (("POST", "/api/v1/mesh/?actor=done"), ("GET", "/api/v1/mesh/"), ("POST", "/mcp"),
+                         ("POST", "/a2a"), ("GET", "/.well-known/agent-card.json")):
+        answer = httpx.request(method, f"{secured.url}{path}", json={}, headers=headers)
+        assert answer.status_code == 401, (case, path, answer.text)
+        assert answer.headers["www-authenticate"].startswith('Bearer error="invalid_token"')
+        assert problem in answer.json()["error"], (case, answer.json())
+    assert secured.sent("done", wait_s=0.1) == []
+
+
+def test_the_refusal_never_echoes_the_token(secured: Gateway, issuer: Issuer) -> None:
+    token = issuer.token(aud="someone-else")
+    answer = httpx.get(f"{secured.url}/api/v1/mesh/", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 401
+    assert token not in answer.text and token.split(".")[1] not in answer.headers["www-authenticate"]
+
+
+def test_auth_none_off_loopback_is_refused_at_start(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    env = {"PYTHONPATH": f"{REPO}:{REPO / 'runtime'}", "ASYA_NAMESPACE": "m", "ASYA_STATUS_TABLE": "asya-m_status",
+           "ASYA_GATEWAY_MESH": '{"namespace": "m", "actors": ["a"]}', "ASYA_GATEWAY_HOST": "0.0.0.0"}
+    done = subprocess.run([sys.executable, "-m", "asya_runtime.gateway"], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2
+    assert "not a loopback address" in done.stderr and "ASYA_GATEWAY_AUTH=oidc" in done.stderr
+    assert "Traceback" not in done.stderr
