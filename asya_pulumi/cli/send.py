@@ -1,7 +1,11 @@
 """``asya send ROUTE PAYLOAD``: start one envelope on a running mesh (local or AWS) and print its id.
 
-The envelope carries a W3C ``traceparent`` rooted at its id (the trace id is the id without dashes), as ``asya dev``'s
-inputs do, so its spans and its records share one trace id (docs/observability.md).
+Two ways in. Directly (the default): the envelope goes to its first actor's SQS queue; it carries a W3C
+``traceparent`` rooted at its id (the trace id is the id without dashes), as ``asya dev``'s inputs do, so its spans
+and its records share one trace id (docs/observability.md). Through the front door (``--gateway URL`` or
+``$ASYA_GATEWAY_URL``; ``--wait`` and ``--follow`` need it): the gateway submits it with a status record, and the
+command can then wait for its final payload (``--wait``) or print every status and FLY event until then
+(``--follow``), through :mod:`asya_runtime.client` (:mod:`asya_pulumi.cli.send_gateway`).
 """
 
 from __future__ import annotations
@@ -29,12 +33,20 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "route", metavar="ROUTE", help="a route of the mesh, or actors to visit: preprocess,score or '[\"a\",\"b\"]'"
     ))
     parser.add_argument("payload", metavar="PAYLOAD", help="the payload, a JSON object")
-    add_json_option(parser, what="the envelope's id and route")
+    add_json_option(parser, what="the envelope's id and route (with --wait: its final status and payload; with "
+                    "--follow: one object per event, then the final one)")
+    from asya_pulumi.cli.send_gateway import add_gateway_options
+
+    add_gateway_options(parser)
     add_mesh_options(parser, pipeline="ROUTE may name one of its routes, and every actor is checked against it")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.gateway or args.wait or args.follow:
+        from asya_pulumi.cli.send_gateway import send_through_gateway
+
+        return send_through_gateway(args)
     routes: Mapping[str, Sequence[str]] = {}
     actors: list[str] | None = None
     if args.mesh:

@@ -8,6 +8,7 @@ actors found from the namespace's queues and the hops the recent records took.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import webbrowser
@@ -19,6 +20,7 @@ from asya_pulumi.cli.errors import EXIT_OK, UsageError
 
 if TYPE_CHECKING:  # the server and boto3 are imported only when the command runs
     from asya_pulumi.ui.backend import UiBackend
+    from asya_pulumi.ui.inflight import InFlightReader
     from asya_pulumi.ui.server import UiServer
 
 
@@ -33,6 +35,14 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--bucket", metavar="NAME", help="the mesh's result bucket (default: found from the namespace; on AWS the "
         "stack output bucketName if several match)",
+    )
+    parser.add_argument(
+        "--status-table", metavar="NAME", help="the mesh's status table, to list envelopes in flight (default: "
+        "asya-{namespace}_status when it exists; a mesh with a front door has one, docs/gateway.md)",
+    )
+    parser.add_argument(
+        "--dynamodb-endpoint", metavar="URL", default=os.environ.get("ASYA_DYNAMODB_ENDPOINT") or None,
+        help="DynamoDB endpoint of the status table (a local server; env ASYA_DYNAMODB_ENDPOINT; default: AWS)",
     )
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
     parser.add_argument("--no-browser", action="store_true", help="print the URL only; do not open a browser")
@@ -63,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         declared_actors=declared,
     )
     _check_reachable(backend)
+    backend.status = _status_store(args, namespace=namespace)
     try:  # Ctrl-C is the documented way to stop the page (even the moment its URL is printed): exit 0
         server = start_ui(backend=backend, port=args.port, open_browser=not args.no_browser)
         try:
@@ -84,6 +95,39 @@ def _check_reachable(backend: UiBackend) -> None:
             f"no queues found for namespace {backend.namespace!r}; check --namespace and the endpoint "
             "(is the mesh running? `asya dev ... --ui` serves a local run)"
         )
+
+
+def _status_store(args: argparse.Namespace, *, namespace: str) -> InFlightReader | None:
+    """The mesh's status store when it has one: ``--status-table``, else its derived name if that table exists.
+    Without one the page lists final records only (one line on stderr says so). A local mesh (``--sqs-endpoint``)
+    has its store only where ``--dynamodb-endpoint`` says (``asya dev --gateway --ui`` passes its own)."""
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from asya_pulumi.ui.inflight import InFlightReader
+    from asya_runtime.naming import status_table_name
+
+    if args.sqs_endpoint and not args.dynamodb_endpoint:
+        if args.status_table:
+            raise UsageError("--status-table of a local mesh: pass --dynamodb-endpoint URL too")
+        return None
+    table = args.status_table or status_table_name(namespace)
+    local = {"aws_access_key_id": "test", "aws_secret_access_key": "test"} if args.dynamodb_endpoint and not (
+        os.environ.get("AWS_ACCESS_KEY_ID")) else {}
+    dynamodb = boto3.session.Session().client(
+        "dynamodb", region_name=args.region, endpoint_url=args.dynamodb_endpoint,
+        config=Config(connect_timeout=2, read_timeout=10, retries={"total_max_attempts": 2}), **local,
+    )
+    try:
+        dynamodb.describe_table(TableName=table)
+    except (ClientError, BotoCoreError) as exc:
+        if args.status_table:
+            raise UsageError(f"--status-table {table}: cannot read it ({' '.join(str(exc).split())})") from None
+        print(f"asya ui: no status table {table!r} ({type(exc).__name__}); listing final records only",
+              file=sys.stderr, flush=True)
+        return None
+    return InFlightReader(dynamodb=dynamodb, table=table)
 
 
 def start_ui(*, backend: UiBackend, port: int = 0, open_browser: bool) -> UiServer:

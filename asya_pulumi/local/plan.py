@@ -24,7 +24,7 @@ import os
 import shutil
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -82,6 +82,9 @@ class MeshPlan:
     shared_sidecars: bool = True
     #: With shared sidecars: the file whose appearance starts them (None: they start at once).
     sidecar_start_file: Path | None = None
+    #: The status store's settings every sidecar gets (``asya dev --gateway``:
+    #: :func:`asya_pulumi.local.gateway.status_settings`); empty: no status store.
+    status_env: Mapping[str, str] = field(default_factory=dict)
 
 
 def handler_language(*, actor: AsyncActorSpec, pipeline_dir: Path) -> HandlerLanguage:
@@ -267,8 +270,9 @@ def local_env(actor: AsyncActorSpec) -> dict[str, str]:
 
 
 def _sidecar_config(plan: MeshPlan, *, spec: AsyncActorSpec | SinkSpec, socket_path: str) -> SidecarConfig:
-    """The pod's sidecar settings (:func:`~asya_pulumi.objects.sidecar.sidecar_config`), here: local endpoints."""
-    return sidecar_config(
+    """The pod's sidecar settings (:func:`~asya_pulumi.objects.sidecar.sidecar_config`), here: local endpoints, and
+    the status store's settings when the plan has one."""
+    config = sidecar_config(
         spec,
         namespace=plan.mesh.namespace,
         region=plan.region,
@@ -279,6 +283,7 @@ def _sidecar_config(plan: MeshPlan, *, spec: AsyncActorSpec | SinkSpec, socket_p
         hop_budget=plan.mesh.hop_budget,
         metrics_port=0,  # many replicas on one host cannot share a port; progress reads the queues instead
     )
+    return SidecarConfig.from_env(config.to_env() | dict(plan.status_env)) if plan.status_env else config
 
 
 def _aws_env(plan: MeshPlan) -> dict[str, str]:

@@ -22,6 +22,7 @@ from asya_pulumi.ops.mesh_queues import MeshQueues
 from asya_pulumi.ops.records import RecordQuery
 from asya_pulumi.records import FinalRecord
 from asya_pulumi.ui.graph import Activity, ActorLoad, activity_of, mesh_graph
+from asya_pulumi.ui.inflight import InFlightReader, no_store
 
 #: Final records the graph's error rates are computed from (the most recent ones).
 ACTIVITY_RECORDS = 200
@@ -43,6 +44,8 @@ class UiBackend:
     bucket: str | None = None
     routes: Mapping[str, Sequence[str]] = field(default_factory=dict)
     declared_actors: Sequence[str] = ()
+    #: The mesh's status store (a mesh with a front door): the envelopes in flight. None: final records only.
+    status: InFlightReader | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _cached: tuple[float, Activity, str | None] | None = field(default=None, init=False, repr=False)
 
@@ -121,6 +124,18 @@ class UiBackend:
             page = records.search_page(s3=self.s3, bucket=bucket, query=wanted, offset=offset)
         return {"records": [f.to_json() for f in page.found], "total": page.total, "offset": page.offset,
                 "limit": limit, "since": since, "until": until}
+
+    def in_flight(self, query: Mapping[str, str]) -> dict[str, Any]:
+        """The envelopes not finished yet (pending, running, paused) with their actor and attempt, from the status
+        store; without one, says so (the page then shows final records only). A store that cannot be read answers
+        its reason, as an unreadable bucket does for the graph."""
+        if self.status is None:
+            return no_store("this mesh has no status store (a mesh with a front door has one: docs/gateway.md)",
+                            configured=False)
+        try:
+            return self.status.list(limit=_limit(query.get("limit")))
+        except (ClientError, BotoCoreError) as exc:
+            return no_store(" ".join(str(exc).split()), configured=True)
 
     def trace(self, envelope_id: str) -> dict[str, Any]:
         """One envelope's trace (:func:`asya_pulumi.ops.trace.trace`: a branch per final record, replays followed,

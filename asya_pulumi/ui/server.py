@@ -7,7 +7,8 @@ package data; no build step): the token reaches it in a ``<meta>`` tag, and the 
 our own scripts, so record content that slipped past the page's escaping still could not run.
 
 API (JSON): ``GET /api/graph``; ``GET /api/records?id=&status=&actor=&error_type=&since=&until=&offset=&limit=``;
-``GET /api/trace?id=``; ``POST /api/replay`` ``{"ids": [...], "to": null, "payload": ..., "dry_run": true}``.
+``GET /api/trace?id=``; ``GET /api/inflight?limit=`` (envelopes in flight, from the status store);
+``POST /api/replay`` ``{"ids": [...], "to": null, "payload": ..., "dry_run": true}``.
 """
 
 from __future__ import annotations
@@ -96,6 +97,7 @@ class UiServer:
             "/api/graph": lambda q: self.backend.graph(),
             "/api/records": lambda q: self.backend.records(q),
             "/api/trace": lambda q: self.backend.trace(_required(q, "id")),
+            "/api/inflight": lambda q: self.backend.in_flight(q),
         }
         if path not in routes:
             raise ApiError(HTTPStatus.NOT_FOUND, f"no such endpoint: {path}")

@@ -80,6 +80,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "the mesh up after the run, until Ctrl-C",
     )
     parser.add_argument(
+        "--gateway",
+        action="store_true",
+        help="also start the front door on 127.0.0.1 without auth (Mesh API, SSE, MCP, A2A; a local DynamoDB as its "
+        "status store) and print `gateway: URL`, for `asya send --wait/--follow`; see " + docs("gateway.md"),
+    )
+    parser.add_argument(
         "--kube",
         action="store_true",
         help="KEDA on the local control plane decides each actor's replicas (the one `asya kube up` started, or "
@@ -116,6 +122,10 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError("--replicas and --kube: with --kube, KEDA decides each actor's replicas from its queue")
     if args.containers and (args.kube or args.replicas or args.watch):
         raise UsageError("--containers runs one pod per actor from built images: drop --kube, --replicas and --watch")
+    if args.gateway:
+        from asya_pulumi.cli.dev.gateway import check_gateway_args
+
+        check_gateway_args(args)
     if args.kube:
         require("kube", needed_by="asya dev --kube")
     if args.containers:  # the pods are rendered by the components, as for `pulumi up`

@@ -32,6 +32,15 @@ def run_mesh(args: argparse.Namespace, *, launched: Launch, envelopes: list[Enve
         unsent = RunOutcome(inputs=envelopes, records=[], missing=list(envelopes), problems=started.problems)
         return emit_run(args, outcome=unsent, namespace=launched.mesh.namespace, endpoint=launched.sqs_endpoint,
                         log_dir=launched.log_dir)
+    if launched.dynamodb is not None:
+        from asya_pulumi.cli.dev.gateway import start_gateway
+
+        failure = start_gateway(launched=launched)
+        if failure:
+            print(f"asya dev: {failure}")
+            unsent = RunOutcome(inputs=envelopes, records=[], missing=list(envelopes), problems=[failure])
+            return emit_run(args, outcome=unsent, namespace=launched.mesh.namespace,
+                            endpoint=launched.sqs_endpoint, log_dir=launched.log_dir)
     runner = MeshRunner(args=args, launched=launched, started=started)
     if args.ui:
         with _serve_ui(runner=runner, launched=launched, started=started):
@@ -82,6 +91,12 @@ def _serve_ui(*, runner: MeshRunner, launched: Launch, started: Started) -> Iter
         queues=runner.queues, s3=started.s3, bucket=launched.plan.bucket, routes=mesh.routes,
         declared_actors=[a.name for a in mesh.actors],
     )
+    if launched.dynamodb is not None:  # --gateway: the envelopes in flight, from the status store
+        from asya_pulumi.local.gateway import local_status_table
+        from asya_pulumi.ui.inflight import InFlightReader
+
+        backend.status = InFlightReader(dynamodb=launched.dynamodb.client(),
+                                        table=local_status_table(mesh.namespace))
     server = start_ui(backend=backend, open_browser=True)
     try:
         yield

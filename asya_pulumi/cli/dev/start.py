@@ -35,6 +35,7 @@ from asya_pulumi.spec.mesh import MeshSpec
 if TYPE_CHECKING:
     from asya_pulumi.images.dev_mesh import ContainerMesh
     from asya_pulumi.kube.dev_mesh import KubeMesh
+    from asya_pulumi.local.dynamodb import LocalDynamoDB
 
 #: How long the actors may take to start (imports of the handler and the AWS SDK, on a busy 2-core machine).
 STARTUP_TIMEOUT_S = 120.0
@@ -57,6 +58,10 @@ class Launch:
     kube: KubeMesh | None = None
     #: ``--containers``: each actor and sink is a podman pod, played once the queues exist.
     containers: ContainerMesh | None = None
+    #: ``--gateway``: the local DynamoDB of the status store (the gateway starts once the queues exist).
+    dynamodb: LocalDynamoDB | None = None
+    #: ``--gateway``: where it listens, once started.
+    gateway_url: str | None = None
 
     @property
     def replicas(self) -> Mapping[str, int]:
@@ -91,12 +96,18 @@ def launch(
         broker.spawn()
         sqs_endpoint = s3_endpoint = broker.endpoint
     log_dir = args.logs or work_dir / "logs"
+    dynamodb: LocalDynamoDB | None = None
+    status_env: dict[str, str] = {}
+    if getattr(args, "gateway", False):
+        from asya_pulumi.cli.dev.gateway import spawn_status_store
+
+        dynamodb, status_env = spawn_status_store(stack=stack, mesh=mesh, region=region, work_dir=work_dir)
     if args.kube or args.containers:  # no process: pods run them (kube: one pair per Running pod; containers: podman)
         replicas = {member.name: 0 for member in mesh_members(mesh)}
     plan = MeshPlan(
         mesh=mesh, pipeline_dir=pipeline_dir, region=region, sqs_endpoint=sqs_endpoint, s3_endpoint=s3_endpoint,
         bucket=result_bucket_name(namespace=mesh.namespace), replicas=replicas, socket_dir=work_dir,
-        shared_sidecars=not args.kube, sidecar_start_file=work_dir / "queues-created",
+        shared_sidecars=not args.kube, sidecar_start_file=work_dir / "queues-created", status_env=status_env,
     )
     try:
         specs = process_specs(plan)
@@ -122,7 +133,7 @@ def launch(
     return Launch(
         mesh=mesh, region=region, sqs_endpoint=sqs_endpoint, s3_endpoint=s3_endpoint, broker=broker, plan=plan,
         supervisor=supervisor, log_dir=log_dir, settings=mesh_queue_settings(mesh), kube=kube,
-        containers=containers,
+        containers=containers, dynamodb=dynamodb,
     )
 
 

@@ -198,6 +198,40 @@ function recordRow(record) {
       ? el("button", { type: "button", onclick: () => askReplay({ ids: [record.id] }) }, "Replay…") : ""));
 }
 
+// ------------------------------------------------------------------------------------------------ in flight
+// From the mesh's status store (a mesh with a front door): envelopes pending, running or paused, with the actor
+// that last reported each and its attempt. A mesh without a store hides the panel.
+
+let hasStore = true;
+
+async function refreshInFlight() {
+  if (!hasStore) return;
+  try {
+    const data = await api("/api/inflight?limit=50");
+    const panel = document.getElementById("inflight-panel");
+    if (data.configured === false) {
+      hasStore = false;
+      panel.hidden = true;
+      return;
+    }
+    panel.hidden = document.getElementById("trace-panel").hidden === false;
+    showError("inflight-error", data.available ? null : data.reason);
+    const counts = Object.entries(data.totals || {}).filter(([, n]) => n).map(([s, n]) => `${n} ${s}`);
+    document.getElementById("inflight-count").textContent = counts.length ? `(${counts.join(", ")})` : "(none)";
+    document.querySelector("#inflight tbody").replaceChildren(...data.envelopes.map((e) =>
+      el("tr", { class: `inflight ${e.status}`, "data-id": e.id },
+        el("td", { class: "mono" }, traceLink(e.id)),
+        el("td", {}, el("span", { class: `badge ${e.status}` }, e.status)),
+        el("td", { class: "actor" }, e.actor || ""),
+        el("td", { class: "attempt" }, e.attempt ?? ""),
+        el("td", {}, e.progress === null || e.progress === undefined ? "" : `${e.progress}%`),
+        el("td", {}, e.route || ""),
+        el("td", { class: "mono" }, (e.updated_at || "").replace("T", " ").replace("Z", " UTC")))));
+  } catch (error) {
+    showError("inflight-error", error);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------- trace
 
 let traceSeq = 0;
@@ -431,6 +465,7 @@ function onHash() {
   document.getElementById("trace-panel").hidden = !match;
   document.getElementById("graph-panel").hidden = !!match;
   document.getElementById("records-panel").hidden = !!match;
+  document.getElementById("inflight-panel").hidden = !!match || !hasStore;
   if (match) {
     openTrace(decodeURIComponent(match[1]));
     window.scrollTo(0, 0);
@@ -456,9 +491,12 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   window.addEventListener("hashchange", onHash);
   refreshGraph();
+  refreshInFlight();
   searchRecords();
   onHash();
   setInterval(() => {
-    if (document.getElementById("live").checked) refreshGraph();
+    if (!document.getElementById("live").checked) return;
+    refreshGraph();
+    refreshInFlight();
   }, POLL_MS);
 });
