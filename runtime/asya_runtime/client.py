@@ -151,7 +151,8 @@ class GatewayClient:
         return list_page(self._request("GET", MESH_PATH, what="list envelopes", params=params).json())
 
     def cancel(self, envelope_id: str) -> None:
-        """Cancel the envelope (idempotent; a terminal one stays as it is)."""
+        """Cancel the envelope (idempotent: cancelling a canceled one again is fine); :class:`GatewayHTTPError`
+        404 for an unknown id, 409 when it already succeeded or failed (a terminal state is never overwritten)."""
         self._request("DELETE", envelope_path(envelope_id), what=f"cancel {envelope_id}")
 
     def health(self) -> Mapping[str, Any]:

@@ -9,7 +9,7 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
-from conftest import Gateway
+from gateway.conftest import Gateway
 
 from asya_runtime.envelope import child_id
 from asya_runtime.status import RunningUpdate, StatusStore

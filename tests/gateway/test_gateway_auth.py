@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from conftest import Gateway, running_gateway
+from gateway.conftest import Gateway, running_gateway
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from support.moto_server import MotoServer

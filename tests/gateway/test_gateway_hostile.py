@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Gateway
+from gateway.conftest import Gateway
 
 _DEEP = "[" * 300 + "]" * 300
 #: (name, method, path, body bytes or None, headers, expected status, a phrase the error must contain)

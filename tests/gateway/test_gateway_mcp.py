@@ -9,7 +9,7 @@ import threading
 import time
 from typing import Any
 
-from conftest import ROUTES, Gateway
+from gateway.conftest import ROUTES, Gateway
 from mcp import Client
 
 from asya_runtime.status import RunningUpdate, StatusStore
