@@ -14,6 +14,7 @@ from a2a.client import ClientConfig, create_client
 from a2a.helpers.proto_helpers import get_data_parts, new_data_part
 from a2a.types import a2a_pb2 as pb
 from a2a.utils.errors import InvalidParamsError, TaskNotFoundError
+
 from gateway.conftest import ROUTES, Gateway
 from gateway.test_gateway_mcp import drive
 

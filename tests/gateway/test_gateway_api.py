@@ -9,10 +9,9 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
-from gateway.conftest import Gateway
-
 from asya_runtime.envelope import child_id
 from asya_runtime.status import RunningUpdate, StatusStore
+from gateway.conftest import Gateway
 
 
 def submit(gateway: Gateway, query: str, body: Any = None, **headers: str) -> str:

@@ -16,13 +16,13 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from gateway.conftest import Gateway, running_gateway
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from support.moto_server import MotoServer
 from support.status_table import create_status_table
 
 from asya_pulumi.local.broker import LocalBroker
+from gateway.conftest import Gateway, running_gateway
 
 AUDIENCE = "asya-gateway-test"
 

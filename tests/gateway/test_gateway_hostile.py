@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from gateway.conftest import Gateway
 
 _DEEP = "[" * 300 + "]" * 300

@@ -9,10 +9,10 @@ import threading
 import time
 from typing import Any
 
-from gateway.conftest import ROUTES, Gateway
 from mcp import Client
 
 from asya_runtime.status import RunningUpdate, StatusStore
+from gateway.conftest import ROUTES, Gateway
 
 
 def drive(gateway: Gateway, route: str, *, finish: dict[str, Any], fly: list[dict[str, Any]]) -> threading.Thread:
