@@ -198,7 +198,7 @@ def test_auth_none_off_loopback_is_refused_at_start(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    from conftest import REPO
+    from gateway.conftest import REPO
 
     env = {"PYTHONPATH": f"{REPO}:{REPO / 'runtime'}", "ASYA_NAMESPACE": "m", "ASYA_STATUS_TABLE": "asya-m_status",
            "ASYA_GATEWAY_MESH": '{"namespace": "m", "actors": ["a"]}', "ASYA_GATEWAY_HOST": "0.0.0.0"}

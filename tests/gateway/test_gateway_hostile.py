@@ -120,7 +120,7 @@ def test_a_status_store_that_cannot_be_reached_is_503_not_500(
 ) -> None:
     import uuid
 
-    from conftest import running_gateway
+    from gateway.conftest import running_gateway
     from support.status_table import StatusTable
 
     from asya_pulumi.local.broker import free_port
