@@ -96,6 +96,13 @@ class SidecarConfig(BaseModel):
     dynamodb_endpoint: str | None = Field(
         None, alias="ASYA_DYNAMODB_ENDPOINT", description="DynamoDB endpoint override (local servers); unset = AWS."
     )
+    status_running: Literal["every-hop", "first-hop", "off"] = Field(
+        "every-hop",
+        alias="ASYA_STATUS_RUNNING",
+        description="Which hops write `running` to the status store: `every-hop` (where the envelope is), "
+        "`first-hop` (that it left its first queue), `off` (pending until its end). Each is one write unit per "
+        "envelope per hop, the store's main cost (docs/benchmarks.md, section 9); the cancel check stays.",
+    )
     socket_path: str = Field(
         DEFAULT_SOCKET_PATH, alias=ENV_SOCKET_PATH, description="Unix socket of the handler server."
     )

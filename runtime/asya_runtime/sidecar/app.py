@@ -153,7 +153,10 @@ class Sidecar:
         return 0
 
     def _calls_running(self) -> bool:
-        return self._actor is not None and self._actor.calls_running > 0
+        """Whether entries will join the batchers soon: handler calls running (actors), writes under way (sinks)."""
+        if self._actor is not None:
+            return self._actor.calls_running > 0
+        return self._sink is not None and self._sink.writing > 0
 
     async def _own_queue(self, broker: BrokerClient) -> str | None:
         """The actor's queue URL; waits (and logs) while the queue does not exist yet, e.g. mid-deploy."""

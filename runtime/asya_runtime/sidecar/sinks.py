@@ -21,6 +21,7 @@ runtime writes names its sender there). Anything else is kept under ``failed/`` 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from botocore.exceptions import ClientError
 
@@ -134,6 +135,8 @@ class SinkProcessor:
         self.metrics = metrics
         #: The status store (ASYA_STATUS_TABLE): a tracked envelope's terminal state, after its record is stored.
         self.status = status
+        #: Messages whose writes (record, status) are under way: the delete batcher's "busy".
+        self.writing = 0
         self.claims = claimcheck.ClaimCheck(
             broker=broker, bucket=self.bucket, threshold=0, visibility_s=inflight.visibility_s
         )
@@ -144,6 +147,26 @@ class SinkProcessor:
         )
 
     async def process(self, message: Received) -> None:
+        """Store the record (and, tracked, its status), then delete the message. While other messages are still
+        being written, their deletes will come soon: the delete batcher lingers for them (``writing``), as it does
+        for an actor's running calls, so a burst's deletes stay batches of ten however uneven the writes' times."""
+        self.writing += 1
+        counted = True
+
+        def wrote() -> None:  # once per message: its writes are over; the last one lets pending deletes go at once
+            nonlocal counted
+            if counted:
+                counted = False
+                self.writing -= 1
+                if self.writing == 0:
+                    self.deletes.poke()
+
+        try:
+            await self._process(message, wrote)
+        finally:
+            wrote()
+
+    async def _process(self, message: Received, wrote: Callable[[], None]) -> None:
         try:
             key, content, forged = await self._record(message)
         except Exception as exc:
@@ -187,6 +210,7 @@ class SinkProcessor:
                 await self.inflight.retry_later(message)
                 return
         self.metrics.succeeded.inc()
+        wrote()
         await self.deletes.delete(queue_url=self.inflight.queue_url, receipt_handle=message.receipt_handle)
         self.inflight.discard(message)
         if not forged:  # a forged record's reference may be another envelope's offloaded payload: it stays

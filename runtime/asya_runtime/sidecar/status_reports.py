@@ -8,7 +8,8 @@ exists and no request is made. Per received batch (:class:`Batch`), once every m
   the child of a canceled parent) is ended uncalled (``actor.py``). If the check fails the envelopes are called
   (logged, counted in ``asya_status_write_failures{kind="cancel check"}``): the store never stops the mesh;
 * **one** ``running`` per envelope of the batch, sent together in the background right after (the handler call
-  does not wait for it; a failure is logged and counted, never fails the envelope).
+  does not wait for it; a failure is logged and counted, never fails the envelope). ``ASYA_STATUS_RUNNING`` may
+  limit it to the first hop or switch it off: each is a write unit per envelope, the store's main cost.
 
 During a call, FLY events (:class:`FlyReporter`) are coalesced to at most one write per :data:`FLY_INTERVAL_S`
 per envelope. After a fan-out the parent's item records ``fanout: {actor, count}`` before any child is sent (a
@@ -62,16 +63,24 @@ class StatusReports:
     async def _call(self, api: str, params: dict[str, Any]) -> dict[str, Any]:
         return await self._broker.call_dynamodb(api, params, within_s=self._within_s)
 
+    def reports_running(self, update: RunningUpdate) -> bool:
+        """Whether this hop writes ``running`` (``ASYA_STATUS_RUNNING``): every hop, the first only, or none."""
+        mode = self.config.status_running
+        return mode == "every-hop" or (mode == "first-hop" and update.seq == 0)
+
     def batch(self, size: int) -> Batch:
         """A received batch of ``size`` messages: each gets a :meth:`Batch.ticket`."""
         return Batch(self, size)
 
-    def in_background(self, name: str, work: Any) -> asyncio.Task[None]:
-        """Run ``work`` (a coroutine) without waiting for it; a failure is logged and counted under ``name``."""
+    def in_background(
+        self, name: str, work: Any, *, timeout_s: float | None = REPORT_WITHIN_S + 5
+    ) -> asyncio.Task[None]:
+        """Run ``work`` (a coroutine) without waiting for it, for at most ``timeout_s`` (None: as long as it runs; its
+        requests are bounded anyway); a failure is logged and counted under ``name``."""
 
         async def guarded() -> None:
             try:
-                await asyncio.wait_for(work, timeout=REPORT_WITHIN_S + 5)
+                await asyncio.wait_for(work, timeout=timeout_s)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -174,7 +183,8 @@ class Batch:
                 canceled = set()
             self._canceled.set_result(canceled)
             updates = [
-                u for i, u in self._tracked.items() if i not in canceled and self._parents.get(i) not in canceled
+                u for i, u in self._tracked.items()
+                if i not in canceled and self._parents.get(i) not in canceled and self.reports.reports_running(u)
             ]
             if updates:
                 await self.reports.store.report_running(updates=updates)
@@ -233,7 +243,8 @@ class FlyReporter:
         if isinstance(progress, (int, float)) and not isinstance(progress, bool) and 0 <= progress <= 100:
             self._progress = float(progress)
         if self._writer is None or self._writer.done():
-            self._writer = self._reports.in_background("fly", self._write())
+            # a stream may go on for a whole long call: only each write is bounded (by the broker client's within_s)
+            self._writer = self._reports.in_background("fly", self._write(), timeout_s=None)
 
     async def _write(self) -> None:
         await asyncio.shield(self._after)

@@ -6,6 +6,7 @@ it, ``client.open_store`` connects one on its own.
 """
 
 from asya_runtime.naming import status_table_name
+from asya_runtime.status.expression import condition_failed
 from asya_runtime.status.record import FlyLog, RunningUpdate, StatusPage, StatusRecord
 from asya_runtime.status.schema import (
     BY_STATUS_INDEX,
@@ -21,7 +22,7 @@ from asya_runtime.status.schema import (
     table_definition,
     time_to_live,
 )
-from asya_runtime.status.store import StatusStore, condition_failed
+from asya_runtime.status.store import StatusStore
 
 __all__ = [
     "BY_STATUS_INDEX", "DEFAULT_TTL_S", "INLINE_PAYLOAD_MAX_BYTES", "RANKS", "STATUSES", "TERMINAL", "TRACKED_HEADER",

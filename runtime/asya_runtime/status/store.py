@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-import json
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
@@ -25,7 +24,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from asya_runtime.status import schema
-from asya_runtime.status.codec import decode, encode, encode_item
+from asya_runtime.status.codec import decode, encode_item
+from asya_runtime.status.expression import Expression as _Expression
+from asya_runtime.status.expression import condition_failed, fly_text
 from asya_runtime.status.record import FlyLog, RunningUpdate, StatusPage, StatusRecord
 
 Call = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -36,40 +37,6 @@ BATCH_GET_MAX = 100
 #: Rounds of BatchGetItem for the keys DynamoDB left unprocessed (throttled) before giving up.
 UNPROCESSED_ROUNDS = 8
 LIST_LIMIT_MAX = 1000
-_CONDITION_FAILED = "ConditionalCheckFailedException"
-
-
-def condition_failed(exc: BaseException) -> bool:
-    """Whether ``exc`` is DynamoDB saying a write's condition did not hold (no error for the store)."""
-    return isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") == _CONDITION_FAILED
-
-
-class _Expression:
-    """An update or condition expression's names (``#name``) and values (``:name``), so no attribute name can clash
-    with one of DynamoDB's ~570 reserved words (``status`` is one)."""
-
-    def __init__(self) -> None:
-        self.names: dict[str, str] = {}
-        self.values: dict[str, dict[str, Any]] = {}
-
-    def name(self, attribute: str) -> str:
-        self.names[f"#{attribute}"] = attribute
-        return f"#{attribute}"
-
-    def value(self, label: str, value: Any) -> str:
-        self.values[f":{label}"] = encode(value)
-        return f":{label}"
-
-    def assign(self, values: dict[str, Any]) -> _List[str]:
-        return [f"{self.name(k)} = {self.value(k, v)}" for k, v in values.items()]
-
-    def params(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"ExpressionAttributeNames": self.names}
-        if self.values:
-            out["ExpressionAttributeValues"] = self.values
-        return out
-
-
 class StatusStore:
     """The status table ``table`` over ``call``; items live ``ttl_s`` after their last write."""
 
@@ -180,7 +147,7 @@ class StatusStore:
         conditional on nobody else having appended since (``fly_seq``); without it, or when someone did, the events
         are appended and the list is cut in a second write only if it grew past 20.
         """
-        texts = [_fly_text(event) for event in events]
+        texts = [fly_text(event) for event in events]
         if not texts and progress is None:
             return known
         if known is not None:
@@ -405,12 +372,3 @@ class StatusStore:
 
     def _expires_at(self) -> int:
         return int(self._clock()) + self.ttl_s
-
-
-def _fly_text(event: Any) -> str:
-    """A FLY event as the JSON text the item keeps; one over 1 KiB is kept as a note saying how long it was."""
-    text = json.dumps(event, ensure_ascii=False, separators=(",", ":"), default=str)
-    size = len(text.encode())
-    if size <= schema.FLY_EVENT_MAX_BYTES:
-        return text
-    return json.dumps({"truncated": True, "bytes": size}, separators=(",", ":"))
