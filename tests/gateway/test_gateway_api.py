@@ -270,3 +270,34 @@ def test_a_failed_send_is_503_and_the_record_says_so(gateway: Gateway) -> None:
     assert submit(gateway, f"actor={ORPHAN}", {"payload": {}}, **{"Idempotency-Key": "k-503"}) == keyed_id
     assert [e["id"] for e in gateway.sent(ORPHAN)] == [keyed_id]
     assert gateway.table.item(keyed_id)["sent"] == {"BOOL": True}  # type: ignore[index]
+
+
+def test_a_listing_shows_inline_payloads_and_leaves_references_unread(gateway: Gateway) -> None:
+    small, large = submit(gateway, "actor=done", {}), submit(gateway, "actor=done", {})
+    key = f"succeeded/{large}.json"
+
+    async def finish(store: StatusStore) -> None:
+        await store.finish(id=small, status="succeeded", payload_json='{"s": 1}')
+        await store.finish(id=large, status="succeeded", payload_json=json.dumps({"b": "y" * 40_000}),
+                           payload_ref=f"s3://{gateway.bucket}/{key}")
+
+    gateway.store(finish)  # the large one's object was never written: a listing must not need it
+    with gateway.http() as http:
+        listed = {m["id"]: m for m in http.get("/api/v1/mesh/", params={"status": "succeeded", "limit": 100})
+                  .json()["messages"]}
+    assert listed[small]["data"]["payload"] == {"s": 1} and "result" not in listed[small]["data"]
+    assert "payload" not in listed[large]["data"] and listed[large]["data"]["payload_ref"].endswith(key)
+    assert "payload" not in get(gateway, large)["data"]  # gone from the bucket: the status still answers
+    gateway.sent("done")
+
+
+def test_concurrent_requests_with_one_key_send_once(gateway: Gateway) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(_: int) -> str:
+        return submit(gateway, "actor=done", {"payload": {"c": 1}}, **{"Idempotency-Key": "burst-1"})
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        ids = set(pool.map(one, range(16)))
+    assert len(ids) == 1
+    assert [e["id"] for e in gateway.sent("done")].count(ids.pop()) == 1

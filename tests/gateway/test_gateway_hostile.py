@@ -112,3 +112,24 @@ def test_an_empty_body_is_an_empty_payload(gateway: Gateway, body: bytes) -> Non
     assert answer.status_code == 201
     [envelope] = gateway.sent("done")
     assert envelope["payload"] == {} and envelope["id"] == answer.json()["id"]
+
+
+def test_a_status_store_that_cannot_be_reached_is_503_not_500(
+    broker: Any, sqs: Any, s3: Any, tmp_path: Any
+) -> None:
+    import uuid
+
+    from conftest import running_gateway
+    from support.status_table import StatusTable
+
+    from asya_pulumi.local.broker import free_port
+
+    gone = StatusTable(endpoint=f"http://127.0.0.1:{free_port()}", namespace=f"dn{uuid.uuid4().hex[:10]}", client=None)
+    with running_gateway(broker=broker, sqs=sqs, s3=s3, table=gone, tmp=tmp_path) as gateway, gateway.http() as http:
+        for method, path in (("POST", "/api/v1/mesh/?actor=done"), ("GET", "/api/v1/mesh/"),
+                             ("GET", "/api/v1/mesh/abc"), ("DELETE", "/api/v1/mesh/abc")):
+            answer = http.request(method, path, json={})
+            assert answer.status_code == 503, (path, answer.text)
+            assert "try again" in answer.json()["error"]
+        assert gateway.sent("done", wait_s=0.2) == []  # nothing sent without its record
+        assert "Traceback" not in gateway.log()

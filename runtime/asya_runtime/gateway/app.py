@@ -2,8 +2,8 @@
 
 :func:`open_backends` connects SQS, S3 and the status store (aiobotocore, endpoints from the config);
 :func:`build_app` wires the three front ends onto them behind the configured authentication. Every error a request
-can cause is answered as JSON ``{"error": ...}`` with a 4xx (or 503 when a backend is down): an unexpected
-exception is logged and answered 500 without a traceback, and counts as a bug.
+can cause is answered as JSON ``{"error": ...}`` with a 4xx, or 503 when a backend (DynamoDB, SQS, S3) fails or
+cannot be reached; any other exception is logged and answered 500 without a traceback, and counts as a bug.
 """
 
 from __future__ import annotations
@@ -14,8 +14,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 from a2a.server.routes import create_agent_card_routes, create_jsonrpc_routes
+from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
+from botocore.exceptions import BotoCoreError, ClientError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -29,7 +32,7 @@ from asya_runtime.gateway.config import GatewayConfig
 from asya_runtime.gateway.errors import ApiError, error_response
 from asya_runtime.gateway.mcp_tools import McpTools
 from asya_runtime.gateway.mesh_api import MeshApi
-from asya_runtime.gateway.submit import Submitter
+from asya_runtime.gateway.submit import SQS_CLIENT_CONFIG, Submitter
 from asya_runtime.gateway.views import RecordViews
 from asya_runtime.status import StatusStore
 from asya_runtime.status.client import open_store
@@ -53,8 +56,8 @@ async def open_backends(config: GatewayConfig) -> AsyncIterator[Backends]:
     """SQS, S3 and the status store of ``config``'s mesh, open until the block ends."""
     session = get_session()
     async with contextlib.AsyncExitStack() as stack:
-        sqs = await stack.enter_async_context(
-            session.create_client("sqs", region_name=config.region, endpoint_url=config.sqs_endpoint))
+        sqs = await stack.enter_async_context(session.create_client(
+            "sqs", region_name=config.region, endpoint_url=config.sqs_endpoint, config=AioConfig(**SQS_CLIENT_CONFIG)))
         s3 = await stack.enter_async_context(
             session.create_client("s3", region_name=config.region, endpoint_url=config.s3_endpoint))
         store = await stack.enter_async_context(
@@ -76,6 +79,16 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     message = {404: f"no endpoint {request.url.path[:200]!r}", 405: f"{request.method} is not allowed on "
                f"{request.url.path[:200]!r}"}.get(exc.status_code, str(exc.detail))
     return JSONResponse({"error": message}, status_code=exc.status_code, headers=exc.headers)
+
+
+#: What a failing or unreachable backend raises (botocore's errors, aiohttp's, sockets', timeouts): 503, not 500.
+BACKEND_ERRORS: tuple[type[Exception], ...] = (BotoCoreError, ClientError, aiohttp.ClientError, OSError, TimeoutError)
+
+
+async def _backend_error(request: Request, exc: Exception) -> Response:
+    log.warning("backend failed on %s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
+    return JSONResponse({"error": f"a backend of the gateway (status store, queue or bucket) failed "
+                                  f"({type(exc).__name__}); try again"}, status_code=503)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -107,6 +120,9 @@ def build_app(*, config: GatewayConfig, backends: Backends) -> ASGIApp:
 
     app = Starlette(
         routes=routes, lifespan=lifespan,
-        exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _unexpected},
+        exception_handlers={
+            ApiError: _api_error, HTTPException: _http_error, Exception: _unexpected,
+            **dict.fromkeys(BACKEND_ERRORS, _backend_error),
+        },
     )
     return build_auth(app, config=config)

@@ -78,7 +78,7 @@ class MeshApi:
             return await self.submit(request)
         query = parse_list_query(request.query_params, mesh=self.config.mesh)
         page = await self.store.list(status=query.status, limit=query.limit, offset=query.offset)
-        messages = [await self.views.render(record, children=False) for record in page.records]
+        messages = [await self.views.render(record, children=False, by_reference=False) for record in page.records]
         return JSONResponse({"messages": messages, "total": page.total})
 
     async def submit(self, request: Request) -> Response:

@@ -6,15 +6,21 @@ The order is what keeps a submission from being lost or run twice:
   record, and a caller that got ``201`` can always read one;
 * a crash or a failed send between the two leaves the record ``pending`` with ``sent`` false: a retry with the same
   ``Idempotency-Key`` derives the same id, finds that record and sends again; one that finds ``sent`` true returns
-  the id without sending, so the pipeline runs once;
+  the id without sending, so the pipeline runs once. Concurrent requests with one key on one replica take turns
+  (a lock per id), so they never both send; on two replicas at the same instant both may (the store has no
+  send lease yet);
 * a submission without a key whose send fails is ended ``failed`` (reason ``not sent``), so no record waits for an
-  envelope that never left, and the caller gets 503.
+  envelope that never left, and the caller gets 503;
+* a send that succeeded but could not be marked sent still answers the id (the envelope is on its way and has its
+  record); only a retry with the same key in that window sends it a second time.
 
 The MCP tools and the A2A handler submit through the same :class:`Submitter`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,6 +35,12 @@ from asya_runtime.status.schema import TRACKED_HEADER, TRACKED_VALUE, iso_timest
 __all__ = ["Submitter", "build_envelope"]
 
 log = logging.getLogger("asya.gateway")
+
+#: The gateway's SQS client (``app.open_backends``): a send that cannot reach the broker fails within ~40 s (3 s to
+#: connect, 10 s to answer, 3 attempts) and is answered 503, instead of holding the request for botocore's 60 s ones.
+SQS_CLIENT_CONFIG: dict[str, Any] = {
+    "connect_timeout": 3, "read_timeout": 10, "retries": {"total_max_attempts": 3, "mode": "standard"},
+}
 
 
 def build_envelope(*, submission: Submission, envelope_id: str, now: datetime) -> Envelope:
@@ -53,10 +65,27 @@ class Submitter:
         self._sqs = sqs
         self._max_message_bytes = max_message_bytes
         self._queue_urls: dict[str, str] = {}
+        #: Per idempotent id: its lock and how many requests hold or wait for it.
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
     async def submit(self, submission: Submission) -> str:
         """Store, send and mark sent; the envelope's id. Idempotent for a submission with a key."""
         envelope_id = submission_id(namespace=self._namespace, idempotency_key=submission.idempotency_key)
+        if submission.idempotency_key is None:
+            return await self._submit(submission, envelope_id=envelope_id)
+        lock, waiting = self._locks.get(envelope_id, (asyncio.Lock(), 0))
+        self._locks[envelope_id] = (lock, waiting + 1)
+        try:
+            async with lock:
+                return await self._submit(submission, envelope_id=envelope_id)
+        finally:
+            lock, waiting = self._locks[envelope_id]
+            if waiting == 1:
+                del self._locks[envelope_id]  # the last one out: no lock per key outlives its requests
+            else:
+                self._locks[envelope_id] = (lock, waiting - 1)
+
+    async def _submit(self, submission: Submission, *, envelope_id: str) -> str:
         now = datetime.now(UTC)
         envelope = build_envelope(submission=submission, envelope_id=envelope_id, now=now)
         body = envelope.to_json()
@@ -74,7 +103,10 @@ class Submitter:
                 return envelope_id  # a retry of a submission that was sent: the pipeline runs once
         await self._send(envelope_id=envelope_id, actor=submission.route[0], body=body,
                          ends_on_failure=submission.idempotency_key is None)
-        await self._store.mark_sent(id=envelope_id)
+        try:
+            await self._store.mark_sent(id=envelope_id)
+        except Exception as exc:  # the envelope is on its way and has its record: the caller still gets its id
+            log.warning("sent %s but could not mark it sent: %s", envelope_id, exc)
         return envelope_id
 
     async def _send(self, *, envelope_id: str, actor: str, body: str, ends_on_failure: bool) -> None:
@@ -84,10 +116,11 @@ class Submitter:
         except Exception as exc:  # the broker's every failure: the record says so, the caller gets 503
             log.warning("send of %s to %s failed: %s", envelope_id, actor, exc)
             if ends_on_failure:
-                await self._store.finish(
-                    id=envelope_id, status="failed",
-                    error={"type": type(exc).__name__, "message": str(exc)[:500], "reason": "not sent"},
-                )
+                with contextlib.suppress(Exception):  # the store failing too leaves the record pending: still 503
+                    await self._store.finish(
+                        id=envelope_id, status="failed",
+                        error={"type": type(exc).__name__, "message": str(exc)[:500], "reason": "not sent"},
+                    )
             retry = "retry with the same Idempotency-Key" if not ends_on_failure else "submit it again"
             raise ApiError(503, f"the envelope could not be sent to actor {actor!r}'s queue ({type(exc).__name__}); "
                                 f"{retry}") from None

@@ -29,23 +29,26 @@ class RecordViews:
         self._s3 = s3
         self._bucket = result_bucket
 
-    async def render(self, record: StatusRecord, *, children: bool = True) -> dict[str, Any]:
-        """The API shape of ``record``; a terminal payload and a fan-out's children are filled in."""
+    async def render(self, record: StatusRecord, *, children: bool = True, by_reference: bool = True) -> dict[str, Any]:
+        """The API shape of ``record``: a succeeded one's ``data.payload`` (read from the bucket when it is kept by
+        reference and ``by_reference``; a listing leaves that out rather than read an object per item) and a fan-out
+        parent's children (when ``children``)."""
         view = record.to_api()
         data = view.setdefault("data", {})
+        data.pop("result", None)  # the store's name for the inline payload; the Mesh API's is `payload`
         if record.status == "succeeded":
-            payload = await self.final_payload(record)
+            payload = await self.final_payload(record, by_reference=by_reference)
             if payload is not _MISSING:
                 data["payload"] = payload
         if children and record.fanout:
             data.update(await self._children(record))
         return view
 
-    async def final_payload(self, record: StatusRecord) -> Any:
+    async def final_payload(self, record: StatusRecord, *, by_reference: bool = True) -> Any:
         """The final payload of a succeeded record (``_MISSING`` when it has none that can be read)."""
         if record.payload is not None:
             return json.loads(record.payload)
-        if record.payload_ref and self._s3 is not None and self._bucket:
+        if by_reference and record.payload_ref and self._s3 is not None and self._bucket:
             key = f"{SINK_RECORD_PREFIXES[SUCCESS_SINK]}/{record.id}.json"
             if record.payload_ref != f"s3://{self._bucket}/{key}":
                 return _MISSING  # a reference outside this mesh's own sink record is never followed
