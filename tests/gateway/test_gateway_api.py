@@ -249,10 +249,9 @@ def parse_sse(lines: list[str]) -> list[tuple[str, Any]]:
 def test_a_failed_send_is_503_and_the_record_says_so(gateway: Gateway) -> None:
     """Without a key the record is ended `failed` (`not sent`); with one it stays pending and unsent, and the retry
     sends it once the queue is there."""
-    from gateway.conftest import ORPHAN
-
     from asya_runtime.gateway.requests import submission_id
     from asya_runtime.naming import queue_name
+    from gateway.conftest import ORPHAN
 
     with gateway.http() as http:
         plain = http.post(f"/api/v1/mesh/?actor={ORPHAN}", json={"payload": {}})

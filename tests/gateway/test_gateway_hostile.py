@@ -120,10 +120,10 @@ def test_a_status_store_that_cannot_be_reached_is_503_not_500(
 ) -> None:
     import uuid
 
-    from gateway.conftest import running_gateway
     from support.status_table import StatusTable
 
     from asya_pulumi.local.broker import free_port
+    from gateway.conftest import running_gateway
 
     gone = StatusTable(endpoint=f"http://127.0.0.1:{free_port()}", namespace=f"dn{uuid.uuid4().hex[:10]}", client=None)
     with running_gateway(broker=broker, sqs=sqs, s3=s3, table=gone, tmp=tmp_path) as gateway, gateway.http() as http:
