@@ -9,13 +9,17 @@ import uuid
 from typing import Any
 
 import httpx
+import httpx2
 import pytest
 from a2a.client import ClientConfig, create_client
 from a2a.helpers.proto_helpers import get_data_parts, new_data_part
 from a2a.types import a2a_pb2 as pb
 from a2a.utils.errors import InvalidParamsError, TaskNotFoundError
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
 from gateway.conftest import ROUTES, Gateway
+from gateway.test_gateway_auth import Issuer, issuer, secured  # noqa: F401  (pytest fixtures)
 from gateway.test_gateway_mcp import drive
 
 
@@ -102,3 +106,20 @@ def test_version_0_3_method_names_work_on_the_same_endpoint(gateway: Gateway) ->
     body = answer.json()
     assert "result" in body, json.dumps(body)
     assert body["result"]["id"] == submitted.id
+
+
+def test_the_sdk_clients_of_mcp_and_a2a_work_with_a_token(secured: Gateway, issuer: Issuer) -> None:  # noqa: F811
+    auth = {"Authorization": f"Bearer {issuer.token(key='ec')}"}
+
+    async def main() -> list[str]:
+        async with httpx2.AsyncClient(headers=auth, timeout=30) as http2, Client(
+            streamable_http_client(f"{secured.url}/mcp", http_client=http2)
+        ) as mcp_client:
+            tools = [tool.name for tool in (await mcp_client.list_tools()).tools]
+        async with httpx.AsyncClient(headers=auth, timeout=30) as http:
+            client = await create_client(secured.url, client_config=ClientConfig(streaming=False, httpx_client=http))
+            with pytest.raises(TaskNotFoundError):  # through auth to the handler, which finds no such task
+                await client.get_task(pb.GetTaskRequest(id=str(uuid.uuid4())))
+        return tools
+
+    assert sorted(asyncio.run(main())) == ["echo", "pipeline"]

@@ -10,6 +10,7 @@ itself never imports Pulumi, so only the test process has to keep them apart.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,3 +27,12 @@ def test_a2a_sdk_cases_in_a_fresh_interpreter() -> None:
     print(done.stdout[-3000:])
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
     assert " passed" in done.stdout and " failed" not in done.stdout
+
+
+def test_no_other_test_module_loads_the_a2a_client() -> None:
+    """The rule above, kept: a module pytest collects in the main process that imports ``a2a.client`` fails there
+    the moment any infrastructure test has loaded Pulumi (CI's order), yet passes when run alone."""
+    fresh = {CASES, TESTS / "support" / "a2a_probe.py"}
+    loaders = [path.relative_to(TESTS) for path in TESTS.rglob("*.py") if path not in fresh
+               and re.search(r"^\s*(from a2a[.\w]* import|import a2a)", path.read_text(), re.MULTILINE)]
+    assert loaders == [], f"run these a2a-sdk cases in a fresh interpreter (a2a_sdk_cases.py): {loaders}"
