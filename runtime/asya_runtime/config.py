@@ -103,6 +103,17 @@ class SidecarConfig(BaseModel):
         "`first-hop` (that it left its first queue), `off` (pending until its end). Each is one write unit per "
         "envelope per hop, the store's main cost (docs/benchmarks.md, section 9); the cancel check stays.",
     )
+    rate_limit_per_second: float | None = Field(
+        None, gt=0, alias="ASYA_RATE_LIMIT_PER_SECOND",
+        description="The actor's `spec.rateLimit.perSecond`: handler calls started per second across all its "
+        "replicas, from one token bucket in the mesh's status table (`sidecar/rate_limit.py`); a message over the "
+        "limit waits in the sidecar, its visibility extended, and is never failed for it. Unset: no limit.",
+    )
+    rate_limit_burst: int = Field(
+        1, ge=1, alias="ASYA_RATE_LIMIT_BURST",
+        description="The actor's `spec.rateLimit.burst`: calls that may start at once after a quiet spell (the "
+        "bucket's size); 1 spaces every call 1/perSecond apart.",
+    )
     socket_path: str = Field(
         DEFAULT_SOCKET_PATH, alias=ENV_SOCKET_PATH, description="Unix socket of the handler server."
     )

@@ -25,6 +25,7 @@ from asya_runtime.sidecar.handler_client import HandlerCallError, HandlerClient,
 from asya_runtime.sidecar.inflight import InFlight, Received
 from asya_runtime.sidecar.metrics import Metrics
 from asya_runtime.sidecar.outputs import Outputs
+from asya_runtime.sidecar.rate_limit import rate_limiter
 from asya_runtime.sidecar.retry import RetryDecision, decide, split_delay
 from asya_runtime.sidecar.routing import Outgoing
 from asya_runtime.sidecar.status_reports import FlyReporter, StatusReports, Ticket, is_tracked
@@ -72,6 +73,8 @@ class ActorProcessor:
         self.calls_running = 0
         #: None unless OpenTelemetry tracing is switched on (sidecar/tracing.py): the only per-message cost when off.
         self.tracer = tracing.hop_tracer(config)
+        #: None without spec.rateLimit (sidecar/rate_limit.py): calls wait for a token of the actor's shared bucket.
+        self.rate_limit = rate_limiter(config=config, broker=broker, metrics=metrics, stopping=stopping)
         self.outputs = Outputs(
             config=config,
             broker=broker,
@@ -114,6 +117,8 @@ class ActorProcessor:
                 return
             if self.status is not None and is_tracked(envelope):
                 fly = self.status.fly_reporter(envelope, ticket)
+        if self.rate_limit is not None:  # before the refusal checks: a deadline that passed meanwhile still counts
+            await self.rate_limit.admit()
         now = time.time()
         deadline_at = _timestamp(envelope)
         if await self._refused(message, envelope, attempt=attempt, deadline_at=deadline_at, now=now, slot=slot,

@@ -110,9 +110,13 @@ class AwsJsonClient:
 
     def _client_error(self, operation: str, *, status: int, headers: Any, body: bytes) -> ClientError:
         model = self._service_model.operation_model(operation)
-        parsed = self._error_parser.parse(
-            {"status_code": status, "headers": headers, "body": body}, model.output_shape
-        )
+        answer = {"status_code": status, "headers": headers, "body": body}
+        parsed = self._error_parser.parse(answer, model.output_shape)
+        # The error's own modeled members (e.g. DynamoDB's ``Item`` of ConditionalCheckFailedException with
+        # ReturnValuesOnConditionCheckFailure), added as botocore's endpoint adds them.
+        error_shape = self._service_model.shape_for_error_code(parsed.get("Error", {}).get("Code"))
+        if error_shape is not None:
+            parsed.update(self._error_parser.parse(answer, error_shape))
         return ClientError(parsed, operation)
 
 

@@ -64,6 +64,17 @@ class Metrics:
             "Status reports (running, FLY, the cancel check) that failed; the envelope went on regardless.",
             ["kind"], registry=r,
         )
+        self.rate_limit_wait = Histogram(
+            "asya_rate_limit_wait_seconds",
+            "How long calls waited for a token of the actor's rate limit (spec.rateLimit only).",
+            buckets=(0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+            registry=r,
+        )
+        self.rate_limit_store_failures = Counter(
+            "asya_rate_limit_store_failures",
+            "Rate-limit takes that failed (the store unreachable or refusing); the calls waited and it was retried.",
+            registry=r,
+        )
         self.broker_errors = Counter(
             "asya_broker_errors", "Broker calls that failed and were retried, by API.", ["api"], registry=r
         )
