@@ -8,13 +8,18 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 from asya_pulumi.local.broker import free_port
+
+#: moto's server with each DynamoDB request applied atomically, as DynamoDB does (see that module).
+ATOMIC_LAUNCHER = str(Path(__file__).with_name("moto_atomic.py"))
 
 
 class MotoServer:
     """``python -m moto.server`` on ``127.0.0.1``; ``enforce_iam`` turns authorisation on from the first call
-    (``INITIAL_NO_AUTH_ACTION_COUNT=0``). A context manager; :meth:`close` stops it."""
+    (``INITIAL_NO_AUTH_ACTION_COUNT=0``). DynamoDB requests are applied one at a time (``moto_atomic.py``): moto
+    alone lets two conditional writes race. A context manager; :meth:`close` stops it."""
 
     def __init__(self, *, region: str, enforce_iam: bool = False, ready_within_s: float = 60.0) -> None:
         self.port = free_port()
@@ -23,7 +28,7 @@ class MotoServer:
         if enforce_iam:
             env["INITIAL_NO_AUTH_ACTION_COUNT"] = "0"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            [sys.executable, ATOMIC_LAUNCHER, "-H", "127.0.0.1", "-p", str(self.port)],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         try:

@@ -51,8 +51,11 @@ from asya_runtime.sidecar.metrics import Metrics
 from asya_runtime.status.schema import KEY, TTL_ATTRIBUTE
 
 #: Longest a take may reserve ahead: a reserved token is used at most this long after it was taken (plus the
-#: burst window). Longer means fewer requests per token when the limit binds, but more tokens held by one replica.
-RESERVE_AHEAD_S = 1.0
+#: burst window). While the reservations of all replicas stay within it, every take lands at the first try (one
+#: UpdateItem per take); past it, takes wait and race for each freed token. It holds no message longer (the calls
+#: wait for their tokens either way); what it costs is the reserved tokens of a replica that dies (the limit errs
+#: low for up to this long) and how long a newly started replica queues behind the others' reservations.
+RESERVE_AHEAD_S = 5.0
 #: How long one take may retry a transient DynamoDB failure inside the broker client before it backs off here.
 TAKE_WITHIN_S = 5.0
 #: A bucket item nobody touched for this long is deleted by the table's TTL (a removed actor leaves nothing behind).
@@ -165,7 +168,8 @@ class SharedBucket:
         try:
             answer = await self._call("update_item", {
                 "TableName": self._table, "Key": self._key, "UpdateExpression": update,
-                "ConditionExpression": condition, "ExpressionAttributeNames": {"#t": TAT_ATTRIBUTE, "#e": TTL_ATTRIBUTE},
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": {"#t": TAT_ATTRIBUTE, "#e": TTL_ATTRIBUTE},
                 "ExpressionAttributeValues": values, "ReturnValues": "UPDATED_NEW",
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             })
