@@ -52,7 +52,8 @@ class AsyncActor(AsyaComponent):
     mesh's handler-server ConfigMap and TriggerAuthentication; without it the actor creates its own.
     ``hop_budget``: the mesh's ``hopBudget`` (hops an envelope may make before it is error-ended as a loop).
     ``status_table_arn``: the mesh's status table (its gateway is on): the sidecar reports status there and may
-    update and batch-read its items, no other table's.
+    update and batch-read its items, no other table's. ``rate_limit_table_arn``: the mesh's status table for an actor
+    with ``rateLimit`` (required then): its sidecar keeps the shared token bucket there and may update that one item.
     """
 
     OUTPUTS = (
@@ -79,6 +80,7 @@ class AsyncActor(AsyaComponent):
         shared: SharedObjects | None = None,
         hop_budget: int = DEFAULT_HOP_BUDGET,
         status_table_arn: pulumi.Input[str] | None = None,
+        rate_limit_table_arn: pulumi.Input[str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         if isinstance(spec, AsyncActorSpec) and spec.gpu is not None and gpu_pool is None:
@@ -86,10 +88,18 @@ class AsyncActor(AsyaComponent):
         if isinstance(spec, SinkSpec) and result_bucket is None:
             raise ValueError(f"sink {spec.name!r} needs result_bucket= to write final envelopes to")
         check_names_fit(namespace=namespace, actor=spec.name)
+        rate_limited = isinstance(spec, AsyncActorSpec) and spec.rate_limit is not None
+        if rate_limited and rate_limit_table_arn is None:
+            raise ValueError(
+                f"actor {spec.name!r} has rateLimit, whose token bucket lives in the mesh's status table: deploy it "
+                f"in an ActorMesh (which then creates the table), or pass rate_limit_table_arn= (the table "
+                f"asya-{namespace}_status); or remove rateLimit"
+            )
         super().__init__(f"{TYPE_PREFIX}AsyncActor", resource_name, None, opts)
         self._name, self._spec, self._namespace, self._region = resource_name, spec, namespace, region
         self._hop_budget = hop_budget
         self._status_table_arn = status_table_arn
+        self._rate_limit_table_arn = rate_limit_table_arn if rate_limited else None
         self._labels = labels(namespace=namespace, actor=spec.name)
         kube_ns = k8s_namespace if k8s_namespace is not None else namespace
         self._kube_namespace: pulumi.Input[str] = kube_ns
@@ -152,9 +162,11 @@ class AsyncActor(AsyaComponent):
         name, namespace, actor, region = self._name, self._namespace, self._spec.name, self._region
         bucket_arn = result_bucket.arn if result_bucket is not None else None
         if isinstance(self._spec, AsyncActorSpec) or bucket_arn is None:  # the bucket: offloaded envelopes
-            policy = pulumi.Output.all(self.queue.arn, bucket_arn, self._status_table_arn).apply(
+            policy = pulumi.Output.all(self.queue.arn, bucket_arn, self._status_table_arn,
+                                       self._rate_limit_table_arn).apply(
                 lambda arns: json.dumps(iam.actor_policy(
-                    queue_arn=arns[0], namespace=namespace, bucket_arn=arns[1], status_table_arn=arns[2]))
+                    queue_arn=arns[0], namespace=namespace, bucket_arn=arns[1], status_table_arn=arns[2],
+                    rate_limit=None if arns[3] is None else (arns[3], actor)))
             )
         else:
             policy = pulumi.Output.all(self.queue.arn, bucket_arn, self._status_table_arn).apply(
@@ -216,7 +228,9 @@ class AsyncActor(AsyaComponent):
         # A deployed sink keeps a record only from the actor it names (SQS's SenderId is a real IAM role here).
         on_aws = {"verify_senders": True} if isinstance(spec, SinkSpec) else {}
         # The mesh's gateway is on: the sidecar reports status to the mesh's table (unset: no status tracked).
-        status = {} if self._status_table_arn is None else {"status_table": status_table_name(self._namespace)}
+        # A rate-limited actor keeps its token bucket there too (sidecar/rate_limit.py), gateway or not.
+        has_table = self._status_table_arn is not None or self._rate_limit_table_arn is not None
+        status = {"status_table": status_table_name(self._namespace)} if has_table else {}
         config = sidecar_config(
             spec, namespace=self._namespace, region=region, hop_budget=self._hop_budget, **on_aws, **status
         )

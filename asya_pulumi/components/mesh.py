@@ -53,7 +53,8 @@ class ActorMesh(AsyaComponent):
     None creates none. ``observability``: create the mesh's PodMonitor,
     Grafana dashboard and alerts (:class:`Observability`); None (the default) creates none.
     With ``spec.gateway`` set, the mesh creates its status table (:class:`StatusTable`), gives every sidecar its
-    name and the right to update and batch-read it, and creates a :class:`Gateway`; ``gateway_issuer`` is the OIDC
+    name and the right to update and batch-read it, and creates a :class:`Gateway`; an actor with ``rateLimit`` has the
+    table created too (gateway or not) and may update its own token-bucket item there; ``gateway_issuer`` is the OIDC
     issuer when ``gateway.auth.issuer`` is null (e.g. the cluster's ``oidc_issuer_url``), ``gateway_ingress_from``
     the namespaces that may reach the gateway (None: any; every request needs a token).
     """
@@ -63,7 +64,8 @@ class ActorMesh(AsyaComponent):
         ComponentOutput("bucketName", "bucket_name", str, "The S3 bucket the sinks write results to."),
         ComponentOutput("namespace", "namespace", str, "The mesh's Kubernetes namespace."),
         ComponentOutput("statusTableName", "status_table_name", str,
-                        "The status table (asya-{namespace}_status); empty when the gateway is off."),
+                        "The status table (asya-{namespace}_status); empty when the mesh has none (no gateway "
+                        "and no actor with rateLimit)."),
         ComponentOutput("gatewayUrl", "gateway_url", str,
                         "The gateway's in-cluster URL; empty when the gateway is off."),
     )
@@ -135,10 +137,14 @@ class ActorMesh(AsyaComponent):
             "shared": shared,
             "hop_budget": spec.hop_budget,
         }
-        self.status_table = None if spec.gateway is None else StatusTable(
-            f"{resource_name}-status", namespace=spec.namespace, gateway=spec.gateway, opts=child(self)
+        # The status table: the gateway's store, and the shared token buckets of rate-limited actors (with or
+        # without a gateway; then only those actors get the table, each its own bucket item).
+        rate_limited = any(actor.rate_limit is not None for actor in spec.actors)
+        self.status_table = None if spec.gateway is None and not rate_limited else StatusTable(
+            f"{resource_name}-status", namespace=spec.namespace,
+            deletion_protection=spec.gateway is not None and spec.gateway.deletion_protection, opts=child(self),
         )
-        if self.status_table is not None:
+        if self.status_table is not None and spec.gateway is not None:
             common["status_table_arn"] = self.status_table.table_arn
         self.actors = self._actors(resource_name, spec=spec, bucket=results.bucket, common=common)
         names = list(self.actors)
@@ -154,7 +160,7 @@ class ActorMesh(AsyaComponent):
             if observability is not None
             else None
         )
-        self.gateway = None if self.status_table is None else Gateway(
+        self.gateway = None if self.status_table is None or spec.gateway is None else Gateway(
             f"{resource_name}-gateway",
             GatewayArgs(
                 mesh=spec, cluster_name=cluster_name, bucket_name=results.bucket.bucket, bucket_arn=results.bucket.arn,
@@ -202,6 +208,8 @@ class ActorMesh(AsyaComponent):
                 spec=actor,
                 gpu_pool=spec.gpu_pool_of(actor),
                 result_bucket=bucket,  # claim-check: large envelopes travel through the bucket
+                rate_limit_table_arn=self.status_table.table_arn
+                if actor.rate_limit is not None and self.status_table is not None else None,
                 opts=child(self),
                 **common,
             )

@@ -1,6 +1,7 @@
 """``StatusTable``: the mesh's DynamoDB status table (docs/gateway.md) — on demand, KMS-encrypted, TTL on
 ``expires_at``, point-in-time recovery, deletion protection where the spec asks, and a resource policy refusing
-every request not made over TLS. ``ActorMesh`` creates it when ``MeshSpec.gateway`` is set."""
+every request not made over TLS. ``ActorMesh`` creates it when ``MeshSpec.gateway`` is set (``deletion_protection``:
+the gateway's) or an actor has ``rateLimit`` (its shared token bucket lives there)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import pulumi_aws as aws
 from asya_pulumi.components.common import TYPE_PREFIX, AsyaComponent, ComponentOutput, child, tags
 from asya_pulumi.objects.iam import deny_insecure_transport
 from asya_pulumi.objects.status_table import index_arn, status_table_args
-from asya_pulumi.spec.gateway import GatewaySpec
 
 
 class StatusTable(AsyaComponent):
@@ -27,13 +27,14 @@ class StatusTable(AsyaComponent):
     table_arn: pulumi.Output[str]
 
     def __init__(
-        self, resource_name: str, *, namespace: str, gateway: GatewaySpec, opts: pulumi.ResourceOptions | None = None
+        self, resource_name: str, *, namespace: str, deletion_protection: bool = False,
+        opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(f"{TYPE_PREFIX}StatusTable", resource_name, None, opts)
         self.table = aws.dynamodb.Table(
             f"{resource_name}-table",
             **status_table_args(
-                namespace=namespace, deletion_protection=gateway.deletion_protection, tags=tags(namespace=namespace)
+                namespace=namespace, deletion_protection=deletion_protection, tags=tags(namespace=namespace)
             ),
             opts=child(self),
         )

@@ -11,6 +11,8 @@ Least privilege, stated once:
 * with the front door on (docs/gateway.md), sidecars update and batch-read their own mesh's status table, sinks
   also get single items; the gateway sends only to its own mesh's actor queues (never a sink's or a DLQ), reads and
   writes its own table and its ``by_status`` index, and reads success records (``payload_ref``); nothing else;
+* a rate-limited actor (``spec.rateLimit``) takes tokens from its own bucket item of the mesh's status table
+  (``UpdateItem`` on the key ``rate-limit/{actor}`` alone, ``dynamodb:LeadingKeys``), gateway or not;
 * KEDA's operator may only read queue attributes;
 * every role trusts EKS Pod Identity for one service account of one namespace of one cluster of one account;
   the cluster role trusts EKS for that one cluster of that one account.
@@ -34,6 +36,7 @@ from asya_runtime.naming import (
     mesh_prefix,
     queue_name,
 )
+from asya_runtime.status.schema import rate_limit_key
 
 PolicyDocument = dict[str, Any]
 
@@ -57,6 +60,8 @@ OFFLOAD_READ_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject"
 OFFLOAD_ACTIONS = ("s3:PutObject", *OFFLOAD_READ_ACTIONS)
 #: A sidecar's status writes: one ``running`` update per envelope per hop, one batched cancel check per batch.
 STATUS_UPDATE_ACTIONS = ("dynamodb:UpdateItem", "dynamodb:BatchGetItem")
+#: A rate-limited actor's take of its shared token bucket (runtime sidecar/rate_limit.py): one conditional update.
+RATE_LIMIT_ACTIONS = ("dynamodb:UpdateItem",)
 #: A sink writes the terminal state and may read one item (a fan-out parent); BatchGetItem already reads as much.
 SINK_STATUS_ACTIONS = (*STATUS_UPDATE_ACTIONS, "dynamodb:GetItem")
 #: The gateway: create (``pending``), cancel, read one or many, list by status (Query on ``by_status``).
@@ -155,11 +160,13 @@ def offload_objects(bucket_arn: str) -> str:
 
 
 def actor_policy(
-    *, queue_arn: str, namespace: str, bucket_arn: str | None = None, status_table_arn: str | None = None
+    *, queue_arn: str, namespace: str, bucket_arn: str | None = None, status_table_arn: str | None = None,
+    rate_limit: tuple[str, str] | None = None,
 ) -> PolicyDocument:
     """Consume the actor's own queue; send to the mesh's queues (its own included: retries), never to a DLQ; with
     ``bucket_arn`` (the mesh's bucket), put, get and delete offloaded envelopes under its ``offload/`` prefix; with
-    ``status_table_arn`` (the mesh's status table), update and batch-read its items.
+    ``status_table_arn`` (the mesh's status table), update and batch-read its items; with ``rate_limit``
+    (``(table ARN, actor)``: a rate-limited actor), update its own bucket item of that table and no other item.
 
     The explicit deny keeps dead-letter queues for what SQS itself moves there: a handler that routes to a DLQ's
     name cannot slip an envelope into it (the sidecar refuses such routes too; this is the second lock).
@@ -191,7 +198,24 @@ def actor_policy(
         },
         *offload,
         *_status(status_table_arn, STATUS_UPDATE_ACTIONS),
+        *_rate_limit_bucket(rate_limit),
     )
+
+
+def _rate_limit_bucket(rate_limit: tuple[str, str] | None) -> list[dict[str, Any]]:
+    """``UpdateItem`` on the one item ``rate-limit/{actor}`` of the table (``dynamodb:LeadingKeys``: a request for any
+    other key is refused), or nothing. With the gateway on, ``TrackStatus`` allows it as well; stated anyway, so the
+    rate limit does not hang on the gateway."""
+    if rate_limit is None:
+        return []
+    table_arn, actor = rate_limit
+    return [{
+        "Sid": "RateLimitBucket",
+        "Effect": "Allow",
+        "Action": list(RATE_LIMIT_ACTIONS),
+        "Resource": table_arn,
+        "Condition": {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [rate_limit_key(actor)]}},
+    }]
 
 
 def _status(table_arn: str | None, actions: tuple[str, ...]) -> list[dict[str, Any]]:

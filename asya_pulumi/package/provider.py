@@ -100,6 +100,7 @@ def _actor(name: str, inputs: dict[str, Any], opts: pulumi.ResourceOptions) -> A
         region=inputs["region"],
         cluster_name=inputs["clusterName"],
         gpu_pool=inputs.get("gpuPool"),
+        rate_limit_table_arn=inputs.get("rateLimitTableArn"),
         opts=opts,
     )
 
@@ -173,6 +174,8 @@ COMPONENTS: dict[str, Component] = {
             "region": _REGION,
             "clusterName": _CLUSTER_NAME,
             "gpuPool": Arg(STRING, "GPU node pool, required when the spec asks for a GPU.", required=False),
+            "rateLimitTableArn": Arg(STRING, "The mesh's status table's ARN (asya-{namespace}_status), required when "
+                                     "the spec has `rateLimit`: its shared token bucket lives there.", required=False),
         },
     ),
     token("Keda"): Component(

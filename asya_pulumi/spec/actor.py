@@ -179,6 +179,40 @@ class Toleration(SpecModel):
         return self
 
 
+#: The highest ``rateLimit.perSecond``: past it the one bucket item takes more conditional writes than a DynamoDB
+#: item sustains (1,000 write units a second) once replicas race for freed tokens.
+MAX_RATE_PER_SECOND = 1000.0
+#: Default ``rateLimit.burst``: calls start evenly, 1/perSecond apart.
+DEFAULT_RATE_BURST = 1
+
+
+class RateLimitSpec(SpecModel):
+    """A mesh-wide limit on the actor's handler calls: at most ``burst + perSecond * t`` start in any ``t`` seconds,
+    across all its replicas (one token bucket in the mesh's status table; docs/sidecar.md, "Rate limit"). Calls over
+    the limit wait, their messages held by the sidecar or still queued; none fails for it."""
+
+    per_second: float = Field(
+        description=f"Calls started per second across all replicas, retries included: above 0 (fractions too: 0.5 "
+        f"is one call every 2 s), at most {MAX_RATE_PER_SECOND:g}."
+    )
+    burst: int = Field(
+        DEFAULT_RATE_BURST, ge=1, le=100_000,
+        description=f"Calls that may start at once after a quiet spell: the bucket's size (default "
+        f"{DEFAULT_RATE_BURST}: every call 1/perSecond after the last, never two together).",
+    )
+
+    @field_validator("per_second")
+    @classmethod
+    def _check_per_second(cls, value: float) -> float:
+        if not 0 < value <= MAX_RATE_PER_SECOND:
+            raise ValueError(
+                f"perSecond {value:g} is outside (0, {MAX_RATE_PER_SECOND:g}]: give the calls per second the whole "
+                f"actor may start, e.g. 10, or 0.5 for one every 2 s; above {MAX_RATE_PER_SECOND:g} a shared bucket "
+                "item cannot keep up (split the work over several actors)"
+            )
+        return value
+
+
 class AsyncActorSpec(SpecModel):
     """One actor: its image and handler, pod settings, KEDA scaling and resiliency policy."""
 
@@ -259,6 +293,13 @@ class AsyncActorSpec(SpecModel):
         description=f"Outputs one handler call may emit (default {DEFAULT_MAX_FANOUT:,}, at most {MAX_FANOUT:,}): a "
         f"call that emits more is error-ended (`fan-out too large`, naming the count and the limit) and none of its "
         f"outputs is sent. The sidecar's memory limit grows with it (docs/infrastructure.md, *Sidecar memory*).",
+    )
+
+    rate_limit: RateLimitSpec | None = Field(
+        None,
+        description="null (default): no limit. Set: at most `perSecond` handler calls start per second across all "
+        "replicas (`burst` at once after a quiet spell); calls over it wait, none fails. The mesh then has a status "
+        "table (created with the actor's ActorMesh, gateway or not) where the replicas share one token bucket.",
     )
 
     @field_validator("name")

@@ -48,7 +48,7 @@ from asya_runtime.config import SidecarConfig
 from asya_runtime.sidecar import logs
 from asya_runtime.sidecar.aws import BACKOFF_FIRST_S, BACKOFF_MAX_S, BrokerClient, error_code
 from asya_runtime.sidecar.metrics import Metrics
-from asya_runtime.status.schema import KEY, TTL_ATTRIBUTE
+from asya_runtime.status.schema import KEY, TTL_ATTRIBUTE, rate_limit_key
 
 #: Longest a take may reserve ahead: a reserved token is used at most this long after it was taken (plus the
 #: burst window). While the reservations of all replicas stay within it, every take lands at the first try (one
@@ -67,7 +67,7 @@ _CONDITION_FAILED = "ConditionalCheckFailedException"
 
 def bucket_key(actor: str) -> str:
     """The status-table item of ``actor``'s bucket (an envelope id never holds ``/``: no collision)."""
-    return f"rate-limit/{actor}"
+    return rate_limit_key(actor)
 
 
 @dataclass(frozen=True)

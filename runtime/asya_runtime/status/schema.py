@@ -15,8 +15,9 @@ from asya_runtime.naming import status_table_name
 
 __all__ = [
     "BY_STATUS_INDEX", "DEFAULT_TTL_S", "FLY_EVENT_MAX_BYTES", "FLY_KEEP", "INLINE_PAYLOAD_MAX_BYTES", "KEY",
-    "RANKS", "STATUSES", "TERMINAL", "TERMINAL_RANK", "TRACKED_HEADER", "TRACKED_VALUE", "TTL_ATTRIBUTE",
-    "Status", "iso_timestamp", "status_table_name", "table_definition", "time_to_live",
+    "RANKS", "RATE_LIMIT_KEY_PREFIX", "STATUSES", "TERMINAL", "TERMINAL_RANK", "TRACKED_HEADER", "TRACKED_VALUE",
+    "TTL_ATTRIBUTE", "Status", "iso_timestamp", "rate_limit_key", "status_table_name", "table_definition",
+    "time_to_live",
 ]
 
 #: The partition key: the envelope's id.
@@ -36,6 +37,16 @@ STATUSES: tuple[Status, ...] = ("pending", "running", "paused", "succeeded", "fa
 RANKS: dict[str, int] = {"pending": 0, "running": 1, "paused": 2, "succeeded": 3, "failed": 3, "canceled": 3}
 TERMINAL_RANK = 3
 TERMINAL: frozenset[str] = frozenset(s for s, rank in RANKS.items() if rank == TERMINAL_RANK)
+
+#: The key prefix of the rate-limit buckets kept in the table (``rate-limit/{actor}``, sidecar/rate_limit.py): an
+#: envelope id never holds ``/``, so no bucket shares a key with an envelope's item.
+RATE_LIMIT_KEY_PREFIX = "rate-limit/"
+
+
+def rate_limit_key(actor: str) -> str:
+    """The ``id`` of ``actor``'s rate-limit bucket item (the sidecar writes it; IAM grants exactly that key)."""
+    return f"{RATE_LIMIT_KEY_PREFIX}{actor}"
+
 
 #: The header that says an envelope has a status record (the gateway sets it; fan-out children copy it).
 TRACKED_HEADER = "x-asya-tracked"
