@@ -1,9 +1,10 @@
 """Run every benchmark of issue 5 and print the table and the ratios: ``.venv/bin/python -m bench``.
 
-For each contender (the sidecar mesh, then the hand-written loop) a fresh broker is started, with a counting proxy
-in front of it that only the contender talks to. In each: idle per-hop latency on the empty pipeline, then a burst.
-Afterwards the idle cost of the mesh (zero replicas, one idle replica) against one more fresh broker. Ends with the
-ratios sidecar ÷ loop against the targets and the cost per million envelopes; ``--json`` also writes all numbers.
+For each contender (the sidecar mesh, the hand-written loop on aiobotocore, the same loop on the sidecar's lean SQS
+client) a fresh broker is started, with a counting proxy in front of it that only the contender talks to. In each:
+idle per-hop latency on the empty pipeline, then a burst. Afterwards the idle cost of the mesh (zero replicas, one
+idle replica) against one more fresh broker. Ends with the ratios sidecar ÷ each loop against the targets and the
+cost per million envelopes; ``--json`` also writes all numbers.
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ def main() -> None:
             for contender in (
                 MeshContender(log_dir=workdir, concurrency=args.concurrency),
                 LoopContender(log_dir=workdir),
+                LoopContender(log_dir=workdir, client="lean"),
             ):
                 samples = args.samples if round_number == 1 else 0
                 measured = f"latency ({samples} samples), " if samples else ""
@@ -100,7 +102,7 @@ def main() -> None:
                 latency, burst = run_contender(contender=contender, burst=args.burst, samples=samples, workdir=workdir)
                 entry = results.setdefault(contender.name, {"latency": latency, "rounds": []})
                 entry["rounds"].append(burst)
-        for name in ("sidecar", "loop"):
+        for name in ("sidecar", "loop", "lean-loop"):
             results[name]["burst"] = median_burst(results[name]["rounds"])
         print(f"==> sidecar at concurrency 1 (a GPU actor's default): fresh {broker}, burst of {args.one_burst}")
         _, one = run_contender(

@@ -1,8 +1,9 @@
-"""The two contenders of the throughput benchmark, started as real processes against a given SQS endpoint.
+"""The three contenders of the throughput benchmark, started as real processes against a given SQS endpoint.
 
 * :class:`MeshContender` — per actor, the handler server (running :mod:`bench.identity`) and the sidecar: the
   process plan of ``asya dev``, run by its supervisor.
-* :class:`LoopContender` — per actor, one :mod:`bench.baseline_loop` process.
+* :class:`LoopContender` — per actor, one :mod:`bench.baseline_loop` process: on aiobotocore (``loop``), or on the
+  sidecar's own lean SQS client (``lean-loop``, ``client="lean"``).
 
 Both expose their processes so the benchmark can add up the CPU they spend (user + system).
 """
@@ -22,6 +23,7 @@ from asya_pulumi.local import process_group
 from asya_pulumi.local.plan import MeshPlan, process_specs
 from asya_pulumi.local.processes import Supervisor
 from asya_runtime.naming import SINKS
+from bench.baseline_loop import Client
 from bench.driver import identity_mesh
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -52,19 +54,19 @@ def cpu_seconds(processes: list[psutil.Process]) -> float:
 
 
 class LoopContender:
-    """The hand-written aiobotocore loop, one process per actor."""
+    """The hand-written loop, one process per actor, on aiobotocore (``loop``) or the lean client (``lean-loop``)."""
 
-    name = "loop"
-
-    def __init__(self, *, log_dir: str) -> None:
+    def __init__(self, *, log_dir: str, client: Client = "aiobotocore") -> None:
         self.log_dir = log_dir
+        self.client = client
+        self.name = "loop" if client == "aiobotocore" else f"{client}-loop"
         self._popens: list[subprocess.Popen[bytes]] = []
 
     def start(self, *, endpoint: str, namespace: str, actors: list[str]) -> None:
         env = {**os.environ, **_CREDENTIALS_ENV, "PYTHONPATH": str(REPO_ROOT)}
         for actor in actors:
             command = [sys.executable, "-m", "bench.baseline_loop", "--endpoint", endpoint]
-            command += ["--namespace", namespace, "--actor", actor]
+            command += ["--namespace", namespace, "--actor", actor, "--client", self.client]
             log = Path(self.log_dir) / f"loop-{namespace}-{actor}.log"
             self._popens.append(process_group.spawn(command, env=env, cwd=REPO_ROOT, log=log))
 

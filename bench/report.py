@@ -1,4 +1,4 @@
-"""The benchmark's printed table: per-contender numbers, the ratios sidecar ÷ loop against targets, and cost."""
+"""The benchmark's printed table: per-contender numbers, the ratios sidecar ÷ each loop against targets, and cost."""
 
 from __future__ import annotations
 
@@ -17,6 +17,10 @@ MAX_REQUESTS_RATIO = 1.05
 MAX_CPU_RATIO = 1.3
 MIN_THROUGHPUT_RATIO = 0.8
 MAX_P50_EXTRA_MS = 5.0
+#: Issue 22: the sidecar's CPU per envelope against the same loop on the sidecar's own lean SQS client.
+MAX_CPU_RATIO_LEAN = 1.5
+#: The loop contenders, in the table's order (the lean one only when the run had it).
+LOOPS = ("loop", "lean-loop")
 
 
 def machine_summary() -> str:
@@ -41,35 +45,34 @@ def usd_per_million_envelopes(billed_requests_per_envelope: float) -> float:
 
 def render_report(*, results: dict[str, dict[str, Any]], idle: IdleCost, elapsed_s: float, concurrency: int) -> str:
     mesh: BurstResult = results["sidecar"]["burst"]
-    loop: BurstResult = results["loop"]["burst"]
     mesh_lat: LatencyResult = results["sidecar"]["latency"]
+    loops = [name for name in LOOPS if name in results]
+    bursts: list[BurstResult] = [mesh, *(results[name]["burst"] for name in loops)]
+    latencies: list[LatencyResult] = [mesh_lat, *(results[name]["latency"] for name in loops)]
+    loop: BurstResult = results["loop"]["burst"]
     loop_lat: LatencyResult = results["loop"]["latency"]
     lines = [
         "",
         f"3-actor identity pipeline, burst of {mesh.envelopes}; sidecar ASYA_CONCURRENCY={concurrency}"
         + (f"; median of {n} rounds" if (n := len(results["sidecar"].get("rounds", []))) > 1 else ""),
-        f"{'':34}{'sidecar':>12}{'loop':>12}",
+        f"{'':34}" + "".join(f"{name:>12}" for name in ("sidecar", *loops)),
     ]
     rows = [
-        ("envelopes/s (burst)", f"{mesh.envelopes_per_s:.0f}", f"{loop.envelopes_per_s:.0f}"),
-        ("burst drained in (s)", f"{mesh.seconds:.2f}", f"{loop.seconds:.2f}"),
-        ("SQS requests / envelope", f"{mesh.requests_per_envelope:.3f}", f"{loop.requests_per_envelope:.3f}"),
-        ("billed requests / envelope", f"{mesh.billed_per_envelope:.3f}", f"{loop.billed_per_envelope:.3f}"),
-        ("client CPU ms / envelope", f"{mesh.cpu_ms_per_envelope:.2f}", f"{loop.cpu_ms_per_envelope:.2f}"),
-        ("  of which handler servers", f"{mesh.cpu_ms_per_envelope_of(HANDLER_SERVER):.2f}", "-"),
-        ("idle per-hop latency p50 (ms)", f"{mesh_lat.p50_ms:.1f}", f"{loop_lat.p50_ms:.1f}"),
-        ("idle per-hop latency p99 (ms)", f"{mesh_lat.p99_ms:.1f}", f"{loop_lat.p99_ms:.1f}"),
-        (
-            "USD per million envelopes",
-            f"{usd_per_million_envelopes(mesh.billed_per_envelope):.3f}",
-            f"{usd_per_million_envelopes(loop.billed_per_envelope):.3f}",
-        ),
+        ("envelopes/s (burst)", [f"{b.envelopes_per_s:.0f}" for b in bursts]),
+        ("burst drained in (s)", [f"{b.seconds:.2f}" for b in bursts]),
+        ("SQS requests / envelope", [f"{b.requests_per_envelope:.3f}" for b in bursts]),
+        ("billed requests / envelope", [f"{b.billed_per_envelope:.3f}" for b in bursts]),
+        ("client CPU ms / envelope", [f"{b.cpu_ms_per_envelope:.2f}" for b in bursts]),
+        ("  of which handler servers", [f"{mesh.cpu_ms_per_envelope_of(HANDLER_SERVER):.2f}", *("-" for _ in loops)]),
+        ("idle per-hop latency p50 (ms)", [f"{lat.p50_ms:.1f}" for lat in latencies]),
+        ("idle per-hop latency p99 (ms)", [f"{lat.p99_ms:.1f}" for lat in latencies]),
+        ("USD per million envelopes", [f"{usd_per_million_envelopes(b.billed_per_envelope):.3f}" for b in bursts]),
     ]
-    lines += [f"{name:34}{a:>12}{b:>12}" for name, a, b in rows]
+    lines += [f"{name:34}" + "".join(f"{cell:>12}" for cell in cells) for name, cells in rows]
     lines += ["", "requests by action (burst window):"]
-    for name, result in (("sidecar", mesh), ("loop", loop)):
+    for name, result in zip(("sidecar", *loops), bursts, strict=True):
         actions = ", ".join(f"{k} {v}" for k, v in sorted(result.by_action.items()))
-        lines.append(f"  {name:8} {actions}")
+        lines.append(f"  {name:9} {actions}")
     req_ratio = mesh.requests_per_envelope / loop.requests_per_envelope
     cpu_ratio = mesh.cpu_ms_per_envelope / loop.cpu_ms_per_envelope
     p50_extra = mesh_lat.p50_ms - loop_lat.p50_ms
@@ -84,16 +87,18 @@ def render_report(*, results: dict[str, dict[str, Any]], idle: IdleCost, elapsed
             f"  concurrency 1   (gpu)          {one.requests_per_envelope:6.3f}  (burst of {one.envelopes}: {actions};"
             f" {one.envelopes_per_s:.0f} envelopes/s)",
         ]
-    rounds = list(zip(results["sidecar"].get("rounds", []), results["loop"].get("rounds", []), strict=True))
-    if len(rounds) > 1:
-        lines += [
-            "",
-            f"each round, sidecar ÷ loop ({len(rounds)} rounds in turns; the table and the ratios below are medians):",
-            "  client CPU / envelope  "
-            + "  ".join(f"{m.cpu_ms_per_envelope / lp.cpu_ms_per_envelope:.2f}x" for m, lp in rounds),
-            "  envelopes/s            "
-            + "  ".join(f"{m.envelopes_per_s / lp.envelopes_per_s:.2f}x" for m, lp in rounds),
-        ]
+    for name in loops:
+        rounds = list(zip(results["sidecar"].get("rounds", []), results[name].get("rounds", []), strict=True))
+        if len(rounds) > 1:
+            lines += [
+                "",
+                f"each round, sidecar ÷ {name} ({len(rounds)} rounds in turns; the table and the ratios below are "
+                "medians):",
+                "  client CPU / envelope  "
+                + "  ".join(f"{m.cpu_ms_per_envelope / lp.cpu_ms_per_envelope:.2f}x" for m, lp in rounds),
+                "  envelopes/s            "
+                + "  ".join(f"{m.envelopes_per_s / lp.envelopes_per_s:.2f}x" for m, lp in rounds),
+            ]
     lines += [
         "",
         "ratios sidecar ÷ loop (target):",
@@ -113,9 +118,27 @@ def render_report(*, results: dict[str, dict[str, Any]], idle: IdleCost, elapsed
             f">= {MIN_THROUGHPUT_RATIO}x",
             throughput_ratio >= MIN_THROUGHPUT_RATIO,
         ),
-        "",
-        "idle cost (SQS requests per minute made by the mesh):",
     ]
+    if "lean-loop" in results:
+        lean: BurstResult = results["lean-loop"]["burst"]
+        lean_lat: LatencyResult = results["lean-loop"]["latency"]
+        lean_cpu = mesh.cpu_ms_per_envelope / lean.cpu_ms_per_envelope
+        own_cpu = (mesh.cpu_ms_per_envelope - mesh.cpu_ms_per_envelope_of(HANDLER_SERVER)) / lean.cpu_ms_per_envelope
+        lines += [
+            "",
+            "ratios sidecar ÷ lean-loop (the same loop on the sidecar's own SQS client; target):",
+            _verdict(
+                "SQS requests / envelope", f"{mesh.requests_per_envelope / lean.requests_per_envelope:.3f}x",
+                f"<= {MAX_REQUESTS_RATIO}x", mesh.requests_per_envelope / lean.requests_per_envelope
+                <= MAX_REQUESTS_RATIO,
+            ),
+            _verdict("client CPU / envelope", f"{lean_cpu:.2f}x", f"<= {MAX_CPU_RATIO_LEAN}x",
+                     lean_cpu <= MAX_CPU_RATIO_LEAN),
+            _verdict("  sidecars only", f"{own_cpu:.2f}x", "(handler servers left out)", None),
+            _verdict("idle per-hop p50", f"{mesh_lat.p50_ms - lean_lat.p50_ms:+.1f} ms", "", None),
+            _verdict("envelopes/s", f"{mesh.envelopes_per_s / lean.envelopes_per_s:.2f}x", "", None),
+        ]
+    lines += ["", "idle cost (SQS requests per minute made by the mesh):"]
     for observation in idle.observations:
         actions = ", ".join(f"{k} {v}" for k, v in sorted(observation.by_action.items())) or "none"
         lines.append(
