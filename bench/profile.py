@@ -38,6 +38,8 @@ AREAS = [
     ("logs.py", "sidecar: JSON logs"),
     ("/logging/", "logging"),
     ("pydantic", "pydantic (envelope models)"),
+    ("aws_json.py", "lean SQS client (build, sign, parse)"),
+    ("sigv4.py", "lean SQS client (build, sign, parse)"),
     ("botocore", "botocore/aiobotocore (request build, sign, parse)"),
     ("aiohttp", "aiohttp (HTTP transport)"),
     ("/json/", "json"),
@@ -124,7 +126,12 @@ def main() -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     collapsed: dict[str, Counter[str]] = {}
     with tempfile.TemporaryDirectory(prefix="asya-profile-") as workdir:
-        for contender in (MeshContender(log_dir=workdir, concurrency=args.concurrency), LoopContender(log_dir=workdir)):
+        contenders: list[Contender] = [
+            MeshContender(log_dir=workdir, concurrency=args.concurrency),
+            LoopContender(log_dir=workdir),
+            LoopContender(log_dir=workdir, client="lean"),
+        ]
+        for contender in contenders:
             collapsed.update(profile_burst(contender=contender, burst=args.burst, out_dir=out_dir, workdir=workdir))
     report = summarize(collapsed)
     (out_dir / "summary.txt").write_text(report + "\n")

@@ -7,7 +7,8 @@ running as an HTTP server (``INITIAL_NO_AUTH_ACTION_COUNT=0``: every call is sig
 role — every actor's, sink's and gateway's, and KEDA's — through moto's STS and tries, with the role's own
 credentials, every SQS action on every queue and DLQ of both meshes, every S3 object action under every record and
 offload prefix of both buckets, ``ListBucket``, every DynamoDB item action on both status tables (``Query`` on their
-``by_status`` index, and one ``BatchGetItem`` over both tables at once), and ``iam:GetRole`` on every actor's and
+``by_status`` index, one ``BatchGetItem`` over both tables at once, and ``UpdateItem`` on the rate-limit bucket item
+of actor ``x``, which has ``rateLimit`` in both meshes), and ``iam:GetRole`` on every actor's and
 sink's role (the sinks' sender check). The expected outcome of each call comes from the design stated in
 :mod:`asya_pulumi.objects.iam` (written out here as ``expected_queue``, ``expected_object`` and
 ``expected_table``), not from the policies under test: every cross-mesh call must be refused with AccessDenied,
@@ -18,8 +19,10 @@ What moto does and does not evaluate (moto 5.2.5, ``moto/iam/access_control.py``
 * Identity policies are evaluated: Allow, explicit Deny (which wins), ``*`` wildcards in actions and resources.
   ``test_an_over_broad_wildcard_is_allowed_across_meshes`` shows it: ``asya-a*`` instead of ``asya-a_*`` lets mesh
   ``a``'s actor send to mesh ``a-b``'s queue, and the matrix reports it.
-* Conditions in identity policies are ignored (a condition key without an incoming value passes); resource
-  policies (the bucket's TLS-only policy) are not evaluated. Those stay with the offline expansion
+* Conditions in identity policies are ignored (a condition key without an incoming value passes), so the leading-key
+  condition that keeps a rate-limited actor to its own bucket item is checked offline (``test_isolation.py``,
+  ``test_rate_limit_render.py``); here the bucket item is one more item of each table that no other mesh reaches.
+  Resource policies (the bucket's TLS-only policy) are not evaluated. Those stay with the offline expansion
   (``test_isolation.py``) and ``test_iam.py``.
 * Trust policies are evaluated only for an ``AWS`` principal: the rendered trust policies name the service
   principal ``pods.eks.amazonaws.com`` with session-tag conditions, which no caller of moto can be. So each role is
@@ -67,6 +70,7 @@ from asya_runtime.naming import (
     queue_name,
     role_name,
 )
+from asya_runtime.status.schema import rate_limit_key
 
 pytest.importorskip("moto", reason="moto[server] (requirements/dev.txt) is the policy engine this test runs")
 boto3 = pytest.importorskip("boto3")
@@ -81,10 +85,14 @@ ADMIN = "test-admin"
 NO_RETRIES: dict[str, Any] = {"retries": {"max_attempts": 1}}
 QUEUE_ACTIONS = ("SendMessage", "ReceiveMessage", "GetQueueAttributes", "ChangeMessageVisibility", "DeleteMessage")
 OBJECT_ACTIONS = ("PutObject", "GetObject", "GetObjectVersion", "DeleteObject")
-TABLE_ACTIONS = ("DescribeTable", "PutItem", "UpdateItem", "GetItem", "BatchGetItem", "Query", "Scan", "DeleteItem")
+TABLE_ACTIONS = ("DescribeTable", "PutItem", "UpdateItem", "UpdateBucket", "GetItem", "BatchGetItem", "Query", "Scan",
+                 "DeleteItem")
+#: The actor with ``rateLimit`` in both meshes (its bucket item: ``UpdateBucket``, an UpdateItem on that key).
+RATE_LIMITED = "x"
 #: What each kind of role may do on its own mesh's status table (asya_pulumi/objects/iam.py; Query on the index).
-OWN_TABLE = {"actor": {"UpdateItem", "BatchGetItem"}, "sink": {"UpdateItem", "BatchGetItem", "GetItem"},
-             "gateway": {"PutItem", "UpdateItem", "GetItem", "BatchGetItem", "Query"}, "keda": set()}
+OWN_TABLE = {"actor": {"UpdateItem", "UpdateBucket", "BatchGetItem"},
+             "sink": {"UpdateItem", "UpdateBucket", "BatchGetItem", "GetItem"},
+             "gateway": {"PutItem", "UpdateItem", "UpdateBucket", "GetItem", "BatchGetItem", "Query"}, "keda": set()}
 GATEWAY = {"auth": {"issuer": "https://issuer.example.com", "audience": "asya-gateway"}}
 PREFIXES = (*SINK_RECORD_PREFIXES.values(), OFFLOAD_PREFIX)
 CONSUME = frozenset(QUEUE_ACTIONS)  # own queue: consume, and send (retries; a sink's shutdown requeue)
@@ -255,7 +263,8 @@ def render() -> tuple[Deployment, dict[str, str]]:
                 keda = Keda(f"keda-{index}", cluster_name="c1", region=REGION, namespace=f"keda-{index}",
                             mesh_namespaces=[namespace])
                 spec = MeshSpec(namespace=namespace, region=REGION, routes={"go": actors}, gateway=GATEWAY, actors=[
-                    AsyncActorSpec(name=a, image="img:1", handler="handlers.run") for a in actors])
+                    AsyncActorSpec(name=a, image="img:1", handler="handlers.run",
+                                   rate_limit={"perSecond": 5} if a == RATE_LIMITED else None) for a in actors])
                 ActorMesh(f"mesh-{index}", spec=spec, cluster_name="c1", keda=keda)
 
         deployment.run(program)
@@ -341,6 +350,9 @@ def table_calls(table: str) -> dict[str, tuple[str, dict[str, Any]]]:
         "UpdateItem": ("update_item", {"TableName": table, "Key": key, "UpdateExpression": "SET #s = :s",
                                        "ExpressionAttributeNames": {"#s": "status"},
                                        "ExpressionAttributeValues": {":s": {"S": "running"}}}),
+        "UpdateBucket": ("update_item", {"TableName": table, "Key": {"id": {"S": rate_limit_key(RATE_LIMITED)}},
+                                         "UpdateExpression": "SET #t = :t", "ExpressionAttributeNames": {"#t": "tat"},
+                                         "ExpressionAttributeValues": {":t": {"N": "1"}}}),
         "GetItem": ("get_item", {"TableName": table, "Key": key}),
         "BatchGetItem": ("batch_get_item", {"RequestItems": {table: {"Keys": [key]}}}),
         "Query": ("query", {"TableName": table, "IndexName": "by_status", "KeyConditionExpression": "#s = :s",

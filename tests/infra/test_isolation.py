@@ -4,7 +4,9 @@ expands them, is matched against every ARN of every other mesh — and matches n
 The namespaces are chosen to break prefix-based schemes: ``a`` is a prefix of ``a-b``, which is a prefix of a
 40-character namespace; ``a`` has an actor ``b-x`` and ``a-b`` an actor ``x`` (``asya-a-b-x`` under the old
 ``asya-{ns}-{actor}`` scheme for both). Every mesh has its front door on: its status table (and its ``by_status``
-index) is one more resource no other mesh may reach, and its gateway's role one more set of statements.
+index) is one more resource no other mesh may reach, and its gateway's role one more set of statements. Every mesh's
+``store`` actor has a rate limit: its bucket statement (``UpdateItem`` on its own item of its own table) is matched
+like every other, and its leading key names that actor's bucket alone.
 """
 
 from __future__ import annotations
@@ -23,17 +25,21 @@ from asya_pulumi.objects.status_table import index_arn
 from asya_pulumi.spec import AsyncActorSpec, MeshSpec
 from asya_runtime.config import OFFLOAD_PREFIX
 from asya_runtime.naming import SINK_RECORD_PREFIXES
+from asya_runtime.status.schema import rate_limit_key
 
 LONG = "a-b-" + "c" * 36
 MESHES = {"a": ["b-x", "x", "store"], "a-b": ["x", "b-x", "store"], LONG: ["x", "store", "c" * 30]}
 MESH_TAG = "asya.sh/mesh"
+#: The actor of every mesh with ``rateLimit``.
+RATE_LIMITED = "store"
 
 
 def spec(namespace: str, actors: list[str]) -> MeshSpec:
     return MeshSpec(
         namespace=namespace,
         region=REGION,
-        actors=[AsyncActorSpec(name=a, image="img:1", handler="handlers.run") for a in actors],
+        actors=[AsyncActorSpec(name=a, image="img:1", handler="handlers.run",
+                               rate_limit={"perSecond": 10} if a == RATE_LIMITED else None) for a in actors],
         routes={"go": actors[:2]},
         gateway={"auth": {"issuer": "https://issuer.example.com", "audience": "asya-gateway"}},
     )
@@ -117,6 +123,22 @@ def test_every_statement_reaches_something_of_its_own_mesh(meshes: Deployment) -
     for mesh, own_statements in statements_by_mesh(meshes).items():
         for statement in own_statements:
             assert any(iam_pattern(r).match(arn) for r in resources(statement) for arn in arns[mesh]), statement
+
+
+def test_a_rate_limited_actor_may_update_its_own_bucket_item_only(meshes: Deployment) -> None:
+    """The one statement with a leading-key condition: the store's bucket in its own mesh's table, no other key."""
+    tables = {t.inputs["tags"][MESH_TAG]: t.outputs["arn"] for t in meshes.of_type("aws:dynamodb/table:Table")}
+    found = []
+    for mesh, own_statements in statements_by_mesh(meshes).items():
+        for statement in own_statements:
+            if "Condition" not in statement:
+                continue
+            assert statement["Sid"] == "RateLimitBucket", statement
+            assert statement["Resource"] == tables[mesh] and statement["Action"] == ["dynamodb:UpdateItem"]
+            keys = statement["Condition"]["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"]
+            assert keys == [rate_limit_key(RATE_LIMITED)]
+            found.append(mesh)
+    assert sorted(found) == sorted(MESHES)  # one per mesh: its store's role, nobody else's
 
 
 def test_the_old_prefix_scheme_would_have_failed_this_check() -> None:
