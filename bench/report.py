@@ -151,4 +151,4 @@ def render_report(*, results: dict[str, dict[str, Any]], idle: IdleCost, elapsed
 
 def _verdict(name: str, value: str, target: str, ok: bool | None) -> str:
     mark = "" if ok is None else ("MET" if ok else "MISSED")
-    return f"  {name:28}{value:>12}  {target:20}{mark}"
+    return f"  {name:28}{value:>12}  {target:20}{mark}".rstrip()
