@@ -1,6 +1,7 @@
 """``GatewaySpec``: the mesh's front door (``MeshSpec.gateway``, an ActorMesh manifest's ``spec.gateway``).
 
-Off (None) by default: the mesh has no status table, its sidecars carry no status settings, and nothing serves HTTP.
+Off (None) by default: its sidecars carry no status settings and nothing serves HTTP (the mesh has a status table only
+if an actor has ``rateLimit``: its token bucket lives there).
 On, ``ActorMesh`` creates the status table and a ``Gateway`` component (docs/gateway.md, "Deploy"). Everything here is
 checked when the spec is built, so ``asya render`` names the file, the field, the limit and the fix; what only a
 deployment needs (authentication: ``asya dev --gateway`` serves loopback without it) is refused by the component,

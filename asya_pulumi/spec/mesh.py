@@ -86,8 +86,9 @@ class MeshSpec(SpecModel):
     )
     gateway: GatewaySpec | None = Field(
         None,
-        description="The front door (docs/gateway.md). null (default): no status table, no gateway, and the "
-        "sidecars track no status; set (even to {}) to create the status table and the gateway.",
+        description="The front door (docs/gateway.md). null (default): no gateway and the sidecars track no status "
+        "(the status table exists only if an actor has `rateLimit`, for its token bucket); set (even to {}) to create "
+        "the status table and the gateway.",
     )
 
     @field_validator("namespace")

@@ -55,6 +55,12 @@ class TeamSpec(SpecModel):
                     f"actor {actor.name!r} asks for a GPU: in a team stack name the pool with gpu.pool "
                     f"(one of the gpuPools the platform stack exports)"
                 )
+            if actor.rate_limit is not None:
+                raise ValueError(
+                    f"actor {actor.name!r} has rateLimit, whose token bucket lives in the mesh's status table, which a "
+                    f"team stack does not reference yet: declare the actor in the platform stack's mesh, or remove "
+                    f"rateLimit"
+                )
         return self
 
 

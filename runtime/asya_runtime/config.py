@@ -91,7 +91,8 @@ class SidecarConfig(BaseModel):
         alias="ASYA_STATUS_TABLE",
         description="The mesh's status table (`asya-{namespace}_status`, docs/gateway.md): envelopes with header "
         "`x-asya-tracked: \"1\"` report running, FLY and (sinks) their end there, and a canceled one is ended "
-        "uncalled. Unset: no status store, not one request more.",
+        "uncalled; a rate-limited actor keeps its token bucket there (`ASYA_RATE_LIMIT_PER_SECOND`). Unset: no status "
+        "store, not one request more.",
     )
     dynamodb_endpoint: str | None = Field(
         None, alias="ASYA_DYNAMODB_ENDPOINT", description="DynamoDB endpoint override (local servers); unset = AWS."

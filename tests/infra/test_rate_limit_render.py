@@ -134,3 +134,10 @@ def test_the_bucket_key_is_exact_for_prefix_related_actor_names() -> None:
         (keys[name],) = statement["Condition"]["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"]
         assert "*" not in keys[name] and "?" not in keys[name]
     assert keys == {name: rate_limit_key(name) for name in keys} and len(set(keys.values())) == 3
+
+
+def test_a_team_stack_actor_with_a_rate_limit_is_refused_naming_the_field() -> None:
+    from asya_pulumi.spec.team import TeamSpec
+
+    with pytest.raises(ValueError, match=r"'api' has rateLimit.*platform stack"):
+        TeamSpec(namespace="rl", region=REGION, actors=[actor("api", rate_limit={"perSecond": 2})])
