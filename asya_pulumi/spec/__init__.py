@@ -26,6 +26,7 @@ from asya_pulumi.spec.mesh import MeshSpec
 from asya_pulumi.spec.runtime_pin import DEFAULT_RUNTIME_IMAGE
 from asya_pulumi.spec.scaling_options import ScalingSpec
 from asya_pulumi.spec.sink import SinkSpec
+from asya_pulumi.spec.triggers import S3TriggerSpec, ScheduleTriggerSpec, TriggerSpec
 
 __all__ = [
     "API_VERSION",
@@ -45,12 +46,15 @@ __all__ = [
     "NodeSecuritySpec",
     "ResourcesSpec",
     "ResultRetentionSpec",
+    "S3TriggerSpec",
     "ScalingSpec",
+    "ScheduleTriggerSpec",
     "SecretsEncryptionSpec",
     "SinkSpec",
     "SpecError",
     "SystemNodeGroupSpec",
     "Toleration",
+    "TriggerSpec",
     "load_actor_manifest",
     "load_pipeline_dir",
     "runtime_in_dir",

@@ -10,6 +10,7 @@ into the Deployment; ``asya dev`` does the same for local processes; the sidecar
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Literal
 
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_valid
 from asya_runtime.handler_server import DEFAULT_SOCKET_PATH, ENV_SOCKET_PATH
 from asya_runtime.naming import queue_name
 from asya_runtime.resiliency import Resiliency
+from asya_runtime.triggers import S3TriggerTarget
 
 Mode = Literal["actor", "success-sink", "error-sink"]
 
@@ -149,6 +151,14 @@ class SidecarConfig(BaseModel):
         "a host network is reachable from nowhere else; a pod sets its own IP (the downward API's status.podIP), "
         "where the kubelet's probes and Prometheus reach it.",
     )
+    s3_triggers: dict[str, S3TriggerTarget] = Field(
+        default_factory=dict,
+        alias="ASYA_S3_TRIGGERS",
+        description="The mesh's S3 triggers whose route starts at this actor, as JSON: notification id "
+        "(`asya-{namespace}_{trigger}`) → `{trigger, bucket, route}`. An S3 event notification of one of them becomes "
+        "an envelope on its route; `s3:TestEvent` is deleted (docs/sidecar.md, \"Trigger events\"). Unset: every "
+        "body is an envelope.",
+    )
     log_payloads: bool = Field(
         False, alias="ASYA_LOG_PAYLOADS", description="Log payloads (may hold personal data; off by default)."
     )
@@ -162,6 +172,15 @@ class SidecarConfig(BaseModel):
     @classmethod
     def _parse_resiliency(cls, value: object) -> object:
         return Resiliency.model_validate_json(value) if isinstance(value, str) else value
+
+    @field_validator("s3_triggers", mode="before")
+    @classmethod
+    def _parse_s3_triggers(cls, value: object) -> object:
+        return json.loads(value) if isinstance(value, str) else value
+
+    @field_serializer("s3_triggers")
+    def _dump_s3_triggers(self, value: dict[str, S3TriggerTarget]) -> str:
+        return json.dumps({key: target.model_dump() for key, target in value.items()}, separators=(",", ":"))
 
     @field_serializer("resiliency")
     def _dump_resiliency(self, value: Resiliency) -> str:

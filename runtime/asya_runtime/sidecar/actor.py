@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from asya_runtime import triggers
 from asya_runtime.config import SidecarConfig
 from asya_runtime.envelope import Envelope, EnvelopeError
 from asya_runtime.sidecar import claimcheck, hops, logs, routing, tracing
@@ -148,6 +149,14 @@ class ActorProcessor:
         """``(envelope, the body it was parsed from)``: fetched first when the message is a claim-check reference.
         None when the message was finished here instead (its object gone, or no envelope: an error record)."""
         body = message.body
+        if self.config.s3_triggers:  # the first actor of an S3 trigger's route (asya_runtime/triggers.py)
+            triggered = triggers.envelope_from_s3_event(body, triggers=self.config.s3_triggers)
+            if triggered == triggers.TEST_EVENT:
+                slot.release()
+                logs.event("s3 test event deleted", message_id=message.message_id)
+                await self.outputs.finish(message, [])
+                return None
+            body = triggered or body
         try:
             reference = claimcheck.reference_in(body)
             if reference is not None:
