@@ -28,9 +28,11 @@ from asya_pulumi.components.observability import Observability, ObservabilityArg
 from asya_pulumi.components.pod_security import PodSecurityLevel, pod_security_labels
 from asya_pulumi.components.shared import shared_objects
 from asya_pulumi.components.status_table import StatusTable
+from asya_pulumi.components.triggers import MeshTriggers, queue_senders
 from asya_pulumi.objects import quota
 from asya_pulumi.objects.labels import MESH_LABEL, PART_OF_LABEL
 from asya_pulumi.objects.quota import QuotaSettings
+from asya_pulumi.objects.triggers import s3_trigger_targets
 from asya_pulumi.observability import ObservabilitySettings
 from asya_pulumi.spec import MeshSpec, SinkSpec
 from asya_pulumi.spec.gateway import check_deployable
@@ -77,6 +79,8 @@ class ActorMesh(AsyaComponent):
     gateway_url: pulumi.Output[str]
     status_table: StatusTable | None
     gateway: Gateway | None
+    #: The mesh's S3 notifications and schedules; None without ``spec.triggers``.
+    triggers: MeshTriggers | None
 
     def __init__(
         self,
@@ -141,6 +145,11 @@ class ActorMesh(AsyaComponent):
         if self.status_table is not None:
             common["status_table_arn"] = self.status_table.table_arn
         self.actors = self._actors(resource_name, spec=spec, bucket=results.bucket, common=common)
+        # spec.triggers: S3 notifications and schedules sending to their routes' first queues (none by default).
+        self.triggers = None if not spec.triggers else MeshTriggers(
+            f"{resource_name}-triggers", mesh=spec, queues={n: a.queue for n, a in self.actors.items()},
+            bucket=results.bucket, opts=child(self),
+        )
         names = list(self.actors)
         self.queue_urls = pulumi.Output.all(*(a.queue_url for a in self.actors.values())).apply(
             lambda urls: dict(zip(names, urls, strict=True))
@@ -202,6 +211,8 @@ class ActorMesh(AsyaComponent):
                 spec=actor,
                 gpu_pool=spec.gpu_pool_of(actor),
                 result_bucket=bucket,  # claim-check: large envelopes travel through the bucket
+                queue_senders=queue_senders(spec, actor=actor.name, mesh_bucket_arn=bucket.arn),
+                s3_triggers=lambda name, actor=actor.name: s3_trigger_targets(spec, actor=actor, mesh_bucket=name),
                 opts=child(self),
                 **common,
             )
