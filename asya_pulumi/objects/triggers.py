@@ -29,7 +29,7 @@ from typing import Any
 
 from asya_pulumi.objects.iam import PolicyDocument
 from asya_pulumi.spec.mesh import MeshSpec
-from asya_pulumi.spec.triggers import TriggerSpec
+from asya_pulumi.spec.triggers import MeshTriggerSpec
 from asya_runtime.naming import IAM_ROLE_NAME_MAX, SEPARATOR, mesh_prefix
 from asya_runtime.triggers import TRIGGER_HEADER, S3TriggerTarget, notification_id
 
@@ -129,7 +129,7 @@ def scheduler_send_policy(*, queue_arn: str) -> PolicyDocument:
     }
 
 
-def schedule_input(*, mesh: MeshSpec, trigger: TriggerSpec) -> str:
+def schedule_input(*, mesh: MeshSpec, trigger: MeshTriggerSpec) -> str:
     """The schedule's target input: a ready envelope on the trigger's route with its fixed payload.
 
     Its id is ``{trigger}-{scheduled time}`` (EventBridge fills the time in at each invocation): a retried

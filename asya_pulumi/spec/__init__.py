@@ -26,7 +26,7 @@ from asya_pulumi.spec.mesh import MeshSpec
 from asya_pulumi.spec.runtime_pin import DEFAULT_RUNTIME_IMAGE
 from asya_pulumi.spec.scaling_options import ScalingSpec
 from asya_pulumi.spec.sink import SinkSpec
-from asya_pulumi.spec.triggers import S3TriggerSpec, ScheduleTriggerSpec, TriggerSpec
+from asya_pulumi.spec.triggers import MeshTriggerSpec, S3TriggerSpec, ScheduleTriggerSpec
 
 __all__ = [
     "API_VERSION",
@@ -43,6 +43,7 @@ __all__ = [
     "GpuNodePoolSpec",
     "GpuSpec",
     "MeshSpec",
+    "MeshTriggerSpec",
     "NodeSecuritySpec",
     "ResourcesSpec",
     "ResultRetentionSpec",
@@ -54,7 +55,6 @@ __all__ = [
     "SpecError",
     "SystemNodeGroupSpec",
     "Toleration",
-    "TriggerSpec",
     "load_actor_manifest",
     "load_pipeline_dir",
     "runtime_in_dir",

@@ -29,10 +29,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator, model_validator
 
 from asya_pulumi.spec.base import SpecModel
 from asya_pulumi.spec.limits import check_bucket_name, repeated
@@ -40,7 +40,7 @@ from asya_pulumi.spec.schedule_expression import ExpressionError, parse_schedule
 from asya_runtime.config import OFFLOAD_PREFIX
 from asya_runtime.naming import SINK_RECORD_PREFIXES, check_dns_label, mesh_prefix
 
-__all__ = ["S3TriggerSpec", "ScheduleTriggerSpec", "TriggerSpec", "check_triggers", "mesh_bucket_prefixes"]
+__all__ = ["MeshTriggerSpec", "S3TriggerSpec", "ScheduleTriggerSpec", "check_triggers", "mesh_bucket_prefixes"]
 
 #: EventBridge Scheduler's schedule names are 1-64 characters; the mesh names each ``asya-{namespace}_{trigger}``.
 SCHEDULE_NAME_MAX = 64
@@ -48,6 +48,24 @@ SCHEDULE_NAME_MAX = 64
 S3_KEY_MAX_BYTES = 1024
 #: A schedule's payload travels in one SQS message built from it (256 KiB: SQS's limit in every region).
 SCHEDULE_PAYLOAD_MAX_BYTES = 256 * 1024
+
+
+def _json_text_or_mapping(value: Any) -> Any:
+    """A payload given as JSON text (how the cross-language SDKs pass free-form JSON) becomes its mapping."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError as exc:
+        raise ValueError(f"is text but not JSON ({exc}); write the payload as a mapping, or as JSON text from the "
+                         "SDKs (e.g. JSON.stringify(payload))") from None
+
+
+#: A payload: a mapping in manifests and Python, JSON text in the cross-language schema (no typed free-form JSON).
+JsonPayload = Annotated[
+    dict[str, Any], BeforeValidator(_json_text_or_mapping),
+    WithJsonSchema({"type": "string", "description": "JSON text of the payload object (a mapping in manifests)."}),
+]
 
 
 def mesh_bucket_prefixes() -> list[str]:
@@ -100,7 +118,7 @@ class ScheduleTriggerSpec(SpecModel):
         "one of day-of-month/day-of-week `?`; rate units singular for 1, plural above).",
     )
     timezone: str = Field("UTC", description="IANA zone the cron is read in (default UTC), e.g. Europe/Berlin.")
-    payload: dict[str, Any] = Field(default_factory=dict, description="The payload of every run ({} by default).")
+    payload: JsonPayload = Field(default_factory=dict, description="The payload of every run ({} by default).")
 
     @field_validator("expression")
     @classmethod
@@ -132,7 +150,7 @@ class ScheduleTriggerSpec(SpecModel):
         return value
 
 
-class TriggerSpec(SpecModel):
+class MeshTriggerSpec(SpecModel):
     """One trigger: a name, the route it starts, and exactly one of ``s3`` or ``schedule``."""
 
     name: str = Field(description="DNS label; names the S3 notification, the schedule and its IAM role.")
@@ -146,7 +164,7 @@ class TriggerSpec(SpecModel):
         return check_dns_label(value, what="trigger name")
 
     @model_validator(mode="after")
-    def _one_kind(self) -> TriggerSpec:
+    def _one_kind(self) -> MeshTriggerSpec:
         if (self.s3 is None) == (self.schedule is None):
             raise ValueError(f"trigger {self.name!r}: give exactly one of `s3` or `schedule`")
         return self
@@ -160,7 +178,7 @@ class TriggerSpec(SpecModel):
 
 
 def check_triggers(
-    triggers: Sequence[TriggerSpec], *, namespace: str, routes: Mapping[str, Sequence[str]]
+    triggers: Sequence[MeshTriggerSpec], *, namespace: str, routes: Mapping[str, Sequence[str]]
 ) -> None:
     """Names unique and short enough, routes declared, S3 filters neither overlapping each other nor the mesh's
     own writes. Each message starts ``triggers[NAME]`` and says the fix."""
@@ -187,7 +205,7 @@ def check_triggers(
     _check_s3_overlaps([t for t in triggers if t.s3 is not None])
 
 
-def _check_s3_overlaps(triggers: Sequence[TriggerSpec]) -> None:
+def _check_s3_overlaps(triggers: Sequence[MeshTriggerSpec]) -> None:
     """S3 refuses two notifications of one bucket and event type whose prefixes and suffixes both overlap."""
     for index, first in enumerate(triggers):
         for second in triggers[index + 1:]:

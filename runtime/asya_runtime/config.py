@@ -151,8 +151,8 @@ class SidecarConfig(BaseModel):
         "a host network is reachable from nowhere else; a pod sets its own IP (the downward API's status.podIP), "
         "where the kubelet's probes and Prometheus reach it.",
     )
-    s3_triggers: dict[str, S3TriggerTarget] = Field(
-        default_factory=dict,
+    s3_triggers: dict[str, S3TriggerTarget] | None = Field(
+        None,
         alias="ASYA_S3_TRIGGERS",
         description="The mesh's S3 triggers whose route starts at this actor, as JSON: notification id "
         "(`asya-{namespace}_{trigger}`) → `{trigger, bucket, route}`. An S3 event notification of one of them becomes "
@@ -179,7 +179,9 @@ class SidecarConfig(BaseModel):
         return json.loads(value) if isinstance(value, str) else value
 
     @field_serializer("s3_triggers")
-    def _dump_s3_triggers(self, value: dict[str, S3TriggerTarget]) -> str:
+    def _dump_s3_triggers(self, value: dict[str, S3TriggerTarget] | None) -> str | None:
+        if value is None:
+            return None
         return json.dumps({key: target.model_dump() for key, target in value.items()}, separators=(",", ":"))
 
     @field_serializer("resiliency")
