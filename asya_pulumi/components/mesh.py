@@ -11,7 +11,7 @@ team stack deploys ``TeamActors`` into it (``components/mesh_ref.py``), with the
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pulumi
@@ -37,6 +37,7 @@ from asya_pulumi.observability import ObservabilitySettings
 from asya_pulumi.spec import MeshSpec, SinkSpec
 from asya_pulumi.spec.gateway import check_deployable
 from asya_runtime.naming import SINKS, SUCCESS_SINK
+from asya_runtime.triggers import S3TriggerTarget
 
 DEFAULT_NETWORK_POLICY = MeshNetworkPolicy()
 DEFAULT_QUOTA = QuotaSettings()
@@ -212,11 +213,16 @@ class ActorMesh(AsyaComponent):
                 gpu_pool=spec.gpu_pool_of(actor),
                 result_bucket=bucket,  # claim-check: large envelopes travel through the bucket
                 queue_senders=queue_senders(spec, actor=actor.name, mesh_bucket_arn=bucket.arn),
-                s3_triggers=lambda name, actor=actor.name: s3_trigger_targets(spec, actor=actor, mesh_bucket=name),
+                s3_triggers=_trigger_targets(spec, actor=actor.name),
                 opts=child(self),
                 **common,
             )
         return actors
+
+
+def _trigger_targets(spec: MeshSpec, *, actor: str) -> Callable[[str], dict[str, S3TriggerTarget]]:
+    """Given the result bucket's name, the S3 triggers whose route starts at ``actor`` (its ``ASYA_S3_TRIGGERS``)."""
+    return lambda bucket: s3_trigger_targets(spec, actor=actor, mesh_bucket=bucket)
 
 
 def _refuse_unusable(
