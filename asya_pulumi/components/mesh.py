@@ -149,7 +149,7 @@ class ActorMesh(AsyaComponent):
         # spec.triggers: S3 notifications and schedules sending to their routes' first queues (none by default).
         self.triggers = None if not spec.triggers else MeshTriggers(
             f"{resource_name}-triggers", mesh=spec, queues={n: a.queue for n, a in self.actors.items()},
-            bucket=results.bucket, opts=child(self),
+            bucket=results.bucket, roles={a.name: self.actors[a.name].role for a in spec.actors}, opts=child(self),
         )
         names = list(self.actors)
         self.queue_urls = pulumi.Output.all(*(a.queue_url for a in self.actors.values())).apply(

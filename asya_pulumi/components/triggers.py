@@ -32,6 +32,8 @@ from asya_pulumi.objects.triggers import (
     scheduler_role_name,
     scheduler_send_policy,
     scheduler_trust_policy,
+    trigger_object_arn,
+    trigger_objects_policy,
 )
 from asya_pulumi.spec.mesh import MeshSpec
 
@@ -64,7 +66,8 @@ def queue_senders(
 
 class MeshTriggers(AsyaComponent):
     """The mesh's triggers (``spec.triggers``). ``queues``: every actor's :class:`ActorQueue`; ``bucket``: the
-    mesh's result bucket (the default S3 trigger bucket)."""
+    mesh's result bucket (the default S3 trigger bucket); ``roles``: the actors' IAM roles, to which a policy
+    reading the announced objects is added for each actor of an S3 trigger's route (none given: none added)."""
 
     OUTPUTS = (
         ComponentOutput("scheduleNames", "schedule_names", dict[str, str],
@@ -82,10 +85,12 @@ class MeshTriggers(AsyaComponent):
         mesh: MeshSpec,
         queues: Mapping[str, ActorQueue],
         bucket: aws.s3.Bucket,
+        roles: Mapping[str, aws.iam.Role] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(f"{TYPE_PREFIX}MeshTriggers", resource_name, None, opts)
         self.notifications = self._notifications(resource_name, mesh=mesh, queues=queues, bucket=bucket)
+        self.readers = self._readers(resource_name, mesh=mesh, queues=queues, roles=roles or {}, bucket=bucket)
         self.schedules: dict[str, aws.scheduler.Schedule] = {}
         for trigger in mesh.triggers:
             if trigger.schedule is not None:
@@ -126,6 +131,28 @@ class MeshTriggers(AsyaComponent):
                 } for note in notes],
                 opts=child(self, depends_on=policies),  # S3 checks it may send when the configuration is put
             ))
+        return made
+
+    def _readers(
+        self, resource_name: str, *, mesh: MeshSpec, queues: Mapping[str, ActorQueue],
+        roles: Mapping[str, aws.iam.Role], bucket: aws.s3.Bucket,
+    ) -> list[aws.iam.RolePolicy]:
+        """Per actor on an S3 trigger's route: may read the objects those triggers announce, nothing more."""
+        made = []
+        for actor, role in roles.items():
+            notes = [note for note in s3_notifications(mesh) if actor in note.route]
+            if not notes:
+                continue
+            document = pulumi.Output.all(queues[actor].arn, bucket.arn).apply(
+                lambda arns, notes=notes: json.dumps(trigger_objects_policy([
+                    trigger_object_arn(bucket_arn=_bucket_arn(note, partition=arn_parts(arns[0])[0],
+                                                              mesh_bucket_arn=arns[1]),
+                                       prefix=note.prefix, suffix=note.suffix)
+                    for note in notes
+                ]))
+            )
+            made.append(aws.iam.RolePolicy(f"{resource_name}-{actor}-read-objects", role=role.name, policy=document,
+                                           opts=child(self)))
         return made
 
     def _schedule(

@@ -14,6 +14,8 @@ trigger behaves the same on a laptop and on AWS:
   Its role (:func:`scheduler_role_name`) may be assumed only by EventBridge Scheduler for that one schedule of the
   mesh's account (:func:`scheduler_trust_policy`), and may only ``sqs:SendMessage`` to that one queue
   (:func:`scheduler_send_policy`).
+* the actors of an S3 trigger's route may read the objects it announces (``s3:GetObject``/``GetObjectVersion`` on
+  ``{bucket}/{prefix}*{suffix}``, :func:`trigger_objects_policy`): the payload names an object for them to fetch.
 
 The queues are encrypted with SSE-SQS (``components/queue.py``), whose keys SQS holds: neither S3 nor the scheduler
 needs a KMS grant to send to them. (With a customer managed key they would need ``kms:GenerateDataKey`` and
@@ -46,6 +48,8 @@ __all__ = [
     "scheduler_role_name",
     "scheduler_send_policy",
     "scheduler_trust_policy",
+    "trigger_object_arn",
+    "trigger_objects_policy",
 ]
 
 #: Every S3 trigger starts on each object created (Put, Post, Copy, CompleteMultipartUpload).
@@ -104,6 +108,26 @@ def s3_send_statement(*, index: int, queue_arn: str, bucket_arn: str) -> dict[st
         "Resource": queue_arn,
         "Condition": {"ArnEquals": {"aws:SourceArn": bucket_arn}, "StringEquals": {"aws:SourceAccount": account}},
     }
+
+
+def iam_literal(text: str) -> str:
+    """``text`` inside an IAM resource, its ``*``, ``?`` and ``$`` written as IAM's literal forms (``${*}``...), so a
+    key prefix holding them grants that prefix, not a wildcard."""
+    return "".join(f"${{{c}}}" if c in "*?$" else c for c in text)
+
+
+def trigger_objects_policy(resources: list[str]) -> PolicyDocument:
+    """A route actor's extra policy: read the objects its S3 triggers announce (the payload names them)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "ReadTriggerObjects", "Effect": "Allow",
+                       "Action": ["s3:GetObject", "s3:GetObjectVersion"], "Resource": resources}],
+    }
+
+
+def trigger_object_arn(*, bucket_arn: str, prefix: str, suffix: str) -> str:
+    """The objects an S3 trigger announces, as an IAM resource: ``{bucket}/{prefix}*{suffix}``, literal otherwise."""
+    return f"{bucket_arn}/{iam_literal(prefix)}*{iam_literal(suffix)}"
 
 
 def scheduler_trust_policy(*, schedule: str) -> PolicyDocument:

@@ -66,9 +66,11 @@ def iam_pattern(resource: str) -> re.Pattern[str]:
 
 def arns_by_mesh(deployment: Deployment) -> dict[str, set[str]]:
     """Every ARN a mesh owns: its queues and DLQs, its bucket, objects under every key prefix a sink or an actor
-    writes (offloaded envelopes), its actors', sinks' and gateway's roles (which its sinks read: who sent a record),
-    and its status table with its index."""
+    writes (offloaded envelopes) or its S3 triggers watch (its named bucket's too), its actors', sinks' and
+    gateway's roles (which its sinks read: who sent a record), and its status table with its index."""
     found: dict[str, set[str]] = defaultdict(set)
+    for mesh in MESHES:
+        found[mesh] |= {f"arn:aws:s3:::data-{mesh}", f"arn:aws:s3:::data-{mesh}/in/x.json"}
     for typ in ("aws:sqs/queue:Queue", "aws:s3/bucket:Bucket", "aws:iam/role:Role", "aws:dynamodb/table:Table"):
         for record in deployment.of_type(typ):
             if MESH_TAG not in (record.inputs.get("tags") or {}):
@@ -76,7 +78,7 @@ def arns_by_mesh(deployment: Deployment) -> dict[str, set[str]]:
             arn = record.outputs["arn"]
             found[record.inputs["tags"][MESH_TAG]].add(arn)
             if typ == "aws:s3/bucket:Bucket":
-                prefixes = [*SINK_RECORD_PREFIXES.values(), OFFLOAD_PREFIX]
+                prefixes = [*SINK_RECORD_PREFIXES.values(), OFFLOAD_PREFIX, "triggers/drop"]  # the S3 trigger's too
                 found[record.inputs["tags"][MESH_TAG]] |= {f"{arn}/{p}/x.json" for p in prefixes}
             if typ == "aws:dynamodb/table:Table":
                 found[record.inputs["tags"][MESH_TAG]].add(index_arn(arn))

@@ -134,6 +134,27 @@ def test_the_schedules_role_is_assumable_for_that_schedule_and_sends_to_that_que
                                     "Resource": queue_arn("fetch")}]
 
 
+def test_the_route_actors_may_read_the_announced_objects_and_nothing_more(rendered: Deployment) -> None:
+    bucket_arn = rendered.one("aws:s3/bucket:Bucket", "m-results").outputs["arn"]
+    readable = {}
+    for actor in ("fetch", "score", "store"):
+        policy = rendered.one("aws:iam/rolePolicy:RolePolicy", f"m-triggers-{actor}-read-objects")
+        assert policy.inputs["role"] == f"asya-shop_{actor}_{REGION}"
+        (statement,) = json.loads(policy.inputs["policy"])["Statement"]
+        assert statement["Action"] == ["s3:GetObject", "s3:GetObjectVersion"]
+        readable[actor] = statement["Resource"]
+    drop, images = f"{bucket_arn}/triggers/drop/*", "arn:aws:s3:::team-images/in/*.jpg"
+    assert readable == {"fetch": [drop], "score": [drop, images], "store": [drop, images]}
+
+
+def test_a_prefix_with_iam_wildcard_characters_grants_it_literally() -> None:
+    from asya_pulumi.objects.triggers import trigger_object_arn
+
+    assert trigger_object_arn(bucket_arn="arn:aws:s3:::b", prefix="a*b?/$x/", suffix=".j*g") == (
+        "arn:aws:s3:::b/a${*}b${?}/${$}x/*.j${*}g"
+    )
+
+
 def test_queues_use_sse_sqs_so_no_sender_needs_a_kms_grant(rendered: Deployment) -> None:
     """With SSE-SQS, SQS holds the key: S3 and the scheduler send without kms:GenerateDataKey. A queue on a
     customer managed key would need that grant; this test fails the day a queue moves to one."""
