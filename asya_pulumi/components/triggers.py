@@ -44,6 +44,19 @@ def _bucket_arn(note: S3Notification, *, partition: str, mesh_bucket_arn: str) -
     return mesh_bucket_arn if note.bucket is None else f"arn:{partition}:s3:::{note.bucket}"
 
 
+def _readable(notes: list[S3Notification]) -> Callable[[list[str]], str]:
+    """Given ``[a queue ARN (its partition), the mesh bucket's ARN]``, the read policy of ``notes``' objects."""
+    def document(arns: list[str]) -> str:
+        partition = arn_parts(arns[0])[0]
+        return json.dumps(trigger_objects_policy([
+            trigger_object_arn(bucket_arn=_bucket_arn(note, partition=partition, mesh_bucket_arn=arns[1]),
+                               prefix=note.prefix, suffix=note.suffix)
+            for note in notes
+        ]))
+
+    return document
+
+
 def queue_senders(
     mesh: MeshSpec, *, actor: str, mesh_bucket_arn: pulumi.Input[str]
 ) -> Callable[[str], pulumi.Input[list[dict[str, Any]]]] | None:
@@ -143,14 +156,7 @@ class MeshTriggers(AsyaComponent):
             notes = [note for note in s3_notifications(mesh) if actor in note.route]
             if not notes:
                 continue
-            document = pulumi.Output.all(queues[actor].arn, bucket.arn).apply(
-                lambda arns, notes=notes: json.dumps(trigger_objects_policy([
-                    trigger_object_arn(bucket_arn=_bucket_arn(note, partition=arn_parts(arns[0])[0],
-                                                              mesh_bucket_arn=arns[1]),
-                                       prefix=note.prefix, suffix=note.suffix)
-                    for note in notes
-                ]))
-            )
+            document = pulumi.Output.all(queues[actor].arn, bucket.arn).apply(_readable(notes))
             made.append(aws.iam.RolePolicy(f"{resource_name}-{actor}-read-objects", role=role.name, policy=document,
                                            opts=child(self)))
         return made
