@@ -149,7 +149,11 @@ class LocalTriggers:
             now = datetime.now(UTC)
             for name, at in list(self.next_at.items()):
                 if at is not None and at <= now:
-                    self._fire(name, at=at)
+                    try:
+                        self._fire(name, at=at)
+                    except Exception as exc:  # the broker restarting: this fire time is tried again next turn
+                        self.notice(f"trigger {name}: sending failed ({exc}); retrying")
+                        continue
                     self.next_at[name] = self._next(name, after=at)
             for watched in self.watched:
                 self._poll(watched)
@@ -190,7 +194,11 @@ class LocalTriggers:
                 configuration_id=watched.note.id, bucket=watched.bucket, key=key, size=size, etag=etag.strip('"'),
                 sequencer=f"{time.time_ns():020X}", region=self.region,
             )
-            self._send(watched.note.first_actor, body)
+            try:
+                self._send(watched.note.first_actor, body)
+            except Exception as exc:  # not marked seen: the next poll announces it again
+                self.notice(f"trigger {watched.note.trigger}: announcing {key} failed ({exc}); retrying")
+                return
             watched.seen[key] = (etag, size)
             self.announced.append(key)
             self.notice(f"trigger {watched.note.trigger}: s3://{watched.bucket}/{key} created; announced to "

@@ -129,3 +129,62 @@ def test_an_upload_and_the_schedule_start_their_routes_in_a_running_mesh(
     assert "trigger uploads: s3://" in output and "notes.txt" not in output
     sidecar_logs = "".join(p.read_text() for p in (tmp_path / "logs").glob("sidecars-*"))
     assert sidecar_logs.count("s3 test event deleted") == 1
+
+
+def test_the_local_trigger_thread_announces_only_new_matching_objects(
+    broker: LocalBroker, namespace: str, sqs: Any, s3: Any,
+) -> None:
+    """In process, on the session's broker: what was there at start is not announced, a new or overwritten object
+    is (once), a key of another suffix never; a named bucket is made; each destination gets one s3:TestEvent."""
+    from asya_pulumi.local.queues import create_bucket, create_queues, mesh_queue_settings
+    from asya_pulumi.local.triggers import LocalTriggers
+    from asya_pulumi.spec import AsyncActorSpec, MeshSpec
+
+    shared = f"shared-{namespace}"
+    mesh = MeshSpec(
+        namespace=namespace, actors=[AsyncActorSpec(name=n, image="i:1", handler="h.f") for n in ("tag", "store")],
+        routes={"ingest": ["tag", "store"], "tail": ["store"]},
+        triggers=[{"name": "uploads", "route": "ingest", "s3": {"suffix": ".jpg"}},
+                  {"name": "shared", "route": "tail", "s3": {"bucket": shared, "prefix": "in/"}}],
+    )
+    urls = create_queues(sqs=sqs, settings=mesh_queue_settings(mesh))
+    bucket = f"asya-{namespace}-results"
+    create_bucket(s3=s3, bucket=bucket, region="us-east-1")
+    s3.put_object(Bucket=bucket, Key="triggers/uploads/old.jpg", Body=b"there before")
+    lines: list[str] = []
+    triggers = LocalTriggers(mesh=mesh, sqs=sqs, s3=s3, urls=urls, mesh_bucket=bucket, region="us-east-1",
+                             notice=lines.append, poll_s=0.2)
+
+    def bodies(actor: str, count: int, *, timeout_s: float = 20) -> list[dict[str, Any]]:
+        got: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout_s
+        while len(got) < count and time.monotonic() < deadline:
+            for message in sqs.receive_message(QueueUrl=urls[actor], MaxNumberOfMessages=10,
+                                               WaitTimeSeconds=1).get("Messages", []):
+                got.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=urls[actor], ReceiptHandle=message["ReceiptHandle"])
+        return got
+
+    triggers.start()
+    try:
+        assert s3.head_bucket(Bucket=shared)  # a named bucket exists on AWS; locally it is made
+        assert [b["Event"] for b in bodies("tag", 1)] == ["s3:TestEvent"]
+        assert [b["Bucket"] for b in bodies("store", 1)] == [shared]
+        s3.put_object(Bucket=bucket, Key="triggers/uploads/new.jpg", Body=b"12345")
+        s3.put_object(Bucket=bucket, Key="triggers/uploads/new.png", Body=b"no")
+        s3.put_object(Bucket=shared, Key="in/a b.csv", Body=b"x,y")
+        s3.put_object(Bucket=shared, Key="out/ignored.csv", Body=b"x,y")
+        [created] = bodies("tag", 1)
+        record = created["Records"][0]
+        assert record["eventName"] == "ObjectCreated:Put"
+        assert record["s3"]["configurationId"] == f"asya-{namespace}_uploads"
+        assert record["s3"]["object"]["key"] == "triggers/uploads/new.jpg" and record["s3"]["object"]["size"] == 5
+        [other] = bodies("store", 1)
+        assert other["Records"][0]["s3"]["object"]["key"] == "in/a+b.csv"  # URL-encoded, as S3 sends it
+        s3.put_object(Bucket=bucket, Key="triggers/uploads/new.jpg", Body=b"123456")  # overwritten: announced
+        [overwrite] = bodies("tag", 1)
+        assert overwrite["Records"][0]["s3"]["object"]["size"] == 6
+        assert bodies("tag", 1, timeout_s=2) == [] and bodies("store", 1, timeout_s=1) == []  # nothing else, once
+    finally:
+        triggers.stop()
+    assert sorted(triggers.announced) == ["in/a b.csv", "triggers/uploads/new.jpg", "triggers/uploads/new.jpg"]
