@@ -56,6 +56,8 @@ CANCEL_WAIT_S = 1.0
 MAX_BATCH_SIZE = 256
 #: The longest ``spec.batch.maxWait``: an envelope's wait for its batch comes before its call's own time.
 MAX_BATCH_WAIT_S = 10.0
+#: Most messages one ReceiveMessage returns.
+SQS_RECEIVE_MAX = 10
 #: ``spec.batch.maxWait`` when the manifest gives none.
 DEFAULT_BATCH_WAIT_S = 0.05
 
@@ -193,10 +195,12 @@ class SidecarConfig(BaseModel):
     @property
     def slots(self) -> int:
         """Messages the sidecar works on at once (received, up to their handler's answer): ``concurrency``, or for
-        a batching actor two batches per handler slot, one in the call and the next filling meanwhile."""
+        a batching actor two batches per handler slot (one in the call, the next filling meanwhile) plus one
+        receive's worth, so the receive loop, which waits for room for a whole receive, keeps the filling batch
+        fed."""
         if self.batch_max_size == 1:
             return self.concurrency
-        return 2 * self.concurrency * self.batch_max_size
+        return 2 * self.concurrency * self.batch_max_size + SQS_RECEIVE_MAX
 
     @property
     def offload_threshold(self) -> int:
