@@ -169,9 +169,9 @@ class BatchCollector:
 
 
 def collector(*, config: SidecarConfig, handler: HandlerClient) -> BatchCollector | None:
-    """The actor's collector when it batches (``ASYA_BATCH_MAX_SIZE`` above 1), else None. It has its own
+    """The actor's collector when it batches (``ASYA_BATCH_MAX_SIZE`` set, 1 included), else None. It has its own
     connections, whose read limit is ``batch_max_size`` single answers."""
-    if config.batch_max_size <= 1:
+    if not config.batch_max_size:
         return None
     client = HandlerClient(
         socket_path=handler.socket_path,
