@@ -41,17 +41,17 @@ from asya_pulumi.spec.scaling_options import ScalingSpec
 from asya_pulumi.spec.upstream_form import from_upstream_form
 from asya_runtime.config import (
     DEFAULT_BATCH_WAIT_S,
-    MAX_BATCH_SIZE,
-    MAX_BATCH_WAIT_S,
-    MAX_BATCHED_IN_FLIGHT,
     DEFAULT_MAX_FANOUT,
     DEFAULT_MAX_MESSAGE_BYTES,
     DEFAULT_OFFLOAD_THRESHOLD_BYTES,
+    MAX_BATCH_SIZE,
+    MAX_BATCH_WAIT_S,
+    MAX_BATCHED_IN_FLIGHT,
     MAX_FANOUT,
     SidecarConfig,
 )
-from asya_runtime.naming import check_actor_name
 from asya_runtime.durations import format_duration
+from asya_runtime.naming import check_actor_name
 from asya_runtime.resiliency import Resiliency, Seconds
 
 _HANDLER = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$")

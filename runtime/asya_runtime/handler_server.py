@@ -525,7 +525,7 @@ class CallRunner:
                 f"the batched handler returned {len(result)} results for {len(envelopes)} payloads; return one per "
                 "payload, in order (an Exception instance fails that item alone)"
             )
-        return [self._batch_item(envelope, item) for envelope, item in zip(envelopes, result)]
+        return [self._batch_item(envelope, item) for envelope, item in zip(envelopes, result)]  # noqa: B905  (Python 3.9: no strict=; lengths checked above)
 
     def _batch_item(self, envelope: dict[str, Any], item: Any) -> str:
         """One item's answer text: an Exception instance fails it (retryable, as if its own call had raised it)."""

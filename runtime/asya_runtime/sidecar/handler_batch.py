@@ -112,7 +112,7 @@ class BatchCollector:
             if isinstance(exc, asyncio.CancelledError):
                 raise
         else:
-            for item, answer in zip(batch, answers):
+            for item, answer in zip(batch, answers, strict=True):
                 if not item.future.done():
                     item.future.set_result(answer)
         finally:
