@@ -72,3 +72,15 @@ def test_a_bad_batch_is_refused_naming_the_field(batch: dict[str, Any], fragment
 def test_concurrency_times_batch_size_is_bounded() -> None:
     message = error_of(manifest(concurrency=100, batch={"maxSize": 256}))
     assert "concurrency 100 x batch.maxSize 256" in message and "1024" in message
+
+
+def test_the_sidecar_memory_limit_budgets_every_item_of_a_batch_as_a_call(deployment: Deployment) -> None:
+    from asya_pulumi.objects.pod import sidecar_memory_limit_mib
+
+    build(deployment, BATCHED)
+    sidecar = deployment_spec(deployment)["spec"]["template"]["spec"]["containers"][1]
+    config = SidecarConfig.from_env(plain_env(sidecar))
+    expected = sidecar_memory_limit_mib(
+        concurrency=16, max_fanout=config.max_fanout, max_message_bytes=config.max_message_bytes
+    )
+    assert sidecar["resources"]["limits"]["memory"] == f"{expected}Mi"
