@@ -19,3 +19,12 @@ def score_batch(payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """A batch per call: 25 ms + 1 ms per item (16 items: 41 ms, 2.6 ms each)."""
     time.sleep(FIXED_S + PER_ITEM_S * len(payloads))
     return payloads
+
+
+def echo(payload: dict[str, Any]) -> dict[str, Any]:
+    """No cost of its own: what a frame costs (bench/batching.py ``--frame-lever``)."""
+    return payload
+
+
+def echo_batch(payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return payloads
