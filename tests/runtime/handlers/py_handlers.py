@@ -216,3 +216,8 @@ async def batch_async(payloads: list[dict[str, Any]]) -> list[Any]:
 def batch_slow(payloads: list[dict[str, Any]]) -> list[Any]:
     time.sleep(max(p["sleep_s"] for p in payloads))
     return [{"slept": p["sleep_s"]} for p in payloads]
+
+
+def batch_sizes(payloads: list[dict[str, Any]]) -> list[Any]:
+    """Each item learns the size of the batch it came in."""
+    return [{"key": p.get("key"), "n": len(payloads)} for p in payloads]
