@@ -82,6 +82,7 @@ def test_one_items_failure_retries_that_item_alone_and_the_others_succeed_once(m
     assert routed["route"]["curr"] == "next" and routed["headers"]["x-batched"] >= 1
     called = Counter(k for keys in _calls(mesh) for k in keys)
     assert called == {"flaky": 2, "good": 1, "doomed": 2, "quiet": 1, "routed": 1}
+    assert ["flaky"] in _calls(mesh) and ["doomed"] in _calls(mesh)  # the retries ran alone
     mesh.assert_quiet("success-sink", "error-sink", "gpu")
 
 
@@ -96,10 +97,29 @@ def test_a_handler_killed_mid_batch_retries_every_envelope_and_loses_none(mesh: 
     records = mesh.take("success-sink", 4)
 
     assert sorted(r["payload"]["key"] for r in records) == keys
-    called = Counter(k for keys in _calls(mesh) for k in keys)
-    assert called == {k: 2 for k in keys}  # once in the killed call, once after
+    calls = _calls(mesh)
+    assert sorted(calls[0]) == keys and sorted(k for [k] in calls[1:]) == keys  # then each retried alone
     assert mesh.calls()[-1]["pid"] != first_pid  # the retries ran in the restarted server
     assert mesh.actors[0].handler_exit_codes == [-signal.SIGKILL]
+    mesh.assert_quiet("success-sink", "error-sink", "gpu")
+
+
+def test_a_poison_envelope_that_fails_the_whole_call_costs_its_batch_mates_one_attempt(mesh: MeshHarness) -> None:
+    _start(mesh, max_size=8)
+    good = [f"good{i}" for i in range(3)]
+    mesh.send_many("gpu", [
+        *(new_envelope(route=["gpu"], payload={"key": k}) for k in good),
+        new_envelope(route=["gpu"], payload={"key": "poison", "poison": True}),
+    ])
+
+    successes = mesh.take("success-sink", 3)
+    [error] = mesh.take("error-sink", 1)
+
+    assert sorted(r["payload"]["key"] for r in successes) == good
+    assert error["payload"]["key"] == "poison" and error["status"]["error"]["type"] == "RuntimeError"
+    calls = _calls(mesh)
+    assert sorted(calls[0]) == sorted([*good, "poison"])  # the batch that failed whole
+    assert sorted(k for [k] in calls[1:]) == sorted([*good, "poison"])  # then one attempt each, alone
     mesh.assert_quiet("success-sink", "error-sink", "gpu")
 
 

@@ -157,7 +157,8 @@ _failed_once: set[str] = set()
 
 
 def batch_echo(payloads: list[dict[str, Any]]) -> list[Any]:
-    """Records one line per call, ``{"keys": [...], "pid"}``; sleeps the batch's largest ``sleep_s``; then per
+    """Records one line per call, ``{"keys": [...], "pid"}``; sleeps the batch's largest ``sleep_s``; raises if
+    any payload has ``poison``; then per
     payload: ``fail`` → a ValueError instance (that item fails), ``fail_once`` → one the first time its key is seen
     by this process, ``end`` → None, ``route`` → a generator that routes that item on to ``route``, else the
     payload with ``batch_size``."""
@@ -167,6 +168,8 @@ def batch_echo(payloads: list[dict[str, Any]]) -> list[Any]:
             keys = [p.get("key") for p in payloads]
             out.write(json.dumps({"keys": keys, "pid": os.getpid(), "t": time.time()}) + "\n")
     time.sleep(max(float(p.get("sleep_s", 0)) for p in payloads))
+    if any(p.get("poison") for p in payloads):
+        raise RuntimeError("a poison payload fails the whole call")
     return [_batch_item(p, len(payloads)) for p in payloads]
 
 

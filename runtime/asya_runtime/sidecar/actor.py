@@ -264,7 +264,7 @@ class ActorProcessor:
             self.tracer.call_started(request)
             envelope_json = json.dumps(request, separators=(",", ":"))
         try:
-            call = self.handler.call if self.batches is None else self.batches.call
+            call = self.handler.call if self.batches is None else self.batches.caller(envelope)
             answer = await call(
                 envelope_json=envelope_json, budget=budget, connect_wait_s=connect_wait_s, on_fly=on_fly
             )

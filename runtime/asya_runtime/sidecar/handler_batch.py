@@ -19,7 +19,9 @@ While every handler slot is busy the next batch fills (the sidecar holds two bat
 
 A whole call that produced no answer (timed out, the server crashed or went away, an answer over the read limit)
 fails every envelope of the batch with that error, and each is then retried or ended by its own policy; so does an
-answer that breaks the contract (not one result per envelope).
+answer that breaks the contract (not one result per envelope). A retried envelope (``status.attempt`` above 1) is
+called in a batch of its own, ahead of the filling batch: retries are individual, so one poison envelope that
+fails whole calls costs each batch-mate one attempt, not all of them.
 """
 
 from __future__ import annotations
@@ -27,11 +29,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from asya_runtime.config import SidecarConfig
+from asya_runtime.envelope import Envelope
 from asya_runtime.sidecar import logs
 from asya_runtime.sidecar.answer import HandlerAnswer
 from asya_runtime.sidecar.handler_client import HandlerCallError, HandlerClient
@@ -61,8 +64,16 @@ class BatchCollector:
         self.concurrency = concurrency
         self.running = 0
         self._pending: list[_Item] = []
+        #: Retried envelopes, each called in a batch of its own (:meth:`caller`), before the pending batch.
+        self._alone: list[_Item] = []
         self._timer: asyncio.TimerHandle | None = None
         self._calls: set[asyncio.Task[None]] = set()
+
+    def caller(self, envelope: Envelope) -> Callable[..., Awaitable[HandlerAnswer]]:
+        """How to call the handler for ``envelope``: in the batch it joins, or — an envelope this actor retries
+        (``status.attempt`` above 1) — in a batch of its own, so that a batch-mate that makes the whole call fail
+        (a poison input, a crash) can cost it one attempt at most: its retry runs alone."""
+        return self.call_alone if envelope.status.attempt > 1 else self.call
 
     async def call(
         self, *, envelope_json: str, budget: Callable[[], float], connect_wait_s: float,
@@ -70,15 +81,28 @@ class BatchCollector:
     ) -> HandlerAnswer:
         """This envelope's answer from the batch it joins (``on_fly`` is not used: a batched call's FLY events are
         counted and dropped). Raises what :meth:`HandlerClient.call` raises when the whole call had no answer."""
+        return await self._join(self._pending, envelope_json=envelope_json, budget=budget,
+                                connect_wait_s=connect_wait_s)
+
+    async def call_alone(
+        self, *, envelope_json: str, budget: Callable[[], float], connect_wait_s: float,
+        on_fly: Callable[[Any], None] | None = None,
+    ) -> HandlerAnswer:
+        """As :meth:`call`, in a batch of one (the handler still receives a list)."""
+        return await self._join(self._alone, envelope_json=envelope_json, budget=budget, connect_wait_s=connect_wait_s)
+
+    async def _join(
+        self, queue: list[_Item], *, envelope_json: str, budget: Callable[[], float], connect_wait_s: float
+    ) -> HandlerAnswer:
         loop = asyncio.get_running_loop()
         item = _Item(envelope_json=envelope_json, budget=budget, connect_wait_s=connect_wait_s, joined=loop.time())
-        self._pending.append(item)
+        queue.append(item)
         self._consider()
         try:
             return await item.future
         finally:
-            if item in self._pending:  # cancelled before its batch went (a stopping sidecar): leave it out
-                self._pending.remove(item)
+            if item in queue:  # cancelled before its batch went (a stopping sidecar): leave it out
+                queue.remove(item)
 
     def _consider(self) -> None:
         """Start every batch that may go now; otherwise arm the timer for the earliest moment one may."""
@@ -86,6 +110,8 @@ class BatchCollector:
             self._timer.cancel()
             self._timer = None
         loop = asyncio.get_running_loop()
+        while self._alone and self.running < self.concurrency:
+            self._start([self._alone.pop(0)])
         while self._pending and self.running < self.concurrency:
             now = loop.time()
             first, last = self._pending[0].joined, self._pending[-1].joined
@@ -93,10 +119,13 @@ class BatchCollector:
                 self._timer = loop.call_later(min(last + JOIN_GAP_S, first + self.max_wait_s) - now, self._consider)
                 return
             batch, self._pending = self._pending[: self.max_size], self._pending[self.max_size :]
-            self.running += 1
-            task = asyncio.create_task(self._run(batch))
-            self._calls.add(task)
-            task.add_done_callback(self._calls.discard)
+            self._start(batch)
+
+    def _start(self, batch: list[_Item]) -> None:
+        self.running += 1
+        task = asyncio.create_task(self._run(batch))
+        self._calls.add(task)
+        task.add_done_callback(self._calls.discard)
 
     async def _run(self, batch: list[_Item]) -> None:
         try:
