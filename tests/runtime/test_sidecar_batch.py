@@ -9,21 +9,23 @@ from __future__ import annotations
 import signal
 import time
 from collections import Counter
+from typing import Any
 
 from support.mesh import MeshHarness, wait_for
 
 from asya_runtime.envelope import new_envelope
 from asya_runtime.resiliency import Resiliency
+from asya_runtime.sidecar.claimcheck import offload_with
 
 QUICK_RETRY = {"maxAttempts": 2, "initialInterval": "200ms", "jitter": False}
 RESILIENCY = Resiliency.model_validate({"actorTimeout": "30s", "policies": {"default": QUICK_RETRY}})
 
 
-def _start(mesh: MeshHarness, *, max_size: int, max_wait: str = "50ms", node: bool = False) -> None:
+def _start(mesh: MeshHarness, *, max_size: int, max_wait: str = "50ms", node: bool = False, **overrides: Any) -> None:
     mesh.standard("gpu", "next", resiliency=RESILIENCY)
     mesh.start_actor(
         "gpu", handler="batch_echo", node=node, resiliency=RESILIENCY, concurrency=1,
-        batch_max_size=max_size, batch_max_wait=max_wait,
+        batch_max_size=max_size, batch_max_wait=max_wait, **overrides,
     )
 
 
@@ -120,6 +122,22 @@ def test_a_poison_envelope_that_fails_the_whole_call_costs_its_batch_mates_one_a
     calls = _calls(mesh)
     assert sorted(calls[0]) == sorted([*good, "poison"])  # the batch that failed whole
     assert sorted(k for [k] in calls[1:]) == sorted([*good, "poison"])  # then one attempt each, alone
+    mesh.assert_quiet("success-sink", "error-sink", "gpu")
+
+
+def test_an_offloaded_envelope_in_a_batch_is_fetched_for_its_own_item(mesh: MeshHarness) -> None:
+    mesh.create_bucket()
+    _start(mesh, max_size=8, result_bucket=mesh.bucket)
+    big = new_envelope(route=["gpu"], payload={"key": "big", "pad": "x" * 600_000})
+    small = new_envelope(route=["gpu"], payload={"key": "small"})
+    reference = offload_with(mesh.s3, bucket=mesh.bucket, envelope=big)
+    mesh.sqs.send_message_batch(QueueUrl=mesh.queue_url("gpu"), Entries=[
+        {"Id": "0", "MessageBody": reference}, {"Id": "1", "MessageBody": small.to_json()},
+    ])
+
+    mesh.take("success-sink", 2, timeout_s=60)  # the big one travels on as a reference again
+
+    assert sorted(k for keys in _calls(mesh) for k in keys) == ["big", "small"]  # the handler saw both payloads
     mesh.assert_quiet("success-sink", "error-sink", "gpu")
 
 
