@@ -21,6 +21,7 @@ try:
     from asya_pulumi.components.observability import ObservabilityArgs as ObservabilityArgs
     from asya_pulumi.components.queue import ActorQueue as ActorQueue
     from asya_pulumi.components.status_table import StatusTable as StatusTable
+    from asya_pulumi.components.triggers import MeshTriggers as MeshTriggers
 except ModuleNotFoundError:
     require("deploy", needed_by="the Pulumi components (asya_pulumi.components)")  # names the extra if it is that
     raise

@@ -20,7 +20,7 @@ refused at deploy time (it would be written into the Deployment in clear).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pulumi
@@ -37,6 +37,7 @@ from asya_pulumi.objects.sidecar import sidecar_config
 from asya_pulumi.spec import DEFAULT_RUNTIME_IMAGE, AsyncActorSpec, SinkSpec
 from asya_runtime.config import DEFAULT_HOP_BUDGET
 from asya_runtime.naming import check_names_fit, role_name, status_table_name
+from asya_runtime.triggers import S3TriggerTarget
 
 #: Pulumi must not wait for an actor's pods: with scale-to-zero (and GPU nodes that take minutes) none may start.
 SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
@@ -81,8 +82,13 @@ class AsyncActor(AsyaComponent):
         hop_budget: int = DEFAULT_HOP_BUDGET,
         status_table_arn: pulumi.Input[str] | None = None,
         rate_limit_table_arn: pulumi.Input[str] | None = None,
+        queue_senders: Callable[[str], pulumi.Input[list[dict[str, Any]]]] | None = None,
+        s3_triggers: Callable[[str], Mapping[str, S3TriggerTarget]] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        """``queue_senders``: statements added to the queue's policy (:class:`ActorQueue`'s ``senders``);
+        ``s3_triggers``: given the result bucket's name, the S3 triggers whose route starts here, for the sidecar's
+        ``ASYA_S3_TRIGGERS`` (both from the mesh's triggers, ``components/triggers.py``)."""
         if isinstance(spec, AsyncActorSpec) and spec.gpu is not None and gpu_pool is None:
             raise ValueError(f"actor {spec.name!r} asks for a GPU; pass gpu_pool= (the GPU node pool's name)")
         if isinstance(spec, SinkSpec) and result_bucket is None:
@@ -112,8 +118,10 @@ class AsyncActor(AsyaComponent):
             actor=spec.name,
             resiliency=spec.resiliency,
             tags=tags(namespace=namespace, actor=spec.name),
+            senders=queue_senders,
             opts=child(self),
         )
+        self._s3_triggers = s3_triggers
         service_account, association = self._identity(cluster_name=cluster_name, result_bucket=result_bucket)
         self.secret_env = self._secret_env() if isinstance(spec, AsyncActorSpec) else None
         if shared is None:
@@ -148,6 +156,7 @@ class AsyncActor(AsyaComponent):
             spec=scaling.scaled_object_spec(
                 deployment=spec.name, scaling=spec.scaling, queue_url=self.queue.url, region=region,
                 trigger_authentication=shared.trigger_authentication_name,
+                batch_size=spec.batch.max_size if isinstance(spec, AsyncActorSpec) and spec.batch is not None else 1,
             ),
             opts=child(self, depends_on=[*keda, shared.trigger_authentication, self.deployment]),
         )
@@ -213,6 +222,13 @@ class AsyncActor(AsyaComponent):
         guarded = {k: _refuse_secret(actor=spec.name, name=k, value=v) for k, v in spec.env.items()}
         return spec.model_copy(update={"env": guarded})
 
+    def _triggers_of(self, bucket: str | None) -> dict[str, Any]:
+        """``{"s3_triggers": ...}`` for the sidecar when S3 triggers start at this actor, else nothing."""
+        if self._s3_triggers is None or bucket is None:
+            return {}
+        targets = dict(self._s3_triggers(bucket))
+        return {"s3_triggers": targets} if targets else {}
+
     def _deployment_spec(
         self,
         *,
@@ -238,7 +254,7 @@ class AsyncActor(AsyaComponent):
             lambda bucket: pod.sidecar_container(
                 image=runtime_image,
                 sidecar=config,
-                sidecar_env=config.model_copy(update={"result_bucket": bucket}).to_env()
+                sidecar_env=config.model_copy(update={"result_bucket": bucket, **self._triggers_of(bucket)}).to_env()
                 | pod.sidecar_tracing_env(spec),
                 overrides=spec.sidecar if isinstance(spec, AsyncActorSpec) else None,
             )

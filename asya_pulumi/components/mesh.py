@@ -11,7 +11,7 @@ team stack deploys ``TeamActors`` into it (``components/mesh_ref.py``), with the
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pulumi
@@ -28,13 +28,16 @@ from asya_pulumi.components.observability import Observability, ObservabilityArg
 from asya_pulumi.components.pod_security import PodSecurityLevel, pod_security_labels
 from asya_pulumi.components.shared import shared_objects
 from asya_pulumi.components.status_table import StatusTable
+from asya_pulumi.components.triggers import MeshTriggers, queue_senders
 from asya_pulumi.objects import quota
 from asya_pulumi.objects.labels import MESH_LABEL, PART_OF_LABEL
 from asya_pulumi.objects.quota import QuotaSettings
+from asya_pulumi.objects.triggers import s3_trigger_targets
 from asya_pulumi.observability import ObservabilitySettings
 from asya_pulumi.spec import MeshSpec, SinkSpec
 from asya_pulumi.spec.gateway import check_deployable
 from asya_runtime.naming import SINKS, SUCCESS_SINK
+from asya_runtime.triggers import S3TriggerTarget
 
 DEFAULT_NETWORK_POLICY = MeshNetworkPolicy()
 DEFAULT_QUOTA = QuotaSettings()
@@ -79,6 +82,8 @@ class ActorMesh(AsyaComponent):
     gateway_url: pulumi.Output[str]
     status_table: StatusTable | None
     gateway: Gateway | None
+    #: The mesh's S3 notifications and schedules; None without ``spec.triggers``.
+    triggers: MeshTriggers | None
 
     def __init__(
         self,
@@ -147,6 +152,11 @@ class ActorMesh(AsyaComponent):
         if self.status_table is not None and spec.gateway is not None:
             common["status_table_arn"] = self.status_table.table_arn
         self.actors = self._actors(resource_name, spec=spec, bucket=results.bucket, common=common)
+        # spec.triggers: S3 notifications and schedules sending to their routes' first queues (none by default).
+        self.triggers = None if not spec.triggers else MeshTriggers(
+            f"{resource_name}-triggers", mesh=spec, queues={n: a.queue for n, a in self.actors.items()},
+            bucket=results.bucket, roles={a.name: self.actors[a.name].role for a in spec.actors}, opts=child(self),
+        )
         names = list(self.actors)
         self.queue_urls = pulumi.Output.all(*(a.queue_url for a in self.actors.values())).apply(
             lambda urls: dict(zip(names, urls, strict=True))
@@ -210,10 +220,17 @@ class ActorMesh(AsyaComponent):
                 result_bucket=bucket,  # claim-check: large envelopes travel through the bucket
                 rate_limit_table_arn=self.status_table.table_arn
                 if actor.rate_limit is not None and self.status_table is not None else None,
+                queue_senders=queue_senders(spec, actor=actor.name, mesh_bucket_arn=bucket.arn),
+                s3_triggers=_trigger_targets(spec, actor=actor.name),
                 opts=child(self),
                 **common,
             )
         return actors
+
+
+def _trigger_targets(spec: MeshSpec, *, actor: str) -> Callable[[str], dict[str, S3TriggerTarget]]:
+    """Given the result bucket's name, the S3 triggers whose route starts at ``actor`` (its ``ASYA_S3_TRIGGERS``)."""
+    return lambda bucket: s3_trigger_targets(spec, actor=actor, mesh_bucket=bucket)
 
 
 def _refuse_unusable(

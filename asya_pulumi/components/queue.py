@@ -3,13 +3,15 @@
 Every attribute comes from :func:`asya_pulumi.objects.queue_settings.queue_settings` (visibility, redrive count,
 retention,
 long polling; see there why), the function ``asya dev`` and the tests create their queues with. Added here:
-SSE-SQS encryption and a policy denying non-TLS requests.
+SSE-SQS encryption and a policy denying non-TLS requests. A queue has one policy: ``senders`` adds statements
+to it (an S3 trigger's, ``objects/triggers.py``), so no second policy resource can overwrite the first.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -43,8 +45,11 @@ class ActorQueue(AsyaComponent):
         actor: str,
         resiliency: Resiliency,
         tags: Mapping[str, str] | None = None,
+        senders: Callable[[str], pulumi.Input[list[dict[str, Any]]]] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        """``senders``: given the queue's ARN, the statements that allow others to send to it (the queue's
+        policy then holds them after the TLS-only Deny); None: the Deny alone."""
         check_dns_label(namespace, what="mesh namespace")
         check_dns_label(actor, what="actor name")
         check_names_fit(namespace=namespace, actor=actor)
@@ -78,13 +83,21 @@ class ActorQueue(AsyaComponent):
             ),
             opts=child(self),
         )
+        self.policies: list[aws.sqs.QueuePolicy] = []
         for suffix, queue in (("", self.queue), ("-dlq", self.dlq)):
-            aws.sqs.QueuePolicy(
+            allowed = senders if senders is not None and not suffix else None
+            self.policies.append(aws.sqs.QueuePolicy(
                 f"{resource_name}{suffix}-tls-only",
                 queue_url=queue.url,
-                policy=queue.arn.apply(lambda arn: json.dumps(deny_insecure_transport(resources=[arn], service="sqs"))),
+                policy=queue.arn.apply(lambda arn, allowed=allowed: _policy(arn, allowed)),
                 opts=child(self),
-            )
+            ))
         self.url, self.arn = self.queue.url, self.queue.arn
         self.dlq_url, self.dlq_arn = self.dlq.url, self.dlq.arn
         self.register()
+
+
+def _policy(arn: str, senders: Callable[[str], pulumi.Input[list[dict[str, Any]]]] | None) -> pulumi.Output[str]:
+    document = deny_insecure_transport(resources=[arn], service="sqs")
+    extra = pulumi.Output.from_input(senders(arn) if senders is not None else [])
+    return extra.apply(lambda statements: json.dumps({**document, "Statement": [*document["Statement"], *statements]}))

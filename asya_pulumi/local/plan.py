@@ -33,6 +33,7 @@ from asya_pulumi.local.processes import ProcessSpec
 from asya_pulumi.local.queues import mesh_sinks
 from asya_pulumi.objects.pod import handler_server_config
 from asya_pulumi.objects.sidecar import sidecar_config
+from asya_pulumi.objects.triggers import s3_trigger_targets
 from asya_pulumi.spec.actor import AsyncActorSpec
 from asya_pulumi.spec.inputs import plain_text
 from asya_pulumi.spec.manifest import runtime_in_dir
@@ -271,7 +272,8 @@ def local_env(actor: AsyncActorSpec) -> dict[str, str]:
 
 def _sidecar_config(plan: MeshPlan, *, spec: AsyncActorSpec | SinkSpec, socket_path: str) -> SidecarConfig:
     """The pod's sidecar settings (:func:`~asya_pulumi.objects.sidecar.sidecar_config`), here: local endpoints, and
-    the status store's settings when the plan has one."""
+    the status store's settings when the plan has one, and the S3 triggers whose route starts at the actor."""
+    triggers = s3_trigger_targets(plan.mesh, actor=spec.name, mesh_bucket=plan.bucket)
     config = sidecar_config(
         spec,
         namespace=plan.mesh.namespace,
@@ -282,6 +284,7 @@ def _sidecar_config(plan: MeshPlan, *, spec: AsyncActorSpec | SinkSpec, socket_p
         socket_path=socket_path,
         hop_budget=plan.mesh.hop_budget,
         metrics_port=0,  # many replicas on one host cannot share a port; progress reads the queues instead
+        **({"s3_triggers": triggers} if triggers else {}),
     )
     return SidecarConfig.from_env(config.to_env() | dict(plan.status_env)) if plan.status_env else config
 

@@ -31,4 +31,7 @@ def sidecar_config(spec: AsyncActorSpec | SinkSpec, *, namespace: str, region: s
         if spec.rate_limit is not None:  # the bucket lives in the status table: ``where`` names it (status_table)
             derived["rate_limit_per_second"] = spec.rate_limit.per_second
             derived["rate_limit_burst"] = spec.rate_limit.burst
+        if spec.batch is not None:
+            derived["batch_max_size"] = spec.batch.max_size
+            derived["batch_max_wait"] = spec.batch.max_wait
     return SidecarConfig.model_validate({**derived, **where})

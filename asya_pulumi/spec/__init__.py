@@ -26,6 +26,7 @@ from asya_pulumi.spec.mesh import MeshSpec
 from asya_pulumi.spec.runtime_pin import DEFAULT_RUNTIME_IMAGE
 from asya_pulumi.spec.scaling_options import ScalingSpec
 from asya_pulumi.spec.sink import SinkSpec
+from asya_pulumi.spec.triggers import MeshTriggerSpec, S3TriggerSpec, ScheduleTriggerSpec
 
 __all__ = [
     "API_VERSION",
@@ -42,10 +43,13 @@ __all__ = [
     "GpuNodePoolSpec",
     "GpuSpec",
     "MeshSpec",
+    "MeshTriggerSpec",
     "NodeSecuritySpec",
     "ResourcesSpec",
     "ResultRetentionSpec",
+    "S3TriggerSpec",
     "ScalingSpec",
+    "ScheduleTriggerSpec",
     "SecretsEncryptionSpec",
     "SinkSpec",
     "SpecError",

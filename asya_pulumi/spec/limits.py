@@ -109,8 +109,9 @@ def result_bucket_prefix(*, namespace: str) -> str:
     return f"{PREFIX}{namespace}-results-"[: S3_BUCKET_NAME_MAX - BUCKET_UNIQUE_SUFFIX_LENGTH]
 
 
-def check_bucket_name(name: str) -> str:
-    """S3's general purpose bucket naming rules (3–63 characters, lowercase, no IP form, reserved affixes)."""
+def check_bucket_name(name: str, *, fix: str = "change the namespace it derives from") -> str:
+    """S3's general purpose bucket naming rules (3–63 characters, lowercase, no IP form, reserved affixes);
+    ``fix`` ends the message (a derived name's fix differs from a named bucket's)."""
     problem = None
     if not 3 <= len(name) <= S3_BUCKET_NAME_MAX:
         problem = f"is {len(name)} characters; S3 allows 3 to {S3_BUCKET_NAME_MAX}"
@@ -125,7 +126,7 @@ def check_bucket_name(name: str) -> str:
         except ValueError:
             pass
     if problem:
-        raise ValueError(f"S3 bucket name {name!r} {problem}; change the namespace it derives from")
+        raise ValueError(f"S3 bucket name {name!r} {problem}; {fix}")
     return name
 
 

@@ -20,6 +20,7 @@ from asya_pulumi.spec.limits import (
     repeated,
 )
 from asya_pulumi.spec.runtime_pin import DEFAULT_RUNTIME_IMAGE
+from asya_pulumi.spec.triggers import MeshTriggerSpec, check_triggers
 from asya_runtime.config import DEFAULT_HOP_BUDGET, MAX_HOP_BUDGET
 from asya_runtime.naming import check_dns_label, check_names_fit
 from asya_runtime.resiliency import check_recovery_actors, check_recovery_cycles
@@ -84,6 +85,12 @@ class MeshSpec(SpecModel):
         default_factory=ResultRetentionSpec,
         description="Lifecycle of the result bucket: records expire after 90 days, old versions 7 days later.",
     )
+    triggers: list[MeshTriggerSpec] = Field(
+        default_factory=list,
+        description="What starts a route without a client: `s3` (an object created under a bucket/prefix; the "
+        "mesh's bucket by default) or `schedule` (EventBridge Scheduler cron/rate). None by default "
+        "(docs/infrastructure.md, \"Triggers\").",
+    )
     gateway: GatewaySpec | None = Field(
         None,
         description="The front door (docs/gateway.md). null (default): no gateway and the sidecars track no status "
@@ -119,6 +126,7 @@ class MeshSpec(SpecModel):
             check_recovery_actors(actor=actor.name, resiliency=actor.resiliency, known=names)
         check_recovery_cycles({actor.name: actor.resiliency for actor in self.actors})
         check_routes(self.routes, known=names)
+        check_triggers(self.triggers, namespace=self.namespace, routes=self.routes)
         if self.gateway is not None:
             check_gateway(self.gateway, routes=self.routes, actors=names)
         return self

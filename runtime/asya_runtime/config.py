@@ -10,6 +10,7 @@ into the Deployment; ``asya dev`` does the same for local processes; the sidecar
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Literal
 
@@ -17,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_valid
 
 from asya_runtime.handler_server import DEFAULT_SOCKET_PATH, ENV_SOCKET_PATH
 from asya_runtime.naming import queue_name
-from asya_runtime.resiliency import Resiliency
+from asya_runtime.resiliency import Resiliency, Seconds
+from asya_runtime.triggers import S3TriggerTarget
 
 Mode = Literal["actor", "success-sink", "error-sink"]
 
@@ -50,6 +52,19 @@ SHUTDOWN_FLUSH_S = 5.0
 RECEIVE_SLACK_S = 10.0
 #: How long calls cut short at the end of the in-flight wait get to hand their messages back.
 CANCEL_WAIT_S = 1.0
+#: The largest batch an actor may ask for (``spec.batch.maxSize``): the sidecar holds two batches per handler slot
+#: (one in the call, the next filling), each envelope up to ASYA_MAX_MESSAGE_BYTES, and one answer line carries
+#: every item's result.
+MAX_BATCH_SIZE = 256
+#: The longest ``spec.batch.maxWait``: an envelope's wait for its batch comes before its call's own time.
+MAX_BATCH_WAIT_S = 10.0
+#: The most envelopes a replica's batches may hold at once, ``concurrency x batch.maxSize`` (each up to
+#: ASYA_MAX_MESSAGE_BYTES, twice over: one batch in each call, the next filling).
+MAX_BATCHED_IN_FLIGHT = 1024
+#: Most messages one ReceiveMessage returns.
+SQS_RECEIVE_MAX = 10
+#: ``spec.batch.maxWait`` when the manifest gives none.
+DEFAULT_BATCH_WAIT_S = 0.05
 
 
 class SidecarConfig(BaseModel):
@@ -121,6 +136,17 @@ class SidecarConfig(BaseModel):
     concurrency: int = Field(
         1, ge=1, le=100, alias="ASYA_CONCURRENCY", description="Messages in flight per replica (1 suits GPU models)."
     )
+    batch_max_size: int = Field(
+        0, ge=0, le=MAX_BATCH_SIZE, alias="ASYA_BATCH_MAX_SIZE",
+        description="Most envelopes per handler call (the actor's `batch.maxSize`): the handler is called with a "
+        "list of up to this many payloads in one `call_batch` frame and returns one result per payload "
+        "(docs/sidecar.md, *Dynamic batching*); 0 = no batching, one envelope (a dict) per call.",
+    )
+    batch_max_wait: Seconds = Field(
+        DEFAULT_BATCH_WAIT_S, le=MAX_BATCH_WAIT_S, alias="ASYA_BATCH_MAX_WAIT",
+        description="Longest a batch waits to fill (the actor's `batch.maxWait`, a duration: `50ms`, or "
+        "seconds); it goes sooner once full, or once no envelope joined it for 2 ms while a handler slot is free.",
+    )
     resiliency: Resiliency = Field(
         default_factory=Resiliency,
         alias="ASYA_RESILIENCY",
@@ -161,6 +187,14 @@ class SidecarConfig(BaseModel):
         "a host network is reachable from nowhere else; a pod sets its own IP (the downward API's status.podIP), "
         "where the kubelet's probes and Prometheus reach it.",
     )
+    s3_triggers: dict[str, S3TriggerTarget] | None = Field(
+        None,
+        alias="ASYA_S3_TRIGGERS",
+        description="The mesh's S3 triggers whose route starts at this actor, as JSON: notification id "
+        "(`asya-{namespace}_{trigger}`) → `{trigger, bucket, route}`. An S3 event notification of one of them becomes "
+        "an envelope on its route; `s3:TestEvent` is deleted (docs/sidecar.md, \"Trigger events\"). Unset: every "
+        "body is an envelope.",
+    )
     log_payloads: bool = Field(
         False, alias="ASYA_LOG_PAYLOADS", description="Log payloads (may hold personal data; off by default)."
     )
@@ -175,6 +209,17 @@ class SidecarConfig(BaseModel):
     def _parse_resiliency(cls, value: object) -> object:
         return Resiliency.model_validate_json(value) if isinstance(value, str) else value
 
+    @field_validator("s3_triggers", mode="before")
+    @classmethod
+    def _parse_s3_triggers(cls, value: object) -> object:
+        return json.loads(value) if isinstance(value, str) else value
+
+    @field_serializer("s3_triggers")
+    def _dump_s3_triggers(self, value: dict[str, S3TriggerTarget] | None) -> str | None:
+        if value is None:
+            return None
+        return json.dumps({key: target.model_dump() for key, target in value.items()}, separators=(",", ":"))
+
     @field_serializer("resiliency")
     def _dump_resiliency(self, value: Resiliency) -> str:
         return value.to_json()
@@ -182,6 +227,16 @@ class SidecarConfig(BaseModel):
     @property
     def queue_name(self) -> str:
         return queue_name(namespace=self.namespace, actor=self.actor)
+
+    @property
+    def slots(self) -> int:
+        """Messages the sidecar works on at once (received, up to their handler's answer): ``concurrency``, or for
+        a batching actor two batches per handler slot (one in the call, the next filling meanwhile) plus one
+        receive's worth, so the receive loop, which waits for room for a whole receive, keeps the filling batch
+        fed."""
+        if not self.batch_max_size:
+            return self.concurrency
+        return 2 * self.concurrency * self.batch_max_size + SQS_RECEIVE_MAX
 
     @property
     def offload_threshold(self) -> int:

@@ -4,9 +4,11 @@ expands them, is matched against every ARN of every other mesh — and matches n
 The namespaces are chosen to break prefix-based schemes: ``a`` is a prefix of ``a-b``, which is a prefix of a
 40-character namespace; ``a`` has an actor ``b-x`` and ``a-b`` an actor ``x`` (``asya-a-b-x`` under the old
 ``asya-{ns}-{actor}`` scheme for both). Every mesh has its front door on: its status table (and its ``by_status``
-index) is one more resource no other mesh may reach, and its gateway's role one more set of statements. Every mesh's
-``store`` actor has a rate limit: its bucket statement (``UpdateItem`` on its own item of its own table) is matched
-like every other, and its leading key names that actor's bucket alone.
+index) is one more resource no other mesh may reach, and its gateway's role one more set of statements. Every mesh
+has triggers too (an S3 trigger on its own bucket and one on a named bucket, a schedule): the scheduler's role is
+one more role whose statements are checked, and no trigger can send to another mesh's queue. Every mesh's ``store``
+actor has a rate limit: its bucket statement (``UpdateItem`` on its own item of its own table) is matched like every
+other, and its leading key names that actor's bucket alone.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from functools import cache
 from typing import Any
 
 import pytest
-from infra_mocks import REGION, Deployment
+from infra_mocks import ACCOUNT, REGION, Deployment
 
 from asya_pulumi.components import ActorMesh, Keda
 from asya_pulumi.objects.status_table import index_arn
@@ -42,6 +44,11 @@ def spec(namespace: str, actors: list[str]) -> MeshSpec:
                                rate_limit={"perSecond": 10} if a == RATE_LIMITED else None) for a in actors],
         routes={"go": actors[:2]},
         gateway={"auth": {"issuer": "https://issuer.example.com", "audience": "asya-gateway"}},
+        triggers=[
+            {"name": "drop", "route": "go", "s3": {}},
+            {"name": "data", "route": "go", "s3": {"bucket": f"data-{namespace}", "prefix": "in/"}},
+            {"name": "tick", "route": "go", "schedule": {"expression": "rate(1 hour)"}},
+        ],
     )
 
 
@@ -65,9 +72,11 @@ def iam_pattern(resource: str) -> re.Pattern[str]:
 
 def arns_by_mesh(deployment: Deployment) -> dict[str, set[str]]:
     """Every ARN a mesh owns: its queues and DLQs, its bucket, objects under every key prefix a sink or an actor
-    writes (offloaded envelopes), its actors', sinks' and gateway's roles (which its sinks read: who sent a record),
-    and its status table with its index."""
+    writes (offloaded envelopes) or its S3 triggers watch (its named bucket's too), its actors', sinks' and
+    gateway's roles (which its sinks read: who sent a record), and its status table with its index."""
     found: dict[str, set[str]] = defaultdict(set)
+    for mesh in MESHES:
+        found[mesh] |= {f"arn:aws:s3:::data-{mesh}", f"arn:aws:s3:::data-{mesh}/in/x.json"}
     for typ in ("aws:sqs/queue:Queue", "aws:s3/bucket:Bucket", "aws:iam/role:Role", "aws:dynamodb/table:Table"):
         for record in deployment.of_type(typ):
             if MESH_TAG not in (record.inputs.get("tags") or {}):
@@ -75,7 +84,7 @@ def arns_by_mesh(deployment: Deployment) -> dict[str, set[str]]:
             arn = record.outputs["arn"]
             found[record.inputs["tags"][MESH_TAG]].add(arn)
             if typ == "aws:s3/bucket:Bucket":
-                prefixes = [*SINK_RECORD_PREFIXES.values(), OFFLOAD_PREFIX]
+                prefixes = [*SINK_RECORD_PREFIXES.values(), OFFLOAD_PREFIX, "triggers/drop"]  # the S3 trigger's too
                 found[record.inputs["tags"][MESH_TAG]] |= {f"{arn}/{p}/x.json" for p in prefixes}
             if typ == "aws:dynamodb/table:Table":
                 found[record.inputs["tags"][MESH_TAG]].add(index_arn(arn))
@@ -164,6 +173,11 @@ def test_every_role_trusts_only_its_own_mesh_namespace(meshes: Deployment) -> No
         if mesh is None:
             continue
         (statement,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+        if statement["Principal"] == {"Service": "scheduler.amazonaws.com"}:  # a schedule trigger's role
+            schedule = statement["Condition"]["ArnEquals"]["aws:SourceArn"]
+            assert schedule == f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/default/asya-{mesh}_tick"
+            assert len(role.inputs["name"]) <= 64, role.inputs["name"]
+            continue
         condition = statement["Condition"]["StringEquals"]
         assert condition["aws:RequestTag/kubernetes-namespace"] == mesh
         assert len(role.inputs["name"]) <= 64, role.inputs["name"]
@@ -178,6 +192,59 @@ def test_every_mesh_has_its_own_table_and_gateway_role(meshes: Deployment) -> No
 
 
 def test_no_two_resources_of_any_meshes_share_a_name(meshes: Deployment) -> None:
-    for typ in ("aws:sqs/queue:Queue", "aws:iam/role:Role", "aws:dynamodb/table:Table"):
+    for typ in ("aws:sqs/queue:Queue", "aws:iam/role:Role", "aws:dynamodb/table:Table",
+                "aws:scheduler/schedule:Schedule"):
         names = [r.inputs["name"] for r in meshes.of_type(typ) if r.inputs.get("name")]
         assert len(names) == len(set(names)), typ
+
+
+def mesh_of_queue(deployment: Deployment) -> dict[str, str]:
+    return {q.outputs["arn"]: q.inputs["tags"][MESH_TAG] for q in deployment.of_type("aws:sqs/queue:Queue")}
+
+
+def test_no_trigger_of_one_mesh_sends_to_a_queue_of_another(meshes: Deployment) -> None:
+    """Each schedule targets its own mesh's queue with its own mesh's role; each bucket notification of a mesh's
+    own bucket or of its named bucket names only queues of that mesh."""
+    owner = mesh_of_queue(meshes)
+    role_mesh = {r.outputs["arn"]: r.inputs["tags"][MESH_TAG] for r in meshes.of_type("aws:iam/role:Role")
+                 if MESH_TAG in (r.inputs.get("tags") or {})}
+    schedules = meshes.of_type("aws:scheduler/schedule:Schedule")
+    assert len(schedules) == len(MESHES)
+    for schedule in schedules:
+        mesh = schedule.inputs["name"].removeprefix("asya-").split("_")[0]
+        assert owner[schedule.inputs["target"]["arn"]] == mesh
+        assert role_mesh[schedule.inputs["target"]["roleArn"]] == mesh
+    bucket_mesh = {b.outputs["bucket"]: b.inputs["tags"][MESH_TAG] for b in meshes.of_type("aws:s3/bucket:Bucket")}
+    bucket_mesh |= {f"data-{mesh}": mesh for mesh in MESHES}
+    notifications = meshes.of_type("aws:s3/bucketNotification:BucketNotification")
+    assert len(notifications) == 2 * len(MESHES)
+    for notification in notifications:
+        mesh = bucket_mesh[notification.inputs["bucket"]]
+        for queue in notification.inputs["queues"]:
+            assert owner[queue["queueArn"]] == mesh, (notification.name, queue)
+            assert queue["id"].startswith(f"asya-{mesh}_")
+
+
+def test_a_queue_policy_lets_s3_send_to_that_queue_alone_for_its_own_meshs_buckets(meshes: Deployment) -> None:
+    """Every Allow in a queue policy names exactly the queue it is on, and a bucket (SourceArn) of that queue's
+    mesh; no other mesh's bucket ARN matches it, wildcards expanded as IAM expands them."""
+    owner = mesh_of_queue(meshes)
+    arns = arns_by_mesh(meshes)
+    allowed = 0
+    for policy in meshes.of_type("aws:sqs/queuePolicy:QueuePolicy"):
+        for statement in json.loads(policy.inputs["policy"])["Statement"]:
+            if statement["Effect"] != "Allow":
+                continue
+            allowed += 1
+            mesh = owner[statement["Resource"]]
+            assert policy.inputs["queueUrl"].endswith("/" + statement["Resource"].split(":")[-1])
+            assert statement["Principal"] == {"Service": "s3.amazonaws.com"}
+            assert statement["Action"] == "sqs:SendMessage"
+            assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT}
+            source = statement["Condition"]["ArnEquals"]["aws:SourceArn"]
+            assert source in arns[mesh] | {f"arn:aws:s3:::data-{mesh}"}
+            for other, other_arns in arns.items():
+                if other != mesh:
+                    assert not [arn for arn in other_arns if iam_pattern(source).match(arn)]
+                    assert not iam_pattern(statement["Resource"]).match(f"arn:aws:s3:::data-{other}")
+    assert allowed == 2 * len(MESHES)

@@ -18,7 +18,7 @@ from types import FrameType
 
 from asya_pulumi.cli.completion import completes_names
 from asya_pulumi.cli.dev.json_summary import check_json_options, people_to_stderr
-from asya_pulumi.cli.dev.setup import check_handlers_first, load_mesh, parse_replicas, read_inputs
+from asya_pulumi.cli.dev.setup import check_handlers_first, fired_inputs, load_mesh, parse_replicas, read_inputs
 from asya_pulumi.cli.errors import UsageError
 from asya_pulumi.cli.output import add_json_option
 from asya_pulumi.extras import require
@@ -45,6 +45,14 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--input", type=Path, metavar="FILE.jsonl", help='one {"route": ..., "payload": ...} per line')
     completes_names(source.add_argument("--send", nargs=2, metavar=("ROUTE", "PAYLOAD_JSON"), help="send one envelope"))
+    parser.add_argument(
+        "--fire",
+        action="append",
+        default=[],
+        metavar="TRIGGER",
+        help="send what schedule trigger TRIGGER sends, now, as an input of the run (repeatable); schedules also "
+        "fire on their own expression while the mesh is up, and S3 triggers on uploads (see docs/cli.md)",
+    )
     parser.add_argument("--results", type=Path, metavar="FILE.jsonl", help="write every final envelope here")
     parser.add_argument(
         "--replicas",
@@ -111,10 +119,11 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     mesh, pipeline = load_mesh(args.pipeline_dir, namespace=args.namespace)
     pipeline_dir = pipeline.directory
-    envelopes = read_inputs(args, mesh)
+    envelopes = read_inputs(args, mesh) + fired_inputs(args, mesh)
     if not envelopes and not (args.keep_running or args.watch or args.ui):
         raise UsageError(
-            "nothing to run: pass --input FILE.jsonl, --send ROUTE PAYLOAD_JSON, --keep-running, --watch or --ui"
+            "nothing to run: pass --input FILE.jsonl, --send ROUTE PAYLOAD_JSON, --fire TRIGGER, --keep-running, "
+            "--watch or --ui"
         )
     if args.resend and not args.watch:
         raise UsageError("--resend re-sends after a reload: it needs --watch")

@@ -42,10 +42,31 @@ def run_mesh(args: argparse.Namespace, *, launched: Launch, envelopes: list[Enve
             return emit_run(args, outcome=unsent, namespace=launched.mesh.namespace,
                             endpoint=launched.sqs_endpoint, log_dir=launched.log_dir)
     runner = MeshRunner(args=args, launched=launched, started=started)
-    if args.ui:
-        with _serve_ui(runner=runner, launched=launched, started=started):
-            return _run_and_stay(args, launched=launched, runner=runner, envelopes=envelopes)
-    return _run_and_stay(args, launched=launched, runner=runner, envelopes=envelopes)
+    with _triggers(launched=launched, started=started):
+        if args.ui:
+            with _serve_ui(runner=runner, launched=launched, started=started):
+                return _run_and_stay(args, launched=launched, runner=runner, envelopes=envelopes)
+        return _run_and_stay(args, launched=launched, runner=runner, envelopes=envelopes)
+
+
+@contextlib.contextmanager
+def _triggers(*, launched: Launch, started: Started) -> Iterator[None]:
+    """The mesh's triggers while it runs: schedules fired here, uploads to S3 triggers' prefixes announced
+    (:mod:`asya_pulumi.local.triggers`); nothing without ``triggers``."""
+    if not launched.mesh.triggers:
+        yield
+        return
+    from asya_pulumi.local.triggers import LocalTriggers
+
+    triggers = LocalTriggers(
+        mesh=launched.mesh, sqs=started.sqs, s3=started.s3, urls=started.urls, mesh_bucket=launched.plan.bucket,
+        region=launched.region, notice=lambda line: print(line, flush=True),
+    )
+    triggers.start()
+    try:
+        yield
+    finally:
+        triggers.stop()
 
 
 def _run_and_stay(args: argparse.Namespace, *, launched: Launch, runner: MeshRunner, envelopes: list[Envelope]) -> int:
@@ -62,7 +83,7 @@ def _run_and_stay(args: argparse.Namespace, *, launched: Launch, runner: MeshRun
 
         return watch(args, launched=launched, runner=runner, last=outcome if envelopes else None)
     if args.keep_running or args.ui:
-        _wait_forever(launched.mesh.namespace, launched.sqs_endpoint)
+        _wait_forever(launched)
     return emit_run(  # the exit status; with --json, the run's object on stdout too
         args, outcome=outcome, namespace=launched.mesh.namespace, endpoint=launched.sqs_endpoint,
         log_dir=launched.log_dir if outcome.problems else None,
@@ -134,11 +155,13 @@ class MeshRunner:
         return outcome
 
 
-def _wait_forever(namespace: str, endpoint: str | None) -> None:
+def _wait_forever(launched: Launch) -> None:
+    namespace, endpoint = launched.mesh.namespace, launched.sqs_endpoint
+    through = (f"asya send ROUTE '{{...}}' --gateway {launched.gateway_url} --wait" if launched.gateway_url
+               else f"asya send ... --sqs-endpoint {endpoint} --namespace {namespace}")
     print(
         f"mesh {namespace!r} keeps running; try `asya status --sqs-endpoint {endpoint} "
-        f"--namespace {namespace}` or `asya send ... --sqs-endpoint {endpoint} --namespace {namespace}`;"
-        " Ctrl-C stops it",
+        f"--namespace {namespace}` or `{through}`; Ctrl-C stops it",
         flush=True,
     )
     signal.pause()

@@ -79,7 +79,8 @@ def read_inputs(args: argparse.Namespace, mesh: MeshSpec) -> list[Envelope]:
     re-sends need inputs, and the file is read again at each (edits count)."""
     actors = {a.name for a in mesh.actors}
     default = Path(args.pipeline_dir) / DEFAULT_INPUT
-    if args.input is None and args.send is None and not args.keep_running and default.is_file():
+    fires = bool(getattr(args, "fire", None))  # --fire alone runs the fired schedules, not the default inputs
+    if args.input is None and args.send is None and not args.keep_running and not fires and default.is_file():
         print(f"input: {default} (no --input or --send given)")
         args.input = default
     if args.input is not None:
@@ -88,6 +89,16 @@ def read_inputs(args: argparse.Namespace, mesh: MeshSpec) -> list[Envelope]:
         route, payload = args.send
         return [envelope_from_arguments(route=route, payload=payload, actors=actors, routes=mesh.routes)]
     return []
+
+
+def fired_inputs(args: argparse.Namespace, mesh: MeshSpec) -> list[Envelope]:
+    """``--fire NAME``: the envelope each named schedule trigger sends, fired now (``local/triggers.py``)."""
+    from asya_pulumi.local.triggers import fired_envelope
+
+    try:
+        return [fired_envelope(mesh=mesh, name=name, region=args.region or mesh.region) for name in args.fire]
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def parse_replicas(values: list[str], mesh: MeshSpec) -> dict[str, int]:

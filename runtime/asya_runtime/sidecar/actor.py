@@ -15,9 +15,10 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from asya_runtime import triggers
 from asya_runtime.config import SidecarConfig
 from asya_runtime.envelope import Envelope, EnvelopeError
-from asya_runtime.sidecar import claimcheck, hops, logs, routing, tracing
+from asya_runtime.sidecar import claimcheck, handler_batch, hops, logs, routing, tracing
 from asya_runtime.sidecar.answer import CallError, HandlerAnswer
 from asya_runtime.sidecar.aws import BrokerClient
 from asya_runtime.sidecar.batching import DeleteBatcher, SendBatcher
@@ -68,6 +69,8 @@ class ActorProcessor:
         self.sends = sends
         self.deletes = deletes
         self.handler = handler
+        #: None unless the actor batches (``spec.batch``): then calls go through it (sidecar/handler_batch.py).
+        self.batches = handler_batch.collector(config=config, handler=handler)
         self.metrics = metrics
         self.stopping = stopping
         self.calls_running = 0
@@ -153,6 +156,14 @@ class ActorProcessor:
         """``(envelope, the body it was parsed from)``: fetched first when the message is a claim-check reference.
         None when the message was finished here instead (its object gone, or no envelope: an error record)."""
         body = message.body
+        if self.config.s3_triggers:  # the first actor of an S3 trigger's route (asya_runtime/triggers.py)
+            triggered = triggers.envelope_from_s3_event(body, triggers=self.config.s3_triggers)
+            if triggered == triggers.TEST_EVENT:
+                slot.release()
+                logs.event("s3 test event deleted", message_id=message.message_id)
+                await self.outputs.finish(message, [])
+                return None
+            body = triggered or body
         try:
             reference = claimcheck.reference_in(body)
             if reference is not None:
@@ -267,7 +278,8 @@ class ActorProcessor:
             self.tracer.call_started(request)
             envelope_json = json.dumps(request, separators=(",", ":"))
         try:
-            answer = await self.handler.call(
+            call = self.handler.call if self.batches is None else self.batches.caller(envelope)
+            answer = await call(
                 envelope_json=envelope_json, budget=budget, connect_wait_s=connect_wait_s, on_fly=on_fly
             )
             outcome = "ok" if answer.ok else "error"
