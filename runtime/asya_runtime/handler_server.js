@@ -369,9 +369,11 @@ function take(item, envelope, outputs) {
     return undefined;
   }
   if (Array.isArray(item) && item[0] === "FLY") {
-    // Asya's ephemeral partial output: accepted, counted in the answer's `fly`, dropped (docs/protocol.md).
+    // Asya's ephemeral partial output: accepted, counted in the answer's `fly`, sent on as a `{"fly": value}` line
+    // when the call asked for it (`"fly": true`), else dropped (docs/protocol.md).
     if (item.length !== 2) throw new EnvelopeCommandError(`FLY takes 1 argument (the partial output), got ${item.length - 1}`);
     outputs.fly += 1;
+    if (outputs.onFly) outputs.onFly(flyLine(item[1]));
     return undefined;
   }
   if (Array.isArray(item)) return applyCommand(envelope, item);
@@ -381,9 +383,22 @@ function take(item, envelope, outputs) {
   );
 }
 
-async function drive(generator, envelope) {
+/**
+ * One FLY value as its frame, `{"fly": value}`; `undefined` is `null` (as Python's None), and a value JSON cannot
+ * hold (a BigInt, a cycle) is sent as its text, as handler_server.py's `default=str` does.
+ */
+function flyLine(value) {
+  try {
+    return JSON.stringify({ fly: value === undefined ? null : value });
+  } catch {
+    return JSON.stringify({ fly: String(value) });
+  }
+}
+
+async function drive(generator, envelope, onFly) {
   const outputs = [];
   outputs.fly = 0;
+  outputs.onFly = onFly;
   try {
     let step = await generator.next();
     while (!step.done) {
@@ -403,11 +418,11 @@ async function drive(generator, envelope) {
   }
 }
 
-async function runCall(func, envelope) {
+async function runCall(func, envelope, onFly) {
   let result = func(envelope.payload);
   const tag = Object.prototype.toString.call(result);
   if (tag === "[object Generator]" || tag === "[object AsyncGenerator]") {
-    const outputs = await drive(result, envelope);
+    const outputs = await drive(result, envelope, onFly);
     return [outputs.length ? "stream" : "none", outputs];
   }
   if (result && typeof result.then === "function") result = await result;
@@ -420,9 +435,9 @@ async function runCall(func, envelope) {
   return ["return", [output(envelope, result)]];
 }
 
-async function respond(func, envelope) {
+async function respond(func, envelope, onFly = null) {
   try {
-    const [kind, outputs] = await runCall(func, envelope);
+    const [kind, outputs] = await runCall(func, envelope, onFly);
     const fly = outputs.fly ? `,"fly":${outputs.fly}` : "";
     return `{"ok":true,"kind":"${kind}","outputs":[${outputs.join(",")}]${fly}}`;
   } catch (err) {
@@ -560,8 +575,10 @@ async function workerMain() {
     parentPort.postMessage({ type: "startup_error", message: err instanceof StartupError ? err.message : String(err) });
     return;
   }
-  parentPort.on("message", async ({ id, envelope }) => {
-    parentPort.postMessage({ type: "result", id, frame: await respond(func, envelope) });
+  parentPort.on("message", async ({ id, envelope, fly }) => {
+    // a FLY line goes to the main thread at once; messages keep their order, so it is written before the answer
+    const onFly = fly ? (line) => parentPort.postMessage({ type: "fly", id, line }) : null;
+    parentPort.postMessage({ type: "result", id, frame: await respond(func, envelope, onFly) });
   });
   parentPort.postMessage({ type: "ready" });
 }
@@ -609,12 +626,18 @@ class HandlerServer {
     this.worker = worker;
     this.running = new Map(); // call id → {started (ms), timeoutS}
     this.results = new Map(); // call id → resolve(frame)
+    this.flies = new Map(); // call id → write(line), for a call that asked for its FLY values
     this.nextId = 0;
     this.active = 0;
     this.waiting = [];
     this.connections = new Set();
     this.draining = false;
-    worker.on("message", ({ id, frame }) => {
+    worker.on("message", ({ type, id, frame, line }) => {
+      if (type === "fly") {
+        const write = this.flies.get(id);
+        if (write) write(line);
+        return;
+      }
       const resolve = this.results.get(id);
       this.results.delete(id);
       if (resolve) resolve(frame);
@@ -663,7 +686,7 @@ class HandlerServer {
         start = end + 1;
         if (!line.trim()) continue;
         socket.answering++;
-        queue = queue.then(() => this.respond(line)).then((frame) => {
+        queue = queue.then(() => this.respond(line, socket)).then((frame) => {
           socket.write(frame + "\n");
           socket.answering--;
         });
@@ -675,7 +698,7 @@ class HandlerServer {
     socket.on("close", () => this.connections.delete(socket));
   }
 
-  async respond(line) {
+  async respond(line, socket) {
     let request;
     try {
       request = JSON.parse(line);
@@ -692,24 +715,28 @@ class HandlerServer {
         const problem = new ProtocolError(`'timeout_s' must be a number of seconds or null, got ${JSON.stringify(timeoutS)}`);
         return JSON.stringify(errorFrame(problem, false));
       }
-      return this.call(envelope, timeoutS === undefined ? null : timeoutS);
+      // a FLY line to a client that went away is dropped; the call goes on
+      const onFly = request.fly === true && socket ? (flyFrame) => socket.destroyed || socket.write(flyFrame + "\n") : null;
+      return this.call(envelope, timeoutS === undefined ? null : timeoutS, onFly);
     }
     if (op === "health") return JSON.stringify(this.health());
     return JSON.stringify(errorFrame(new ProtocolError(`unknown op ${JSON.stringify(op)}; ops are 'call' and 'health'`), false));
   }
 
-  async call(envelope, timeoutS) {
+  async call(envelope, timeoutS, onFly = null) {
     if (this.active < this.concurrency) this.active++;
     else await new Promise((resolve) => this.waiting.push(resolve)); // the slot is handed over by release
     const id = this.nextId++;
     this.running.set(id, { started: performance.now(), timeoutS });
+    if (onFly) this.flies.set(id, onFly);
     try {
       return await new Promise((resolve) => {
         this.results.set(id, resolve);
-        this.worker.postMessage({ id, envelope });
+        this.worker.postMessage({ id, envelope, fly: onFly !== null });
       });
     } finally {
       this.running.delete(id);
+      this.flies.delete(id);
       const next = this.waiting.shift();
       if (next) next();
       else this.active--;

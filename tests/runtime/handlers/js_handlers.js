@@ -75,6 +75,13 @@ async function* async_flies() {
   yield { done: true };
 }
 
+function* odd_flies() {
+  yield ["FLY", undefined];
+  yield ["FLY", "héllo ✓"];
+  yield ["FLY", 7];
+  yield { done: true };
+}
+
 function* bad_fly() {
   yield ["FLY"];
 }
@@ -169,7 +176,7 @@ function two_args(payload, context) {
 }
 
 module.exports = {
-  two_args, script, flies, only_flies, async_flies, bad_fly,
+  two_args, script, flies, only_flies, async_flies, odd_flies, bad_fly,
   echo, end_here, fan_out, commands, write_path, returns_list, yields_string, fail, async_echo, async_fan_out,
   Counter, Broken, slow_async, slow, hang, exits,
 };
