@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, Generator, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -167,7 +167,7 @@ class GatewayClient:
         body = self._request("GET", "/health", what="health").json()
         return body if isinstance(body, Mapping) else {"status": body}
 
-    def events(self, envelope_id: str, *, deadline: float | None = None) -> Iterator[Event]:
+    def events(self, envelope_id: str, *, deadline: float | None = None) -> Generator[Event, None, None]:
         """The envelope's events as they happen: its current status first, then ``status`` and ``fly`` events;
         ends after the terminal status. ``deadline`` (``time.monotonic()``) bounds each silent read, and the
         stream ends (without an error) at the first line read after it."""
@@ -279,7 +279,7 @@ class AsyncGatewayClient:
         body = (await self._request("GET", "/health", what="health")).json()
         return body if isinstance(body, Mapping) else {"status": body}
 
-    async def events(self, envelope_id: str, *, deadline: float | None = None) -> AsyncIterator[Event]:
+    async def events(self, envelope_id: str, *, deadline: float | None = None) -> AsyncGenerator[Event, None]:
         """See :meth:`GatewayClient.events`."""
         what = f"events of {envelope_id}"
         try:
