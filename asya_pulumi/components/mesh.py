@@ -139,7 +139,9 @@ class ActorMesh(AsyaComponent):
             f"{resource_name}-status", namespace=spec.namespace, gateway=spec.gateway, opts=child(self)
         )
         if self.status_table is not None:
+            assert spec.gateway is not None
             common["status_table_arn"] = self.status_table.table_arn
+            common["status_retention_days"] = spec.gateway.status_retention_days
         self.actors = self._actors(resource_name, spec=spec, bucket=results.bucket, common=common)
         names = list(self.actors)
         self.queue_urls = pulumi.Output.all(*(a.queue_url for a in self.actors.values())).apply(

@@ -29,6 +29,7 @@ from asya_runtime.sidecar import hops, logs, routing
 from asya_runtime.sidecar.aws import BrokerClient
 from asya_runtime.sidecar.metrics import Metrics
 from asya_runtime.status import TRACKED_HEADER, TRACKED_VALUE, FlyLog, RunningUpdate, StatusStore
+from asya_runtime.status.schema import DAY_S
 
 #: Least time between two FLY writes of one envelope: a burst of tokens costs at most 4 writes a second.
 FLY_INTERVAL_S = 0.25
@@ -57,7 +58,8 @@ class StatusReports:
         self.metrics = metrics
         self._broker = broker
         self._within_s = within_s
-        self.store = StatusStore(table=config.status_table, call=self._call)
+        self.store = StatusStore(table=config.status_table, call=self._call,
+                                 ttl_s=config.status_retention_days * DAY_S)
         self._background: set[asyncio.Task[None]] = set()
 
     async def _call(self, api: str, params: dict[str, Any]) -> dict[str, Any]:

@@ -14,9 +14,10 @@ from typing import Any, Literal
 from asya_runtime.naming import status_table_name
 
 __all__ = [
-    "BY_STATUS_INDEX", "DEFAULT_TTL_S", "FLY_EVENT_MAX_BYTES", "FLY_KEEP", "INLINE_PAYLOAD_MAX_BYTES", "KEY",
-    "RANKS", "STATUSES", "TERMINAL", "TERMINAL_RANK", "TRACKED_HEADER", "TRACKED_VALUE", "TTL_ATTRIBUTE",
-    "Status", "iso_timestamp", "status_table_name", "table_definition", "time_to_live",
+    "BY_STATUS_INDEX", "DAY_S", "DEFAULT_RETENTION_DAYS", "DEFAULT_TTL_S", "FLY_EVENT_MAX_BYTES", "FLY_KEEP",
+    "INLINE_PAYLOAD_MAX_BYTES", "KEY", "MAX_RETENTION_DAYS", "RANKS", "STATUSES", "TERMINAL", "TERMINAL_RANK",
+    "TRACKED_HEADER", "TRACKED_VALUE", "TTL_ATTRIBUTE", "Status", "iso_timestamp", "status_table_name",
+    "table_definition", "time_to_live",
 ]
 
 #: The partition key: the envelope's id.
@@ -25,8 +26,13 @@ KEY = "id"
 BY_STATUS_INDEX = "by_status"
 #: Epoch seconds after which DynamoDB's TTL deletes an item.
 TTL_ATTRIBUTE = "expires_at"
-#: How long an item lives after its last write: 7 days (every write moves ``expires_at``).
-DEFAULT_TTL_S = 7 * 24 * 3600
+#: How long an item lives after its last write, in days, by default: 7 (every write moves ``expires_at``). A mesh
+#: sets its own with ``gateway.statusRetentionDays`` (``ASYA_STATUS_RETENTION_DAYS`` for the gateway and sidecars).
+DEFAULT_RETENTION_DAYS = 7
+#: The longest retention: DynamoDB's TTL takes any epoch time; ten years is far past any reason to keep a status.
+MAX_RETENTION_DAYS = 3650
+DAY_S = 24 * 3600
+DEFAULT_TTL_S = DEFAULT_RETENTION_DAYS * DAY_S
 
 Status = Literal["pending", "running", "paused", "succeeded", "failed", "canceled"]
 #: Every status, in the order an envelope goes through them.
