@@ -37,7 +37,7 @@ from asya_pulumi.objects.sidecar import sidecar_config, status_settings
 from asya_pulumi.spec import DEFAULT_RUNTIME_IMAGE, AsyncActorSpec, SinkSpec
 from asya_runtime.config import DEFAULT_HOP_BUDGET
 from asya_runtime.naming import check_names_fit, role_name
-from asya_runtime.status.schema import DEFAULT_RETENTION_DAYS
+from asya_runtime.retention import DEFAULT_RETENTION_DAYS
 
 #: Pulumi must not wait for an actor's pods: with scale-to-zero (and GPU nodes that take minutes) none may start.
 SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}

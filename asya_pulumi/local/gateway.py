@@ -99,7 +99,7 @@ def gateway_config(
 def status_retention_days(mesh: MeshSpec) -> int:
     """The manifest's ``spec.gateway.statusRetentionDays``, else the default (``asya dev --gateway`` on a mesh
     whose manifest has no gateway section)."""
-    from asya_runtime.status.schema import DEFAULT_RETENTION_DAYS
+    from asya_runtime.retention import DEFAULT_RETENTION_DAYS
 
     return mesh.gateway.status_retention_days if mesh.gateway is not None else DEFAULT_RETENTION_DAYS
 

@@ -20,7 +20,7 @@ from asya_pulumi.spec.actor import ResourcesSpec
 from asya_pulumi.spec.base import SpecModel
 from asya_pulumi.spec.limits import check_image
 from asya_pulumi.spec.runtime_pin import DEFAULT_GATEWAY_IMAGE
-from asya_runtime.status.schema import DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS
+from asya_runtime.retention import DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS
 
 #: The gateway's Deployment, Service and ServiceAccount in the mesh namespace. An actor's objects are named after
 #: the actor, so while the gateway is on no actor may take this name (:func:`check_gateway`).

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_valid
 from asya_runtime.handler_server import DEFAULT_SOCKET_PATH, ENV_SOCKET_PATH
 from asya_runtime.naming import queue_name
 from asya_runtime.resiliency import Resiliency
-from asya_runtime.status.schema import DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS
+from asya_runtime.retention import DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS
 
 Mode = Literal["actor", "success-sink", "error-sink"]
 

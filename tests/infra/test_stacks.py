@@ -16,7 +16,7 @@ from pulumi.runtime import settings
 from asya_pulumi.checks.validate import validate_objects
 from asya_pulumi.components.cluster import AsyaCluster
 from asya_runtime.config import SidecarConfig
-from asya_runtime.status.schema import DEFAULT_RETENTION_DAYS
+from asya_runtime.retention import DEFAULT_RETENTION_DAYS
 
 ROOT = Path(__file__).resolve().parents[2]
 

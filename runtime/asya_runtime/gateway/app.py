@@ -34,9 +34,9 @@ from asya_runtime.gateway.mcp_tools import McpTools
 from asya_runtime.gateway.mesh_api import MeshApi
 from asya_runtime.gateway.submit import SQS_CLIENT_CONFIG, Submitter
 from asya_runtime.gateway.views import RecordViews
+from asya_runtime.retention import DAY_S
 from asya_runtime.status import StatusStore
 from asya_runtime.status.client import open_store
-from asya_runtime.status.schema import DAY_S
 
 __all__ = ["Backends", "build_app", "open_backends"]
 

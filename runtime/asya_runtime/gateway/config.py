@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_valid
 
 from asya_runtime.config import DEFAULT_MAX_MESSAGE_BYTES
 from asya_runtime.naming import check_actor_name, check_dns_label
-from asya_runtime.status.schema import DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS
+from asya_runtime.retention import DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "GatewayConfig", "GatewayMesh", "GatewayRoute", "is_loopback"]
 

@@ -25,11 +25,11 @@ from typing import Any
 from asya_runtime.config import SidecarConfig
 from asya_runtime.envelope import Envelope
 from asya_runtime.naming import ERROR_SINK, SUCCESS_SINK
+from asya_runtime.retention import DAY_S
 from asya_runtime.sidecar import hops, logs, routing
 from asya_runtime.sidecar.aws import BrokerClient
 from asya_runtime.sidecar.metrics import Metrics
 from asya_runtime.status import TRACKED_HEADER, TRACKED_VALUE, FlyLog, RunningUpdate, StatusStore
-from asya_runtime.status.schema import DAY_S
 
 #: Least time between two FLY writes of one envelope: a burst of tokens costs at most 4 writes a second.
 FLY_INTERVAL_S = 0.25

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from asya_runtime.naming import status_table_name
+from asya_runtime.retention import DAY_S, DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS
 
 __all__ = [
     "BY_STATUS_INDEX", "DAY_S", "DEFAULT_RETENTION_DAYS", "DEFAULT_TTL_S", "FLY_EVENT_MAX_BYTES", "FLY_KEEP",
@@ -26,12 +27,8 @@ KEY = "id"
 BY_STATUS_INDEX = "by_status"
 #: Epoch seconds after which DynamoDB's TTL deletes an item.
 TTL_ATTRIBUTE = "expires_at"
-#: How long an item lives after its last write, in days, by default: 7 (every write moves ``expires_at``). A mesh
-#: sets its own with ``gateway.statusRetentionDays`` (``ASYA_STATUS_RETENTION_DAYS`` for the gateway and sidecars).
-DEFAULT_RETENTION_DAYS = 7
-#: The longest retention: DynamoDB's TTL takes any epoch time; ten years is far past any reason to keep a status.
-MAX_RETENTION_DAYS = 3650
-DAY_S = 24 * 3600
+#: How long an item lives after its last write by default: 7 days (every write moves ``expires_at``). A mesh sets its
+#: own with ``gateway.statusRetentionDays`` (``ASYA_STATUS_RETENTION_DAYS``; asya_runtime/retention.py).
 DEFAULT_TTL_S = DEFAULT_RETENTION_DAYS * DAY_S
 
 Status = Literal["pending", "running", "paused", "succeeded", "failed", "canceled"]
