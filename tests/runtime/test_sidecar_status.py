@@ -205,3 +205,15 @@ def test_status_retention_days_sets_each_writes_expiry(mesh: MeshHarness, status
     done = wait_status(status_table, envelope.id, "succeeded")
     for found in (running, done):
         assert abs(expiry_after_write(found) - days * 86400) <= 5, found
+
+
+def test_a_node_handlers_fly_events_reach_the_store(mesh: MeshHarness, status_table: StatusTable) -> None:
+    """handler_server.js sends a tracked call's FLY values as ``{"fly": value}`` lines too (docs/protocol.md)."""
+    with_sinks(mesh, status_table, "a")
+    mesh.start_actor("a", handler="flies", node=True, **status_env(status_table))
+    envelope = new_envelope(route=["a"], payload={"key": "k"}, headers=TRACKED)
+    submit(mesh, status_table, envelope)
+
+    done = wait_status(status_table, envelope.id, "succeeded")
+
+    assert done.fly_seq == 3 and [e["text"] for e in done.fly_events()] == ["token 0", "token 1", "token 2"]
