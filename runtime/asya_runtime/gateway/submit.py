@@ -112,17 +112,18 @@ class Submitter:
                                 f"{self._max_message_bytes}; send a smaller payload (or a reference to it)")
         deadline_at = iso_timestamp(envelope.status.deadline_at) if envelope.status.deadline_at else None
         claim = uuid.uuid4().hex
+        keyed = submission.idempotency_key is not None  # only a key's id can be submitted twice: it needs a lease
         created = await self._store.create_pending(
             id=envelope_id, actor=submission.route[0], route=submission.route_name, deadline_at=deadline_at,
-            idempotency_key=submission.idempotency_key, send_claim=claim, send_lease_s=self._send_lease_s,
+            idempotency_key=submission.idempotency_key, send_claim=claim if keyed else None,
+            send_lease_s=self._send_lease_s,
         )
         if not created and not await self._claimed(envelope_id, claim=claim):
             return envelope_id  # sent (or ended) by the request that holds the lease: the pipeline runs once
         try:
-            await self._send(envelope_id=envelope_id, actor=submission.route[0], body=body,
-                             ends_on_failure=submission.idempotency_key is None)
+            await self._send(envelope_id=envelope_id, actor=submission.route[0], body=body, ends_on_failure=not keyed)
         except ApiError:
-            if submission.idempotency_key is not None:
+            if keyed:
                 with contextlib.suppress(Exception):  # else it runs out: a retry waits for it, then sends
                     await self._store.release_send(id=envelope_id, claim=claim)
             raise
