@@ -33,10 +33,11 @@ from asya_pulumi.components.queue import ActorQueue
 from asya_pulumi.components.shared import SharedObjects, shared_objects
 from asya_pulumi.objects import iam, pod, scaling
 from asya_pulumi.objects.labels import MESH_LABEL, NAME_LABEL
-from asya_pulumi.objects.sidecar import sidecar_config
+from asya_pulumi.objects.sidecar import sidecar_config, status_settings
 from asya_pulumi.spec import DEFAULT_RUNTIME_IMAGE, AsyncActorSpec, SinkSpec
 from asya_runtime.config import DEFAULT_HOP_BUDGET
 from asya_runtime.naming import check_names_fit, role_name, status_table_name
+from asya_runtime.retention import DEFAULT_RETENTION_DAYS
 from asya_runtime.triggers import S3TriggerTarget
 
 #: Pulumi must not wait for an actor's pods: with scale-to-zero (and GPU nodes that take minutes) none may start.
@@ -53,8 +54,9 @@ class AsyncActor(AsyaComponent):
     mesh's handler-server ConfigMap and TriggerAuthentication; without it the actor creates its own.
     ``hop_budget``: the mesh's ``hopBudget`` (hops an envelope may make before it is error-ended as a loop).
     ``status_table_arn``: the mesh's status table (its gateway is on): the sidecar reports status there and may
-    update and batch-read its items, no other table's. ``rate_limit_table_arn``: the mesh's status table for an actor
-    with ``rateLimit`` (required then): its sidecar keeps the shared token bucket there and may update that one item.
+    update and batch-read its items, no other table's; ``status_retention_days``: how long its records live
+    (``gateway.statusRetentionDays``). ``rate_limit_table_arn``: the mesh's status table for an actor with
+    ``rateLimit`` (required then): its sidecar keeps the shared token bucket there and may update that one item.
     """
 
     OUTPUTS = (
@@ -84,6 +86,7 @@ class AsyncActor(AsyaComponent):
         rate_limit_table_arn: pulumi.Input[str] | None = None,
         queue_senders: Callable[[str], pulumi.Input[list[dict[str, Any]]]] | None = None,
         s3_triggers: Callable[[str], Mapping[str, S3TriggerTarget]] | None = None,
+        status_retention_days: int = DEFAULT_RETENTION_DAYS,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         """``queue_senders``: statements added to the queue's policy (:class:`ActorQueue`'s ``senders``);
@@ -106,6 +109,7 @@ class AsyncActor(AsyaComponent):
         self._hop_budget = hop_budget
         self._status_table_arn = status_table_arn
         self._rate_limit_table_arn = rate_limit_table_arn if rate_limited else None
+        self._status_retention_days = status_retention_days
         self._labels = labels(namespace=namespace, actor=spec.name)
         kube_ns = k8s_namespace if k8s_namespace is not None else namespace
         self._kube_namespace: pulumi.Input[str] = kube_ns
@@ -244,9 +248,10 @@ class AsyncActor(AsyaComponent):
         # A deployed sink keeps a record only from the actor it names (SQS's SenderId is a real IAM role here).
         on_aws = {"verify_senders": True} if isinstance(spec, SinkSpec) else {}
         # The mesh's gateway is on: the sidecar reports status to the mesh's table (unset: no status tracked).
-        # A rate-limited actor keeps its token bucket there too (sidecar/rate_limit.py), gateway or not.
-        has_table = self._status_table_arn is not None or self._rate_limit_table_arn is not None
-        status = {"status_table": status_table_name(self._namespace)} if has_table else {}
+        status = {} if self._status_table_arn is None else status_settings(
+            namespace=self._namespace, retention_days=self._status_retention_days)
+        if not status and self._rate_limit_table_arn is not None:  # its token bucket, gateway off (rate_limit.py)
+            status = {"status_table": status_table_name(self._namespace)}
         config = sidecar_config(
             spec, namespace=self._namespace, region=region, hop_budget=self._hop_budget, **on_aws, **status
         )

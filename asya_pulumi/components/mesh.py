@@ -151,6 +151,7 @@ class ActorMesh(AsyaComponent):
         )
         if self.status_table is not None and spec.gateway is not None:
             common["status_table_arn"] = self.status_table.table_arn
+            common["status_retention_days"] = spec.gateway.status_retention_days
         self.actors = self._actors(resource_name, spec=spec, bucket=results.bucket, common=common)
         # spec.triggers: S3 notifications and schedules sending to their routes' first queues (none by default).
         self.triggers = None if not spec.triggers else MeshTriggers(

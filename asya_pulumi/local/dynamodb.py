@@ -1,4 +1,5 @@
-"""The local status store's DynamoDB: moto's server (PyPI ``moto[server]``) on a free loopback port.
+"""The local status store's DynamoDB: moto's server (PyPI ``moto[server]``) on a free loopback port, one request at
+a time (:mod:`asya_pulumi.local.dynamodb_server`: plain ``moto.server`` does not make conditional writes atomic).
 
 ``asya dev --gateway`` starts it next to the broker (docs/gateway.md, "Local"): a real DynamoDB API over HTTP —
 conditional writes, GSIs, BatchGetItem, TTL attributes — in pure Python, so the status code that runs against AWS
@@ -67,7 +68,7 @@ class LocalDynamoDB:
 
         spec = ProcessSpec(
             name=PROCESS_NAME,
-            argv=[sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            argv=[sys.executable, "-m", "asya_pulumi.local.dynamodb_server", "-H", "127.0.0.1", "-p", str(self.port)],
             env=base_env() | {"AWS_DEFAULT_REGION": self.region},
             cwd=self._dir, group=PROCESS_NAME, ready_marker="Running on", restart=False,
         )

@@ -3,7 +3,8 @@
 ``asya dev --gateway`` (:mod:`asya_pulumi.cli.dev.gateway`) uses these; the tests start the same pieces. Every
 setting is rendered from the typed configs the cluster uses too: the table from the runtime's
 :func:`~asya_runtime.status.schema.table_definition`, its name from :func:`~asya_runtime.naming.status_table_name`,
-the gateway's environment from :class:`~asya_runtime.gateway.config.GatewayConfig`, the sidecars' status settings
+the gateway's environment from :class:`~asya_runtime.gateway.config.GatewayConfig` (its mesh from
+:func:`asya_pulumi.objects.gateway.gateway_mesh`, the Deployment's own), the sidecars' status settings
 from :class:`~asya_runtime.config.SidecarConfig`'s fields.
 """
 
@@ -29,9 +30,9 @@ __all__ = [
     "GATEWAY_PROCESS",
     "create_status_table",
     "gateway_config",
-    "gateway_mesh",
     "gateway_process",
     "local_status_table",
+    "status_retention_days",
     "status_settings",
     "wait_gateway",
 ]
@@ -47,14 +48,16 @@ def local_status_table(namespace: str) -> str:
     return status_table_name(namespace)
 
 
-def status_settings(*, table: str, endpoint: str) -> dict[str, str]:
-    """The sidecar's environment for the status store, named by :class:`SidecarConfig`'s own fields (the gateway's
-    fields share the names; they name them until the sidecar has its own)."""
+def status_settings(*, table: str, endpoint: str, retention_days: int | None = None) -> dict[str, str]:
+    """The sidecar's environment for the status store, named by :class:`SidecarConfig`'s own fields: the table, the
+    local DynamoDB and, when given, how many days a record lives (``statusRetentionDays``)."""
     from asya_runtime.config import SidecarConfig
-    from asya_runtime.gateway.config import GatewayConfig
 
-    fields = SidecarConfig.model_fields if "status_table" in SidecarConfig.model_fields else GatewayConfig.model_fields
-    return {str(fields["status_table"].alias): table, str(fields["dynamodb_endpoint"].alias): endpoint}
+    fields = SidecarConfig.model_fields
+    env = {str(fields["status_table"].alias): table, str(fields["dynamodb_endpoint"].alias): endpoint}
+    if retention_days is not None:
+        env[str(fields["status_retention_days"].alias)] = str(retention_days)
+    return env
 
 
 def create_status_table(*, dynamodb: Any, table: str) -> None:
@@ -70,30 +73,6 @@ def create_status_table(*, dynamodb: Any, table: str) -> None:
     dynamodb.update_time_to_live(TableName=table, TimeToLiveSpecification=time_to_live())
 
 
-def gateway_mesh(mesh: MeshSpec) -> dict[str, Any]:
-    """``ASYA_GATEWAY_MESH``: the namespace, every actor, and each named route with its MCP tool's description and
-    input schema (from ``spec.gateway.tools`` when the manifest declares them)."""
-    tools = _tools(mesh)
-    routes: dict[str, Any] = {}
-    for name, actors in mesh.routes.items():
-        route: dict[str, Any] = {"actors": list(actors)}
-        tool = tools.get(name)
-        if tool is not None:
-            if getattr(tool, "description", None):
-                route["description"] = tool.description
-            schema = getattr(tool, "input_schema", None)
-            if schema:
-                route["inputSchema"] = dict(schema)
-        routes[name] = route
-    return {"namespace": mesh.namespace, "actors": [a.name for a in mesh.actors], "routes": routes}
-
-
-def _tools(mesh: MeshSpec) -> Mapping[str, Any]:
-    gateway = getattr(mesh, "gateway", None)
-    tools = getattr(gateway, "tools", None) if gateway is not None else None
-    return tools if isinstance(tools, Mapping) else {}
-
-
 def gateway_config(
     *,
     mesh: MeshSpec,
@@ -105,14 +84,24 @@ def gateway_config(
     port: int | None = None,
 ) -> GatewayConfig:
     """The local gateway's settings: loopback, no authentication, this mesh's queues, table and bucket."""
+    from asya_pulumi.objects.gateway import gateway_mesh as deployed_mesh
     from asya_runtime.gateway.config import GatewayConfig
 
     chosen = port or free_port()
     return GatewayConfig(
-        namespace=mesh.namespace, mesh=gateway_mesh(mesh), region=region, sqs_endpoint=sqs_endpoint,
+        namespace=mesh.namespace, mesh=deployed_mesh(mesh), region=region, sqs_endpoint=sqs_endpoint,
         s3_endpoint=s3_endpoint, dynamodb_endpoint=dynamodb_endpoint, status_table=local_status_table(mesh.namespace),
-        result_bucket=bucket, host="127.0.0.1", port=chosen, auth="none",
+        status_retention_days=status_retention_days(mesh), result_bucket=bucket, host="127.0.0.1", port=chosen,
+        auth="none",
     )
+
+
+def status_retention_days(mesh: MeshSpec) -> int:
+    """The manifest's ``spec.gateway.statusRetentionDays``, else the default (``asya dev --gateway`` on a mesh
+    whose manifest has no gateway section)."""
+    from asya_runtime.retention import DEFAULT_RETENTION_DAYS
+
+    return mesh.gateway.status_retention_days if mesh.gateway is not None else DEFAULT_RETENTION_DAYS
 
 
 def gateway_process(*, config: GatewayConfig, cwd: Path, env: Mapping[str, str] | None = None) -> ProcessSpec:

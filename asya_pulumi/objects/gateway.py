@@ -48,17 +48,24 @@ def gateway_selector(*, namespace: str) -> dict[str, str]:
     return {NAME_LABEL: GATEWAY_NAME, MESH_LABEL: namespace}
 
 
-def gateway_mesh(mesh: MeshSpec, gateway: GatewaySpec) -> dict[str, Any]:
-    """``ASYA_GATEWAY_MESH``: the namespace, the actors a caller may name (``?actor=``, never a sink) and each
-    named route with its tool's description and input schema (``gateway.tools``)."""
+def gateway_mesh(mesh: MeshSpec, gateway: GatewaySpec | None = None) -> GatewayMesh:
+    """``ASYA_GATEWAY_MESH``, the one place it is built (the Deployment's :func:`gateway_config` and ``asya dev
+    --gateway``'s :func:`asya_pulumi.local.gateway.gateway_config`): the namespace, the actors a caller may name
+    (``?actor=``, never a sink) and each named route with its tool's description and input schema
+    (``gateway.tools``; ``gateway`` defaults to ``mesh.gateway``, and without one every route is a tool taking any
+    object)."""
+    chosen = gateway if gateway is not None else mesh.gateway
+    tools = chosen.tools if chosen is not None else {}
     routes: dict[str, Any] = {}
     for name, actors in mesh.routes.items():
-        tool = gateway.tools.get(name)
+        tool = tools.get(name)
         route: dict[str, Any] = {"actors": list(actors), "description": tool.description if tool else ""}
         if tool is not None and tool.input_schema is not None:
             route["inputSchema"] = tool.input_schema
         routes[name] = route
-    return {"namespace": mesh.namespace, "actors": [actor.name for actor in mesh.actors], "routes": routes}
+    return GatewayMesh.model_validate(
+        {"namespace": mesh.namespace, "actors": [actor.name for actor in mesh.actors], "routes": routes}
+    )
 
 
 def gateway_config(
@@ -68,9 +75,10 @@ def gateway_config(
     pod's IP, :data:`POD_IP_HOST`, known only in the pod)."""
     return GatewayConfig(
         namespace=mesh.namespace,
-        mesh=GatewayMesh.model_validate(gateway_mesh(mesh, gateway)),
+        mesh=gateway_mesh(mesh, gateway),
         region=mesh.region,
         status_table=status_table_name(mesh.namespace),
+        status_retention_days=gateway.status_retention_days,
         result_bucket=result_bucket,
         auth="oidc",
         oidc_issuer=issuer,

@@ -11,6 +11,7 @@ from typing import Any
 
 from asya_pulumi.spec import AsyncActorSpec, SinkSpec
 from asya_runtime.config import SidecarConfig
+from asya_runtime.naming import status_table_name
 
 
 def sidecar_config(spec: AsyncActorSpec | SinkSpec, *, namespace: str, region: str, **where: Any) -> SidecarConfig:
@@ -35,3 +36,9 @@ def sidecar_config(spec: AsyncActorSpec | SinkSpec, *, namespace: str, region: s
             derived["batch_max_size"] = spec.batch.max_size
             derived["batch_max_wait"] = spec.batch.max_wait
     return SidecarConfig.model_validate({**derived, **where})
+
+
+def status_settings(*, namespace: str, retention_days: int) -> dict[str, Any]:
+    """The :func:`sidecar_config` settings of a mesh whose gateway is on: its status table, and how many days each
+    record lives after the sidecar's writes (``gateway.statusRetentionDays``, as the gateway's own writes)."""
+    return {"status_table": status_table_name(namespace), "status_retention_days": retention_days}

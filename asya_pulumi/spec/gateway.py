@@ -21,6 +21,7 @@ from asya_pulumi.spec.actor import ResourcesSpec
 from asya_pulumi.spec.base import SpecModel
 from asya_pulumi.spec.limits import check_image
 from asya_pulumi.spec.runtime_pin import DEFAULT_GATEWAY_IMAGE
+from asya_runtime.retention import DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS
 
 #: The gateway's Deployment, Service and ServiceAccount in the mesh namespace. An actor's objects are named after
 #: the actor, so while the gateway is on no actor may take this name (:func:`check_gateway`).
@@ -29,9 +30,9 @@ GATEWAY_NAME = "asya-gateway"
 DEFAULT_GATEWAY_RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}
 DEFAULT_REPLICAS = 2
 MAX_REPLICAS = 100
-DEFAULT_STATUS_RETENTION_DAYS = 7
-#: DynamoDB's TTL takes any epoch time; ten years is far past any reason to keep an envelope's status.
-MAX_STATUS_RETENTION_DAYS = 3650
+#: The runtime's (asya_runtime.status.schema): the gateway and the sidecars apply it (ASYA_STATUS_RETENTION_DAYS).
+DEFAULT_STATUS_RETENTION_DAYS = DEFAULT_RETENTION_DAYS
+MAX_STATUS_RETENTION_DAYS = MAX_RETENTION_DAYS
 #: An MCP tool's description is read by a model with the tool list: long enough for a paragraph, no more.
 TOOL_DESCRIPTION_MAX = 1024
 #: An input schema travels in ``ASYA_GATEWAY_MESH`` (one env value, at most 128 KiB for every route together).
@@ -182,7 +183,8 @@ class GatewaySpec(SpecModel):
     status_retention_days: int = Field(
         DEFAULT_STATUS_RETENTION_DAYS, ge=1, le=MAX_STATUS_RETENTION_DAYS,
         description=f"{DEFAULT_STATUS_RETENTION_DAYS} (default): DynamoDB's TTL deletes an envelope's status this "
-        "many days after it was submitted (the final record stays in the result bucket).",
+        "many days after its last update — for a finished envelope, its end (the final record stays in the result "
+        "bucket). The gateway and every sidecar of the mesh set it on each write (`ASYA_STATUS_RETENTION_DAYS`).",
     )
     tools: dict[str, GatewayToolSpec] = Field(
         default_factory=dict,

@@ -17,14 +17,17 @@ message), :class:`WaitTimeout`, and :class:`EnvelopeFailed` from :meth:`GatewayC
 
 ``wait`` follows the envelope's SSE stream and falls back to polling ``GET`` every ``poll_s`` when the stream is not
 available or drops (a proxy that buffers or cuts long responses), so it always ends at the terminal status or the
-deadline.
+deadline — a stream that stays open without a terminal status (its ``:keepalive`` comments keep every read short)
+ends at the deadline too: exactly for the async client, within one keepalive (15 s) for the sync one, whose
+blocking read cannot be cut short. Every stream is closed when the call that opened it returns.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, Generator, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -85,6 +88,11 @@ def _stream_timeout(deadline: float | None) -> httpx.Timeout:
 def _timed_out(envelope_id: str, timeout: float | None, last: EnvelopeStatus | None) -> WaitTimeout:
     where = f" (last status: {last.status}{' at ' + last.actor if last and last.actor else ''})" if last else ""
     return WaitTimeout(f"envelope {envelope_id} not finished after {timeout:g} s{where}", last=last)
+
+
+def _loop_time(deadline: float) -> float:
+    """``deadline`` (``time.monotonic()``) on the running loop's clock, as ``asyncio.timeout_at`` takes it."""
+    return asyncio.get_running_loop().time() + (deadline - time.monotonic())
 
 
 def _final(status: EnvelopeStatus) -> Any:
@@ -159,9 +167,10 @@ class GatewayClient:
         body = self._request("GET", "/health", what="health").json()
         return body if isinstance(body, Mapping) else {"status": body}
 
-    def events(self, envelope_id: str, *, deadline: float | None = None) -> Iterator[Event]:
+    def events(self, envelope_id: str, *, deadline: float | None = None) -> Generator[Event, None, None]:
         """The envelope's events as they happen: its current status first, then ``status`` and ``fly`` events;
-        ends after the terminal status. ``deadline`` (``time.monotonic()``) bounds each silent read."""
+        ends after the terminal status. ``deadline`` (``time.monotonic()``) bounds each silent read, and the
+        stream ends (without an error) at the first line read after it."""
         what = f"events of {envelope_id}"
         try:
             with self._http.stream("GET", envelope_path(envelope_id, "/events"), headers=_SSE_HEADERS,
@@ -176,6 +185,8 @@ class GatewayClient:
                         yield event
                         if isinstance(event, StatusEvent) and event.status.terminal:
                             return
+                    if deadline is not None and time.monotonic() >= deadline:
+                        return
         except httpx.TransportError as exc:
             raise unreachable(exc, base_url=self.base_url, what=what) from None
 
@@ -185,11 +196,12 @@ class GatewayClient:
         deadline = None if timeout is None else time.monotonic() + timeout
         last: EnvelopeStatus | None = None
         try:
-            for event in self.events(envelope_id, deadline=deadline):
-                if isinstance(event, StatusEvent):
-                    last = event.status
-                    if last.terminal:
-                        return last
+            with contextlib.closing(self.events(envelope_id, deadline=deadline)) as events:
+                for event in events:
+                    if isinstance(event, StatusEvent):
+                        last = event.status
+                        if last.terminal:
+                            return last
         except GatewayUnreachable:
             pass  # dropped, silent or cut: poll instead
         except GatewayHTTPError as exc:
@@ -267,7 +279,7 @@ class AsyncGatewayClient:
         body = (await self._request("GET", "/health", what="health")).json()
         return body if isinstance(body, Mapping) else {"status": body}
 
-    async def events(self, envelope_id: str, *, deadline: float | None = None) -> AsyncIterator[Event]:
+    async def events(self, envelope_id: str, *, deadline: float | None = None) -> AsyncGenerator[Event, None]:
         """See :meth:`GatewayClient.events`."""
         what = f"events of {envelope_id}"
         try:
@@ -283,6 +295,8 @@ class AsyncGatewayClient:
                         yield event
                         if isinstance(event, StatusEvent) and event.status.terminal:
                             return
+                    if deadline is not None and time.monotonic() >= deadline:
+                        return
         except httpx.TransportError as exc:
             raise unreachable(exc, base_url=self.base_url, what=what) from None
 
@@ -293,11 +307,17 @@ class AsyncGatewayClient:
         deadline = None if timeout is None else time.monotonic() + timeout
         last: EnvelopeStatus | None = None
         try:
-            async for event in self.events(envelope_id, deadline=deadline):
-                if isinstance(event, StatusEvent):
-                    last = event.status
-                    if last.terminal:
-                        return last
+            # closed here, not whenever the loop finalizes an abandoned generator (its connection held till then);
+            # the whole stream, not only each read, ends at the deadline
+            async with contextlib.aclosing(self.events(envelope_id, deadline=deadline)) as events:
+                async with asyncio.timeout_at(None if deadline is None else _loop_time(deadline)):
+                    async for event in events:
+                        if isinstance(event, StatusEvent):
+                            last = event.status
+                            if last.terminal:
+                                return last
+        except TimeoutError:
+            pass  # the deadline: one last read below, then WaitTimeout
         except GatewayUnreachable:
             pass
         except GatewayHTTPError as exc:

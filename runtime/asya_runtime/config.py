@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_valid
 from asya_runtime.handler_server import DEFAULT_SOCKET_PATH, ENV_SOCKET_PATH
 from asya_runtime.naming import queue_name
 from asya_runtime.resiliency import Resiliency, Seconds
+from asya_runtime.retention import DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS
 from asya_runtime.triggers import S3TriggerTarget
 
 Mode = Literal["actor", "success-sink", "error-sink"]
@@ -111,6 +112,13 @@ class SidecarConfig(BaseModel):
     )
     dynamodb_endpoint: str | None = Field(
         None, alias="ASYA_DYNAMODB_ENDPOINT", description="DynamoDB endpoint override (local servers); unset = AWS."
+    )
+    status_retention_days: int = Field(
+        DEFAULT_RETENTION_DAYS, ge=1, le=MAX_RETENTION_DAYS,
+        alias="ASYA_STATUS_RETENTION_DAYS",
+        description=f"Days a status record lives after its last write ({DEFAULT_RETENTION_DAYS} by default): each "
+        "write this sidecar makes sets `expires_at` that far ahead, and DynamoDB's TTL deletes the record after it. "
+        "The mesh's `gateway.statusRetentionDays`, the same for the gateway and every sidecar.",
     )
     status_running: Literal["every-hop", "first-hop", "off"] = Field(
         "every-hop",

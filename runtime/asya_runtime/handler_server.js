@@ -369,9 +369,11 @@ function take(item, envelope, outputs) {
     return undefined;
   }
   if (Array.isArray(item) && item[0] === "FLY") {
-    // Asya's ephemeral partial output: accepted, counted in the answer's `fly`, dropped (docs/protocol.md).
+    // Asya's ephemeral partial output: accepted, counted in the answer's `fly`, sent on as a `{"fly": value}` line
+    // when the call asked for it (`"fly": true`), else dropped (docs/protocol.md).
     if (item.length !== 2) throw new EnvelopeCommandError(`FLY takes 1 argument (the partial output), got ${item.length - 1}`);
     outputs.fly += 1;
+    if (outputs.onFly) outputs.onFly(flyLine(item[1]));
     return undefined;
   }
   if (Array.isArray(item)) return applyCommand(envelope, item);
@@ -381,9 +383,22 @@ function take(item, envelope, outputs) {
   );
 }
 
-async function drive(generator, envelope) {
+/**
+ * One FLY value as its frame, `{"fly": value}`; `undefined` is `null` (as Python's None), and a value JSON cannot
+ * hold (a BigInt, a cycle) is sent as its text, as handler_server.py's `default=str` does.
+ */
+function flyLine(value) {
+  try {
+    return JSON.stringify({ fly: value === undefined ? null : value });
+  } catch {
+    return JSON.stringify({ fly: String(value) });
+  }
+}
+
+async function drive(generator, envelope, onFly) {
   const outputs = [];
   outputs.fly = 0;
+  outputs.onFly = onFly;
   try {
     let step = await generator.next();
     while (!step.done) {
@@ -403,28 +418,34 @@ async function drive(generator, envelope) {
   }
 }
 
-async function runCall(func, envelope) {
-  let result = func(envelope.payload);
+/**
+ * What a handler gave for one envelope — a generator (driven), a promise (awaited), an object or null — as the
+ * call's [kind, outputs] (a call's result, or one item of a batch's; handler_server.py's _finish).
+ */
+async function settle(result, envelope, onFly) {
   const tag = Object.prototype.toString.call(result);
   if (tag === "[object Generator]" || tag === "[object AsyncGenerator]") {
-    const outputs = await drive(result, envelope);
+    const outputs = await drive(result, envelope, onFly);
     return [outputs.length ? "stream" : "none", outputs];
   }
   if (result && typeof result.then === "function") result = await result;
   if (result === undefined || result === null) return ["none", []];
   if (!isPlainObject(result)) {
-    throw new HandlerResultError(
-      `the handler returned ${typeName(result)}; return an object (the next payload) or null (end here)`,
-    );
+    throw new HandlerResultError(`the handler returned ${typeName(result)}; return an object (the next payload) or null (end here)`);
   }
   return ["return", [output(envelope, result)]];
 }
 
-async function respond(func, envelope) {
+/** A call's success frame (docs/protocol.md, *Call responses*). */
+function answerText(kind, outputs) {
+  const fly = outputs.fly ? `,"fly":${outputs.fly}` : "";
+  return `{"ok":true,"kind":"${kind}","outputs":[${outputs.join(",")}]${fly}}`;
+}
+
+async function respond(func, envelope, onFly = null) {
   try {
-    const [kind, outputs] = await runCall(func, envelope);
-    const fly = outputs.fly ? `,"fly":${outputs.fly}` : "";
-    return `{"ok":true,"kind":"${kind}","outputs":[${outputs.join(",")}]${fly}}`;
+    const [kind, outputs] = await settle(func(envelope.payload), envelope, onFly);
+    return answerText(kind, outputs);
   } catch (err) {
     return JSON.stringify(errorFrame(err, !(err instanceof ContractError)));
   }
@@ -464,21 +485,8 @@ async function respondBatch(func, envelopes) {
 async function batchItem(envelope, item) {
   if (item instanceof Error) return JSON.stringify(errorFrame(item, !(item instanceof ContractError)));
   try {
-    let kind;
-    let outputs;
-    const tag = Object.prototype.toString.call(item);
-    if (tag === "[object Generator]" || tag === "[object AsyncGenerator]") {
-      outputs = await drive(item, envelope);
-      kind = outputs.length ? "stream" : "none";
-    } else {
-      if (item && typeof item.then === "function") item = await item;
-      if (item === undefined || item === null) [kind, outputs] = ["none", []];
-      else if (!isPlainObject(item)) {
-        throw new HandlerResultError(`the batched handler's result is ${typeName(item)}; give an object, null, an Error or a generator per payload`);
-      } else [kind, outputs] = ["return", [output(envelope, item)]];
-    }
-    const fly = outputs.fly ? `,"fly":${outputs.fly}` : "";
-    return `{"ok":true,"kind":"${kind}","outputs":[${outputs.join(",")}]${fly}}`;
+    const [kind, outputs] = await settle(item, envelope, null);
+    return answerText(kind, outputs);
   } catch (err) {
     return JSON.stringify(errorFrame(err, !(err instanceof ContractError)));
   }
@@ -614,9 +622,14 @@ async function workerMain() {
     parentPort.postMessage({ type: "startup_error", message: err instanceof StartupError ? err.message : String(err) });
     return;
   }
-  parentPort.on("message", async ({ id, envelope, envelopes }) => {
-    const frame = envelopes ? await respondBatch(func, envelopes) : await respond(func, envelope);
-    parentPort.postMessage({ type: "result", id, frame });
+  parentPort.on("message", async ({ id, envelope, envelopes, fly }) => {
+    if (envelopes) {
+      parentPort.postMessage({ type: "result", id, frame: await respondBatch(func, envelopes) });
+      return;
+    }
+    // a FLY line goes to the main thread at once; messages keep their order, so it is written before the answer
+    const onFly = fly ? (line) => parentPort.postMessage({ type: "fly", id, line }) : null;
+    parentPort.postMessage({ type: "result", id, frame: await respond(func, envelope, onFly) });
   });
   parentPort.postMessage({ type: "ready" });
 }
@@ -664,12 +677,18 @@ class HandlerServer {
     this.worker = worker;
     this.running = new Map(); // call id → {started (ms), timeoutS}
     this.results = new Map(); // call id → resolve(frame)
+    this.flies = new Map(); // call id → write(line), for a call that asked for its FLY values
     this.nextId = 0;
     this.active = 0;
     this.waiting = [];
     this.connections = new Set();
     this.draining = false;
-    worker.on("message", ({ id, frame }) => {
+    worker.on("message", ({ type, id, frame, line }) => {
+      if (type === "fly") {
+        const write = this.flies.get(id);
+        if (write) write(line);
+        return;
+      }
       const resolve = this.results.get(id);
       this.results.delete(id);
       if (resolve) resolve(frame);
@@ -718,7 +737,7 @@ class HandlerServer {
         start = end + 1;
         if (!line.trim()) continue;
         socket.answering++;
-        queue = queue.then(() => this.respond(line)).then((frame) => {
+        queue = queue.then(() => this.respond(line, socket)).then((frame) => {
           socket.write(frame + "\n");
           socket.answering--;
         });
@@ -730,7 +749,7 @@ class HandlerServer {
     socket.on("close", () => this.connections.delete(socket));
   }
 
-  async respond(line) {
+  async respond(line, socket) {
     let request;
     try {
       request = JSON.parse(line);
@@ -747,7 +766,9 @@ class HandlerServer {
         const problem = new ProtocolError(`'timeout_s' must be a number of seconds or null, got ${JSON.stringify(timeoutS)}`);
         return JSON.stringify(errorFrame(problem, false));
       }
-      return this.call(envelope, timeoutS === undefined ? null : timeoutS);
+      // a FLY line to a client that went away is dropped; the call goes on
+      const onFly = request.fly === true && socket ? (flyFrame) => socket.destroyed || socket.write(flyFrame + "\n") : null;
+      return this.call(envelope, timeoutS === undefined ? null : timeoutS, onFly);
     }
     if (op === "call_batch") return this.callBatch(request);
     if (op === "health") return JSON.stringify(this.health());
@@ -765,35 +786,31 @@ class HandlerServer {
       const problem = new ProtocolError(`'timeout_s' must be a number of seconds or null, got ${JSON.stringify(timeoutS)}`);
       return JSON.stringify(errorFrame(problem, false));
     }
-    if (this.active < this.concurrency) this.active++;
-    else await new Promise((resolve) => this.waiting.push(resolve)); // the slot is handed over by release
-    const id = this.nextId++;
-    this.running.set(id, { started: performance.now(), timeoutS: timeoutS === undefined ? null : timeoutS });
-    try {
-      return await new Promise((resolve) => {
-        this.results.set(id, resolve);
-        this.worker.postMessage({ id, envelopes });
-      });
-    } finally {
-      this.running.delete(id);
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.active--;
-    }
+    return this.inSlot(timeoutS === undefined ? null : timeoutS, (id) => this.worker.postMessage({ id, envelopes }));
   }
 
-  async call(envelope, timeoutS) {
+  call(envelope, timeoutS, onFly = null) {
+    return this.inSlot(timeoutS, (id) => this.worker.postMessage({ id, envelope, fly: onFly !== null }), onFly);
+  }
+
+  /**
+   * Wait for a handler slot (at most `concurrency` calls or batches run at once), hand the work to the worker with
+   * `post(id)`, and answer its frame; while it runs it counts for health and the watchdog (`timeoutS`).
+   */
+  async inSlot(timeoutS, post, onFly = null) {
     if (this.active < this.concurrency) this.active++;
     else await new Promise((resolve) => this.waiting.push(resolve)); // the slot is handed over by release
     const id = this.nextId++;
     this.running.set(id, { started: performance.now(), timeoutS });
+    if (onFly) this.flies.set(id, onFly);
     try {
       return await new Promise((resolve) => {
         this.results.set(id, resolve);
-        this.worker.postMessage({ id, envelope });
+        post(id);
       });
     } finally {
       this.running.delete(id);
+      this.flies.delete(id);
       const next = this.waiting.shift();
       if (next) next();
       else this.active--;

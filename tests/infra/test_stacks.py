@@ -15,6 +15,8 @@ from pulumi.runtime import settings
 
 from asya_pulumi.checks.validate import validate_objects
 from asya_pulumi.components.cluster import AsyaCluster
+from asya_runtime.config import SidecarConfig
+from asya_runtime.retention import DEFAULT_RETENTION_DAYS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -166,6 +168,18 @@ def test_an_unknown_actor_in_the_scaling_overrides_fails(deployment: Deployment)
         deployment.run(lambda: runpy.run_path(str(ROOT / "stacks" / "__main__.py"), run_name="__main__"))
 
 
+def test_status_retention_days_reaches_the_gateway_and_every_sidecar(deployment: Deployment) -> None:
+    config = yaml.safe_load((ROOT / "stacks" / "Pulumi.dev.yaml").read_text())["config"]
+    config["asya:gateway"] = {**config["asya:gateway"], "statusRetentionDays": 30}
+    pulumi.runtime.set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()})
+    deployment.run(lambda: runpy.run_path(str(ROOT / "stacks" / "__main__.py"), run_name="__main__"))
+    containers = [c for d in deployment.of_type("kubernetes:apps/v1:Deployment")
+                  for c in d.inputs["spec"]["template"]["spec"]["containers"] if c["name"] in ("sidecar", "gateway")]
+    assert len(containers) > 2
+    for container in containers:
+        assert {"name": "ASYA_STATUS_RETENTION_DAYS", "value": "30"} in container["env"], container["name"]
+
+
 def test_cluster_and_nodes_wait_for_their_role_policies(stack: tuple[Deployment, dict[str, Any]]) -> None:
     deployment, _ = stack
     attachments = {r.name: r for r in deployment.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")}
@@ -223,11 +237,15 @@ def test_the_front_door_is_on_in_both_stacks_with_the_clusters_issuer(stack: tup
     assert table.inputs["ttl"] == {"attributeName": "expires_at", "enabled": True}
     deployments = {d.inputs["metadata"]["name"]: d for d in deployment.of_type("kubernetes:apps/v1:Deployment")}
     gateway = deployments.pop("asya-gateway")
+    retention = config["asya:gateway"].get("statusRetentionDays", DEFAULT_RETENTION_DAYS)
     for actor in deployments.values():
         sidecar = next(c for c in actor.inputs["spec"]["template"]["spec"]["containers"] if c["name"] == "sidecar")
         assert {"name": "ASYA_STATUS_TABLE", "value": table.inputs["name"]} in sidecar["env"]
+        sidecar_env = {e["name"]: e["value"] for e in sidecar["env"] if "value" in e}
+        assert SidecarConfig.from_env(sidecar_env).status_retention_days == retention
     (container,) = gateway.inputs["spec"]["template"]["spec"]["containers"]
     env = {e["name"]: e.get("value") for e in container["env"]}
+    assert int(env.get("ASYA_STATUS_RETENTION_DAYS") or DEFAULT_RETENTION_DAYS) == retention
     cluster = deployment.one("aws:eks/cluster:Cluster", "asya")
     assert env["ASYA_GATEWAY_OIDC_ISSUER"] == cluster.outputs["identities"][0]["oidcs"][0]["issuer"]
     assert (env["ASYA_GATEWAY_AUTH"], env["ASYA_GATEWAY_OIDC_AUDIENCE"]) == ("oidc", "asya-gateway")

@@ -183,3 +183,37 @@ def test_with_status_off_not_one_dynamodb_request_is_made(mesh: MeshHarness, sta
         mesh.wait_records("succeeded", 5)
         assert proxy.connections == 0
     assert dynamodb_requests(actor.read_metrics()) == {}
+
+
+
+def test_status_retention_days_sets_each_writes_expiry(mesh: MeshHarness, status_table: StatusTable) -> None:
+    """``ASYA_STATUS_RETENTION_DAYS`` (the mesh's ``gateway.statusRetentionDays``): the sidecar's ``running`` and the
+    sink's end each set ``expires_at`` that many days after they were written, not the default 7."""
+    days = 3
+    mesh.standard("a")
+    mesh.create_bucket()
+    mesh.start_sinks(status_retention_days=days, **status_env(status_table))
+    mesh.start_actor("a", handler="slow", status_retention_days=days, **status_env(status_table))
+    envelope = new_envelope(route=["a"], payload={"sleep_s": 2}, headers=TRACKED)
+    submit(mesh, status_table, envelope)
+
+    def expiry_after_write(found: StatusRecord) -> float:
+        assert found.expires_at is not None
+        return found.expires_at - datetime.datetime.fromisoformat(found.updated_at).timestamp()
+
+    running = wait_status(status_table, envelope.id, "running")
+    done = wait_status(status_table, envelope.id, "succeeded")
+    for found in (running, done):
+        assert abs(expiry_after_write(found) - days * 86400) <= 5, found
+
+
+def test_a_node_handlers_fly_events_reach_the_store(mesh: MeshHarness, status_table: StatusTable) -> None:
+    """handler_server.js sends a tracked call's FLY values as ``{"fly": value}`` lines too (docs/protocol.md)."""
+    with_sinks(mesh, status_table, "a")
+    mesh.start_actor("a", handler="flies", node=True, **status_env(status_table))
+    envelope = new_envelope(route=["a"], payload={"key": "k"}, headers=TRACKED)
+    submit(mesh, status_table, envelope)
+
+    done = wait_status(status_table, envelope.id, "succeeded")
+
+    assert done.fly_seq == 3 and [e["text"] for e in done.fly_events()] == ["token 0", "token 1", "token 2"]

@@ -212,3 +212,42 @@ def test_timestamps_are_iso_utc_with_milliseconds() -> None:
 
     moment = datetime.datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=datetime.UTC)
     assert iso_timestamp(moment) == "2026-01-02T03:04:05.678Z"
+
+
+def test_the_send_lease_goes_to_one_holder_at_a_time(status_table: StatusTable) -> None:
+    """``claim_send``: the creator holds the lease; nobody else gets it while it lasts, anybody once it was given
+    back; never once the envelope was sent or ended. A record written without a lease is claimable at once."""
+
+    async def scenario(store: StatusStore) -> list[bool]:
+        await store.create_pending(id="k1", route="r", send_claim="first")
+        await store.create_pending(id="k2", route="r")  # an older record: no lease
+        await store.create_pending(id="k3", route="r", send_claim="first")
+        await store.cancel(id="k3")
+        return [
+            await store.claim_send(id="k1", claim="second"),   # held by the creator
+            await store.release_send(id="k1", claim="second"),  # not the holder: nothing given back
+            await store.release_send(id="k1", claim="first"),
+            await store.claim_send(id="k1", claim="second"),   # given back: taken
+            await store.claim_send(id="k1", claim="third"),    # held again
+            await store.mark_sent(id="k1"),
+            await store.claim_send(id="k1", claim="fourth"),   # sent: nobody sends again
+            await store.claim_send(id="k2", claim="any"),
+            await store.claim_send(id="k3", claim="any"),      # canceled before it was sent
+        ]
+
+    assert run(status_table, scenario) == [False, False, True, True, False, True, False, True, False]
+    item = status_table.item("k1")
+    assert item is not None and item["send_claim"] == {"S": "second"}
+
+
+def test_a_lease_that_ran_out_can_be_taken(status_table: StatusTable) -> None:
+    now = [1_000_000.0]
+
+    async def scenario(store: StatusStore) -> list[bool]:
+        clocked = StatusStore(table=store.table, call=store._call, clock=lambda: now[0])
+        await clocked.create_pending(id="c1", route="r", send_claim="crashed", send_lease_s=60)
+        before = await clocked.claim_send(id="c1", claim="retry")
+        now[0] += 61
+        return [before, await clocked.claim_send(id="c1", claim="retry")]
+
+    assert run(status_table, scenario) == [False, True]

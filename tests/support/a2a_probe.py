@@ -11,13 +11,19 @@ import json
 import sys
 
 import anyio
+import httpx
 from a2a.client import ClientConfig, create_client
 from a2a.helpers.proto_helpers import get_data_parts, new_data_part, new_message
 from a2a.types import a2a_pb2 as pb
 
+#: message/send blocks until the task ends: the a2a-sdk's own httpx client gives up after httpx's default 5 s, which
+#: a pipeline on a loaded test machine can pass (the gateway answers within ASYA_GATEWAY_CALL_TIMEOUT_S itself).
+HTTP_TIMEOUT_S = 90.0
+
 
 async def probe(*, url: str, skill: str, payload: dict[str, object]) -> dict[str, object]:
-    client = await create_client(url, ClientConfig(streaming=False))
+    http = httpx.AsyncClient(timeout=HTTP_TIMEOUT_S)
+    client = await create_client(url, ClientConfig(streaming=False, httpx_client=http))
     try:
         message = new_message([new_data_part(payload)], role=pb.ROLE_USER)
         message.metadata.update({"skill_id": skill})
@@ -26,6 +32,7 @@ async def probe(*, url: str, skill: str, payload: dict[str, object]) -> dict[str
         read = await client.get_task(pb.GetTaskRequest(id=task.id))
     finally:
         await client.close()
+        await http.aclose()
     return {
         "sent": task.id, "read": read.id, "state": pb.TaskState.Name(read.status.state),
         "payloads": [value for artifact in read.artifacts for value in get_data_parts(artifact.parts)],

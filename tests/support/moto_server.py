@@ -8,27 +8,40 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 from asya_pulumi.local.broker import free_port
 
-#: moto's server with each DynamoDB request applied atomically, as DynamoDB does (see that module).
-ATOMIC_LAUNCHER = str(Path(__file__).with_name("moto_atomic.py"))
+#: One request at a time, so a conditional write is atomic as on AWS (asya_pulumi/local/dynamodb_server.py says why);
+#: ``moto.server`` is moto's own, one thread per request.
+SERVER_MODULE = "asya_pulumi.local.dynamodb_server"
+
+
+def _python(module: str, switch_interval_s: float | None) -> list[str]:
+    """``python -m module``; with ``switch_interval_s``, its threads take turns that often (``sys.setswitchinterval``:
+    how a loaded machine interleaves them, made likely)."""
+    if switch_interval_s is None:
+        return [sys.executable, "-m", module]
+    code = f"import runpy, sys; sys.setswitchinterval({switch_interval_s!r}); runpy.run_module({module!r}, " \
+           "run_name='__main__', alter_sys=True)"
+    return [sys.executable, "-c", code]
 
 
 class MotoServer:
-    """``python -m moto.server`` on ``127.0.0.1``; ``enforce_iam`` turns authorisation on from the first call
-    (``INITIAL_NO_AUTH_ACTION_COUNT=0``). DynamoDB requests are applied one at a time (``moto_atomic.py``): moto
-    alone lets two conditional writes race. A context manager; :meth:`close` stops it."""
+    """moto's server (:data:`SERVER_MODULE`) on ``127.0.0.1``; ``enforce_iam`` turns authorisation on from the first
+    call (``INITIAL_NO_AUTH_ACTION_COUNT=0``); ``module`` and ``switch_interval_s``: see :func:`_python`. A context
+    manager; :meth:`close` stops it."""
 
-    def __init__(self, *, region: str, enforce_iam: bool = False, ready_within_s: float = 60.0) -> None:
+    def __init__(
+        self, *, region: str, enforce_iam: bool = False, ready_within_s: float = 60.0,
+        module: str = SERVER_MODULE, switch_interval_s: float | None = None,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "AWS_DEFAULT_REGION": region}
         if enforce_iam:
             env["INITIAL_NO_AUTH_ACTION_COUNT"] = "0"
         self.process = subprocess.Popen(
-            [sys.executable, ATOMIC_LAUNCHER, "-H", "127.0.0.1", "-p", str(self.port)],
+            [*_python(module, switch_interval_s), "-H", "127.0.0.1", "-p", str(self.port)],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         try:

@@ -38,13 +38,14 @@ def spawn_status_store(
 ) -> tuple[LocalDynamoDB, dict[str, str]]:
     """Start the local DynamoDB (without waiting; stopped when the run ends, after the processes that use it) and
     the settings that point every sidecar at the mesh's status table in it."""
-    from asya_pulumi.local.gateway import local_status_table, status_settings
+    from asya_pulumi.local.gateway import local_status_table, status_retention_days, status_settings
 
     dynamodb = LocalDynamoDB(region=region, state_dir=work_dir / "dynamodb")
     print("starting the local DynamoDB (moto's server) for the status store ...", flush=True)
     stack.callback(dynamodb.stop)
     dynamodb.spawn()
-    return dynamodb, status_settings(table=local_status_table(mesh.namespace), endpoint=dynamodb.endpoint)
+    return dynamodb, status_settings(table=local_status_table(mesh.namespace), endpoint=dynamodb.endpoint,
+                                     retention_days=status_retention_days(mesh))
 
 
 def start_gateway(*, launched: Launch) -> str | None:

@@ -34,6 +34,7 @@ from asya_runtime.gateway.mcp_tools import McpTools
 from asya_runtime.gateway.mesh_api import MeshApi
 from asya_runtime.gateway.submit import SQS_CLIENT_CONFIG, Submitter
 from asya_runtime.gateway.views import RecordViews
+from asya_runtime.retention import DAY_S
 from asya_runtime.status import StatusStore
 from asya_runtime.status.client import open_store
 
@@ -61,7 +62,8 @@ async def open_backends(config: GatewayConfig) -> AsyncIterator[Backends]:
         s3 = await stack.enter_async_context(
             session.create_client("s3", region_name=config.region, endpoint_url=config.s3_endpoint))
         store = await stack.enter_async_context(
-            open_store(table=config.status_table, region=config.region, endpoint=config.dynamodb_endpoint))
+            open_store(table=config.status_table, region=config.region, endpoint=config.dynamodb_endpoint,
+                       ttl_s=config.status_retention_days * DAY_S))
         yield Backends(sqs=sqs, s3=s3, store=store)
 
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_valid
 
 from asya_runtime.config import DEFAULT_MAX_MESSAGE_BYTES
 from asya_runtime.naming import check_actor_name, check_dns_label
+from asya_runtime.retention import DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "GatewayConfig", "GatewayMesh", "GatewayRoute", "is_loopback"]
 
@@ -144,6 +145,11 @@ class GatewayConfig(BaseModel):
         None, alias="ASYA_DYNAMODB_ENDPOINT", description="DynamoDB endpoint override (a local server); unset = AWS."
     )
     status_table: str = Field(alias="ASYA_STATUS_TABLE", min_length=3, description="The mesh's status table.")
+    status_retention_days: int = Field(
+        DEFAULT_RETENTION_DAYS, ge=1, le=MAX_RETENTION_DAYS, alias="ASYA_STATUS_RETENTION_DAYS",
+        description=f"Days a status record lives after its last write ({DEFAULT_RETENTION_DAYS} by default): the "
+        "`expires_at` of what the gateway writes (pending, canceled); the mesh's `gateway.statusRetentionDays`.",
+    )
     result_bucket: str | None = Field(
         None,
         alias="ASYA_RESULT_BUCKET",

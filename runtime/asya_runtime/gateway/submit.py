@@ -4,15 +4,22 @@ The order is what keeps a submission from being lost or run twice:
 
 * the record is written first (conditional on the id being new), so an envelope that reaches a queue always has a
   record, and a caller that got ``201`` can always read one;
-* a crash or a failed send between the two leaves the record ``pending`` with ``sent`` false: a retry with the same
-  ``Idempotency-Key`` derives the same id, finds that record and sends again; one that finds ``sent`` true returns
-  the id without sending, so the pipeline runs once. Concurrent requests with one key on one replica take turns
-  (a lock per id), so they never both send; on two replicas at the same instant both may (the store has no
-  send lease yet);
+* only the holder of the record's send lease sends (:meth:`StatusStore.claim_send`, one conditional write): the
+  request that created the record holds it; a request with the same ``Idempotency-Key`` — on this replica or any
+  other, at the same instant or later — that finds the record unsent takes the lease only when nobody holds an
+  unexpired one, and otherwise waits until the holder marked it sent (then answers the same id without sending),
+  so the pipeline runs once however many replicas get the key at once. Requests on one replica also take turns (a
+  lock per id), which saves them the store's reads;
+* a crash or a failed send between the two leaves the record ``pending`` with ``sent`` false: a failed send gives
+  its lease back at once, a crashed replica's lease runs out after :data:`SEND_LEASE_S`; then a retry with the same
+  key derives the same id, finds that record, takes the lease and sends, so the submission is never lost. One that
+  finds ``sent`` true returns the id without sending;
 * a submission without a key whose send fails is ended ``failed`` (reason ``not sent``), so no record waits for an
   envelope that never left, and the caller gets 503;
 * a send that succeeded but could not be marked sent still answers the id (the envelope is on its way and has its
-  record); only a retry with the same key in that window sends it a second time.
+  record); only a retry with the same key after its lease ran out sends it a second time (SQS and DynamoDB share no
+  transaction: this window is what at-least-once delivery leaves, and the sidecars' idempotent status writes
+  tolerate it).
 
 The MCP tools and the A2A handler submit through the same :class:`Submitter`.
 """
@@ -22,6 +29,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,10 +40,14 @@ from asya_runtime.gateway.requests import Submission, submission_id
 from asya_runtime.naming import queue_name
 from asya_runtime.status import StatusStore
 from asya_runtime.status.schema import TRACKED_HEADER, TRACKED_VALUE, iso_timestamp
+from asya_runtime.status.store import SEND_LEASE_S
 
-__all__ = ["Submitter", "build_envelope"]
+__all__ = ["SEND_LEASE_S", "Submitter", "build_envelope"]
 
 log = logging.getLogger("asya.gateway")
+
+#: How often a request that found another one holding the send lease reads whether it was sent.
+LEASE_POLL_S = 0.05
 
 #: The gateway's SQS client (``app.open_backends``): a send that cannot reach the broker fails within ~40 s (3 s to
 #: connect, 10 s to answer, 3 attempts) and is answered 503, instead of holding the request for botocore's 60 s ones.
@@ -59,8 +72,13 @@ def build_envelope(*, submission: Submission, envelope_id: str, now: datetime) -
 class Submitter:
     """Submits into one mesh: its status store and its actors' queues (``asya-{namespace}_{actor}``)."""
 
-    def __init__(self, *, namespace: str, store: StatusStore, sqs: Any, max_message_bytes: int) -> None:
+    def __init__(
+        self, *, namespace: str, store: StatusStore, sqs: Any, max_message_bytes: int,
+        send_lease_s: int = SEND_LEASE_S, lease_poll_s: float = LEASE_POLL_S,
+    ) -> None:
         self._namespace = namespace
+        self._send_lease_s = send_lease_s
+        self._lease_poll_s = lease_poll_s
         self._store = store
         self._sqs = sqs
         self._max_message_bytes = max_message_bytes
@@ -93,21 +111,46 @@ class Submitter:
             raise ApiError(413, f"the envelope is {len(body.encode())} bytes, over the queue's "
                                 f"{self._max_message_bytes}; send a smaller payload (or a reference to it)")
         deadline_at = iso_timestamp(envelope.status.deadline_at) if envelope.status.deadline_at else None
+        claim = uuid.uuid4().hex
+        keyed = submission.idempotency_key is not None  # only a key's id can be submitted twice: it needs a lease
         created = await self._store.create_pending(
             id=envelope_id, actor=submission.route[0], route=submission.route_name, deadline_at=deadline_at,
-            idempotency_key=submission.idempotency_key,
+            idempotency_key=submission.idempotency_key, send_claim=claim if keyed else None,
+            send_lease_s=self._send_lease_s,
         )
-        if not created:
-            existing = await self._store.get(id=envelope_id)
-            if existing is not None and (existing.sent or existing.terminal):
-                return envelope_id  # a retry of a submission that was sent: the pipeline runs once
-        await self._send(envelope_id=envelope_id, actor=submission.route[0], body=body,
-                         ends_on_failure=submission.idempotency_key is None)
+        if not created and not await self._claimed(envelope_id, claim=claim):
+            return envelope_id  # sent (or ended) by the request that holds the lease: the pipeline runs once
+        try:
+            await self._send(envelope_id=envelope_id, actor=submission.route[0], body=body, ends_on_failure=not keyed)
+        except ApiError:
+            if keyed:
+                with contextlib.suppress(Exception):  # else it runs out: a retry waits for it, then sends
+                    await self._store.release_send(id=envelope_id, claim=claim)
+            raise
         try:
             await self._store.mark_sent(id=envelope_id)
         except Exception as exc:  # the envelope is on its way and has its record: the caller still gets its id
             log.warning("sent %s but could not mark it sent: %s", envelope_id, exc)
         return envelope_id
+
+    async def _claimed(self, envelope_id: str, *, claim: str) -> bool:
+        """For a submission whose record existed: True once this request holds the send lease (it sends), False
+        when the envelope was sent or ended meanwhile (it does not). While another request holds the lease this
+        waits — for the holder to mark it sent, or for its lease to run out (a crashed holder)."""
+        give_up = time.monotonic() + self._send_lease_s + 10 * self._lease_poll_s + 5
+        while True:
+            existing = await self._store.get(id=envelope_id)
+            if existing is None:
+                raise ApiError(503, f"envelope {envelope_id!r} vanished while it was submitted; retry with the same "
+                                    "Idempotency-Key")
+            if existing.sent or existing.terminal:
+                return False
+            if await self._store.claim_send(id=envelope_id, claim=claim, lease_s=self._send_lease_s):
+                return True
+            if time.monotonic() >= give_up:
+                raise ApiError(503, f"envelope {envelope_id!r} is being sent by another request that does not "
+                                    "finish; retry with the same Idempotency-Key")
+            await asyncio.sleep(self._lease_poll_s)
 
     async def _send(self, *, envelope_id: str, actor: str, body: str, ends_on_failure: bool) -> None:
         try:

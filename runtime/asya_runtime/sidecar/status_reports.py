@@ -25,6 +25,7 @@ from typing import Any
 from asya_runtime.config import SidecarConfig
 from asya_runtime.envelope import Envelope
 from asya_runtime.naming import ERROR_SINK, SUCCESS_SINK
+from asya_runtime.retention import DAY_S
 from asya_runtime.sidecar import hops, logs, routing
 from asya_runtime.sidecar.aws import BrokerClient
 from asya_runtime.sidecar.metrics import Metrics
@@ -57,7 +58,8 @@ class StatusReports:
         self.metrics = metrics
         self._broker = broker
         self._within_s = within_s
-        self.store = StatusStore(table=config.status_table, call=self._call)
+        self.store = StatusStore(table=config.status_table, call=self._call,
+                                 ttl_s=config.status_retention_days * DAY_S)
         self._background: set[asyncio.Task[None]] = set()
 
     async def _call(self, api: str, params: dict[str, Any]) -> dict[str, Any]:

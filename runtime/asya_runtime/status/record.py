@@ -36,6 +36,9 @@ class StatusRecord:
     fly: tuple[str, ...] = ()
     idempotency_key: str | None = None
     sent: bool = False
+    #: Epoch seconds until which :attr:`send_claim`'s holder alone may send the envelope (StatusStore.claim_send).
+    send_until: int | None = None
+    send_claim: str | None = None
     expires_at: int | None = None
 
     @property

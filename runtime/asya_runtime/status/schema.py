@@ -12,12 +12,13 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from asya_runtime.naming import status_table_name
+from asya_runtime.retention import DAY_S, DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS
 
 __all__ = [
-    "BY_STATUS_INDEX", "DEFAULT_TTL_S", "FLY_EVENT_MAX_BYTES", "FLY_KEEP", "INLINE_PAYLOAD_MAX_BYTES", "KEY",
-    "RANKS", "RATE_LIMIT_KEY_PREFIX", "STATUSES", "TERMINAL", "TERMINAL_RANK", "TRACKED_HEADER", "TRACKED_VALUE",
-    "TTL_ATTRIBUTE", "Status", "iso_timestamp", "rate_limit_key", "status_table_name", "table_definition",
-    "time_to_live",
+    "BY_STATUS_INDEX", "DAY_S", "DEFAULT_RETENTION_DAYS", "DEFAULT_TTL_S", "FLY_EVENT_MAX_BYTES", "FLY_KEEP",
+    "INLINE_PAYLOAD_MAX_BYTES", "KEY", "MAX_RETENTION_DAYS", "RANKS", "RATE_LIMIT_KEY_PREFIX", "STATUSES", "TERMINAL",
+    "TERMINAL_RANK", "TRACKED_HEADER", "TRACKED_VALUE", "TTL_ATTRIBUTE", "Status", "iso_timestamp", "rate_limit_key",
+    "status_table_name", "table_definition", "time_to_live",
 ]
 
 #: The partition key: the envelope's id.
@@ -26,8 +27,9 @@ KEY = "id"
 BY_STATUS_INDEX = "by_status"
 #: Epoch seconds after which DynamoDB's TTL deletes an item.
 TTL_ATTRIBUTE = "expires_at"
-#: How long an item lives after its last write: 7 days (every write moves ``expires_at``).
-DEFAULT_TTL_S = 7 * 24 * 3600
+#: How long an item lives after its last write by default: 7 days (every write moves ``expires_at``). A mesh sets its
+#: own with ``gateway.statusRetentionDays`` (``ASYA_STATUS_RETENTION_DAYS``; asya_runtime/retention.py).
+DEFAULT_TTL_S = DEFAULT_RETENTION_DAYS * DAY_S
 
 Status = Literal["pending", "running", "paused", "succeeded", "failed", "canceled"]
 #: Every status, in the order an envelope goes through them.

@@ -37,6 +37,11 @@ BATCH_GET_MAX = 100
 #: Rounds of BatchGetItem for the keys DynamoDB left unprocessed (throttled) before giving up.
 UNPROCESSED_ROUNDS = 8
 LIST_LIMIT_MAX = 1000
+#: How long a gateway's claim to send an envelope (:meth:`StatusStore.claim_send`) excludes every other replica:
+#: longer than a send can take (the gateway's SQS client gives up within ~40 s), so a slow send is never doubled.
+SEND_LEASE_S = 60
+
+
 class StatusStore:
     """The status table ``table`` over ``call``; items live ``ttl_s`` after their last write."""
 
@@ -77,13 +82,19 @@ class StatusStore:
         deadline_at: str | None = None,
         idempotency_key: str | None = None,
         created_at: str | None = None,
+        send_claim: str | None = None,
+        send_lease_s: int | None = None,
     ) -> bool:
         """The gateway's ``pending`` at submission; False when an item with this id exists (a repeated submission
-        with the same ``Idempotency-Key``: the id derives from it, so the first one's item stands)."""
+        with the same ``Idempotency-Key``: the id derives from it, so the first one's item stands). With
+        ``send_claim``, the creator holds the send lease (:meth:`claim_send`) for ``send_lease_s`` from now."""
         now = created_at or schema.iso_timestamp()
+        lease: dict[str, Any] = {}
+        if send_claim is not None:
+            lease = {"send_claim": send_claim, "send_until": int(self._clock()) + (send_lease_s or SEND_LEASE_S)}
         item = {
             schema.KEY: id, "status": "pending", "rank": schema.RANKS["pending"], "seq": 0, "route": route,
-            "created_at": now, "updated_at": now, "sent": False, schema.TTL_ATTRIBUTE: self._expires_at(),
+            "created_at": now, "updated_at": now, "sent": False, schema.TTL_ATTRIBUTE: self._expires_at(), **lease,
             **{k: v for k, v in (("actor", actor), ("deadline_at", deadline_at),
                                  ("idempotency_key", idempotency_key)) if v is not None},
         }
@@ -98,6 +109,30 @@ class StatusStore:
                 return False
             raise
         return True
+
+    async def claim_send(self, *, id: str, claim: str, lease_s: int = SEND_LEASE_S) -> bool:
+        """Take the right to send the envelope to its first queue for ``lease_s``: one conditional write, so of any
+        number of gateway replicas asking at once exactly one gets True. It is granted while the envelope is not
+        sent and not terminal, and nobody holds an unexpired lease — a holder that crashed between its write and its
+        send loses it when it expires, and a retry sends then (the submission is never lost)."""
+        expression = _Expression()
+        until = expression.name("send_until")
+        values = {"send_claim": claim, "send_until": int(self._clock()) + lease_s}
+        condition = (
+            f"{expression.name('sent')} = {expression.value('unsent', False)} AND "
+            f"{expression.name('rank')} < {expression.value('terminal', schema.TERMINAL_RANK)} AND "
+            f"(attribute_not_exists({until}) OR {until} < {expression.value('now', int(self._clock()))})"
+        )
+        return await self._update(id, f"SET {', '.join(expression.assign(values))}", condition, expression)
+
+    async def release_send(self, *, id: str, claim: str) -> bool:
+        """Give back the send lease ``claim`` holds (its send failed): a retry may send at once, not after the lease."""
+        expression = _Expression()
+        condition = (
+            f"{expression.name('send_claim')} = {expression.value('claim', claim)} AND "
+            f"{expression.name('sent')} = {expression.value('unsent', False)}"
+        )
+        return await self._update(id, f"REMOVE {expression.name('send_until')}", condition, expression)
 
     async def mark_sent(self, *, id: str) -> bool:
         """Record that the gateway's send to the first queue succeeded; False when there is no such item."""

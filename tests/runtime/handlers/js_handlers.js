@@ -75,6 +75,13 @@ async function* async_flies() {
   yield { done: true };
 }
 
+function* odd_flies() {
+  yield ["FLY", undefined];
+  yield ["FLY", "héllo ✓"];
+  yield ["FLY", 7];
+  yield { done: true };
+}
+
 function* bad_fly() {
   yield ["FLY"];
 }
@@ -205,7 +212,7 @@ async function batch_slow(payloads) {
 
 module.exports = {
   batch_slow, batch_mixed, batch_short, batch_raises, batch_async,
-  two_args, script, flies, only_flies, async_flies, bad_fly,
+  two_args, script, flies, only_flies, async_flies, odd_flies, bad_fly,
   echo, end_here, fan_out, commands, write_path, returns_list, yields_string, fail, async_echo, async_fan_out,
   Counter, Broken, slow_async, slow, hang, exits,
 };

@@ -86,6 +86,14 @@ async def async_flies(payload: dict[str, Any]) -> Any:
     yield {"done": True}
 
 
+def odd_flies(payload: dict[str, Any]) -> Any:
+    """FLY values that are not objects: nothing, text beyond ASCII, a number."""
+    yield "FLY", None
+    yield "FLY", "héllo ✓"
+    yield "FLY", 7
+    yield {"done": True}
+
+
 def bad_fly(payload: dict[str, Any]) -> Any:
     yield ("FLY",)
 
