@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_valid
 
 from asya_runtime.handler_server import DEFAULT_SOCKET_PATH, ENV_SOCKET_PATH
 from asya_runtime.naming import queue_name
-from asya_runtime.resiliency import Resiliency
+from asya_runtime.resiliency import Resiliency, Seconds
 
 Mode = Literal["actor", "success-sink", "error-sink"]
 
@@ -42,6 +42,9 @@ MAX_FANOUT = 100_000
 #: Key prefix of offloaded envelopes in the mesh's bucket: IAM grants actors this prefix only, a lifecycle rule
 #: expires it (asya_runtime.sidecar.claimcheck).
 OFFLOAD_PREFIX = "offload"
+#: Key prefix of fan-in state in the mesh's bucket, ``fanin/{actor}/{parent_id}/``: IAM grants a fan-in actor its own
+#: ``fanin/{actor}/`` only (asya_runtime.sidecar.fanin).
+FANIN_PREFIX = "fanin"
 #: Time a stopping sidecar allows, after in-flight work finished, for the last sends and deletes to be flushed; the
 #: same again for releasing what it still holds, and for exporting the last spans (``sidecar/tracing.py``).
 SHUTDOWN_FLUSH_S = 5.0
@@ -143,6 +146,12 @@ class SidecarConfig(BaseModel):
         description="Outputs one handler call may emit; an answer with more is error-ended (`fan-out too large`, "
         "naming the count and the limit) and none of its outputs is sent (the actor's maxFanOut).",
     )
+    fanin_timeout: Seconds | None = Field(
+        None, alias="ASYA_FANIN_TIMEOUT",
+        description="Fan-in (the actor's `fanIn.timeout`): the handler is called once per fan-out parent with the list "
+        "of its children's payloads, in emission order; a parent whose children have not all arrived (or error-ended) "
+        "this long after the first one gets an error record naming the missing indexes. Unset: no fan-in.",
+    )
     metrics_host: str = Field(
         "127.0.0.1", alias="ASYA_METRICS_HOST", min_length=1,
         description="Address `/metrics` and `/healthz` listen on. Loopback by default, so a sidecar on a laptop or "
@@ -162,6 +171,13 @@ class SidecarConfig(BaseModel):
     @classmethod
     def _parse_resiliency(cls, value: object) -> object:
         return Resiliency.model_validate_json(value) if isinstance(value, str) else value
+
+    @field_validator("fanin_timeout")
+    @classmethod
+    def _check_fanin_timeout(cls, value: float | None) -> float | None:
+        if value is not None and value <= 0:
+            raise ValueError("ASYA_FANIN_TIMEOUT must be more than 0s (unset it for no fan-in)")
+        return value
 
     @field_serializer("resiliency")
     def _dump_resiliency(self, value: Resiliency) -> str:
