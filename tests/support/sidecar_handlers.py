@@ -149,3 +149,17 @@ def type_error_inside(payload: dict[str, Any]) -> dict[str, Any]:
     """A TypeError from the handler's own code (a bug, or bad data): the policy decides, as for any exception."""
     _record(payload)
     return {"n": len(payload.get("key"))}  # type: ignore[arg-type]  # payload["key"] is None here: TypeError
+
+
+def gather(payload: list[Any]) -> dict[str, Any]:
+    """A fan-in handler: records the list it was called with (``items``) and returns it as ``{"items": [...]}``."""
+    _record({"key": "gather"}, items=payload)
+    return {"items": payload}
+
+
+def fail_on(payload: dict[str, Any]) -> dict[str, Any]:
+    """Raises for a payload whose ``i`` is in ``ASYA_TEST_FAIL_ON`` (a JSON list); passes the others on."""
+    _record(payload)
+    if payload.get("i") in json.loads(os.environ.get("ASYA_TEST_FAIL_ON", "[]")):
+        raise ValueError(f"refusing child {payload.get('i')}")
+    return payload
