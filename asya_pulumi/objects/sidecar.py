@@ -15,8 +15,8 @@ from asya_runtime.config import SidecarConfig
 
 def sidecar_config(spec: AsyncActorSpec | SinkSpec, *, namespace: str, region: str, **where: Any) -> SidecarConfig:
     """The sidecar settings of ``spec`` in mesh ``namespace``: its name, mode (a sink's name is its mode),
-    concurrency, resiliency and, for an actor, its offload threshold and fan-out cap; ``where`` adds the settings of
-    the place it runs (``sqs_endpoint``, ``result_bucket``, ``socket_path``, ``metrics_port``, ...)."""
+    concurrency, resiliency and, for an actor, its offload threshold, fan-out cap and fan-in timeout; ``where`` adds
+    the settings of the place it runs (``sqs_endpoint``, ``result_bucket``, ``socket_path``, ``metrics_port``, ...)."""
     derived: dict[str, Any] = {
         "actor": spec.name,
         "namespace": namespace,
@@ -28,4 +28,5 @@ def sidecar_config(spec: AsyncActorSpec | SinkSpec, *, namespace: str, region: s
     if isinstance(spec, AsyncActorSpec):
         derived["offload_threshold_bytes"] = spec.offload_threshold
         derived["max_fanout"] = spec.max_fan_out
+        derived["fanin_timeout"] = spec.fan_in.timeout if spec.fan_in is not None else None
     return SidecarConfig.model_validate({**derived, **where})

@@ -16,6 +16,7 @@ from pydantic import AliasChoices, Field, field_validator, model_validator
 from asya_pulumi.spec.aws_facts import MAX_GPUS_PER_INSTANCE
 from asya_pulumi.spec.base import DerivedDefault, SpecModel
 from asya_pulumi.spec.cluster import GPU_POOL_LABEL, check_gpu_pool_name
+from asya_pulumi.spec.fanin import FanInSpec
 from asya_pulumi.spec.inputs import InputStr, is_output
 from asya_pulumi.spec.limits import (
     MIN_MEMORY_LIMIT_BYTES,
@@ -259,6 +260,10 @@ class AsyncActorSpec(SpecModel):
         description=f"Outputs one handler call may emit (default {DEFAULT_MAX_FANOUT:,}, at most {MAX_FANOUT:,}): a "
         f"call that emits more is error-ended (`fan-out too large`, naming the count and the limit) and none of its "
         f"outputs is sent. The sidecar's memory limit grows with it (docs/infrastructure.md, *Sidecar memory*).",
+    )
+    fan_in: FanInSpec | None = Field(
+        None, description="Fan-in: call the handler once per fan-out parent with the list of its children's payloads "
+        "in emission order (docs/sidecar.md, *Fan-in*). None: one call per envelope.",
     )
 
     @field_validator("name")
