@@ -83,7 +83,9 @@ class ActorProcessor:
             tracer=self.tracer,
         )
         #: None unless ASYA_FANIN_TIMEOUT is set (sidecar/fanin.py): children are gathered before any call.
-        self.fanin = FanInGatherer(config=config, broker=broker, outputs=self.outputs) if config.fanin_timeout else None
+        self.fanin = None if not config.fanin_timeout else FanInGatherer(
+            config=config, broker=broker, outputs=self.outputs, busy=self
+        )
 
     async def process(self, message: Received, slot: Slot, ticket: Ticket | None = None) -> None:
         """``ticket``: the message's place in its received batch when the status store is on."""

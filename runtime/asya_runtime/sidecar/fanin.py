@@ -45,7 +45,7 @@ import json
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
@@ -86,24 +86,40 @@ class _Listing:
     control: set[str] = field(default_factory=set)
 
 
-class FanInGatherer:
-    """The fan-in actor's step before the handler call (:meth:`gather`); all its I/O is S3 and its own queue."""
+class _Busy(Protocol):
+    """Whose ``calls_running`` the send and delete batchers read to decide whether to linger for a fuller batch."""
 
-    def __init__(self, *, config: SidecarConfig, broker: BrokerClient, outputs: Outputs) -> None:
+    calls_running: int
+
+
+class FanInGatherer:
+    """The fan-in actor's step before the handler call (:meth:`gather`); all its I/O is S3 and its own queue.
+
+    While it gathers, it counts as a running call of ``busy`` (the actor): the deletes of the children it records
+    then linger for a batch of ten, as they do behind handler calls, instead of going one request each.
+    """
+
+    def __init__(self, *, config: SidecarConfig, broker: BrokerClient, outputs: Outputs, busy: _Busy) -> None:
         if not config.result_bucket or config.fanin_timeout is None:
             raise ValueError("a fan-in actor (ASYA_FANIN_TIMEOUT) keeps its state in the mesh's bucket: set "
                              "ASYA_RESULT_BUCKET")
         self.config = config
         self.broker = broker
         self.outputs = outputs
+        self.busy = busy
         self.bucket = config.result_bucket
         self.timeout_s = config.fanin_timeout
         self.within_s = max(outputs.inflight.visibility_s * S3_RETRY_SHARE_OF_VISIBILITY, 1.0)
+        #: One-writer objects this sidecar is creating right now: a sibling that finds its key here leaves it to
+        #: that attempt (whose message stays in flight until it is over), so a received batch of one parent's
+        #: children makes one conditional write, not one each.
+        self._creating: set[str] = set()
 
     async def gather(self, message: Received, envelope: Envelope, body: str) -> tuple[Envelope, str] | None:
         """``(the envelope to call the handler with, its JSON)``, or None when ``message`` was dealt with here
         (recorded and deleted, re-armed, timed out, or handed back to SQS after an S3 failure)."""
         marker = envelope.fanin
+        self.busy.calls_running += 1
         try:
             if marker is not None and marker.at == len(envelope.route.prev):
                 if marker.timer_deadline is None:
@@ -118,6 +134,11 @@ class FanInGatherer:
                        message_id=message.message_id, id=envelope.id, error=f"{type(exc).__name__}: {exc}")
             await self.outputs.inflight.retry_later(message)
             return None
+        finally:
+            self.busy.calls_running -= 1
+            if self.busy.calls_running == 0:
+                self.outputs.deletes.poke()
+                self.outputs.sends.poke()
         return None if aggregate is None else (aggregate, aggregate.to_json())
 
     # -- the three kinds of message ----------------------------------------------------------------------------------
@@ -135,7 +156,11 @@ class FanInGatherer:
         await self._put(f"{prefix}{index:06d}.json", {"id": child.id, "payload": child.payload})
         listing = await self._list(prefix)
         deadline = time.time() + self.timeout_s
-        opened = await self._hold(prefix + OPEN, message, exists=OPEN in listing.control, deadline=deadline)
+        # Of the children that see no open.json, only the one with the lowest index present tries to create it, so
+        # a wave of first children costs one conditional write, not one each. Someone always does: the lowest index
+        # of a wave sees itself as the lowest (a lower one would see itself so, and open).
+        opener = OPEN not in listing.control and index == min(listing.indexes, default=index)
+        opened = await self._hold(prefix + OPEN, message, exists=not opener, deadline=deadline)
         if opened is not None:
             await self._arm(child, total=total, deadline=float(opened["deadline"]))
         if len(listing.indexes) >= total:
@@ -266,8 +291,9 @@ class FanInGatherer:
     async def _hold(self, key: str, message: Received, *, exists: bool, **fields: Any) -> dict[str, Any] | None:
         """The one-writer object ``key`` when ``message`` holds it — it created it now (with ``fields``), or, being a
         redelivery, earlier — else None. A message received for the first time cannot have created it before."""
-        if not exists:
+        if not exists and key not in self._creating:
             document = {"holder": message.message_id, **fields}
+            self._creating.add(key)
             try:
                 await self._call("put_object", Bucket=self.bucket, Key=key, Body=json.dumps(document).encode(),
                                  ContentType="application/json", IfNoneMatch="*")
@@ -275,6 +301,8 @@ class FanInGatherer:
             except ClientError as exc:
                 if error_code(exc) not in _TAKEN:
                     raise
+            finally:
+                self._creating.discard(key)
         if message.receive_count <= 1:
             return None
         current = await self._read(key)
