@@ -248,3 +248,54 @@ def test_an_envelope_that_was_not_fanned_out_is_a_group_of_one(mesh: MeshHarness
     [aggregate] = mesh.take("success-sink", 1)
 
     assert aggregate["id"] == alone.id and aggregate["payload"] == {"items": [{"key": "solo"}]}
+
+
+def test_a_failed_aggregate_call_is_retried_as_the_aggregate(mesh: MeshHarness) -> None:
+    fast = Resiliency.model_validate({"policies": {"default": {"maxAttempts": 3, "initialInterval": "100ms",
+                                                               "jitter": False}}})
+    mesh.create_queue("join", resiliency=fast)
+    mesh.create_sink_queues()
+    mesh.create_bucket()
+    mesh.start_actor("join", handler="gather_failing_once", result_bucket=mesh.bucket, fanin_timeout="30s",
+                     resiliency=fast, handler_env={"ASYA_TEST_FLAG": str(mesh.workdir / "failed-once")})
+    parent, children = fanned_out(n=3)
+    mesh.send_many("join", children)
+
+    [aggregate] = mesh.take("success-sink", 1)
+
+    assert [item["i"] for item in aggregate["payload"]["items"]] == [0, 1, 2]  # not a list of one list
+    calls = gather_calls(mesh)
+    assert len(calls) == 2 and calls[0]["items"] == calls[1]["items"]
+    assert aggregate["id"] == fanin_id(parent_id=parent.id, actor="join")
+
+
+def test_the_embedded_broker_decides_conditional_writes_like_s3(s3: Any) -> None:
+    """What the claim rests on: of many concurrent ``If-None-Match: *`` writers of one key exactly one wins (the
+    others get 412 PreconditionFailed or 409 ConditionalRequestConflict), and ``If-Match`` compares the ETag."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from botocore.exceptions import ClientError
+
+    bucket = "asya-conditional-" + str(int(time.time() * 1000))
+    s3.create_bucket(Bucket=bucket)
+
+    def create(writer: int) -> str:
+        try:
+            s3.put_object(Bucket=bucket, Key="claim.json", Body=str(writer).encode(), IfNoneMatch="*")
+            return "won"
+        except ClientError as exc:
+            return str(exc.response["Error"]["Code"])
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        outcomes = list(pool.map(create, range(32)))
+    assert outcomes.count("won") == 1
+    assert set(outcomes) - {"won"} <= {"PreconditionFailed", "ConditionalRequestConflict"}
+    current = s3.get_object(Bucket=bucket, Key="claim.json")
+    assert int(current["Body"].read()) == outcomes.index("won")
+    try:
+        s3.put_object(Bucket=bucket, Key="claim.json", Body=b"x", IfMatch='"0000"')
+        raise AssertionError("If-Match with a wrong ETag was accepted")
+    except ClientError as exc:
+        assert exc.response["Error"]["Code"] == "PreconditionFailed"
+    s3.put_object(Bucket=bucket, Key="claim.json", Body=b"y", IfMatch=current["ETag"])
+    assert s3.get_object(Bucket=bucket, Key="claim.json")["Body"].read() == b"y"

@@ -163,3 +163,13 @@ def fail_on(payload: dict[str, Any]) -> dict[str, Any]:
     if payload.get("i") in json.loads(os.environ.get("ASYA_TEST_FAIL_ON", "[]")):
         raise ValueError(f"refusing child {payload.get('i')}")
     return payload
+
+
+def gather_failing_once(payload: list[Any]) -> dict[str, Any]:
+    """``gather``, except that the first call (no file at ``ASYA_TEST_FLAG`` yet) creates the file and raises."""
+    _record({"key": "gather"}, items=payload)
+    flag = os.environ["ASYA_TEST_FLAG"]
+    if not os.path.exists(flag):
+        open(flag, "w").close()
+        raise ValueError("failing the first call")
+    return {"items": payload}
