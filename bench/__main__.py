@@ -1,5 +1,7 @@
 """Run every benchmark of issue 5 and print the table and the ratios: ``.venv/bin/python -m bench``.
 
+Then issue 22's dynamic-batching table (bench/batching.py), unless ``--batching-burst 0``.
+
 For each contender (the sidecar mesh, then the hand-written loop) a fresh broker is started, with a counting proxy
 in front of it that only the contender talks to. In each: idle per-hop latency on the empty pipeline, then a burst.
 Afterwards the idle cost of the mesh (zero replicas, one idle replica) against one more fresh broker. Ends with the
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from asya_pulumi.local.broker import LocalBroker, default_broker_kind
+from bench import batching
 from bench.contenders import Contender, LoopContender, MeshContender
 from bench.counting_proxy import CountingProxyProcess
 from bench.driver import create_pipeline_queues, identity_mesh, sqs_client
@@ -75,6 +78,10 @@ def main() -> None:
         help="bursts per contender, taken in turns, each on a fresh broker; the table shows each figure's median",
     )
     parser.add_argument("--idle-window", type=float, default=60.0, help="seconds the idle cost is observed")
+    parser.add_argument(
+        "--batching-burst", type=int, default=2000,
+        help="envelopes of the dynamic-batching burst (bench/batching.py; unbatched: a quarter); 0 skips it",
+    )
     parser.add_argument("--json", help="also write every number to this file")
     args = parser.parse_args()
 
@@ -109,13 +116,20 @@ def main() -> None:
         results["sidecar, concurrency 1"] = {"latency": None, "burst": one}
         print(f"==> idle cost: fresh {broker}, {args.idle_window:.0f} s windows")
         idle: IdleCost = measure_idle_cost(window_s=args.idle_window, workdir=workdir, concurrency=args.concurrency)
+        batch_runs = []
+        if args.batching_burst:
+            batch_runs = batching.run_all(burst=args.batching_burst, light=100, gap_s=0.1, max_size=16, max_wait="50ms")
     elapsed = time.monotonic() - started
     print(render_report(results=results, idle=idle, elapsed_s=elapsed, concurrency=args.concurrency))
+    if batch_runs:
+        print("\ndynamic batching, GPU-shaped handler (25 ms per call + 1 ms per item) at concurrency 1:")
+        print(batching.render_table(batch_runs))
     print(f"machine at the start: {machine_before}\nmachine at the end:   {machine_summary()}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         with open(args.json, "w") as f:
-            everything = {"broker": broker, "results": _as_json(results), "idle": asdict(idle), "elapsed_s": elapsed}
+            everything = {"broker": broker, "results": _as_json(results), "idle": asdict(idle), "elapsed_s": elapsed,
+                          "batching": [asdict(run) for run in batch_runs]}
             json.dump(everything, f, indent=2)
 
 

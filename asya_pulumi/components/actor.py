@@ -141,6 +141,7 @@ class AsyncActor(AsyaComponent):
             spec=scaling.scaled_object_spec(
                 deployment=spec.name, scaling=spec.scaling, queue_url=self.queue.url, region=region,
                 trigger_authentication=shared.trigger_authentication_name,
+                batch_size=spec.batch.max_size if isinstance(spec, AsyncActorSpec) and spec.batch is not None else 1,
             ),
             opts=child(self, depends_on=[*keda, shared.trigger_authentication, self.deployment]),
         )

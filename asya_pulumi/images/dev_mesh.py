@@ -63,7 +63,7 @@ class ContainerMesh:
                "ASYA_RESULT_BUCKET": self.plan.bucket, "ASYA_AWS_REGION": self.plan.region, **LOCAL_AWS_ENV}
         ports = {name: free_port() for name in deployments}
         documents = [*config_maps, *(playable(deployment=d, pod_name=self._pod(name), metrics_port=ports[name],
-                                              sidecar_env=env) for name, d in deployments.items())]
+                                              runtime_env=env) for name, d in deployments.items())]
         self.pods = sorted(deployments)
         play(documents=documents)
         for name, deployment in deployments.items():

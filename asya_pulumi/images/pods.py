@@ -5,16 +5,17 @@ capabilities, the handler-server ConfigMap volume, the socket and /tmp emptyDirs
 machine without a registry or systemd cannot honour, changed here and nowhere else (docs/runtime.md lists them):
 
 1. ``ports``: podman refuses port mappings on the host network, which the pod needs to reach the broker on
-   127.0.0.1; removed. On one host network every sidecar would bind 9100, so each pod gets its own
-   ``ASYA_METRICS_PORT`` (the probes ask that port).
+   127.0.0.1; removed. On one host network every sidecar would bind 9100 (and a gateway 8080), so each pod gets
+   its own port, ``ASYA_METRICS_PORT`` for a sidecar, ``ASYA_GATEWAY_PORT`` for the gateway (the probes ask it).
 2. ``imagePullPolicy: Always`` would pull from the registry; ``IfNotPresent`` uses the loaded images.
 3. emptyDir volumes become *named* podman volumes, shared by every pod that uses the name: each pod's are renamed
    ``<pod>-<volume>`` (the socket of one pod must not be another's).
-4. The broker's endpoint and static credentials are added to the sidecar's env — in the cluster, the Pod Identity
-   webhook adds the credentials and the endpoint is AWS's. A variable from ``fieldRef: status.podIP`` becomes
-   ``127.0.0.1`` (podman resolves no ``status`` field; on the host network the pod's IP is the host's). A sink's
-   sender check is switched off (``ASYA_VERIFY_SENDERS=false``): a local broker names no real sender and there is
-   no IAM to ask, so every record would be kept as forged (docs/sidecar.md, "Who sent it").
+4. The broker's endpoint and static credentials (``runtime_env``, with whatever else stands in for AWS: the status
+   store's endpoint, an OIDC issuer) are added to the env of the sidecar and of the gateway — in the cluster, the
+   Pod Identity webhook adds the credentials and the endpoints are AWS's. A variable from ``fieldRef:
+   status.podIP`` becomes ``127.0.0.1`` (podman resolves no ``status`` field; on the host network the pod's IP is
+   the host's). A sink's sender check is switched off (``ASYA_VERIFY_SENDERS=false``): a local broker names no real
+   sender and there is no IAM to ask, so every record would be kept as forged (docs/sidecar.md, "Who sent it").
 5. Probes: podman turns a liveness probe into a healthcheck that needs systemd timers (absent here), an ``httpGet``
    probe into ``curl`` (not in the image) with a named port resolved to 0, and ignores readiness and startup
    probes. :func:`probe` runs each container's probes by hand, as the kubelet would: ``exec`` through
@@ -41,8 +42,10 @@ POD_LABEL = "asya.sh/podman-play"
 
 
 def playable(*, deployment: Mapping[str, Any], pod_name: str, metrics_port: int,
-             sidecar_env: Mapping[str, str]) -> dict[str, Any]:
-    """The Deployment with exactly the changes of the module docstring (the input is not modified)."""
+             runtime_env: Mapping[str, str]) -> dict[str, Any]:
+    """The Deployment with exactly the changes of the module docstring (the input is not modified).
+    ``metrics_port`` is the pod's own port (its sidecar's metrics, or the gateway's HTTP); ``runtime_env`` is what
+    the sidecar and the gateway are given in place of AWS (endpoints, credentials)."""
     played = copy.deepcopy(dict(deployment))
     played["metadata"]["name"] = pod_name
     template = played["spec"]["template"]
@@ -58,11 +61,20 @@ def playable(*, deployment: Mapping[str, Any], pod_name: str, metrics_port: int,
         for mount in container.get("volumeMounts", []):
             mount["name"] = renamed.get(mount["name"], mount["name"])
         container["env"] = [_pod_ip_on_host(e) for e in container.get("env", [])]
-        if _is_sidecar(container):
-            extra = {**sidecar_env, "ASYA_METRICS_PORT": str(metrics_port), "ASYA_VERIFY_SENDERS": "false"}
+        own = _OWN_PORT.get(tuple(container.get("command", [])))
+        if own is not None:
+            extra = {**runtime_env, **own(metrics_port)}
             container["env"] = [e for e in container.get("env", []) if e["name"] not in extra] + [
                 {"name": k, "value": v} for k, v in extra.items()]
     return played
+
+
+#: The runtime image's two programs → what each gets besides ``runtime_env``: its own port and, for a sidecar, the
+#: sender check off (rule 4).
+_OWN_PORT = {
+    ("asya-sidecar",): lambda port: {"ASYA_METRICS_PORT": str(port), "ASYA_VERIFY_SENDERS": "false"},
+    ("asya-gateway",): lambda port: {"ASYA_GATEWAY_PORT": str(port)},
+}
 
 
 def _pod_ip_on_host(variable: dict[str, Any]) -> dict[str, Any]:
@@ -71,10 +83,6 @@ def _pod_ip_on_host(variable: dict[str, Any]) -> dict[str, Any]:
     if variable.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "status.podIP":
         return {"name": variable["name"], "value": "127.0.0.1"}
     return variable
-
-
-def _is_sidecar(container: Mapping[str, Any]) -> bool:
-    return bool(container.get("command") == ["asya-sidecar"])
 
 
 def play(*, documents: list[dict[str, Any]], timeout_s: float = 120.0) -> None:

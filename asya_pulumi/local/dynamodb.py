@@ -9,7 +9,6 @@ exit with the end of its log.
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import sys
 import tempfile
@@ -24,46 +23,13 @@ from asya_pulumi.errors import AsyaError
 from asya_pulumi.local.broker import LOCAL_CREDENTIALS, free_port
 from asya_pulumi.local.processes import ProcessSpec, Supervisor
 
-__all__ = ["GATEWAY_EXTRA", "LocalDynamoDB", "LocalDynamoDBError", "require_gateway_parts"]
+__all__ = ["LocalDynamoDB", "LocalDynamoDBError"]
 
-#: The install extra that brings moto's server and the gateway's own dependencies (proposed; see
-#: :func:`require_gateway_parts`).
-GATEWAY_EXTRA = "gateway"
-#: Distribution → module that ``asya dev --gateway`` needs here: moto's server is the DynamoDB, the rest is the
-#: gateway's server (the runtime's ``gateway`` extra).
-_GATEWAY_MODULES = {
-    "moto[server]": "moto", "flask": "flask",  # moto's server runs on Flask (its `server` extra)
-    "starlette": "starlette", "uvicorn": "uvicorn", "sse-starlette": "sse_starlette", "mcp": "mcp",
-    "a2a-sdk": "a2a", "pyjwt": "jwt", "httpx": "httpx",
-}
 PROCESS_NAME = "dynamodb"
 
 
 class LocalDynamoDBError(AsyaError, RuntimeError):
     """moto's server could not be started or reached."""
-
-
-def require_gateway_parts(*, needed_by: str) -> None:
-    """One line naming what is missing and the extra that installs it, before anything starts.
-
-    (Mirrors :func:`asya_pulumi.extras.require`; once ``gateway`` is an extra of the package it is
-    ``require("gateway", needed_by=...)``.)
-    """
-    from asya_pulumi.extras import MissingExtra
-
-    absent = []
-    for distribution, module in _GATEWAY_MODULES.items():
-        try:
-            found = importlib.util.find_spec(module) is not None
-        except (ImportError, ValueError):
-            found = False
-        if not found:
-            absent.append(distribution)
-    if absent:
-        raise MissingExtra(
-            f"{needed_by} needs {' and '.join(absent)}, not installed; install the {GATEWAY_EXTRA} extra: "
-            f"pip install 'asya-pulumi[{GATEWAY_EXTRA}]'"
-        )
 
 
 class LocalDynamoDB:

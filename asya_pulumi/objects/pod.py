@@ -292,8 +292,10 @@ def sidecar_resources(
     """The sidecar's requests and limits: :data:`SIDECAR_RESOURCES` with the memory limit sized from ``sidecar``
     (:func:`sidecar_memory_limit_mib`), then what the actor's ``sidecar`` block names, which wins."""
     resources = {part: dict(values) for part, values in SIDECAR_RESOURCES.items()}
+    # every item of a batch may answer as much as a call of its own (ASYA_BATCH_MAX_SIZE; 0: no batching)
     memory = sidecar_memory_limit_mib(
-        concurrency=sidecar.concurrency, max_fanout=sidecar.max_fanout, max_message_bytes=sidecar.max_message_bytes
+        concurrency=sidecar.concurrency * max(1, sidecar.batch_max_size), max_fanout=sidecar.max_fanout,
+        max_message_bytes=sidecar.max_message_bytes,
     )
     resources["limits"]["memory"] = f"{memory}Mi"
     if overrides is not None and overrides.resources is not None:

@@ -16,10 +16,21 @@ SQS_TRIGGER = "aws-sqs-queue"
 TRIGGER_AUTHENTICATION_SPEC = {"podIdentity": {"provider": "aws", "identityOwner": "keda"}}
 
 
+def queue_length_target(*, scaling: ScalingSpec, batch_size: int = 1) -> int:
+    """KEDA's ``queueLength``: messages per replica. ``scaling.queueLength`` counts handler calls' worth of work;
+    a batching replica takes ``batch.maxSize`` messages per call at about the cost of one (the cost is per call on
+    a GPU) and holds up to ``concurrency x maxSize`` in flight, which KEDA counts: without the factor, one replica's
+    own in-flight batch would ask for ``maxSize / queueLength`` replicas. So the target is ``queueLength x maxSize``.
+    """
+    return scaling.queue_length * batch_size
+
+
 def scaled_object_spec(
-    *, deployment: str, scaling: ScalingSpec, queue_url: Any, region: str, trigger_authentication: str
+    *, deployment: str, scaling: ScalingSpec, queue_url: Any, region: str, trigger_authentication: str,
+    batch_size: int = 1,
 ) -> dict[str, Any]:
-    """Replicas = ceil(queue depth / queueLength), within [minReplicaCount, maxReplicaCount].
+    """Replicas = ceil(queue depth / queueLength), within [minReplicaCount, maxReplicaCount]; a batching actor's
+    queueLength is scaled by its batch size (:func:`queue_length_target`).
 
     Depth counts in-flight messages too (KEDA's ``scaleOnInFlight`` default), so a replica busy with a long GPU
     call is not scaled away under it, and delayed messages (``scaleOnDelayed``, off by KEDA's default): a retry
@@ -42,7 +53,7 @@ def scaled_object_spec(
                 "authenticationRef": {"name": trigger_authentication},
                 "metadata": {
                     "queueURL": queue_url,
-                    "queueLength": str(scaling.queue_length),
+                    "queueLength": str(queue_length_target(scaling=scaling, batch_size=batch_size)),
                     "activationQueueLength": str(scaling.activation_queue_length),
                     "scaleOnDelayed": "true",
                     "awsRegion": region,

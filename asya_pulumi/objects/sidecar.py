@@ -29,4 +29,7 @@ def sidecar_config(spec: AsyncActorSpec | SinkSpec, *, namespace: str, region: s
         derived["offload_threshold_bytes"] = spec.offload_threshold
         derived["max_fanout"] = spec.max_fan_out
         derived["fanin_timeout"] = spec.fan_in.timeout if spec.fan_in is not None else None
+        if spec.batch is not None:
+            derived["batch_max_size"] = spec.batch.max_size
+            derived["batch_max_wait"] = spec.batch.max_wait
     return SidecarConfig.model_validate({**derived, **where})

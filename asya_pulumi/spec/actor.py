@@ -41,14 +41,19 @@ from asya_pulumi.spec.pod_options import (
 from asya_pulumi.spec.scaling_options import ScalingSpec
 from asya_pulumi.spec.upstream_form import from_upstream_form
 from asya_runtime.config import (
+    DEFAULT_BATCH_WAIT_S,
     DEFAULT_MAX_FANOUT,
     DEFAULT_MAX_MESSAGE_BYTES,
     DEFAULT_OFFLOAD_THRESHOLD_BYTES,
+    MAX_BATCH_SIZE,
+    MAX_BATCH_WAIT_S,
+    MAX_BATCHED_IN_FLIGHT,
     MAX_FANOUT,
     SidecarConfig,
 )
+from asya_runtime.durations import format_duration
 from asya_runtime.naming import check_actor_name
-from asya_runtime.resiliency import Resiliency
+from asya_runtime.resiliency import Resiliency, Seconds
 
 _HANDLER = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -180,6 +185,41 @@ class Toleration(SpecModel):
         return self
 
 
+class BatchSpec(SpecModel):
+    """Dynamic batching: the handler takes a list of up to `maxSize` payloads per call and returns one result per
+    payload, in order (docs/sidecar.md, *Dynamic batching*). For a GPU model whose cost is mostly per call."""
+
+    max_size: int = Field(
+        description=f"Most payloads per handler call, 1 to {MAX_BATCH_SIZE}. A batch goes as soon as it is full."
+    )
+    max_wait: Seconds = Field(
+        DEFAULT_BATCH_WAIT_S,
+        description=f"Longest a batch waits to fill before its call (default {format_duration(DEFAULT_BATCH_WAIT_S)}, "
+        f"at most {format_duration(MAX_BATCH_WAIT_S)}); it goes sooner once no envelope joined it for 2 ms while the "
+        "handler is free, so a lone envelope on a quiet queue does not wait it out. 0: never wait to fill.",
+    )
+
+    @field_validator("max_size")
+    @classmethod
+    def _check_max_size(cls, value: int) -> int:
+        if not 1 <= value <= MAX_BATCH_SIZE:
+            raise ValueError(
+                f"batch.maxSize {value} is outside 1..{MAX_BATCH_SIZE}; every envelope of a batch is held and sent to "
+                f"the handler in one frame: pick a size the model serves in one call, at most {MAX_BATCH_SIZE}"
+            )
+        return value
+
+    @field_validator("max_wait")
+    @classmethod
+    def _check_max_wait(cls, value: float) -> float:
+        if value > MAX_BATCH_WAIT_S:
+            raise ValueError(
+                f"batch.maxWait {format_duration(value)} is over {format_duration(MAX_BATCH_WAIT_S)}; every envelope "
+                f"of a partial batch would wait that long before its call: write e.g. '50ms'"
+            )
+        return value
+
+
 class AsyncActorSpec(SpecModel):
     """One actor: its image and handler, pod settings, KEDA scaling and resiliency policy."""
 
@@ -254,6 +294,12 @@ class AsyncActorSpec(SpecModel):
     offload_threshold: int = Field(
         DEFAULT_OFFLOAD_THRESHOLD_BYTES, ge=0, le=DEFAULT_MAX_MESSAGE_BYTES,
         description="Bytes over which an output envelope travels through the mesh's bucket (claim-check); 0 = never.",
+    )
+    batch: BatchSpec | None = Field(
+        None,
+        description="Dynamic batching (`{maxSize, maxWait}`): the handler is called with a list of payloads and "
+        "returns one result per payload; an Exception (Error) instance in a slot fails that item alone. The KEDA "
+        "target becomes `scaling.queueLength x maxSize` messages per replica. None: one payload (a dict) per call.",
     )
     max_fan_out: int = Field(
         DEFAULT_MAX_FANOUT, ge=1, le=MAX_FANOUT,
@@ -383,6 +429,13 @@ class AsyncActorSpec(SpecModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _check_fan_in_alone(self) -> AsyncActorSpec:
+        if self.fan_in is not None and getattr(self, "batch", None) is not None:
+            raise ValueError("fanIn and batch cannot both be set: a fan-in call already hands the handler a list "
+                             "(one parent's children, in order); remove batch")
+        return self
+
     @field_validator("gpu", mode="before")
     @classmethod
     def _gpu_shorthand(cls, value: Any) -> Any:
@@ -395,6 +448,16 @@ class AsyncActorSpec(SpecModel):
         if value > ceiling:
             raise ValueError(f"concurrency {value} is over the sidecar's limit of {ceiling}; add replicas instead")
         return value
+
+    @model_validator(mode="after")
+    def _check_batched_in_flight(self) -> AsyncActorSpec:
+        if self.batch is not None and self.concurrency * self.batch.max_size > MAX_BATCHED_IN_FLIGHT:
+            raise ValueError(
+                f"concurrency {self.concurrency} x batch.maxSize {self.batch.max_size} is over "
+                f"{MAX_BATCHED_IN_FLIGHT} envelopes in calls at once per replica (the sidecar holds twice that); "
+                f"lower concurrency (1 suits a GPU model) or batch.maxSize, or add replicas"
+            )
+        return self
 
     @classmethod
     def from_manifest(cls, source: Any) -> AsyncActorSpec:

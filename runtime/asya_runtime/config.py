@@ -53,6 +53,19 @@ SHUTDOWN_FLUSH_S = 5.0
 RECEIVE_SLACK_S = 10.0
 #: How long calls cut short at the end of the in-flight wait get to hand their messages back.
 CANCEL_WAIT_S = 1.0
+#: The largest batch an actor may ask for (``spec.batch.maxSize``): the sidecar holds two batches per handler slot
+#: (one in the call, the next filling), each envelope up to ASYA_MAX_MESSAGE_BYTES, and one answer line carries
+#: every item's result.
+MAX_BATCH_SIZE = 256
+#: The longest ``spec.batch.maxWait``: an envelope's wait for its batch comes before its call's own time.
+MAX_BATCH_WAIT_S = 10.0
+#: The most envelopes a replica's batches may hold at once, ``concurrency x batch.maxSize`` (each up to
+#: ASYA_MAX_MESSAGE_BYTES, twice over: one batch in each call, the next filling).
+MAX_BATCHED_IN_FLIGHT = 1024
+#: Most messages one ReceiveMessage returns.
+SQS_RECEIVE_MAX = 10
+#: ``spec.batch.maxWait`` when the manifest gives none.
+DEFAULT_BATCH_WAIT_S = 0.05
 
 
 class SidecarConfig(BaseModel):
@@ -111,6 +124,17 @@ class SidecarConfig(BaseModel):
     )
     concurrency: int = Field(
         1, ge=1, le=100, alias="ASYA_CONCURRENCY", description="Messages in flight per replica (1 suits GPU models)."
+    )
+    batch_max_size: int = Field(
+        0, ge=0, le=MAX_BATCH_SIZE, alias="ASYA_BATCH_MAX_SIZE",
+        description="Most envelopes per handler call (the actor's `batch.maxSize`): the handler is called with a "
+        "list of up to this many payloads in one `call_batch` frame and returns one result per payload "
+        "(docs/sidecar.md, *Dynamic batching*); 0 = no batching, one envelope (a dict) per call.",
+    )
+    batch_max_wait: Seconds = Field(
+        DEFAULT_BATCH_WAIT_S, le=MAX_BATCH_WAIT_S, alias="ASYA_BATCH_MAX_WAIT",
+        description="Longest a batch waits to fill (the actor's `batch.maxWait`, a duration: `50ms`, or "
+        "seconds); it goes sooner once full, or once no envelope joined it for 2 ms while a handler slot is free.",
     )
     resiliency: Resiliency = Field(
         default_factory=Resiliency,
@@ -186,6 +210,16 @@ class SidecarConfig(BaseModel):
     @property
     def queue_name(self) -> str:
         return queue_name(namespace=self.namespace, actor=self.actor)
+
+    @property
+    def slots(self) -> int:
+        """Messages the sidecar works on at once (received, up to their handler's answer): ``concurrency``, or for
+        a batching actor two batches per handler slot (one in the call, the next filling meanwhile) plus one
+        receive's worth, so the receive loop, which waits for room for a whole receive, keeps the filling batch
+        fed."""
+        if not self.batch_max_size:
+            return self.concurrency
+        return 2 * self.concurrency * self.batch_max_size + SQS_RECEIVE_MAX
 
     @property
     def offload_threshold(self) -> int:

@@ -430,6 +430,60 @@ async function respond(func, envelope) {
   }
 }
 
+/**
+ * One call_batch (docs/protocol.md): the handler called once with every envelope's payload, in order; one result
+ * per envelope, each what a `call` of that envelope alone would have answered. handler_server.py's respond_batch.
+ */
+async function respondBatch(func, envelopes) {
+  const results = [];
+  try {
+    let result = func(envelopes.map((envelope) => envelope.payload));
+    const tag = Object.prototype.toString.call(result);
+    if (tag === "[object Generator]" || tag === "[object AsyncGenerator]") {
+      throw new HandlerResultError(
+        "the batched handler is a generator; return an array with one result per payload (an item may be a generator: it routes that item as a single call's generator would)",
+      );
+    }
+    if (result && typeof result.then === "function") result = await result;
+    if (!Array.isArray(result)) {
+      throw new HandlerResultError(`the batched handler returned ${typeName(result)}; return an array with one result per payload`);
+    }
+    if (result.length !== envelopes.length) {
+      throw new HandlerResultError(
+        `the batched handler returned ${result.length} results for ${envelopes.length} payloads; return one per payload, in order (an Error instance fails that item alone)`,
+      );
+    }
+    for (let i = 0; i < envelopes.length; i++) results.push(await batchItem(envelopes[i], result[i]));
+  } catch (err) {
+    return JSON.stringify(errorFrame(err, !(err instanceof ContractError)));
+  }
+  return `{"ok":true,"results":[${results.join(",")}]}`;
+}
+
+/** One item's answer text: an Error instance fails it (retryable, as if its own call had thrown it). */
+async function batchItem(envelope, item) {
+  if (item instanceof Error) return JSON.stringify(errorFrame(item, !(item instanceof ContractError)));
+  try {
+    let kind;
+    let outputs;
+    const tag = Object.prototype.toString.call(item);
+    if (tag === "[object Generator]" || tag === "[object AsyncGenerator]") {
+      outputs = await drive(item, envelope);
+      kind = outputs.length ? "stream" : "none";
+    } else {
+      if (item && typeof item.then === "function") item = await item;
+      if (item === undefined || item === null) [kind, outputs] = ["none", []];
+      else if (!isPlainObject(item)) {
+        throw new HandlerResultError(`the batched handler's result is ${typeName(item)}; give an object, null, an Error or a generator per payload`);
+      } else [kind, outputs] = ["return", [output(envelope, item)]];
+    }
+    const fly = outputs.fly ? `,"fly":${outputs.fly}` : "";
+    return `{"ok":true,"kind":"${kind}","outputs":[${outputs.join(",")}]${fly}}`;
+  } catch (err) {
+    return JSON.stringify(errorFrame(err, !(err instanceof ContractError)));
+  }
+}
+
 // ------------------------------------------------------------------------------------ the worker: the handler
 
 const isClass = (v) => typeof v === "function" && /^class[\s{]/.test(Function.prototype.toString.call(v));
@@ -560,8 +614,9 @@ async function workerMain() {
     parentPort.postMessage({ type: "startup_error", message: err instanceof StartupError ? err.message : String(err) });
     return;
   }
-  parentPort.on("message", async ({ id, envelope }) => {
-    parentPort.postMessage({ type: "result", id, frame: await respond(func, envelope) });
+  parentPort.on("message", async ({ id, envelope, envelopes }) => {
+    const frame = envelopes ? await respondBatch(func, envelopes) : await respond(func, envelope);
+    parentPort.postMessage({ type: "result", id, frame });
   });
   parentPort.postMessage({ type: "ready" });
 }
@@ -694,8 +749,37 @@ class HandlerServer {
       }
       return this.call(envelope, timeoutS === undefined ? null : timeoutS);
     }
+    if (op === "call_batch") return this.callBatch(request);
     if (op === "health") return JSON.stringify(this.health());
-    return JSON.stringify(errorFrame(new ProtocolError(`unknown op ${JSON.stringify(op)}; ops are 'call' and 'health'`), false));
+    return JSON.stringify(errorFrame(new ProtocolError(`unknown op ${JSON.stringify(op)}; ops are 'call', 'call_batch' and 'health'`), false));
+  }
+
+  /** call_batch: checked like a call; the batch takes one slot and is one running call for the watchdog. */
+  async callBatch(request) {
+    const { envelopes, timeout_s: timeoutS } = request;
+    if (!Array.isArray(envelopes) || !envelopes.length || !envelopes.every((e) => isObject(e) && isObject(e.route))) {
+      const problem = new ProtocolError("a call_batch needs 'envelopes': a non-empty list of objects with a 'route' object");
+      return JSON.stringify(errorFrame(problem, false));
+    }
+    if (timeoutS !== undefined && timeoutS !== null && typeof timeoutS !== "number") {
+      const problem = new ProtocolError(`'timeout_s' must be a number of seconds or null, got ${JSON.stringify(timeoutS)}`);
+      return JSON.stringify(errorFrame(problem, false));
+    }
+    if (this.active < this.concurrency) this.active++;
+    else await new Promise((resolve) => this.waiting.push(resolve)); // the slot is handed over by release
+    const id = this.nextId++;
+    this.running.set(id, { started: performance.now(), timeoutS: timeoutS === undefined ? null : timeoutS });
+    try {
+      return await new Promise((resolve) => {
+        this.results.set(id, resolve);
+        this.worker.postMessage({ id, envelopes });
+      });
+    } finally {
+      this.running.delete(id);
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.active--;
+    }
   }
 
   async call(envelope, timeoutS) {

@@ -448,10 +448,8 @@ class CallRunner:
             return _encode(_error_frame(exc, retryable=False))
         except Exception as exc:
             return _encode(_error_frame(exc, retryable=True))
-        head = '{"ok":true,"kind":"' + kind + '","outputs":['
-        fly = getattr(outputs, "fly", 0)
         # The answer line is put together once and encoded once (newline included): no further copy of the outputs.
-        return _encode_line(head + ",".join(outputs) + ("]}\n" if not fly else '],"fly":' + str(fly) + "}\n"))
+        return _encode_line(_answer_text(kind, outputs) + "\n")
 
     def _run(self, envelope: dict[str, Any], on_fly: Callable[[Any], None] | None = None) -> tuple[str, list[str]]:
         try:
@@ -463,6 +461,12 @@ class CallRunner:
                     "define it as def handle(payload) (a method: def handle(self, payload))"
                 ) from exc
             raise
+        return self._finish(envelope, result, on_fly)
+
+    def _finish(
+        self, envelope: dict[str, Any], result: Any, on_fly: Callable[[Any], None] | None = None
+    ) -> tuple[str, list[str]]:
+        """``(kind, outputs)`` of what the handler gave for ``envelope``: a dict, None, an awaitable, a generator."""
         if isinstance(result, dict):  # the common case first: this is the hot path
             return "return", [_output(envelope, result)]
         if isinstance(result, types.GeneratorType):
@@ -480,6 +484,60 @@ class CallRunner:
                 )
             return "return", [_output(envelope, result)]
         return ("stream" if outputs else "none"), outputs
+
+    def respond_batch(self, envelopes: list[dict[str, Any]]) -> bytes:
+        """One ``call_batch`` (docs/protocol.md): the handler called once with every envelope's payload, in order;
+        the answer holds one result per envelope, each what a ``call`` of that envelope alone would have answered.
+        The whole frame fails (every envelope the same error) only when the call itself raised or broke the
+        contract (not a list of one result per payload)."""
+        try:
+            results = self._run_batch(envelopes)
+        except ContractError as exc:
+            return _encode(_error_frame(exc, retryable=False))
+        except Exception as exc:
+            return _encode(_error_frame(exc, retryable=True))
+        return _encode_line('{"ok":true,"results":[' + ",".join(results) + "]}\n")
+
+    def _run_batch(self, envelopes: list[dict[str, Any]]) -> list[str]:
+        payloads = [envelope.get("payload") for envelope in envelopes]
+        try:
+            result = self._func(payloads)
+        except TypeError as exc:
+            if _raised_by_the_call(exc, self._func):
+                raise HandlerSignatureError(
+                    f"the batched handler cannot be called with one argument, the list of payloads: {exc}; "
+                    "define it as def handle(payloads)"
+                ) from exc
+            raise
+        if isinstance(result, (types.GeneratorType, types.AsyncGeneratorType)):
+            raise HandlerResultError(
+                "the batched handler is a generator; return a list with one result per payload (an item may be a "
+                "generator: it routes that item as a single call's generator would)"
+            )
+        if hasattr(result, "__await__"):
+            result = self._async.run(_await(result))
+        if not isinstance(result, (list, tuple)):
+            raise HandlerResultError(
+                f"the batched handler returned {type(result).__name__}; return a list with one result per payload"
+            )
+        if len(result) != len(envelopes):
+            raise HandlerResultError(
+                f"the batched handler returned {len(result)} results for {len(envelopes)} payloads; return one per "
+                "payload, in order (an Exception instance fails that item alone)"
+            )
+        return [self._batch_item(envelope, item) for envelope, item in zip(envelopes, result)]  # noqa: B905  (Python 3.9: no strict=; lengths checked above)
+
+    def _batch_item(self, envelope: dict[str, Any], item: Any) -> str:
+        """One item's answer text: an Exception instance fails it (retryable, as if its own call had raised it)."""
+        try:
+            if isinstance(item, Exception):
+                return _dumps_frame(_error_frame(item, retryable=not isinstance(item, ContractError)))
+            kind, outputs = self._finish(envelope, item)
+        except ContractError as exc:
+            return _dumps_frame(_error_frame(exc, retryable=False))
+        except Exception as exc:
+            return _dumps_frame(_error_frame(exc, retryable=True))
+        return _answer_text(kind, outputs)
 
     def _drive(self, generator: Any, envelope: dict[str, Any], on_fly: Callable[[Any], None] | None) -> list[str]:
         outputs = _Outputs()
@@ -570,6 +628,17 @@ def _take(item: Any, envelope: dict[str, Any], outputs: list[str]) -> Any:
         f"the handler yielded {type(item).__name__}; yield a dict (an output) or a command tuple "
         "such as ('SET', '.route.next', ['actor'])"
     )
+
+
+def _answer_text(kind: str, outputs: list[str]) -> str:
+    """A success answer's JSON text (no newline) around outputs already serialised."""
+    fly = getattr(outputs, "fly", 0)
+    head = '{"ok":true,"kind":"' + kind + '","outputs":['
+    return head + ",".join(outputs) + ("]}" if not fly else '],"fly":' + str(fly) + "}")
+
+
+def _dumps_frame(frame: dict[str, Any]) -> str:
+    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 def _encode(frame: dict[str, Any]) -> bytes:
@@ -730,20 +799,40 @@ class HandlerServer:
                 return _encode(_error_frame(problem, retryable=False))
             on_fly = _fly_sender(connection) if request.get("fly") is True and connection is not None else None
             return self._call(envelope, timeout_s, on_fly)
+        if op == "call_batch":
+            return self._call_batch(request)
         if op == "health":
             return _encode(self.health())
-        problem = ProtocolError(f"unknown op {op!r}; ops are 'call' and 'health'")
+        problem = ProtocolError(f"unknown op {op!r}; ops are 'call', 'call_batch' and 'health'")
         return _encode(_error_frame(problem, retryable=False))
 
     def _call(
         self, envelope: dict[str, Any], timeout_s: float | None, on_fly: Callable[[Any], None] | None = None
     ) -> bytes:
+        return self._admitted(timeout_s, lambda: self._runner.respond(envelope, on_fly))
+
+    def _call_batch(self, request: dict[str, Any]) -> bytes:
+        """``call_batch``: checked like a ``call``; the batch takes one slot and is one running call for the
+        watchdog and ``health`` (its ``timeout_s`` covers the whole batch)."""
+        envelopes, timeout_s = request.get("envelopes"), request.get("timeout_s")
+        if not isinstance(envelopes, list) or not envelopes or not all(
+            isinstance(e, dict) and isinstance(e.get("route"), dict) for e in envelopes
+        ):
+            problem = ProtocolError("a call_batch needs 'envelopes': a non-empty list of objects with a 'route' object")
+            return _encode(_error_frame(problem, retryable=False))
+        if timeout_s is not None and (isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float))):
+            problem = ProtocolError(f"'timeout_s' must be a number of seconds or null, got {timeout_s!r}")
+            return _encode(_error_frame(problem, retryable=False))
+        return self._admitted(timeout_s, lambda: self._runner.respond_batch(envelopes))
+
+    def _admitted(self, timeout_s: float | None, run: Callable[[], bytes]) -> bytes:
+        """``run()`` in a concurrency slot, watched as one running call."""
         with self._slots:
             number = next(self._call_numbers)
             with self._lock:
                 self._running[number] = (time.monotonic(), timeout_s)
             try:
-                return self._runner.respond(envelope, on_fly)
+                return run()
             except BaseException as exc:  # SystemExit, KeyboardInterrupt from a handler: a crash, not a result
                 log("error", "crash", pid=os.getpid(), error=type(exc).__name__, message=str(exc))
                 os._exit(EXIT_UNHEALTHY)

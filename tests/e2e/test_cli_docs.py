@@ -19,11 +19,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.long_running import interrupt_when_ready
 
 from asya_pulumi.cli.main import COMMANDS, _option_strings, build_parser
 from e2e.conftest import REPO
@@ -200,20 +200,7 @@ def test_the_page_command_succeeds_as_written(command: str, fresh_copy: Path, re
 def test_the_page_long_running_command_gets_ready_and_stops_on_ctrl_c(
     command: str, ready: str, fresh_copy: Path, local_mesh: str
 ) -> None:
-    process = subprocess.Popen(["bash", "-c", f"exec {command}"], cwd=fresh_copy,
-                               env=_environment(ASYA_SQS_ENDPOINT=local_mesh), stdin=subprocess.DEVNULL,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert process.stdout is not None
-    output: list[str] = []
-    deadline = time.monotonic() + 120
-    try:
-        while time.monotonic() < deadline and not any(line.startswith(ready) for line in output):
-            line = process.stdout.readline()
-            if not line:
-                break
-            output.append(line)
-        assert any(line.startswith(ready) for line in output), "".join(output)[-3000:]
-    finally:
-        process.send_signal(signal.SIGINT)
-        rest, _ = process.communicate(timeout=60)
-    assert process.returncode == 0, "".join(output)[-2000:] + rest[-2000:]
+    done = interrupt_when_ready(argv=["bash", "-c", f"exec {command}"], cwd=fresh_copy,
+                                env=_environment(ASYA_SQS_ENDPOINT=local_mesh), ready=ready, within_s=120,
+                                stop_within_s=60)
+    assert done.returncode == 0, done.seen[-2000:] + done.rest[-2000:]

@@ -22,7 +22,7 @@ def test_asya_dev_gateway_without_moto_names_the_extra_to_install_at_once() -> N
     done = subprocess.run([sys.executable, "-c", _WITHOUT_MOTO], capture_output=True, text=True, timeout=60, cwd=REPO)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        "asya: error: asya dev --gateway needs moto[server], not installed; install the gateway extra: "
+        "asya: error: asya dev --gateway needs moto, not installed; install the gateway extra: "
         "pip install 'asya-pulumi[gateway]'"
     ]
     assert "starting" not in done.stdout  # nothing was started

@@ -108,6 +108,8 @@ def test_the_gateway_line_is_printed_once_and_health_answers(dev: DevGateway, cl
     assert sum(line.startswith("gateway: ") for line in dev.output) == 1
     assert dev.url.startswith("http://127.0.0.1:")
     assert client.health()
+    _wait_for(lambda: any("keeps running" in line for line in dev.output), timeout_s=30, what="the keep-running line")
+    assert any(f"--gateway {dev.url} --wait" in line for line in dev.output if "keeps running" in line), dev.output
 
 
 def test_sse_shows_running_per_actor_and_fly_then_succeeded_with_the_final_payload(client: GatewayClient) -> None:

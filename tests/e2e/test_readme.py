@@ -12,13 +12,12 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from support.long_running import interrupt_when_ready
 
 from e2e.conftest import REPO
 
@@ -78,20 +77,7 @@ def test_the_readme_command_succeeds_as_written(command: str) -> None:
 
 @pytest.mark.parametrize(("command", "ready"), LONG_RUNNING.items())
 def test_the_readme_long_running_command_gets_ready_and_stops_on_ctrl_c(command: str, ready: str) -> None:
-    process = subprocess.Popen(shlex.split(command), cwd=REPO, env=_environment(), stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert process.stdout is not None
-    output: list[str] = []
-    deadline = time.monotonic() + 240
-    try:
-        while time.monotonic() < deadline and not any(line.startswith(ready) for line in output):
-            line = process.stdout.readline()
-            if not line:
-                break
-            output.append(line)
-        assert any(line.startswith(ready) for line in output), "".join(output)[-3000:]
-        assert not any(line.lstrip().startswith("FAIL") for line in output), "".join(output)[-3000:]
-    finally:
-        process.send_signal(signal.SIGINT)
-        rest, _ = process.communicate(timeout=120)
-    assert process.returncode == 0, "".join(output)[-2000:] + rest[-2000:]
+    done = interrupt_when_ready(argv=shlex.split(command), cwd=REPO, env=_environment(), ready=ready, within_s=240,
+                                stop_within_s=120)
+    assert not any(line.lstrip().startswith("FAIL") for line in done.seen.splitlines()), done.seen[-3000:]
+    assert done.returncode == 0, done.seen[-2000:] + done.rest[-2000:]

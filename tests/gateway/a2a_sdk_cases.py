@@ -17,9 +17,10 @@ from a2a.types import a2a_pb2 as pb
 from a2a.utils.errors import InvalidParamsError, TaskNotFoundError
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from support.oidc_issuer import Issuer
 
 from gateway.conftest import ROUTES, Gateway
-from gateway.test_gateway_auth import Issuer, issuer, secured  # noqa: F401  (pytest fixtures)
+from gateway.test_gateway_auth import issuer, secured  # noqa: F401  (pytest fixtures)
 from gateway.test_gateway_mcp import drive
 
 

@@ -5,20 +5,17 @@ or ES256 by a key of its JWKS, is 401 with a WWW-Authenticate challenge; /health
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
-import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from support.moto_server import MotoServer
+from support.oidc_issuer import Issuer
 from support.status_table import create_status_table
 
 from asya_pulumi.local.broker import LocalBroker
@@ -27,73 +24,9 @@ from gateway.conftest import Gateway, running_gateway
 AUDIENCE = "asya-gateway-test"
 
 
-class Issuer:
-    """An OIDC issuer on loopback: ``/.well-known/openid-configuration`` and ``/jwks.json`` with one RSA and one EC
-    key; :meth:`token` signs claims with either (or with a key that is not in the JWKS)."""
-
-    def __init__(self) -> None:
-        self.rsa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self.ec = ec.generate_private_key(ec.SECP256R1())
-        self.stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        keys = [self._jwk(self.rsa.public_key(), kid="rsa-1", alg="RS256"),
-                self._jwk(self.ec.public_key(), kid="ec-1", alg="ES256")]
-        issuer = self
-        self.jwks_requests = 0
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path == "/.well-known/openid-configuration":
-                    body = {"issuer": issuer.url, "jwks_uri": f"{issuer.url}/jwks.json"}
-                elif self.path == "/jwks.json":
-                    issuer.jwks_requests += 1
-                    body = {"keys": keys}
-                else:
-                    self.send_error(404)
-                    return
-                data = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @staticmethod
-    def _jwk(public: Any, *, kid: str, alg: str) -> dict[str, Any]:
-        algorithm = jwt.algorithms.RSAAlgorithm if alg == "RS256" else jwt.algorithms.ECAlgorithm
-        jwk: dict[str, Any] = json.loads(algorithm.to_jwk(public))
-        return {**jwk, "kid": kid, "alg": alg, "use": "sig"}
-
-    def claims(self, **overrides: Any) -> dict[str, Any]:
-        now = int(time.time())
-        return {"iss": self.url, "aud": AUDIENCE, "sub": "system:serviceaccount:apps:caller", "iat": now,
-                "nbf": now - 5, "exp": now + 300, **overrides}
-
-    def token(self, *, key: str = "rsa", **overrides: Any) -> str:
-        claims = {k: v for k, v in self.claims(**overrides).items() if v is not None}
-        if key == "rsa":
-            return jwt.encode(claims, self.rsa, algorithm="RS256", headers={"kid": "rsa-1"})
-        if key == "ec":
-            return jwt.encode(claims, self.ec, algorithm="ES256", headers={"kid": "ec-1"})
-        if key == "stranger-same-kid":
-            return jwt.encode(claims, self.stranger, algorithm="RS256", headers={"kid": "rsa-1"})
-        if key == "stranger-own-kid":
-            return jwt.encode(claims, self.stranger, algorithm="RS256", headers={"kid": "stranger"})
-        raise AssertionError(key)
-
-    def close(self) -> None:
-        self.server.shutdown()
-
-
 @pytest.fixture(scope="module")
 def issuer() -> Iterator[Issuer]:
-    running = Issuer()
+    running = Issuer(audience=AUDIENCE)
     yield running
     running.close()
 

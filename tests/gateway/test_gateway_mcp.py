@@ -9,7 +9,8 @@ import threading
 import time
 from typing import Any
 
-from mcp import Client
+import pytest
+from mcp import Client, MCPError
 
 from asya_runtime.status import RunningUpdate, StatusStore
 from gateway.conftest import ROUTES, Gateway
@@ -101,3 +102,20 @@ def test_arguments_against_the_schema_are_refused_before_anything_is_sent(gatewa
     assert result.is_error
     assert "input schema" in result.content[0].text
     assert gateway.sent("prep", wait_s=0.3) == []
+
+
+def test_a_call_the_client_abandons_cancels_its_envelope(gateway: Gateway) -> None:
+    """The SDK's client gives up after its read timeout and sends ``notifications/cancelled``: the envelope, which
+    nothing moves along here, becomes ``canceled`` (so the next sidecar ends it without calling its handler)."""
+
+    async def main() -> None:
+        async with Client(f"{gateway.url}/mcp") as client:
+            with pytest.raises(MCPError, match=r"[Tt]imed out|timeout"):
+                await client.call_tool("pipeline", {"text": "abandoned"}, read_timeout_seconds=1.5)
+
+    asyncio.run(main())
+    [envelope] = gateway.sent("prep", wait_s=5)
+    deadline = time.monotonic() + 10
+    while (status := gateway.store(lambda store: store.get(id=envelope["id"])).status) != "canceled":
+        assert time.monotonic() < deadline, f"still {status} 10 s after the client gave up"
+        time.sleep(0.1)

@@ -6,51 +6,21 @@ The variable table is rendered from SidecarConfig's fields. After changing the c
 
 from __future__ import annotations
 
-import json
-import os
 import re
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
+from support.env_table import check_env_table
 
 from asya_runtime.config import SidecarConfig
 from asya_runtime.sidecar.metrics import Metrics
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "sidecar.md"
-START, END = "<!-- env-table:start (generated from SidecarConfig) -->", "<!-- env-table:end -->"
-
-
-def _default(name: str) -> str:
-    field = SidecarConfig.model_fields[name]
-    if field.is_required():
-        return "required"
-    value = field.get_default(call_default_factory=True)
-    if value is None:
-        return "unset"
-    if hasattr(value, "to_json"):
-        return f"`{value.to_json()}`"
-    if isinstance(value, bool):
-        return f"`{json.dumps(value)}`"
-    return f"`{value}`"
-
-
-def render_env_table() -> str:
-    rows = ["| variable | default | meaning |", "|---|---|---|"]
-    for name, field in SidecarConfig.model_fields.items():
-        rows.append(f"| `{field.alias}` | {_default(name)} | {field.description} |")
-    return "\n".join(rows)
+MARKERS = "<!-- env-table:start (generated from SidecarConfig) -->", "<!-- env-table:end -->"
 
 
 def test_the_env_table_in_docs_matches_sidecar_config() -> None:
-    text = DOC.read_text()
-    assert START in text and END in text, f"{DOC} lost its {START} / {END} markers"
-    start, end = text.index(START) + len(START), text.index(END)
-    current = text[start:end].strip()
-    expected = render_env_table()
-    if current != expected and os.environ.get("ASYA_UPDATE_DOCS"):
-        DOC.write_text(f"{text[:start]}\n{expected}\n{text[end:]}")
-        current = expected
-    assert current == expected, "docs/sidecar.md is out of date; run ASYA_UPDATE_DOCS=1 pytest " + __file__
+    check_env_table(doc=DOC, model=SidecarConfig, markers=MARKERS, test_file=__file__)
 
 
 def test_every_metric_is_documented() -> None:

@@ -26,7 +26,7 @@ def fanned_out(*, n: int, key: str = "p", route: tuple[str, ...] = ("join",)) ->
 
 
 def gather_calls(mesh: MeshHarness) -> list[dict[str, Any]]:
-    return [call for call in mesh.calls() if call["key"] == "gather"]
+    return [call for call in mesh.calls() if call.get("key") == "gather"]
 
 
 def state_keys(mesh: MeshHarness, parent: Envelope) -> list[str]:

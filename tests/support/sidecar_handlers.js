@@ -30,4 +30,12 @@ function type_error_inside(payload) {
   return { n: payload.key.length }; // payload.key is undefined here: TypeError
 }
 
-module.exports = { fan_out, flies, type_error_inside };
+// A batched handler (spec.batch), as sidecar_handlers.py's batch_echo: one line per call, then per payload an Error
+// (`fail`: that item fails), null (`end`), or the payload with batch_size.
+function batch_echo(payloads) {
+  const path = process.env.ASYA_TEST_CALLS;
+  if (path) fs.appendFileSync(path, JSON.stringify({ keys: payloads.map((p) => p.key ?? null), pid: process.pid, t: Date.now() / 1000 }) + "\n");
+  return payloads.map((p) => (p.fail ? new RangeError(`refusing ${p.key}`) : p.end ? null : { ...p, batch_size: payloads.length }));
+}
+
+module.exports = { fan_out, flies, type_error_inside, batch_echo };

@@ -173,3 +173,45 @@ def gather_failing_once(payload: list[Any]) -> dict[str, Any]:
         open(flag, "w").close()
         raise ValueError("failing the first call")
     return {"items": payload}
+
+
+# -- batched handlers (spec.batch): called with a list of payloads, one result per payload -----------------------
+
+_failed_once: set[str] = set()
+
+
+def batch_echo(payloads: list[dict[str, Any]]) -> list[Any]:
+    """Records one line per call, ``{"keys": [...], "pid"}``; sleeps the batch's largest ``sleep_s``; raises if
+    any payload has ``poison``; then per
+    payload: ``fail`` → a ValueError instance (that item fails), ``fail_once`` → one the first time its key is seen
+    by this process, ``end`` → None, ``route`` → a generator that routes that item on to ``route``, else the
+    payload with ``batch_size``."""
+    path = os.environ.get("ASYA_TEST_CALLS")
+    if path:
+        with open(path, "a") as out:
+            keys = [p.get("key") for p in payloads]
+            out.write(json.dumps({"keys": keys, "pid": os.getpid(), "t": time.time()}) + "\n")
+    time.sleep(max(float(p.get("sleep_s", 0)) for p in payloads))
+    if any(p.get("poison") for p in payloads):
+        raise RuntimeError("a poison payload fails the whole call")
+    return [_batch_item(p, len(payloads)) for p in payloads]
+
+
+def _batch_item(payload: dict[str, Any], size: int) -> Any:
+    key = str(payload.get("key"))
+    if payload.get("fail"):
+        return ValueError(f"refusing {key}")
+    if payload.get("fail_once") and key not in _failed_once:
+        _failed_once.add(key)
+        return ConnectionError(f"first try of {key}")
+    if payload.get("end"):
+        return None
+    if payload.get("route"):
+        return _routed(payload, size)
+    return {**payload, "batch_size": size}
+
+
+def _routed(payload: dict[str, Any], size: int) -> Any:
+    yield ("SET", ".route.next", [payload["route"]])
+    yield ("SET", ".headers.x-batched", size)
+    yield {**payload, "batch_size": size}

@@ -30,7 +30,7 @@ DEPLOYMENT = {
 
 def test_playable_changes_only_what_podman_cannot_honour():
     original = copy.deepcopy(DEPLOYMENT)
-    played = playable(deployment=DEPLOYMENT, pod_name="m-a", metrics_port=4321, sidecar_env={"ASYA_SQS_ENDPOINT": "u"})
+    played = playable(deployment=DEPLOYMENT, pod_name="m-a", metrics_port=4321, runtime_env={"ASYA_SQS_ENDPOINT": "u"})
     assert original == DEPLOYMENT  # not modified
     spec = played["spec"]["template"]["spec"]
     handler, sidecar = spec["containers"]

@@ -64,13 +64,15 @@ def test_render_without_cel_python_names_the_extra_too(
 
 
 def _names(requirements: list[str]) -> set[str]:
-    """Distribution names of requirement strings, with ``asya-pulumi[x]`` expanded to extra ``x``'s."""
+    """Distribution names of requirement strings, with ``asya-pulumi[x]`` and ``asya-runtime[x]`` expanded to extra
+    ``x``'s."""
     names: set[str] = set()
     for requirement in requirements:
         name = re.split(r"[\s<>=!~;\[]", requirement, maxsplit=1)[0]
-        if name == PROJECT["name"]:
+        project = {PROJECT["name"]: PROJECT, RUNTIME["name"]: RUNTIME}.get(name)
+        if project is not None and "[" in requirement:
             (extra,) = re.findall(r"\[(\w+)\]", requirement)
-            names |= _names(PROJECT["optional-dependencies"][extra])
+            names |= _names(project["optional-dependencies"][extra])
         else:
             names.add(name)
     return names

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from asya_pulumi.cli.errors import UsageError
-from asya_pulumi.local.dynamodb import LocalDynamoDB, LocalDynamoDBError, require_gateway_parts
+from asya_pulumi.extras import require
+from asya_pulumi.local.dynamodb import LocalDynamoDB, LocalDynamoDBError
 from asya_pulumi.spec.mesh import MeshSpec
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ def check_gateway_args(args: argparse.Namespace) -> None:
     if args.containers:
         raise UsageError("--gateway with --containers: the pods cannot reach a gateway on this machine's loopback; "
                          "drop one of them")
-    require_gateway_parts(needed_by="asya dev --gateway")
+    require("gateway", needed_by="asya dev --gateway")
 
 
 def spawn_status_store(

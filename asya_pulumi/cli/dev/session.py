@@ -62,7 +62,7 @@ def _run_and_stay(args: argparse.Namespace, *, launched: Launch, runner: MeshRun
 
         return watch(args, launched=launched, runner=runner, last=outcome if envelopes else None)
     if args.keep_running or args.ui:
-        _wait_forever(launched.mesh.namespace, launched.sqs_endpoint)
+        _wait_forever(launched)
     return emit_run(  # the exit status; with --json, the run's object on stdout too
         args, outcome=outcome, namespace=launched.mesh.namespace, endpoint=launched.sqs_endpoint,
         log_dir=launched.log_dir if outcome.problems else None,
@@ -134,11 +134,13 @@ class MeshRunner:
         return outcome
 
 
-def _wait_forever(namespace: str, endpoint: str | None) -> None:
+def _wait_forever(launched: Launch) -> None:
+    namespace, endpoint = launched.mesh.namespace, launched.sqs_endpoint
+    through = (f"asya send ROUTE '{{...}}' --gateway {launched.gateway_url} --wait" if launched.gateway_url
+               else f"asya send ... --sqs-endpoint {endpoint} --namespace {namespace}")
     print(
         f"mesh {namespace!r} keeps running; try `asya status --sqs-endpoint {endpoint} "
-        f"--namespace {namespace}` or `asya send ... --sqs-endpoint {endpoint} --namespace {namespace}`;"
-        " Ctrl-C stops it",
+        f"--namespace {namespace}` or `{through}`; Ctrl-C stops it",
         flush=True,
     )
     signal.pause()

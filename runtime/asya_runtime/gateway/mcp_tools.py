@@ -5,7 +5,9 @@ arguments (the route's ``inputSchema``; any object by default). A call submits t
 ``POST /api/v1/mesh/?route=NAME`` would, with the call timeout as its deadline), waits for the terminal status and
 returns the final payload as structured content; a failed or canceled envelope, or one still running at the call
 timeout, is an error result naming why (so the model sees it, as the MCP spec asks for tool errors). FLY events
-on the way are progress notifications when the client sent a progress token (the SDK sends none otherwise).
+on the way are progress notifications when the client sent a progress token (the SDK sends none otherwise). A call
+the client abandons — ``notifications/cancelled``, which the SDK's client sends when its caller gives up or its read
+timeout passes — cancels the envelope, as ``DELETE /api/v1/mesh/{id}`` would: the next sidecar ends it uncalled.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import anyio
 import jsonschema
 import mcp_types as types
 from mcp.server.context import ServerRequestContext
@@ -101,8 +104,14 @@ class McpTools:
             number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else float(seen)
             await ctx.session.report_progress(number, None, json.dumps(event)[:1000])
 
-        record = await wait_terminal(store=self.store, envelope_id=envelope_id, poll_s=self.config.poll_interval_s,
-                                     timeout_s=self.config.call_timeout_s, on_fly=progress)
+        try:
+            record = await wait_terminal(store=self.store, envelope_id=envelope_id,
+                                         poll_s=self.config.poll_interval_s, timeout_s=self.config.call_timeout_s,
+                                         on_fly=progress)
+        except anyio.get_cancelled_exc_class():  # the client abandoned the call (notifications/cancelled)
+            with anyio.CancelScope(shield=True):
+                await self.store.cancel(id=envelope_id)
+            raise
         if record is None:
             return _error(f"envelope {envelope_id} did not finish within {self.config.call_timeout_s:g} s; "
                           f"GET /api/v1/mesh/{envelope_id} says where it is")

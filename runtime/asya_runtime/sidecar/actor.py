@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from asya_runtime.config import SidecarConfig
 from asya_runtime.envelope import Envelope, EnvelopeError
-from asya_runtime.sidecar import claimcheck, hops, logs, routing, tracing
+from asya_runtime.sidecar import claimcheck, handler_batch, hops, logs, routing, tracing
 from asya_runtime.sidecar.answer import CallError, HandlerAnswer
 from asya_runtime.sidecar.aws import BrokerClient
 from asya_runtime.sidecar.batching import DeleteBatcher, SendBatcher
@@ -68,6 +68,8 @@ class ActorProcessor:
         self.sends = sends
         self.deletes = deletes
         self.handler = handler
+        #: None unless the actor batches (``spec.batch``): then calls go through it (sidecar/handler_batch.py).
+        self.batches = handler_batch.collector(config=config, handler=handler)
         self.metrics = metrics
         self.stopping = stopping
         self.calls_running = 0
@@ -269,7 +271,8 @@ class ActorProcessor:
             self.tracer.call_started(request)
             envelope_json = json.dumps(request, separators=(",", ":"))
         try:
-            answer = await self.handler.call(
+            call = self.handler.call if self.batches is None else self.batches.caller(envelope)
+            answer = await call(
                 envelope_json=envelope_json, budget=budget, connect_wait_s=connect_wait_s, on_fly=on_fly
             )
             outcome = "ok" if answer.ok else "error"

@@ -59,7 +59,7 @@ class Sidecar:
         self._status: StatusReports | None = None
         #: Resolved when the receive loop, waiting for room, may receive again (see :meth:`_room_changed`).
         self._room: asyncio.Future[None] | None = None
-        self._receive_batch = min(10, config.concurrency)
+        self._receive_batch = min(10, config.slots)
         #: What each ReceiveMessage asks SQS for besides the body; a sink that verifies senders also asks who sent it.
         self._system_attributes = [
             "ApproximateReceiveCount", "ApproximateFirstReceiveTimestamp", "SentTimestamp",
@@ -176,7 +176,7 @@ class Sidecar:
         try:
             while not self.stopping.is_set():
                 self.metrics.last_receive = time.monotonic()  # /healthz: the loop is turning
-                free = receive_room(concurrency=self.config.concurrency, busy=self._busy, held=len(inflight))
+                free = receive_room(concurrency=self.config.slots, busy=self._busy, held=len(inflight))
                 if not self._may_receive(free):
                     self._room = asyncio.get_running_loop().create_future()
                     waits: list[asyncio.Future[Any]] = [stop_wait, self._room]
@@ -335,7 +335,7 @@ class Sidecar:
         room, inflight = self._room, self._inflight
         if room is None or room.done() or inflight is None:
             return
-        if self._may_receive(receive_room(concurrency=self.config.concurrency, busy=self._busy, held=len(inflight))):
+        if self._may_receive(receive_room(concurrency=self.config.slots, busy=self._busy, held=len(inflight))):
             room.set_result(None)
 
     def _free_slot(self) -> None:

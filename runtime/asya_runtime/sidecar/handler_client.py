@@ -273,6 +273,31 @@ class HandlerClient:
         timeout_s = budget()
         fly = ',"fly":true' if on_fly is not None else ""
         frame = f'{{"op":"call","timeout_s":{round(max(timeout_s, 0.001), 3)!r}{fly},"envelope":{envelope_json}}}\n'
+        answer = await self.exchange(conn, frame, timeout_s=timeout_s, on_fly=on_fly)
+        if isinstance(answer, HandlerAnswer):
+            return answer
+        outputs = answer.get("outputs")
+        if isinstance(outputs, list) and len(outputs) > self.max_outputs:
+            raise self.fan_out_too_large(len(outputs))
+        return HandlerAnswer.from_wire(answer)
+
+    def fan_out_too_large(self, count: int) -> HandlerFanOutTooLarge:
+        return HandlerFanOutTooLarge(
+            f"the handler emitted {count} outputs in one call, over the limit of {self.max_outputs} "
+            f"(ASYA_MAX_FANOUT, the actor's maxFanOut); none was sent: split the work over several envelopes "
+            f"(a fan-out of fan-outs) or raise maxFanOut"
+        )
+
+    async def connection(self, *, wait_s: float) -> _Connection:
+        """A healthy server's connection (pooled or new), waited for up to ``wait_s`` (:meth:`call`'s wait)."""
+        return await self._connection(wait_s=wait_s)
+
+    async def exchange(
+        self, conn: _Connection, frame: str, *, timeout_s: float, on_fly: Callable[[Any], None] | None = None
+    ) -> dict[str, Any] | HandlerAnswer:
+        """Send ``frame`` on ``conn`` and read the answer object; the connection goes back to the pool once the
+        whole answer was read. A failure is the :class:`HandlerCallError` :meth:`call` documents; an answer that
+        holds a lone surrogate comes back as the violation it is (a :class:`HandlerAnswer`)."""
         try:
             answer = await conn.request(frame, timeout_s=timeout_s, on_fly=on_fly)
         except _Unsendable as exc:  # a whole answer: the connection is still in step
@@ -296,14 +321,7 @@ class HandlerClient:
             conn.close()
             raise
         self._idle.append(conn)  # the whole answer was read: the connection is clean, whatever it said
-        outputs = answer.get("outputs")
-        if isinstance(outputs, list) and len(outputs) > self.max_outputs:
-            raise HandlerFanOutTooLarge(
-                f"the handler emitted {len(outputs)} outputs in one call, over the limit of {self.max_outputs} "
-                f"(ASYA_MAX_FANOUT, the actor's maxFanOut); none was sent: split the work over several envelopes "
-                f"(a fan-out of fan-outs) or raise maxFanOut"
-            )
-        return HandlerAnswer.from_wire(answer)
+        return answer
 
     async def _connection(self, *, wait_s: float) -> _Connection:
         deadline = time.monotonic() + wait_s

@@ -168,7 +168,43 @@ function two_args(payload, context) {
   return { ...payload, context };
 }
 
+function* batchRoute(payload) {
+  yield ["SET", ".route.next", ["elsewhere"]];
+  yield { routed: payload.x };
+  yield { routed: payload.x + 1 };
+}
+
+// A batched handler: per payload `op` says what its slot holds (py_handlers.py has the same).
+function batch_mixed(payloads) {
+  return payloads.map((p) => {
+    if (p.op === "fail") return new RangeError(String(p.key));
+    if (p.op === "none") return null;
+    if (p.op === "route") return batchRoute(p);
+    if (p.op === "bad") return "not a dict";
+    return { y: p.x * 2, n: payloads.length };
+  });
+}
+
+function batch_short(payloads) {
+  return payloads.slice(1).map(() => ({}));
+}
+
+function batch_raises(payloads) {
+  throw new TypeError(`GPU busy for ${payloads.length}`);
+}
+
+async function batch_async(payloads) {
+  await Promise.resolve();
+  return payloads.map((p) => ({ y: p.x }));
+}
+
+async function batch_slow(payloads) {
+  await sleep(Math.max(...payloads.map((p) => p.sleep_s)) * 1000);
+  return payloads.map((p) => ({ slept: p.sleep_s }));
+}
+
 module.exports = {
+  batch_slow, batch_mixed, batch_short, batch_raises, batch_async,
   two_args, script, flies, only_flies, async_flies, bad_fly,
   echo, end_here, fan_out, commands, write_path, returns_list, yields_string, fail, async_echo, async_fan_out,
   Counter, Broken, slow_async, slow, hang, exits,

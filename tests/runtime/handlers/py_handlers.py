@@ -174,3 +174,50 @@ def script(payload: dict[str, Any]) -> Any:
 def two_args(payload: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
     """Wants a second argument the server never passes: refused at load, before any call."""
     return payload
+
+
+def batch_mixed(payloads: list[dict[str, Any]]) -> list[Any]:
+    """A batched handler: per payload ``op`` says what its slot holds (js_handlers.js has the same)."""
+    out: list[Any] = []
+    for p in payloads:
+        op = p.get("op")
+        if op == "fail":
+            out.append(KeyError(p.get("key")))
+        elif op == "none":
+            out.append(None)
+        elif op == "route":
+            out.append(_batch_route(p))
+        elif op == "bad":
+            out.append("not a dict")
+        else:
+            out.append({"y": p["x"] * 2, "n": len(payloads)})
+    return out
+
+
+def _batch_route(payload: dict[str, Any]) -> Any:
+    yield ("SET", ".route.next", ["elsewhere"])
+    yield {"routed": payload["x"]}
+    yield {"routed": payload["x"] + 1}
+
+
+def batch_short(payloads: list[dict[str, Any]]) -> list[Any]:
+    return [{}] * (len(payloads) - 1)
+
+
+def batch_raises(payloads: list[dict[str, Any]]) -> list[Any]:
+    raise TimeoutError(f"GPU busy for {len(payloads)}")
+
+
+async def batch_async(payloads: list[dict[str, Any]]) -> list[Any]:
+    await asyncio.sleep(0)
+    return [{"y": p["x"]} for p in payloads]
+
+
+def batch_slow(payloads: list[dict[str, Any]]) -> list[Any]:
+    time.sleep(max(p["sleep_s"] for p in payloads))
+    return [{"slept": p["sleep_s"]} for p in payloads]
+
+
+def batch_sizes(payloads: list[dict[str, Any]]) -> list[Any]:
+    """Each item learns the size of the batch it came in."""
+    return [{"key": p.get("key"), "n": len(payloads)} for p in payloads]
