@@ -80,3 +80,8 @@ def test_a_fan_in_actor_without_a_bucket_is_refused(deployment: Deployment) -> N
     spec = AsyncActorSpec.model_validate(JOIN)
     with pytest.raises(ValueError, match=r"fanIn.*result_bucket"):
         deployment.run(lambda: AsyncActor("m-join", spec=spec, namespace="m", region=REGION, cluster_name="c1"))
+
+
+def test_fan_in_and_batch_together_are_refused() -> None:
+    with pytest.raises(ValidationError, match="fanIn and batch cannot both be set"):
+        AsyncActorSpec.model_validate({**JOIN, "batch": {"maxSize": 4}})
