@@ -299,3 +299,36 @@ def test_the_embedded_broker_decides_conditional_writes_like_s3(s3: Any) -> None
         assert exc.response["Error"]["Code"] == "PreconditionFailed"
     s3.put_object(Bucket=bucket, Key="claim.json", Body=b"y", IfMatch=current["ETag"])
     assert s3.get_object(Bucket=bucket, Key="claim.json")["Body"].read() == b"y"
+
+
+def test_a_node_handler_gathers_too(mesh: MeshHarness) -> None:
+    mesh.standard("join")
+    mesh.create_bucket()
+    mesh.start_actor("join", handler="gather", node=True, result_bucket=mesh.bucket, fanin_timeout="30s")
+    _, children = fanned_out(n=3)
+    mesh.send_many("join", children[::-1])
+
+    [aggregate] = mesh.take("success-sink", 1)
+
+    assert aggregate["payload"] == {"items": [{"key": "p", "i": i} for i in range(3)], "runtime": "node"}
+    assert len(gather_calls(mesh)) == 1
+
+
+def test_nested_fan_outs_gather_inside_out(mesh: MeshHarness) -> None:
+    """split → split2 (each child fans out again) → join (gathers each child's children) → join2 (gathers the
+    joins): the inner aggregate takes its parent's place among the outer children."""
+    mesh.standard("split2", "join", "join2")
+    mesh.create_bucket()
+    mesh.start_actor("split2", handler="fan_out_twice")
+    start_join(mesh)
+    mesh.start_actor("join2", handler="gather", result_bucket=mesh.bucket, fanin_timeout="30s")
+    parent, children = fanned_out(n=3, route=("split2", "join", "join2"))
+    mesh.send_many("split2", children)
+
+    [aggregate] = mesh.take("success-sink", 1)
+
+    outer = aggregate["payload"]["items"]  # one item per outer child: join's answer for it
+    assert [[item["j"] for item in inner["items"]] for inner in outer] == [[0, 1], [0, 1], [0, 1]]
+    assert [[item["i"] for item in inner["items"]] for inner in outer] == [[0, 0], [1, 1], [2, 2]]
+    assert aggregate["id"] == fanin_id(parent_id=parent.id, actor="join2") and aggregate["parent_id"] is None
+    assert len(gather_calls(mesh)) == 4  # three inner parents, one outer

@@ -215,3 +215,9 @@ def _routed(payload: dict[str, Any], size: int) -> Any:
     yield ("SET", ".route.next", [payload["route"]])
     yield ("SET", ".headers.x-batched", size)
     yield {**payload, "batch_size": size}
+
+
+def fan_out_twice(payload: dict[str, Any]) -> Any:
+    """Yields two children of ``payload``, each with ``j`` (its index here) added."""
+    for index in range(2):
+        yield {**payload, "j": index}
