@@ -23,14 +23,14 @@ BATCH_ACTIONS = {"SendMessageBatch": "SendMessage", "DeleteMessageBatch": "Delet
 #: S3 authorises ListObjectsV2 with the bucket-level ListBucket.
 S3_ACTIONS = {"ListObjectsV2": "ListBucket"}
 QUEUE = "arn:aws:sqs:us-east-1:123456789012:asya-dev_judge"
-#: Fan-in's own module: only an actor with ``fanIn`` makes its calls (and is granted them: the last test here).
-FANIN = SIDECAR / "fanin.py"
+#: Fan-in's own modules: only an actor with ``fanIn`` makes their calls (and is granted them: the last test here).
+FANIN = (SIDECAR / "fanin.py", SIDECAR / "fanin_state.py")
 
 
-def operations_called(service: str, *, source: Path = SIDECAR) -> set[str]:
-    """The operations of ``service`` that the modules in ``source`` (a folder: all but fan-in's; or one file) call."""
+def operations_called(service: str, *, source: Path | tuple[Path, ...] = SIDECAR) -> set[str]:
+    """The operations of ``service`` that the modules in ``source`` call (a folder: all of it but fan-in's)."""
     mapping = boto3.session.Session().client(service, region_name="us-east-1").meta.method_to_api_mapping
-    paths = [source] if source.is_file() else [path for path in source.glob("*.py") if path != FANIN]
+    paths = list(source) if isinstance(source, tuple) else [p for p in source.glob("*.py") if p not in FANIN]
     literals = {
         node.value
         for path in paths

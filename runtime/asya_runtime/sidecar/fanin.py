@@ -35,33 +35,26 @@ history of the child or timer that finished it, and ``fanin`` (parent, total, er
 not fanned out (a parent that emitted one output keeps its own id) is called at once as a group of one.
 
 The state stays in the bucket after the call (a late duplicate must still find the claim); the mesh's lifecycle rule
-expires ``fanin/``.
+expires ``fanin/``. The S3 requests themselves are :mod:`asya_runtime.sidecar.fanin_state`'s.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import math
 import time
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from botocore.exceptions import ClientError
-
-from asya_runtime.config import FANIN_PREFIX, SidecarConfig
+from asya_runtime.config import SidecarConfig
 from asya_runtime.envelope import Envelope, FanIn, FanOut, child_id, fanin_id
-from asya_runtime.naming import ERROR_SINK, SINK_RECORD_PREFIXES
 from asya_runtime.sidecar import logs, routing
-from asya_runtime.sidecar.aws import BrokerClient, error_code
+from asya_runtime.sidecar.aws import BrokerClient
+from asya_runtime.sidecar.fanin_state import CLAIM, OPEN, FanInState
 from asya_runtime.sidecar.inflight import Received
 from asya_runtime.sidecar.outputs import Outputs
 from asya_runtime.sidecar.routing import Outgoing
 
 __all__ = ["ERROR_ITEM_FIELD", "FANIN_TIMEOUT", "FanInGatherer"]
 
-OPEN = "open.json"
-CLAIM = "claim.json"
 #: The one key of an error item: the error-ended child's ``status.error`` plus its ``id`` and ``index``.
 ERROR_ITEM_FIELD = "asya_error"
 #: Error-sink reason of a parent whose children did not all arrive within the timeout.
@@ -70,20 +63,8 @@ FANIN_TIMEOUT = "fan-in timeout"
 TICKS_PER_TIMEOUT = 10
 MIN_TICK_S = 1
 MAX_DELAY_S = 900
-#: Child records read at once when the aggregate is made.
-READ_CONCURRENCY = 16
 #: Share of the queue's visibility timeout one S3 request may spend retrying transient errors (as claim-check's).
 S3_RETRY_SHARE_OF_VISIBILITY = 0.5
-_TAKEN = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
-_MISSING = {"NoSuchKey", "404", "NotFound"}
-
-
-@dataclass
-class _Listing:
-    """What the parent's prefix holds: the child indexes present and the control objects (``open.json``...)."""
-
-    indexes: set[int] = field(default_factory=set)
-    control: set[str] = field(default_factory=set)
 
 
 class _Busy(Protocol):
@@ -107,13 +88,11 @@ class FanInGatherer:
         self.broker = broker
         self.outputs = outputs
         self.busy = busy
-        self.bucket = config.result_bucket
         self.timeout_s = config.fanin_timeout
-        self.within_s = max(outputs.inflight.visibility_s * S3_RETRY_SHARE_OF_VISIBILITY, 1.0)
-        #: One-writer objects this sidecar is creating right now: a sibling that finds its key here leaves it to
-        #: that attempt (whose message stays in flight until it is over), so a received batch of one parent's
-        #: children makes one conditional write, not one each.
-        self._creating: set[str] = set()
+        self.state = FanInState(
+            broker=broker, bucket=config.result_bucket, actor=config.actor,
+            within_s=max(outputs.inflight.visibility_s * S3_RETRY_SHARE_OF_VISIBILITY, 1.0),
+        )
 
     async def gather(self, message: Received, envelope: Envelope, body: str) -> tuple[Envelope, str] | None:
         """``(the envelope to call the handler with, its JSON)``, or None when ``message`` was dealt with here
@@ -152,19 +131,19 @@ class FanInGatherer:
         """Record one child; open the parent (and send its timer) if it is the first, claim it if it is the last."""
         assert child.parent_id is not None and child.fanout is not None
         parent, index, total = child.parent_id, child.fanout.index, child.fanout.total
-        prefix = self._prefix(parent)
-        await self._put(f"{prefix}{index:06d}.json", {"id": child.id, "payload": child.payload})
-        listing = await self._list(prefix)
+        prefix = self.state.prefix(parent)
+        await self.state.put(self.state.record_key(prefix, index), {"id": child.id, "payload": child.payload})
+        listing = await self.state.list(prefix)
         deadline = time.time() + self.timeout_s
         # Of the children that see no open.json, only the one with the lowest index present tries to create it, so
         # a wave of first children costs one conditional write, not one each. Someone always does: the lowest index
         # of a wave sees itself as the lowest (a lower one would see itself so, and open).
         opener = OPEN not in listing.control and index == min(listing.indexes, default=index)
-        opened = await self._hold(prefix + OPEN, message, exists=not opener, deadline=deadline)
+        opened = await self.state.hold(prefix + OPEN, message, exists=not opener, deadline=deadline)
         if opened is not None:
             await self._arm(child, total=total, deadline=float(opened["deadline"]))
         if len(listing.indexes) >= total:
-            claim = await self._hold(prefix + CLAIM, message, exists=CLAIM in listing.control, kind="call")
+            claim = await self.state.hold(prefix + CLAIM, message, exists=CLAIM in listing.control, kind="call")
             if claim is not None:
                 return await self._settle(message, child, claim=claim, total=total)
         elif CLAIM in listing.control:  # a straggler after a timeout: the parent has its error record
@@ -175,8 +154,8 @@ class FanInGatherer:
     async def _tick(self, message: Received, timer: Envelope, marker: FanIn) -> Envelope | None:
         """The parent's timer: look for error-ended children, then call, time out, or tick again."""
         assert timer.parent_id is not None and marker.timer_deadline is not None
-        prefix = self._prefix(timer.parent_id)
-        listing = await self._list(prefix)
+        prefix = self.state.prefix(timer.parent_id)
+        listing = await self.state.list(prefix)
         kind: str | None = None
         missing: list[int] = []
         if CLAIM not in listing.control:
@@ -189,7 +168,9 @@ class FanInGatherer:
                 await self.outputs.finish(message, [again], delay_seconds=max(MIN_TICK_S, math.ceil(tick)))
                 return None
             kind = "timeout" if missing else "call"
-        claim = await self._hold(prefix + CLAIM, message, exists=kind is None, kind=kind or "call", missing=missing)
+        claim = await self.state.hold(
+            prefix + CLAIM, message, exists=kind is None, kind=kind or "call", missing=missing
+        )
         if claim is None:  # someone else finishes this parent (or did): the timer's work is over
             await self.outputs.finish(message, [])
             return None
@@ -200,7 +181,7 @@ class FanInGatherer:
     ) -> Envelope | None:
         """The holder's part: the aggregate to call (``call``), or the timeout's error record sent (``timeout``)."""
         assert trigger.parent_id is not None
-        records = await self._records(self._prefix(trigger.parent_id), total)
+        records = await self.state.records(self.state.prefix(trigger.parent_id), total)
         items: list[Any] = []
         errors: list[int] = []
         missing: list[int] = []
@@ -270,88 +251,7 @@ class FanInGatherer:
             return missing
         assert timer.parent_id is not None
         ids = {index: child_id(parent_id=timer.parent_id, actor=by, index=index) for index in missing}
-        limit = asyncio.Semaphore(READ_CONCURRENCY)
-
-        async def look(index: int) -> bool:
-            async with limit:
-                key = f"{SINK_RECORD_PREFIXES[ERROR_SINK]}/{ids[index]}.json"
-                page = await self._call("list_objects_v2", Bucket=self.bucket, Prefix=key, MaxKeys=1)
-                if not page.get("KeyCount"):
-                    return False
-                record = await self._read(key)
-                status = (record or {}).get("status") or {}
-                error = status.get("error") or {"type": "ErrorEnded", "message": "the child error-ended",
-                                                 "reason": "unknown"}
-                await self._put(f"{prefix}{index:06d}.json", {"id": ids[index], "error": error})
-                return True
-
-        found = await asyncio.gather(*(look(index) for index in missing))
-        return [index for index, was_found in zip(missing, found, strict=True) if not was_found]
-
-    async def _hold(self, key: str, message: Received, *, exists: bool, **fields: Any) -> dict[str, Any] | None:
-        """The one-writer object ``key`` when ``message`` holds it — it created it now (with ``fields``), or, being a
-        redelivery, earlier — else None. A message received for the first time cannot have created it before."""
-        if not exists and key not in self._creating:
-            document = {"holder": message.message_id, **fields}
-            self._creating.add(key)
-            try:
-                await self._call("put_object", Bucket=self.bucket, Key=key, Body=json.dumps(document).encode(),
-                                 ContentType="application/json", IfNoneMatch="*")
-                return document
-            except ClientError as exc:
-                if error_code(exc) not in _TAKEN:
-                    raise
-            finally:
-                self._creating.discard(key)
-        if message.receive_count <= 1:
-            return None
-        current = await self._read(key)
-        return current if current is not None and current.get("holder") == message.message_id else None
-
-    async def _records(self, prefix: str, total: int) -> dict[int, dict[str, Any]]:
-        limit = asyncio.Semaphore(READ_CONCURRENCY)
-
-        async def read(index: int) -> tuple[int, dict[str, Any] | None]:
-            async with limit:
-                return index, await self._read(f"{prefix}{index:06d}.json")
-
-        pairs = await asyncio.gather(*(read(index) for index in range(total)))
-        return {index: record for index, record in pairs if record is not None}
-
-    async def _list(self, prefix: str) -> _Listing:
-        listing = _Listing()
-        token: dict[str, str] = {}
-        while True:
-            page = await self._call("list_objects_v2", Bucket=self.bucket, Prefix=prefix, **token)
-            for item in page.get("Contents", []):
-                name = str(item["Key"])[len(prefix):]
-                stem = name.removesuffix(".json")
-                if stem.isdigit():
-                    listing.indexes.add(int(stem))
-                else:
-                    listing.control.add(name)
-            if not page.get("IsTruncated"):
-                return listing
-            token = {"ContinuationToken": page["NextContinuationToken"]}
-
-    async def _put(self, key: str, document: dict[str, Any]) -> None:
-        body = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
-        await self._call("put_object", Bucket=self.bucket, Key=key, Body=body, ContentType="application/json")
-
-    async def _read(self, key: str) -> dict[str, Any] | None:
-        try:
-            result = await self._call("get_object", Bucket=self.bucket, Key=key)
-            async with result["Body"] as stream:
-                data: bytes = await stream.read()
-        except ClientError as exc:
-            if error_code(exc) in _MISSING:
-                return None
-            raise
-        document = json.loads(data)
-        return document if isinstance(document, dict) else None
-
-    async def _call(self, api: str, **params: Any) -> dict[str, Any]:
-        return await self.broker.call_s3(api, within_s=self.within_s, **params)
-
-    def _prefix(self, parent_id: str) -> str:
-        return f"{FANIN_PREFIX}/{self.config.actor}/{parent_id}/"
+        errors = await self.state.errors_of(ids)
+        for index, error in errors.items():
+            await self.state.put(self.state.record_key(prefix, index), {"id": ids[index], "error": error})
+        return [index for index in missing if index not in errors]
