@@ -16,8 +16,8 @@ from asya_runtime.naming import status_table_name
 
 def sidecar_config(spec: AsyncActorSpec | SinkSpec, *, namespace: str, region: str, **where: Any) -> SidecarConfig:
     """The sidecar settings of ``spec`` in mesh ``namespace``: its name, mode (a sink's name is its mode),
-    concurrency, resiliency and, for an actor, its offload threshold and fan-out cap; ``where`` adds the settings of
-    the place it runs (``sqs_endpoint``, ``result_bucket``, ``socket_path``, ``metrics_port``, ...)."""
+    concurrency, resiliency and, for an actor, its offload threshold, fan-out cap and fan-in timeout; ``where`` adds
+    the settings of the place it runs (``sqs_endpoint``, ``result_bucket``, ``socket_path``, ``metrics_port``, ...)."""
     derived: dict[str, Any] = {
         "actor": spec.name,
         "namespace": namespace,
@@ -29,6 +29,7 @@ def sidecar_config(spec: AsyncActorSpec | SinkSpec, *, namespace: str, region: s
     if isinstance(spec, AsyncActorSpec):
         derived["offload_threshold_bytes"] = spec.offload_threshold
         derived["max_fanout"] = spec.max_fan_out
+        derived["fanin_timeout"] = spec.fan_in.timeout if spec.fan_in is not None else None
         if spec.batch is not None:
             derived["batch_max_size"] = spec.batch.max_size
             derived["batch_max_wait"] = spec.batch.max_wait
