@@ -96,6 +96,9 @@ class AsyncActor(AsyaComponent):
             raise ValueError(f"actor {spec.name!r} asks for a GPU; pass gpu_pool= (the GPU node pool's name)")
         if isinstance(spec, SinkSpec) and result_bucket is None:
             raise ValueError(f"sink {spec.name!r} needs result_bucket= to write final envelopes to")
+        if isinstance(spec, AsyncActorSpec) and spec.fan_in is not None and result_bucket is None:
+            raise ValueError(f"actor {spec.name!r} has fanIn, which keeps its state in the mesh's bucket; pass "
+                             f"result_bucket= (ActorMesh does)")
         check_names_fit(namespace=namespace, actor=spec.name)
         rate_limited = isinstance(spec, AsyncActorSpec) and spec.rate_limit is not None
         if rate_limited and rate_limit_table_arn is None:
@@ -175,11 +178,12 @@ class AsyncActor(AsyaComponent):
         name, namespace, actor, region = self._name, self._namespace, self._spec.name, self._region
         bucket_arn = result_bucket.arn if result_bucket is not None else None
         if isinstance(self._spec, AsyncActorSpec) or bucket_arn is None:  # the bucket: offloaded envelopes
+            fanin_actor = actor if isinstance(self._spec, AsyncActorSpec) and self._spec.fan_in is not None else None
             policy = pulumi.Output.all(self.queue.arn, bucket_arn, self._status_table_arn,
                                        self._rate_limit_table_arn).apply(
                 lambda arns: json.dumps(iam.actor_policy(
                     queue_arn=arns[0], namespace=namespace, bucket_arn=arns[1], status_table_arn=arns[2],
-                    rate_limit=None if arns[3] is None else (arns[3], actor)))
+                    fanin_actor=fanin_actor, rate_limit=None if arns[3] is None else (arns[3], actor)))
             )
         else:
             policy = pulumi.Output.all(self.queue.arn, bucket_arn, self._status_table_arn).apply(

@@ -9,6 +9,8 @@ Offloaded envelopes (claim-check, ``offload/``) have a rule of their own, whatev
 deletes each once consumed, so this rule is the backstop for those never consumed (a producer killed after
 PutObject, a reference left in a DLQ). They expire a day after the DLQ's retention, so a dead-lettered reference
 can still be redriven, and a deleted one's version (kept for a late duplicate delivery) a day after the delete.
+Fan-in state (``fanin/``, runtime ``sidecar/fanin.py``) stays after its parent is finished (a late duplicate child
+must still find the claim) and expires by a rule of its own, as long as offloaded envelopes.
 Where rules overlap, S3 applies the shorter expiry: these win over the whole-bucket rule.
 """
 
@@ -24,16 +26,20 @@ from asya_pulumi.objects.iam import deny_insecure_transport
 from asya_pulumi.objects.queue_settings import DLQ_RETENTION_S
 from asya_pulumi.spec import ResultRetentionSpec
 from asya_pulumi.spec.limits import result_bucket_prefix
-from asya_runtime.config import OFFLOAD_PREFIX
+from asya_runtime.config import FANIN_PREFIX, OFFLOAD_PREFIX
 
 #: Offloaded envelopes outlive the longest a reference can wait in a queue (the DLQ's retention) by a day.
 OFFLOAD_EXPIRE_DAYS = DLQ_RETENTION_S // 86400 + 1
 #: A consumed offloaded envelope's version stays readable this long for a late duplicate delivery.
 OFFLOAD_NONCURRENT_DAYS = 1
+#: Fan-in state (``fanin/``) must outlive a child that waits in a DLQ and is redriven, so that it still finds its
+#: parent finished: the same day past the DLQ's retention.
+FANIN_EXPIRE_DAYS = OFFLOAD_EXPIRE_DAYS
 
 
 def lifecycle_rules(retention: ResultRetentionSpec) -> list[dict[str, object]]:
-    """The bucket's lifecycle rules: two for the whole bucket (empty prefix filter), one for ``offload/``."""
+    """The bucket's lifecycle rules: two for the whole bucket (empty prefix filter), one for ``offload/`` and one
+    for fan-in state (``fanin/``)."""
     whole_bucket = {"prefix": ""}
     versions: dict[str, object] = {
         "id": "expire-records",
@@ -58,7 +64,14 @@ def lifecycle_rules(retention: ResultRetentionSpec) -> list[dict[str, object]]:
         "expiration": {"days": OFFLOAD_EXPIRE_DAYS},
         "noncurrent_version_expiration": {"noncurrent_days": OFFLOAD_NONCURRENT_DAYS},
     }
-    return [versions, markers, offloaded]
+    fanin_state: dict[str, object] = {
+        "id": "expire-fanin-state",
+        "status": "Enabled",
+        "filter": {"prefix": f"{FANIN_PREFIX}/"},
+        "expiration": {"days": FANIN_EXPIRE_DAYS},
+        "noncurrent_version_expiration": {"noncurrent_days": OFFLOAD_NONCURRENT_DAYS},
+    }
+    return [versions, markers, offloaded, fanin_state]
 
 
 class ResultBucket(AsyaComponent):

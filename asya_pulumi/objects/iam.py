@@ -7,7 +7,8 @@ Least privilege, stated once:
 * a sink consumes its own queue, sends only to it (the shutdown requeue) and writes objects (never reads or lists)
   under its own prefix of the mesh's bucket (``succeeded/`` or ``failed/``);
 * actors write, read and delete offloaded envelopes (claim-check) under ``offload/`` of their own mesh's bucket,
-  sinks read and delete them there; nobody lists;
+  sinks read and delete them there; nobody lists, but a fan-in actor, which lists only its own state prefix
+  ``fanin/{actor}/`` and looks single error records up (``failed/{id}.json``: its error-ended children);
 * with the front door on (docs/gateway.md), sidecars update and batch-read their own mesh's status table, sinks
   also get single items; the gateway sends only to its own mesh's actor queues (never a sink's or a DLQ), reads and
   writes its own table and its ``by_status`` index, and reads success records (``payload_ref``); nothing else;
@@ -25,9 +26,10 @@ from __future__ import annotations
 from typing import Any
 
 from asya_pulumi.objects.status_table import index_arn
-from asya_runtime.config import OFFLOAD_PREFIX
+from asya_runtime.config import FANIN_PREFIX, OFFLOAD_PREFIX
 from asya_runtime.naming import (
     DLQ_SUFFIX,
+    ERROR_SINK,
     MALFORMED_RECORD_PREFIX,
     SINK_RECORD_PREFIXES,
     SINKS,
@@ -58,6 +60,11 @@ SCALER_ACTIONS = ("sqs:GetQueueAttributes",)
 #: it after the consumer's delete marker); DeleteObject without a version only adds that marker.
 OFFLOAD_READ_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject")
 OFFLOAD_ACTIONS = ("s3:PutObject", *OFFLOAD_READ_ACTIONS)
+#: Fan-in state (runtime sidecar/fanin.py): children's records and the conditional open/claim objects (a conditional
+#: PutObject needs no other action); error-sink records are only read.
+FANIN_STATE_ACTIONS = ("s3:PutObject", "s3:GetObject")
+FANIN_ERROR_READ_ACTIONS = ("s3:GetObject",)
+FANIN_LIST_ACTIONS = ("s3:ListBucket",)
 #: A sidecar's status writes: one ``running`` update per envelope per hop, one batched cancel check per batch.
 STATUS_UPDATE_ACTIONS = ("dynamodb:UpdateItem", "dynamodb:BatchGetItem")
 #: A rate-limited actor's take of its shared token bucket (runtime sidecar/rate_limit.py): one conditional update.
@@ -160,13 +167,19 @@ def offload_objects(bucket_arn: str) -> str:
 
 
 def actor_policy(
-    *, queue_arn: str, namespace: str, bucket_arn: str | None = None, status_table_arn: str | None = None,
+    *,
+    queue_arn: str,
+    namespace: str,
+    bucket_arn: str | None = None,
+    status_table_arn: str | None = None,
+    fanin_actor: str | None = None,
     rate_limit: tuple[str, str] | None = None,
 ) -> PolicyDocument:
     """Consume the actor's own queue; send to the mesh's queues (its own included: retries), never to a DLQ; with
     ``bucket_arn`` (the mesh's bucket), put, get and delete offloaded envelopes under its ``offload/`` prefix; with
-    ``status_table_arn`` (the mesh's status table), update and batch-read its items; with ``rate_limit``
-    (``(table ARN, actor)``: a rate-limited actor), update its own bucket item of that table and no other item.
+    ``status_table_arn`` (the mesh's status table), update and batch-read its items; with ``fanin_actor`` (the
+    actor has ``fanIn``), :func:`fanin_statements`; with ``rate_limit`` (``(table ARN, actor)``: a rate-limited
+    actor), update its own bucket item of that table and no other item.
 
     The explicit deny keeps dead-letter queues for what SQS itself moves there: a handler that routes to a DLQ's
     name cannot slip an envelope into it (the sidecar refuses such routes too; this is the second lock).
@@ -197,6 +210,7 @@ def actor_policy(
             "Resource": mesh_queue_arn_pattern(queue_arn=queue_arn, namespace=namespace, dlq=True),
         },
         *offload,
+        *(fanin_statements(bucket_arn=bucket_arn, actor=fanin_actor) if fanin_actor and bucket_arn else []),
         *_status(status_table_arn, STATUS_UPDATE_ACTIONS),
         *_rate_limit_bucket(rate_limit),
     )
@@ -216,6 +230,23 @@ def _rate_limit_bucket(rate_limit: tuple[str, str] | None) -> list[dict[str, Any
         "Resource": table_arn,
         "Condition": {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [rate_limit_key(actor)]}},
     }]
+
+
+def fanin_statements(*, bucket_arn: str, actor: str) -> list[dict[str, Any]]:
+    """A fan-in actor's: put and get its own state (``fanin/{actor}/*``: the ``/`` after the name keeps actor ``a``
+    out of ``a-b``'s), list only that prefix and the error records' (S3 answers a get of a missing key with 403,
+    not 404, without ``s3:ListBucket``, so the sidecar lists ``failed/{child id}.json`` to ask whether a child
+    error-ended), and get error records. The bucket is the mesh's own, so no other mesh's state is in reach."""
+    state = f"{FANIN_PREFIX}/{actor}/"
+    errors = f"{SINK_RECORD_PREFIXES[ERROR_SINK]}/"
+    return [
+        {"Sid": "FanInState", "Effect": "Allow", "Action": list(FANIN_STATE_ACTIONS),
+         "Resource": f"{bucket_arn}/{state}*"},
+        {"Sid": "FanInErrorRecords", "Effect": "Allow", "Action": list(FANIN_ERROR_READ_ACTIONS),
+         "Resource": f"{bucket_arn}/{errors}*"},
+        {"Sid": "FanInListings", "Effect": "Allow", "Action": list(FANIN_LIST_ACTIONS), "Resource": bucket_arn,
+         "Condition": {"StringLike": {"s3:prefix": [f"{state}*", f"{errors}*"]}}},
+    ]
 
 
 def _status(table_arn: str | None, actions: tuple[str, ...]) -> list[dict[str, Any]]:

@@ -16,8 +16,9 @@ from asya_runtime.naming import status_table_name
 
 def sidecar_config(spec: AsyncActorSpec | SinkSpec, *, namespace: str, region: str, **where: Any) -> SidecarConfig:
     """The sidecar settings of ``spec`` in mesh ``namespace``: its name, mode (a sink's name is its mode),
-    concurrency, resiliency and, for an actor, its offload threshold, fan-out cap and rate limit; ``where`` adds the
-    settings of the place it runs (``sqs_endpoint``, ``result_bucket``, ``socket_path``, ``metrics_port``, ...)."""
+    concurrency, resiliency and, for an actor, its offload threshold, fan-out cap, fan-in timeout and rate limit;
+    ``where`` adds the settings of the place it runs (``sqs_endpoint``, ``result_bucket``, ``socket_path``,
+    ``metrics_port``, ...)."""
     derived: dict[str, Any] = {
         "actor": spec.name,
         "namespace": namespace,
@@ -29,6 +30,7 @@ def sidecar_config(spec: AsyncActorSpec | SinkSpec, *, namespace: str, region: s
     if isinstance(spec, AsyncActorSpec):
         derived["offload_threshold_bytes"] = spec.offload_threshold
         derived["max_fanout"] = spec.max_fan_out
+        derived["fanin_timeout"] = spec.fan_in.timeout if spec.fan_in is not None else None
         if spec.rate_limit is not None:  # the bucket lives in the status table: ``where`` names it (status_table)
             derived["rate_limit_per_second"] = spec.rate_limit.per_second
             derived["rate_limit_burst"] = spec.rate_limit.burst

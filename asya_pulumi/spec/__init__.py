@@ -13,6 +13,7 @@ from asya_pulumi.spec.cluster import (
     SystemNodeGroupSpec,
 )
 from asya_pulumi.spec.errors import SpecError
+from asya_pulumi.spec.fanin import FanInSpec
 from asya_pulumi.spec.gateway import GatewayAuthSpec, GatewaySpec, GatewayToolSpec
 from asya_pulumi.spec.hardening import (
     ApiEndpointSpec,
@@ -37,6 +38,7 @@ __all__ = [
     "AsyncActorSpec",
     "ClusterSpec",
     "ControlPlaneLogsSpec",
+    "FanInSpec",
     "GatewayAuthSpec",
     "GatewaySpec",
     "GatewayToolSpec",

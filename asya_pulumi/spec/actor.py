@@ -16,6 +16,7 @@ from pydantic import AliasChoices, Field, field_validator, model_validator
 from asya_pulumi.spec.aws_facts import MAX_GPUS_PER_INSTANCE
 from asya_pulumi.spec.base import DerivedDefault, SpecModel
 from asya_pulumi.spec.cluster import GPU_POOL_LABEL, check_gpu_pool_name
+from asya_pulumi.spec.fanin import FanInSpec
 from asya_pulumi.spec.inputs import InputStr, is_output
 from asya_pulumi.spec.limits import (
     MIN_MEMORY_LIMIT_BYTES,
@@ -340,6 +341,10 @@ class AsyncActorSpec(SpecModel):
         f"call that emits more is error-ended (`fan-out too large`, naming the count and the limit) and none of its "
         f"outputs is sent. The sidecar's memory limit grows with it (docs/infrastructure.md, *Sidecar memory*).",
     )
+    fan_in: FanInSpec | None = Field(
+        None, description="Fan-in: call the handler once per fan-out parent with the list of its children's payloads "
+        "in emission order (docs/sidecar.md, *Fan-in*). None: one call per envelope.",
+    )
     rate_limit: RateLimitSpec | None = Field(
         None,
         description="null (default): no limit. Set: at most `perSecond` handler calls start per second across all "
@@ -462,6 +467,13 @@ class AsyncActorSpec(SpecModel):
                 f"resources.limits.memory {limit}; tmpfs counts against the memory limit, so a full volume leaves the "
                 "handler nothing: lower sizeLimit, raise limits.memory, or drop medium: Memory"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _check_fan_in_alone(self) -> AsyncActorSpec:
+        if self.fan_in is not None and getattr(self, "batch", None) is not None:
+            raise ValueError("fanIn and batch cannot both be set: a fan-in call already hands the handler a list "
+                             "(one parent's children, in order); remove batch")
         return self
 
     @field_validator("gpu", mode="before")

@@ -45,6 +45,9 @@ MAX_FANOUT = 100_000
 #: Key prefix of offloaded envelopes in the mesh's bucket: IAM grants actors this prefix only, a lifecycle rule
 #: expires it (asya_runtime.sidecar.claimcheck).
 OFFLOAD_PREFIX = "offload"
+#: Key prefix of fan-in state in the mesh's bucket, ``fanin/{actor}/{parent_id}/``: IAM grants a fan-in actor its own
+#: ``fanin/{actor}/`` only (asya_runtime.sidecar.fanin).
+FANIN_PREFIX = "fanin"
 #: Time a stopping sidecar allows, after in-flight work finished, for the last sends and deletes to be flushed; the
 #: same again for releasing what it still holds, and for exporting the last spans (``sidecar/tracing.py``).
 SHUTDOWN_FLUSH_S = 5.0
@@ -189,6 +192,12 @@ class SidecarConfig(BaseModel):
         description="Outputs one handler call may emit; an answer with more is error-ended (`fan-out too large`, "
         "naming the count and the limit) and none of its outputs is sent (the actor's maxFanOut).",
     )
+    fanin_timeout: Seconds | None = Field(
+        None, alias="ASYA_FANIN_TIMEOUT",
+        description="Fan-in (the actor's `fanIn.timeout`): the handler is called once per fan-out parent with the list "
+        "of its children's payloads, in emission order; a parent whose children have not all arrived (or error-ended) "
+        "this long after the first one gets an error record naming the missing indexes. Unset: no fan-in.",
+    )
     metrics_host: str = Field(
         "127.0.0.1", alias="ASYA_METRICS_HOST", min_length=1,
         description="Address `/metrics` and `/healthz` listen on. Loopback by default, so a sidecar on a laptop or "
@@ -227,6 +236,13 @@ class SidecarConfig(BaseModel):
         if value is None:
             return None
         return json.dumps({key: target.model_dump() for key, target in value.items()}, separators=(",", ":"))
+
+    @field_validator("fanin_timeout")
+    @classmethod
+    def _check_fanin_timeout(cls, value: float | None) -> float | None:
+        if value is not None and value <= 0:
+            raise ValueError("ASYA_FANIN_TIMEOUT must be more than 0s (unset it for no fan-in)")
+        return value
 
     @field_serializer("resiliency")
     def _dump_resiliency(self, value: Resiliency) -> str:

@@ -15,6 +15,12 @@
 ``hops`` is the envelope's history, one entry per finished attempt (:mod:`asya_runtime.sidecar.hops` makes them);
 absent until the first actor finishes, and left out of the JSON while absent.
 
+Fan-out children also carry ``"fanout": {"index": i, "total": n}`` (their place among their parent's ``n``
+children, in emission order; ``"outer": {"parent_id", "fanout"}`` too when the parent was itself a child), and a
+fan-in actor's aggregate carries ``"fanin": {"parent_id", "total", "errors", "missing", "at"}``
+(:mod:`asya_runtime.sidecar.fanin`). Both are absent otherwise and left out of the JSON while absent, so an envelope
+without them, from an older sidecar or another client, parses and travels as before.
+
 ``id`` is at most :data:`MAX_ID_BYTES` bytes of UTF-8, so a sink's key ``{status}/{id}.json`` always fits S3's
 1,024-byte keys. ``status.first_attempt_at`` is when this actor first tried the envelope: set on a retry, kept
 across retries and redeliveries, cleared for the next actor; ``maxDuration`` counts from it.
@@ -38,7 +44,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 __all__ = [
-    "MAX_ID_BYTES", "Envelope", "EnvelopeError", "ErrorInfo", "Phase", "Route", "Status", "child_id", "new_envelope",
+    "MAX_ID_BYTES", "Envelope", "EnvelopeError", "ErrorInfo", "FanIn", "FanOut", "Phase", "Route", "Status", "child_id",
+    "fanin_id", "new_envelope",
 ]
 
 #: Upstream Asya's lifecycle phases (``status.phase``); this sidecar stamps the first five.
@@ -210,6 +217,34 @@ class Status(_Model):
         return self.model_copy(update={**changes, **stamp})
 
 
+class FanOut(_Model):
+    """A fan-out child's place: ``index`` among its parent's ``total`` children (emission order)."""
+
+    index: int = Field(ge=0)
+    total: int = Field(ge=1)
+    #: The parent's own ``parent_id`` and ``fanout`` when the parent was itself a child (nested fan-out): what the
+    #: fan-in aggregate of these children carries on, so an outer fan-in can gather it in turn.
+    outer: dict[str, Any] | None = Field(default=None, exclude_if=lambda value: value is None)
+
+
+class FanIn(_Model):
+    """What a fan-in actor's aggregate (or its timer) says about the fan-out parent it gathers."""
+
+    parent_id: str
+    total: int = Field(ge=1)
+    #: Indexes of children that error-ended (their items are error items).
+    errors: list[int] = Field(default_factory=list)
+    #: Indexes that never arrived (only in a timeout's error record).
+    missing: list[int] = Field(default_factory=list)
+    #: ``len(route.prev)`` where the aggregate was made: it is an aggregate only at that hop of the route (a retry
+    #: of it comes back to the same actor at the same hop); further on it is history.
+    at: int = Field(ge=0)
+    #: Set on the sidecar's own timer message (never handed to a handler): its deadline, as epoch seconds.
+    timer_deadline: float | None = Field(default=None, exclude_if=lambda value: value is None)
+    #: The timer's: the actor that fanned out, from which missing children's ids are derived (:func:`child_id`).
+    timer_by: str | None = Field(default=None, exclude_if=lambda value: value is None)
+
+
 class Envelope(_Model):
     id: str
     parent_id: str | None = None
@@ -220,6 +255,10 @@ class Envelope(_Model):
     #: The hop history (a list of entries; ``hops.history_of`` reads it, ignoring anything else a sender put here).
     #: Not typed further: an envelope with a foreign ``hops`` is still an envelope.
     hops: Any = Field(default=None, exclude_if=lambda value: value is None)
+    #: A fan-out child's index and total (absent on every other envelope).
+    fanout: FanOut | None = Field(default=None, exclude_if=lambda value: value is None)
+    #: A fan-in aggregate's parent and outcome (absent on every other envelope).
+    fanin: FanIn | None = Field(default=None, exclude_if=lambda value: value is None)
 
     @field_validator("id")
     @classmethod
@@ -297,8 +336,9 @@ class Envelope(_Model):
         return self.model_dump_json(exclude=exclude)
 
 
-#: What a body must state to be passed to a handler as it is (``hops`` is absent until the first hop: optional).
-_ENVELOPE_FIELDS = frozenset(Envelope.model_fields) - {"hops"}
+#: What a body must state to be passed to a handler as it is (``hops`` is absent until the first hop, ``fanout`` and
+#: ``fanin`` on most envelopes: optional).
+_ENVELOPE_FIELDS = frozenset(Envelope.model_fields) - {"hops", "fanout", "fanin"}
 _STATUS_FIELDS = frozenset(Status.model_fields)
 
 
@@ -321,6 +361,13 @@ def child_id(*, parent_id: str, actor: str, index: int) -> str:
     """Deterministic id of fan-out child ``index``: a redelivered parent yields the same children, not new ones."""
     namespace = uuid.UUID(parent_id) if _is_uuid(parent_id) else uuid.NAMESPACE_URL
     return str(uuid.uuid5(namespace, f"{parent_id}/{actor}/{index}"))
+
+
+def fanin_id(*, parent_id: str, actor: str) -> str:
+    """Deterministic id of fan-in ``actor``'s aggregate of ``parent_id``'s children: whichever replica or redelivery
+    makes it, it is the same envelope downstream (a repeat overwrites its sink record instead of adding one)."""
+    namespace = uuid.UUID(parent_id) if _is_uuid(parent_id) else uuid.NAMESPACE_URL
+    return str(uuid.uuid5(namespace, f"{parent_id}/fanin/{actor}"))
 
 
 def _is_uuid(value: str) -> bool:

@@ -217,6 +217,14 @@ def lifecycle(deployment: Deployment, retention: ResultRetentionSpec | None) -> 
         "expiration": {"days": 15},  # the DLQ keeps a reference 14 days: it can still be redriven
         "noncurrentVersionExpiration": {"noncurrentDays": 1},
     }
+    fanin_state = rules.pop("expire-fanin-state")
+    assert fanin_state == {  # a late duplicate child (a DLQ redrive) still finds its parent finished
+        "id": "expire-fanin-state",
+        "status": "Enabled",
+        "filter": {"prefix": "fanin/"},
+        "expiration": {"days": 15},
+        "noncurrentVersionExpiration": {"noncurrentDays": 1},
+    }
     assert all(rule["status"] == "Enabled" and rule["filter"] == {"prefix": ""} for rule in rules.values())
     return rules
 

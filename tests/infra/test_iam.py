@@ -20,18 +20,25 @@ STATUS = SIDECAR.parent / "status"
 #: SQS authorises its batch APIs with the single-message action.
 BATCH_ACTIONS = {"SendMessageBatch": "SendMessage", "DeleteMessageBatch": "DeleteMessage",
                  "ChangeMessageVisibilityBatch": "ChangeMessageVisibility"}
+#: S3 authorises ListObjectsV2 with the bucket-level ListBucket.
+S3_ACTIONS = {"ListObjectsV2": "ListBucket"}
 QUEUE = "arn:aws:sqs:us-east-1:123456789012:asya-dev_judge"
+#: Fan-in's own modules: only an actor with ``fanIn`` makes their calls (and is granted them: the last test here).
+FANIN = (SIDECAR / "fanin.py", SIDECAR / "fanin_state.py")
 
 
-def operations_called(service: str, *, source: Path = SIDECAR) -> set[str]:
+def operations_called(service: str, *, source: Path | tuple[Path, ...] = SIDECAR) -> set[str]:
+    """The operations of ``service`` that the modules in ``source`` call (a folder: all of it but fan-in's)."""
     mapping = boto3.session.Session().client(service, region_name="us-east-1").meta.method_to_api_mapping
+    paths = list(source) if isinstance(source, tuple) else [p for p in source.glob("*.py") if p not in FANIN]
     literals = {
         node.value
-        for path in source.glob("*.py")
+        for path in paths
         for node in ast.walk(ast.parse(path.read_text()))
         if isinstance(node, ast.Constant) and isinstance(node.value, str)
     }
-    return {f"{service}:{BATCH_ACTIONS.get(mapping[name], mapping[name])}" for name in literals if name in mapping}
+    renamed = {**BATCH_ACTIONS, **S3_ACTIONS}
+    return {f"{service}:{renamed.get(mapping[name], mapping[name])}" for name in literals if name in mapping}
 
 
 def granted(policy: iam.PolicyDocument) -> set[str]:
@@ -165,3 +172,23 @@ def test_the_gateway_sends_only_to_its_meshs_actor_queues_and_reads_only_success
     assert by_sid["ReadSuccessRecords"] == {"Sid": "ReadSuccessRecords", "Effect": "Allow",
                                             "Action": ["s3:GetObject"], "Resource": f"{BUCKET}/succeeded/*"}
     assert granted(gateway) == {"sqs:SendMessage", "sqs:GetQueueUrl", "s3:GetObject", *iam.GATEWAY_TABLE_ACTIONS}
+
+
+def test_a_fan_in_actor_may_also_keep_state_under_its_own_prefix_and_read_error_records_only() -> None:
+    needed = operations_called("s3", source=FANIN)
+    assert needed == {"s3:PutObject", "s3:GetObject", "s3:ListBucket"}  # the scan finds fan-in's real calls
+    plain = iam.actor_policy(queue_arn=QUEUE, namespace="dev", bucket_arn=BUCKET)
+    policy = iam.actor_policy(queue_arn=QUEUE, namespace="dev", bucket_arn=BUCKET, fanin_actor="judge")
+    assert granted(policy) == granted(plain) | needed
+    statements = {s["Sid"]: s for s in policy["Statement"] if s not in plain["Statement"]}
+    assert statements["FanInState"]["Resource"] == f"{BUCKET}/fanin/judge/*"  # the '/' keeps judge out of judge-b
+    assert set(statements["FanInState"]["Action"]) == {"s3:PutObject", "s3:GetObject"}
+    assert statements["FanInErrorRecords"] == {
+        "Sid": "FanInErrorRecords", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": f"{BUCKET}/failed/*",
+    }
+    listing = statements["FanInListings"]
+    assert listing["Action"] == ["s3:ListBucket"] and listing["Resource"] == BUCKET
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["fanin/judge/*", "failed/*"]}}
+    assert "fanin" not in json.dumps(plain)  # an actor without fanIn gets none of it
+    assert iam.actor_policy(queue_arn=QUEUE, namespace="dev", fanin_actor="judge") == iam.actor_policy(
+        queue_arn=QUEUE, namespace="dev")  # no bucket, nothing to grant (the component refuses fanIn without one)

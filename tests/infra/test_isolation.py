@@ -25,13 +25,15 @@ from infra_mocks import ACCOUNT, REGION, Deployment
 from asya_pulumi.components import ActorMesh, Keda
 from asya_pulumi.objects.status_table import index_arn
 from asya_pulumi.spec import AsyncActorSpec, MeshSpec
-from asya_runtime.config import OFFLOAD_PREFIX
+from asya_runtime.config import FANIN_PREFIX, OFFLOAD_PREFIX
 from asya_runtime.naming import SINK_RECORD_PREFIXES
 from asya_runtime.status.schema import rate_limit_key
 
 LONG = "a-b-" + "c" * 36
 MESHES = {"a": ["b-x", "x", "store"], "a-b": ["x", "b-x", "store"], LONG: ["x", "store", "c" * 30]}
 MESH_TAG = "asya.sh/mesh"
+#: The actor with ``fanIn`` in every mesh (the same name in ``a`` and ``a-b``): its state prefix is checked too.
+FANIN_ACTOR = "x"
 #: The actor of every mesh with ``rateLimit``.
 RATE_LIMITED = "store"
 
@@ -41,6 +43,7 @@ def spec(namespace: str, actors: list[str]) -> MeshSpec:
         namespace=namespace,
         region=REGION,
         actors=[AsyncActorSpec(name=a, image="img:1", handler="handlers.run",
+                               fan_in={"timeout": "1m"} if a == FANIN_ACTOR else None,
                                rate_limit={"perSecond": 10} if a == RATE_LIMITED else None) for a in actors],
         routes={"go": actors[:2]},
         gateway={"auth": {"issuer": "https://issuer.example.com", "audience": "asya-gateway"}},
@@ -85,7 +88,9 @@ def arns_by_mesh(deployment: Deployment) -> dict[str, set[str]]:
             found[record.inputs["tags"][MESH_TAG]].add(arn)
             if typ == "aws:s3/bucket:Bucket":
                 prefixes = [*SINK_RECORD_PREFIXES.values(), OFFLOAD_PREFIX, "triggers/drop"]  # the S3 trigger's too
-                found[record.inputs["tags"][MESH_TAG]] |= {f"{arn}/{p}/x.json" for p in prefixes}
+                mesh = record.inputs["tags"][MESH_TAG]
+                found[mesh] |= {f"{arn}/{p}/x.json" for p in prefixes}
+                found[mesh] |= {f"{arn}/{FANIN_PREFIX}/{actor}/p/000000.json" for actor in MESHES[mesh]}
             if typ == "aws:dynamodb/table:Table":
                 found[record.inputs["tags"][MESH_TAG]].add(index_arn(arn))
     return found

@@ -203,8 +203,11 @@ def test_the_mesh_spec_sets_the_result_bucket_lifecycle(deployment: Deployment) 
     deployment.run(lambda: ActorMesh("scoring", spec=spec, cluster_name="c1", keda=[]))
     (lifecycle,) = deployment.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
     expiring = [r for r in lifecycle.inputs["rules"] if "days" in (r.get("expiration") or {})]
-    # The records' 7 days, and claim-check's backstop on offload/ (S3 applies the shorter where they overlap).
-    assert [(r["filter"]["prefix"], r["expiration"]["days"]) for r in expiring] == [("", 7), ("offload/", 15)]
+    # The records' 7 days, claim-check's backstop on offload/ and fan-in's state (S3 applies the shorter where they
+    # overlap).
+    assert [(r["filter"]["prefix"], r["expiration"]["days"]) for r in expiring] == [
+        ("", 7), ("offload/", 15), ("fanin/", 15)
+    ]
 
 
 def test_actors_get_the_mesh_bucket_and_their_offload_threshold(deployment: Deployment) -> None:

@@ -38,4 +38,11 @@ function batch_echo(payloads) {
   return payloads.map((p) => (p.fail ? new RangeError(`refusing ${p.key}`) : p.end ? null : { ...p, batch_size: payloads.length }));
 }
 
-module.exports = { fan_out, flies, type_error_inside, batch_echo };
+// A fan-in handler (spec.fanIn), as sidecar_handlers.py's gather: records the list it was called with.
+function gather(items) {
+  const path = process.env.ASYA_TEST_CALLS;
+  if (path) fs.appendFileSync(path, JSON.stringify({ key: "gather", items, pid: process.pid, t: Date.now() / 1000 }) + "\n");
+  return { items, runtime: "node" };
+}
+
+module.exports = { fan_out, flies, type_error_inside, batch_echo, gather };

@@ -151,6 +151,30 @@ def type_error_inside(payload: dict[str, Any]) -> dict[str, Any]:
     return {"n": len(payload.get("key"))}  # type: ignore[arg-type]  # payload["key"] is None here: TypeError
 
 
+def gather(payload: list[Any]) -> dict[str, Any]:
+    """A fan-in handler: records the list it was called with (``items``) and returns it as ``{"items": [...]}``."""
+    _record({"key": "gather"}, items=payload)
+    return {"items": payload}
+
+
+def fail_on(payload: dict[str, Any]) -> dict[str, Any]:
+    """Raises for a payload whose ``i`` is in ``ASYA_TEST_FAIL_ON`` (a JSON list); passes the others on."""
+    _record(payload)
+    if payload.get("i") in json.loads(os.environ.get("ASYA_TEST_FAIL_ON", "[]")):
+        raise ValueError(f"refusing child {payload.get('i')}")
+    return payload
+
+
+def gather_failing_once(payload: list[Any]) -> dict[str, Any]:
+    """``gather``, except that the first call (no file at ``ASYA_TEST_FLAG`` yet) creates the file and raises."""
+    _record({"key": "gather"}, items=payload)
+    flag = os.environ["ASYA_TEST_FLAG"]
+    if not os.path.exists(flag):
+        open(flag, "w").close()
+        raise ValueError("failing the first call")
+    return {"items": payload}
+
+
 # -- batched handlers (spec.batch): called with a list of payloads, one result per payload -----------------------
 
 _failed_once: set[str] = set()
@@ -191,3 +215,9 @@ def _routed(payload: dict[str, Any], size: int) -> Any:
     yield ("SET", ".route.next", [payload["route"]])
     yield ("SET", ".headers.x-batched", size)
     yield {**payload, "batch_size": size}
+
+
+def fan_out_twice(payload: dict[str, Any]) -> Any:
+    """Yields two children of ``payload``, each with ``j`` (its index here) added."""
+    for index in range(2):
+        yield {**payload, "j": index}

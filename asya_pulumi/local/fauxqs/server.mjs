@@ -10,6 +10,11 @@
 //   message back to "visible" only when a receive touches the queue, so without this the visible / in-flight /
 //   delayed split that `asya status` and the progress bar show goes stale on a queue nobody polls (the total is
 //   always right). Real SQS reports the split as of the request;
+// - PutObject honours S3's conditional writes, which fauxqs 2.4.1 ignores: `If-None-Match: *` (write only if no
+//   object has the key) and `If-Match: ETAG` (only if the object's ETag is that) answer 412 PreconditionFailed when
+//   the condition fails (If-Match on no object: 404 NoSuchKey), and 409 ConditionalRequestConflict while another
+//   conditional write of the same key is under way, as AWS does. Fan-in's exactly-once claim rests on them
+//   (runtime asya_runtime/sidecar/fanin.py);
 // - with DATA_DIR, every queue, message (visible, delayed and in flight, with its receipt handle and deadline) and
 //   object is written through to DATA_DIR/fauxqs.db (fauxqs's PersistenceManager: SQLite in WAL mode) before the
 //   request is answered, and loaded back on start: a broker that is killed and started again on the same
@@ -25,6 +30,7 @@ const { SqsStore } = await import(new URL("sqs/sqsStore.js", dist));
 const { SnsStore } = await import(new URL("sns/snsStore.js", dist));
 const { S3Store } = await import(new URL("s3/s3Store.js", dist));
 const { PersistenceManager } = await import(new URL("persistence.js", dist));
+const { S3Error } = await import(new URL("common/errors.js", dist));
 
 const port = Number.parseInt(process.argv[2] ?? "", 10);
 const dataDir = process.argv[3];
@@ -61,6 +67,65 @@ app.addHook("onRequest", (request, _reply, done) => {
   if (request.headers["x-amz-target"] === "AmazonSQS.GetQueueAttributes") {
     sqsStore.processAllTimers();
   }
+  done();
+});
+// Conditional PutObject (see the header). The check runs after the body is read, in the same turn of the event loop
+// as the write when nothing awaits between them; the set of keys with a conditional write under way covers the case
+// where something does, so two conditional writers of one key can never both pass.
+const conditionalWrites = new Set();
+const stripQuotes = (etag) => String(etag).trim().replace(/^W\//, "").replace(/^"|"$/g, "");
+app.addHook("preHandler", (request, reply, done) => {
+  const ifNoneMatch = request.headers["if-none-match"];
+  const ifMatch = request.headers["if-match"];
+  const bucket = request.params?.bucket;
+  const key = request.params?.["*"];
+  if (request.method !== "PUT" || (ifNoneMatch === undefined && ifMatch === undefined) || !bucket || !key ||
+      request.headers["x-amz-copy-source"]) {
+    done();
+    return;
+  }
+  const slot = `${bucket}/${key}`;
+  const refuse = (code, message, status) => {
+    reply.code(status).header("content-type", "application/xml").send(new S3Error(code, message, status).toXml());
+  };
+  if (conditionalWrites.has(slot)) {
+    refuse("ConditionalRequestConflict", "A conflicting conditional operation is currently in progress against this resource.", 409);
+    return;
+  }
+  let current;
+  try {
+    current = s3Store.headObject(bucket, key);
+  } catch {
+    current = undefined; // no such key (or bucket: the write itself says so)
+  }
+  if (ifNoneMatch !== undefined && current !== undefined && (ifNoneMatch.trim() === "*" ||
+      stripQuotes(ifNoneMatch) === stripQuotes(current.etag))) {
+    refuse("PreconditionFailed", "At least one of the pre-conditions you specified did not hold", 412);
+    return;
+  }
+  if (ifMatch !== undefined && current === undefined) {
+    refuse("NoSuchKey", "The specified key does not exist.", 404);
+    return;
+  }
+  if (ifMatch !== undefined && ifMatch.trim() !== "*" && stripQuotes(ifMatch) !== stripQuotes(current.etag)) {
+    refuse("PreconditionFailed", "At least one of the pre-conditions you specified did not hold", 412);
+    return;
+  }
+  conditionalWrites.add(slot);
+  request.asyaConditionalSlot = slot;
+  done();
+});
+const releaseConditional = (request) => {
+  if (request.asyaConditionalSlot) {
+    conditionalWrites.delete(request.asyaConditionalSlot);
+  }
+};
+app.addHook("onResponse", (request, _reply, done) => {
+  releaseConditional(request);
+  done();
+});
+app.addHook("onRequestAbort", (request, done) => {
+  releaseConditional(request);
   done();
 });
 if (persistence) {

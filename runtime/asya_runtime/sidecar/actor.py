@@ -22,6 +22,7 @@ from asya_runtime.sidecar import claimcheck, handler_batch, hops, logs, routing,
 from asya_runtime.sidecar.answer import CallError, HandlerAnswer
 from asya_runtime.sidecar.aws import BrokerClient
 from asya_runtime.sidecar.batching import DeleteBatcher, SendBatcher
+from asya_runtime.sidecar.fanin import FanInGatherer
 from asya_runtime.sidecar.handler_client import HandlerCallError, HandlerClient, HandlerTimeout
 from asya_runtime.sidecar.inflight import InFlight, Received
 from asya_runtime.sidecar.metrics import Metrics
@@ -87,6 +88,10 @@ class ActorProcessor:
             metrics=metrics,
             tracer=self.tracer,
         )
+        #: None unless ASYA_FANIN_TIMEOUT is set (sidecar/fanin.py): children are gathered before any call.
+        self.fanin = None if not config.fanin_timeout else FanInGatherer(
+            config=config, broker=broker, outputs=self.outputs, busy=self
+        )
 
     async def process(self, message: Received, slot: Slot, ticket: Ticket | None = None) -> None:
         """``ticket``: the message's place in its received batch when the status store is on."""
@@ -105,6 +110,8 @@ class ActorProcessor:
         """Read the envelope, refuse what must not be called, call the handler, act on its answer."""
         started = time.time()
         read = await self._read(message, slot, started=started)
+        if read is not None and self.fanin is not None:
+            read = await self.fanin.gather(message, *read)
         if read is None:
             return
         envelope, body = read

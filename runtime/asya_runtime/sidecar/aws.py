@@ -122,7 +122,8 @@ class BrokerClient:
             ca_bundle=session.get_config_variable("ca_bundle"),
         )
         self._stack.push_async_callback(self._sqs.close)
-        if self.config.mode != "actor" or self.config.offload_threshold:  # sinks; actors that offload
+        # Sinks; actors that offload, or that gather a fan-in (its state is in the bucket).
+        if self.config.mode != "actor" or self.config.offload_threshold or self.config.fanin_timeout:
             self._s3 = await self._stack.enter_async_context(
                 session.create_client("s3", endpoint_url=self.config.s3_endpoint, config=aio_config, **base)
             )

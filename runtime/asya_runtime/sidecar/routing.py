@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from asya_runtime.envelope import Envelope, ErrorInfo, Phase, Route, Status, child_id
+from asya_runtime.envelope import Envelope, ErrorInfo, FanOut, Phase, Route, Status, child_id
 from asya_runtime.naming import ERROR_SINK, SUCCESS_SINK, check_actor_name, malformed_record_id
 
 #: Stable reasons: the ``reason`` label of ``asya_messages_failed`` and ``status.error.reason`` in the error sink.
@@ -62,7 +62,8 @@ def next_hops(
     """The envelopes a successful call produces (docs/protocol.md, *Call responses*).
 
     ``none`` (or no outputs) ends the envelope unchanged in the success sink. One output keeps the envelope's id;
-    two or more are fan-out children with deterministic ids and ``parent_id``. Each output's route advances;
+    two or more are fan-out children with deterministic ids, ``parent_id`` and ``fanout`` (index and total, for a
+    fan-in actor downstream: :mod:`asya_runtime.sidecar.fanin`). Each output's route advances;
     an empty rest goes to the success sink. ``status`` starts afresh for the next actor (the deadline stays),
     ``processing`` by this actor, or ``succeeded`` where the route ends. ``extra`` (e.g. the hop history) is set on
     every resulting envelope in the same copy.
@@ -97,6 +98,7 @@ def next_hops(
                 "headers": output.get("headers", source.headers),
                 "status": statuses[phase],
                 "payload": output.get("payload"),
+                **({"fanout": _fanout(source, index=index, total=len(outputs))} if fan_out else {}),
                 **(extra or {}),
             }
         )
@@ -110,6 +112,14 @@ def next_hops(
                              message=message)
             )
     return hops
+
+
+def _fanout(source: Envelope, *, index: int, total: int) -> FanOut:
+    """Child ``index`` of ``total``; when ``source`` was itself a child, its own place goes along as ``outer``."""
+    outer = None
+    if source.parent_id is not None and source.fanout is not None:
+        outer = {"parent_id": source.parent_id, "fanout": source.fanout.model_dump(mode="json")}
+    return FanOut(index=index, total=total, outer=outer)
 
 
 def _advance(route: Route) -> tuple[Route | None, Route]:
