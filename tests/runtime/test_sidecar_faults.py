@@ -6,6 +6,8 @@ Each test asserts the outcome is recorded once, and that no handler call ran mor
 from __future__ import annotations
 
 import collections
+import json
+import re
 import signal
 import time
 
@@ -17,6 +19,9 @@ from asya_runtime.resiliency import Resiliency
 from asya_runtime.sidecar import wakeup
 
 TRACEPARENT = "00-33333333333333333333333333333333-4444444444444444-01"
+#: What a ReceiveMessage request carries (the JSON protocol's X-Amz-Target), for TcpProxy.waiting.
+RECEIVE = b"AmazonSQS.ReceiveMessage"
+SEND = b"AmazonSQS.SendMessage\r"  # not SendMessageBatch
 QUICK_RETRY = {"maxAttempts": 3, "initialInterval": "200ms", "jitter": False}
 
 
@@ -130,30 +135,58 @@ def test_sigterm_mid_batch_finishes_in_flight_work_releases_nothing_twice_and_ex
 
 
 def test_a_message_the_final_poll_brings_is_requeued_without_losing_its_only_attempt(mesh: MeshHarness) -> None:
+    """SIGTERM while a long poll's answer, carrying a message, is on its way: the stopping sidecar must requeue
+    that message as a fresh copy (an unstarted message handed back by a release would count as its one attempt).
+
+    The proxy makes the timing certain: it holds every answer, so the poll open at the broker takes the message
+    sent next while the sidecar still waits; SIGTERM comes then, and only then does the answer reach the sidecar.
+    """
     resiliency = Resiliency.model_validate({"policies": {"default": {"maxAttempts": 1}}})
     mesh.standard("worker", resiliency=resiliency)
-    # A long poll, so that the SIGTERM below lands mid-poll and the message sent next arrives in that final poll.
-    actor = mesh.start_actor("worker", handler="identity", resiliency=resiliency, wait_time_seconds=10)
-    wait_for(lambda: "started" in actor.logs(), timeout_s=30, what="the sidecar polling")
-    envelope = new_envelope(route=["worker"], payload={"key": "late"})
+    host, port = mesh.broker.endpoint.removeprefix("http://").split(":")
+    with TcpProxy(upstream_host=host, upstream_port=int(port)) as proxy:
+        actor = mesh.start_actor(
+            "worker", handler="identity", resiliency=resiliency, wait_time_seconds=20, sqs_endpoint=proxy.endpoint
+        )
+        wait_for(lambda: "started" in actor.logs(), timeout_s=30, what="the sidecar polling")
+        proxy.hold()
+        # A poll open now (or answered since the hold, empty) hands the sidecar nothing before the release.
+        wait_for(lambda: proxy.waiting(RECEIVE), timeout_s=30, what="a long poll whose answer the proxy holds")
+        envelope = new_envelope(route=["worker"], payload={"key": "late"})
+        mesh.send("worker", envelope)  # straight to the broker: the open poll takes it, its answer waits
+        wait_for(lambda: queue_counts(mesh, "worker") == (0, 1), timeout_s=10, what="the open poll taking it")
 
-    actor.signal_sidecar(signal.SIGTERM)
-    mesh.send("worker", envelope)
-    assert actor.wait_sidecar(timeout_s=40) == 0
-    # Either the final poll brought it (requeued as a fresh copy) or it never left the queue; never held invisible.
-    assert mesh.calls() == [] and visible_depth(mesh, "worker") == 1
+        actor.signal_sidecar(signal.SIGTERM)
+        # The stopping sidecar, its poll unanswered, sends its wake-up (sidecar/wakeup.py); that answer waits too.
+        wait_for(lambda: proxy.waiting(SEND), timeout_s=10, what="the stopping sidecar's wake-up")
+        proxy.release()
+        assert actor.wait_sidecar(timeout_s=40) == 0
 
-    actor.start_sidecar()  # the next replica runs it: a release would have made this its second delivery
-    [done] = mesh.take("success-sink", 1, timeout_s=60)
-    assert done["id"] == envelope.id and [c["key"] for c in mesh.calls()] == ["late"]
-    mesh.assert_quiet("error-sink", "worker", wait_s=1)
+        assert mesh.calls() == []
+        requeued = [line for line in actor.logs().splitlines() if "requeued unstarted messages" in line]
+        assert len(requeued) == 1 and json.loads(requeued[0])["count"] == 1, actor.logs()
+        assert visible_depth(mesh, "worker") == 1  # a fresh copy, visible at once; the original deleted
+
+        actor.start_sidecar()  # the next replica runs it: a release would have made this its second delivery
+        [done] = mesh.take("success-sink", 1, timeout_s=60)
+        assert done["id"] == envelope.id and [c["key"] for c in mesh.calls()] == ["late"]
+        assert done["status"]["attempt"] == 1
+        mesh.assert_quiet("error-sink", "worker", wait_s=1)
+        assert actor.stop() == 0  # while the proxy still forwards its wake-up
 
 
 def visible_depth(mesh: MeshHarness, actor: str) -> int:
+    """Visible messages in ``actor``'s queue, asserting that none is held invisible."""
+    visible, invisible = queue_counts(mesh, actor)
+    assert invisible == 0, (visible, invisible)
+    return visible
+
+
+def queue_counts(mesh: MeshHarness, actor: str) -> tuple[int, int]:
+    """``(visible, received and invisible)`` messages of ``actor``'s queue."""
     names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
     attrs = mesh.sqs.get_queue_attributes(QueueUrl=mesh.queue_url(actor), AttributeNames=names)["Attributes"]
-    assert int(attrs["ApproximateNumberOfMessagesNotVisible"]) == 0, attrs
-    return int(attrs["ApproximateNumberOfMessages"])
+    return int(attrs["ApproximateNumberOfMessages"]), int(attrs["ApproximateNumberOfMessagesNotVisible"])
 
 
 def test_a_sigterm_on_a_quiet_queue_ends_the_long_poll_at_once(mesh: MeshHarness) -> None:
