@@ -74,7 +74,9 @@ def test_heartbeats_keep_a_long_call_invisible_on_a_short_visibility_queue(mesh:
     resiliency = Resiliency.model_validate({"actorTimeout": "60s"})
     mesh.standard(resiliency=resiliency)
     mesh.create_queue("gpu", resiliency=resiliency, visibility_s=2)
-    mesh.start_actor("gpu", handler="slow", resiliency=resiliency)
+    actor = mesh.start_actor("gpu", handler="slow", resiliency=resiliency)
+    # The premise: the sidecar works with the queue's 2 s window (the default, 90 s, would need no heartbeat).
+    wait_for(lambda: '"visibility_s": 2,' in actor.logs(), timeout_s=30, what="the sidecar reading the 2 s visibility")
     envelope = new_envelope(route=["gpu"], payload={"key": "long", "sleep_s": 6})
     mesh.send("gpu", envelope)
 
@@ -83,6 +85,10 @@ def test_heartbeats_keep_a_long_call_invisible_on_a_short_visibility_queue(mesh:
     assert record["id"] == envelope.id
     mesh.assert_quiet("success-sink", "error-sink", "gpu", wait_s=3)
     assert len(mesh.calls()) == 1  # never delivered twice, though the call outlived the visibility 3 times over
+    # ... because the heartbeat ran: one visibility change per 2/3 s of the 6 s call (the only such requests here).
+    metrics = actor.read_metrics()
+    beats = re.search(r'^asya_sqs_requests_total\{api="change_message_visibility_batch"\} (\S+)', metrics, re.MULTILINE)
+    assert beats is not None and float(beats.group(1)) >= 3, metrics
 
 
 def test_a_broker_outage_mid_stream_loses_nothing_and_records_each_envelope_once(mesh: MeshHarness) -> None:
@@ -98,7 +104,9 @@ def test_a_broker_outage_mid_stream_loses_nothing_and_records_each_envelope_once
         envelopes = [new_envelope(route=["worker"], payload={"key": f"m{i}", "sleep_s": 0.05}) for i in range(60)]
         mesh.send_many("worker", envelopes)
         wait_for(lambda: len(mesh.calls()) >= 10, timeout_s=60, what="10 handler calls before the outage")
+        at_cut = len(mesh.calls())
         proxy.cut()
+        assert proxy.dropped > 0, "the cut met no open connection: no outage for the sidecar"
         wait_for(lambda: "broker unreachable" in actor.logs(), timeout_s=30, what="the sidecar noticing the outage")
         time.sleep(2)  # an outage of a few seconds, not a blip
         proxy.restore()
@@ -106,8 +114,10 @@ def test_a_broker_outage_mid_stream_loses_nothing_and_records_each_envelope_once
         records = mesh.wait_records("succeeded", len(envelopes), timeout_s=120)
 
         assert set(records) == {e.id for e in envelopes}
+        assert at_cut < len(envelopes), "the cut came after the stream: nothing was at risk"
         wait_for(lambda: "broker reachable again" in actor.logs(), timeout_s=10, what="the recovery log line")
-        assert "asya_broker_errors_total" in actor.read_metrics()
+        metrics = actor.read_metrics()
+        assert re.search(r'^asya_broker_errors_total\{api="\w+"\} [1-9]', metrics, re.MULTILINE), metrics
         assert actor.stop() == 0
     mesh.assert_quiet("error-sink", wait_s=1)
 
@@ -247,6 +257,7 @@ def test_a_drain_whose_every_wait_runs_to_its_bound_fits_the_pods_grace_period(m
         time.sleep(0.5)
         config = mesh.config("worker", resiliency=resiliency, concurrency=20, wait_time_seconds=2)
         proxy.cut()
+        assert proxy.dropped > 0, "the cut met no open connection: the broker was not cut off"
         started = time.monotonic()
         actor.signal_sidecar(signal.SIGTERM)
         assert actor.wait_sidecar(timeout_s=config.shutdown_grace_s + 30) == 0
