@@ -6,8 +6,9 @@ The sidecar is pointed at the proxy instead of the broker; ``cut()`` is a broker
 its messages, but the sidecar sees nothing until :meth:`release`.
 
 A fault a test injects must be a fault that happened, so the proxy counts what it did: ``cuts``, ``dropped``
-(connections a cut closed), ``refused`` (connections closed at accept because the proxy was cut) and
-``connections`` (pairs forwarded to the upstream). A test that depends on an outage asserts
+(connections a cut closed), ``refused`` (connections accepted while a cut ran, closed at once) and
+``connections`` (pairs forwarded to the upstream). While cut the proxy does not listen, so a connect is refused by
+the kernel and counted nowhere. A test that depends on an outage asserts
 ``dropped + refused > 0``: a cut that met no connection was no outage.
 """
 
