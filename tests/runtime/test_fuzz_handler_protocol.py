@@ -13,6 +13,7 @@ Client side: whatever a server answers (any bytes, any JSON), :meth:`HandlerClie
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import os
@@ -32,7 +33,7 @@ from asya_runtime.config import DEFAULT_MAX_FANOUT
 from asya_runtime.envelope import Envelope, Route, Status
 from asya_runtime.sidecar import routing
 from asya_runtime.sidecar.answer import HandlerAnswer
-from asya_runtime.sidecar.handler_client import HandlerCallError, HandlerClient
+from asya_runtime.sidecar.handler_client import HandlerCallError, HandlerClient, HandlerUnavailable
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -116,6 +117,8 @@ def check_sidecar_side(line: bytes, *, read_limit: int = 1 << 20) -> HandlerAnsw
     """What the sidecar's client makes of the answer ``line``: a call error, a typed error answer, or an ok answer
     whose envelopes (:func:`routing.next_hops`) are each SQS-safe and parse back the same."""
     outcome = _call_against(line, read_limit=read_limit)
+    # The fake server always answers health: a client that never got through would pass every example unnoticed.
+    assert not isinstance(outcome, HandlerUnavailable), outcome
     if isinstance(outcome, HandlerCallError):
         assert str(outcome)
         return outcome
@@ -261,7 +264,11 @@ def _finite(value: Any) -> bool:
 
 
 def _call_against(answer: bytes, *, read_limit: int = 2048) -> HandlerAnswer | HandlerCallError:
-    """One HandlerClient.call against a server that answers health properly and the call with ``answer``."""
+    """One HandlerClient.call against a server that answers health properly and the call with ``answer``.
+
+    The server must have written ``answer`` (asserted): an error inside it is swallowed by asyncio, and the
+    client would then see a bare EOF, which every example accepts as HandlerCrashed."""
+    answered: list[bytes] = []
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while line := await reader.readline():
@@ -269,7 +276,9 @@ def _call_against(answer: bytes, *, read_limit: int = 2048) -> HandlerAnswer | H
                 writer.write(b'{"ok":true,"status":"ok","pid":1}\n')
             else:
                 writer.write(answer)
-                await writer.drain()
+                answered.append(answer)
+                with contextlib.suppress(ConnectionError):  # a client that stopped reading at its limit
+                    await writer.drain()
                 break
         writer.close()
 
@@ -289,7 +298,9 @@ def _call_against(answer: bytes, *, read_limit: int = 2048) -> HandlerAnswer | H
             server.close()
 
     with tempfile.TemporaryDirectory(prefix="asya-fz-", dir="/tmp") as directory:
-        return asyncio.run(main(os.path.join(directory, "h.sock")))
+        outcome = asyncio.run(main(os.path.join(directory, "h.sock")))
+    assert answered == [answer], f"the fake server never answered the call: {outcome!r}"
+    return outcome
 
 
 answer_objects = st.fixed_dictionaries(

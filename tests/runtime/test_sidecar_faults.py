@@ -6,6 +6,8 @@ Each test asserts the outcome is recorded once, and that no handler call ran mor
 from __future__ import annotations
 
 import collections
+import json
+import re
 import signal
 import time
 
@@ -17,6 +19,9 @@ from asya_runtime.resiliency import Resiliency
 from asya_runtime.sidecar import wakeup
 
 TRACEPARENT = "00-33333333333333333333333333333333-4444444444444444-01"
+#: What a ReceiveMessage request carries (the JSON protocol's X-Amz-Target), for TcpProxy.waiting.
+RECEIVE = b"AmazonSQS.ReceiveMessage"
+SEND = b"AmazonSQS.SendMessage\r"  # not SendMessageBatch
 QUICK_RETRY = {"maxAttempts": 3, "initialInterval": "200ms", "jitter": False}
 
 
@@ -69,7 +74,9 @@ def test_heartbeats_keep_a_long_call_invisible_on_a_short_visibility_queue(mesh:
     resiliency = Resiliency.model_validate({"actorTimeout": "60s"})
     mesh.standard(resiliency=resiliency)
     mesh.create_queue("gpu", resiliency=resiliency, visibility_s=2)
-    mesh.start_actor("gpu", handler="slow", resiliency=resiliency)
+    actor = mesh.start_actor("gpu", handler="slow", resiliency=resiliency)
+    # The premise: the sidecar works with the queue's 2 s window (the default, 90 s, would need no heartbeat).
+    wait_for(lambda: '"visibility_s": 2,' in actor.logs(), timeout_s=30, what="the sidecar reading the 2 s visibility")
     envelope = new_envelope(route=["gpu"], payload={"key": "long", "sleep_s": 6})
     mesh.send("gpu", envelope)
 
@@ -78,6 +85,10 @@ def test_heartbeats_keep_a_long_call_invisible_on_a_short_visibility_queue(mesh:
     assert record["id"] == envelope.id
     mesh.assert_quiet("success-sink", "error-sink", "gpu", wait_s=3)
     assert len(mesh.calls()) == 1  # never delivered twice, though the call outlived the visibility 3 times over
+    # ... because the heartbeat ran: one visibility change per 2/3 s of the 6 s call (the only such requests here).
+    metrics = actor.read_metrics()
+    beats = re.search(r'^asya_sqs_requests_total\{api="change_message_visibility_batch"\} (\S+)', metrics, re.MULTILINE)
+    assert beats is not None and float(beats.group(1)) >= 3, metrics
 
 
 def test_a_broker_outage_mid_stream_loses_nothing_and_records_each_envelope_once(mesh: MeshHarness) -> None:
@@ -93,7 +104,9 @@ def test_a_broker_outage_mid_stream_loses_nothing_and_records_each_envelope_once
         envelopes = [new_envelope(route=["worker"], payload={"key": f"m{i}", "sleep_s": 0.05}) for i in range(60)]
         mesh.send_many("worker", envelopes)
         wait_for(lambda: len(mesh.calls()) >= 10, timeout_s=60, what="10 handler calls before the outage")
+        at_cut = len(mesh.calls())
         proxy.cut()
+        assert proxy.dropped > 0, "the cut met no open connection: no outage for the sidecar"
         wait_for(lambda: "broker unreachable" in actor.logs(), timeout_s=30, what="the sidecar noticing the outage")
         time.sleep(2)  # an outage of a few seconds, not a blip
         proxy.restore()
@@ -101,8 +114,10 @@ def test_a_broker_outage_mid_stream_loses_nothing_and_records_each_envelope_once
         records = mesh.wait_records("succeeded", len(envelopes), timeout_s=120)
 
         assert set(records) == {e.id for e in envelopes}
+        assert at_cut < len(envelopes), "the cut came after the stream: nothing was at risk"
         wait_for(lambda: "broker reachable again" in actor.logs(), timeout_s=10, what="the recovery log line")
-        assert "asya_broker_errors_total" in actor.read_metrics()
+        metrics = actor.read_metrics()
+        assert re.search(r'^asya_broker_errors_total\{api="\w+"\} [1-9]', metrics, re.MULTILINE), metrics
         assert actor.stop() == 0
     mesh.assert_quiet("error-sink", wait_s=1)
 
@@ -130,30 +145,58 @@ def test_sigterm_mid_batch_finishes_in_flight_work_releases_nothing_twice_and_ex
 
 
 def test_a_message_the_final_poll_brings_is_requeued_without_losing_its_only_attempt(mesh: MeshHarness) -> None:
+    """SIGTERM while a long poll's answer, carrying a message, is on its way: the stopping sidecar must requeue
+    that message as a fresh copy (an unstarted message handed back by a release would count as its one attempt).
+
+    The proxy makes the timing certain: it holds every answer, so the poll open at the broker takes the message
+    sent next while the sidecar still waits; SIGTERM comes then, and only then does the answer reach the sidecar.
+    """
     resiliency = Resiliency.model_validate({"policies": {"default": {"maxAttempts": 1}}})
     mesh.standard("worker", resiliency=resiliency)
-    # A long poll, so that the SIGTERM below lands mid-poll and the message sent next arrives in that final poll.
-    actor = mesh.start_actor("worker", handler="identity", resiliency=resiliency, wait_time_seconds=10)
-    wait_for(lambda: "started" in actor.logs(), timeout_s=30, what="the sidecar polling")
-    envelope = new_envelope(route=["worker"], payload={"key": "late"})
+    host, port = mesh.broker.endpoint.removeprefix("http://").split(":")
+    with TcpProxy(upstream_host=host, upstream_port=int(port)) as proxy:
+        actor = mesh.start_actor(
+            "worker", handler="identity", resiliency=resiliency, wait_time_seconds=20, sqs_endpoint=proxy.endpoint
+        )
+        wait_for(lambda: "started" in actor.logs(), timeout_s=30, what="the sidecar polling")
+        proxy.hold()
+        # A poll open now (or answered since the hold, empty) hands the sidecar nothing before the release.
+        wait_for(lambda: proxy.waiting(RECEIVE), timeout_s=30, what="a long poll whose answer the proxy holds")
+        envelope = new_envelope(route=["worker"], payload={"key": "late"})
+        mesh.send("worker", envelope)  # straight to the broker: the open poll takes it, its answer waits
+        wait_for(lambda: queue_counts(mesh, "worker") == (0, 1), timeout_s=10, what="the open poll taking it")
 
-    actor.signal_sidecar(signal.SIGTERM)
-    mesh.send("worker", envelope)
-    assert actor.wait_sidecar(timeout_s=40) == 0
-    # Either the final poll brought it (requeued as a fresh copy) or it never left the queue; never held invisible.
-    assert mesh.calls() == [] and visible_depth(mesh, "worker") == 1
+        actor.signal_sidecar(signal.SIGTERM)
+        # The stopping sidecar, its poll unanswered, sends its wake-up (sidecar/wakeup.py); that answer waits too.
+        wait_for(lambda: proxy.waiting(SEND), timeout_s=10, what="the stopping sidecar's wake-up")
+        proxy.release()
+        assert actor.wait_sidecar(timeout_s=40) == 0
 
-    actor.start_sidecar()  # the next replica runs it: a release would have made this its second delivery
-    [done] = mesh.take("success-sink", 1, timeout_s=60)
-    assert done["id"] == envelope.id and [c["key"] for c in mesh.calls()] == ["late"]
-    mesh.assert_quiet("error-sink", "worker", wait_s=1)
+        assert mesh.calls() == []
+        requeued = [line for line in actor.logs().splitlines() if "requeued unstarted messages" in line]
+        assert len(requeued) == 1 and json.loads(requeued[0])["count"] == 1, actor.logs()
+        assert visible_depth(mesh, "worker") == 1  # a fresh copy, visible at once; the original deleted
+
+        actor.start_sidecar()  # the next replica runs it: a release would have made this its second delivery
+        [done] = mesh.take("success-sink", 1, timeout_s=60)
+        assert done["id"] == envelope.id and [c["key"] for c in mesh.calls()] == ["late"]
+        assert done["status"]["attempt"] == 1
+        mesh.assert_quiet("error-sink", "worker", wait_s=1)
+        assert actor.stop() == 0  # while the proxy still forwards its wake-up
 
 
 def visible_depth(mesh: MeshHarness, actor: str) -> int:
+    """Visible messages in ``actor``'s queue, asserting that none is held invisible."""
+    visible, invisible = queue_counts(mesh, actor)
+    assert invisible == 0, (visible, invisible)
+    return visible
+
+
+def queue_counts(mesh: MeshHarness, actor: str) -> tuple[int, int]:
+    """``(visible, received and invisible)`` messages of ``actor``'s queue."""
     names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
     attrs = mesh.sqs.get_queue_attributes(QueueUrl=mesh.queue_url(actor), AttributeNames=names)["Attributes"]
-    assert int(attrs["ApproximateNumberOfMessagesNotVisible"]) == 0, attrs
-    return int(attrs["ApproximateNumberOfMessages"])
+    return int(attrs["ApproximateNumberOfMessages"]), int(attrs["ApproximateNumberOfMessagesNotVisible"])
 
 
 def test_a_sigterm_on_a_quiet_queue_ends_the_long_poll_at_once(mesh: MeshHarness) -> None:
@@ -214,6 +257,7 @@ def test_a_drain_whose_every_wait_runs_to_its_bound_fits_the_pods_grace_period(m
         time.sleep(0.5)
         config = mesh.config("worker", resiliency=resiliency, concurrency=20, wait_time_seconds=2)
         proxy.cut()
+        assert proxy.dropped > 0, "the cut met no open connection: the broker was not cut off"
         started = time.monotonic()
         actor.signal_sidecar(signal.SIGTERM)
         assert actor.wait_sidecar(timeout_s=config.shutdown_grace_s + 30) == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import socket
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -182,6 +183,9 @@ def test_with_status_off_not_one_dynamodb_request_is_made(mesh: MeshHarness, sta
         mesh.send_many("a", envelopes)
         mesh.wait_records("succeeded", 5)
         assert proxy.connections == 0
+        # The positive control: the proxy forwards (a dead accept thread would have counted 0 as well).
+        socket.create_connection(("127.0.0.1", proxy.port), timeout=5).close()
+        wait_for(lambda: proxy.connections == 1, timeout_s=5, what="the proxy forwarding a connection")
     assert dynamodb_requests(actor.read_metrics()) == {}
 
 

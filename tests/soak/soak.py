@@ -10,6 +10,7 @@ the result bucket, and every handler call from the side-effect log.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import signal
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from support.mesh import AWS_ENV, MeshHarness
+from support.mesh import AWS_ENV, MeshHarness, wait_for
 from support.tcp_proxy import TcpProxy
 
 from asya_pulumi.testing import ActorProcess, HandlerSettings
@@ -31,6 +32,10 @@ from asya_runtime.sidecar.sinks import record_key
 
 SOAK_DIR = Path(__file__).resolve().parent
 ACTORS = ["s1", "s2", "s3"]
+#: The faults :class:`Chaos` draws from; the soak proves nothing about a kind that never landed.
+FAULT_KINDS = ("kill_handler", "kill_sidecar", "cut_broker")
+#: Calls one handler server runs at once: a SIGKILL can cut that many side-effect lines short at most.
+HANDLER_CONCURRENCY = 4
 #: Short enough that messages of a killed sidecar come back within seconds; the sidecar heartbeats every third.
 VISIBILITY_S = 10
 RESILIENCY = Resiliency.model_validate(
@@ -61,6 +66,8 @@ class SoakOutcome:
     dlq_depth: int
     seconds: float
     rewritten_records: int = 0  # sink writes beyond one per final-record key (counted from the sinks' logs)
+    skipped_faults: Counter[str] = dataclasses.field(default_factory=Counter)  # drawn, but nothing to hit
+    unparsed_calls: int = 0  # side-effect lines that did not parse (a handler killed mid-write)
 
     @property
     def missing(self) -> list[str]:
@@ -95,15 +102,24 @@ class SoakOutcome:
         return (
             f"soak: {len(self.sent)} envelopes in {self.seconds:.0f} s; succeeded {len(self.succeeded)}, "
             f"error-ended {len(self.failed)} {dict(reasons)}, missing {len(self.missing)}, "
-            f"two final records {len(self.both)}; faults {dict(self.faults)}; "
-            f"handler calls {len(self.calls)} ({self.transient_failures} injected transient failures), "
+            f"two final records {len(self.both)}; faults landed {dict(self.faults)}, "
+            f"skipped {dict(self.skipped_faults)}; "
+            f"handler calls {len(self.calls)} ({self.transient_failures} injected transient failures, "
+            f"{self.unparsed_calls} lines unparsed), "
             f"duplicate side effects {self.duplicate_side_effects}; final records rewritten {self.rewritten_records}; "
             f"messages left in DLQs {self.dlq_depth}"
         )
 
 
 class Chaos(threading.Thread):
-    """Injects one random fault every few seconds until stopped or its window is over."""
+    """Injects one random fault every few seconds until stopped or its window is over.
+
+    A fault is counted in :attr:`faults` only once it landed: the handler server it SIGKILLed exited with
+    -SIGKILL (and the supervisor restarted it), the sidecar it SIGKILLed exited with -SIGKILL, the cut dropped or
+    refused a connection. A fault that found nothing to hit (a handler server between restarts, a cut that met no
+    connection) is counted in :attr:`skipped`. A sidecar found dead before its kill exited on its own: that is the
+    failure the soak looks for, so it is raised (and reported by the test), never restarted and counted as a kill.
+    """
 
     def __init__(
         self, *, actors: list[ActorProcess], proxy: TcpProxy, settings: SoakSettings, rng: random.Random
@@ -114,12 +130,14 @@ class Chaos(threading.Thread):
         self.settings = settings
         self.rng = rng
         self.faults: Counter[str] = Counter()
+        self.skipped: Counter[str] = Counter()
         self.error: BaseException | None = None
         self._stop_event = threading.Event()
 
     def stop(self) -> None:
         self._stop_event.set()
         self.join(timeout=60)
+        assert not self.is_alive(), "the chaos thread did not stop within 60 s"
 
     def run(self) -> None:
         try:
@@ -134,19 +152,44 @@ class Chaos(threading.Thread):
     def _inject(self, fault: str) -> None:
         actor = self.rng.choice(self.actors)
         if fault == "kill_handler":
-            actor.kill_handler(signal.SIGKILL)  # ActorProcess restarts it, like a container restart
+            landed = self._kill_handler(actor)
         elif fault == "kill_sidecar":
-            actor.signal_sidecar(signal.SIGKILL)
-            actor.wait_sidecar(timeout_s=10)
-            time.sleep(self.rng.uniform(0.0, 0.5))
-            actor.start_sidecar()
+            landed = self._kill_sidecar(actor)
         else:
-            self.proxy.cut()
-            try:
-                self._stop_event.wait(self.rng.uniform(*self.settings.outage_s))
-            finally:
-                self.proxy.restore()
-        self.faults[fault] += 1
+            landed = self._cut_broker()
+        (self.faults if landed else self.skipped)[fault] += 1
+
+    def _kill_handler(self, actor: ActorProcess) -> bool:
+        """SIGKILL the handler server (the supervisor restarts it, like a container restart); whether it died."""
+        if actor.supervisor.pid("handler") is None:
+            return False  # between a crash and its restart: nothing to kill now
+        before = len(actor.handler_exit_codes)
+        actor.kill_handler(signal.SIGKILL)
+        wait_for(lambda: len(actor.handler_exit_codes) > before, timeout_s=10, what="the killed handler's exit")
+        exits = actor.handler_exit_codes[before:]
+        assert -signal.SIGKILL in exits, f"the handler of {actor.config.actor} exited with {exits}, not -SIGKILL"
+        return True
+
+    def _kill_sidecar(self, actor: ActorProcess) -> bool:
+        """SIGKILL the sidecar and start the next one; it must have been running and died of the signal."""
+        code = actor.sidecar_returncode()
+        assert code is None, f"the sidecar of {actor.config.actor} exited on its own with {code}"
+        actor.signal_sidecar(signal.SIGKILL)
+        code = actor.wait_sidecar(timeout_s=10)
+        assert code == -signal.SIGKILL, f"the SIGKILLed sidecar of {actor.config.actor} exited with {code}"
+        time.sleep(self.rng.uniform(0.0, 0.5))
+        actor.start_sidecar()
+        return True
+
+    def _cut_broker(self) -> bool:
+        """Cut every sidecar off the broker for a while; whether the cut met a connection (dropped or refused)."""
+        before = self.proxy.dropped + self.proxy.refused
+        self.proxy.cut()
+        try:
+            self._stop_event.wait(self.rng.uniform(*self.settings.outage_s))
+        finally:
+            self.proxy.restore()
+        return self.proxy.dropped + self.proxy.refused > before
 
 
 def _final_record_prefix(mode: str) -> str:
@@ -170,7 +213,7 @@ def start_soak_mesh(mesh: MeshHarness, *, proxy: TcpProxy, calls_dir: Path) -> l
             handler=HandlerSettings(
                 handler="soak_handlers.flaky_identity",
                 search_path=(str(SOAK_DIR),),
-                concurrency=4,
+                concurrency=HANDLER_CONCURRENCY,
                 env={"SOAK_CALLS_DIR": str(calls_dir)},
             ),
             workdir=mesh.workdir / actor,
@@ -200,12 +243,15 @@ def run_soak(mesh: MeshHarness, settings: SoakSettings) -> SoakOutcome:
             raise AssertionError(f"the soak could not inject a fault: {chaos.error!r}") from chaos.error
         seconds = time.monotonic() - started
     dlq_depth = sum(_dlq_depth(mesh, actor) for actor in [*ACTORS, *SINKS])
+    calls, unparsed = _read_calls(calls_dir)
     return SoakOutcome(
         sent=[e.id for e in envelopes],
         succeeded=succeeded,
         failed=failed,
-        calls=_read_calls(calls_dir),
+        calls=calls,
         faults=chaos.faults,
+        skipped_faults=chaos.skipped,
+        unparsed_calls=unparsed,
         dlq_depth=dlq_depth,
         seconds=seconds,
         rewritten_records=sum(n - 1 for n in mesh.writes().values()),  # same key: overwritten
@@ -269,12 +315,15 @@ def _dlq_depth(mesh: MeshHarness, actor: str) -> int:
     return sum(int(attributes.get(n, 0)) for n in names)
 
 
-def _read_calls(calls_dir: Path) -> list[dict[str, Any]]:
+def _read_calls(calls_dir: Path) -> tuple[list[dict[str, Any]], int]:
+    """Every handler call of the side-effect logs, and how many lines did not parse (counted, not hidden: only a
+    handler killed mid-write leaves one, so the verdict bounds them by the kills)."""
     calls: list[dict[str, Any]] = []
+    unparsed = 0
     for path in sorted(calls_dir.glob("*.jsonl")):
         for line in path.read_text().splitlines():
             try:
                 calls.append(json.loads(line))
             except ValueError:
-                continue  # the last line of a handler killed mid-write: the call did not complete
-    return calls
+                unparsed += 1  # the last line of a handler killed mid-write: the call did not complete
+    return calls, unparsed
