@@ -3,11 +3,12 @@ defaults that depend on other fields (:class:`DerivedDefault`) filled in one pla
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import AliasChoices, ConfigDict, model_validator
+from pydantic import AliasChoices, BeforeValidator, ConfigDict, WithJsonSchema, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic.fields import FieldInfo
 
@@ -75,3 +76,25 @@ class SpecModel(ManifestModel):
             if (rule := derived_default(field)) is not None and not spellings(name, field) & set(data)
         }
         return {**data, **derived} if derived else data
+
+
+def json_text_to_mapping(*, what: str, example: str) -> BeforeValidator:
+    """For a free-form JSON object field: a mapping in manifests and Python, JSON text from the cross-language SDKs
+    (whose schema has no typed form for free-form JSON other than ``Any``, kept out of this package's schema). Text
+    that is not JSON is refused naming ``what`` and how the SDKs write it (``example``)."""
+
+    def mapping_of(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return json.loads(value)
+        except ValueError as exc:
+            raise ValueError(f"{what} is text but not JSON ({exc}); write it as a mapping, or as JSON text from the "
+                             f"SDKs (e.g. {example})") from None
+
+    return BeforeValidator(mapping_of)
+
+
+def json_text_schema(*, what: str) -> WithJsonSchema:
+    """The package schema's form of such a field: a string of JSON text."""
+    return WithJsonSchema({"type": "string", "description": f"JSON text of the {what} (a mapping in manifests)."})

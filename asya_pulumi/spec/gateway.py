@@ -15,10 +15,10 @@ import re
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator
+from pydantic import Field, field_validator
 
 from asya_pulumi.spec.actor import ResourcesSpec
-from asya_pulumi.spec.base import SpecModel
+from asya_pulumi.spec.base import SpecModel, json_text_schema, json_text_to_mapping
 from asya_pulumi.spec.limits import check_image
 from asya_pulumi.spec.runtime_pin import DEFAULT_GATEWAY_IMAGE
 from asya_runtime.retention import DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS
@@ -43,22 +43,10 @@ _AUDIENCE = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no space: what appea
 
 
 
-def _json_text_or_mapping(value: Any) -> Any:
-    """A JSON Schema given as JSON text (how the cross-language SDKs pass free-form JSON) becomes its mapping."""
-    if not isinstance(value, str):
-        return value
-    try:
-        return json.loads(value)
-    except ValueError as exc:
-        raise ValueError(f"inputSchema is text but not JSON ({exc}); write the schema as a mapping, or as JSON "
-                         "text from the SDKs (e.g. JSON.stringify(schema))") from None
-
-
-#: A JSON Schema: a mapping in manifests and Python, JSON text in the cross-language schema (which has no typed
-#: form for free-form JSON other than ``Any``, kept out of this package's schema).
+#: A free-form JSON object: a mapping in manifests, JSON text from the cross-language SDKs.
 JsonSchemaObject = Annotated[
-    dict[str, Any], BeforeValidator(_json_text_or_mapping),
-    WithJsonSchema({"type": "string", "description": "JSON text of the schema (a mapping in manifests)."}),
+    dict[str, Any], json_text_to_mapping(what="inputSchema", example="JSON.stringify(schema)"),
+    json_text_schema(what="inputSchema"),
 ]
 
 

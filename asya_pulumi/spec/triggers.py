@@ -32,9 +32,9 @@ from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from asya_pulumi.spec.base import SpecModel
+from asya_pulumi.spec.base import SpecModel, json_text_schema, json_text_to_mapping
 from asya_pulumi.spec.limits import check_bucket_name, repeated
 from asya_pulumi.spec.schedule_expression import ExpressionError, parse_schedule_expression
 from asya_runtime.config import OFFLOAD_PREFIX
@@ -50,21 +50,10 @@ S3_KEY_MAX_BYTES = 1024
 SCHEDULE_PAYLOAD_MAX_BYTES = 256 * 1024
 
 
-def _json_text_or_mapping(value: Any) -> Any:
-    """A payload given as JSON text (how the cross-language SDKs pass free-form JSON) becomes its mapping."""
-    if not isinstance(value, str):
-        return value
-    try:
-        return json.loads(value)
-    except ValueError as exc:
-        raise ValueError(f"is text but not JSON ({exc}); write the payload as a mapping, or as JSON text from the "
-                         "SDKs (e.g. JSON.stringify(payload))") from None
-
-
-#: A payload: a mapping in manifests and Python, JSON text in the cross-language schema (no typed free-form JSON).
+#: A free-form JSON object: a mapping in manifests, JSON text from the cross-language SDKs.
 JsonPayload = Annotated[
-    dict[str, Any], BeforeValidator(_json_text_or_mapping),
-    WithJsonSchema({"type": "string", "description": "JSON text of the payload object (a mapping in manifests)."}),
+    dict[str, Any], json_text_to_mapping(what="payload", example="JSON.stringify(payload)"),
+    json_text_schema(what="payload"),
 ]
 
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,7 +36,7 @@ from asya_runtime.config import SidecarConfig
 from asya_runtime.envelope import Envelope
 from asya_runtime.sidecar import logs
 from asya_runtime.sidecar.answer import HandlerAnswer
-from asya_runtime.sidecar.handler_client import HandlerCallError, HandlerClient
+from asya_runtime.sidecar.handler_client import HandlerCallError, HandlerClient, holds_lone_surrogate
 
 #: A batch with a free handler slot goes once no envelope joined it for this long (see the module docstring).
 JOIN_GAP_S = 0.002
@@ -184,7 +183,7 @@ class BatchCollector:
         if result.get("ok") and isinstance(outputs, list):
             if len(outputs) > self.client.max_outputs:
                 return HandlerAnswer.no_answer(self.client.fan_out_too_large(len(outputs)))
-            if _holds_lone_surrogate(outputs):
+            if holds_lone_surrogate(outputs):
                 return HandlerAnswer.violation(
                     "the handler's result holds a lone UTF-16 surrogate (half of a character outside the BMP), "
                     "which no message body can hold; keep such characters whole"
@@ -219,11 +218,3 @@ def _copy(exc: HandlerCallError) -> HandlerCallError:
     with contextlib.suppress(Exception):
         return type(exc)(str(exc))
     return exc
-
-
-def _holds_lone_surrogate(outputs: object) -> bool:
-    try:
-        json.dumps(outputs, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False

@@ -181,7 +181,7 @@ class _Connection(asyncio.Protocol):
             raise ValueError("the handler server's answer nests too deeply for the JSON parser") from None
         if not isinstance(answer, dict):
             raise ValueError(f"handler server answered {type(answer).__name__}, not an object")
-        if answer.get("ok") and _SURROGATE_ESCAPE.search(line) and _holds_lone_surrogate(answer.get("outputs")):
+        if answer.get("ok") and _SURROGATE_ESCAPE.search(line) and holds_lone_surrogate(answer.get("outputs")):
             raise _Unsendable(
                 "the handler's result holds a lone UTF-16 surrogate (half of a character outside the BMP, such as "
                 "an emoji cut in two), which no message body can hold; keep such characters whole"
@@ -229,7 +229,8 @@ class _Unsendable(ValueError):
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
-def _holds_lone_surrogate(outputs: object) -> bool:
+def holds_lone_surrogate(outputs: object) -> bool:
+    """Whether ``outputs`` hold a lone UTF-16 surrogate, which no UTF-8 message can carry."""
     try:
         json.dumps(outputs, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
