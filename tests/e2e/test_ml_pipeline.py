@@ -9,6 +9,7 @@ join's input are proven from what ran, not only from the records.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import queue
@@ -149,9 +150,14 @@ def test_the_rate_limited_actor_spaces_its_calls_across_documents(mesh: DevMesh)
     assert [f.status for f in finals] == ["succeeded"] * len(docs), finals
     times = sorted(c["t"] for doc in docs for c in mesh.calls("call-api", doc))
     assert len(times) == len(docs)
-    # (3) in any span at most BURST + RATE·t calls start: n calls take at least (n - BURST) / RATE seconds
+    # (3) in any span at most BURST + RATE·t calls start: n calls take at least (n - BURST) / RATE seconds. The times
+    # are the handler's, not the tokens': a call from a full bucket starts one store round trip after its token's
+    # time (its take is on the wire), later ones on their token's time, so the span may be short by one round trip
+    # (measured ~50 ms on the loaded 2-core machine; allowed 0.1 s, half a token's interval).
     span = times[-1] - times[0]
-    assert span >= (len(times) - BURST) / RATE_PER_SECOND - 0.05, (span, times)
+    assert span >= (len(times) - BURST) / RATE_PER_SECOND - 0.1, (span, times)
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert sum(gap < 0.5 / RATE_PER_SECOND for gap in gaps) <= BURST, gaps  # only a burst's calls come together
 
 
 def test_an_upload_under_the_trigger_prefix_starts_a_run_that_ends_with_a_final_record(mesh: DevMesh) -> None:
