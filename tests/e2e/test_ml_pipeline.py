@@ -127,6 +127,7 @@ def test_a_document_through_the_gateway_is_split_batched_joined_in_order_and_rat
     assert record.payload["doc"] == doc and record.payload["indexed"] is True, record.payload
     assert record.payload["chunks"] == list(range(12)), record.payload
     assert record.payload["failed"] == [5] and record.payload["vectors"][5] is None, record.payload
+    assert record.payload["errors"] == ["ValueError"], record.payload  # the Exception's class, as if it had raised
     assert [c["items"] for c in mesh.calls("join", doc)] == [12]
     # (2) the status moved through running: the submission's record at split (its own hop), then each chunk's own
     # record (a fan-out child, listed in data.children) at embed. join gathers a child before a running report, so

@@ -48,7 +48,8 @@ def join(items: list[dict[str, Any]]) -> dict[str, Any]:
     doc = good[0]["doc"] if good else "untitled"
     _mark("join", doc=doc, items=len(items), failed=failed)
     return {"doc": doc, "chunks": [item.get("index", item.get("asya_error", {}).get("index")) for item in items],
-            "vectors": [item.get("vector") for item in items], "failed": failed}
+            "vectors": [item.get("vector") for item in items], "failed": failed,
+            "errors": [item["asya_error"].get("type") for item in items if "asya_error" in item]}
 
 
 def call_api(payload: dict[str, Any]) -> dict[str, Any]:
