@@ -5,6 +5,7 @@ envelopes costs no request."""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -84,3 +85,32 @@ def test_a_batch_without_tracked_envelopes_makes_no_request(broker: LocalBroker,
 
     canceled, made = scenario(broker, status_table, work)
     assert canceled == [False, False, False] and made == {}
+
+
+@pytest.mark.parametrize("mode", ["success-sink", "error-sink"])
+def test_a_fan_in_aggregates_end_also_ends_its_fan_out_parents_record(
+    broker: LocalBroker, status_table: StatusTable, mode: str
+) -> None:
+    """The caller holds the parent's id; the aggregate has its own (``fanin_id``): without this the parent's record
+    stayed ``running`` for good (found by tests/e2e/test_ml_pipeline.py through the gateway)."""
+    parent = new_envelope(route=["split", "join"], payload={}, headers={TRACKED_HEADER: "1"})
+    aggregate = new_envelope(route=["join"], payload={"joined": [1, 2]}, headers={TRACKED_HEADER: "1"})
+    record = json.loads(aggregate.to_json())
+    record["fanin"] = {"parent_id": parent.id, "total": 2, "errors": [], "missing": [], "at": 1}
+    if mode == "error-sink":
+        record["status"]["error"] = {"type": "FanInTimeout", "message": "children [1] ...", "reason": "fan-in timeout"}
+
+    async def work(reports: StatusReports) -> None:
+        await reports.store.create_pending(id=parent.id, route="r")
+        body = json.dumps(record).encode()
+        await reports.record_end(mode=mode, body=body, key=f"x/{aggregate.id}.json", bucket="b")
+        await reports.record_end(mode=mode, body=body, key=f"x/{aggregate.id}.json", bucket="b")  # a redelivery
+
+    scenario(broker, status_table, work)
+    ended = {i: StatusRecord.from_item(status_table.item(i)) for i in (parent.id, aggregate.id)}  # type: ignore[arg-type]
+    expected = "succeeded" if mode == "success-sink" else "failed"
+    assert {i: r.status for i, r in ended.items()} == {parent.id: expected, aggregate.id: expected}
+    if mode == "success-sink":
+        assert json.loads(ended[parent.id].payload or "null") == {"joined": [1, 2]}
+    else:
+        assert (ended[parent.id].error or {}).get("reason") == "fan-in timeout"

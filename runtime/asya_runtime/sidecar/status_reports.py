@@ -123,13 +123,25 @@ class StatusReports:
         record = json.loads(body)
         if not isinstance(record, dict) or (record.get("headers") or {}).get(TRACKED_HEADER) != TRACKED_VALUE:
             return
-        envelope_id, status = record["id"], record.get("status") or {}
+        status = record.get("status") or {}
         actor, parent_id = status.get("actor"), record.get("parent_id")  # the actor that ended it
+        # A fan-in aggregate ends its fan-out parent too: the parent's record (the id its caller holds) would
+        # otherwise stay `running` for good, its result under the aggregate's own id (docs/gateway.md).
+        gathered = (record.get("fanin") or {}).get("parent_id")
+        for envelope_id in (record["id"], *([gathered] if isinstance(gathered, str) and gathered else [])):
+            await self._finish(mode=mode, record=record, envelope_id=envelope_id, actor=actor, parent_id=parent_id,
+                               ref=f"s3://{bucket}/{key}")
+
+    async def _finish(
+        self, *, mode: str, record: dict[str, Any], envelope_id: str, actor: str | None, parent_id: str | None,
+        ref: str,
+    ) -> None:
+        status = record.get("status") or {}
         if mode == SUCCESS_SINK:
             payload = json.dumps(record.get("payload"), ensure_ascii=False, separators=(",", ":"))
             await self.store.finish(
-                id=envelope_id, status="succeeded", payload_json=payload, payload_ref=f"s3://{bucket}/{key}",
-                actor=actor, parent_id=parent_id,
+                id=envelope_id, status="succeeded", payload_json=payload, payload_ref=ref, actor=actor,
+                parent_id=parent_id,
             )
             return
         assert mode == ERROR_SINK
@@ -137,7 +149,6 @@ class StatusReports:
         summary = {name: error.get(name) for name in ("type", "message", "reason") if error.get(name) is not None}
         ended = "canceled" if summary.get("reason") == routing.CANCELED else "failed"
         await self.store.finish(id=envelope_id, status=ended, error=summary or None, actor=actor, parent_id=parent_id)
-
 
 class Batch:
     """The tracked envelopes of one received batch: one cancel check and one running report for all of them,
