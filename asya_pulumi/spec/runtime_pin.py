@@ -11,7 +11,7 @@ workflow (``.github/workflows/release.yml``) pushes each image under its name, a
 from __future__ import annotations
 
 RUNTIME_IMAGE_NAME = "ghcr.io/asya-sh/asya-runtime:0.1.0"
-RUNTIME_IMAGE_DIGEST = "sha256:97f0e2e10d42cf054b4e624cb0a48ea02d48b59897e3534e57ef022f0bcb3969"
+RUNTIME_IMAGE_DIGEST = "sha256:12f8c399e97e5369e72af99bfec2825c64d68826b0f6230c36768a49d607c8b1"
 #: The sha256 of the Debian base layer the pinned digest was built on (the archive moves: a newer base builds
 #: another digest from the same sources; ``tests/images/test_runtime_pin.py`` tells the two cases apart).
 RUNTIME_IMAGE_BASE = "6411b014dd2a26dddda7bb6d50391c50b5d10f52ba0a11427c890ff5ecff1787"
@@ -19,6 +19,6 @@ RUNTIME_IMAGE_BASE = "6411b014dd2a26dddda7bb6d50391c50b5d10f52ba0a11427c890ff5ec
 DEFAULT_RUNTIME_IMAGE = f"{RUNTIME_IMAGE_NAME}@{RUNTIME_IMAGE_DIGEST}"
 
 GATEWAY_IMAGE_NAME = "ghcr.io/asya-sh/asya-gateway:0.1.0"
-GATEWAY_IMAGE_DIGEST = "sha256:0e0676642fa36a7f08f350b2ff26f64d418e4fe91e80c49a02acddc9961f9530"
+GATEWAY_IMAGE_DIGEST = "sha256:aa33ce787260a1ff390f231466968eccf8c5a12b8132656b89a82ad535e28db6"
 #: The front door's image (``GatewaySpec.image``'s default): built on the same base as the runtime image.
 DEFAULT_GATEWAY_IMAGE = f"{GATEWAY_IMAGE_NAME}@{GATEWAY_IMAGE_DIGEST}"
