@@ -16,7 +16,7 @@ Defaults, each as the behaviour it causes:
 
 * ``s3.bucket`` left out: the mesh's result bucket, under ``s3.prefix`` (default ``triggers/{name}/``: a drop
   folder per trigger). The prefix may not overlap what the mesh itself writes there (``succeeded/``, ``failed/``,
-  ``offload/``): a sink's record would start the route again, forever. A named bucket is one that exists: the mesh
+  ``offload/``, ``fanin/``): a sink's record would start the route again, forever. A named bucket is one that exists: the mesh
   owns its notification configuration from then on (S3 keeps one per bucket); its prefix defaults to the whole
   bucket.
 * ``s3.suffix``: none. ``schedule.timezone``: UTC. ``schedule.payload``: ``{}``.
@@ -37,7 +37,7 @@ from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator, mo
 from asya_pulumi.spec.base import SpecModel
 from asya_pulumi.spec.limits import check_bucket_name, repeated
 from asya_pulumi.spec.schedule_expression import ExpressionError, parse_schedule_expression
-from asya_runtime.config import OFFLOAD_PREFIX
+from asya_runtime.config import FANIN_PREFIX, OFFLOAD_PREFIX
 from asya_runtime.naming import SINK_RECORD_PREFIXES, check_dns_label, mesh_prefix
 
 __all__ = ["MeshTriggerSpec", "S3TriggerSpec", "ScheduleTriggerSpec", "check_triggers", "mesh_bucket_prefixes"]
@@ -75,8 +75,9 @@ JsonPayload = Annotated[
 
 
 def mesh_bucket_prefixes() -> list[str]:
-    """What the mesh itself writes to its bucket (the sinks' records, offloaded envelopes): no trigger may watch it."""
-    return [f"{prefix}/" for prefix in (*SINK_RECORD_PREFIXES.values(), OFFLOAD_PREFIX)]
+    """What the mesh itself writes to its bucket (the sinks' records, offloaded envelopes, fan-in state): no trigger
+    may watch it."""
+    return [f"{prefix}/" for prefix in (*SINK_RECORD_PREFIXES.values(), OFFLOAD_PREFIX, FANIN_PREFIX)]
 
 
 class S3TriggerSpec(SpecModel):

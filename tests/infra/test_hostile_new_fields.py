@@ -65,6 +65,8 @@ REFUSED = [
     (None, None, {"triggers": [{"name": f"t{i}", "route": "count", "s3": {"bucket": f"source-bucket-{i}"}}
                                for i in range(41)]},
      ["41 buckets", "20,480 bytes", "at most 40", "fewer"]),
+    # fan-in state lives under fanin/ in the mesh's bucket: each state object would start the route again
+    (None, None, _trigger(s3={"prefix": "fanin/"}), ["triggers[t1].s3.prefix", "'fanin/'", "use another prefix"]),
     (None, None, {"gateway": {"statusRetentionDays": 0}},
      ["gateway.statusRetentionDays", "greater than or equal to 1", "within that limit"]),
 ]
