@@ -16,9 +16,9 @@ Defaults, each as the behaviour it causes:
 
 * ``s3.bucket`` left out: the mesh's result bucket, under ``s3.prefix`` (default ``triggers/{name}/``: a drop
   folder per trigger). The prefix may not overlap what the mesh itself writes there (``succeeded/``, ``failed/``,
-  ``offload/``, ``fanin/``): a sink's record would start the route again, forever. A named bucket is one that exists: the mesh
-  owns its notification configuration from then on (S3 keeps one per bucket); its prefix defaults to the whole
-  bucket.
+  ``offload/``, ``fanin/``): a sink's record would start the route again, forever. A named bucket is one that
+  exists: the mesh owns its notification configuration from then on (S3 keeps one per bucket); its prefix defaults
+  to the whole bucket.
 * ``s3.suffix``: none. ``schedule.timezone``: UTC. ``schedule.payload``: ``{}``.
 
 Two S3 triggers on one bucket whose prefixes and suffixes overlap are refused, as S3 refuses them ("overlapping

@@ -67,6 +67,9 @@ REFUSED = [
      ["41 buckets", "20,480 bytes", "at most 40", "fewer"]),
     # fan-in state lives under fanin/ in the mesh's bucket: each state object would start the route again
     (None, None, _trigger(s3={"prefix": "fanin/"}), ["triggers[t1].s3.prefix", "'fanin/'", "use another prefix"]),
+    # a rate this long overflowed asya dev's schedule clock (a traceback) and never fires twice on AWS
+    (None, None, _trigger(schedule={"expression": "rate(99999999999999999999 days)"}),
+     ["schedule.expression", "at most 100 years", "rate(365 days)"]),
     (None, None, {"gateway": {"statusRetentionDays": 0}},
      ["gateway.statusRetentionDays", "greater than or equal to 1", "within that limit"]),
 ]
@@ -87,6 +90,7 @@ ACCEPTED = [
     ("chunk", {"rateLimit": {"perSecond": 1 / 3600}}, None),  # the floor itself: one call an hour
     (None, None, _trigger(schedule={**EVERY_5_MIN, "payload": {"x": "y" * 1000}})),
     (None, None, _trigger(schedule={**EVERY_5_MIN, "timezone": "Europe/Berlin"})),
+    (None, None, _trigger(schedule={"expression": "rate(36500 days)"})),  # the longest rate: 100 years
     (None, None, _trigger(s3={"prefix": "p" * 500, "suffix": "s" * 524})),  # exactly one key's 1,024 bytes
     # many triggers on one bucket share one queue policy statement
     (None, None, {"triggers": [{"name": f"t{i}", "route": "count", "s3": {"prefix": f"in{i:03d}/"}}
