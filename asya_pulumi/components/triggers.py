@@ -61,17 +61,18 @@ def queue_senders(
     mesh: MeshSpec, *, actor: str, mesh_bucket_arn: pulumi.Input[str]
 ) -> Callable[[str], pulumi.Input[list[dict[str, Any]]]] | None:
     """For :class:`ActorQueue`'s ``senders``: the statements letting S3 deliver the notifications of the triggers
-    whose route starts at ``actor`` (one per trigger, each naming its bucket); None when none does."""
+    whose route starts at ``actor`` (one per bucket they watch); None when none does."""
     notes = [note for note in s3_notifications(mesh) if note.first_actor == actor]
     if not notes:
         return None
 
     def senders(queue_arn: str) -> pulumi.Output[list[dict[str, Any]]]:
         partition, _, _ = arn_parts(queue_arn)
+        # one statement per bucket, however many triggers watch it: SQS caps a queue's policy at 20,480 bytes
         return pulumi.Output.from_input(mesh_bucket_arn).apply(lambda mesh_arn: [
-            s3_send_statement(index=index, queue_arn=queue_arn,
-                              bucket_arn=_bucket_arn(note, partition=partition, mesh_bucket_arn=mesh_arn))
-            for index, note in enumerate(notes)
+            s3_send_statement(index=index, queue_arn=queue_arn, bucket_arn=bucket_arn)
+            for index, bucket_arn in enumerate(dict.fromkeys(
+                _bucket_arn(note, partition=partition, mesh_bucket_arn=mesh_arn) for note in notes))
         ])
 
     return senders

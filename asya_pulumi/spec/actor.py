@@ -188,8 +188,13 @@ class Toleration(SpecModel):
 #: The highest ``rateLimit.perSecond``: past it the one bucket item takes more conditional writes than a DynamoDB
 #: item sustains (1,000 write units a second) once replicas race for freed tokens.
 MAX_RATE_PER_SECOND = 1000.0
+#: The lowest ``rateLimit.perSecond``, one call an hour: a message waiting for its token is held in flight, and SQS
+#: keeps a received message invisible for at most 12 hours; slower than this, a few held messages outwait it.
+MIN_RATE_PER_SECOND = 1 / 3600
 #: Default ``rateLimit.burst``: calls start evenly, 1/perSecond apart.
 DEFAULT_RATE_BURST = 1
+#: The largest ``rateLimit.burst``.
+MAX_RATE_BURST = 100_000
 
 
 class RateLimitSpec(SpecModel):
@@ -199,10 +204,11 @@ class RateLimitSpec(SpecModel):
 
     per_second: float = Field(
         description=f"Calls started per second across all replicas, retries included: above 0 (fractions too: 0.5 "
-        f"is one call every 2 s), at most {MAX_RATE_PER_SECOND:g}."
+        f"is one call every 2 s), at least {MIN_RATE_PER_SECOND:.6g} (one an hour) and at most "
+        f"{MAX_RATE_PER_SECOND:g}."
     )
     burst: int = Field(
-        DEFAULT_RATE_BURST, ge=1, le=100_000,
+        DEFAULT_RATE_BURST, ge=1, le=MAX_RATE_BURST,
         description=f"Calls that may start at once after a quiet spell: the bucket's size (default "
         f"{DEFAULT_RATE_BURST}: every call 1/perSecond after the last, never two together).",
     )
@@ -210,6 +216,12 @@ class RateLimitSpec(SpecModel):
     @field_validator("per_second")
     @classmethod
     def _check_per_second(cls, value: float) -> float:
+        if 0 < value < MIN_RATE_PER_SECOND:
+            raise ValueError(
+                f"perSecond {value:g} is under {MIN_RATE_PER_SECOND:.6g} (one call an hour): a message waiting for its "
+                "token stays received, and SQS keeps a received message for at most 12 hours before it shows up "
+                "again; write at least 0.000278, or run the work from a schedule trigger instead"
+            )
         if not 0 < value <= MAX_RATE_PER_SECOND:
             raise ValueError(
                 f"perSecond {value:g} is outside (0, {MAX_RATE_PER_SECOND:g}]: give the calls per second the whole "

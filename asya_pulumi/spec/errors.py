@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Mapping
-from typing import get_args, get_origin
+from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
@@ -76,5 +76,25 @@ def describe(
             problems.append(f"{where}: unknown field {bad!r}; {hint}")
         else:
             msg = err["msg"].removeprefix("Value error, ")
-            problems.append(f"{where}: {msg}")
+            problems.append(f"{where}: {msg}{_fix_for(err)}")
     return problems
+
+
+#: pydantic's own messages say what is wrong but not what to write: the fix each kind of error takes.
+_BOUND_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
+
+
+def _fix_for(err: Mapping[str, Any]) -> str:
+    """The fix appended to a pydantic built-in message (none for the spec's own, which say theirs)."""
+    kind = err["type"]
+    if kind in _BOUND_ERRORS:
+        return f" (it is {err.get('input')!r}); write a value within that limit"
+    if kind == "missing":
+        return "; add it (see docs/infrastructure.md for the fields)"
+    if kind in {"model_type", "model_attributes_type", "dict_type"}:
+        return f" (it is {type(err.get('input')).__name__}); write a mapping of its fields, key: value"
+    if kind in {"int_parsing", "int_from_float", "float_parsing", "int_type", "float_type"}:
+        return f" (it is {err.get('input')!r}); write a plain number"
+    if kind == "list_type":
+        return f" (it is {type(err.get('input')).__name__}); write a list, one '- ' item a line"
+    return ""

@@ -20,7 +20,7 @@ from asya_pulumi.spec.limits import (
     repeated,
 )
 from asya_pulumi.spec.runtime_pin import DEFAULT_RUNTIME_IMAGE
-from asya_pulumi.spec.triggers import MeshTriggerSpec, check_triggers
+from asya_pulumi.spec.triggers import SCHEDULE_PAYLOAD_MAX_BYTES, MeshTriggerSpec, check_triggers
 from asya_runtime.config import DEFAULT_HOP_BUDGET, MAX_HOP_BUDGET
 from asya_runtime.naming import check_dns_label, check_names_fit
 from asya_runtime.resiliency import check_recovery_actors, check_recovery_cycles
@@ -127,9 +127,26 @@ class MeshSpec(SpecModel):
         check_recovery_cycles({actor.name: actor.resiliency for actor in self.actors})
         check_routes(self.routes, known=names)
         check_triggers(self.triggers, namespace=self.namespace, routes=self.routes)
+        self._check_schedule_envelopes()
         if self.gateway is not None:
             check_gateway(self.gateway, routes=self.routes, actors=names)
         return self
+
+    def _check_schedule_envelopes(self) -> None:
+        """A schedule sends its payload inside a whole envelope (route, headers, status) as one SQS message: the
+        envelope, not the payload alone, must fit SQS's message size."""
+        from asya_pulumi.objects.triggers import schedule_input  # the objects import this module
+
+        for trigger in self.triggers:
+            if trigger.schedule is None:
+                continue
+            size = len(schedule_input(mesh=self, trigger=trigger).encode())
+            if size > SCHEDULE_PAYLOAD_MAX_BYTES:
+                raise ValueError(
+                    f"triggers[{trigger.name}].schedule.payload: its envelope is {size} bytes of JSON; a scheduled "
+                    f"run travels as one SQS message ({SCHEDULE_PAYLOAD_MAX_BYTES} bytes with the route and "
+                    "headers): put large data in S3 and pass its key"
+                )
 
     def _check_gpu(self, actor: AsyncActorSpec) -> None:
         if actor.gpu is None:

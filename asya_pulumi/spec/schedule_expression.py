@@ -95,6 +95,11 @@ def parse_schedule_expression(text: str) -> ScheduleExpression:
                           f"{_CRON_EXAMPLE}")
 
 
+#: The longest rate period asya takes, 100 years: past it a schedule never fires a second time before 2199 (the last
+#: year a cron's year field may name), and the period no longer fits the date arithmetic of ``asya dev``'s clock.
+MAX_RATE_SECONDS = 100 * 365 * 86400
+
+
 def _parse_rate(text: str, body: str) -> RateExpression:
     parts = body.split(" ")
     if len(parts) != 2 or not all(parts):
@@ -111,7 +116,12 @@ def _parse_rate(text: str, body: str) -> RateExpression:
         raise ExpressionError(f"{text!r}: a value of 1 takes the singular unit: write rate(1 {singular})")
     if number > 1 and unit == singular:
         raise ExpressionError(f"{text!r}: a value over 1 takes the plural unit: write rate({number} {singular}s)")
-    return RateExpression(text=text, seconds=number * _RATE_UNITS[singular])
+    seconds = number * _RATE_UNITS[singular]
+    if seconds > MAX_RATE_SECONDS:
+        raise ExpressionError(f"{text!r}: a rate is at most 100 years ({MAX_RATE_SECONDS // 86400} days): a longer one "
+                              "would not fire again before 2199, the last year EventBridge's expressions name; write "
+                              "e.g. rate(365 days), or a cron for a yearly date")
+    return RateExpression(text=text, seconds=seconds)
 
 
 def _parse_cron(text: str, body: str) -> CronExpression:

@@ -16,9 +16,9 @@ Defaults, each as the behaviour it causes:
 
 * ``s3.bucket`` left out: the mesh's result bucket, under ``s3.prefix`` (default ``triggers/{name}/``: a drop
   folder per trigger). The prefix may not overlap what the mesh itself writes there (``succeeded/``, ``failed/``,
-  ``offload/``): a sink's record would start the route again, forever. A named bucket is one that exists: the mesh
-  owns its notification configuration from then on (S3 keeps one per bucket); its prefix defaults to the whole
-  bucket.
+  ``offload/``, ``fanin/``): a sink's record would start the route again, forever. A named bucket is one that
+  exists: the mesh owns its notification configuration from then on (S3 keeps one per bucket); its prefix defaults
+  to the whole bucket.
 * ``s3.suffix``: none. ``schedule.timezone``: UTC. ``schedule.payload``: ``{}``.
 
 Two S3 triggers on one bucket whose prefixes and suffixes overlap are refused, as S3 refuses them ("overlapping
@@ -37,7 +37,7 @@ from pydantic import Field, field_validator, model_validator
 from asya_pulumi.spec.base import SpecModel, json_text_schema, json_text_to_mapping
 from asya_pulumi.spec.limits import check_bucket_name, repeated
 from asya_pulumi.spec.schedule_expression import ExpressionError, parse_schedule_expression
-from asya_runtime.config import OFFLOAD_PREFIX
+from asya_runtime.config import FANIN_PREFIX, OFFLOAD_PREFIX
 from asya_runtime.naming import SINK_RECORD_PREFIXES, check_dns_label, mesh_prefix
 
 __all__ = ["MeshTriggerSpec", "S3TriggerSpec", "ScheduleTriggerSpec", "check_triggers", "mesh_bucket_prefixes"]
@@ -48,6 +48,12 @@ SCHEDULE_NAME_MAX = 64
 S3_KEY_MAX_BYTES = 1024
 #: A schedule's payload travels in one SQS message built from it (256 KiB: SQS's limit in every region).
 SCHEDULE_PAYLOAD_MAX_BYTES = 256 * 1024
+#: Names the local zone database holds that are no IANA zone EventBridge Scheduler takes: the machine's own zone
+#: (``localtime``, ``posixrules``) and tzdata's placeholder ``Factory`` ("local time zone must be set").
+#: Buckets whose S3 triggers may start at one actor: each adds a statement (~400 bytes) to its queue's policy, and
+#: SQS refuses a policy over 20,480 bytes.
+MAX_S3_BUCKETS_PER_QUEUE = 40
+NOT_IANA_ZONES = frozenset({"localtime", "posixrules", "Factory"})
 
 
 #: A free-form JSON object: a mapping in manifests, JSON text from the cross-language SDKs.
@@ -58,8 +64,9 @@ JsonPayload = Annotated[
 
 
 def mesh_bucket_prefixes() -> list[str]:
-    """What the mesh itself writes to its bucket (the sinks' records, offloaded envelopes): no trigger may watch it."""
-    return [f"{prefix}/" for prefix in (*SINK_RECORD_PREFIXES.values(), OFFLOAD_PREFIX)]
+    """What the mesh itself writes to its bucket (the sinks' records, offloaded envelopes, fan-in state): no trigger
+    may watch it."""
+    return [f"{prefix}/" for prefix in (*SINK_RECORD_PREFIXES.values(), OFFLOAD_PREFIX, FANIN_PREFIX)]
 
 
 class S3TriggerSpec(SpecModel):
@@ -83,6 +90,15 @@ class S3TriggerSpec(SpecModel):
         if value is None:
             return None
         return check_bucket_name(value, fix="name the bucket as S3 shows it, or leave bucket out for the mesh's own")
+
+    @model_validator(mode="after")
+    def _check_affixes_fit_a_key(self) -> S3TriggerSpec:
+        size = len((self.prefix or "").encode()) + len(self.suffix.encode())
+        if size > S3_KEY_MAX_BYTES:
+            raise ValueError(f"s3.prefix and s3.suffix together are {size} bytes; an S3 key has at most "
+                             f"{S3_KEY_MAX_BYTES}, so no key would match both and the trigger would never fire: "
+                             "shorten them")
+        return self
 
     @field_validator("prefix", "suffix")
     @classmethod
@@ -122,9 +138,11 @@ class ScheduleTriggerSpec(SpecModel):
     @classmethod
     def _check_timezone(cls, value: str) -> str:
         try:
+            if value in NOT_IANA_ZONES:
+                raise ValueError(value)
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            close = sorted(z for z in available_timezones() if value.lower() in z.lower())[:3]
+            close = sorted(z for z in available_timezones() - NOT_IANA_ZONES if value.lower() in z.lower())[:3]
             hint = f" (did you mean {', '.join(close)}?)" if close else ""
             raise ValueError(f"{value!r} is not an IANA time zone{hint}; e.g. UTC, Europe/Berlin") from None
         return value
@@ -132,7 +150,11 @@ class ScheduleTriggerSpec(SpecModel):
     @field_validator("payload")
     @classmethod
     def _check_payload(cls, value: dict[str, Any]) -> dict[str, Any]:
-        size = len(json.dumps(value).encode())
+        try:
+            size = len(json.dumps(value, allow_nan=False).encode())
+        except ValueError:
+            raise ValueError("holds NaN or Infinity, which JSON (and so the scheduled envelope) cannot carry: write "
+                             "the number, null or a string instead") from None
         if size > SCHEDULE_PAYLOAD_MAX_BYTES:
             raise ValueError(f"is {size} bytes of JSON; a scheduled run's payload fits in one SQS message "
                              f"({SCHEDULE_PAYLOAD_MAX_BYTES} bytes): put large data in S3 and pass its key")
@@ -192,6 +214,22 @@ def check_triggers(
                         f"each record would start the route again; use another prefix, e.g. 'incoming/'"
                     )
     _check_s3_overlaps([t for t in triggers if t.s3 is not None])
+    _check_buckets_per_queue(triggers, routes=routes)
+
+
+def _check_buckets_per_queue(triggers: Sequence[MeshTriggerSpec], *, routes: Mapping[str, Sequence[str]]) -> None:
+    """The first actor's queue policy names each bucket whose triggers start there: it must stay under SQS's size."""
+    buckets: dict[str, set[str | None]] = {}
+    for trigger in triggers:
+        if trigger.s3 is not None and routes[trigger.route]:
+            buckets.setdefault(routes[trigger.route][0], set()).add(trigger.s3.bucket)
+    for actor, named in buckets.items():
+        if len(named) > MAX_S3_BUCKETS_PER_QUEUE:
+            raise ValueError(
+                f"triggers: S3 triggers on {len(named)} buckets start at actor {actor!r}; its queue's policy names "
+                f"each bucket and SQS refuses a policy over 20,480 bytes, so at most {MAX_S3_BUCKETS_PER_QUEUE}: "
+                "have the buckets copy into fewer (one bucket per source), or start some at another route"
+            )
 
 
 def _check_s3_overlaps(triggers: Sequence[MeshTriggerSpec]) -> None:

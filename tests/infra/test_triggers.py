@@ -289,3 +289,12 @@ def test_triggers_are_in_the_cross_language_schema() -> None:
     schedule_type = types["asya:index:ScheduleTriggerSpec"]
     assert set(schedule_type["properties"]) == {"expression", "timezone", "payload"}
     assert schedule_type["required"] == ["expression"]
+
+
+def test_many_triggers_on_one_bucket_share_one_queue_policy_statement(deployment: Deployment) -> None:
+    """SQS refuses a queue policy over 20,480 bytes: 150 triggers on the mesh's bucket add one statement, not 150."""
+    many = [{"name": f"t{i}", "route": "go", "s3": {"prefix": f"in{i:03d}/"}} for i in range(150)]
+    deployment.run(lambda: ActorMesh("m", spec=mesh_spec(many), cluster_name="c1"))
+    statements = policy_of(deployment, "fetch")["Statement"]
+    assert [s.get("Sid") for s in statements] == ["DenyInsecureTransport", "S3Trigger0"]
+    assert len(json.dumps(policy_of(deployment, "fetch"))) < 20_480
