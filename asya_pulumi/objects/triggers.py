@@ -27,13 +27,15 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from asya_pulumi.objects.iam import PolicyDocument
 from asya_pulumi.spec.mesh import MeshSpec
 from asya_pulumi.spec.triggers import MeshTriggerSpec
 from asya_runtime.naming import IAM_ROLE_NAME_MAX, SEPARATOR, mesh_prefix
 from asya_runtime.triggers import TRIGGER_HEADER, S3TriggerTarget, notification_id
+
+if TYPE_CHECKING:  # objects/iam loads the status store's schema (botocore): the spec checks import this module
+    from asya_pulumi.objects.iam import PolicyDocument
 
 __all__ = [
     "SCHEDULED_TIME_HEADER",
