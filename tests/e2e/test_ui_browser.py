@@ -319,6 +319,10 @@ def test_replay_dialog_sends_an_edited_payload_to_another_actor_after_review(dev
     assert f"{BROKEN_ID} ⇒ {replayed} → preprocess" in page.inner_text("#replay-list")  # the default target
     assert '"pixels": []' in page.input_value("#replay-payload")  # the record's payload, ready to edit
 
+    # the list of targets is filled from a request of its own: on a loaded machine it can come after the dialog
+    page.wait_for_function("() => [...document.querySelectorAll('#replay-to option')]"
+                           ".some(o => o.value === 'score-image' || o.textContent.trim() === 'score-image')",
+                           timeout=60_000)
     page.select_option("#replay-to", "score-image")
     assert page.is_disabled("#replay-confirm")  # a changed request must be reviewed before it can be sent
     page.check("#replay-edit")
